@@ -1,3 +1,5 @@
 export * from './errors.ts';
 export * from './reference.ts';
 export * from './store.ts';
+export * from './options.ts';
+export { openStore } from './open.ts';

@@ -127,6 +127,11 @@ export interface Repository {
   listTags(): Promise<string[]>;
   /** Manifests whose subject is `subject`, optionally of one artifactType. */
   referrers(subject: Digest, artifactType?: string): Promise<Descriptor[]>;
+  /**
+   * Fails with DeniedError/UnauthorizedError, before anything is written, when the credentials cannot push
+   * here (opens and cancels an upload session on a registry; checks the directory on disk).
+   */
+  checkPushAccess(): Promise<void>;
 }
 
 export interface Store {
