@@ -1,0 +1,44 @@
+// Tiny OCI artifacts the pipeline records about packages (verdicts, promotion log entries):
+// empty config, one layer, annotations; pushed through the store like any manifest.
+import { bytesSource, MediaType, sha256Digest, type Descriptor, type ImageManifest, type Repository } from '@oci-channel/oci';
+
+const EMPTY_JSON = new TextEncoder().encode('{}');
+export const EMPTY_JSON_DESCRIPTOR: Descriptor = {
+  mediaType: MediaType.EmptyJson,
+  digest: sha256Digest(EMPTY_JSON),
+  size: EMPTY_JSON.byteLength,
+};
+
+export async function pushEmptyJson(repository: Repository): Promise<void> {
+  await repository.pushBlob(bytesSource(EMPTY_JSON), { digest: EMPTY_JSON_DESCRIPTOR.digest, size: EMPTY_JSON_DESCRIPTOR.size });
+}
+
+export function artifactManifest(options: {
+  artifactType: string;
+  layer?: Descriptor;
+  subject?: Descriptor;
+  annotations: Record<string, string>;
+}): { manifest: ImageManifest; bytes: Uint8Array } {
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ImageManifest,
+    artifactType: options.artifactType,
+    config: EMPTY_JSON_DESCRIPTOR,
+    // The image spec asks for at least one layer; the empty descriptor is its documented stand-in.
+    layers: [options.layer ?? EMPTY_JSON_DESCRIPTOR],
+    ...(options.subject ? { subject: options.subject } : {}),
+    annotations: options.annotations,
+  };
+  return { manifest, bytes: new TextEncoder().encode(JSON.stringify(manifest)) };
+}
+
+export function parseJsonObject(bytes: Uint8Array, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    throw new Error(`${what} is not valid UTF-8 JSON`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${what} is not a JSON object`);
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,29 @@
+// Opening the channels a step works on: a location string is opened (and closed) here, a Store is used as given.
+import { openStore, type Store, type StoreOptions } from '@oci-channel/oci';
+import type { ChannelInput, CommonOptions } from './types.ts';
+
+export interface OpenedChannel {
+  store: Store;
+  /** Closes the store when this step opened it; a no-op for stores the caller passed in. */
+  release(): Promise<void>;
+}
+
+export function openChannel(input: ChannelInput, options: StoreOptions | undefined): OpenedChannel {
+  if (typeof input !== 'string') return { store: input, release: async () => {} };
+  const store = openStore(input, options ?? {});
+  return { store, release: () => store.close() };
+}
+
+export function stagingOptions(o: CommonOptions): StoreOptions | undefined {
+  return o.stagingStoreOptions ?? o.storeOptions;
+}
+
+export function productionOptions(o: CommonOptions): StoreOptions | undefined {
+  return o.productionStoreOptions ?? o.storeOptions;
+}
+
+/** One line from anything thrown, without stack or nested causes (OCI errors never carry credentials). */
+export function errorLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/\s*\n\s*/g, ' ').trim();
+}
