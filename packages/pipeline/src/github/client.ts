@@ -1,0 +1,65 @@
+// One place that builds the octokit client and turns its failures into one-line errors without credentials.
+import { getOctokit } from '@actions/github';
+
+export type GithubClient = ReturnType<typeof getOctokit>;
+
+/** The REST base URL: the explicit one, else GITHUB_API_URL (set by the runner; tests point it at a fake), else github.com. */
+export function githubApiUrl(apiUrl?: string, env: Record<string, string | undefined> = process.env): string {
+  const url = (apiUrl || env.GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, '');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new GithubApiError(`invalid GitHub API URL ${JSON.stringify(url)}: expected https://HOST[/PATH]`);
+  }
+  if (parsed.username || parsed.password) {
+    throw new GithubApiError('the GitHub API URL must not carry credentials: pass the token separately');
+  }
+  // Plain http only on loopback (test servers, local proxies): a token must never travel in clear text.
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname);
+  if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && loopback)) {
+    throw new GithubApiError(`refusing GitHub API URL ${parsed.origin}: use https (plain http only on loopback)`);
+  }
+  return url;
+}
+
+export function createGithubClient(token: string, apiUrl?: string): GithubClient {
+  if (!token) throw new GithubApiError('no GitHub token given: pass a token with the permissions the call needs');
+  return getOctokit(token, { baseUrl: githubApiUrl(apiUrl), userAgent: 'oci-channel' });
+}
+
+/** A GitHub REST call failed; the message names the call and what to do, never the token. */
+export class GithubApiError extends Error {
+  readonly status?: number;
+  constructor(message: string, status?: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'GithubApiError';
+    this.status = status;
+  }
+}
+
+const HINTS: Record<number, string> = {
+  401: 'the token is missing, expired or wrong',
+  403: 'the token lacks the permission (or the rate limit is exhausted)',
+  404: 'not found, or the token cannot see it',
+  422: 'GitHub refused the request body',
+};
+
+/** Rethrows an octokit failure as a one-line GithubApiError about `what`. */
+export function githubFailure(what: string, error: unknown, hint = ''): never {
+  const status = typeof (error as { status?: unknown })?.status === 'number' ? (error as { status: number }).status : undefined;
+  const apiMessage = oneLine(
+    ((error as { response?: { data?: { message?: unknown } } })?.response?.data?.message as string | undefined) ??
+      (status === undefined && error instanceof Error ? error.message : ''),
+  );
+  const reason = status ? `HTTP ${status}${HINTS[status] ? ` (${HINTS[status]})` : ''}` : 'network error';
+  throw new GithubApiError(
+    `${what} failed: ${reason}${apiMessage ? `: ${apiMessage}` : ''}${hint ? `; ${hint}` : ''}`,
+    status,
+    { cause: error },
+  );
+}
+
+function oneLine(text: unknown): string {
+  return typeof text === 'string' ? text.replace(/\s+/g, ' ').trim().slice(0, 300) : '';
+}

@@ -1,0 +1,135 @@
+// GitHub Packages REST for container packages: ghcr.io has no catalog and no DELETE on the registry API,
+// so gc lists and deletes package versions here.
+import { createGithubClient, githubFailure, GithubApiError } from './client.ts';
+
+export interface GithubPackagesOptions {
+  token: string;
+  /** Default GITHUB_API_URL, else https://api.github.com. */
+  apiUrl?: string;
+  /** The organisation or user owning the packages (ghcr.io/<owner>/...). */
+  owner: string;
+  ownerType?: 'org' | 'user';
+}
+
+export interface ContainerPackageVersion {
+  id: number;
+  /** The manifest digest (`sha256:...`). */
+  name: string;
+  tags: string[];
+  createdAt: string;
+}
+
+export interface GithubPackagesClient {
+  /** Container package names (e.g. `channel/linux-64/zlib`) equal to `prefix` or under `prefix/`; '' lists all. */
+  listContainerPackages(prefix: string): Promise<string[]>;
+  listVersions(packageName: string): Promise<ContainerPackageVersion[]>;
+  deleteVersion(packageName: string, id: number): Promise<void>;
+}
+
+const OWNER_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
+
+export function createGithubPackagesClient(options: GithubPackagesOptions): GithubPackagesClient {
+  const { owner } = options;
+  if (!OWNER_RE.test(owner)) {
+    throw new GithubApiError(`invalid GitHub owner ${JSON.stringify(owner)}: expected a user or organisation login`);
+  }
+  const ownerType = options.ownerType ?? 'org';
+  if (ownerType !== 'org' && ownerType !== 'user') {
+    throw new GithubApiError(`invalid owner type ${JSON.stringify(ownerType)}: expected org or user`);
+  }
+  const octokit = createGithubClient(options.token, options.apiUrl);
+  const rest = octokit.rest.packages;
+  const scope = ownerType === 'org' ? `organisation ${owner}` : `user ${owner}`;
+  const hint =
+    'the token needs read:packages (delete:packages to delete) and, for GITHUB_TOKEN, the repository needs a role on the package';
+
+  return {
+    async listContainerPackages(prefix) {
+      const normalized = prefix.replace(/^\/+|\/+$/g, '');
+      let packages: Array<{ name: string }>;
+      try {
+        packages =
+          ownerType === 'org'
+            ? await octokit.paginate(rest.listPackagesForOrganization, {
+                org: owner,
+                package_type: 'container',
+                per_page: 100,
+              })
+            : await octokit.paginate(rest.listPackagesForUser, {
+                username: owner,
+                package_type: 'container',
+                per_page: 100,
+              });
+      } catch (error) {
+        githubFailure(`listing container packages of ${scope}`, error, hint);
+      }
+      return packages
+        .map((p) => p.name)
+        .filter((name) => !normalized || name === normalized || name.startsWith(`${normalized}/`))
+        .sort();
+    },
+
+    async listVersions(packageName) {
+      checkPackageName(packageName);
+      let versions: Array<{ id: number; name: string; created_at: string; metadata?: { container?: { tags?: string[] } } }>;
+      try {
+        versions =
+          ownerType === 'org'
+            ? await octokit.paginate(rest.getAllPackageVersionsForPackageOwnedByOrg, {
+                org: owner,
+                package_type: 'container',
+                package_name: packageName,
+                per_page: 100,
+                state: 'active',
+              })
+            : await octokit.paginate(rest.getAllPackageVersionsForPackageOwnedByUser, {
+                username: owner,
+                package_type: 'container',
+                package_name: packageName,
+                per_page: 100,
+              });
+      } catch (error) {
+        githubFailure(`listing versions of container package ${owner}/${packageName}`, error, hint);
+      }
+      return versions.map((v) => ({
+        id: v.id,
+        name: v.name,
+        tags: [...(v.metadata?.container?.tags ?? [])],
+        createdAt: v.created_at,
+      }));
+    },
+
+    async deleteVersion(packageName, id) {
+      checkPackageName(packageName);
+      if (!Number.isSafeInteger(id) || id <= 0) {
+        throw new GithubApiError(`invalid package version id ${JSON.stringify(id)} for ${owner}/${packageName}`);
+      }
+      try {
+        if (ownerType === 'org') {
+          await rest.deletePackageVersionForOrg({
+            org: owner,
+            package_type: 'container',
+            package_name: packageName,
+            package_version_id: id,
+          });
+        } else {
+          await rest.deletePackageVersionForUser({
+            username: owner,
+            package_type: 'container',
+            package_name: packageName,
+            package_version_id: id,
+          });
+        }
+      } catch (error) {
+        githubFailure(`deleting version ${id} of container package ${owner}/${packageName}`, error, hint);
+      }
+    },
+  };
+}
+
+function checkPackageName(name: string): void {
+  // Repository names as the registry knows them, without the owner (octokit encodes the '/').
+  if (!/^[a-z0-9][a-z0-9._\/-]{0,254}$/.test(name) || name.includes('..') || name.includes('//') || name.endsWith('/')) {
+    throw new GithubApiError(`invalid container package name ${JSON.stringify(name)}: expected a repository path like channel/linux-64/zlib`);
+  }
+}

@@ -1,0 +1,104 @@
+// The promotion request an upload sends through repository_dispatch and validate/promote accept back.
+// Whoever can dispatch controls it, so it is checked strictly: exact keys, types, lengths and name patterns.
+import { Ajv, type ErrorObject } from 'ajv';
+import type { ArtifactRef } from '../types.ts';
+
+/** What travels as `client_payload` (GitHub allows at most 10 top-level properties). */
+export interface PromotionRequest {
+  /** Feedstock name (without -feedstock), checked against feedstock-outputs. */
+  uploader: string;
+  /** `"<subdir>/<filename>": "<sha256 hex>"`. */
+  artifacts: Record<string, string>;
+  /** `owner/repo` of the uploading workflow. */
+  repository?: string;
+  /** Commit the packages were built from. */
+  commit?: string;
+  /** Link to the uploading run. */
+  run_url?: string;
+}
+
+const SUBDIR = '[a-z0-9]+(?:-[a-z0-9]+)*';
+const FILENAME = '[A-Za-z0-9_+!][A-Za-z0-9._+!-]*\\.(?:conda|tar\\.bz2)';
+export const ARTIFACT_KEY_PATTERN = `^${SUBDIR}/${FILENAME}$`;
+export const MAX_ARTIFACTS_PER_REQUEST = 1000;
+/** A raw payload larger than this is refused before parsing (GitHub caps client_payload at 64 KB). */
+export const MAX_PAYLOAD_INPUT_BYTES = 128 * 1024;
+
+export const promotionRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['uploader', 'artifacts'],
+  properties: {
+    uploader: { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
+    artifacts: {
+      type: 'object',
+      minProperties: 1,
+      maxProperties: MAX_ARTIFACTS_PER_REQUEST,
+      propertyNames: { maxLength: 300, pattern: ARTIFACT_KEY_PATTERN, not: { pattern: '\\.\\.' } },
+      additionalProperties: { type: 'string', pattern: '^[a-f0-9]{64}$' },
+    },
+    repository: { type: 'string', maxLength: 140, pattern: '^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$' },
+    commit: { type: 'string', pattern: '^[a-f0-9]{40}(?:[a-f0-9]{24})?$' },
+    run_url: { type: 'string', maxLength: 500, pattern: '^https://[^\\s"<>]+$' },
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: false, strict: true });
+const validateRequest = ajv.compile(promotionRequestSchema);
+
+/** A promotion payload that is not what an upload sends. */
+export class PayloadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PayloadError';
+  }
+}
+
+/** Parses and strictly checks a promotion payload (JSON text or an already parsed value). */
+export function parsePromotionRequest(input: string | unknown): { request: PromotionRequest; artifacts: ArtifactRef[] } {
+  let value: unknown = input;
+  if (typeof input === 'string') {
+    if (Buffer.byteLength(input) > MAX_PAYLOAD_INPUT_BYTES) {
+      throw new PayloadError(`promotion payload is larger than ${MAX_PAYLOAD_INPUT_BYTES} bytes: send at most one dispatch's worth`);
+    }
+    try {
+      value = JSON.parse(input);
+    } catch (error) {
+      throw new PayloadError(`promotion payload is not JSON (${(error as Error).message}): pass toJSON(github.event.client_payload)`);
+    }
+  }
+  if (!validateRequest(value)) {
+    throw new PayloadError(`invalid promotion payload: ${describe(validateRequest.errors?.[0])}`);
+  }
+  const request = value as PromotionRequest;
+  const artifacts = Object.entries(request.artifacts).map(([key, sha256]) => {
+    const slash = key.indexOf('/');
+    return { subdir: key.slice(0, slash), filename: key.slice(slash + 1), sha256 };
+  });
+  return { request, artifacts };
+}
+
+function describe(error: ErrorObject | undefined): string {
+  if (!error) return 'unknown schema error';
+  const where = error.instancePath ? error.instancePath.replace(/^\//, '').replace(/~1/g, '/').replace(/~0/g, '~') : 'payload';
+  const params = error.params as Record<string, unknown>;
+  const propertyName = (error as ErrorObject & { propertyName?: string }).propertyName ?? params.propertyName;
+  if (propertyName !== undefined) {
+    return `artifact key ${quote(propertyName)} is not "<subdir>/<filename>.conda|.tar.bz2" (no "..", at most 300 characters)`;
+  }
+  switch (error.keyword) {
+    case 'additionalProperties':
+      return `${where} has unexpected key ${quote(params.additionalProperty)} (allowed: uploader, artifacts, repository, commit, run_url)`;
+    case 'required':
+      return `${where} lacks required key ${quote(params.missingProperty)}`;
+    case 'pattern':
+      return `${where} ${where.startsWith('artifacts/') ? 'must be a sha256 of 64 lowercase hex digits' : `does not match ${params.pattern}`}`;
+    default:
+      return `${where} ${error.message ?? 'is invalid'}`;
+  }
+}
+
+function quote(value: unknown): string {
+  const text = JSON.stringify(String(value));
+  return text.length > 90 ? `${text.slice(0, 87)}..."` : text;
+}
