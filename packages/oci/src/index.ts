@@ -4,3 +4,5 @@ export * from './store.ts';
 export * from './options.ts';
 export * from './digest.ts';
 export { openStore } from './open.ts';
+export { copy, type CopyOptions, type CopyResult } from './copy.ts';
+export { createLayoutStore, REF_NAME_ANNOTATION } from './layout.ts';
