@@ -1,1 +1,2 @@
 export {};
+export * from './channel/index.ts';

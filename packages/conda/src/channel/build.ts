@@ -1,0 +1,73 @@
+// Every index file of one subdir, built from its records in one pass (one sort, one canonicalization each).
+import { createHash } from 'node:crypto';
+import { runExportsJson } from './channeldata.ts';
+import { subdirIndexHtml } from './html.ts';
+import { sortedByFilename, type IndexedPackage } from './records.ts';
+import { repodataJson, zstdCompress } from './repodata.ts';
+import { buildShards, encodeShardIndex, type Shard } from './shards.ts';
+
+export interface SubdirIndexFiles {
+  subdir: string;
+  /** Packages in filename order. */
+  packages: IndexedPackage[];
+  repodataJson: Buffer;
+  repodataZst: Buffer;
+  runExportsJson: Buffer;
+  /** repodata_shards.msgpack.zst */
+  shardIndex: Buffer;
+  shards: Map<string, Shard>;
+}
+
+export interface BuildSubdirOptions {
+  /** RFC 3339 creation time of the shard index. */
+  createdAt: string;
+  removed?: string[];
+  /** Shard index URLs relative to the subdir (defaults suit a static tree: `./` and `./shards/`). */
+  baseUrl?: string;
+  shardsBaseUrl?: string;
+}
+
+export function buildSubdirIndex(subdir: string, packages: Iterable<IndexedPackage>, options: BuildSubdirOptions): SubdirIndexFiles {
+  const sorted = sortedByFilename(packages);
+  const repodata = Buffer.from(repodataJson(subdir, sorted, { sorted: true, removed: options.removed }), 'utf8');
+  const shards = buildShards(sorted);
+  const info = {
+    base_url: options.baseUrl ?? './',
+    shards_base_url: options.shardsBaseUrl ?? './shards/',
+    created_at: options.createdAt,
+    subdir,
+  };
+  return {
+    subdir,
+    packages: sorted,
+    repodataJson: repodata,
+    repodataZst: zstdCompress(repodata),
+    runExportsJson: Buffer.from(runExportsJson(subdir, sorted, { sorted: true }), 'utf8'),
+    shardIndex: encodeShardIndex(info, shards.values()),
+    shards,
+  };
+}
+
+function fileFacts(name: string, bytes: Buffer, modified: number) {
+  return {
+    name,
+    size: bytes.byteLength,
+    modified,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    md5: createHash('md5').update(bytes).digest('hex'),
+  };
+}
+
+/** index.html for a built subdir, titled `<channel>/<subdir>`. */
+export function subdirHtml(channelName: string, files: SubdirIndexFiles, modified: number): string {
+  return subdirIndexHtml(
+    `${channelName}/${files.subdir}`,
+    [
+      fileFacts('repodata.json', files.repodataJson, modified),
+      fileFacts('repodata.json.zst', files.repodataZst, modified),
+      fileFacts('repodata_shards.msgpack.zst', files.shardIndex, modified),
+      fileFacts('run_exports.json', files.runExportsJson, modified),
+    ],
+    files.packages,
+  );
+}

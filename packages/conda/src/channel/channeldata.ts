@@ -1,0 +1,100 @@
+// channeldata.json (CEP 38) at the channel root and run_exports.json (CEP 12) per subdir.
+import { isCondaV2, sortedByFilename, type IndexedPackage } from './records.ts';
+import { serializeCanonical, canonicalize, nestedStableJson } from './json.ts';
+import { jsonMapAtDepth1 } from './repodata.ts';
+import { newestVersion } from './version.ts';
+
+/** about.json fields channeldata carries, null when the newest package does not say. */
+const ABOUT_FIELDS = [
+  'description',
+  'dev_url',
+  'doc_source_url',
+  'doc_url',
+  'home',
+  'icon_hash',
+  'icon_url',
+  'identifiers',
+  'keywords',
+  'license',
+  'recipe_origin',
+  'source_git_url',
+  'source_url',
+  'summary',
+  'tags',
+] as const;
+
+/** Package-content flags conda-index reads from info/; false when the index does not know them. */
+const FLAG_FIELDS = ['activate.d', 'binary_prefix', 'deactivate.d', 'post_link', 'pre_link', 'pre_unlink', 'text_prefix'] as const;
+
+export interface ChannelSubdir {
+  subdir: string;
+  packages: Iterable<IndexedPackage>;
+}
+
+/**
+ * channeldata.json for a whole channel: every subdir (empty ones too) and, per package name, the data of its
+ * newest version (conda's version order, then newest build timestamp), run_exports by version, and the
+ * newest timestamp in SECONDS.
+ */
+export function channelDataJson(subdirs: ChannelSubdir[]): string {
+  interface Group {
+    subdirs: Set<string>;
+    packages: IndexedPackage[];
+  }
+  const groups = new Map<string, Group>();
+  for (const { subdir, packages } of subdirs) {
+    for (const pkg of packages) {
+      const name = pkg.record.name;
+      let group = groups.get(name);
+      if (!group) groups.set(name, (group = { subdirs: new Set(), packages: [] }));
+      group.subdirs.add(subdir);
+      group.packages.push(pkg);
+    }
+  }
+  const out: Record<string, unknown> = {};
+  for (const name of [...groups.keys()].sort()) {
+    const group = groups.get(name)!;
+    const version = newestVersion(group.packages.map((p) => p.record.version)) ?? '';
+    let newest: IndexedPackage | undefined;
+    let timestampMs = 0;
+    const runExports: Record<string, unknown> = {};
+    // Deterministic whatever the input order: later filenames win ties.
+    for (const pkg of sortedByFilename(group.packages)) {
+      const t = typeof pkg.record.timestamp === 'number' ? pkg.record.timestamp : 0;
+      timestampMs = Math.max(timestampMs, t);
+      if (pkg.record.version === version && (!newest || t >= ((newest.record.timestamp as number | undefined) ?? 0))) {
+        newest = pkg;
+      }
+      if (pkg.runExports && Object.keys(pkg.runExports).length > 0) runExports[pkg.record.version] = pkg.runExports;
+    }
+    const entry: Record<string, unknown> = {};
+    const about = newest?.about ?? {};
+    for (const field of ABOUT_FIELDS) entry[field] = about[field] ?? null;
+    for (const field of FLAG_FIELDS) entry[field] = about[field] === true;
+    entry.run_exports = runExports;
+    entry.subdirs = [...group.subdirs].sort();
+    // conda-index stores seconds here (repodata has ms); old packages may already be in seconds.
+    entry.timestamp = timestampMs > 1e11 ? Math.floor(timestampMs / 1000) : Math.floor(timestampMs);
+    entry.version = version;
+    out[name] = entry;
+  }
+  const allSubdirs = [...new Set(subdirs.map((s) => s.subdir))].sort();
+  return serializeCanonical(canonicalize({ channeldata_version: 1, packages: out, subdirs: allSubdirs }));
+}
+
+/** run_exports.json of one subdir (CEP 12): every file, `{}` for packages without run_exports. */
+export function runExportsJson(subdir: string, packages: Iterable<IndexedPackage>, options: { sorted?: boolean } = {}): string {
+  const list = options.sorted ? Array.from(packages) : sortedByFilename(packages);
+  const tarBz2: Array<[string, string]> = [];
+  const conda: Array<[string, string]> = [];
+  for (const pkg of list) {
+    const text = pkg.runExports && Object.keys(pkg.runExports).length > 0 ? nestedStableJson({ run_exports: pkg.runExports }, 2) : EMPTY_RUN_EXPORTS;
+    (isCondaV2(pkg.filename) ? conda : tarBz2).push([pkg.filename, text]);
+  }
+  return (
+    `{\n  "info": ${nestedStableJson({ subdir }, 1)},\n  "packages": ${jsonMapAtDepth1(tarBz2)},\n` +
+    `  "packages.conda": ${jsonMapAtDepth1(conda)}\n}\n`
+  );
+}
+
+const EMPTY_RUN_EXPORTS = '{\n      "run_exports": {}\n    }';

@@ -1,0 +1,110 @@
+// Sharded repodata (CEP 16 + CEP 21): one zstd(msgpack) shard per package name, content addressed, and the
+// shard index that maps each name to its shard's sha256.
+import { createHash } from 'node:crypto';
+import { decode, Encoder } from '@msgpack/msgpack';
+import { isCondaV2, type IndexedPackage } from './records.ts';
+import { zstdCompress, zstdDecompress } from './repodata.ts';
+
+export const SHARD_INDEX_FILENAME = 'repodata_shards.msgpack.zst';
+
+export interface Shard {
+  name: string;
+  bytes: Buffer;
+  /** sha256 of the compressed bytes: the shard's file name is `<hex>.msgpack.zst`. */
+  sha256: Buffer;
+  hex: string;
+}
+
+export interface ShardIndexInfo {
+  base_url: string;
+  shards_base_url: string;
+  /** RFC 3339. */
+  created_at: string;
+  subdir: string;
+}
+
+export interface ShardIndex {
+  version: number;
+  info: ShardIndexInfo;
+  shards: Record<string, Uint8Array>;
+}
+
+// Sorted keys make shards content addressable; one encoder reuses its buffer across shards.
+const encoder = new Encoder({ sortKeys: true, ignoreUndefined: true });
+const encode = (value: unknown) => encoder.encode(value);
+
+const HEX = /^[0-9a-fA-F]*$/;
+/** md5/sha256 as raw bytes; anything that is not clean hex stays a string (readers accept both). */
+function hexBytes(hex: unknown): unknown {
+  if (typeof hex !== 'string' || hex.length % 2 !== 0 || !HEX.test(hex)) return hex;
+  return Buffer.from(hex, 'hex');
+}
+
+/** A shard record: the repodata record with run_exports (CEP 21) and md5/sha256 as raw bytes. */
+function shardRecord(pkg: IndexedPackage): Record<string, unknown> {
+  return { ...pkg.record, md5: hexBytes(pkg.record.md5), sha256: hexBytes(pkg.record.sha256), run_exports: pkg.runExports ?? {} };
+}
+
+/** Encodes the shard of one package name; the same records always give the same bytes. */
+export function encodeShard(packages: Iterable<IndexedPackage>): Buffer {
+  const tarBz2: Record<string, unknown> = {};
+  const conda: Record<string, unknown> = {};
+  for (const pkg of packages) (isCondaV2(pkg.filename) ? conda : tarBz2)[pkg.filename] = shardRecord(pkg);
+  const payload = encode({ packages: tarBz2, 'packages.conda': conda, removed: [] });
+  return zstdCompress(payload);
+}
+
+/** Every shard of a subdir, keyed by package name. */
+export function buildShards(packages: Iterable<IndexedPackage>): Map<string, Shard> {
+  const byName = new Map<string, IndexedPackage[]>();
+  for (const pkg of packages) {
+    const list = byName.get(pkg.record.name);
+    if (list) list.push(pkg);
+    else byName.set(pkg.record.name, [pkg]);
+  }
+  const shards = new Map<string, Shard>();
+  for (const name of [...byName.keys()].sort()) {
+    const bytes = encodeShard(byName.get(name)!);
+    const sha256 = createHash('sha256').update(bytes).digest();
+    shards.set(name, { name, bytes, sha256, hex: sha256.toString('hex') });
+  }
+  return shards;
+}
+
+/** The shard index bytes: zstd(msgpack({version: 1, info, shards: {name: sha256 bytes}})). */
+export function encodeShardIndex(info: ShardIndexInfo, shards: Iterable<Shard>): Buffer {
+  const map: Record<string, Uint8Array> = {};
+  for (const shard of shards) map[shard.name] = shard.sha256;
+  return zstdCompress(encode({ version: 1, info, shards: map }));
+}
+
+function asObject(value: unknown, what: string): Record<string, unknown> {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error(`${what} is not a msgpack map`);
+  return value as Record<string, unknown>;
+}
+
+/** Decodes a shard index, checking its shape; `what` names the input in errors. */
+export function decodeShardIndex(bytes: Uint8Array, what = 'shard index'): ShardIndex {
+  const data = asObject(decode(zstdDecompress(bytes, 256 << 20)), what);
+  if (data.version !== 1) throw new Error(`${what} has version ${String(data.version)}, expected 1`);
+  const info = asObject(data.info, `${what} info`) as unknown as ShardIndexInfo;
+  const shards = asObject(data.shards, `${what} shards`) as Record<string, Uint8Array>;
+  for (const [name, digest] of Object.entries(shards)) {
+    if (!(digest instanceof Uint8Array) || digest.byteLength !== 32) throw new Error(`${what}: shard ${name} has no 32-byte sha256`);
+  }
+  return { version: 1, info, shards };
+}
+
+/** Decodes a shard (md5/sha256 stay raw bytes, as stored). */
+export function decodeShard(bytes: Uint8Array, what = 'shard'): {
+  packages: Record<string, Record<string, unknown>>;
+  'packages.conda': Record<string, Record<string, unknown>>;
+  removed: string[];
+} {
+  const data = asObject(decode(zstdDecompress(bytes, 256 << 20)), what);
+  return {
+    packages: asObject(data.packages ?? {}, `${what} packages`) as Record<string, Record<string, unknown>>,
+    'packages.conda': asObject(data['packages.conda'] ?? {}, `${what} packages.conda`) as Record<string, Record<string, unknown>>,
+    removed: (data.removed as string[] | undefined) ?? [],
+  };
+}
