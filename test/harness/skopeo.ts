@@ -5,8 +5,11 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+
+const NO_AUTH_FILE = path.join(os.tmpdir(), `oci-channel-skopeo-no-auth-${process.pid}.json`);
 
 export const SKOPEO_BIN = process.env.OCI_CHANNEL_SKOPEO_BIN ?? 'skopeo';
 
@@ -21,8 +24,8 @@ export function skopeo(args: string[], timeoutMs = 60_000): Promise<SkopeoResult
     execFile(
       SKOPEO_BIN,
       ['--insecure-policy', ...args],
-      // An empty auth file location: never pick up the host's credentials.
-      { encoding: 'buffer', timeout: timeoutMs, maxBuffer: 64 << 20, env: { ...process.env, REGISTRY_AUTH_FILE: '/dev/null/none' } },
+      // A missing auth file: never pick up the host's credentials.
+      { encoding: 'buffer', timeout: timeoutMs, maxBuffer: 64 << 20, env: { ...process.env, REGISTRY_AUTH_FILE: NO_AUTH_FILE } },
       (error, stdout, stderr) => {
         const err = stderr.toString();
         if (error) reject(new Error(`skopeo ${args.join(' ')} failed: ${err.trim() || error.message}`));

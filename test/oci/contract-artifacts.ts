@@ -1,7 +1,7 @@
 // Small conda-like artifacts for the store contract, copy and skopeo tests.
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { EMPTY_SHA256, MediaType, bytesSource, sha256Digest, type Descriptor, type Digest, type Repository } from '@oci-channel/oci';
+import { EMPTY_SHA256, MediaType, bytesSource, openStore, sha256Digest, type Descriptor, type Digest, type Repository } from '@oci-channel/oci';
 
 export const CONDA_CONFIG = 'application/vnd.unknown.config.v1+json';
 export const CONDA_PACKAGE = 'application/vnd.conda.package.v2';
@@ -63,4 +63,17 @@ let counter = 0;
 export function uniqueName(prefix: string): string {
   counter++;
   return `${prefix}${process.pid}x${counter}`;
+}
+
+/**
+ * The remote store is written in parallel: suites run their registry half as soon as it exists.
+ * Returns why it is missing (the placeholder's "not implemented"), else undefined.
+ */
+export function remoteStoreMissing(): string | undefined {
+  try {
+    openStore('oci+http://127.0.0.1:9/probe');
+    return undefined;
+  } catch (error) {
+    return /not implemented/i.test(String(error)) ? String(error) : undefined;
+  }
 }

@@ -19,21 +19,11 @@ import {
   type Store,
 } from '@oci-channel/oci';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
-import { manifestBytes, pushArtifact, readAll, uniqueName } from './contract-artifacts.ts';
+import { manifestBytes, pushArtifact, readAll, remoteStoreMissing, uniqueName } from './contract-artifacts.ts';
 
 interface StoreKind {
   /** Opens a fresh store; returns what to call at the end. */
   setup(): Promise<{ store: Store; location: string; teardown: () => Promise<void> }>;
-}
-
-/** The remote store is written in parallel: its half of the suite turns on as soon as it exists. */
-export function remoteStoreMissing(): string | undefined {
-  try {
-    openStore('oci+http://127.0.0.1:9/probe');
-    return undefined;
-  } catch (error) {
-    return /not implemented/i.test(String(error)) ? String(error) : undefined;
-  }
 }
 
 const remoteMissing = remoteStoreMissing();
