@@ -1,0 +1,221 @@
+// Registry authentication: anonymous, Basic, and Bearer tokens obtained through the WWW-Authenticate challenge.
+// Tokens are cached per scope set; a realm must be a valid URL on the registry's scheme. Secrets never appear
+// in messages.
+import {
+  DeniedError,
+  InsecureError,
+  ProtocolError,
+  UnauthorizedError,
+  type OciErrorContext,
+} from './errors.ts';
+import { ERROR_BODY_CAP, discard, readCapped, responseError, type HttpTransport } from './http.ts';
+import type { Credentials } from './options.ts';
+
+export interface Challenge {
+  scheme: string;
+  params: Record<string, string>;
+}
+
+/** Parses a WWW-Authenticate header (one or more challenges, quoted or token parameter values). */
+export function parseChallenges(value: string): Challenge[] {
+  const challenges: Challenge[] = [];
+  let i = 0;
+  const skip = (re: RegExp) => {
+    while (i < value.length && re.test(value[i]!)) i++;
+  };
+  while (i < value.length) {
+    skip(/[\s,]/);
+    const scheme = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+/.exec(value.slice(i))?.[0];
+    if (!scheme) break;
+    i += scheme.length;
+    const challenge: Challenge = { scheme: scheme.toLowerCase(), params: {} };
+    challenges.push(challenge);
+    for (;;) {
+      skip(/[\s,]/);
+      const m = /^([A-Za-z0-9!#$%&'*+.^_`|~-]+)\s*=\s*/.exec(value.slice(i));
+      if (!m) break; // the next token is another challenge's scheme
+      i += m[0].length;
+      let param = '';
+      if (value[i] === '"') {
+        i++;
+        while (i < value.length && value[i] !== '"') {
+          if (value[i] === '\\' && i + 1 < value.length) i++;
+          param += value[i];
+          i++;
+        }
+        i++;
+      } else {
+        const token = /^[^\s,]*/.exec(value.slice(i))?.[0] ?? '';
+        param = token;
+        i += token.length;
+      }
+      challenge.params[m[1]!.toLowerCase()] = param;
+    }
+  }
+  return challenges;
+}
+
+/** Merges scopes (`repository:NAME:pull,push`) per resource, sorted, so equal needs share one cache key. */
+export function mergeScopes(...lists: string[][]): string[] {
+  const byResource = new Map<string, Set<string>>();
+  for (const scope of lists.flat()) {
+    for (const one of scope.split(' ').filter(Boolean)) {
+      const colon = one.lastIndexOf(':');
+      if (colon <= 0) continue;
+      const resource = one.slice(0, colon);
+      const actions = byResource.get(resource) ?? new Set<string>();
+      for (const action of one.slice(colon + 1).split(',').filter(Boolean)) actions.add(action);
+      byResource.set(resource, actions);
+    }
+  }
+  return [...byResource.entries()].map(([resource, actions]) => `${resource}:${[...actions].sort().join(',')}`).sort();
+}
+
+function covers(have: string[], want: string[]): boolean {
+  return mergeScopes(have, want).join(' ') === mergeScopes(have).join(' ');
+}
+
+interface CachedToken {
+  token: string;
+  expiresAt: number;
+}
+
+export class Authenticator {
+  readonly #credentials: Credentials | undefined;
+  readonly #transport: HttpTransport;
+  readonly #registryUrl: URL;
+  readonly #context: OciErrorContext;
+  #mode: 'unknown' | 'basic' | 'bearer' = 'unknown';
+  #realm: URL | undefined;
+  #service: string | undefined;
+  readonly #tokens = new Map<string, CachedToken>();
+  readonly #pending = new Map<string, Promise<string>>();
+
+  constructor(transport: HttpTransport, registryUrl: URL, credentials: Credentials | undefined) {
+    this.#transport = transport;
+    this.#registryUrl = registryUrl;
+    this.#credentials = credentials;
+    this.#context = { registry: registryUrl.host };
+  }
+
+  get hasCredentials(): boolean {
+    return this.#credentials !== undefined;
+  }
+
+  #basic(): string | undefined {
+    if (!this.#credentials) return undefined;
+    const { username, password } = this.#credentials;
+    return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+  }
+
+  /** The Authorization header for a request needing `scopes`, once the registry said how it authenticates. */
+  async authorization(scopes: string[]): Promise<string | undefined> {
+    if (this.#mode === 'basic') return this.#basic();
+    if (this.#mode === 'bearer') return `Bearer ${await this.#token(mergeScopes(scopes), false)}`;
+    return undefined;
+  }
+
+  /**
+   * Handles a 401: learns the scheme and fetches what is needed. Returns true when sending the request again
+   * (once) can succeed; throws DeniedError when the token already covered the scope the registry wants.
+   */
+  async challenge(headerValue: string | undefined, scopes: string[], sent: string | undefined, context: OciErrorContext): Promise<boolean> {
+    const challenges = parseChallenges(headerValue ?? '');
+    const bearer = challenges.find((c) => c.scheme === 'bearer');
+    const basic = challenges.find((c) => c.scheme === 'basic');
+    if (bearer) {
+      this.#mode = 'bearer';
+      this.#realm = this.#checkRealm(bearer.params.realm);
+      this.#service = bearer.params.service;
+      const wanted = mergeScopes(scopes, bearer.params.scope ? [bearer.params.scope] : []);
+      if (sent?.startsWith('Bearer ') && bearer.params.error === 'insufficient_scope' && covers(mergeScopes(scopes), wanted)) {
+        throw new DeniedError(
+          `access to ${context.repository ?? context.registry} denied: the token service did not grant ${wanted.join(' ')}; use credentials allowed to do this`,
+          { ...context, status: 401, code: 'DENIED' },
+        );
+      }
+      // One re-login, with the wider scope when the registry asked for more than we had.
+      await this.#token(wanted, true);
+      // Later requests with the narrower scope use the wider token instead of asking again.
+      const entry = this.#tokens.get(wanted.join(' '));
+      if (entry) this.#tokens.set(mergeScopes(scopes).join(' '), entry);
+      return true;
+    }
+    if (basic) {
+      this.#mode = 'basic';
+      return this.#credentials !== undefined && !sent?.startsWith('Basic ');
+    }
+    return false;
+  }
+
+  #checkRealm(realm: string | undefined): URL {
+    let url: URL;
+    try {
+      url = new URL(realm ?? '');
+    } catch {
+      throw new InsecureError(`${this.#registryUrl.host} announced an invalid token realm; refused`, this.#context);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new InsecureError(`${this.#registryUrl.host} announced a token realm on ${url.protocol}; refused`, this.#context);
+    }
+    if (url.protocol !== this.#registryUrl.protocol) {
+      throw new InsecureError(
+        `${this.#registryUrl.host} (${this.#registryUrl.protocol.slice(0, -1)}) announced a token realm on ${url.protocol.slice(0, -1)} (${url.host}); refused`,
+        this.#context,
+      );
+    }
+    return url;
+  }
+
+  async #token(scopes: string[], refresh: boolean): Promise<string> {
+    const key = scopes.join(' ');
+    const cached = this.#tokens.get(key);
+    if (!refresh && cached && cached.expiresAt > Date.now()) return cached.token;
+    const pending = this.#pending.get(key);
+    if (pending) return pending;
+    const promise = this.#fetchToken(scopes).finally(() => this.#pending.delete(key));
+    this.#pending.set(key, promise);
+    return promise;
+  }
+
+  async #fetchToken(scopes: string[]): Promise<string> {
+    const realm = this.#realm;
+    if (!realm) throw new ProtocolError(`${this.#registryUrl.host}: no token realm known`, this.#context);
+    const url = new URL(realm);
+    if (this.#service) url.searchParams.set('service', this.#service);
+    for (const scope of scopes) url.searchParams.append('scope', scope);
+    const basic = this.#basic();
+    const res = await this.#transport.send(
+      // The realm is the challenge's own: Basic credentials may go there, and nowhere it redirects to.
+      { method: 'GET', url, authorization: basic, authOrigin: realm.origin },
+      this.#context,
+    );
+    const what = `token request to ${realm.host}${realm.pathname} for ${this.#registryUrl.host}`;
+    if (res.status === 401 || res.status === 403) {
+      await discard(res);
+      throw new UnauthorizedError(
+        `${what} was refused (HTTP ${res.status}); ${basic ? 'check the username and password' : 'this registry needs credentials'}`,
+        { ...this.#context, status: res.status },
+      );
+    }
+    if (res.status !== 200) {
+      const error = await responseError(res, 'token request for', this.#context);
+      throw error;
+    }
+    const body = await readCapped(res, ERROR_BODY_CAP, 'token response', this.#context);
+    let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    try {
+      parsed = JSON.parse(body.toString('utf8')) as typeof parsed;
+    } catch {
+      throw new ProtocolError(`${what} answered something that is not JSON`, this.#context);
+    }
+    const token = typeof parsed.token === 'string' && parsed.token ? parsed.token : parsed.access_token;
+    if (typeof token !== 'string' || !token) {
+      throw new ProtocolError(`${what} answered without a token`, this.#context);
+    }
+    // Default lifetime per the token spec is 60 s; renew a little early.
+    const seconds = typeof parsed.expires_in === 'number' && parsed.expires_in > 0 ? parsed.expires_in : 60;
+    this.#tokens.set(scopes.join(' '), { token, expiresAt: Date.now() + Math.max(1, seconds - 10) * 1000 });
+    return token;
+  }
+}

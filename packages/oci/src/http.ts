@@ -1,0 +1,291 @@
+// HTTP transport of the registry client: one keep-alive undici Agent per store (its per-origin connection cap
+// is the per-registry concurrency limit), timeouts, retries with backoff and Retry-After, redirects followed by
+// hand (no Authorization to another origin, no https->http), and size-capped body reads.
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request, type Dispatcher } from 'undici';
+import {
+  DeniedError,
+  InsecureError,
+  NotFoundError,
+  OciError,
+  ProtocolError,
+  RetryExhaustedError,
+  TooLargeError,
+  UnauthorizedError,
+  UnsupportedError,
+  where,
+  type OciErrorContext,
+} from './errors.ts';
+
+export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export const MAX_REDIRECTS = 10;
+/** Error bodies and token responses are read up to this, the rest is dropped unread. */
+export const ERROR_BODY_CAP = 64 * 1024;
+
+export interface SendOptions {
+  method: Method;
+  url: URL;
+  headers?: Record<string, string>;
+  /** Builds the body; called again for each replay. */
+  body?: () => Readable | Uint8Array | string;
+  /** Whether `body()` may be called again after a failure (requests without a body always can). */
+  replayable?: boolean;
+  /** Sent only while the request URL is on `authOrigin` (scheme, host and port). */
+  authorization?: string;
+  authOrigin?: string;
+  /** GET/HEAD only: follow 301/302/303/307/308 (default true). */
+  followRedirects?: boolean;
+  /** false: one attempt only (uploads handle their own recovery). */
+  retry?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData['body'];
+  /** URL of the final hop. */
+  url: URL;
+}
+
+export interface TransportOptions {
+  concurrency?: number;
+  timeoutMs?: number;
+  retry?: { attempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+  userAgent?: string;
+  /** Registry host, for messages. */
+  registry: string;
+}
+
+export function header(res: { headers: HttpResponse['headers'] }, name: string): string | undefined {
+  const value = res.headers[name.toLowerCase()];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Statuses worth sending again: timeouts, rate limits and server errors. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
+/**
+ * Where a redirect may go. Throws InsecureError for a downgrade from https to http or a non-http(s) target,
+ * ProtocolError for a bad Location or too many hops.
+ */
+export function checkRedirect(from: URL, location: string, hops: number, context: OciErrorContext = {}): URL {
+  if (hops >= MAX_REDIRECTS) {
+    throw new ProtocolError(`${where(context) || from.host} redirected more than ${MAX_REDIRECTS} times; giving up`, context);
+  }
+  return checkLocation(from, location, 'redirect', context);
+}
+
+/** Resolves a Location header against the URL that sent it; refuses https->http and other schemes. */
+export function checkLocation(from: URL, location: string, what: string, context: OciErrorContext = {}): URL {
+  let target: URL;
+  try {
+    target = new URL(location, from);
+  } catch {
+    throw new ProtocolError(`${where(context) || from.host} sent a ${what} to an invalid URL; the registry is misbehaving`, context);
+  }
+  if (target.protocol !== 'http:' && target.protocol !== 'https:') {
+    throw new InsecureError(`${where(context) || from.host} sent a ${what} to a ${target.protocol} URL; refused`, context);
+  }
+  if (from.protocol === 'https:' && target.protocol === 'http:') {
+    throw new InsecureError(
+      `${where(context) || from.host} sent a ${what} from https to plain http (${target.host}); refused to downgrade`,
+      context,
+    );
+  }
+  return target;
+}
+
+/** Milliseconds a Retry-After header asks for (seconds or an HTTP date), undefined when absent or bad. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** Reads a whole body up to `cap` bytes; over the cap the stream is destroyed (never buffered) and TooLargeError thrown. */
+export async function readCapped(res: HttpResponse, cap: number, what: string, context: OciErrorContext): Promise<Buffer> {
+  const tooLarge = () =>
+    new TooLargeError(`${what} from ${where(context) || res.url.host} is larger than ${cap} bytes; refused`, context);
+  const declared = Number(header(res, 'content-length'));
+  if (Number.isFinite(declared) && declared > cap) {
+    abandon(res);
+    throw tooLarge();
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of res.body) {
+    total += (chunk as Buffer).length;
+    if (total > cap) {
+      abandon(res);
+      throw tooLarge();
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** Closes a body without reading it (its connection is not reused). */
+export function abandon(res: HttpResponse): void {
+  res.body.on('error', () => {});
+  res.body.destroy();
+}
+
+/** Drops a body we do not need, reading at most a little of it so the connection can be reused. */
+export async function discard(res: HttpResponse): Promise<void> {
+  try {
+    await res.body.dump({ limit: ERROR_BODY_CAP });
+  } catch {
+    // the connection is closed instead
+  }
+}
+
+interface RegistryErrorBody {
+  code?: string;
+  message?: string;
+}
+
+/** The first OCI error of a body, read with a cap; a body over the cap is ignored, not buffered. */
+export async function readRegistryError(res: HttpResponse): Promise<RegistryErrorBody> {
+  if (res.status === 0) return {};
+  try {
+    const bytes = await readCapped(res, ERROR_BODY_CAP, 'error body', {});
+    const parsed = JSON.parse(bytes.toString('utf8')) as { errors?: { code?: unknown; message?: unknown }[] };
+    const first = parsed.errors?.[0];
+    return {
+      code: typeof first?.code === 'string' ? first.code.slice(0, 64) : undefined,
+      message: typeof first?.message === 'string' ? first.message : undefined,
+    };
+  } catch {
+    return {};
+  }
+}
+
+function oneLine(text: string, max = 200): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max)}...` : flat;
+}
+
+/** The typed error for a response that did not succeed; reads (capped) and drops its body. */
+export async function responseError(res: HttpResponse, what: string, context: OciErrorContext): Promise<OciError> {
+  const { code, message } = res.status === 0 ? {} : await readRegistryError(res);
+  const ctx: OciErrorContext = { ...context, status: res.status, code };
+  const detail = `HTTP ${res.status}${code ? ` ${code}` : ''}${message ? `: ${oneLine(message)}` : ''}`;
+  const at = where(ctx);
+  if (res.status === 401) {
+    return new UnauthorizedError(`${what} ${at} failed: ${detail}; check the credentials for ${context.registry}`, ctx);
+  }
+  if (res.status === 403 || code === 'DENIED') {
+    return new DeniedError(`${what} ${at} failed: ${detail}; the credentials lack access to ${context.repository ?? context.registry}`, ctx);
+  }
+  if (res.status === 404) return new NotFoundError(`${what} ${at} failed: ${detail}; it does not exist`, ctx);
+  if (res.status === 405 || code === 'UNSUPPORTED') {
+    return new UnsupportedError(`${what} ${at} failed: ${detail}; the registry does not support it`, ctx);
+  }
+  if (res.status === 413) return new TooLargeError(`${what} ${at} failed: ${detail}; the registry refused the size`, ctx);
+  if (isRetryableStatus(res.status)) {
+    return new RetryExhaustedError(`${what} ${at} kept failing: ${detail}; retry later`, ctx);
+  }
+  return new ProtocolError(`${what} ${at} failed: ${detail}`, ctx);
+}
+
+export class HttpTransport {
+  readonly agent: Agent;
+  readonly attempts: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  readonly timeoutMs: number;
+  readonly userAgent: string;
+  readonly registry: string;
+
+  constructor(options: TransportOptions) {
+    this.timeoutMs = options.timeoutMs ?? 60_000;
+    this.attempts = Math.max(1, options.retry?.attempts ?? 5);
+    this.baseDelayMs = options.retry?.baseDelayMs ?? 200;
+    this.maxDelayMs = options.retry?.maxDelayMs ?? 30_000;
+    this.userAgent = options.userAgent ?? 'oci-channel';
+    this.registry = options.registry;
+    this.agent = new Agent({
+      connections: Math.max(1, options.concurrency ?? 8),
+      keepAliveTimeout: 30_000,
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+    });
+  }
+
+  /** Exponential backoff with jitter (half fixed, half random), capped. */
+  backoff(attempt: number): number {
+    const raw = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
+    return raw / 2 + Math.random() * (raw / 2);
+  }
+
+  async send(options: SendOptions, context: OciErrorContext = {}): Promise<HttpResponse> {
+    const canReplay = !options.body || options.replayable === true;
+    const attempts = options.retry === false || !canReplay ? 1 : this.attempts;
+    for (let attempt = 1; ; attempt++) {
+      let res: HttpResponse;
+      try {
+        res = await this.#follow(options, context);
+      } catch (error) {
+        if (error instanceof OciError || options.signal?.aborted) throw error;
+        const why = oneLine((error as Error).message ?? String(error));
+        if (attempt >= attempts) {
+          const ctx = { ...context, registry: context.registry ?? this.registry };
+          if (attempts === 1) {
+            throw new OciError(`${options.method} ${where(ctx)} failed: ${why}`, ctx, { cause: error });
+          }
+          throw new RetryExhaustedError(`${options.method} ${where(ctx)} failed ${attempt} times: ${why}; retry later`, ctx, {
+            cause: error,
+          });
+        }
+        await sleep(this.backoff(attempt), undefined, { signal: options.signal });
+        continue;
+      }
+      if (isRetryableStatus(res.status) && attempt < attempts) {
+        const asked = parseRetryAfter(header(res, 'retry-after'));
+        await discard(res);
+        const wait = asked !== undefined ? Math.min(asked, this.maxDelayMs) : this.backoff(attempt);
+        await sleep(wait, undefined, { signal: options.signal });
+        continue;
+      }
+      return res;
+    }
+  }
+
+  async #follow(options: SendOptions, context: OciErrorContext): Promise<HttpResponse> {
+    let url = options.url;
+    const follow = (options.method === 'GET' || options.method === 'HEAD') && options.followRedirects !== false;
+    for (let hops = 0; ; hops++) {
+      const headers: Record<string, string> = { 'user-agent': this.userAgent, ...options.headers };
+      // Credentials go to their own origin only: never to a redirect target, storage backend or foreign Location.
+      if (options.authorization && url.origin === options.authOrigin) headers.authorization = options.authorization;
+      const res = await request(url, {
+        method: options.method,
+        headers,
+        body: options.body?.(),
+        dispatcher: this.agent,
+        signal: options.signal,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      });
+      const response: HttpResponse = { status: res.statusCode, headers: res.headers, body: res.body, url };
+      const location = header(response, 'location');
+      if (follow && [301, 302, 303, 307, 308].includes(res.statusCode) && location) {
+        await discard(response);
+        url = checkRedirect(url, location, hops, { ...context, registry: context.registry ?? this.registry });
+        continue;
+      }
+      return response;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
