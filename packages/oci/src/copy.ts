@@ -49,9 +49,18 @@ export async function copy(source: Repository, reference: string, destination: R
       reference,
     });
   }
-  const state = new CopyRun(source, destination, concurrency, options);
-  const top = await source.fetchManifest(resolved.digest);
-  const descriptor = await state.manifest(resolved.digest, top.bytes, top.descriptor.mediaType, tag, true);
+  // The first failure stops the transfers still running in parallel (the caller's signal does too).
+  const failed = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, failed.signal]) : failed.signal;
+  const state = new CopyRun(source, destination, concurrency, { ...options, signal });
+  let descriptor: Descriptor;
+  try {
+    const top = await source.fetchManifest(resolved.digest);
+    descriptor = await state.manifest(resolved.digest, top.bytes, top.descriptor.mediaType, tag, true);
+  } catch (error) {
+    failed.abort(error);
+    throw error;
+  }
   return {
     descriptor,
     blobsCopied: state.blobsCopied,
