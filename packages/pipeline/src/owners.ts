@@ -51,7 +51,7 @@ export interface OwnershipCheck {
 /** Whether `uploader` (a feedstock name, `-feedstock` suffix optional) may publish package `name`. */
 export async function checkOwnership(root: string, name: string, uploader: string | undefined): Promise<OwnershipCheck> {
   if (!uploader) return { ok: false, detail: `no uploader given to check ownership of ${name} against; pass --uploader FEEDSTOCK` };
-  if (!/^[a-z0-9][a-z0-9._-]*$/i.test(name)) return { ok: false, detail: `package name ${JSON.stringify(name)} cannot be looked up in the owners list` };
+  if (!/^[a-z0-9_][a-z0-9._-]*$/i.test(name)) return { ok: false, detail: `package name ${JSON.stringify(name)} cannot be looked up in the owners list` };
   const config = await readConfig(root);
   const relative = ownersFilePath(name, config);
   const file = path.join(root, relative);
