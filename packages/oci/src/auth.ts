@@ -129,6 +129,12 @@ export class Authenticator {
       this.#service = bearer.params.service;
       const wanted = mergeScopes(scopes, bearer.params.scope ? [bearer.params.scope] : []);
       if (sent?.startsWith('Bearer ') && bearer.params.error === 'insufficient_scope' && covers(mergeScopes(scopes), wanted)) {
+        if (!this.#credentials) {
+          throw new UnauthorizedError(
+            `${context.repository ?? context.registry} needs credentials: anonymous access does not grant ${wanted.join(' ')}; provide credentials (OCI_CHANNEL_<HOST>_USERNAME/_PASSWORD or docker login)`,
+            { ...context, status: 401 },
+          );
+        }
         throw new DeniedError(
           `access to ${context.repository ?? context.registry} denied: the token service did not grant ${wanted.join(' ')}; use credentials allowed to do this`,
           { ...context, status: 401, code: 'DENIED' },

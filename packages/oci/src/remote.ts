@@ -111,7 +111,7 @@ class RegistryClient {
     const challenge = header(res, 'www-authenticate') ?? '';
     await discard(res);
     const scope = request.scopes.join(' ');
-    if (/insufficient_scope/.test(challenge)) {
+    if (/insufficient_scope/.test(challenge) && this.auth.hasCredentials) {
       throw new DeniedError(
         `access to ${where(context)} denied: the credentials do not grant ${scope}; use credentials allowed to do this`,
         { ...context, status: 401, code: 'DENIED' },
