@@ -211,6 +211,10 @@ for (const [kindName, kind, enabled] of kinds) {
       expect(await repo.resolve(sha256Digest(bytes))).toBeUndefined();
     });
 
+    test('checkPushAccess passes where the store can be written', async () => {
+      await expect(store.repository(uniqueName('access')).checkPushAccess()).resolves.toBeUndefined();
+    });
+
     test('a manifest over 4 MiB is refused and nothing is published', async () => {
       const repo = store.repository(uniqueName('oversized'));
       const huge = manifestBytes([], { annotations: { filler: 'x'.repeat(4 * 1024 * 1024) } });

@@ -260,6 +260,8 @@ class LayoutRepository implements Repository {
       const target = this.#blobPath(digest);
       await mkdir(path.dirname(target), { recursive: true });
       await rename(temp, target);
+      // The rename itself must be durable before an index.json that points at the blob is.
+      await syncDirectory(path.dirname(target));
       return { digest, size: hasher.bytes, pushed: true };
     } catch (error) {
       await unlink(temp).catch(() => undefined);
@@ -520,6 +522,7 @@ class LayoutRepository implements Repository {
         try {
           await writeFile(temp, `${JSON.stringify(next)}\n`, { flush: true });
           await rename(temp, path.join(this.dir, 'index.json'));
+          await syncDirectory(this.dir);
         } catch (error) {
           await unlink(temp).catch(() => undefined);
           throw this.#ioError('cannot write index.json', error);
@@ -708,6 +711,19 @@ async function lockIsStale(file: string, content: string, host: string): Promise
 /** Connects two streams; errors of either destroy both, and reach the consumer of `to`. */
 function pipelineDetached(from: Readable, to: Transform, signal?: AbortSignal): void {
   pipeline(from, to, { signal, end: true }).catch(() => undefined);
+}
+
+/** fsync of a directory: makes the renames inside it durable. Best effort where the platform refuses. */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r').catch(() => undefined);
+  if (!handle) return;
+  try {
+    await handle.sync();
+  } catch {
+    // some file systems do not fsync directories (EINVAL): nothing more can be done
+  } finally {
+    await handle.close();
+  }
 }
 
 async function exists(file: string): Promise<boolean> {
