@@ -1,2 +1,20 @@
-export {};
-export * from './channel/index.ts';
+export { PackageError } from './errors.ts';
+export { DEFAULT_PACKAGE_LIMITS, packageLimits, type PackageLimits } from './limits.ts';
+export { isValidSubdir, packageFilename, parsePackageFilename, subdirFromIndex, type PackageFilename, type PackageFormat } from './names.ts';
+export { CHANNEL_ABOUT_FIELDS, POST_INSTALL_FLAGS, readPackage, type PackageInfo, type ReadPackageOptions } from './read.ts';
+export {
+  Annotation,
+  CondaMediaType,
+  buildPackageManifest,
+  creationTime,
+  decodeTag,
+  describePackageManifest,
+  encodeTag,
+  packageRepository,
+  type BuiltPackageManifest,
+  type PackageManifestOptions,
+  type PackageManifestView,
+} from './layout.ts';
+export { STRIPPED_RECORD_FIELDS, recordFromIndexJson, recordFromPackage, type RepodataRecord } from './record.ts';
+export { buildInfoTarGz } from './info-tar.ts';
+export { rattler } from './rattler.ts';
