@@ -78,6 +78,21 @@ describe('files on disk', () => {
 });
 
 describe('refused input', () => {
+  test('index.json entries other tools wrote are kept, and malformed ones never become file paths', async () => {
+    const repo = store.repository('foreign');
+    await pushArtifact(repo);
+    const evil = { mediaType: MediaType.ImageManifest, digest: 'sha256:../../../etc/passwd', size: 1, annotations: { [REF_NAME_ANNOTATION]: 'evil' } };
+    const odd = { digest: `sha256:${'0'.repeat(64)}`, note: 'no media type' };
+    const index = await readIndex('foreign');
+    await writeFile(path.join(dir, 'foreign', 'index.json'), JSON.stringify({ ...index, manifests: [...index.manifests, evil, odd] }));
+    expect(await repo.resolve('evil')).toBeUndefined();
+    expect(await repo.listTags()).toEqual([]);
+    await pushArtifact(repo, { tag: 'mine' });
+    const after = (await readIndex('foreign')).manifests as unknown[];
+    expect(after).toEqual(expect.arrayContaining([evil, odd]));
+    expect(await repo.listTags()).toEqual(['mine']);
+  });
+
   test('names that collide with layout files are refused', () => {
     expect(() => store.repository('chan/blobs')).toThrow(InvalidReferenceError);
     expect(() => store.repository('chan/index.json')).toThrow(/file names of an OCI layout/);

@@ -26,7 +26,7 @@ import {
   type OciErrorContext,
 } from './errors.ts';
 import type { StoreOptions } from './options.ts';
-import { isTag, parseDigest, parseManifestReference, parseTag, repositoryName, type Digest, type Location } from './reference.ts';
+import { isDigest, isTag, parseDigest, parseManifestReference, parseTag, repositoryName, type Digest, type Location } from './reference.ts';
 import {
   MediaType,
   type BlobSource,
@@ -58,8 +58,16 @@ const INDEX_MEDIA_TYPES = new Set<string>([MediaType.ImageIndex, DOCKER_MANIFEST
 interface LayoutIndex {
   schemaVersion: 2;
   mediaType?: string;
+  /** Every entry as found (rewrites keep entries other tools wrote, even ones this store cannot use). */
   manifests: Descriptor[];
   annotations?: Record<string, string>;
+}
+
+/** The entries lookups may use: a well-formed digest (it becomes a file path), media type and size. */
+function usable(index: LayoutIndex): Descriptor[] {
+  return index.manifests.filter(
+    (m) => isObject(m) && typeof m.digest === 'string' && isDigest(m.digest) && typeof m.mediaType === 'string' && typeof m.size === 'number',
+  );
 }
 
 /** What the store remembers about a manifest blob (content-addressed, so valid forever). */
@@ -267,7 +275,11 @@ class LayoutRepository implements Repository {
       await unlink(temp).catch(() => undefined);
       if (error instanceof OciError) throw error;
       if (isAbort(error)) throw error;
-      throw this.#ioError('cannot write a blob', error, expected.digest);
+      throw new OciError(
+        `blob upload to ${this.display} failed: ${errorText(error)}; nothing was stored, retry (check the source and free space)`,
+        { ...this.#context, reference: expected.digest },
+        { cause: error },
+      );
     }
   }
 
@@ -299,16 +311,16 @@ class LayoutRepository implements Repository {
 
   async resolve(reference: string): Promise<Descriptor | undefined> {
     parseManifestReference(reference);
-    const index = await this.#readIndex();
+    const index = usable(await this.#readIndex());
     if (!reference.includes(':')) {
-      const entry = index.manifests.find((m) => m.annotations?.[REF_NAME_ANNOTATION] === reference);
+      const entry = index.find((m) => m.annotations?.[REF_NAME_ANNOTATION] === reference);
       return entry ? plainDescriptor(entry) : undefined;
     }
     const digest = reference as Digest;
-    const entry = index.manifests.find((m) => m.digest === digest);
+    const entry = index.find((m) => m.digest === digest);
     if (entry) return plainDescriptor(entry);
     // Child manifests of an image index are reachable through it without an index.json entry of their own.
-    for (const parent of index.manifests) {
+    for (const parent of index) {
       if (!INDEX_MEDIA_TYPES.has(parent.mediaType)) continue;
       const facts = await this.#facts(parent.digest).catch(() => undefined);
       if (!facts?.children?.includes(digest)) continue;
@@ -374,9 +386,8 @@ class LayoutRepository implements Repository {
   }
 
   async listTags(): Promise<string[]> {
-    const index = await this.#readIndex();
     const tags = new Set<string>();
-    for (const entry of index.manifests) {
+    for (const entry of usable(await this.#readIndex())) {
       const tag = entry.annotations?.[REF_NAME_ANNOTATION];
       if (tag !== undefined && isTag(tag)) tags.add(tag);
     }
@@ -385,10 +396,9 @@ class LayoutRepository implements Repository {
 
   async referrers(subject: Digest, artifactType?: string): Promise<Descriptor[]> {
     parseDigest(subject, 'subject digest');
-    const index = await this.#readIndex();
     const seen = new Set<Digest>();
     const found: Descriptor[] = [];
-    for (const entry of index.manifests) {
+    for (const entry of usable(await this.#readIndex())) {
       if (seen.has(entry.digest)) continue;
       seen.add(entry.digest);
       const facts = await this.#facts(entry.digest).catch(() => undefined);
@@ -498,9 +508,7 @@ class LayoutRepository implements Repository {
     if (!isObject(parsed) || !Array.isArray(parsed.manifests)) {
       throw new ProtocolError(`index.json of ${this.display} has no manifests list; restore or remove it`, this.#context);
     }
-    const manifests = (parsed.manifests as unknown[]).filter(
-      (m): m is Descriptor => isObject(m) && typeof m.digest === 'string' && /^sha(256|512):[a-f0-9]+$/.test(m.digest) && typeof m.mediaType === 'string' && typeof m.size === 'number',
-    );
+    const manifests = (parsed.manifests as unknown[]).filter(isObject) as unknown as Descriptor[];
     return { ...(parsed as object), schemaVersion: 2, manifests } as LayoutIndex;
   }
 
