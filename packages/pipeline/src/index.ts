@@ -4,3 +4,7 @@ export * from './promotion-log.ts';
 export * from './owners.ts';
 export * from './artifact.ts';
 export * from './github/index.ts';
+export * from './upload.ts';
+export * from './validate.ts';
+export * from './promote.ts';
+export * from './verdict.ts';

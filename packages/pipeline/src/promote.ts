@@ -1,0 +1,381 @@
+// promote: staging -> production for artifacts with a passing verdict on the exact staged bytes.
+// Order per artifact: (push access checked up front) copy by digest or merge -> verify production ->
+// append to the promotion log -> remove the staging copy. Every step is idempotent, so a re-run after a
+// crash anywhere converges; production is never overwritten with a different artifact.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pLimit from 'p-limit';
+import {
+  copy,
+  MediaType,
+  NotFoundError,
+  streamSource,
+  UnsupportedError,
+  type Descriptor,
+  type ImageManifest,
+  type Repository,
+  type Store,
+} from '@oci-channel/oci';
+import { buildPackageManifest, readPackage } from '@oci-channel/conda';
+import { formatArtifactRef, normalizeSha256 } from './artifact.ts';
+import { downloadBlob } from './blob-read.ts';
+import { errorLine, openChannel, productionOptions, stagingOptions } from './open.ts';
+import { checkOwnership } from './owners.ts';
+import { appendPromotion, findPromotion, listPromotionTags, promotionLogRepository } from './promotion-log.ts';
+import { reporter } from './progress.ts';
+import type { ArtifactRef, ArtifactVerdict, PromotedArtifact, PromoteOptions, PromoteResult } from './types.ts';
+import { fetchPackageManifest, locateArtifact, validateOne, type StagedLocation } from './validate.ts';
+import { newestVerdict } from './verdict.ts';
+
+const MERGE_ATTEMPTS = 6;
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface PromoteContext {
+  staging: Store;
+  production: Store;
+  options: PromoteOptions;
+  report: ReturnType<typeof reporter>;
+  /** Log tags read once per run (refreshed lazily). */
+  logTags?: Promise<string[]>;
+}
+
+interface Pending {
+  ref: ArtifactRef;
+  verdict: ArtifactVerdict;
+  /** The verified sha256 (hex) production must end up holding. */
+  sha256: string;
+}
+
+function failed(ref: ArtifactRef, status: PromotedArtifact['status'], reason: string, extra: Partial<PromotedArtifact> = {}): PromotedArtifact {
+  return {
+    subdir: ref.subdir,
+    filename: ref.filename,
+    verdict: 'failed',
+    checks: extra.checks ?? [{ name: status === 'rejected' ? 'rejected' : 'error', ok: false, detail: reason }],
+    reason: `${formatArtifactRef(ref)}: ${reason}`,
+    status,
+    ...extra,
+  };
+}
+
+/** Where a store cannot delete, the staging copy is left to gc. */
+async function removeStaging(repository: Repository, digest: string): Promise<boolean> {
+  try {
+    await repository.deleteManifest(digest as Descriptor['digest']);
+    return true;
+  } catch (error) {
+    if (error instanceof NotFoundError) return true; // a concurrent promote removed it
+    if (error instanceof UnsupportedError) return false;
+    throw error;
+  }
+}
+
+/** Makes a blob present in production: already there, mounted from staging, or streamed. */
+async function ensureBlob(ctx: PromoteContext, from: Repository, to: Repository, descriptor: Descriptor, source?: () => Promise<void>): Promise<void> {
+  if (await to.statBlob(descriptor.digest)) return;
+  if (ctx.staging.key === ctx.production.key && (await to.mountBlob(descriptor.digest, from))) return;
+  if (source) {
+    await source();
+    return;
+  }
+  const stream = await from.fetchBlob(descriptor.digest, descriptor.size);
+  await to.pushBlob(streamSource(stream, descriptor.size), { digest: descriptor.digest, size: descriptor.size });
+}
+
+/** Decide per artifact whether it may go: its newest verdict on the exact staged digest, re-validating when needed. */
+async function admit(
+  ctx: PromoteContext,
+  ref: ArtifactRef,
+  where: StagedLocation,
+  staged: NonNullable<Awaited<ReturnType<typeof fetchPackageManifest>>>,
+): Promise<{ ok: true; pending: Pending } | { ok: false; result: PromotedArtifact }> {
+  const artifact = formatArtifactRef(ref);
+  const layer = staged.view.packages.find((p) => p.filename === ref.filename);
+  if (!layer) return { ok: false, result: failed(ref, 'rejected', `staging ${where.repository}:${where.tag} does not hold ${ref.filename}; upload it first`) };
+  const declared = normalizeSha256(ref.sha256);
+  const stagingRepo = ctx.staging.repository(where.repository);
+  const recorded = await newestVerdict(stagingRepo, staged.descriptor.digest, ref.filename);
+  const created = staged.view.annotations['org.opencontainers.image.created'];
+  const stale = !recorded || (created !== undefined && recorded.doc.validatedAt < created);
+  // A verdict lives in staging, which uploaders can write: re-check here what is cheap (declared hash,
+  // uploader, ownership) and re-validate whenever the recorded verdict does not cover this request.
+  const mismatch =
+    recorded !== undefined &&
+    ((declared !== undefined && recorded.doc.sha256 !== declared) ||
+      (ctx.options.uploader !== undefined && recorded.doc.uploader !== ctx.options.uploader) ||
+      (ctx.options.owners !== undefined && !recorded.doc.checks.some((c) => c.name === 'owner' && c.ok)));
+  let verdict: ArtifactVerdict;
+  if (stale || mismatch || recorded.doc.verdict === 'failed') {
+    ctx.report(recorded ? 're-validating' : 'validating (no verdict yet)', { artifact });
+    verdict = await validateOne(ctx, ref);
+  } else {
+    verdict = {
+      subdir: ref.subdir,
+      filename: ref.filename,
+      ...(declared ? { sha256: declared } : {}),
+      manifestDigest: staged.descriptor.digest,
+      size: layer.size,
+      verdict: 'passed',
+      checks: recorded.doc.checks,
+      verdictDigest: recorded.digest,
+    };
+  }
+  if (verdict.verdict !== 'passed') {
+    return { ok: false, result: { ...verdict, status: 'rejected', reason: verdict.reason ?? `${artifact}: validation failed` } };
+  }
+  if (declared !== undefined && declared !== layer.sha256) {
+    return { ok: false, result: failed(ref, 'rejected', `declared sha256 ${declared} but staging holds ${layer.sha256}`, verdict) };
+  }
+  if (ctx.options.owners !== undefined) {
+    const owner = await checkOwnership(ctx.options.owners, where.name, ctx.options.uploader);
+    if (!owner.ok) return { ok: false, result: failed(ref, 'rejected', owner.detail, verdict) };
+  }
+  return { ok: true, pending: { ref, verdict, sha256: layer.sha256 } };
+}
+
+async function ensureLogged(ctx: PromoteContext, ref: ArtifactRef, where: StagedLocation, manifestDigest: string): Promise<void> {
+  ctx.logTags ??= listPromotionTags(ctx.production);
+  const tags = await ctx.logTags;
+  if (await findPromotion(ctx.production, ref.subdir, ref.filename, tags)) return;
+  await appendPromotion(ctx.production, { subdir: ref.subdir, filename: ref.filename, repository: where.repository, tag: where.tag, manifestDigest });
+  ctx.report('logged', { artifact: formatArtifactRef(ref) });
+}
+
+/** Puts every pending artifact of one tag into production and returns the verified production manifest. */
+async function publishGroup(
+  ctx: PromoteContext,
+  where: StagedLocation,
+  staged: NonNullable<Awaited<ReturnType<typeof fetchPackageManifest>>>,
+  pending: Pending[],
+): Promise<{ digest: string; manifest: Awaited<ReturnType<typeof fetchPackageManifest>> }> {
+  const stagingRepo = ctx.staging.repository(where.repository);
+  const productionRepo = ctx.production.repository(where.repository);
+  const wanted = new Map(pending.map((p) => [p.ref.filename, p.sha256]));
+  const holdsAll = (view: NonNullable<Awaited<ReturnType<typeof fetchPackageManifest>>>['view']) =>
+    [...wanted].every(([filename, sha]) => view.packages.some((p) => p.filename === filename && p.sha256 === sha));
+
+  for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
+    const current = await fetchPackageManifest(ctx.production, where.repository, where.tag);
+    if (current) {
+      for (const p of current.view.packages) {
+        const want = wanted.get(p.filename);
+        if (want !== undefined && want !== p.sha256) {
+          throw new Error(`production ${productionRepo.display}:${where.tag} already holds a different ${p.filename} (sha256 ${p.sha256}); nothing overwritten`);
+        }
+      }
+      if (holdsAll(current.view)) return { digest: current.descriptor.digest, manifest: current };
+    }
+    const exact = !current && staged.view.packages.length === pending.length;
+    if (exact) {
+      // Byte-identical copy by digest: mounts on one registry, streams otherwise.
+      await copy(stagingRepo, staged.descriptor.digest, productionRepo, { tag: where.tag, signal: ctx.options.signal });
+    } else {
+      // Production has the other format, or staging holds formats not being promoted: build the manifest
+      // from the verified package files, merged into what production has.
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'oci-channel-promote-'));
+      try {
+        let manifest: ImageManifest | undefined = current ? (current.manifest as unknown as ImageManifest) : undefined;
+        let bytes: Uint8Array | undefined;
+        const blobs: Array<{ descriptor: Descriptor; push: () => Promise<void> }> = [];
+        for (const p of pending) {
+          if (current?.view.packages.some((q) => q.filename === p.ref.filename)) continue;
+          const layer = staged.view.packages.find((q) => q.filename === p.ref.filename);
+          if (!layer) throw new Error(`staging no longer holds ${p.ref.filename}`);
+          const file = path.join(dir, p.ref.filename);
+          await downloadBlob(stagingRepo, layer.descriptor.digest, layer.descriptor.size, file, { signal: ctx.options.signal });
+          const pkg = await readPackage(file, { filename: p.ref.filename });
+          const built = buildPackageManifest(pkg, { packagePath: file, existing: manifest });
+          manifest = built.manifest;
+          bytes = built.bytes;
+          for (const blob of built.blobs) {
+            blobs.push({ descriptor: blob.descriptor, push: async () => void (await productionRepo.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size })) });
+          }
+        }
+        if (!bytes) throw new Error('nothing to merge');
+        for (const blob of blobs) await ensureBlob(ctx, stagingRepo, productionRepo, blob.descriptor, blob.push);
+        // Merge only onto what is still there; otherwise start over from the new state.
+        const before = await productionRepo.resolve(where.tag);
+        if (before?.digest !== current?.descriptor.digest) continue;
+        await productionRepo.pushManifest(bytes, MediaType.ImageManifest, where.tag);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+    // Verify what production serves now; a concurrent promote of the other format may have replaced it.
+    await pause(attempt === 0 ? 25 : 50 + Math.floor(Math.random() * 200));
+    const after = await fetchPackageManifest(ctx.production, where.repository, where.tag);
+    if (after && holdsAll(after.view)) {
+      for (const p of after.view.packages) {
+        const want = wanted.get(p.filename);
+        if (want !== undefined && p.descriptor.digest !== `sha256:${want}`) throw new Error(`production layer of ${p.filename} is ${p.descriptor.digest}, not sha256:${want}`);
+      }
+      return { digest: after.descriptor.digest, manifest: after };
+    }
+  }
+  throw new Error(`production ${productionRepo.display}:${where.tag} kept changing under concurrent promotions (${MERGE_ATTEMPTS} attempts); re-run promote`);
+}
+
+async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: ArtifactRef[]): Promise<PromotedArtifact[]> {
+  const results: PromotedArtifact[] = [];
+  const stagingRepo = ctx.staging.repository(where.repository);
+  const staged = await fetchPackageManifest(ctx.staging, where.repository, where.tag);
+  const production = await fetchPackageManifest(ctx.production, where.repository, where.tag);
+  const pending: Pending[] = [];
+  const already: Array<{ ref: ArtifactRef; sha256: string }> = [];
+
+  for (const ref of refs) {
+    const artifact = formatArtifactRef(ref);
+    const inProduction = production?.view.packages.find((p) => p.filename === ref.filename);
+    const inStaging = staged?.view.packages.find((p) => p.filename === ref.filename);
+    const declared = normalizeSha256(ref.sha256);
+    if (inProduction && (!inStaging || inStaging.sha256 === inProduction.sha256)) {
+      if (declared !== undefined && declared !== inProduction.sha256) {
+        results.push(failed(ref, 'rejected', `declared sha256 ${declared} but production already holds ${inProduction.sha256}`));
+      } else {
+        already.push({ ref, sha256: inProduction.sha256 });
+      }
+      continue;
+    }
+    if (!staged || !inStaging) {
+      results.push(failed(ref, 'rejected', `not found in staging ${stagingRepo.display}:${where.tag}; upload it first`));
+      continue;
+    }
+    // A different artifact in production (or any other failure) is recorded on the staged copy by validation.
+    const admitted = inProduction ? { ok: false as const, result: { ...(await validateOne(ctx, ref)), status: 'rejected' as const } } : await admit(ctx, ref, where, staged);
+    if (!admitted.ok) {
+      ctx.report(`rejected: ${admitted.result.reason}`, { artifact });
+      results.push(admitted.result);
+      continue;
+    }
+    pending.push(admitted.pending);
+  }
+
+  let productionDigest: string | undefined = production?.descriptor.digest;
+  let current = production;
+  if (pending.length > 0 && staged) {
+    try {
+      for (const p of pending) ctx.report('copying to production', { artifact: formatArtifactRef(p.ref), totalBytes: p.verdict.size });
+      const published = await publishGroup(ctx, where, staged, pending);
+      productionDigest = published.digest;
+      current = published.manifest;
+      for (const p of pending) ctx.report('copied to production', { artifact: formatArtifactRef(p.ref) });
+    } catch (error) {
+      // A concurrent promote may have finished the job (and removed staging): then it is promoted.
+      const now = await fetchPackageManifest(ctx.production, where.repository, where.tag).catch(() => undefined);
+      for (const p of pending) {
+        const there = now?.view.packages.find((q) => q.filename === p.ref.filename);
+        if (there && there.sha256 === p.sha256) already.push({ ref: p.ref, sha256: p.sha256 });
+        else results.push(failed(p.ref, 'failed', errorLine(error), { ...p.verdict }));
+      }
+      current = now;
+      productionDigest = now?.descriptor.digest;
+      pending.length = 0;
+    }
+  }
+
+  const done: Array<{ ref: ArtifactRef; status: 'promoted' | 'already-promoted'; verdict?: ArtifactVerdict; sha256: string }> = [
+    ...pending.map((p) => ({ ref: p.ref, status: 'promoted' as const, verdict: p.verdict, sha256: p.sha256 })),
+    ...already.map((a) => ({ ref: a.ref, status: 'already-promoted' as const, sha256: a.sha256 })),
+  ];
+  if (done.length === 0) return results;
+
+  // The log is written only once production is verified, and before staging is touched.
+  const logged = new Set<string>();
+  for (const d of done) {
+    try {
+      await ensureLogged(ctx, d.ref, where, productionDigest ?? '');
+      logged.add(d.ref.filename);
+    } catch (error) {
+      results.push(failed(d.ref, 'failed', `in production but the promotion log could not be written: ${errorLine(error)}; re-run promote`, { productionDigest }));
+    }
+  }
+
+  // Remove the staged manifest only when production holds every package it carries.
+  let stagingRemoved = false;
+  const stagedNow = await fetchPackageManifest(ctx.staging, where.repository, where.tag).catch(() => undefined);
+  if (!stagedNow) stagingRemoved = true;
+  else if (current && stagedNow.view.packages.every((s) => current.view.packages.some((p) => p.filename === s.filename && p.sha256 === s.sha256))) {
+    if (logged.size === done.length) {
+      try {
+        stagingRemoved = await removeStaging(stagingRepo, stagedNow.descriptor.digest);
+        if (stagingRemoved) ctx.report('staging copy removed', { artifact: `${where.repository}:${where.tag}` });
+      } catch (error) {
+        ctx.report(`could not remove the staging copy: ${errorLine(error)}; gc will`, { artifact: `${where.repository}:${where.tag}` });
+      }
+    }
+  }
+
+  for (const d of done) {
+    if (!logged.has(d.ref.filename)) continue;
+    const declared = normalizeSha256(d.ref.sha256);
+    results.push({
+      subdir: d.ref.subdir,
+      filename: d.ref.filename,
+      ...(declared ? { sha256: declared } : { sha256: d.sha256 }),
+      ...(d.verdict ? { manifestDigest: d.verdict.manifestDigest, size: d.verdict.size, verdictDigest: d.verdict.verdictDigest } : {}),
+      verdict: 'passed',
+      checks: d.verdict?.checks ?? [{ name: 'production', ok: true, detail: `already in production with sha256 ${d.sha256}` }],
+      status: d.status,
+      productionDigest,
+      stagingRemoved,
+    });
+  }
+  return results;
+}
+
+export async function promote(o: PromoteOptions): Promise<PromoteResult> {
+  const staging = openChannel(o.staging, stagingOptions(o));
+  const production = openChannel(o.production, productionOptions(o));
+  const report = reporter(o.progress, 'promote');
+  const ctx: PromoteContext = { staging: staging.store, production: production.store, options: o, report };
+  try {
+    const results: PromotedArtifact[] = [];
+    const groups = new Map<string, { where: StagedLocation; refs: ArtifactRef[] }>();
+    for (const ref of o.artifacts) {
+      let where: StagedLocation;
+      try {
+        where = locateArtifact(ref);
+      } catch (error) {
+        results.push(failed(ref, 'rejected', errorLine(error).replace(`${formatArtifactRef(ref)}: `, '')));
+        continue;
+      }
+      const key = `${where.repository}:${where.tag}`;
+      const group = groups.get(key) ?? { where, refs: [] };
+      if (!group.refs.some((r) => r.filename === ref.filename)) group.refs.push(ref);
+      groups.set(key, group);
+    }
+
+    // Push access to production first: a staging-only token must fail before anything is touched.
+    const targets = [promotionLogRepository(production.store), ...[...groups.values()].map((g) => production.store.repository(g.where.repository))];
+    try {
+      for (const repository of targets) await repository.checkPushAccess();
+    } catch (error) {
+      const reason = `no push access to production (${errorLine(error)}); promote needs a token that can write the production channel`;
+      for (const g of groups.values()) for (const ref of g.refs) results.push(failed(ref, 'failed', reason));
+      return { ok: false, artifacts: order(o.artifacts, results) };
+    }
+
+    const limit = pLimit(o.concurrency ?? 8);
+    await Promise.all(
+      [...groups.values()].map((g) =>
+        limit(async () => {
+          try {
+            results.push(...(await promoteGroup(ctx, g.where, g.refs)));
+          } catch (error) {
+            for (const ref of g.refs) results.push(failed(ref, 'failed', errorLine(error)));
+          }
+        }),
+      ),
+    );
+    const artifacts = order(o.artifacts, results);
+    return { ok: artifacts.length > 0 && artifacts.every((a) => a.status === 'promoted' || a.status === 'already-promoted'), artifacts };
+  } finally {
+    await Promise.all([staging.release(), production.release()]);
+  }
+}
+
+function order(refs: ArtifactRef[], results: PromotedArtifact[]): PromotedArtifact[] {
+  const index = new Map(refs.map((r, i) => [formatArtifactRef(r), i]));
+  return [...results].sort((a, b) => (index.get(formatArtifactRef(a)) ?? 0) - (index.get(formatArtifactRef(b)) ?? 0));
+}

@@ -1,0 +1,254 @@
+// validate: check staged artifacts the way conda-forge's copy service does (declared hash, name grammar,
+// ownership) and further (the v0 manifest shape, the package read and checked in full, the info layers equal
+// to the package's own, no different artifact in production), then record the verdict on the staging manifest.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pLimit from 'p-limit';
+import { NotFoundError, sha256Digest, type Descriptor, type Store } from '@oci-channel/oci';
+import {
+  describePackageManifest,
+  encodeTag,
+  isValidSubdir,
+  packageRepository,
+  parsePackageFilename,
+  readPackage,
+  type PackageManifestView,
+} from '@oci-channel/conda';
+import { formatArtifactRef, normalizeSha256 } from './artifact.ts';
+import { parseJsonObject } from './artifact-manifest.ts';
+import { downloadBlob } from './blob-read.ts';
+import { errorLine, openChannel, productionOptions, stagingOptions } from './open.ts';
+import { checkOwnership } from './owners.ts';
+import { byteTicker, reporter } from './progress.ts';
+import type { ArtifactRef, ArtifactVerdict, Check, ValidateOptions, ValidateResult } from './types.ts';
+import { recordVerdict } from './verdict.ts';
+
+export interface StagedLocation {
+  name: string;
+  version: string;
+  build: string;
+  repository: string;
+  tag: string;
+}
+
+/** Where `subdir/filename` lives in a channel (throws with a one-line reason for bad names). */
+export function locateArtifact(ref: ArtifactRef): StagedLocation {
+  if (!isValidSubdir(ref.subdir)) throw new Error(`${formatArtifactRef(ref)}: ${JSON.stringify(ref.subdir)} is not a conda subdir (noarch or like linux-64)`);
+  const parsed = parsePackageFilename(ref.filename);
+  return {
+    name: parsed.name,
+    version: parsed.version,
+    build: parsed.build,
+    repository: packageRepository(ref.subdir, parsed.name),
+    tag: encodeTag(parsed.version, parsed.build),
+  };
+}
+
+/** The manifest at a tag, described, or undefined when the tag does not exist. */
+export async function fetchPackageManifest(
+  store: Store,
+  repository: string,
+  tag: string,
+): Promise<{ descriptor: Descriptor; manifest: Record<string, unknown>; view: PackageManifestView } | undefined> {
+  const repo = store.repository(repository);
+  let fetched;
+  try {
+    fetched = await repo.fetchManifest(tag);
+  } catch (error) {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  }
+  const manifest = parseJsonObject(fetched.bytes, `manifest ${repo.display}:${tag}`);
+  return { descriptor: fetched.descriptor, manifest, view: describePackageManifest(manifest, `${repo.display}:${tag}`) };
+}
+
+interface ValidateContext {
+  staging: Store;
+  production: Store;
+  options: ValidateOptions;
+  report: ReturnType<typeof reporter>;
+}
+
+export async function validateOne(ctx: ValidateContext, ref: ArtifactRef): Promise<ArtifactVerdict> {
+  const artifact = formatArtifactRef(ref);
+  const checks: Check[] = [];
+  const check = (name: string, ok: boolean, detail?: string) => {
+    checks.push(detail === undefined ? { name, ok } : { name, ok, detail });
+    return ok;
+  };
+  const finish = (extra: Partial<ArtifactVerdict> = {}): ArtifactVerdict => {
+    const failed = checks.find((c) => !c.ok);
+    const declared = normalizeSha256(ref.sha256);
+    return {
+      subdir: ref.subdir,
+      filename: ref.filename,
+      ...(declared ? { sha256: declared } : {}),
+      verdict: failed ? 'failed' : 'passed',
+      checks,
+      ...(failed ? { reason: `${artifact}: ${failed.detail ?? failed.name}` } : {}),
+      ...extra,
+    };
+  };
+
+  // 1. The name (the same grammar the copy service checks before anything else).
+  let where: StagedLocation;
+  try {
+    where = locateArtifact(ref);
+    check('filename', true, `${where.name} ${where.version} ${where.build}`);
+  } catch (error) {
+    check('filename', false, errorLine(error));
+    return finish();
+  }
+  const declared = normalizeSha256(ref.sha256);
+  if (ref.sha256 !== undefined && !declared) {
+    check('declared-sha256', false, `declared sha256 ${JSON.stringify(ref.sha256)} is not 64 hex digits`);
+    return finish();
+  }
+
+  // 2. The staged manifest, digest-verified by the store, in the strict v0 shape.
+  const stagingRepo = ctx.staging.repository(where.repository);
+  let staged;
+  try {
+    staged = await fetchPackageManifest(ctx.staging, where.repository, where.tag);
+  } catch (error) {
+    check('manifest-shape', false, errorLine(error));
+    return finish();
+  }
+  if (!staged) {
+    check('staged', false, `not found in staging ${stagingRepo.display}:${where.tag}; upload it first`);
+    return finish();
+  }
+  const manifestDigest = staged.descriptor.digest;
+  check('manifest-shape', true, `v0 package manifest ${manifestDigest}`);
+  const view = staged.view;
+  const layer = view.packages.find((p) => p.filename === ref.filename);
+  const consistent =
+    view.subdir === ref.subdir && view.name === where.name && view.version === where.version && view.build === where.build;
+  check(
+    'manifest-consistency',
+    consistent && layer !== undefined,
+    !layer
+      ? `the staged manifest has no layer for ${ref.filename} (it holds ${view.packages.map((p) => p.filename).join(', ') || 'none'})`
+      : consistent
+        ? 'subdir, name, version and build agree with the filename'
+        : `the manifest says ${view.subdir}/${view.name}-${view.version}-${view.build}, not ${artifact}`,
+  );
+  if (!layer) return finish({ manifestDigest });
+
+  // 3. The declared hash against the staged layer (cheap, before downloading anything).
+  if (declared) {
+    check('sha256', layer.sha256 === declared, layer.sha256 === declared ? `matches the declared ${declared}` : `declared sha256 ${declared} but staging holds ${layer.sha256}`);
+  } else {
+    check('sha256', true, `none declared; staging holds ${layer.sha256}`);
+  }
+
+  // 4. The package itself: streamed to a temp file while hashing, then read and checked in full.
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'oci-channel-validate-'));
+  try {
+    const file = path.join(dir, 'package');
+    let download;
+    try {
+      const ticker = byteTicker((bytes) => ctx.report('downloading', { artifact, bytes, totalBytes: layer.size }));
+      download = await downloadBlob(stagingRepo, layer.descriptor.digest, layer.descriptor.size, file, {
+        onProgress: (bytes) => ticker.tick(bytes),
+        signal: ctx.options.signal,
+      });
+    } catch (error) {
+      check('download', false, errorLine(error));
+      return finish({ manifestDigest, size: layer.size });
+    }
+    check('download', download.sha256 === layer.sha256 && download.size === layer.size, `${download.size} bytes, sha256 ${download.sha256}`);
+    let pkg;
+    try {
+      pkg = await readPackage(file, { filename: ref.filename });
+      check('package', true, `${pkg.name} ${pkg.version} ${pkg.build} (${pkg.subdir})`);
+    } catch (error) {
+      check('package', false, errorLine(error));
+    }
+    if (pkg) {
+      check('index-json-subdir', pkg.subdir === ref.subdir, pkg.subdir === ref.subdir ? `index.json subdir is ${pkg.subdir}` : `index.json says subdir ${pkg.subdir}, the artifact is under ${ref.subdir}`);
+      const infoDigest = sha256Digest(pkg.infoTarGz);
+      const indexDigest = sha256Digest(pkg.indexJsonBytes);
+      const infoOk = infoDigest === view.infoTarGz.digest && indexDigest === view.indexJson.digest;
+      check(
+        'info-layers',
+        infoOk,
+        infoOk
+          ? 'info.tar.gz and index.json layers equal the package'
+          : infoDigest !== view.infoTarGz.digest
+            ? `info.tar.gz layer ${view.infoTarGz.digest} differs from the package's own info (${infoDigest}); re-upload`
+            : `index.json layer ${view.indexJson.digest} differs from the package's index.json (${indexDigest}); re-upload`,
+      );
+      const mdOk = pkg.md5 === layer.md5 && pkg.size === layer.size;
+      check('layer-metadata', mdOk, mdOk ? 'md5 and size annotations agree' : `the manifest says md5 ${layer.md5} size ${layer.size}, the package has md5 ${pkg.md5} size ${pkg.size}`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  // 5. Who may publish this name.
+  if (ctx.options.owners !== undefined) {
+    const owner = await checkOwnership(ctx.options.owners, where.name, ctx.options.uploader);
+    check('owner', owner.ok, owner.detail);
+  }
+
+  // 6. Production never gets a different artifact under a name it already serves.
+  try {
+    const inProduction = await fetchPackageManifest(ctx.production, where.repository, where.tag);
+    const same = inProduction?.view.packages.find((p) => p.filename === ref.filename);
+    if (!same) check('production-conflict', true, 'not in production yet');
+    else if (same.sha256 === layer.sha256) check('production-conflict', true, 'already in production with the same sha256');
+    else check('production-conflict', false, `production already has a different ${ref.filename} (sha256 ${same.sha256}); bump the build number`);
+  } catch (error) {
+    check('production-conflict', false, `cannot read production: ${errorLine(error)}`);
+  }
+
+  const result = finish({ manifestDigest, size: layer.size });
+  try {
+    const recorded = await recordVerdict(stagingRepo, staged.descriptor, {
+      verdict: result.verdict,
+      checks,
+      ...(ctx.options.uploader ? { uploader: ctx.options.uploader } : {}),
+      validatedAt: new Date().toISOString(),
+      subdir: ref.subdir,
+      filename: ref.filename,
+      sha256: layer.sha256,
+      manifestDigest,
+    });
+    result.verdictDigest = recorded.digest;
+  } catch (error) {
+    // Without a recorded verdict promote re-validates; the checks above still stand for this run.
+    check('verdict-recorded', false, `could not record the verdict on ${stagingRepo.display}@${manifestDigest}: ${errorLine(error)}`);
+    return { ...finish({ manifestDigest, size: layer.size }) };
+  }
+  ctx.report(result.verdict === 'passed' ? 'passed' : `failed: ${result.reason}`, { artifact });
+  return result;
+}
+
+export async function validate(o: ValidateOptions): Promise<ValidateResult> {
+  const staging = openChannel(o.staging, stagingOptions(o));
+  const production = openChannel(o.production, productionOptions(o));
+  const report = reporter(o.progress, 'validate');
+  try {
+    const ctx: ValidateContext = { staging: staging.store, production: production.store, options: o, report };
+    const limit = pLimit(o.concurrency ?? 8);
+    const artifacts = await Promise.all(
+      o.artifacts.map((ref) =>
+        limit(async () => {
+          report('validating', { artifact: formatArtifactRef(ref) });
+          try {
+            return await validateOne(ctx, ref);
+          } catch (error) {
+            const reason = `${formatArtifactRef(ref)}: ${errorLine(error)}`;
+            return { subdir: ref.subdir, filename: ref.filename, verdict: 'failed', checks: [{ name: 'error', ok: false, detail: errorLine(error) }], reason } satisfies ArtifactVerdict;
+          }
+        }),
+      ),
+    );
+    return { ok: artifacts.length > 0 && artifacts.every((a) => a.verdict === 'passed'), artifacts };
+  } finally {
+    await Promise.all([staging.release(), production.release()]);
+  }
+}
+

@@ -1,0 +1,82 @@
+// upload against a real registry: v0 layout, both formats merged under one tag, idempotent re-upload,
+// a different package under an existing tag refused, corrupt files refused with nothing pushed.
+import { mkdtemp, rm, truncate, copyFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { openStore, type Store } from '@oci-channel/oci';
+import { describePackageManifest } from '@oci-channel/conda';
+import { upload } from '@oci-channel/pipeline';
+import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
+import { buildPackage, sha256File } from '../helpers/hostile-packages.ts';
+
+let dir: string;
+let registry: RunningRegistry;
+let store: Store;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'upload-'));
+  registry = await startRegistry();
+  store = openStore(registry.location('staging'));
+});
+afterAll(async () => {
+  await store.close();
+  await registry.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function manifestAt(repository: string, tag: string) {
+  const fetched = await store.repository(repository).fetchManifest(tag);
+  return { digest: fetched.descriptor.digest, view: describePackageManifest(JSON.parse(Buffer.from(fetched.bytes).toString())) };
+}
+
+test('both formats of one build end up as two package layers under one tag; a re-upload is a no-op', async () => {
+  const spec = { name: 'libdemo', version: '1.0+local', build: 'h0_0', subdir: 'linux-64', files: { 'lib/x': 'x' } };
+  const conda = await buildPackage(path.join(dir, 'a'), { ...spec, format: 'conda' });
+  const bz2 = await buildPackage(path.join(dir, 'a'), { ...spec, format: 'tar.bz2' });
+  // Uploaded at the same time: the merge must not lose either.
+  const [first, second] = await Promise.all([upload({ to: store, files: [conda] }), upload({ to: store, files: [bz2] })]);
+  expect(first.ok && second.ok).toBe(true);
+  expect(first.artifacts[0]).toMatchObject({ subdir: 'linux-64', filename: 'libdemo-1.0+local-h0_0.conda', repository: 'linux-64/libdemo', tag: '1.0__p__local-h0_0', status: 'uploaded', sha256: await sha256File(conda) });
+  const { view, digest } = await manifestAt('linux-64/libdemo', '1.0__p__local-h0_0');
+  expect(view.packages.map((p) => p.filename).sort()).toEqual(['libdemo-1.0+local-h0_0.conda', 'libdemo-1.0+local-h0_0.tar.bz2']);
+  expect(view.packages.find((p) => p.format === 'conda')?.sha256).toBe(await sha256File(conda));
+
+  const again = await upload({ to: store, files: [conda, bz2] });
+  expect(again.ok).toBe(true);
+  expect(again.artifacts.map((a) => a.status)).toEqual(['unchanged', 'unchanged']);
+  expect((await manifestAt('linux-64/libdemo', '1.0__p__local-h0_0')).digest).toBe(digest);
+});
+
+test('a name starting with _ goes to the zzz repository', async () => {
+  const file = await buildPackage(path.join(dir, 'b'), { name: '_demo_mutex', version: '1.0', build: 'main', subdir: 'linux-64', format: 'conda' });
+  const result = await upload({ to: store, files: [file] });
+  expect(result.artifacts[0]).toMatchObject({ repository: 'linux-64/zzz_demo_mutex', tag: '1.0-main' });
+  expect(await store.repository('linux-64/zzz_demo_mutex').listTags()).toEqual(['1.0-main']);
+});
+
+test('a different package under an existing tag and format is refused and nothing is overwritten', async () => {
+  const spec = { name: 'clash', version: '1.0', build: 'h0_0', subdir: 'noarch', format: 'conda' as const };
+  const original = await buildPackage(path.join(dir, 'c1'), { ...spec, files: { a: 'one' } });
+  const impostor = await buildPackage(path.join(dir, 'c2'), { ...spec, files: { a: 'two' } });
+  expect((await upload({ to: store, files: [original] })).ok).toBe(true);
+  const before = await manifestAt('noarch/clash', '1.0-h0_0');
+  const result = await upload({ to: store, files: [impostor] });
+  expect(result.ok).toBe(false);
+  expect(result.artifacts).toEqual([]);
+  expect(result.errors).toHaveLength(1);
+  expect(result.errors[0]?.error).toMatch(/already holds a different clash-1\.0-h0_0\.conda.*bump the build number/);
+  expect(result.errors[0]?.error).not.toMatch(/\n/);
+  expect((await manifestAt('noarch/clash', '1.0-h0_0')).digest).toBe(before.digest);
+});
+
+test('corrupt files are refused with a one-line reason and nothing is pushed', async () => {
+  const good = await buildPackage(path.join(dir, 'd'), { name: 'broken', version: '1.0', build: '0', subdir: 'noarch', format: 'conda' });
+  const bad = path.join(dir, 'd', 'broken-1.0-0.tar.bz2');
+  await copyFile(good, bad);
+  await truncate(bad, 16);
+  const result = await upload({ to: store, files: [bad, path.join(dir, 'missing-1.0-0.conda')] });
+  expect(result.ok).toBe(false);
+  expect(result.errors.map((e) => path.basename(e.file))).toEqual(expect.arrayContaining(['broken-1.0-0.tar.bz2', 'missing-1.0-0.conda']));
+  for (const e of result.errors) expect(e.error).not.toMatch(/\n/);
+  expect(await store.repository('noarch/broken').listTags()).toEqual([]);
+});
