@@ -177,6 +177,40 @@ if (remoteMissing) console.warn(`copy: the registry tests are SKIPPED while the 
     expect(Buffer.from((await back.fetchManifest('back')).bytes).equals(Buffer.from(artifact.bytes))).toBe(true);
   });
 
+  test('an image index goes to the registry children first, and comes back identical', async () => {
+    const source = layout.repository(uniqueName('idx'));
+    const children = [await pushArtifact(source, { title: 'a' }), await pushArtifact(source, { title: 'b', layerCount: 2 })];
+    const index = new TextEncoder().encode(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.ImageIndex,
+        manifests: children.map((c) => ({ mediaType: MediaType.ImageManifest, digest: c.digest, size: c.bytes.byteLength })),
+      }),
+    );
+    await source.pushManifest(index, MediaType.ImageIndex, 'multi');
+    const up = await copy(source, 'multi', remote.repository('linux-64/multi'), { tag: 'multi' });
+    expect(up.descriptor).toEqual({ mediaType: MediaType.ImageIndex, digest: sha256Digest(index), size: index.byteLength });
+    for (const child of children) expect((await remote.repository('linux-64/multi').resolve(child.digest))?.digest).toBe(child.digest);
+    const back = otherLayout.repository(uniqueName('idxback'));
+    await copy(remote.repository('linux-64/multi'), 'multi', back, { tag: 'multi' });
+    expect(Buffer.from((await back.fetchManifest('multi')).bytes).equals(Buffer.from(index))).toBe(true);
+  });
+
+  test('registry -> another registry streams the blobs (different store keys never mount)', async () => {
+    const second = await startRegistry();
+    const secondStore = openStore(second.location());
+    try {
+      const a = remote.repository('streamed/pkg');
+      const artifact = await pushArtifact(a, { tag: 'v1', layerCount: 2, layerSize: 40_000 });
+      const result = await copy(a, 'v1', secondStore.repository('mirror/pkg'), { tag: 'v1' });
+      expect(result).toMatchObject({ blobsCopied: 3, blobsMounted: 0, bytesCopied: sumSizes(artifact.layers) });
+      expect((await secondStore.repository('mirror/pkg').fetchManifest('v1')).descriptor.digest).toBe(artifact.digest);
+    } finally {
+      await secondStore.close();
+      await second.stop();
+    }
+  });
+
   test('registry repository A -> B on the same registry mounts every blob: no bytes move', async () => {
     const a = remote.repository('staging/pkg');
     const artifact = await pushArtifact(a, { tag: 'v1', layerCount: 2, layerSize: 50_000 });
