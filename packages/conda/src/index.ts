@@ -18,3 +18,4 @@ export {
 export { STRIPPED_RECORD_FIELDS, recordFromIndexJson, recordFromPackage, type RepodataRecord } from './record.ts';
 export { buildInfoTarGz } from './info-tar.ts';
 export { rattler } from './rattler.ts';
+export * from './channel/index.ts';

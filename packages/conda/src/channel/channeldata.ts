@@ -36,7 +36,13 @@ export interface ChannelSubdir {
  * newest version (conda's version order, then newest build timestamp), run_exports by version, and the
  * newest timestamp in SECONDS.
  */
-export function channelDataJson(subdirs: ChannelSubdir[]): string {
+export function channelDataJson(
+  subdirs: ChannelSubdir[],
+  options: {
+    /** A previous channeldata.json's packages: about fields for names whose newest package carries none. */
+    previous?: Record<string, Record<string, unknown>>;
+  } = {},
+): string {
   interface Group {
     subdirs: Set<string>;
     packages: IndexedPackage[];
@@ -68,7 +74,8 @@ export function channelDataJson(subdirs: ChannelSubdir[]): string {
       if (pkg.runExports && Object.keys(pkg.runExports).length > 0) runExports[pkg.record.version] = pkg.runExports;
     }
     const entry: Record<string, unknown> = {};
-    const about = newest?.about ?? {};
+    const previous = options.previous?.[name];
+    const about = newest?.about ?? (previous && previous.version === version ? previous : {});
     for (const field of ABOUT_FIELDS) entry[field] = about[field] ?? null;
     for (const field of FLAG_FIELDS) entry[field] = about[field] === true;
     entry.run_exports = runExports;

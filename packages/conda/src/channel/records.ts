@@ -2,7 +2,7 @@
 import { nestedStableJson } from './json.ts';
 
 /** A repodata record: info/index.json (stripped) + md5, sha256, size (+ CEP 47 indexed_timestamp). */
-export interface RepodataRecord {
+export interface ChannelRecord {
   name: string;
   version: string;
   build: string;
@@ -24,7 +24,7 @@ export interface RepodataRecord {
 export interface IndexedPackage {
   /** `name-version-build.conda` or `.tar.bz2`. */
   filename: string;
-  record: RepodataRecord;
+  record: ChannelRecord;
   /** info/run_exports.json (CEP 12), when the package has one. */
   runExports?: Record<string, unknown>;
   /** info/about.json fields (summary, home, license, description, dev_url, doc_url, ...), for channeldata. */
@@ -49,13 +49,13 @@ export const STRIPPED_INDEX_FIELDS = [
 export function repodataRecord(
   indexJson: Record<string, unknown>,
   file: { md5: string; sha256: string; size: number },
-): RepodataRecord {
+): ChannelRecord {
   const record: Record<string, unknown> = { ...indexJson };
   for (const field of STRIPPED_INDEX_FIELDS) delete record[field];
   record.md5 = file.md5;
   record.sha256 = file.sha256;
   record.size = file.size;
-  return record as RepodataRecord;
+  return record as ChannelRecord;
 }
 
 export function isCondaV2(filename: string): boolean {

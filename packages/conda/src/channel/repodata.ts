@@ -1,12 +1,12 @@
 // repodata.json (CEP 36, repodata_version 1) exactly as conda-index serializes it, and its zstd form.
 import zlib from 'node:zlib';
 import { nestedStableJson, pythonString } from './json.ts';
-import { recordJsonText, isCondaV2, sortedByFilename, type IndexedPackage, type RepodataRecord } from './records.ts';
+import { recordJsonText, isCondaV2, sortedByFilename, type IndexedPackage, type ChannelRecord } from './records.ts';
 
 export interface Repodata {
   info: { subdir: string; [field: string]: unknown };
-  packages: Record<string, RepodataRecord>;
-  'packages.conda': Record<string, RepodataRecord>;
+  packages: Record<string, ChannelRecord>;
+  'packages.conda': Record<string, ChannelRecord>;
   removed: string[];
   repodata_version: number;
 }
