@@ -163,7 +163,7 @@ class CopyRun {
       let stream: Readable | undefined;
       try {
         stream = await this.#source.fetchBlob(digest, size, { signal: this.#options.signal });
-        await this.#destination.pushBlob(
+        const pushed = await this.#destination.pushBlob(
           streamSource(stream, size),
           { digest, size },
           {
@@ -175,6 +175,15 @@ class CopyRun {
             },
           },
         );
+        if (!pushed.pushed) {
+          // Another writer stored it meanwhile: nothing of ours landed.
+          stream.destroy();
+          this.bytesCopied -= moved;
+          this.blobsSkipped++;
+          return;
+        }
+        // Count the whole blob even where the store reported progress coarsely (or not at all).
+        this.bytesCopied += size - moved;
         this.blobsCopied++;
         return;
       } catch (error) {
