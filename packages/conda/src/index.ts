@@ -18,4 +18,19 @@ export {
 export { STRIPPED_RECORD_FIELDS, recordFromIndexJson, recordFromPackage, type RepodataRecord } from './record.ts';
 export { buildInfoTarGz } from './info-tar.ts';
 export { rattler } from './rattler.ts';
+export {
+  buildPackage,
+  bzip2To,
+  defaultBuild,
+  randomStream,
+  tarStreamOf,
+  writeConda,
+  writeTarBz2,
+  writeZip,
+  zstdTo,
+  type BuildOptions,
+  type PackageSpec,
+  type TarMember,
+  type ZipMember,
+} from './build.ts';
 export * from './channel/index.ts';
