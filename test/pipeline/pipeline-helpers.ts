@@ -1,0 +1,51 @@
+// Shared by the upload/validate/promote/e2e tests: owners checkouts, reading manifests back, staging a
+// package whose layer bytes are corrupt (upload would refuse it, so it is pushed by hand).
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileSource, MediaType, NotFoundError, type Store } from '@oci-channel/oci';
+import { Annotation, buildPackageManifest, describePackageManifest, encodeTag, packageRepository, readPackage, type PackageManifestView } from '@oci-channel/conda';
+import { ownersFilePath } from '@oci-channel/pipeline';
+import { sha256File } from '../helpers/hostile-packages.ts';
+import { stat } from 'node:fs/promises';
+
+export async function writeOwners(root: string, owners: Record<string, string[]>): Promise<string> {
+  for (const [name, feedstocks] of Object.entries(owners)) {
+    const file = path.join(root, ownersFilePath(name));
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, JSON.stringify({ feedstocks }));
+  }
+  return root;
+}
+
+export async function manifestAt(store: Store, repository: string, tag: string): Promise<{ digest: string; view: PackageManifestView } | undefined> {
+  try {
+    const fetched = await store.repository(repository).fetchManifest(tag);
+    return { digest: fetched.descriptor.digest, view: describePackageManifest(JSON.parse(Buffer.from(fetched.bytes).toString())) };
+  } catch (error) {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  }
+}
+
+/** Stages `good`'s manifest with `corrupt`'s bytes as its package layer (annotations made consistent). */
+export async function stageCorrupt(store: Store, good: string, corrupt: string): Promise<{ repository: string; tag: string; sha256: string }> {
+  const pkg = await readPackage(good);
+  const built = buildPackageManifest(pkg);
+  const sha256 = await sha256File(corrupt);
+  const size = (await stat(corrupt)).size;
+  const manifest = structuredClone(built.manifest);
+  const layer = manifest.layers.find((l) => l.annotations?.[Annotation.Title] === pkg.filename)!;
+  layer.digest = `sha256:${sha256}`;
+  layer.size = size;
+  manifest.annotations![Annotation.perFormat(pkg.format, 'sha256')] = sha256;
+  manifest.annotations![Annotation.perFormat(pkg.format, 'size')] = String(size);
+  const repository = packageRepository(pkg.subdir, pkg.name);
+  const tag = encodeTag(pkg.version, pkg.build);
+  const repo = store.repository(repository);
+  for (const blob of built.blobs) {
+    if (blob.descriptor.digest === `sha256:${pkg.sha256}`) await repo.pushBlob(fileSource(corrupt, size), { digest: `sha256:${sha256}`, size });
+    else await repo.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size });
+  }
+  await repo.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), MediaType.ImageManifest, tag);
+  return { repository, tag, sha256 };
+}
