@@ -112,9 +112,14 @@ for (const [kindName, kind, enabled] of kinds) {
       expect(await repo.statBlob(sha256Digest(data))).toBeUndefined();
       await expect(repo.pushBlob(bytesSource(data), { digest: sha256Digest(data), size: data.length + 1 })).rejects.toThrow(DigestMismatchError);
       expect(await repo.statBlob(sha256Digest(data))).toBeUndefined();
-      // A fetch checked against the wrong size fails before it ends.
+      // A fetch checked against the wrong size fails before its stream ends (or before it starts).
       const ok = await repo.pushBlob(bytesSource(data));
-      await expect(readAll(await repo.fetchBlob(ok.digest, data.length - 1))).rejects.toThrow(DigestMismatchError);
+      await expect((async () => readAll(await repo.fetchBlob(ok.digest, data.length - 1)))()).rejects.toThrow(DigestMismatchError);
+      await expect((async () => readAll(await repo.fetchBlob(ok.digest, data.length + 1)))()).rejects.toThrow(DigestMismatchError);
+      // A size given without a digest is checked too.
+      const other = randomBytes(100);
+      await expect(repo.pushBlob(bytesSource(other), { size: 99 })).rejects.toThrow(DigestMismatchError);
+      expect(await repo.statBlob(sha256Digest(other))).toBeUndefined();
     });
 
     test('manifests by tag and by digest resolve and fetch back byte for byte', async () => {
