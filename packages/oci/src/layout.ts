@@ -255,9 +255,10 @@ class LayoutRepository implements Repository {
       },
     });
     try {
+      const input = source.open(0);
       // flush: fsync before close, so the rename below never publishes a file whose bytes are not on disk.
       const output = createWriteStream(temp, { flags: 'wx', flush: true });
-      await pipeline(source.open(0), counter, hasher, output, { signal: options.signal });
+      await pipeline(input, counter, hasher, output, { signal: options.signal });
       const digest = hasher.digest();
       if (expected.size !== undefined && hasher.bytes !== expected.size) {
         throw this.#mismatch(expected.digest, `${hasher.bytes} bytes instead of ${expected.size}`);
