@@ -1,0 +1,23 @@
+// What every scenario gets from the run: sizes (quick or full), round counts, a scratch directory, a log.
+import type { ScenarioResult } from './types.ts';
+
+export interface BenchContext {
+  quick: boolean;
+  warmups: number;
+  runs: number;
+  /** Scratch directory for this run (generated packages, layouts, caches); removed at the end. */
+  workDir: string;
+  /** Repository root (where package.json is). */
+  root: string;
+  log: (line: string) => void;
+}
+
+export interface Scenario {
+  id: string;
+  title: string;
+  run(ctx: BenchContext): Promise<ScenarioResult>;
+}
+
+export function emptyResult(id: string, title: string, params: ScenarioResult['params'] = {}): ScenarioResult {
+  return { id, title, params, contenders: [], ratios: [], checks: [], notes: [] };
+}

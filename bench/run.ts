@@ -1,0 +1,155 @@
+// `npm run bench [-- --quick] [--only a,b] [--runs N] [--warmups N] [--out DIR]`
+// Runs every scenario against oci-channel and its peers on a loopback docker-registry it starts itself,
+// then writes the results JSON, an SVG chart of the ratios and the markdown report.
+// A full run writes bench/results/<date>-<machine>.{json,svg} and docs/benchmarks.md; --quick (what CI runs)
+// writes under bench/results/quick-<stamp>/ (gitignored) or --out, never touching tracked files.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { BenchContext, Scenario } from './lib/context.ts';
+import { machineInfo, machineLabel } from './lib/machine.ts';
+import { benchMarkdown, ratioChartSvg } from './lib/report.ts';
+import type { BenchResults, ScenarioResult } from './lib/types.ts';
+import { indexBuildScenario } from './scenarios/index-build.ts';
+import { largeUploadScenario } from './scenarios/large-upload.ts';
+import { smallUploadScenario } from './scenarios/small-upload.ts';
+import { promoteScenario } from './scenarios/promote.ts';
+import { reindexScenario } from './scenarios/reindex.ts';
+
+export const SCENARIOS: Scenario[] = [largeUploadScenario, smallUploadScenario, promoteScenario, reindexScenario, indexBuildScenario];
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface BenchRunOptions {
+  quick: boolean;
+  only?: string[];
+  runs?: number;
+  warmups?: number;
+  /** Where to write results; default bench/results (full) or bench/results/quick-<stamp> (quick). */
+  out?: string;
+  log?: (line: string) => void;
+}
+
+export interface BenchRunOutput {
+  results: BenchResults;
+  files: { json: string; svg: string; markdown: string };
+}
+
+function stamp(date: Date): string {
+  return date.toISOString().slice(0, 19).replace(/[:]/g, '').replace('T', '-');
+}
+
+export async function runBench(options: BenchRunOptions): Promise<BenchRunOutput> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const started = new Date();
+  const machine = await machineInfo();
+  const workDir = await mkdtemp(path.join(os.tmpdir(), 'oci-channel-bench-'));
+  const ctx: BenchContext = {
+    quick: options.quick,
+    warmups: options.warmups ?? (options.quick ? 0 : 1),
+    runs: options.runs ?? (options.quick ? 1 : 5),
+    workDir,
+    root: ROOT,
+    log,
+  };
+  const selected = options.only?.length ? SCENARIOS.filter((s) => options.only!.includes(s.id)) : SCENARIOS;
+  const unknown = (options.only ?? []).filter((id) => !SCENARIOS.some((s) => s.id === id));
+  if (unknown.length) throw new Error(`unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.id).join(', ')}`);
+
+  const scenarios: ScenarioResult[] = [];
+  try {
+    for (const scenario of selected) {
+      log(`== ${scenario.title} (${scenario.id})`);
+      const t0 = Date.now();
+      try {
+        scenarios.push(await scenario.run(ctx));
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        log(`   FAILED: ${message}`);
+        scenarios.push({ id: scenario.id, title: scenario.title, params: {}, contenders: [], ratios: [], checks: [], notes: [], error: message.split('\n')[0]! });
+      }
+      log(`   ${scenario.id} took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+
+  const finished = new Date();
+  const args = [options.quick ? '--quick' : '', options.only?.length ? `--only ${options.only.join(',')}` : '', options.runs ? `--runs ${options.runs}` : '', options.warmups !== undefined ? `--warmups ${options.warmups}` : '']
+    .filter(Boolean)
+    .join(' ');
+  const results: BenchResults = {
+    version: 1,
+    startedAt: started.toISOString(),
+    finishedAt: finished.toISOString(),
+    quick: options.quick,
+    command: `npm run bench${args ? ` -- ${args}` : ''}`,
+    warmups: ctx.warmups,
+    runs: ctx.runs,
+    machine,
+    scenarios,
+  };
+
+  const resultsDir = path.join(ROOT, 'bench/results');
+  const outDir = options.out ?? (options.quick ? path.join(resultsDir, `quick-${stamp(started)}`) : resultsDir);
+  await mkdir(outDir, { recursive: true });
+  const base = `${stamp(started).slice(0, 10)}-${machineLabel(machine)}`;
+  const json = path.join(outDir, `${base}.json`);
+  const svg = path.join(outDir, `${base}.svg`);
+  // Full runs update the docs; quick runs keep their markdown beside their results.
+  const markdown = options.quick || options.out ? path.join(outDir, 'benchmarks.md') : path.join(ROOT, 'docs/benchmarks.md');
+  await writeFile(json, `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(svg, ratioChartSvg(results));
+  const rel = (file: string) => path.relative(path.dirname(markdown), file).split(path.sep).join('/');
+  await mkdir(path.dirname(markdown), { recursive: true });
+  await writeFile(markdown, benchMarkdown(results, { json: rel(json), svg: rel(svg) }));
+  return { results, files: { json, svg, markdown } };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      runs: { type: 'string' },
+      warmups: { type: 'string' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(
+      `usage: npm run bench -- [--quick] [--only ${SCENARIOS.map((s) => s.id).join(',')}] [--runs N] [--warmups N] [--out DIR]\n`,
+    );
+    return;
+  }
+  const count = (text: string | undefined, what: string, min: number): number | undefined => {
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${what} must be an integer >= ${min}, got ${text}`);
+    return n;
+  };
+  const { results, files } = await runBench({
+    quick: values.quick!,
+    only: values.only?.split(',').map((s) => s.trim()).filter(Boolean),
+    runs: count(values.runs, 'runs', 1),
+    warmups: count(values.warmups, 'warmups', 0),
+    out: values.out,
+  });
+  process.stderr.write(`results: ${files.json}\nchart:   ${files.svg}\nreport:  ${files.markdown}\n`);
+  const failed = results.scenarios.filter((s) => s.error);
+  if (failed.length) {
+    process.stderr.write(`failed scenarios: ${failed.map((s) => `${s.id} (${s.error})`).join('; ')}\n`);
+    process.exitCode = 1;
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  });
+}
