@@ -53,6 +53,11 @@ describe('files on disk', () => {
     expect((await stat(path.join(root, 'blobs', 'sha256', layer.digest.slice(7)))).size).toBe(layer.size);
     expect(await readdir(path.join(root, '.tmp'))).toEqual([]);
     expect(await store.listRepositories()).toEqual(['chan/linux-64/zlib']);
+    // A repository may hold nested repositories next to its own files.
+    await pushArtifact(store.repository('chan'), { tag: 'root' });
+    expect(await store.listRepositories()).toEqual(['chan', 'chan/linux-64/zlib']);
+    expect(await store.listRepositories('chan/linux-64')).toEqual(['chan/linux-64/zlib']);
+    expect((await store.repository('chan/linux-64/zlib').resolve('1.3.1-h0_0'))?.digest).toBe(tagged.digest);
   });
 
   test('tagging a manifest pushed by digest replaces its untagged entry; re-tagging replaces the tag entry', async () => {
