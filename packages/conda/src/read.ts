@@ -310,6 +310,9 @@ function tarExtract(state: ReadState, guard: MemberGuard, part: 'tar.bz2' | 'inf
   // tar-stream 3 streams are streamx streams; Node's pipeline drives them like its own.
   const extract = tarStream.extract();
   extract.on('entry', (header, body, next) => {
+    // A member refused before its body was read is destroyed with the extractor's error: that error is
+    // reported through the pipeline, so the body's own copy must not become an uncaught 'error' event.
+    body.on('error', () => {});
     handleMember(state, guard, part, header, body as unknown as AsyncIterable<Buffer>).then(
       () => next(),
       (error: unknown) => extract.destroy(error instanceof Error ? error : new Error(String(error))),
