@@ -8,3 +8,7 @@ export * from './upload.ts';
 export * from './validate.ts';
 export * from './promote.ts';
 export * from './verdict.ts';
+export * from './reindex.ts';
+export * from './download.ts';
+export * from './gc.ts';
+export { defaultCacheDir } from './index-cache.ts';

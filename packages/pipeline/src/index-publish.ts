@@ -1,0 +1,91 @@
+// Pushing index files to the registry in the v0 shape: blobs first, then manifests, `latest` last.
+import pLimit from 'p-limit';
+import { bytesSource, EMPTY_SHA256, MediaType, sha256Digest, type Descriptor, type ImageManifest, type Repository } from '@oci-channel/oci';
+import { SHARD_INDEX_FILENAME, type SubdirIndexFiles } from '@oci-channel/conda';
+import { CREATED, IndexMediaType, PROMOTION_MARK, SHARDS_ARTIFACT_TYPE, TITLE } from './index-names.ts';
+
+/** v0 config: the empty blob under the "unknown" config type. */
+const CONFIG: Descriptor = { mediaType: IndexMediaType.UnknownConfig, digest: EMPTY_SHA256, size: 0 };
+/** Stay well under the 4 MiB most registries accept for a manifest. */
+const MAX_SHARDS_PER_MANIFEST = 12_000;
+
+export async function pushBytes(repository: Repository, bytes: Uint8Array, mediaType: string, title: string): Promise<Descriptor> {
+  const digest = sha256Digest(bytes);
+  await repository.pushBlob(bytesSource(bytes), { digest, size: bytes.byteLength });
+  return { mediaType, digest, size: bytes.byteLength, annotations: { [TITLE]: title } };
+}
+
+async function pushConfig(repository: Repository): Promise<void> {
+  await repository.pushBlob(bytesSource(new Uint8Array(0)), { digest: EMPTY_SHA256, size: 0 });
+}
+
+export function manifestBytes(layers: Descriptor[], annotations: Record<string, string>, artifactType?: string): Uint8Array {
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ImageManifest,
+    ...(artifactType ? { artifactType } : {}),
+    config: CONFIG,
+    layers,
+    annotations,
+  };
+  return new TextEncoder().encode(JSON.stringify(manifest));
+}
+
+/**
+ * Pushes the shards not yet known to be there, then one or more manifests referencing them (tagged
+ * `shards-<stamp>-<n>`) so garbage collection keeps them. Returns the hexes now pushed.
+ */
+export async function pushShards(
+  repository: Repository,
+  files: SubdirIndexFiles,
+  known: Set<string>,
+  stamp: string,
+  concurrency: number,
+): Promise<string[]> {
+  const fresh = [...files.shards.values()].filter((s) => !known.has(s.hex));
+  if (fresh.length === 0) return [];
+  const limit = pLimit(concurrency);
+  const descriptors = await Promise.all(
+    fresh.map((shard) =>
+      limit(async () => {
+        const d = await pushBytes(repository, shard.bytes, IndexMediaType.Shard, `shards/${shard.hex}.msgpack.zst`);
+        return d;
+      }),
+    ),
+  );
+  await pushConfig(repository);
+  for (let i = 0; i * MAX_SHARDS_PER_MANIFEST < descriptors.length; i++) {
+    const chunk = descriptors.slice(i * MAX_SHARDS_PER_MANIFEST, (i + 1) * MAX_SHARDS_PER_MANIFEST);
+    const bytes = manifestBytes(chunk, { [CREATED]: new Date().toISOString() }, SHARDS_ARTIFACT_TYPE);
+    await repository.pushManifest(bytes, MediaType.ImageManifest, `shards-${stamp}-${i}`);
+  }
+  return fresh.map((s) => s.hex);
+}
+
+/** Pushes the repodata blobs and returns the manifest bytes (not yet tagged). */
+export async function prepareRepodataManifest(
+  repository: Repository,
+  files: SubdirIndexFiles,
+  annotations: { created: string; mark?: string },
+): Promise<{ bytes: Uint8Array; repodataDigest: string }> {
+  await pushConfig(repository);
+  const plain = await pushBytes(repository, files.repodataJson, IndexMediaType.Repodata, 'repodata.json');
+  const zst = await pushBytes(repository, files.repodataZst, IndexMediaType.RepodataZst, 'repodata.json');
+  const shardIndex = await pushBytes(repository, files.shardIndex, IndexMediaType.ShardIndex, SHARD_INDEX_FILENAME);
+  const runExports = await pushBytes(repository, files.runExportsJson, IndexMediaType.RunExports, 'run_exports.json');
+  const bytes = manifestBytes([plain, zst, shardIndex, runExports], {
+    [CREATED]: annotations.created,
+    ...(annotations.mark ? { [PROMOTION_MARK]: annotations.mark } : {}),
+  });
+  return { bytes, repodataDigest: plain.digest };
+}
+
+/** channeldata.json at the channel root under `latest` and the timestamp tag; returns the layer digest. */
+export async function pushChannelData(repository: Repository, text: Buffer, stamp: string, created: string): Promise<string> {
+  await pushConfig(repository);
+  const layer = await pushBytes(repository, text, IndexMediaType.ChannelData, 'channeldata.json');
+  const bytes = manifestBytes([layer], { [CREATED]: created });
+  await repository.pushManifest(bytes, MediaType.ImageManifest, stamp);
+  await repository.pushManifest(bytes, MediaType.ImageManifest, 'latest');
+  return layer.digest;
+}

@@ -1,0 +1,208 @@
+// Reading what the index is made of from production: package manifests (v0 layers) and a previous
+// repodata.json manifest.
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import tarStream from 'tar-stream';
+import { parseDigest, type Descriptor, type Digest, type Repository } from '@oci-channel/oci';
+import { packagesOfRepodata, parseRepodata, repodataRecord, zstdDecompress, type IndexedPackage } from '@oci-channel/conda';
+import { parseJsonObject } from './artifact-manifest.ts';
+import { readSmallBlob } from './blob-read.ts';
+import { IndexMediaType, MD5, PROMOTION_MARK, TITLE } from './index-names.ts';
+
+/** index.json is tiny; anything bigger is not one. */
+const MAX_INDEX_JSON = 1 << 20;
+/** info.tar.gz is read for about.json, run_exports.json and the channeldata flags only up to this size. */
+const MAX_INFO_TAR = 64 << 20;
+/** repodata.json of the biggest channels is a few hundred MB. */
+const MAX_REPODATA = 2 << 30;
+
+export interface ManifestLayers {
+  annotations: Record<string, string>;
+  packages: Descriptor[];
+  indexJson?: Descriptor;
+  infoTar?: Descriptor;
+}
+
+export function manifestLayers(bytes: Uint8Array, what: string): ManifestLayers {
+  const manifest = parseJsonObject(bytes, what);
+  const layers = Array.isArray(manifest.layers) ? (manifest.layers as Descriptor[]) : [];
+  const out: ManifestLayers = { annotations: (manifest.annotations ?? {}) as Record<string, string>, packages: [] };
+  for (const layer of layers) {
+    if (!layer || typeof layer.mediaType !== 'string' || typeof layer.digest !== 'string') continue;
+    if (layer.mediaType === IndexMediaType.PackageV1 || layer.mediaType === IndexMediaType.PackageV2) out.packages.push(layer);
+    else if (layer.mediaType === IndexMediaType.InfoIndex) out.indexJson ??= layer;
+    else if (layer.mediaType === IndexMediaType.InfoTarGz) out.infoTar ??= layer;
+  }
+  return out;
+}
+
+const ABOUT_ANNOTATION = 'org.conda.package.about';
+const RUN_EXPORTS_ANNOTATION = 'org.conda.package.run_exports';
+
+function jsonAnnotation(value: string | undefined): Record<string, unknown> | undefined {
+  if (!value) return undefined;
+  try {
+    const parsed = JSON.parse(value) as unknown;
+    return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface InfoExtras {
+  about?: Record<string, unknown>;
+  runExports?: Record<string, unknown>;
+}
+
+/** about.json, run_exports.json and the flags channeldata shows, from the info.tar.gz layer. */
+async function readInfoExtras(repository: Repository, layer: Descriptor): Promise<InfoExtras> {
+  if (layer.size > MAX_INFO_TAR) return {};
+  const extract = tarStream.extract();
+  const wanted = new Map<string, Buffer>();
+  let files = '';
+  let hasPrefix = '';
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('entry', (header, stream, next) => {
+      const name = header.name.replace(/^\.\//, '');
+      const keep = name === 'about.json' || name === 'run_exports.json' || name === 'files' || name === 'has_prefix';
+      const chunks: Buffer[] = [];
+      let size = 0;
+      stream.on('data', (chunk: unknown) => {
+        if (!Buffer.isBuffer(chunk)) return;
+        if (!keep) return;
+        size += chunk.length;
+        if (size <= 16 << 20) chunks.push(chunk);
+      });
+      stream.on('end', () => {
+        if (keep && size <= 16 << 20) {
+          const data = Buffer.concat(chunks);
+          if (name === 'files') files = data.toString('utf8');
+          else if (name === 'has_prefix') hasPrefix = data.toString('utf8');
+          else wanted.set(name, data);
+        }
+        next();
+      });
+      stream.on('error', reject);
+    });
+    extract.on('finish', resolve);
+    extract.on('error', reject);
+  });
+  const blob = await repository.fetchBlob(layer.digest, layer.size);
+  await Promise.all([pipeline(blob, createGunzip(), extract), done]);
+  const json = (name: string): Record<string, unknown> | undefined => {
+    const data = wanted.get(name);
+    if (!data) return undefined;
+    try {
+      const value = JSON.parse(data.toString('utf8')) as unknown;
+      return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const about: Record<string, unknown> = { ...(json('about.json') ?? {}) };
+  const paths = files.split('\n');
+  about['activate.d'] = paths.some((p) => p.startsWith('etc/conda/activate.d/'));
+  about['deactivate.d'] = paths.some((p) => p.startsWith('etc/conda/deactivate.d/'));
+  about.post_link = paths.some((p) => /(^|\/)\.[^/]+-post-link\.(sh|bat)$/.test(p));
+  about.pre_link = paths.some((p) => /(^|\/)\.[^/]+-pre-link\.(sh|bat)$/.test(p));
+  about.pre_unlink = paths.some((p) => /(^|\/)\.[^/]+-pre-unlink\.(sh|bat)$/.test(p));
+  const prefixLines = hasPrefix.split('\n').filter(Boolean);
+  about.binary_prefix = prefixLines.some((l) => / binary /.test(l));
+  about.text_prefix = prefixLines.some((l) => !/ binary /.test(l));
+  const runExports = json('run_exports.json');
+  return { about, ...(runExports ? { runExports } : {}) };
+}
+
+/**
+ * One index entry per package layer of a production manifest (one manifest may hold the .conda and the
+ * .tar.bz2 of the same build). Reads index.json (tiny) and, for about/run_exports, info.tar.gz.
+ */
+export async function readPackageEntries(repository: Repository, reference: string): Promise<{ digest: Digest; entries: IndexedPackage[] }> {
+  const fetched = await repository.fetchManifest(reference);
+  const what = `${repository.display}@${fetched.descriptor.digest}`;
+  const layers = manifestLayers(fetched.bytes, `package manifest ${what}`);
+  if (layers.packages.length === 0) throw new Error(`package manifest ${what} has no conda package layer; it is not a v0 package, remove or re-promote it`);
+  if (!layers.indexJson) throw new Error(`package manifest ${what} has no info/index.json layer; re-promote the package to rebuild its manifest`);
+  const indexJson = parseJsonObject(
+    await readSmallBlob(repository, parseDigest(layers.indexJson.digest), layers.indexJson.size, MAX_INDEX_JSON),
+    `info/index.json of ${what}`,
+  );
+  // buildPackageManifest puts about (with the channeldata flags) and run_exports in annotations; info.tar.gz
+  // is read only for manifests without them (other tools, or values too big for an annotation).
+  const annotations = layers.annotations;
+  let extras: InfoExtras = {};
+  const aboutNote = jsonAnnotation(annotations[ABOUT_ANNOTATION]);
+  if (aboutNote) {
+    extras.about = aboutNote;
+    const runExports = jsonAnnotation(annotations[RUN_EXPORTS_ANNOTATION]);
+    if (runExports) extras.runExports = runExports;
+  } else if (layers.infoTar) {
+    extras = await readInfoExtras(repository, layers.infoTar).catch(() => ({}) as InfoExtras);
+  }
+  const entries: IndexedPackage[] = [];
+  for (const layer of layers.packages) {
+    const filename = layer.annotations?.[TITLE];
+    const md5 = layer.annotations?.[MD5];
+    if (!filename || !/\.(conda|tar\.bz2)$/.test(filename) || filename.includes('/')) {
+      throw new Error(`package layer ${layer.digest} of ${what} has no usable ${TITLE} (filename); re-promote the package`);
+    }
+    if (!md5 || !/^[0-9a-f]{32}$/.test(md5)) {
+      throw new Error(`package layer ${filename} of ${what} lacks the ${MD5} annotation repodata needs; re-promote the package`);
+    }
+    const record = repodataRecord(indexJson, { md5, sha256: layer.digest.slice('sha256:'.length), size: layer.size });
+    entries.push({ filename, record, ...extras });
+  }
+  return { digest: fetched.descriptor.digest, entries };
+}
+
+export interface PublishedRepodata {
+  manifestDigest: Digest;
+  entries: IndexedPackage[];
+  mark?: string;
+  /** Digest of the plain repodata.json layer. */
+  repodataDigest?: Digest;
+}
+
+async function readBlobCapped(repository: Repository, layer: Descriptor, cap: number): Promise<Buffer> {
+  if (layer.size > cap) throw new Error(`${layer.mediaType} blob ${layer.digest} in ${repository.display} is larger than ${cap} bytes; refused`);
+  return Buffer.from(await readSmallBlob(repository, parseDigest(layer.digest), layer.size, cap));
+}
+
+/** The repodata a `repodata.json` manifest holds (zstd layer preferred: smaller), with its run_exports. */
+export async function readPublishedRepodata(repository: Repository, reference: string, subdir: string): Promise<PublishedRepodata> {
+  const fetched = await repository.fetchManifest(reference);
+  const what = `${repository.display}@${fetched.descriptor.digest}`;
+  const manifest = parseJsonObject(fetched.bytes, `repodata manifest ${what}`);
+  const layers = (Array.isArray(manifest.layers) ? manifest.layers : []) as Descriptor[];
+  const zst = layers.find((l) => l.mediaType === IndexMediaType.RepodataZst);
+  const plain = layers.find((l) => l.mediaType === IndexMediaType.Repodata);
+  let text: string;
+  if (zst) text = zstdDecompress(await readBlobCapped(repository, zst, MAX_REPODATA), MAX_REPODATA).toString('utf8');
+  else if (plain) text = (await readBlobCapped(repository, plain, MAX_REPODATA)).toString('utf8');
+  else throw new Error(`repodata manifest ${what} has no repodata.json layer; run a full reindex to rebuild it`);
+  const repodata = parseRepodata(text, `repodata.json of ${what}`);
+  if (repodata.info.subdir !== subdir) {
+    throw new Error(`repodata.json of ${what} says subdir ${repodata.info.subdir}, not ${subdir}; run a full reindex to rebuild it`);
+  }
+  const entries = packagesOfRepodata(repodata);
+  const runExportsLayer = layers.find((l) => l.mediaType === IndexMediaType.RunExports);
+  if (runExportsLayer) {
+    try {
+      const runExports = parseJsonObject(await readBlobCapped(repository, runExportsLayer, MAX_REPODATA), 'run_exports.json');
+      const byFile = { ...(runExports.packages as object), ...(runExports['packages.conda'] as object) } as Record<string, { run_exports?: Record<string, unknown> }>;
+      for (const entry of entries) {
+        const re = byFile[entry.filename]?.run_exports;
+        if (re && Object.keys(re).length > 0) entry.runExports = re;
+      }
+    } catch {
+      // run_exports only feed shards and run_exports.json: better without them than no index
+    }
+  }
+  const annotations = (manifest.annotations ?? {}) as Record<string, string>;
+  return {
+    manifestDigest: fetched.descriptor.digest,
+    entries,
+    ...(annotations[PROMOTION_MARK] ? { mark: annotations[PROMOTION_MARK] } : {}),
+    ...(plain ? { repodataDigest: parseDigest(plain.digest) } : {}),
+  };
+}
