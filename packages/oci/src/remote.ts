@@ -807,7 +807,11 @@ export class RemoteStore implements Store {
   async listRepositories(prefix = ''): Promise<string[]> {
     const context: OciErrorContext = { registry: this.location.host, repository: '_catalog' };
     const base = this.location.path ? `${this.location.path}/` : '';
-    const wanted = `${base}${prefix.replace(/^\/+/, '')}`;
+    // The prefix is matched by whole path components: `chan` lists `chan/...`, never `chan-staging/...`.
+    const trimmed = prefix.replace(/^\/+|\/+$/g, '');
+    const wanted = trimmed ? `${base}${trimmed}` : base;
+    const isUnder = (name: string) =>
+      name.length > base.length && (trimmed ? name === wanted || name.startsWith(`${wanted}/`) : name.startsWith(base));
     const names: string[] = [];
     let url: URL | undefined = this.#client.url('/v2/_catalog?n=1000');
     const seen = new Set<string>();
@@ -834,7 +838,7 @@ export class RemoteStore implements Store {
         throw new ProtocolError(`catalog of ${this.location.host} is not JSON`, context);
       }
       for (const name of Array.isArray(parsed.repositories) ? parsed.repositories : []) {
-        if (typeof name === 'string' && name.startsWith(wanted) && name.length > base.length) names.push(name.slice(base.length));
+        if (typeof name === 'string' && isUnder(name)) names.push(name.slice(base.length));
       }
       url = next;
     }
