@@ -6,7 +6,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createZstdDecompress } from 'node:zlib';
+import { crc32, createZstdDecompress } from 'node:zlib';
 import tarStream, { type Header } from 'tar-stream';
 import YAML from 'yaml';
 import yauzl from 'yauzl';
@@ -271,13 +271,27 @@ async function openEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, state: ReadStat
   }
 }
 
+/** yauzl does not check CRC-32s; a flipped bit in a stored member would otherwise go unnoticed. */
+function crcCheck(entry: yauzl.Entry, state: ReadState): Transform {
+  let crc = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      crc = crc32(chunk, crc);
+      callback(null, chunk);
+    },
+    flush(callback) {
+      callback(crc >>> 0 === entry.crc32 >>> 0 ? null : state.fail(`zip member ${entry.fileName} fails its CRC-32 check (the file is corrupt)`));
+    },
+  });
+}
+
 async function checkCondaMetadata(zip: yauzl.ZipFile, entry: yauzl.Entry, state: ReadState): Promise<void> {
   const cap = 64 * 1024;
   if (entry.uncompressedSize > cap) throw state.fail(`metadata.json has ${entry.uncompressedSize} bytes, over ${cap}`);
   const stream = await openEntry(zip, entry, state);
   let bytes: Buffer;
   try {
-    bytes = await readCapped(stream, cap, () => state.fail(`metadata.json is over ${cap} bytes`));
+    bytes = await readCapped(stream.pipe(crcCheck(entry, state)), cap, () => state.fail(`metadata.json is over ${cap} bytes`));
   } catch (error) {
     throw explain(state, error, 'cannot read metadata.json');
   }
@@ -295,7 +309,7 @@ async function readTarZst(zip: yauzl.ZipFile, entry: yauzl.Entry, state: ReadSta
   zstd.once('error', () => (stage ??= 'zstd'));
   extract.once('error', () => (stage ??= 'tar'));
   try {
-    await pipeline(stream, zstd, state.counter(), extract);
+    await pipeline(stream, crcCheck(entry, state), zstd, state.counter(), extract);
   } catch (error) {
     const what = stage === 'zip' ? `zip member ${entry.fileName} is corrupt` : stage === 'zstd' ? `the zstd data of ${entry.fileName} is corrupt or truncated` : `the tar archive in ${entry.fileName} is corrupt or truncated`;
     throw explain(state, error, what);
