@@ -1,0 +1,182 @@
+// Bundles each GitHub Action with ncc into dist/<name>/ and generates actions/<name>/README.md from its
+// action.yml. Deterministic: the same sources give the same bytes, so CI can check that dist/ is current.
+//
+//   node scripts/build-dist.ts              build into ./dist and ./actions/<name>/README.md (npm run build)
+//   node scripts/build-dist.ts --out DIR    build into DIR/dist and DIR/actions/<name>/README.md (staleness test)
+//   node scripts/build-dist.ts --only NAME  build one bundle (used by the parallel build; combine with --out)
+import { spawn } from 'node:child_process';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** One entry per action: actions/src/<name>.ts -> dist/<name>/index.js, described by actions/<name>/action.yml. */
+export const ACTIONS = ['upload-to-staging', 'validate', 'promote', 'reindex', 'gc-staging'] as const;
+
+/**
+ * rattler is loaded at run time with createRequire (see packages/conda/src/rattler.ts), which ncc does not trace
+ * (it turns webpack's createRequire parsing off). Its CommonJS build and .wasm are shipped once in
+ * dist/node_modules, where Node's ordinary resolution from dist/<name>/index.js finds them.
+ */
+const RUNTIME_PACKAGES: Array<{ name: string; files: string[] }> = [
+  { name: '@conda-org/rattler', files: ['package.json', 'README.md', 'dist/rattler.node.cjs', 'dist/js_rattler_bg.wasm'] },
+];
+
+interface NccAsset {
+  source: Buffer | string;
+  permissions?: number;
+}
+type Ncc = (
+  input: string,
+  options: Record<string, unknown>,
+) => Promise<{ code: string; assets: Record<string, NccAsset> }>;
+
+async function buildBundle(name: string, outRoot: string): Promise<void> {
+  const ncc = createRequire(import.meta.url)('@vercel/ncc') as Ncc;
+  const entry = path.join(ROOT, 'actions', 'src', `${name}.ts`);
+  const { code, assets } = await ncc(entry, {
+    cache: false,
+    license: 'licenses.txt',
+    minify: false,
+    sourceMap: false,
+    quiet: true,
+    target: 'es2023',
+    // Types are checked by `tsc -p .`; ncc's checker would check the whole workspace on every bundle.
+    transpileOnly: true,
+  });
+  const dir = path.join(outRoot, 'dist', name);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, 'index.js'), code);
+  for (const [file, asset] of Object.entries(assets).sort(([a], [b]) => a.localeCompare(b))) {
+    const target = path.join(dir, file);
+    if (!target.startsWith(dir + path.sep)) throw new Error(`ncc asset ${file} would be written outside ${dir}`);
+    await mkdir(path.dirname(target), { recursive: true });
+    await writeFile(target, asset.source, { mode: asset.permissions ? asset.permissions & 0o755 : 0o644 });
+  }
+  // Node reads the bundle as ESM only with this next to it.
+  await writeFile(path.join(dir, 'package.json'), '{"type":"module"}\n');
+}
+
+async function copyRuntimePackages(outRoot: string): Promise<void> {
+  const modules = path.join(outRoot, 'dist', 'node_modules');
+  await rm(modules, { recursive: true, force: true });
+  for (const pkg of RUNTIME_PACKAGES) {
+    for (const file of pkg.files) {
+      const target = path.join(modules, pkg.name, file);
+      await mkdir(path.dirname(target), { recursive: true });
+      await cp(path.join(ROOT, 'node_modules', pkg.name, file), target);
+    }
+  }
+}
+
+interface ActionInput {
+  description?: string;
+  required?: boolean;
+  default?: string;
+}
+interface ActionYml {
+  name: string;
+  description: string;
+  inputs?: Record<string, ActionInput>;
+  outputs?: Record<string, { description?: string }>;
+}
+
+function cell(text: string | undefined): string {
+  return (text ?? '').replace(/\s+/g, ' ').trim().replace(/\|/g, '\\|');
+}
+
+/** actions/<name>/README.md: the inputs and outputs of action.yml, as tables, with a usage snippet. */
+export function renderActionReadme(name: string, yml: ActionYml): string {
+  const inputs = Object.entries(yml.inputs ?? {});
+  const outputs = Object.entries(yml.outputs ?? {});
+  const lines = [
+    `<!-- Generated from action.yml by \`npm run build\` (scripts/build-dist.ts); edit action.yml instead. -->`,
+    `# ${yml.name}`,
+    '',
+    cell(yml.description),
+    '',
+    '## Usage',
+    '',
+    '```yaml',
+    `- uses: OWNER/oci-channel/actions/${name}@<full commit sha> # vX.Y.Z`,
+    '  with:',
+    ...inputs.filter(([, i]) => i.required).map(([key]) => `    ${key}: ...`),
+    '```',
+    '',
+    'See [docs/actions.md](../../docs/actions.md) for the whole flow and the reusable workflows.',
+    '',
+    '## Inputs',
+    '',
+    '| Input | Required | Default | Description |',
+    '| --- | --- | --- | --- |',
+    ...inputs.map(
+      ([key, i]) => `| \`${key}\` | ${i.required ? 'yes' : 'no'} | ${i.default ? `\`${cell(String(i.default))}\`` : ''} | ${cell(i.description)} |`,
+    ),
+    '',
+    '## Outputs',
+    '',
+    '| Output | Description |',
+    '| --- | --- |',
+    ...outputs.map(([key, o]) => `| \`${key}\` | ${cell(o.description)} |`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+async function writeReadmes(outRoot: string): Promise<void> {
+  for (const name of ACTIONS) {
+    const yml = YAML.parse(await readFile(path.join(ROOT, 'actions', name, 'action.yml'), 'utf8')) as ActionYml;
+    const target = path.join(outRoot, 'actions', name, 'README.md');
+    await mkdir(path.dirname(target), { recursive: true });
+    await writeFile(target, renderActionReadme(name, yml));
+  }
+}
+
+function runChild(name: string, outRoot: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--only', name, '--out', outRoot], {
+      stdio: ['ignore', 'inherit', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-20_000);
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`bundling ${name} failed (exit ${code}):\n${stderr}`))));
+  });
+}
+
+async function main(argv: string[]): Promise<void> {
+  const outIndex = argv.indexOf('--out');
+  const outRoot = outIndex >= 0 ? path.resolve(argv[outIndex + 1] ?? '') : ROOT;
+  const onlyIndex = argv.indexOf('--only');
+  if (onlyIndex >= 0) {
+    const name = argv[onlyIndex + 1] ?? '';
+    if (!(ACTIONS as readonly string[]).includes(name)) throw new Error(`unknown action ${JSON.stringify(name)}: one of ${ACTIONS.join(', ')}`);
+    await buildBundle(name, outRoot);
+    return;
+  }
+  // Start from an empty dist/ so files of removed actions do not linger.
+  await rm(path.join(outRoot, 'dist'), { recursive: true, force: true });
+  await mkdir(path.join(outRoot, 'dist'), { recursive: true });
+  // Bundles are CPU-bound webpack runs: one child process each, a few at a time.
+  const queue = [...ACTIONS];
+  const workers = Array.from({ length: Math.max(1, Math.min(os.availableParallelism(), 3)) }, async () => {
+    for (let name = queue.shift(); name; name = queue.shift()) await runChild(name, outRoot);
+  });
+  await Promise.all(workers);
+  await copyRuntimePackages(outRoot);
+  await writeReadmes(outRoot);
+  console.log(`built ${ACTIONS.length} actions into ${path.relative(process.cwd(), path.join(outRoot, 'dist')) || 'dist'}`);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exitCode = 1;
+  });
+}

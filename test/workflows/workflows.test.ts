@@ -1,0 +1,131 @@
+// Every workflow and action.yml passes GitHub's own parser and the project's security rules.
+import { describe, expect, test } from '@jest/globals';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { ACTIONS, renderActionReadme } from '../../scripts/build-dist.ts';
+import { lintAction, lintWorkflow } from './lint.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const WORKFLOWS = path.join(ROOT, '.github', 'workflows');
+const workflowFiles = readdirSync(WORKFLOWS).filter((f) => /\.ya?ml$/.test(f)).sort();
+const read = (file: string) => readFileSync(file, 'utf8');
+
+async function parser() {
+  const wp = await import('@actions/workflow-parser');
+  const { parseAction } = await import('@actions/workflow-parser/actions/action-parser');
+  return { ...wp, parseAction };
+}
+
+describe('workflows', () => {
+  test('the expected reusable and CI workflows exist', () => {
+    expect(workflowFiles).toEqual(['ci.yml', 'gc-staging.yml', 'promote.yml', 'reindex.yml', 'upload.yml']);
+  });
+
+  test.each(workflowFiles)('%s passes GitHub\'s workflow parser', async (file) => {
+    const { parseWorkflow, convertWorkflowTemplate, NoOperationTraceWriter } = await parser();
+    const parsed = parseWorkflow({ name: file, content: read(path.join(WORKFLOWS, file)) }, new NoOperationTraceWriter());
+    expect(parsed.context.errors.getErrors().map((e) => e.message)).toEqual([]);
+    const template = await convertWorkflowTemplate(parsed.context, parsed.value!);
+    expect(template.errors ?? []).toEqual([]);
+    expect(template.jobs.length).toBeGreaterThan(0);
+  });
+
+  test.each(workflowFiles)('%s: permissions per job, pinned actions, no expression in run:', (file) => {
+    expect(lintWorkflow(file, read(path.join(WORKFLOWS, file)))).toEqual([]);
+  });
+
+  test('promote never waits in a concurrency slot a newer dispatch could cancel', () => {
+    const doc = YAML.parse(read(path.join(WORKFLOWS, 'promote.yml')));
+    expect(doc.concurrency).toBeUndefined();
+    for (const job of Object.values(doc.jobs) as Array<{ concurrency?: unknown }>) expect(job.concurrency).toBeUndefined();
+    expect(doc.on.repository_dispatch.types).toEqual(['oci-channel-promote']);
+    expect(doc.jobs.promote.environment).toBe('production');
+    expect(doc.jobs.promote.needs).toBe('validate');
+  });
+
+  test('the payload reaches the actions only through with:', () => {
+    const text = read(path.join(WORKFLOWS, 'promote.yml'));
+    const doc = YAML.parse(text);
+    for (const id of ['validate', 'promote']) {
+      const step = doc.jobs[id].steps.find((s: { uses?: string }) => s.uses === `$/actions/${id}`);
+      expect(step.with.payload).toBe('${{ inputs.payload || toJSON(github.event.client_payload) }}');
+    }
+  });
+
+  test('reindex runs on a 15-minute schedule, after promotions and by hand, with a matrix over subdirs', () => {
+    const doc = YAML.parse(read(path.join(WORKFLOWS, 'reindex.yml')));
+    expect(doc.on.schedule).toEqual([{ cron: '*/15 * * * *' }]);
+    expect(doc.on.workflow_run.workflows).toEqual(['oci-channel promote']);
+    expect(doc.on.workflow_dispatch).toBeDefined();
+    expect(doc.jobs.index.strategy.matrix.subdir).toBe('${{ fromJSON(needs.plan.outputs.subdirs) }}');
+    expect(YAML.parse(read(path.join(WORKFLOWS, 'gc-staging.yml'))).on.schedule).toEqual([{ cron: '17 * * * *' }]);
+    expect(YAML.parse(read(path.join(WORKFLOWS, 'upload.yml'))).on.workflow_call.inputs.staging).toMatchObject({ type: 'string', required: true });
+  });
+});
+
+describe('action.yml files', () => {
+  test.each([...ACTIONS])('%s passes GitHub\'s action parser, runs node24 from its committed bundle', async (name) => {
+    const { parseAction, NoOperationTraceWriter } = await parser();
+    const file = path.join(ROOT, 'actions', name, 'action.yml');
+    const text = read(file);
+    const parsed = parseAction({ name: `actions/${name}/action.yml`, content: text }, new NoOperationTraceWriter());
+    expect(parsed.context.errors.getErrors().map((e) => e.message)).toEqual([]);
+    expect(lintAction(file, text)).toEqual([]);
+    const doc = YAML.parse(text);
+    expect(doc.runs).toEqual({ using: 'node24', main: `../../dist/${name}/index.js` });
+    expect(existsSync(path.join(ROOT, 'actions', name, doc.runs.main))).toBe(true);
+  });
+
+  test.each([...ACTIONS])('%s: the inputs the code reads are the inputs action.yml declares', (name) => {
+    const doc = YAML.parse(read(path.join(ROOT, 'actions', name, 'action.yml')));
+    const declared = Object.keys(doc.inputs).sort();
+    let source = read(path.join(ROOT, 'actions', 'src', `${name}.ts`));
+    if (source.includes('./common/promotion.ts')) source += read(path.join(ROOT, 'actions', 'src', 'common', 'promotion.ts'));
+    const used = new Set<string>();
+    // Input names are string literals given to the input helpers (and secret lists).
+    const re = /(?:Input|getInput|getMultilineInput|storeOptionsFrom)\(\s*'([a-z-]+)'(?:\s*,\s*'([a-z-]+)')?|input: '([a-z-]+)'|usernameInput: '([a-z-]+)'/g;
+    for (const m of source.matchAll(re)) for (const g of m.slice(1)) if (g) used.add(g);
+    expect([...used].sort()).toEqual(declared);
+  });
+
+  test.each([...ACTIONS])('%s: README.md is generated from action.yml and current', (name) => {
+    const yml = YAML.parse(read(path.join(ROOT, 'actions', name, 'action.yml')));
+    expect(read(path.join(ROOT, 'actions', name, 'README.md'))).toBe(renderActionReadme(name, yml));
+  });
+});
+
+describe('the lint catches what it should', () => {
+  const bad = `
+name: bad
+on: repository_dispatch
+jobs:
+  a:
+    runs-on: ubuntu-24.04
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-node@49933ea5288caeca8642d1e84afbd3f7d6820020
+      - run: echo "\${{ github.event.client_payload.uploader }}"
+      - run: echo "\${{ github.event.issue.title }}"
+      - run: echo "\${{ inputs.x }}"
+      - env:
+          UPLOADER: \${{ github.event.client_payload.uploader }}
+        run: echo "$UPLOADER"
+`;
+  test('flags missing permissions, unpinned actions and expressions in run:', () => {
+    expect(lintWorkflow('bad.yml', bad).map((f) => f.message)).toEqual([
+      'no top-level permissions: set permissions: {} (or read-only) and raise per job',
+      'job a has no permissions:',
+      'job a step 1: actions/checkout@v4 is not pinned by a full 40-hex commit SHA',
+      'job a step 2: actions/setup-node@49933ea5288caeca8642d1e84afbd3f7d6820020 has no version comment (# vX.Y.Z)',
+      'job a step 3: run: interpolates untrusted github.event.client_payload; pass it through env: or with:',
+      'job a step 4: run: interpolates untrusted github.event.(issue|pull_request|discussion).(title|body); pass it through env: or with:',
+      'job a step 5: run: contains a ${{ }} expression; pass values through env: so they are never parsed as shell',
+    ]);
+  });
+  test('flags a node20 action', () => {
+    expect(lintAction('a.yml', 'name: a\ndescription: b\nruns:\n  using: node20\n  main: x.js\n')).toEqual([
+      { file: 'a.yml', message: 'runs.using is node20: use node24' },
+    ]);
+  });
+});
