@@ -1,0 +1,203 @@
+// `oci-channel demo`: the whole flow on sample packages, on disk (oci-layout:) or against a real registry.
+// Builds packages, uploads them to staging, validates and promotes them (one is refused, with its reason),
+// reindexes production into a static channel, serves it on loopback and solves an environment with rattler.
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { buildPackage, type PackageFormat } from '@oci-channel/conda';
+import * as pipeline from '@oci-channel/pipeline';
+import { formatBytes, progressPrinter, shortDigest, table } from './output.ts';
+
+export interface DemoOptions {
+  /** `oci+http://HOST:PORT/PATH` or `oci://...`; undefined runs on oci-layout: directories. */
+  registry?: string;
+  /** Keep everything in this directory. */
+  keep?: string;
+  write: (text: string) => void;
+  log: (text: string) => void;
+}
+
+interface Sample {
+  name: string;
+  version: string;
+  build: string;
+  subdir: string;
+  depends?: string[];
+  noarch?: 'generic' | 'python';
+  formats: PackageFormat[];
+  summary: string;
+}
+
+const FEEDSTOCK = 'sample';
+
+/** Small packages with dependencies between them; `+` in a version, a name starting with `_`, both formats. */
+const SAMPLES: Sample[] = [
+  { name: '_sample_mutex', version: '1.0', build: 'main', subdir: 'linux-64', formats: ['conda'], summary: 'selects the sample variant' },
+  { name: 'libsample', version: '2.0.1+demo', build: 'h1a2b3c4_0', subdir: 'linux-64', depends: ['_sample_mutex 1.0 main'], formats: ['conda', 'tar.bz2'], summary: 'a sample C library' },
+  { name: 'sample-data', version: '2024.1', build: 'pyhd8ed1ab_0', subdir: 'noarch', noarch: 'generic', formats: ['conda'], summary: 'sample data files' },
+  { name: 'sampletool', version: '0.3.0', build: 'h5d6e7f8_1', subdir: 'linux-64', depends: ['libsample >=2', 'sample-data'], formats: ['conda'], summary: 'a sample command line tool' },
+];
+/** Uploaded by someone who does not own the name: validation refuses it. */
+const INTRUDER: Sample = { name: 'intruder', version: '1.0', build: 'h0_0', subdir: 'linux-64', formats: ['conda'], summary: 'not ours' };
+
+function heading(o: DemoOptions, n: number, text: string): void {
+  o.write(`\n== ${n}. ${text}\n\n`);
+}
+
+function joinLocation(base: string, sub: string): string {
+  return `${base.replace(/\/+$/, '')}/${sub}`;
+}
+
+async function serve(dir: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const root = path.resolve(dir);
+  const server = http.createServer((req, res) => {
+    const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
+    const file = path.join(root, pathname);
+    if (!file.startsWith(root + path.sep)) {
+      res.statusCode = 403;
+      res.end();
+      return;
+    }
+    readFile(file).then(
+      (data) => res.end(data),
+      () => {
+        res.statusCode = 404;
+        res.end();
+      },
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+export async function runDemo(o: DemoOptions): Promise<number> {
+  const work = o.keep ? path.resolve(o.keep) : await mkdtemp(path.join(os.tmpdir(), 'oci-channel-demo-'));
+  await mkdir(work, { recursive: true });
+  const run = new Date().toISOString().replace(/[-:T.Z]/g, '').slice(0, 14);
+  const staging = o.registry ? joinLocation(o.registry, `demo${run}/staging`) : `oci-layout:${path.join(work, 'staging')}`;
+  const production = o.registry ? joinLocation(o.registry, `demo${run}/production`) : `oci-layout:${path.join(work, 'production')}`;
+  const progress = progressPrinter();
+  let exit = 0;
+  try {
+    o.write(`oci-channel demo\n  staging:    ${staging}\n  production: ${production}\n  work dir:   ${work}${o.keep ? '' : ' (removed at the end)'}\n`);
+
+    heading(o, 1, 'Build sample conda packages');
+    const built = path.join(work, 'packages');
+    await mkdir(built, { recursive: true });
+    const files: string[] = [];
+    const artifacts: Array<{ subdir: string; filename: string }> = [];
+    for (const s of [...SAMPLES, INTRUDER]) {
+      for (const format of s.formats) {
+        const file = await buildPackage(
+          built,
+          {
+            name: s.name,
+            version: s.version,
+            build: s.build,
+            subdir: s.subdir,
+            ...(s.noarch ? { noarch: s.noarch } : {}),
+            ...(s.depends ? { depends: s.depends } : {}),
+            license: 'BSD-3-Clause',
+            payloadBytes: 64 * 1024,
+            extraInfo: { 'about.json': JSON.stringify({ summary: s.summary, license: 'BSD-3-Clause', home: 'https://example.org/sample' }) },
+          },
+          format,
+        );
+        files.push(file);
+        artifacts.push({ subdir: s.subdir, filename: path.basename(file) });
+      }
+    }
+    o.write(table(['SUBDIR', 'FILE', 'DEPENDS'], [...SAMPLES, INTRUDER].flatMap((s) => s.formats.map((f) => [s.subdir, `${s.name}-${s.version}-${s.build}.${f}`, (s.depends ?? []).join(', ') || '-']))));
+
+    heading(o, 2, 'Upload to staging');
+    const uploaded = await pipeline.upload({ to: staging, files, progress });
+    o.write(
+      table(
+        ['STATUS', 'ARTIFACT', 'SIZE', 'REPOSITORY:TAG'],
+        uploaded.artifacts.map((a) => [a.status, `${a.subdir}/${a.filename}`, formatBytes(a.size), `${a.repository}:${a.tag}`]),
+      ),
+    );
+    for (const e of uploaded.errors) o.write(`refused: ${e.file}: ${e.error}\n`);
+    if (!uploaded.ok) throw new Error('upload failed; see above');
+
+    // The owners list (as in conda-forge's feedstock-outputs): the sample feedstock owns the sample names only.
+    const owners = path.join(work, 'feedstock-outputs');
+    for (const [name, feedstocks] of [...SAMPLES.map((s) => [s.name, [FEEDSTOCK]] as const), [INTRUDER.name, ['someone-else']] as const]) {
+      const file = path.join(owners, pipeline.ownersFilePath(name));
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, JSON.stringify({ feedstocks }));
+    }
+    const declared = new Map(uploaded.artifacts.map((a) => [`${a.subdir}/${a.filename}`, a.sha256]));
+    const refs = artifacts.map((a) => ({ ...a, sha256: declared.get(`${a.subdir}/${a.filename}`) }));
+
+    heading(o, 3, `Validate (uploader: feedstock "${FEEDSTOCK}")`);
+    const validated = await pipeline.validate({ staging, production, artifacts: refs, owners, uploader: FEEDSTOCK, progress });
+    o.write(
+      table(
+        ['VERDICT', 'ARTIFACT', 'CHECKS', 'REASON'],
+        validated.artifacts.map((a) => [a.verdict, `${a.subdir}/${a.filename}`, `${a.checks.filter((c) => c.ok).length}/${a.checks.length} ok${a.checks.some((c) => !c.ok) ? ` (failed: ${a.checks.filter((c) => !c.ok).map((c) => c.name).join(', ')})` : ''}`, a.reason ?? '']),
+      ),
+    );
+
+    heading(o, 4, 'Promote staging -> production');
+    const promoted = await pipeline.promote({ staging, production, artifacts: refs, owners, uploader: FEEDSTOCK, progress });
+    o.write(
+      table(
+        ['STATUS', 'ARTIFACT', 'PRODUCTION', 'STAGING', 'REASON'],
+        promoted.artifacts.map((a) => [
+          a.status,
+          `${a.subdir}/${a.filename}`,
+          shortDigest(a.productionDigest),
+          a.stagingRemoved === undefined ? 'kept' : a.stagingRemoved ? 'removed' : 'kept (gc)',
+          a.reason ?? '',
+        ]),
+      ),
+    );
+    const rejected = promoted.artifacts.filter((a) => a.status === 'rejected');
+    o.write(`\n${rejected.length} artifact(s) refused, as expected: ${rejected.map((a) => a.reason).join('; ') || 'none'}\n`);
+    const unexpected = promoted.artifacts.filter((a) => a.status !== 'rejected' && a.status !== 'promoted' && a.status !== 'already-promoted');
+    if (unexpected.length) throw new Error(`promotion failed for ${unexpected.map((a) => a.filename).join(', ')}`);
+
+    heading(o, 5, 'Reindex production into repodata (and a static channel tree)');
+    const out = path.join(work, 'index');
+    const indexed = await pipeline.reindex({ channel: production, out, cacheDir: path.join(work, 'cache'), progress });
+    o.write(table(['SUBDIR', 'PACKAGES', 'REPODATA', 'TAGS'], indexed.subdirs.map((s) => [s.subdir, String(s.packages), shortDigest(s.repodataDigest), s.tags.join(' ') || '-'])));
+    if (!indexed.ok) throw new Error('reindex failed');
+
+    heading(o, 6, 'Serve the static index on loopback and solve "sampletool" with rattler');
+    const server = await serve(out);
+    try {
+      const rattler = createRequire(import.meta.url)('@conda-org/rattler') as typeof import('@conda-org/rattler');
+      o.write(`channel: ${server.url}\n\n`);
+      const solution = await rattler.simpleSolve(['sampletool'], [server.url], ['linux-64', 'noarch'], []);
+      o.write(
+        table(
+          ['PACKAGE', 'VERSION', 'BUILD', 'SUBDIR', 'FILE'],
+          solution
+            .map((p) => [p.packageName, p.version, p.build, p.subdir ?? '-', p.filename])
+            .sort((a, b) => (a[0] ?? '').localeCompare(b[0] ?? '')),
+        ),
+      );
+      const names = new Set(solution.map((p) => p.packageName));
+      const missing = SAMPLES.map((s) => s.name).filter((n) => !names.has(n));
+      if (missing.length) throw new Error(`the solution lacks ${missing.join(', ')}`);
+      if (names.has(INTRUDER.name)) throw new Error('the refused package reached production');
+    } finally {
+      await server.close();
+    }
+    o.write(`\nDone: ${SAMPLES.length} packages published, 1 refused, environment solved from the published index.\n`);
+  } catch (error) {
+    o.log(`demo failed: ${(error as Error).message}\n`);
+    exit = 1;
+  } finally {
+    if (!o.keep) await rm(work, { recursive: true, force: true });
+  }
+  return exit;
+}
