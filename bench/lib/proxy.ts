@@ -21,6 +21,8 @@ export interface TrafficCounts {
   tagListRequests: number;
   /** Every body byte either way, headers excluded. */
   totalBytes: number;
+  /** Bytes moved per blob digest (downloads and finished uploads), to tell package blobs from tiny ones. */
+  blobMoves: Array<{ digest: string; bytes: number; direction: 'up' | 'down' }>;
 }
 
 export interface CountingProxy {
@@ -44,6 +46,7 @@ function zero(): TrafficCounts {
     manifestRequests: 0,
     tagListRequests: 0,
     totalBytes: 0,
+    blobMoves: [],
   };
 }
 
@@ -56,6 +59,8 @@ export async function startCountingProxy(upstreamHost: string): Promise<Counting
   const [upHost, upPort] = upstreamHost.split(':');
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   let counts = zero();
+  // Bytes sent so far per upload session (the uuid path), attributed to a digest by the final PUT.
+  let sessions = new Map<string, number>();
   const sockets = new Set<net.Socket>();
 
   const server = http.createServer((req, res) => {
@@ -71,6 +76,10 @@ export async function startCountingProxy(upstreamHost: string): Promise<Counting
     if (MANIFEST.test(pathname)) c.manifestRequests++;
     if (TAGS.test(pathname)) c.tagListRequests++;
     if (isBlob && method === 'GET') c.blobDownloads++;
+    const session = isUpload ? pathname.replace(/^.*\/blobs\/uploads\//, '') : '';
+    const digestParam = isUpload && method === 'PUT' ? /[?&]digest=([^&]+)/.exec(url)?.[1] : undefined;
+    const sessionMap = sessions;
+    let down = 0;
 
     // Host stays as the client sent it: the registry builds its Location headers from it, so uploads come
     // back through this proxy.
@@ -81,7 +90,17 @@ export async function startCountingProxy(upstreamHost: string): Promise<Counting
         res.writeHead(upRes.statusCode ?? 502, upRes.rawHeaders as unknown as http.OutgoingHttpHeaders);
         upRes.on('data', (chunk: Buffer) => {
           c.totalBytes += chunk.length;
-          if (isBlob && method === 'GET') c.blobBytesDown += chunk.length;
+          if (isBlob && method === 'GET') {
+            c.blobBytesDown += chunk.length;
+            down += chunk.length;
+          }
+        });
+        upRes.on('end', () => {
+          if (isBlob && method === 'GET') c.blobMoves.push({ digest: pathname.slice(pathname.lastIndexOf('/') + 1), bytes: down, direction: 'down' });
+          if (digestParam && upRes.statusCode === 201) {
+            c.blobMoves.push({ digest: decodeURIComponent(digestParam), bytes: sessionMap.get(session) ?? 0, direction: 'up' });
+            sessionMap.delete(session);
+          }
         });
         upRes.pipe(res);
       },
@@ -92,7 +111,10 @@ export async function startCountingProxy(upstreamHost: string): Promise<Counting
     });
     req.on('data', (chunk: Buffer) => {
       c.totalBytes += chunk.length;
-      if (isUpload) c.blobBytesUp += chunk.length;
+      if (isUpload) {
+        c.blobBytesUp += chunk.length;
+        if (session) sessionMap.set(session, (sessionMap.get(session) ?? 0) + chunk.length);
+      }
     });
     req.pipe(upstream);
   });
@@ -110,6 +132,7 @@ export async function startCountingProxy(upstreamHost: string): Promise<Counting
     counts: () => structuredClone(counts),
     reset() {
       counts = zero();
+      sessions = new Map();
     },
     async close() {
       for (const socket of sockets) socket.destroy();

@@ -15,6 +15,8 @@ const METRIC_TITLES: Record<string, string> = {
   maxRssBytes: 'peak RSS',
   requests: 'registry requests',
   blobBytes: 'blob bytes moved',
+  packageBytes: 'package blob bytes moved',
+  validateMs: 'validate (untimed)',
   blobDownloads: 'blob downloads',
   mounts: 'mounts',
   perPackageMs: 'per package',

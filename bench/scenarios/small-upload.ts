@@ -15,6 +15,7 @@ export interface StagedArtifact {
   filename: string;
   repository: string;
   tag: string;
+  sha256: string;
 }
 
 export interface SmallSet {
