@@ -198,9 +198,9 @@ async function readTarBz2(file: string, state: ReadState): Promise<Hashes> {
   return hasher.result();
 }
 
-async function hashFile(file: string): Promise<Hashes> {
+async function hashFile(file: string, signal: AbortSignal): Promise<Hashes> {
   const hasher = new FileHasher();
-  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), hasher);
+  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), hasher, { signal });
   return hasher.result();
 }
 
@@ -208,8 +208,17 @@ const MAX_ZIP_ENTRIES = 16;
 
 async function readConda(file: string, state: ReadState): Promise<Hashes> {
   // Hashing and reading the zip run side by side; the second read of the small info member hits the page cache.
-  const [hashes] = await Promise.all([hashFile(file), readCondaMembers(file, state)]);
-  return hashes;
+  // A refused package stops the hashing too, instead of reading a large file to its end for nothing.
+  const abort = new AbortController();
+  const hashing = hashFile(file, abort.signal);
+  hashing.catch(() => undefined);
+  try {
+    await readCondaMembers(file, state);
+  } catch (error) {
+    abort.abort();
+    throw error;
+  }
+  return hashing;
 }
 
 async function readCondaMembers(file: string, state: ReadState): Promise<void> {
