@@ -26,8 +26,15 @@ export interface Bunzip2 {
 
 export function bunzip2(): Bunzip2 {
   if (!useNative()) {
+    // unbzip2-stream is a legacy (through) stream: keep it between two modern streams so pipeline() and
+    // error handling only ever see those.
     const decoder = (createRequire(import.meta.url)('unbzip2-stream') as () => Duplex)();
-    return { input: decoder, output: decoder, abort: () => decoder.destroy() };
+    const input = new PassThrough();
+    const output = new PassThrough();
+    decoder.on('error', (error: Error) => output.destroy(new Error(`bzip2 data is corrupt or truncated (${error.message})`)));
+    input.on('error', (error) => decoder.destroy(error));
+    input.pipe(decoder).pipe(output);
+    return { input, output, abort: () => (decoder.destroy(), input.destroy(), output.destroy()) };
   }
   const child = spawn('bzip2', ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
   const output = new PassThrough();
