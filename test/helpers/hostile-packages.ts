@@ -189,9 +189,33 @@ export async function sha256File(file: string): Promise<string> {
 }
 
 /** `count` distinct small valid packages over a few subdirs and both formats, deterministic by index. */
-export async function buildValidPackages(dir: string, count: number, prefix = 'rel'): Promise<Array<{ file: string; subdir: string; filename: string; sha256: string; name: string }>> {
+export interface BuiltPackage {
+  file: string;
+  subdir: string;
+  filename: string;
+  name: string;
+  version: string;
+  build: string;
+  sha256: string;
+  md5: string;
+  size: number;
+}
+
+export async function hashFile(file: string): Promise<{ sha256: string; md5: string; size: number }> {
+  const sha256 = createHash('sha256');
+  const md5 = createHash('md5');
+  let size = 0;
+  for await (const chunk of createReadStream(file)) {
+    sha256.update(chunk as Buffer);
+    md5.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { sha256: sha256.digest('hex'), md5: md5.digest('hex'), size };
+}
+
+export async function buildValidPackages(dir: string, count: number, prefix = 'rel'): Promise<BuiltPackage[]> {
   const subdirs = ['noarch', 'linux-64', 'osx-arm64'];
-  const out = [];
+  const out: BuiltPackage[] = [];
   for (let i = 0; i < count; i++) {
     const subdir = subdirs[i % subdirs.length]!;
     const spec: PackageSpec = {
@@ -204,7 +228,7 @@ export async function buildValidPackages(dir: string, count: number, prefix = 'r
       files: { [`share/${prefix}/${i}.txt`]: `package ${i}\n`.repeat(1 + (i % 50)) },
     };
     const file = await buildPackage(path.join(dir, subdir), spec);
-    out.push({ file, subdir, filename: path.basename(file), sha256: await sha256File(file), name: spec.name });
+    out.push({ file, subdir, filename: path.basename(file), name: spec.name, version: spec.version, build: spec.build, ...(await hashFile(file)) });
   }
   return out;
 }

@@ -153,6 +153,8 @@ export interface ScenarioFigures {
   figures: Record<string, number | string>;
   /** Problems found (bugs, refusals that were not clear); empty when all passed. */
   findings?: string[];
+  /** Context for a reader (e.g. a sample of the transient errors seen), not problems. */
+  notes?: string[];
   finishedAt?: string;
 }
 
@@ -168,3 +170,82 @@ export async function recordFigures(figures: ScenarioFigures): Promise<void> {
 }
 
 export const isStress = () => process.env.STRESS === '1';
+
+const REPODATA_MEDIA_TYPE = 'application/vnd.conda.repodata.v1+json';
+
+export interface ExpectedPackage {
+  subdir: string;
+  filename: string;
+  name: string;
+  version: string;
+  build: string;
+  sha256: string;
+  md5: string;
+  size: number;
+}
+
+/** The `latest` repodata.json of one subdir, read straight from the registry (undefined when absent). */
+export async function readLatestRepodata(store: Store, subdir: string, reference = 'latest'): Promise<{ digest: string; repodata: Record<string, Record<string, Record<string, unknown>>> } | undefined> {
+  const repository = store.repository(`${subdir}/repodata.json`);
+  let fetched;
+  try {
+    fetched = await repository.fetchManifest(reference);
+  } catch (error) {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  }
+  const manifest = JSON.parse(Buffer.from(fetched.bytes).toString('utf8')) as { layers: Array<{ mediaType: string; digest: `sha256:${string}`; size: number }> };
+  const layer = manifest.layers.find((l) => l.mediaType === REPODATA_MEDIA_TYPE);
+  if (!layer) throw new Error(`${repository.display}:${reference} has no ${REPODATA_MEDIA_TYPE} layer`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of await repository.fetchBlob(layer.digest, layer.size)) chunks.push(chunk as Buffer);
+  return { digest: fetched.descriptor.digest, repodata: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
+}
+
+export interface ProductionCheck {
+  /** Expected artifacts production does not hold. */
+  missing: string[];
+  /** Held, but the bytes differ from the source file. */
+  corrupted: string[];
+  /** Not in the latest repodata of their subdir. */
+  notIndexed: string[];
+  /** In repodata with a record that disagrees with the package (sha256, md5, size, name, version, build). */
+  badRecords: string[];
+  /** Repodata records of packages the test never published. */
+  strayRecords: string[];
+}
+
+/** Checks production (read directly, not through a proxy) against the source packages, byte for byte. */
+export async function checkProduction(store: Store, expected: ExpectedPackage[], options: { exact?: boolean } = {}): Promise<ProductionCheck> {
+  const check: ProductionCheck = { missing: [], corrupted: [], notIndexed: [], badRecords: [], strayRecords: [] };
+  const subdirs = [...new Set(expected.map((e) => e.subdir))];
+  const repodatas = new Map<string, Record<string, Record<string, Record<string, unknown>>> | undefined>();
+  for (const subdir of subdirs) repodatas.set(subdir, (await readLatestRepodata(store, subdir))?.repodata);
+  for (const pkg of expected) {
+    const id = `${pkg.subdir}/${pkg.filename}`;
+    const stored = await storedPackageSha256(store, pkg.subdir, pkg.filename);
+    if (stored === undefined) check.missing.push(id);
+    else if (stored !== pkg.sha256) check.corrupted.push(id);
+    const key = pkg.filename.endsWith('.conda') ? 'packages.conda' : 'packages';
+    const record = repodatas.get(pkg.subdir)?.[key]?.[pkg.filename];
+    if (!record) {
+      check.notIndexed.push(id);
+      continue;
+    }
+    const wrong = (['sha256', 'md5', 'size', 'name', 'version', 'build'] as const).filter((field) => record[field] !== pkg[field]);
+    if (wrong.length) check.badRecords.push(`${id} (${wrong.join(', ')})`);
+  }
+  if (options.exact) {
+    const known = new Set(expected.map((e) => `${e.subdir}/${e.filename}`));
+    for (const [subdir, repodata] of repodatas) {
+      for (const key of ['packages', 'packages.conda']) {
+        for (const filename of Object.keys(repodata?.[key] ?? {})) if (!known.has(`${subdir}/${filename}`)) check.strayRecords.push(`${subdir}/${filename}`);
+      }
+    }
+  }
+  return check;
+}
+
+export function productionProblems(check: ProductionCheck): number {
+  return check.missing.length + check.corrupted.length + check.notIndexed.length + check.badRecords.length + check.strayRecords.length;
+}

@@ -1,0 +1,16 @@
+// Stress size: 200 packages through the whole flow with 10% and then 20% of requests faulted.
+import { describe, expect, test } from '@jest/globals';
+import { runFaultScenario } from '../helpers/hostile-scenario-faults.ts';
+import { testSeed } from '../helpers/hostile-random.ts';
+
+describe('faults (stress)', () => {
+  test('200 packages at a 10% fault rate end byte-identical in production and exactly indexed', async () => {
+    const result = await runFaultScenario({ mode: 'stress', packages: 200, rate: 0.1, seed: testSeed(9001), maxRounds: 20 });
+    expect(result.faults).toBeGreaterThan(result.requests * 0.05);
+    expect({ unfinished: result.unfinished, errors: result.unfinished.length ? result.errorSamples : [] }).toEqual({ unfinished: [], errors: [] });
+    expect(result.unclearErrors).toEqual([]);
+    expect(result.check).toEqual({ missing: [], corrupted: [], notIndexed: [], badRecords: [], strayRecords: [] });
+    expect(result.lost).toBe(0);
+    expect(result.stagingLeftovers).toBe(0);
+  }, 1_800_000);
+});
