@@ -111,6 +111,13 @@ describe('the package manifest', () => {
   });
 });
 
+test('a huge description is dropped from the about annotation, the rest stays', () => {
+  const big: PackageInfo = { ...conda, channelFields: { ...conda.channelFields, description: 'x'.repeat(100_000) } };
+  const about = JSON.parse(buildPackageManifest(big, { created }).manifest.annotations![Annotation.About]!);
+  expect(about.description).toBeUndefined();
+  expect(about.summary).toBe('S');
+});
+
 describe('describePackageManifest', () => {
   const good = (): ImageManifest => structuredClone(buildPackageManifest(conda, { created }).manifest);
 
