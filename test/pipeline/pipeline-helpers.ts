@@ -5,8 +5,23 @@ import path from 'node:path';
 import { fileSource, MediaType, NotFoundError, type Store } from '@oci-channel/oci';
 import { Annotation, buildPackageManifest, describePackageManifest, encodeTag, packageRepository, readPackage, type PackageManifestView } from '@oci-channel/conda';
 import { ownersFilePath } from '@oci-channel/pipeline';
-import { sha256File } from '../helpers/hostile-packages.ts';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { buildPackage, type PackageFormat, type PackageSpec } from '../helpers/conda-builder.ts';
+
+/** A generated package (test/helpers/conda-builder.ts) with the format in the spec. */
+export function makePackage(dir: string, spec: PackageSpec & { format: PackageFormat }): Promise<string> {
+  const { format, ...rest } = spec;
+  return buildPackage(dir, rest, format);
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
+}
 
 export async function writeOwners(root: string, owners: Record<string, string[]>): Promise<string> {
   for (const [name, feedstocks] of Object.entries(owners)) {

@@ -9,8 +9,7 @@ import { openStore, type Store } from '@oci-channel/oci';
 import { promote, readPromotions, upload, validate, newestVerdict } from '@oci-channel/pipeline';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { writeHtpasswd } from '../harness/htpasswd.ts';
-import { buildPackage, sha256File } from '../helpers/hostile-packages.ts';
-import { manifestAt, writeOwners } from './pipeline-helpers.ts';
+import { manifestAt, writeOwners, makePackage as buildPackage, sha256File } from './pipeline-helpers.ts';
 
 let dir: string;
 let registry: RunningRegistry;

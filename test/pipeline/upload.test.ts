@@ -7,7 +7,7 @@ import { openStore, type Store } from '@oci-channel/oci';
 import { describePackageManifest } from '@oci-channel/conda';
 import { upload } from '@oci-channel/pipeline';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
-import { buildPackage, sha256File } from '../helpers/hostile-packages.ts';
+import { makePackage as buildPackage, sha256File } from './pipeline-helpers.ts';
 
 let dir: string;
 let registry: RunningRegistry;

@@ -6,8 +6,7 @@ import path from 'node:path';
 import { openStore, type Store } from '@oci-channel/oci';
 import { newestVerdict, upload, validate, VERDICT_ARTIFACT_TYPE } from '@oci-channel/pipeline';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
-import { buildPackage, sha256File } from '../helpers/hostile-packages.ts';
-import { manifestAt, stageCorrupt, writeOwners } from './pipeline-helpers.ts';
+import { manifestAt, stageCorrupt, writeOwners, makePackage as buildPackage, sha256File } from './pipeline-helpers.ts';
 
 let dir: string;
 let registry: RunningRegistry;
