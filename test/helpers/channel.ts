@@ -69,7 +69,7 @@ export interface Published {
 }
 
 /** Pushes a package into production the way promote leaves it, and (unless `log: false`) logs it. */
-export async function publishPackage(store: Store, file: string, options: { log?: boolean; at?: Date } = {}): Promise<Published> {
+export async function publishPackage(store: Store, file: string, options: { log?: boolean; at?: Date; created?: Date } = {}): Promise<Published> {
   const pkg = await readPackage(file);
   const repository = packageRepository(pkg.subdir, pkg.name);
   const tag = encodeTag(pkg.version, pkg.build);
@@ -80,7 +80,7 @@ export async function publishPackage(store: Store, file: string, options: { log?
   } catch (error) {
     if (!(error instanceof NotFoundError)) throw error;
   }
-  const built = buildPackageManifest(pkg, existing ? { existing } : {});
+  const built = buildPackageManifest(pkg, { ...(existing ? { existing } : {}), ...(options.created ? { created: options.created } : {}) });
   for (const blob of built.blobs) await repo.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size });
   const descriptor = await repo.pushManifest(built.bytes, MediaType.ImageManifest, tag);
   if (options.log !== false) {

@@ -7,11 +7,15 @@ export interface CountingStore {
   count(): number;
   /** Blob downloads only (fetchBlob calls). */
   blobFetches(): number;
+  /** Calls per method name (`fetchBlob`, `pushManifest`, `listTags`, ...). */
+  calls: Map<string, number>;
 }
 
 export function countingStore(inner: Store): CountingStore {
   let requests = 0;
   let blobs = 0;
+  const calls = new Map<string, number>();
+  const tally = (name: string) => calls.set(name, (calls.get(name) ?? 0) + 1);
   const wrapRepository = (repository: Repository, store: Store): Repository =>
     new Proxy(repository, {
       get(target, property) {
@@ -20,6 +24,7 @@ export function countingStore(inner: Store): CountingStore {
         if (typeof value !== 'function') return value;
         return (...args: unknown[]) => {
           requests++;
+          tally(String(property));
           if (property === 'fetchBlob') blobs++;
           return (value as (...a: unknown[]) => unknown).apply(target, args);
         };
@@ -32,11 +37,12 @@ export function countingStore(inner: Store): CountingStore {
       if (property === 'listRepositories') {
         return (prefix?: string) => {
           requests++;
+          tally('listRepositories');
           return target.listRepositories(prefix);
         };
       }
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
   });
-  return { store, count: () => requests, blobFetches: () => blobs };
+  return { store, count: () => requests, blobFetches: () => blobs, calls };
 }

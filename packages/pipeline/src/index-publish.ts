@@ -9,6 +9,21 @@ const CONFIG: Descriptor = { mediaType: IndexMediaType.UnknownConfig, digest: EM
 /** Stay well under the 4 MiB most registries accept for a manifest. */
 const MAX_SHARDS_PER_MANIFEST = 12_000;
 
+/**
+ * Retries a push a few times: when two reindexes push the same blobs at once, distribution can refuse a
+ * manifest for a moment (DIGEST_INVALID / BLOB_UNKNOWN while the other upload is being linked).
+ */
+export async function settle<T>(what: () => Promise<T>, attempts = 4): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await what();
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt + Math.floor(Math.random() * 100)));
+    }
+  }
+}
+
 export async function pushBytes(repository: Repository, bytes: Uint8Array, mediaType: string, title: string): Promise<Descriptor> {
   const digest = sha256Digest(bytes);
   await repository.pushBlob(bytesSource(bytes), { digest, size: bytes.byteLength });
@@ -57,7 +72,7 @@ export async function pushShards(
   for (let i = 0; i * MAX_SHARDS_PER_MANIFEST < descriptors.length; i++) {
     const chunk = descriptors.slice(i * MAX_SHARDS_PER_MANIFEST, (i + 1) * MAX_SHARDS_PER_MANIFEST);
     const bytes = manifestBytes(chunk, { [CREATED]: new Date().toISOString() }, SHARDS_ARTIFACT_TYPE);
-    await repository.pushManifest(bytes, MediaType.ImageManifest, `shards-${stamp}-${i}`);
+    await settle(() => repository.pushManifest(bytes, MediaType.ImageManifest, `shards-${stamp}-${i}`));
   }
   return fresh.map((s) => s.hex);
 }
@@ -85,7 +100,7 @@ export async function pushChannelData(repository: Repository, text: Buffer, stam
   await pushConfig(repository);
   const layer = await pushBytes(repository, text, IndexMediaType.ChannelData, 'channeldata.json');
   const bytes = manifestBytes([layer], { [CREATED]: created });
-  await repository.pushManifest(bytes, MediaType.ImageManifest, stamp);
-  await repository.pushManifest(bytes, MediaType.ImageManifest, 'latest');
+  await settle(() => repository.pushManifest(bytes, MediaType.ImageManifest, stamp));
+  await settle(() => repository.pushManifest(bytes, MediaType.ImageManifest, 'latest'));
   return layer.digest;
 }

@@ -14,7 +14,7 @@ const MAX_INDEX_JSON = 1 << 20;
 /** info.tar.gz is read for about.json, run_exports.json and the channeldata flags only up to this size. */
 const MAX_INFO_TAR = 64 << 20;
 /** repodata.json of the biggest channels is a few hundred MB. */
-const MAX_REPODATA = 2 << 30;
+const MAX_REPODATA = 2 * 1024 ** 3;
 
 export interface ManifestLayers {
   annotations: Record<string, string>;

@@ -18,7 +18,7 @@ import {
   repodataRepository,
   timestampTag,
 } from './index-names.ts';
-import { prepareRepodataManifest, pushChannelData, pushShards } from './index-publish.ts';
+import { prepareRepodataManifest, pushChannelData, pushShards, settle } from './index-publish.ts';
 import { readPackageEntries, readPublishedRepodata, type PublishedRepodata } from './index-read.ts';
 import { writeChannelTree } from './index-tree.ts';
 import { errorLine, openChannel, productionOptions } from './open.ts';
@@ -347,6 +347,8 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
         return typeof fromPub === 'number' ? fromPub : undefined;
       };
       const jobs: Array<Promise<void>> = [];
+      // Tags of one repository are read under their own limit: nesting one limiter would deadlock.
+      const tagLimit = pLimit(concurrency);
       for (const [subdir, list] of repos) {
         for (const name of list) {
           jobs.push(
@@ -354,7 +356,7 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
               const tags = await store.repository(name).listTags();
               await Promise.all(
                 tags.map((tag) =>
-                  limit(async () => {
+                  tagLimit(async () => {
                     try {
                       const head = await store.repository(name).resolve(tag);
                       if (!head || head.mediaType !== MediaType.ImageManifest) return;
@@ -399,7 +401,7 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
         for (const hex of await pushShards(repository, files, knownShards, stamp, concurrency)) knownShards.add(hex);
         state.shards = [...knownShards];
         const { bytes } = await prepareRepodataManifest(repository, files, { created: createdAt, ...(newMark ? { mark: newMark } : {}) });
-        const ours = await repository.pushManifest(bytes, MediaType.ImageManifest, stamp);
+        const ours = await settle(() => repository.pushManifest(bytes, MediaType.ImageManifest, stamp));
         // Before moving latest: take in whatever a concurrent reindex published meanwhile.
         const before = await repository.resolve('latest');
         if (before && before.digest !== w.latest && before.digest !== ours.digest) {
@@ -410,7 +412,7 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
             continue;
           }
         }
-        await repository.pushManifest(bytes, MediaType.ImageManifest, 'latest');
+        await settle(() => repository.pushManifest(bytes, MediaType.ImageManifest, 'latest'));
         // A racing run may have moved latest between our read and our write: check it kept our files.
         await sleep(50 + Math.floor(Math.random() * 100));
         const after = await repository.resolve('latest');
