@@ -8,9 +8,11 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 import {
   copy,
+  DeniedError,
   MediaType,
   NotFoundError,
   streamSource,
+  UnauthorizedError,
   UnsupportedError,
   type Descriptor,
   type ImageManifest,
@@ -23,7 +25,7 @@ import { downloadBlob } from './blob-read.ts';
 import { errorLine, openChannel, productionOptions, stagingOptions } from './open.ts';
 import { checkOwnership } from './owners.ts';
 import { appendPromotion, findPromotion, listPromotionTags, promotionLogRepository } from './promotion-log.ts';
-import { reporter } from './progress.ts';
+import { byteTicker, reporter } from './progress.ts';
 import type { ArtifactRef, ArtifactVerdict, PromotedArtifact, PromoteOptions, PromoteResult } from './types.ts';
 import { fetchPackageManifest, locateArtifact, validateOne, type StagedLocation } from './validate.ts';
 import { newestVerdict } from './verdict.ts';
@@ -169,7 +171,9 @@ async function publishGroup(
     const exact = !current && staged.view.packages.length === pending.length;
     if (exact) {
       // Byte-identical copy by digest: mounts on one registry, streams otherwise.
-      await copy(stagingRepo, staged.descriptor.digest, productionRepo, { tag: where.tag, signal: ctx.options.signal });
+      const total = staged.view.packages.reduce((sum, p) => sum + p.size, 0);
+      const ticker = byteTicker((bytes) => ctx.report('copying to production', { artifact: `${where.repository}:${where.tag}`, bytes, totalBytes: total }));
+      await copy(stagingRepo, staged.descriptor.digest, productionRepo, { tag: where.tag, signal: ctx.options.signal, onProgress: (b) => ticker.tick(b) });
     } else {
       // Production has the other format, or staging holds formats not being promoted: build the manifest
       // from the verified package files, merged into what production has.
@@ -351,7 +355,10 @@ export async function promote(o: PromoteOptions): Promise<PromoteResult> {
     try {
       for (const repository of targets) await repository.checkPushAccess();
     } catch (error) {
-      const reason = `no push access to production (${errorLine(error)}); promote needs a token that can write the production channel`;
+      const reason =
+        error instanceof DeniedError || error instanceof UnauthorizedError
+          ? `no push access to production (${errorLine(error)}); promote needs a token that can write the production channel`
+          : `cannot check push access to production: ${errorLine(error)}`;
       for (const g of groups.values()) for (const ref of g.refs) results.push(failed(ref, 'failed', reason));
       return { ok: false, artifacts: order(o.artifacts, results) };
     }
