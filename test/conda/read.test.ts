@@ -231,11 +231,18 @@ describe('refusing hostile or broken packages', () => {
       ['dupdot', [{ name: 'bin/moo', data: 'a' }, { name: './bin/moo', data: 'b' }], /appears twice/],
       ['hardlink', [{ name: 'bin/moo', type: 'link', linkname: '../../etc/passwd' }], /climbs out|does not point to an earlier file/],
       ['fifo', [{ name: 'bin/pipe', type: 'fifo' }], /is a fifo/],
+      ['infolink', [{ name: 'share/x', data: 'x' }, { name: 'info/LICENSE', type: 'symlink', linkname: '../share/x' }], /points outside info\//],
     ];
     for (const [label, members, reason] of cases) {
       const filename = `evil-${label}-1.0-0.${format}`;
       const info = minimalInfo(filename);
-      const file = format === 'conda' ? await rawConda(sub(), filename, { info, pkg: members }) : await rawTarBz2(sub(), filename, [...info, ...members]);
+      // In a .conda, info/ members go to the info archive, the rest to the pkg archive.
+      const infoMembers = members.filter((m) => m.name.startsWith('info/'));
+      const pkgMembers = members.filter((m) => !m.name.startsWith('info/'));
+      const file =
+        format === 'conda'
+          ? await rawConda(sub(), filename, { info: [...info, ...infoMembers], pkg: pkgMembers })
+          : await rawTarBz2(sub(), filename, [...info, ...members]);
       const error = await refused(file, reason);
       expect(error.message).toMatch(/unsafe archive member/);
     }

@@ -363,6 +363,9 @@ async function handleMember(state: ReadState, guard: MemberGuard, part: 'tar.bz2
   }
   const relative = member.path.slice('info/'.length);
   if (member.kind === 'symlink') {
+    // info.tar.gz drops the 'info/' prefix, so a link out of info/ would point out of that archive.
+    const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(member.path), member.linkTarget!.replace(/\\/g, '/')));
+    if (!resolved.startsWith('info/')) throw state.fail(`unsafe archive member: symlink ${JSON.stringify(member.path)} points outside info/`, 'refused; rebuild the package without it');
     state.info.set(relative, { kind: 'symlink', linkTarget: member.linkTarget! });
     await drain(body);
     return;
