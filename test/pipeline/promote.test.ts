@@ -2,14 +2,14 @@
 // log, staging removal; refusals leave production untouched; a staging-only credential fails before anything
 // is touched; concurrent overlapping promotions and a promote killed midway converge.
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, truncate } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { openStore, type Store } from '@oci-channel/oci';
 import { promote, readPromotions, upload, validate, newestVerdict } from '@oci-channel/pipeline';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { writeHtpasswd } from '../harness/htpasswd.ts';
-import { manifestAt, writeOwners, makePackage as buildPackage, sha256File } from './pipeline-helpers.ts';
+import { manifestAt, stageCorrupt, writeOwners, makePackage as buildPackage, sha256File } from './pipeline-helpers.ts';
 
 let dir: string;
 let registry: RunningRegistry;
@@ -88,7 +88,12 @@ test('the second format merges into production; staging is kept until production
 
 test('refusals leave production untouched and keep the staging copy with its failed verdict', async () => {
   const { staging, production } = channels();
-  const owners = await writeOwners(path.join(dir, 'owners'), { gamma: ['gamma'], delta: ['someone-else'], clash: ['gamma'] });
+  const owners = await writeOwners(path.join(dir, 'owners'), { gamma: ['gamma'], delta: ['someone-else'], clash: ['gamma'], rotten: ['gamma'] });
+  const rotten = await build('rotten', '1.0');
+  const corrupt = path.join(dir, 'rotten.bin');
+  await copyFile(rotten.file, corrupt);
+  await truncate(corrupt, 300);
+  await stageCorrupt(staging, rotten.file, corrupt);
   const g = await build('gamma', '1.0');
   const d = await build('delta', '1.0');
   const published = await build('clash', '1.0', 'conda', 'noarch', { a: 'published' });
@@ -105,10 +110,13 @@ test('refusals leave production untouched and keep the staging copy with its fai
       { subdir: 'linux-64', filename: g.filename, sha256: '0'.repeat(64) },
       { subdir: 'linux-64', filename: d.filename, sha256: d.sha256 },
       { subdir: 'noarch', filename: 'clash-1.0-h0_0.conda' },
+      { subdir: 'linux-64', filename: rotten.filename },
     ],
   });
   expect(result.ok).toBe(false);
-  expect(result.artifacts.map((a) => a.status)).toEqual(['rejected', 'rejected', 'rejected']);
+  expect(result.artifacts.map((a) => a.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
+  expect(result.artifacts[3]?.checks.find((c) => c.name === 'package')?.ok).toBe(false);
+  expect(await production.repository('linux-64/rotten').listTags()).toEqual([]);
   expect(result.artifacts[0]?.reason).toMatch(/declared sha256 0{64} but staging holds/);
   expect(result.artifacts[1]?.reason).toMatch(/uploader gamma does not own package name delta/);
   expect(result.artifacts[2]?.reason).toMatch(/production already has a different clash-1\.0-h0_0\.conda/);
@@ -116,7 +124,7 @@ test('refusals leave production untouched and keep the staging copy with its fai
   expect(await production.repository('linux-64/delta').listTags()).toEqual([]);
   expect((await manifestAt(production, 'noarch/clash', '1.0-h0_0'))?.digest).toBe(before?.digest);
   expect(await readPromotions(production)).toEqual([]);
-  for (const [repo, filename] of [['linux-64/gamma', g.filename], ['linux-64/delta', d.filename], ['noarch/clash', 'clash-1.0-h0_0.conda']] as const) {
+  for (const [repo, filename] of [['linux-64/gamma', g.filename], ['linux-64/delta', d.filename], ['noarch/clash', 'clash-1.0-h0_0.conda'], ['linux-64/rotten', rotten.filename]] as const) {
     const staged = await manifestAt(staging, repo, '1.0-h0_0');
     expect(staged).toBeDefined();
     expect((await newestVerdict(staging.repository(repo), staged!.digest as `sha256:${string}`, filename))?.doc.verdict).toBe('failed');
@@ -152,6 +160,24 @@ test('without push access to production nothing is touched and the error says so
   expect((await manifestAt(staging, 'linux-64/zeta', '1.0-h0_0'))?.digest).toBe(staged?.digest);
   await staging.close();
   await production.close();
+});
+
+test('where staging cannot delete, the staging copy is left for gc', async () => {
+  const noDelete = await startRegistry({ deleteEnabled: false });
+  try {
+    const staging = openStore(noDelete.location('staging'));
+    const production = openStore(registry.location('t-nodelete/production'));
+    const a = await build('eta', '1.0');
+    expect((await upload({ to: staging, files: [a.file] })).ok).toBe(true);
+    const result = await promote({ staging, production, artifacts: [{ subdir: 'linux-64', filename: a.filename }] });
+    expect(result.artifacts[0]).toMatchObject({ status: 'promoted', stagingRemoved: false });
+    expect((await manifestAt(production, 'linux-64/eta', '1.0-h0_0'))?.view.packages[0]?.sha256).toBe(a.sha256);
+    expect(await staging.repository('linux-64/eta').listTags()).toContain('1.0-h0_0');
+    await staging.close();
+    await production.close();
+  } finally {
+    await noDelete.stop();
+  }
 });
 
 test('two promotions of overlapping sets at once: every artifact once, one production manifest per tag', async () => {
