@@ -225,7 +225,8 @@ async function run(command: string, args: string[]): Promise<number> {
           : {}),
       });
       if (values.json) return json(result, result.ok);
-      out(table([values['dry-run'] ? 'WOULD DELETE' : 'DELETED', 'TAG', 'DIGEST', 'AGE'], result.deleted.map((d) => [d.repository, d.tag ?? '-', shortDigest(d.digest), `${Math.round(d.ageMs / 60000)} min`])));
+      if (result.deleted.length === 0) out('nothing to delete\n');
+      else out(table([values['dry-run'] ? 'WOULD DELETE' : 'DELETED', 'TAG', 'DIGEST', 'AGE'], result.deleted.map((d) => [d.repository, d.tag ?? '-', shortDigest(d.digest), `${Math.round(d.ageMs / 60000)} min`])));
       if (result.errors.length) out('\n' + table(['FAILED', 'REASON'], result.errors.map((e) => [e.repository, e.error])));
       return result.ok ? 0 : 1;
     }
