@@ -129,7 +129,7 @@ export async function validateOne(ctx: ValidateContext, ref: ArtifactRef): Promi
     'manifest-consistency',
     consistent && layer !== undefined,
     !layer
-      ? `the staged manifest has no layer for ${ref.filename} (it holds ${view.packages.map((p) => p.filename).join(', ') || 'none'})`
+      ? `the staged manifest has no layer for ${ref.filename} (it holds ${view.packages.map((p) => p.filename).join(', ') || 'none'}); upload ${ref.filename} again`
       : consistent
         ? 'subdir, name, version and build agree with the filename'
         : `the manifest says ${view.subdir}/${view.name}-${view.version}-${view.build}, not ${artifact}`,
