@@ -47,6 +47,16 @@ test('both formats of one build end up as two package layers under one tag; a re
   expect((await manifestAt('linux-64/libdemo', '1.0__p__local-h0_0')).digest).toBe(digest);
 });
 
+test('one upload of both formats merges them one after the other', async () => {
+  const spec = { name: 'twofold', version: '2.0', build: 'h1_0', subdir: 'osx-arm64' };
+  const files = [await buildPackage(path.join(dir, 'two'), { ...spec, format: 'tar.bz2' }), await buildPackage(path.join(dir, 'two'), { ...spec, format: 'conda' })];
+  const result = await upload({ to: store, files });
+  expect(result.ok).toBe(true);
+  expect(result.artifacts.map((a) => a.filename)).toEqual(['twofold-2.0-h1_0.tar.bz2', 'twofold-2.0-h1_0.conda']);
+  const { view } = await manifestAt('osx-arm64/twofold', '2.0-h1_0');
+  expect(view.packages.map((p) => p.format)).toEqual(['conda', 'tar.bz2']);
+});
+
 test('a name starting with _ goes to the zzz repository', async () => {
   const file = await buildPackage(path.join(dir, 'b'), { name: '_demo_mutex', version: '1.0', build: 'main', subdir: 'linux-64', format: 'conda' });
   const result = await upload({ to: store, files: [file] });

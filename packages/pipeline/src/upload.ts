@@ -82,8 +82,26 @@ export async function uploadOne(
   throw new Error(`${artifact}: ${where} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
 }
 
+/** Runs tasks with the same key one after another (the two formats of one build share a tag). */
+function keyedSerializer() {
+  const tails = new Map<string, Promise<unknown>>();
+  return async <T>(key: string, task: () => Promise<T>): Promise<T> => {
+    const previous = tails.get(key) ?? Promise.resolve();
+    const run = previous.then(task, task);
+    const tail = run.catch(() => undefined);
+    tails.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (tails.get(key) === tail) tails.delete(key);
+    }
+  };
+}
+
 export async function upload(o: UploadOptions): Promise<UploadResult> {
   const opened = openChannel(o.to, o.storeOptions);
+  // Within one run, files that land under the same tag merge one after the other instead of racing.
+  const serialize = keyedSerializer();
   const report = reporter(o.progress, 'upload');
   const limit = pLimit(o.concurrency ?? 8);
   const artifacts: UploadedArtifact[] = [];
@@ -100,7 +118,8 @@ export async function upload(o: UploadOptions): Promise<UploadResult> {
             const pkg = await readPackage(file);
             const artifact = `${pkg.subdir}/${pkg.filename}`;
             report('uploading', { artifact, totalBytes: pkg.size });
-            const result = await uploadOne(opened.store, file, pkg, { sourceUrl: o.sourceUrl, report, signal: o.signal });
+            const key = `${packageRepository(pkg.subdir, pkg.name)}:${encodeTag(pkg.version, pkg.build)}`;
+            const result = await serialize(key, () => uploadOne(opened.store, file, pkg, { sourceUrl: o.sourceUrl, report, signal: o.signal }));
             report(result.status, { artifact, bytes: pkg.size, totalBytes: pkg.size });
             artifacts.push(result);
           } catch (error) {
