@@ -4,7 +4,7 @@
 // logged with its byte counts and whether it carried Authorization (never the value).
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 
 export interface ProxyRequestInfo {
   /** 1-based request number. */
@@ -22,7 +22,13 @@ export interface ProxyResponseHead {
 
 export interface ProxyPlan {
   /** Answer without contacting the registry. */
-  respond?: { status: number; headers?: Record<string, string>; body?: string | Uint8Array };
+  respond?: {
+    status: number;
+    headers?: Record<string, string>;
+    body?: string | Uint8Array;
+    /** A streamed body instead (e.g. endless, to check that clients cap what they read). */
+    stream?: () => Readable;
+  };
   /** Wait before handling the request. */
   delayMs?: number;
   /** Close the client's connection once this many request-body bytes arrived; nothing reaches the registry. */
@@ -155,9 +161,10 @@ export async function startProxy(target: { host: string; port: number }): Promis
       authorization: req.headers.authorization !== undefined,
     };
     log.push(entry);
-    req.on('data', (c: Buffer) => {
+    // Counted only once a branch consumes the body: a 'data' listener now would start the flow before the pipe.
+    const count = (c: Buffer) => {
       entry.requestBytes += c.length;
-    });
+    };
     const plan = (await proxy.handler?.(info)) ?? {};
     if (plan.delayMs) await new Promise((r) => setTimeout(r, plan.delayMs));
 
@@ -171,7 +178,8 @@ export async function startProxy(target: { host: string; port: number }): Promis
         cut();
         return;
       }
-      req.on('data', () => {
+      req.on('data', (c: Buffer) => {
+        count(c);
         if (entry.requestBytes >= limit) cut();
       });
       req.on('end', cut);
@@ -180,10 +188,20 @@ export async function startProxy(target: { host: string; port: number }): Promis
 
     if (plan.respond) {
       entry.injected = `answered ${plan.respond.status}`;
-      req.resume();
+      req.on('data', count);
       await new Promise((r) => req.on('end', r).on('error', r).on('close', r));
-      const body = plan.respond.body ?? '';
       entry.status = plan.respond.status;
+      if (plan.respond.stream) {
+        res.writeHead(plan.respond.status, plan.respond.headers);
+        const stream = plan.respond.stream();
+        stream.on('data', (c: Buffer) => {
+          entry.responseBytes += c.length;
+        });
+        res.on('close', () => stream.destroy());
+        stream.pipe(res);
+        return;
+      }
+      const body = plan.respond.body ?? '';
       entry.responseBytes = Buffer.byteLength(body);
       res.writeHead(plan.respond.status, { 'content-length': String(Buffer.byteLength(body)), ...plan.respond.headers });
       res.end(body);
@@ -219,6 +237,7 @@ export async function startProxy(target: { host: string; port: number }): Promis
       );
       upRes.pipe(shaper).pipe(res);
     });
+    req.on('data', count);
     req.pipe(up);
   }
 
@@ -241,6 +260,16 @@ export async function startProxy(target: { host: string; port: number }): Promis
  * A handler piece that serves `GET /v2/<name>/tags/list` in pages of `pageSize` with `Link` headers (distribution
  * 2.8 ignores `n` and `last`). `linkBase` overrides the origin put in the Link (to test a foreign origin).
  */
+/** An endless body of `byte`, streamed in 64 KiB pieces. */
+export function endless(byte = 0x61): Readable {
+  const piece = Buffer.alloc(64 * 1024, byte);
+  return new Readable({
+    read() {
+      this.push(piece);
+    },
+  });
+}
+
 export async function paginateTags(
   proxy: RunningProxy,
   request: ProxyRequestInfo,

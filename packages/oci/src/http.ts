@@ -285,7 +285,14 @@ export class HttpTransport {
     }
   }
 
+  /** Lets requests in flight finish for a moment, then cuts what is left (a caller that closes is done). */
   async close(): Promise<void> {
-    await this.agent.close();
+    let timer: NodeJS.Timeout | undefined;
+    const closed = this.agent.close();
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), 1000);
+    });
+    if ((await Promise.race([closed, late])) === 'late') await this.agent.destroy();
+    clearTimeout(timer);
   }
 }

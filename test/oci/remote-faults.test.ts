@@ -1,0 +1,272 @@
+// The registry store under misbehaviour injected by a loopback proxy in front of a real (htpasswd) registry:
+// dropped connections, redirects, corrupted bytes, pagination, rate limits, server errors, hostile bodies.
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { createRemoteStore, type RemoteStoreOptions } from '../../packages/oci/src/remote.ts';
+import {
+  DigestMismatchError,
+  InsecureError,
+  MediaType,
+  NotFoundError,
+  ProtocolError,
+  RetryExhaustedError,
+  TooLargeError,
+  UnauthorizedError,
+  bytesSource,
+  checkRedirect,
+  parseLocation,
+  parseRetryAfter,
+  sha256Digest,
+  type Store,
+} from '../../packages/oci/src/index.ts';
+import { writeHtpasswd } from '../harness/htpasswd.ts';
+import { endless, paginateTags, startProxy, type RunningProxy } from '../harness/proxy.ts';
+import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
+
+const credentials = { username: 'ci', password: 'ci-secret-value' };
+const basic = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+let dir: string;
+let registry: RunningRegistry;
+let proxy: RunningProxy;
+const stores: Store[] = [];
+
+function open(options: RemoteStoreOptions = {}, location = proxy.location('faults')): Store {
+  const parsed = parseLocation(location);
+  if (parsed.kind !== 'registry') throw new Error('registry location expected');
+  const store = createRemoteStore(parsed, { credentials, retry: { baseDelayMs: 5, maxDelayMs: 2000 }, ...options });
+  stores.push(store);
+  return store;
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function manifest(layerDigest: string, size: number): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ImageManifest,
+      config: { mediaType: MediaType.EmptyJson, digest: sha256Digest('{}'), size: 2 },
+      layers: [{ mediaType: MediaType.OctetStream, digest: layerDigest, size }],
+    }),
+  );
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'oci-channel-faults-'));
+  const file = path.join(dir, 'htpasswd');
+  await writeHtpasswd(file, { [credentials.username]: credentials.password });
+  registry = await startRegistry({ auth: { kind: 'htpasswd', file } });
+  proxy = await startProxy({ host: '127.0.0.1', port: registry.port });
+});
+afterEach(async () => {
+  proxy.handler = undefined;
+  proxy.log.length = 0;
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+});
+afterAll(async () => {
+  await proxy?.stop();
+  await registry?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('a chunked upload whose connection drops mid-chunk resumes at the registry offset and finishes', async () => {
+  const data = randomBytes(1536 * 1024);
+  let patches = 0;
+  proxy.handler = (req) => {
+    if (req.method === 'PATCH' && ++patches === 3) return { dropRequestAfter: 100_000 };
+    return undefined;
+  };
+  const store = open({ chunkThresholdBytes: 1 << 20, chunkSizeBytes: 256 * 1024 });
+  const repo = store.repository('resume');
+  const result = await repo.pushBlob(bytesSource(data), { size: data.length });
+  expect(result).toEqual({ digest: sha256Digest(data), size: data.length, pushed: true });
+  const dropped = proxy.log.filter((e) => e.injected?.startsWith('drop'));
+  expect(dropped).toHaveLength(1);
+  // The client asked the registry where the upload stood, and re-sent only the lost chunk.
+  expect(proxy.log.some((e) => e.method === 'GET' && e.url.includes('/blobs/uploads/') && e.status === 204)).toBe(true);
+  const forwarded = proxy.log.filter((e) => e.method === 'PATCH' && !e.injected).reduce((n, e) => n + e.requestBytes, 0);
+  expect(forwarded).toBe(data.length);
+  expect((await readAll(await repo.fetchBlob(result.digest, data.length))).equals(data)).toBe(true);
+});
+
+test('a mount the registry answers with 202 falls back to an upload; the opened session is cancelled', async () => {
+  const store = open();
+  const from = store.repository('mount/from');
+  const to = store.repository('mount/to');
+  const data = Buffer.from('mount or upload');
+  const { digest } = await from.pushBlob(bytesSource(data));
+  proxy.handler = (req) =>
+    req.method === 'POST' && req.url.includes('mount=')
+      ? { respond: { status: 202, headers: { location: '/v2/faults/mount/to/blobs/uploads/not-a-session' } } }
+      : undefined;
+  expect(await to.mountBlob(digest, from)).toBe(false);
+  expect(proxy.log.some((e) => e.method === 'DELETE' && e.url.endsWith('/not-a-session'))).toBe(true);
+  expect(await to.statBlob(digest)).toBeUndefined();
+  expect((await to.pushBlob(bytesSource(data), { digest })).pushed).toBe(true);
+  expect(await to.statBlob(digest)).toMatchObject({ size: data.length });
+});
+
+test('tags are followed through Link pages; a Link to another origin is refused', async () => {
+  const store = open();
+  const repo = store.repository('paged');
+  const layer = await repo.pushBlob(bytesSource(Buffer.from('paged layer')));
+  await repo.pushBlob(bytesSource(Buffer.from('{}')), { digest: sha256Digest('{}'), size: 2 });
+  const bytes = manifest(layer.digest, layer.size);
+  const tags = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+  for (const tag of tags) await repo.pushManifest(bytes, MediaType.ImageManifest, tag);
+  proxy.handler = (req) => paginateTags(proxy, req, 3);
+  expect(await repo.listTags()).toEqual(tags);
+  expect(proxy.log.filter((e) => e.url.includes('/tags/list')).length).toBe(3);
+
+  proxy.handler = (req) => paginateTags(proxy, req, 3, 'http://127.0.0.2:9');
+  await expect(repo.listTags()).rejects.toThrow(InsecureError);
+});
+
+test('a blob GET redirected to another origin gets there without Authorization', async () => {
+  const store = open();
+  const repo = store.repository('redirected');
+  const data = randomBytes(100_000);
+  const { digest } = await repo.pushBlob(bytesSource(data));
+  const seen: (string | undefined)[] = [];
+  // A "storage backend" on another port: serves the blob it fetches itself.
+  const storage = http.createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    void fetch(`${registry.url}/v2/faults/redirected/blobs/${digest}`, { headers: { authorization: basic } }).then(async (r) => {
+      res.writeHead(r.status, { 'content-type': 'application/octet-stream' });
+      res.end(Buffer.from(await r.arrayBuffer()));
+    });
+  });
+  await new Promise<void>((resolve) => storage.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (storage.address() as AddressInfo).port;
+    proxy.handler = (req) =>
+      req.method === 'GET' && req.url.includes('/blobs/sha256:')
+        ? { respond: { status: 307, headers: { location: `http://127.0.0.1:${port}/presigned/blob?sig=abc` } } }
+        : undefined;
+    expect((await readAll(await repo.fetchBlob(digest, data.length))).equals(data)).toBe(true);
+    expect(seen).toEqual([undefined]);
+    expect(proxy.log.find((e) => e.url.includes('/blobs/sha256:'))?.authorization).toBe(true);
+  } finally {
+    storage.closeAllConnections();
+    await new Promise((r) => storage.close(r));
+  }
+});
+
+test('redirect policy: https->http and non-http targets refused, relative targets resolved, at most 10 hops', async () => {
+  const from = new URL('https://registry.example/v2/a/blobs/sha256:00');
+  expect(() => checkRedirect(from, 'http://cdn.example/blob', 0)).toThrow(InsecureError);
+  expect(() => checkRedirect(from, 'file:///etc/passwd', 0)).toThrow(InsecureError);
+  expect(checkRedirect(from, '/other/path?x=1', 0).href).toBe('https://registry.example/other/path?x=1');
+  expect(checkRedirect(new URL('http://r.example/a'), 'https://cdn.example/b', 3).href).toBe('https://cdn.example/b');
+  expect(() => checkRedirect(from, 'https://cdn.example/b', 10)).toThrow(ProtocolError);
+
+  // Live: a registry redirecting to itself forever.
+  const store = open();
+  proxy.handler = (req) => (req.url.includes('/blobs/') ? { respond: { status: 302, headers: { location: req.url } } } : undefined);
+  await expect(store.repository('loop').fetchBlob(sha256Digest('x'))).rejects.toThrow(/more than 10/);
+  expect(proxy.log.filter((e) => e.url.includes('/blobs/')).length).toBe(11);
+});
+
+test('an upload Location on another origin gets no Authorization', async () => {
+  const other = await startProxy({ host: '127.0.0.1', port: registry.port });
+  try {
+    proxy.handler = () => ({
+      rewriteResponse: (head) => {
+        const location = head.headers.location;
+        if (typeof location === 'string' && location.includes('/blobs/uploads/')) {
+          head.headers.location = new URL(location, proxy.url).href.replace(proxy.url, other.url);
+        }
+        return head;
+      },
+    });
+    const store = open();
+    await expect(store.repository('foreign-location').pushBlob(bytesSource(Buffer.from('x')))).rejects.toThrow(UnauthorizedError);
+    expect(other.log.length).toBeGreaterThan(0);
+    expect(other.log.every((e) => !e.authorization)).toBe(true);
+  } finally {
+    await other.stop();
+  }
+});
+
+test('a corrupted blob is detected on fetch', async () => {
+  const store = open();
+  const repo = store.repository('corrupt');
+  const data = randomBytes(200_000);
+  const { digest } = await repo.pushBlob(bytesSource(data));
+  proxy.handler = (req) => (req.method === 'GET' && req.url.includes('/blobs/sha256:') ? { flipResponseBytes: [150_000] } : undefined);
+  await expect(readAll(await repo.fetchBlob(digest, data.length))).rejects.toThrow(DigestMismatchError);
+});
+
+test('a 5 MiB manifest is refused before it is sent', async () => {
+  const store = open();
+  const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, pad: 'x'.repeat(5 << 20) }));
+  await expect(store.repository('huge').pushManifest(bytes, MediaType.ImageManifest, 'big')).rejects.toThrow(TooLargeError);
+  expect(proxy.log.filter((e) => e.method === 'PUT')).toEqual([]);
+});
+
+test('429 with Retry-After and bursts of 503 are retried until they succeed', async () => {
+  expect(parseRetryAfter('3')).toBe(3000);
+  expect(parseRetryAfter(new Date(Date.now() + 60_000).toUTCString())).toBeGreaterThan(50_000);
+  expect(parseRetryAfter('soon')).toBeUndefined();
+
+  const store = open();
+  const repo = store.repository('flaky');
+  const { digest } = await repo.pushBlob(bytesSource(Buffer.from('flaky')));
+  let limited = 0;
+  proxy.handler = (req) =>
+    req.method === 'HEAD' && limited++ < 2 ? { respond: { status: 429, headers: { 'retry-after': '0' } } } : undefined;
+  expect(await repo.statBlob(digest)).toMatchObject({ size: 5 });
+  expect(proxy.log.filter((e) => e.method === 'HEAD').map((e) => e.status)).toEqual([429, 429, 200]);
+
+  proxy.log.length = 0;
+  let failures = 0;
+  proxy.handler = (req) => (req.method === 'GET' && failures++ < 3 ? { respond: { status: 503 } } : undefined);
+  expect(await readAll(await repo.fetchBlob(digest, 5))).toEqual(Buffer.from('flaky'));
+  expect(proxy.log.filter((e) => e.method === 'GET').map((e) => e.status)).toEqual([503, 503, 503, 200]);
+
+  proxy.handler = () => ({ respond: { status: 503, headers: { 'retry-after': '0' } } });
+  await expect(open({ retry: { attempts: 3, baseDelayMs: 1 } }).repository('flaky').listTags()).rejects.toThrow(RetryExhaustedError);
+});
+
+test('a stalled response times out and the retry succeeds', async () => {
+  const store = open({ timeoutMs: 300 });
+  let stalled = 0;
+  proxy.handler = (req) => (req.url.includes('/tags/list') && stalled++ === 0 ? { delayMs: 2000 } : undefined);
+  expect(await store.repository('stalled').listTags()).toEqual([]);
+  // stalled (timed out), then the retry: a 401 Basic challenge and the authenticated answer.
+  expect(stalled).toBe(3);
+});
+
+test('hostile endless bodies are capped: error bodies, tag pages, token responses', async () => {
+  const store = open();
+  proxy.handler = (req) =>
+    req.url.includes('/manifests/') ? { respond: { status: 404, headers: { 'content-type': 'application/json' }, stream: () => endless() } } : undefined;
+  await expect(store.repository('hostile').fetchManifest('v1')).rejects.toThrow(NotFoundError);
+
+  proxy.handler = (req) =>
+    req.url.includes('/tags/list') ? { respond: { status: 200, headers: { 'content-type': 'application/json' }, stream: () => endless() } } : undefined;
+  await expect(store.repository('hostile').listTags()).rejects.toThrow(TooLargeError);
+
+  // A Bearer challenge pointing at a token endpoint that never stops talking.
+  proxy.handler = (req) => {
+    if (req.url.startsWith('/token')) return { respond: { status: 200, headers: { 'content-type': 'application/json' }, stream: () => endless() } };
+    return {
+      rewriteResponse: (head) => {
+        if (head.status === 401) head.headers['www-authenticate'] = `Bearer realm="${proxy.url}/token",service="x"`;
+        return head;
+      },
+    };
+  };
+  await expect(open().repository('hostile').listTags()).rejects.toThrow(TooLargeError);
+  const tokenBytes = proxy.log.filter((e) => e.url.startsWith('/token')).reduce((n, e) => n + e.responseBytes, 0);
+  expect(tokenBytes).toBeLessThan(16 << 20);
+});
