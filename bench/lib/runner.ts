@@ -12,6 +12,11 @@ export interface Contender {
   run: (round: number) => Promise<Metrics>;
   /** Untimed clean-up after each run. */
   cleanup?: (round: number) => Promise<void>;
+  /**
+   * False for contenders that warm themselves up (a loop of hundreds of processes): they skip the warm-up
+   * rounds, which would only double the scenario's time.
+   */
+  warmup?: boolean;
 }
 
 export interface RoundOptions {
@@ -33,6 +38,7 @@ export async function alternate(contenders: Contender[], options: RoundOptions):
   for (let round = 0; round < rounds; round++) {
     const warm = round < options.warmups;
     for (const contender of contenders) {
+      if (warm && contender.warmup === false) continue;
       await contender.prepare?.(round);
       let metrics: Metrics;
       try {

@@ -4,10 +4,8 @@
 //   first index (no cache, nothing published) -> warm (nothing new) -> after N new packages -> cache lost
 //   (fresh cache, index already published).
 // Wall time, and requests and blob downloads counted at a proxy in front of the registry.
-import { execFile } from 'node:child_process';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { openStore } from '@oci-channel/oci';
 import { startRegistry, type RunningRegistry } from '../../test/harness/registry.ts';
 import { emptyResult, type BenchContext, type Scenario } from '../lib/context.ts';
@@ -15,9 +13,9 @@ import { runWorker } from '../lib/peers.ts';
 import { startCountingProxy, type CountingProxy } from '../lib/proxy.ts';
 import { alternate, medianOf, ratio } from '../lib/runner.ts';
 import { seedChannel } from '../lib/seed.ts';
+import { restoreStorage, snapshotStorage } from '../lib/snapshot.ts';
 import type { Metrics } from '../lib/types.ts';
 
-const exec = promisify(execFile);
 
 async function seed(location: string, from: number, count: number, prefix: string): Promise<void> {
   const store = openStore(location);
@@ -28,11 +26,6 @@ async function seed(location: string, from: number, count: number, prefix: strin
   }
 }
 
-/** Replaces the registry's storage with the snapshot while it is idle (the registry keeps no cache). */
-async function restore(snapshot: string, storage: string): Promise<void> {
-  for (const entry of await readdir(storage)) await rm(path.join(storage, entry), { recursive: true, force: true });
-  await exec('cp', ['-a', `${snapshot}/.`, storage]);
-}
 
 export const reindexScenario: Scenario = {
   id: 'reindex',
@@ -53,8 +46,7 @@ export const reindexScenario: Scenario = {
       const t0 = Date.now();
       await seed(registry.location('prod'), 0, size, 'seed');
       ctx.log(`  seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-      await mkdir(snapshot, { recursive: true });
-      await exec('cp', ['-a', `${registry.storage}/.`, snapshot]);
+      await snapshotStorage(registry.storage, snapshot);
 
       const channel = `oci+http://${proxy.host}/prod`;
       let cacheDir = '';
@@ -86,7 +78,7 @@ export const reindexScenario: Scenario = {
             how: `\`reindex()\` in its own node process (bench/workers/reindex.ts) with an empty cache on a channel with nothing published: reads the promotion log and every manifest`,
             async prepare(r) {
               round = r;
-              await restore(snapshot, registry!.storage);
+              await restoreStorage(snapshot, registry!.storage);
               await newCache();
             },
             run: () => measure({ packages: size, added: size }),

@@ -87,7 +87,8 @@ export const smallUploadScenario: Scenario = {
         },
         {
           name: 'skopeo loop',
-          how: `one \`skopeo copy --preserve-digests oci:LAYOUT/<repo>:<tag> docker://REGISTRY/bench/<repo>:<tag>\` per package, in a shell loop`,
+          how: `one \`skopeo copy --preserve-digests oci:LAYOUT/<repo>:<tag> docker://REGISTRY/bench/<repo>:<tag>\` per package, in a shell loop (no warm-up round: ${count} processes warm themselves)`,
+          warmup: false,
           prepare: fresh,
           cleanup: stop,
           async run() {
