@@ -11,13 +11,20 @@ function rawInput(name: string): string {
  * Basic-auth encoding `base64(user:password)` for each username input paired with it.
  */
 export function maskSecretInputs(secrets: Array<{ input: string; usernameInput?: string }>): void {
+  const masked = new Set<string>();
+  const mask = (value: string) => {
+    if (value && !masked.has(value)) {
+      masked.add(value);
+      core.setSecret(value);
+    }
+  };
   for (const { input, usernameInput } of secrets) {
     const raw = rawInput(input);
-    for (const value of new Set([raw, raw.trim()])) {
+    for (const value of [raw, raw.trim()]) {
       if (!value) continue;
-      core.setSecret(value);
+      mask(value);
       const username = usernameInput ? rawInput(usernameInput).trim() || process.env.GITHUB_ACTOR || '' : '';
-      if (username) core.setSecret(Buffer.from(`${username}:${value}`).toString('base64'));
+      if (username) mask(Buffer.from(`${username}:${value}`).toString('base64'));
     }
   }
 }

@@ -10,9 +10,12 @@ export interface SummaryRow {
 }
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '|': '&#124;' };
-/** core.summary inserts cell text as HTML; artifact names and registry messages are not trusted HTML. */
+/**
+ * core.summary inserts cell text as HTML; artifact names and registry messages are not trusted HTML.
+ * An empty cell becomes a space: core.summary renders '' as an unclosed tag.
+ */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"'|]/g, (c) => ESCAPES[c]!);
+  return text.replace(/[&<>"'|]/g, (c) => ESCAPES[c]!) || ' ';
 }
 
 export function formatSize(bytes: number | undefined): string {
@@ -49,8 +52,8 @@ export function addArtifactTable(heading: string, rows: SummaryRow[], statusHead
       escapeHtml(row.artifact),
       escapeHtml(row.status),
       escapeHtml(row.failedChecks ?? ''),
-      row.digest ? `<code>${escapeHtml(row.digest)}</code>` : '',
-      formatSize(row.size),
+      row.digest ? `<code>${escapeHtml(row.digest)}</code>` : ' ',
+      escapeHtml(formatSize(row.size)),
     ]),
   ]);
   if (rows.length > MAX_ROWS) core.summary.addRaw(`... and ${rows.length - MAX_ROWS} more (see the result output).`, true);
