@@ -1,0 +1,69 @@
+// A 1 GiB blob, generated as a stream (AES-CTR keystream: incompressible, never held in memory), pushed in chunks
+// and fetched back through the verifying stream, in a child node process whose peak RSS must stay under 200 MB.
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
+
+const run = promisify(execFile);
+const root = path.resolve(import.meta.dirname, '../..');
+const NODE = path.join(root, 'node_modules/.bin/node');
+
+// Plain JS for the child (node 24 strips the types of the .ts modules it imports).
+const CHILD = `
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+const { createRemoteStore } = await import(${JSON.stringify(pathToFileURL(path.join(root, 'packages/oci/src/remote.ts')).href)});
+const { parseLocation, streamSource } = await import(${JSON.stringify(pathToFileURL(path.join(root, 'packages/oci/src/index.ts')).href)});
+const SIZE = 1024 * 1024 * 1024;
+const MiB = Buffer.alloc(1024 * 1024);
+const cipher = createCipheriv('aes-256-ctr', randomBytes(32), randomBytes(16));
+const sent = createHash('sha256');
+async function* generate() {
+  for (let i = 0; i < SIZE / MiB.length; i++) {
+    const chunk = cipher.update(MiB);
+    sent.update(chunk);
+    yield chunk;
+  }
+}
+let peak = 0;
+const sample = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()); }, 50);
+const store = createRemoteStore(parseLocation(process.argv[1]), {});
+const repo = store.repository('large/blob');
+const pushed = await repo.pushBlob(streamSource(Readable.from(generate()), SIZE), { size: SIZE });
+const expected = 'sha256:' + sent.digest('hex');
+const back = createHash('sha256');
+let bytes = 0;
+for await (const chunk of await repo.fetchBlob(pushed.digest, SIZE)) { back.update(chunk); bytes += chunk.length; }
+await store.close();
+clearInterval(sample);
+peak = Math.max(peak, process.memoryUsage.rss(), process.resourceUsage().maxRSS * 1024);
+console.log(JSON.stringify({ pushed, expected, fetched: 'sha256:' + back.digest('hex'), bytes, peakMB: Math.round(peak / 1e6) }));
+`;
+
+let registry: RunningRegistry;
+beforeAll(async () => {
+  registry = await startRegistry();
+});
+afterAll(async () => {
+  await registry?.stop();
+});
+
+test('a 1 GiB streamed blob goes up and comes back verified with peak RSS under 200 MB', async () => {
+  const { stdout } = await run(NODE, ['--input-type=module', '-e', CHILD, registry.location('channel')], {
+    cwd: root,
+    maxBuffer: 1 << 20,
+  });
+  const result = JSON.parse(stdout.trim().split('\n').pop()!) as {
+    pushed: { digest: string; size: number; pushed: boolean };
+    expected: string;
+    fetched: string;
+    bytes: number;
+    peakMB: number;
+  };
+  expect(result.pushed).toEqual({ digest: result.expected, size: 1024 * 1024 * 1024, pushed: true });
+  expect(result.fetched).toBe(result.expected);
+  expect(result.bytes).toBe(1024 * 1024 * 1024);
+  expect(result.peakMB).toBeLessThan(200);
+}, 300_000);
