@@ -131,9 +131,9 @@ function escapeXml(s: string): string {
 /** A horizontal bar chart of every ratio, on a log scale centred on 1x (parity), with target marks. */
 export function ratioChartSvg(results: BenchResults): string {
   const rows = results.scenarios.flatMap((s) => s.ratios.filter((r) => Number.isFinite(r.value)).map((r) => ({ scenario: s.title, r, ...advantage(r) })));
-  const width = 900;
-  const labelWidth = 360;
-  const rowHeight = 28;
+  const width = 960;
+  const labelWidth = 400;
+  const rowHeight = 38;
   const top = 56;
   const plotWidth = width - labelWidth - 70;
   const height = top + Math.max(rows.length, 1) * rowHeight + 46;
@@ -151,7 +151,7 @@ export function ratioChartSvg(results: BenchResults): string {
   ];
   const bottom = top + rows.length * rowHeight;
   for (let e = minExp; e <= maxExp; e++) {
-    for (const m of [1, 2, 5]) {
+    for (const m of maxExp - minExp > 3 ? [1] : [1, 2, 5]) {
       const v = m * 10 ** e;
       if (v < 10 ** minExp || v > 10 ** maxExp) continue;
       const gx = x(v).toFixed(1);
@@ -166,14 +166,16 @@ export function ratioChartSvg(results: BenchResults): string {
     const colour = row.r.met === undefined ? '#4a78c2' : row.r.met ? '#2e8b57' : '#c0392b';
     const x0 = Math.min(x(1), x(row.value));
     const x1 = Math.max(x(1), x(row.value));
-    parts.push(`<text x="${labelWidth - 8}" y="${y + 17}" text-anchor="end">${escapeXml(`${row.scenario}: ${row.r.label}`).slice(0, 70)}</text>`);
-    parts.push(`<rect x="${x0.toFixed(1)}" y="${y + 6}" width="${Math.max(1, x1 - x0).toFixed(1)}" height="${rowHeight - 12}" fill="${colour}"/>`);
+    const clip = (text: string, n: number) => (text.length > n ? `${text.slice(0, n - 1)}…` : text);
+    parts.push(`<text x="${labelWidth - 8}" y="${y + 15}" text-anchor="end" font-weight="bold">${escapeXml(clip(row.scenario, 60))}</text>`);
+    parts.push(`<text x="${labelWidth - 8}" y="${y + 30}" text-anchor="end" fill="#333">${escapeXml(clip(row.r.label, 62))}</text>`);
+    parts.push(`<rect x="${x0.toFixed(1)}" y="${y + 8}" width="${Math.max(1, x1 - x0).toFixed(1)}" height="${rowHeight - 16}" fill="${colour}"/>`);
     if (row.target !== undefined) {
       const tx = x(row.target).toFixed(1);
       parts.push(`<line x1="${tx}" y1="${y + 2}" x2="${tx}" y2="${y + rowHeight - 2}" stroke="#000" stroke-width="2" stroke-dasharray="3,2"/>`);
     }
-    const shown = row.r.better === 'lower' ? `${formatRatio(row.r.value)} of ${row.r.denominator}` : `${formatRatio(row.r.value)} faster`;
-    parts.push(`<text x="${(x1 + 6).toFixed(1)}" y="${y + 17}" fill="#222">${escapeXml(shown)}</text>`);
+    const shown = row.r.better === 'lower' ? `${formatRatio(row.r.value)} ${row.r.denominator}'s time` : `${formatRatio(row.r.value)} faster`;
+    parts.push(`<text x="${(x1 + 6).toFixed(1)}" y="${y + 23}" fill="#222">${escapeXml(shown)}</text>`);
   });
   parts.push(
     `<text x="${labelWidth}" y="${height - 8}" fill="#555">green: target met, red: missed, dashed mark: the target; log scale</text>`,
