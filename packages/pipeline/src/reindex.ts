@@ -201,7 +201,11 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
         await Promise.all(
           entries.map((entry) =>
             limit(async () => {
-              if (!entry || !isSubdirName(entry.subdir) || cache.has(entry.subdir, entry.filename)) return;
+              if (!entry || cache.has(entry.subdir, entry.filename)) return;
+              if (!isSubdirName(entry.subdir) || !entry.repository.startsWith(`${entry.subdir}/`) || isIndexComponent(entry.repository.slice(entry.subdir.length + 1))) {
+                errors.push(`promotion log entry ${entry.logTag} names ${entry.subdir}/${entry.filename} in repository ${entry.repository}, which is not a v0 package repository of that subdir; skipped`);
+                return;
+              }
               try {
                 const got = await read(entry.repository, entry.manifestDigest, entry.tag);
                 const at = Date.parse(entry.promotedAt) || now().getTime();
@@ -320,7 +324,7 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
     }
 
     for (const e of errors) report(e);
-    return { ok: errors.length === 0, subdirs: results, requests: counting.count() };
+    return { ok: errors.length === 0, subdirs: results, requests: counting.count(), ...(errors.length ? { errors } : {}) };
 
     // --- helpers needing the closure ---------------------------------------------------------------
 

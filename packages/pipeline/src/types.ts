@@ -144,6 +144,8 @@ export interface ReindexResult {
   subdirs: SubdirIndex[];
   /** Registry requests made, for reports and benchmarks. */
   requests?: number;
+  /** One line per artifact or file that could not be indexed or published (ok is false then). */
+  errors?: string[];
 }
 
 export interface GcOptions extends CommonOptions {
