@@ -23,6 +23,15 @@ export interface TestPackageSpec {
 
 /** Builds NAME-VERSION-BUILD.tar.bz2 in `dir` and returns its path. */
 export async function makeTarBz2(dir: string, spec: TestPackageSpec): Promise<string> {
+  return makePackage(dir, spec, 'tar.bz2');
+}
+
+/** Builds NAME-VERSION-BUILD.conda (zip of metadata.json, info and pkg tar.zst) in `dir`. */
+export async function makeConda(dir: string, spec: TestPackageSpec): Promise<string> {
+  return makePackage(dir, spec, 'conda');
+}
+
+async function makePackage(dir: string, spec: TestPackageSpec, format: 'conda' | 'tar.bz2'): Promise<string> {
   const build = spec.build ?? '0';
   const subdir = spec.subdir ?? 'noarch';
   const root = await mkdtemp(path.join(os.tmpdir(), 'oci-channel-pkg-'));
@@ -51,9 +60,24 @@ export async function makeTarBz2(dir: string, spec: TestPackageSpec): Promise<st
       JSON.stringify({ paths: [{ _path: file, path_type: 'hardlink', sha256: '0'.repeat(64), size_in_bytes: 1 }], paths_version: 1 }),
     );
     await mkdir(dir, { recursive: true });
-    const out = path.join(dir, `${spec.name}-${spec.version}-${build}.tar.bz2`);
-    execFileSync('tar', ['-cjf', out, '--owner=0', '--group=0', '--mtime=@0', '-C', root, 'info', 'share']);
-    return out;
+    const stem = `${spec.name}-${spec.version}-${build}`;
+    const out = path.join(dir, `${stem}.${format}`);
+    const tarFlags = ['--owner=0', '--group=0', '--mtime=@0', '--sort=name'];
+    if (format === 'tar.bz2') {
+      execFileSync('tar', ['-cjf', out, ...tarFlags, '-C', root, 'info', 'share']);
+      return out;
+    }
+    const parts = await mkdtemp(path.join(os.tmpdir(), 'oci-channel-conda-'));
+    try {
+      await writeFile(path.join(parts, 'metadata.json'), JSON.stringify({ conda_pkg_format_version: 2 }));
+      execFileSync('tar', ['--zstd', '-cf', path.join(parts, `info-${stem}.tar.zst`), ...tarFlags, '-C', root, 'info']);
+      execFileSync('tar', ['--zstd', '-cf', path.join(parts, `pkg-${stem}.tar.zst`), ...tarFlags, '-C', root, 'share']);
+      await rm(out, { force: true });
+      execFileSync('zip', ['-q', '-0', '-X', out, 'metadata.json', `info-${stem}.tar.zst`, `pkg-${stem}.tar.zst`], { cwd: parts });
+      return out;
+    } finally {
+      await rm(parts, { recursive: true, force: true });
+    }
   } finally {
     await rm(root, { recursive: true, force: true });
   }

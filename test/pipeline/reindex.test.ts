@@ -19,7 +19,7 @@ import { countingStore } from '../../packages/pipeline/src/index-counting.ts';
 import { IndexMediaType, PROMOTION_MARK } from '../../packages/pipeline/src/index-names.ts';
 import { PROMOTION_LOG_REPOSITORY } from '../../packages/pipeline/src/promotion-log.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
-import { makeTarBz2, publishPackage } from '../helpers/channel.ts';
+import { makeConda, makeTarBz2, publishPackage } from '../helpers/channel.ts';
 
 let registry: RunningRegistry;
 let work: string;
@@ -178,11 +178,20 @@ describe('reindex', () => {
 
   it('indexes both formats of one build under one manifest', async () => {
     const { store, cache } = channel();
-    const file = await pkgFile({ name: 'dual', version: '1.0' });
-    await publishPackage(store, file);
+    const bz2 = await pkgFile({ name: 'dual', version: '1.0', runExports: { weak: ['dual >=1.0'] } });
+    const conda = await makeConda(path.dirname(bz2), { name: 'dual', version: '1.0', runExports: { weak: ['dual >=1.0'] } });
+    const first = await publishPackage(store, bz2);
+    const second = await publishPackage(store, conda);
+    expect(second.repository).toBe(first.repository);
+    expect(second.manifestDigest).not.toBe(first.manifestDigest);
     const res = await reindex({ channel: store, cacheDir: cache, subdirs: ['noarch'] });
-    expect(res.subdirs.map((s) => s.subdir)).toEqual(['noarch']);
-    expect(Object.keys((await latest(store, 'noarch')).repodata.packages)).toEqual(['dual-1.0-0.tar.bz2']);
+    expect(res.subdirs.map((s) => [s.subdir, s.packages, s.added])).toEqual([['noarch', 2, 2]]);
+    const { repodata } = await latest(store, 'noarch');
+    expect(Object.keys(repodata.packages)).toEqual(['dual-1.0-0.tar.bz2']);
+    expect(Object.keys(repodata['packages.conda'])).toEqual(['dual-1.0-0.conda']);
+    expect(repodata['packages.conda']['dual-1.0-0.conda'].sha256).toBe((await readPackage(conda)).sha256);
+    // A run restricted to some subdirs leaves channeldata alone.
+    await expect(store.repository('channeldata.json').resolve('latest')).resolves.toBeUndefined();
   });
 
   it('two reindexes at once end with a latest that has everything either knew', async () => {
