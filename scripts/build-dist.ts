@@ -21,8 +21,13 @@ export const ACTIONS = ['upload-to-staging', 'validate', 'promote', 'reindex', '
  * (it turns webpack's createRequire parsing off). Its CommonJS build and .wasm are shipped once in
  * dist/node_modules, where Node's ordinary resolution from dist/<name>/index.js finds them.
  */
-const RUNTIME_PACKAGES: Array<{ name: string; files: string[] }> = [
-  { name: '@conda-org/rattler', files: ['package.json', 'README.md', 'dist/rattler.node.cjs', 'dist/js_rattler_bg.wasm'] },
+const RUNTIME_PACKAGES: Array<{ name: string; license: string; source: string; files: string[] }> = [
+  {
+    name: '@conda-org/rattler',
+    license: 'BSD-3-Clause',
+    source: 'https://github.com/conda/rattler',
+    files: ['package.json', 'README.md', 'dist/rattler.node.cjs', 'dist/js_rattler_bg.wasm'],
+  },
 ];
 
 interface NccAsset {
@@ -57,6 +62,9 @@ async function buildBundle(name: string, outRoot: string): Promise<void> {
     await mkdir(path.dirname(target), { recursive: true });
     await writeFile(target, asset.source, { mode: asset.permissions ? asset.permissions & 0o755 : 0o644 });
   }
+  // The packages shipped beside the bundle are part of what runs: list them with the bundled ones.
+  const shipped = RUNTIME_PACKAGES.map((p) => `\n${p.name} (shipped in dist/node_modules)\n${p.license}\n${p.source}\n`).join('');
+  await writeFile(path.join(dir, 'licenses.txt'), `${(assets['licenses.txt']?.source ?? '').toString()}${shipped}`);
   // Node reads the bundle as ESM only with this next to it.
   await writeFile(path.join(dir, 'package.json'), '{"type":"module"}\n');
 }

@@ -10,10 +10,10 @@ import { escapeHtml } from './common/summary.ts';
 
 await runAction({
   name: 'gc-staging',
-  secrets: [{ input: 'password', usernameInput: 'username' }, { input: 'github-token' }],
+  secrets: [{ input: 'password', usernameInput: 'username' }, { input: 'token', usernameInput: 'username' }, { input: 'github-token' }],
   async run() {
     const channel = locationInput('channel');
-    const storeOptions = storeOptionsFrom('username', 'password');
+    const storeOptions = storeOptionsFrom('username', 'password', channel);
     const olderThanMs = durationInput('older-than', '7d');
     const dryRun = booleanInput('dry-run', false);
     const mode = stringInput('github-packages-api', { pattern: /^(auto|true|false)$/, hint: 'expected auto, true or false' }) || 'auto';

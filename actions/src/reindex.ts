@@ -15,10 +15,10 @@ const SUBDIR_RE = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
 await runAction({
   name: 'reindex',
-  secrets: [{ input: 'password', usernameInput: 'username' }],
+  secrets: [{ input: 'password', usernameInput: 'username' }, { input: 'token', usernameInput: 'username' }],
   async run() {
     const channel = locationInput('channel');
-    const storeOptions = storeOptionsFrom('username', 'password');
+    const storeOptions = storeOptionsFrom('username', 'password', channel);
     const subdirs = listInput('subdirs');
     for (const subdir of subdirs) {
       if (!SUBDIR_RE.test(subdir)) throw new UserError(`input subdirs has ${JSON.stringify(subdir.slice(0, 50))}: expected conda subdirs like linux-64, noarch`);

@@ -12,12 +12,12 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 await runAction({
   name: 'upload-to-staging',
-  secrets: [{ input: 'password', usernameInput: 'username' }, { input: 'dispatch-token' }],
+  secrets: [{ input: 'password', usernameInput: 'username' }, { input: 'token', usernameInput: 'username' }, { input: 'dispatch-token' }],
   async run() {
     const patterns = core.getMultilineInput('files').filter(Boolean);
     if (patterns.length === 0) throw new UserError('input files is required: one path or glob per line');
     const staging = locationInput('staging');
-    const storeOptions = storeOptionsFrom('username', 'password');
+    const storeOptions = storeOptionsFrom('username', 'password', staging);
     const repository = process.env.GITHUB_REPOSITORY ?? '';
     const uploader =
       stringInput('uploader', { pattern: NAME_RE, hint: 'a feedstock name of letters, digits, ".", "_" and "-"' }) ||

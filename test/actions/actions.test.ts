@@ -192,6 +192,44 @@ describe('the pipeline through the bundled actions', () => {
   });
 });
 
+describe('gc-staging on a registry that cannot delete (as ghcr.io)', () => {
+  test('deletes the package version through the GitHub Packages API', async () => {
+    const noDelete = await startRegistry({ deleteEnabled: false });
+    try {
+      const channel = noDelete.location('my-org/staging');
+      const pkgDir = path.join(dir, 'nodelete');
+      await buildPackage(pkgDir, { name: 'leftover', version: '2.0', build: '0', subdir: 'noarch', format: 'conda' });
+      expect((await run('upload-to-staging', { files: '*.conda', staging: channel }, pkgDir)).code).toBe(0);
+      const store = openStore(channel);
+      const digest = (await store.repository('noarch/leftover').fetchManifest('2.0-0')).descriptor.digest;
+      await store.close();
+      api.addPackage('my-org', 'staging/noarch/leftover', [
+        { id: 901, name: digest, tags: ['2.0-0'], createdAt: '2026-01-01T00:00:00Z' },
+        { id: 902, name: `sha256:${'e'.repeat(64)}`, tags: [], createdAt: '2026-01-01T00:00:00Z' },
+      ]);
+      api.requests.length = 0;
+      const result = await runner.run(
+        'gc-staging',
+        { channel, 'older-than': '0s', 'github-packages-api': 'true', 'github-token': DISPATCH_TOKEN },
+        { cwd: workspace },
+      );
+      runs.push({ name: 'gc-staging', inputs: { 'github-token': DISPATCH_TOKEN }, run: result });
+      expect(result.error).toBeUndefined();
+      expect(JSON.parse(result.outputs.result!).deleted).toEqual([
+        expect.objectContaining({ repository: 'my-org/staging/noarch/leftover', tag: '2.0-0', digest, dryRun: false }),
+      ]);
+      // The owner comes from the channel path; the package name is the rest, '/' encoded; only that version goes.
+      expect(api.requests.map((r) => `${r.method} ${r.url} ${r.authorization}`)).toEqual([
+        `GET /orgs/my-org/packages/container/staging%2Fnoarch%2Fleftover/versions?per_page=100&state=active token ${DISPATCH_TOKEN}`,
+        `DELETE /orgs/my-org/packages/container/staging%2Fnoarch%2Fleftover/versions/901 token ${DISPATCH_TOKEN}`,
+      ]);
+      expect(api.packages.get('my-org')!.get('staging/noarch/leftover')!.map((v) => v.id)).toEqual([902]);
+    } finally {
+      await noDelete.stop();
+    }
+  });
+});
+
 describe('wrong inputs fail with a one-line reason and publish nothing', () => {
   test('upload-to-staging: a location that is not a channel', async () => {
     const result = await run('upload-to-staging', { files: 'build/*.conda', staging: 'https://example.com/x', password: PASSWORD });

@@ -64,6 +64,21 @@ describe('workflows', () => {
   });
 });
 
+describe('docs/actions.md', () => {
+  test('the feedstock snippet is a valid workflow with least-privilege permissions', async () => {
+    const { parseWorkflow, convertWorkflowTemplate, NoOperationTraceWriter } = await parser();
+    const docs = read(path.join(ROOT, 'docs', 'actions.md'));
+    const snippet = [...docs.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((block) => block.includes('jobs:'));
+    expect(snippet).toBeDefined();
+    const parsed = parseWorkflow({ name: 'feedstock.yml', content: snippet! }, new NoOperationTraceWriter());
+    expect(parsed.context.errors.getErrors().map((e) => e.message)).toEqual([]);
+    expect((await convertWorkflowTemplate(parsed.context, parsed.value!)).errors ?? []).toEqual([]);
+    // Only the placeholder pin of this project's own workflow is allowed to differ from the rules.
+    const findings = lintWorkflow('feedstock.yml', snippet!).filter((f) => !f.message.includes('OWNER/oci-channel'));
+    expect(findings).toEqual([]);
+  });
+});
+
 describe('action.yml files', () => {
   test.each([...ACTIONS])('%s passes GitHub\'s action parser, runs node24 from its committed bundle', async (name) => {
     const { parseAction, NoOperationTraceWriter } = await parser();

@@ -54,12 +54,19 @@ export function durationInput(name: string, fallback: string): number {
   return Number(match[1]) * UNIT_MS[match[2]!]!;
 }
 
+/** GitHub's own registry, where the workflow token is a registry credential. */
+export function isGithubRegistry(location: string): boolean {
+  const parsed = parseLocation(location);
+  return parsed.kind === 'registry' && parsed.host.toLowerCase() === 'ghcr.io';
+}
+
 /**
- * Registry credentials from a username and a password input. Without a password nothing is passed, so the
- * store falls back to its environment/docker-config lookup (or anonymous access).
+ * Registry credentials from a username and a password input. Without a password, the workflow token (input
+ * `token`) is used for ghcr.io only: it is never sent to another registry. Without either nothing is passed,
+ * so the store falls back to its environment/docker-config lookup (or anonymous access).
  */
-export function storeOptionsFrom(usernameInput: string, passwordInput: string): StoreOptions {
-  const password = core.getInput(passwordInput);
+export function storeOptionsFrom(usernameInput: string, passwordInput: string, location: string): StoreOptions {
+  const password = core.getInput(passwordInput) || (isGithubRegistry(location) ? core.getInput('token') : '');
   if (!password) return { userAgent: 'oci-channel-action' };
   const username = core.getInput(usernameInput) || process.env.GITHUB_ACTOR || '';
   if (!username) {

@@ -10,6 +10,8 @@ import { addArtifactTable, failedChecks } from './summary.ts';
 export const PROMOTION_SECRETS = [
   { input: 'staging-password', usernameInput: 'staging-username' },
   { input: 'production-password', usernameInput: 'production-username' },
+  { input: 'token', usernameInput: 'staging-username' },
+  { input: 'token', usernameInput: 'production-username' },
 ];
 
 /** Reads the payload (strictly checked), both channels and their separate credentials, and the owners checkout. */
@@ -33,8 +35,8 @@ export function readPromotionOptions(): ValidateOptions {
     artifacts: parsed.artifacts,
     uploader: parsed.request.uploader,
     owners: owners || undefined,
-    stagingStoreOptions: storeOptionsFrom('staging-username', 'staging-password'),
-    productionStoreOptions: storeOptionsFrom('production-username', 'production-password'),
+    stagingStoreOptions: storeOptionsFrom('staging-username', 'staging-password', staging),
+    productionStoreOptions: storeOptionsFrom('production-username', 'production-password', production),
     progress: progressLogger,
   };
 }
