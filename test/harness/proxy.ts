@@ -66,6 +66,9 @@ export interface RunningProxy {
   /** Decides per request; undefined forwards everything untouched. */
   handler: ProxyHandler | undefined;
   log: ProxyLogEntry[];
+  /** Requests being handled now, and the most at once since start (or since a test reset it). */
+  inFlight: number;
+  maxInFlight: number;
   /** Buffered request to the registry for handlers that build their own answer (small bodies only). */
   upstream(method: string, url: string, headers?: IncomingHttpHeaders): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }>;
   stop(): Promise<void>;
@@ -122,6 +125,8 @@ export async function startProxy(target: { host: string; port: number }): Promis
     location: () => '',
     handler: undefined,
     log,
+    inFlight: 0,
+    maxInFlight: 0,
     upstream(method, url, headers = {}) {
       return new Promise((resolve, reject) => {
         const defined = Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== undefined));
@@ -161,6 +166,11 @@ export async function startProxy(target: { host: string; port: number }): Promis
       authorization: req.headers.authorization !== undefined,
     };
     log.push(entry);
+    proxy.inFlight++;
+    proxy.maxInFlight = Math.max(proxy.maxInFlight, proxy.inFlight);
+    res.on('close', () => {
+      proxy.inFlight--;
+    });
     // Counted only once a branch consumes the body: a 'data' listener now would start the flow before the pipe.
     const count = (c: Buffer) => {
       entry.requestBytes += c.length;

@@ -7,6 +7,7 @@ import {
   MediaType,
   NotFoundError,
   TooLargeError,
+  UnsupportedError,
   bytesSource,
   parseLocation,
   sha256Digest,
@@ -107,6 +108,10 @@ test('bytes that do not match the expected digest are not committed (monolithic 
   const repo = store.repository('blobs/mismatch');
   await expect(repo.pushBlob(bytesSource(data), { size: data.length + 3 })).rejects.toThrow(DigestMismatchError);
   expect(await repo.statBlob(sha256Digest(data))).toBeUndefined();
+  // A one-shot stream shorter than it claims: the monolithic PUT body fails, nothing is committed.
+  const short = streamSource(Readable.from([data]), data.length + 4);
+  await expect(repo.pushBlob(short, { digest: sha256Digest(data) })).rejects.toThrow(DigestMismatchError);
+  expect(await repo.statBlob(sha256Digest(data))).toBeUndefined();
 });
 
 test('a blob fetched with the wrong expected size or digest fails the stream', async () => {
@@ -204,6 +209,23 @@ test('a blob mounts across repositories of one registry, and not from another st
   const layoutLike = { ...from, store: { ...from.store, key: 'layout:/elsewhere' } } as typeof from;
   expect(await store.repository('mount/other').mountBlob(digest, layoutLike)).toBe(false);
   expect(await store.repository('mount/other').statBlob(digest)).toBeUndefined();
+});
+
+test('deleting where the registry forbids it is UnsupportedError', async () => {
+  const noDelete = await startRegistry({ deleteEnabled: false });
+  const parsed = parseLocation(noDelete.location('x'));
+  if (parsed.kind !== 'registry') throw new Error('unreachable');
+  const s = createRemoteStore(parsed);
+  try {
+    const repo = s.repository('pkg');
+    await pushEmptyConfig(repo);
+    const d = await repo.pushManifest(manifestFor({ mediaType: MediaType.EmptyJson, digest: sha256Digest('{}'), size: 2 }), MediaType.ImageManifest, 't');
+    await expect(repo.deleteManifest(d.digest)).rejects.toThrow(UnsupportedError);
+    expect(await repo.resolve('t')).toEqual(d);
+  } finally {
+    await s.close();
+    await noDelete.stop();
+  }
 });
 
 test('checkPushAccess passes anonymously on an open registry and leaves nothing behind', async () => {

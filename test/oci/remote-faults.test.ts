@@ -17,6 +17,7 @@ import {
   RetryExhaustedError,
   TooLargeError,
   UnauthorizedError,
+  UnsupportedError,
   bytesSource,
   checkRedirect,
   parseLocation,
@@ -269,4 +270,38 @@ test('hostile endless bodies are capped: error bodies, tag pages, token response
   await expect(open().repository('hostile').listTags()).rejects.toThrow(TooLargeError);
   const tokenBytes = proxy.log.filter((e) => e.url.startsWith('/token')).reduce((n, e) => n + e.responseBytes, 0);
   expect(tokenBytes).toBeLessThan(16 << 20);
+});
+
+test('requests to one registry never exceed the concurrency limit', async () => {
+  const store = open({ concurrency: 2 });
+  const repo = store.repository('limited');
+  await repo.listTags(); // learn the auth scheme first
+  proxy.maxInFlight = 0;
+  proxy.handler = () => ({ delayMs: 50 });
+  const digests = Array.from({ length: 8 }, (_, i) => sha256Digest(`absent ${i}`));
+  expect(await Promise.all(digests.map((d) => repo.statBlob(d)))).toEqual(digests.map(() => undefined));
+  expect(proxy.maxInFlight).toBe(2);
+});
+
+test('a registry without a catalog gives UnsupportedError', async () => {
+  const store = open();
+  proxy.handler = (req) => (req.url.startsWith('/v2/_catalog') ? { respond: { status: 404, body: '404 page not found' } } : undefined);
+  await expect(store.listRepositories()).rejects.toThrow(UnsupportedError);
+});
+
+test('a registry that indexes subjects itself (OCI-Subject) gets no fallback tag', async () => {
+  const store = open();
+  const repo = store.repository('native-referrers');
+  await repo.pushBlob(bytesSource(Buffer.from('{}')), { digest: sha256Digest('{}'), size: 2 });
+  const layer = await repo.pushBlob(bytesSource(Buffer.from('subject layer')));
+  const subject = await repo.pushManifest(manifest(layer.digest, layer.size), MediaType.ImageManifest, 'pkg');
+  proxy.handler = (req) =>
+    req.method === 'PUT' && req.url.includes('/manifests/')
+      ? { rewriteResponse: (head) => ({ ...head, headers: { ...head.headers, 'oci-subject': subject.digest } }) }
+      : undefined;
+  const referrer = JSON.parse(manifest(layer.digest, layer.size).toString()) as Record<string, unknown>;
+  referrer.subject = subject;
+  referrer.artifactType = 'application/vnd.test.sig';
+  await repo.pushManifest(Buffer.from(JSON.stringify(referrer)), MediaType.ImageManifest);
+  expect(await repo.listTags()).toEqual(['pkg']);
 });
