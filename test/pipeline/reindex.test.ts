@@ -18,6 +18,7 @@ import { reindex } from '../../packages/pipeline/src/reindex.ts';
 import { countingStore } from '../../packages/pipeline/src/index-counting.ts';
 import { IndexMediaType, PROMOTION_MARK } from '../../packages/pipeline/src/index-names.ts';
 import { PROMOTION_LOG_REPOSITORY } from '../../packages/pipeline/src/promotion-log.ts';
+import { startProxy } from '../harness/proxy.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { makeConda, makeTarBz2, publishPackage } from '../helpers/channel.ts';
 
@@ -251,6 +252,57 @@ describe('reindex', () => {
     const final = Object.keys((await latest(store, 'noarch')).repodata.packages);
     for (const p of more) expect(final).toContain(p.filename);
     expect(final).toHaveLength(6);
+  });
+
+  it('works without a registry catalog (ghcr.io): subdirs come from the log, then from channeldata.json', async () => {
+    const proxy = await startProxy({ host: '127.0.0.1', port: registry.port });
+    proxy.handler = (req) =>
+      req.url.startsWith('/v2/_catalog') ? { respond: { status: 404, body: '{"errors":[{"code":"UNSUPPORTED"}]}', headers: { 'content-type': 'application/json' } } } : undefined;
+    counter++;
+    const store = openStore(proxy.location(`ch${counter}`));
+    try {
+      await publishPackage(store, await pkgFile({ name: 'tool', version: '1.0', subdir: 'osx-arm64' }));
+      const first = await reindex({ channel: store, cacheDir: path.join(work, `nocat${counter}`) });
+      expect(first.ok).toBe(true);
+      expect(first.subdirs.map((s) => [s.subdir, s.packages])).toEqual([
+        ['noarch', 0],
+        ['osx-arm64', 1],
+      ]);
+      // A second machine with an empty cache: the subdir list comes from channeldata.json, the files from latest.
+      const second = await reindex({ channel: store, cacheDir: path.join(work, `nocat${counter}b`) });
+      expect(second.subdirs.map((s) => [s.subdir, s.packages, s.tags.length])).toEqual([
+        ['noarch', 0, 0],
+        ['osx-arm64', 1, 0],
+      ]);
+      expect(proxy.log.filter((l) => l.url.startsWith('/v2/_catalog')).length).toBeGreaterThan(0);
+    } finally {
+      await store.close();
+      await proxy.stop();
+    }
+  });
+
+  it('reports a package it cannot index, indexes the rest, and retries it next time', async () => {
+    const { store, cache } = channel();
+    const good = await publishPackage(store, await pkgFile({ name: 'good', version: '1.0' }));
+    // A manifest whose package layer lost its md5 annotation (not something promote writes).
+    const badFile = await pkgFile({ name: 'bad', version: '1.0' });
+    const bad = await publishPackage(store, badFile, { log: false });
+    const repo = store.repository(bad.repository);
+    const manifest = JSON.parse(Buffer.from((await repo.fetchManifest(bad.tag)).bytes).toString()) as { layers: Descriptor[] };
+    delete manifest.layers[0]!.annotations!['org.conda.md5'];
+    const broken = await repo.pushManifest(Buffer.from(JSON.stringify(manifest)), 'application/vnd.oci.image.manifest.v1+json', bad.tag);
+    const { appendPromotion } = await import('../../packages/pipeline/src/promotion-log.ts');
+    await appendPromotion(store, { subdir: 'noarch', filename: bad.filename, repository: bad.repository, tag: bad.tag, manifestDigest: broken.digest });
+
+    const res = await reindex({ channel: store, cacheDir: cache });
+    expect(res.ok).toBe(false);
+    expect(res.errors?.join('\n')).toMatch(/noarch\/bad-1\.0-0\.tar\.bz2 .*lacks the org\.conda\.md5 annotation/);
+    expect(Object.keys((await latest(store, 'noarch')).repodata.packages)).toEqual([good.filename]);
+
+    // The log mark stays before the failed entry: the next run tries it again instead of forgetting it.
+    const again = await reindex({ channel: store, cacheDir: cache });
+    expect(again.errors?.join('\n')).toMatch(/bad-1\.0-0\.tar\.bz2/);
+    expect(again.subdirs.every((s) => s.tags.length === 0)).toBe(true);
   });
 
   it('refuses a bad subdir and writes nothing', async () => {
