@@ -3,7 +3,7 @@
 // then writes the results JSON, an SVG chart of the ratios and the markdown report.
 // A full run writes bench/results/<date>-<machine>.{json,svg} and docs/benchmarks.md; --quick (what CI runs)
 // writes under bench/results/quick-<stamp>/ (gitignored) or --out, never touching tracked files.
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -95,17 +95,25 @@ export async function runBench(options: BenchRunOptions): Promise<BenchRunOutput
   const resultsDir = path.join(ROOT, 'bench/results');
   const outDir = options.out ?? (options.quick ? path.join(resultsDir, `quick-${stamp(started)}`) : resultsDir);
   await mkdir(outDir, { recursive: true });
-  const base = `${stamp(started).slice(0, 10)}-${machineLabel(machine)}`;
-  const json = path.join(outDir, `${base}.json`);
-  const svg = path.join(outDir, `${base}.svg`);
+  const json = path.join(outDir, `${stamp(started).slice(0, 10)}-${machineLabel(machine)}.json`);
+  await writeFile(json, `${JSON.stringify(results, null, 2)}\n`);
   // Full runs update the docs; quick runs keep their markdown beside their results.
   const markdown = options.quick || options.out ? path.join(outDir, 'benchmarks.md') : path.join(ROOT, 'docs/benchmarks.md');
-  await writeFile(json, `${JSON.stringify(results, null, 2)}\n`);
+  const files = await render(json, markdown);
+  return { results, files };
+}
+
+/** Writes the chart (beside the JSON) and the markdown report for a results file; `--render` reruns only this. */
+export async function render(json: string, markdown: string): Promise<BenchRunOutput['files']> {
+  const results = JSON.parse(await readFile(json, 'utf8')) as BenchResults;
+  const svg = json.replace(/\.json$/, '.svg');
   await writeFile(svg, ratioChartSvg(results));
+  // Findings written by people (causes of missed targets), kept with the generator and shown in the report.
+  const findings = await readFile(path.join(ROOT, 'bench/FINDINGS.md'), 'utf8').catch(() => '');
   const rel = (file: string) => path.relative(path.dirname(markdown), file).split(path.sep).join('/');
   await mkdir(path.dirname(markdown), { recursive: true });
-  await writeFile(markdown, benchMarkdown(results, { json: rel(json), svg: rel(svg) }));
-  return { results, files: { json, svg, markdown } };
+  await writeFile(markdown, benchMarkdown(results, { json: rel(json), svg: rel(svg) }, results.quick ? '' : findings));
+  return { json, svg, markdown };
 }
 
 async function main(): Promise<void> {
@@ -116,14 +124,21 @@ async function main(): Promise<void> {
       runs: { type: 'string' },
       warmups: { type: 'string' },
       out: { type: 'string' },
+      render: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: false,
   });
   if (values.help) {
     process.stdout.write(
-      `usage: npm run bench -- [--quick] [--only ${SCENARIOS.map((s) => s.id).join(',')}] [--runs N] [--warmups N] [--out DIR]\n`,
+      `usage: npm run bench -- [--quick] [--only ${SCENARIOS.map((s) => s.id).join(',')}] [--runs N] [--warmups N] [--out DIR]\n` +
+        '       npm run bench -- --render bench/results/<file>.json   (chart + docs/benchmarks.md again from saved results)\n',
     );
+    return;
+  }
+  if (values.render) {
+    const files = await render(path.resolve(values.render), path.join(ROOT, 'docs/benchmarks.md'));
+    process.stderr.write(`chart:   ${files.svg}\nreport:  ${files.markdown}\n`);
     return;
   }
   const count = (text: string | undefined, what: string, min: number): number | undefined => {

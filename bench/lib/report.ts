@@ -84,7 +84,7 @@ function scenarioMarkdown(s: ScenarioResult): string {
   return out.join('\n');
 }
 
-export function benchMarkdown(results: BenchResults, links: { json: string; svg: string }): string {
+export function benchMarkdown(results: BenchResults, links: { json: string; svg: string }, findings = ''): string {
   const m = results.machine;
   const targets = results.scenarios.flatMap((s) => [
     ...s.ratios.filter((r) => r.target !== undefined).map((r) => ({ label: `${s.title}: ${r.label}`, value: formatRatio(r.value), met: r.met })),
@@ -114,6 +114,7 @@ export function benchMarkdown(results: BenchResults, links: { json: string; svg:
     '',
     table(['target', 'measured', ''], targets.map((t) => [t.label, t.value, t.met ? 'met' : '**missed**'])),
     '',
+    ...(findings.trim() ? [findings.trim(), ''] : []),
     ...results.scenarios.map(scenarioMarkdown),
   ].join('\n');
 }
