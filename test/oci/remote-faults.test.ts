@@ -162,6 +162,32 @@ test('a blob GET redirected to another origin gets there without Authorization',
   }
 });
 
+test('a blob HEAD redirected to storage that refuses HEAD is sized with a one-byte ranged GET', async () => {
+  const store = open();
+  const repo = store.repository('head-redirect');
+  const data = randomBytes(3000);
+  const { digest } = await repo.pushBlob(bytesSource(data));
+  const seen: string[] = [];
+  const storage = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.headers.range ?? ''} ${req.headers.authorization ? 'auth' : 'no-auth'}`);
+    if (req.method !== 'GET') return void res.writeHead(403).end();
+    res.writeHead(206, { 'content-range': `bytes 0-0/${data.length}`, 'content-length': '1' }).end(data.subarray(0, 1));
+  });
+  await new Promise<void>((resolve) => storage.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (storage.address() as AddressInfo).port;
+    proxy.handler = (req) =>
+      req.method === 'HEAD' && req.url.includes('/blobs/sha256:')
+        ? { respond: { status: 307, headers: { location: `http://127.0.0.1:${port}/blob` } } }
+        : undefined;
+    expect(await repo.statBlob(digest)).toMatchObject({ digest, size: data.length });
+    expect(seen).toEqual(['GET bytes=0-0 no-auth']);
+  } finally {
+    storage.closeAllConnections();
+    await new Promise((r) => storage.close(r));
+  }
+});
+
 test('redirect policy: https->http and non-http targets refused, relative targets resolved, at most 10 hops', async () => {
   const from = new URL('https://registry.example/v2/a/blobs/sha256:00');
   expect(() => checkRedirect(from, 'http://cdn.example/blob', 0)).toThrow(InsecureError);

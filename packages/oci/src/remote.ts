@@ -293,15 +293,34 @@ class RemoteRepository implements Repository {
   async statBlob(digest: Digest): Promise<Descriptor | undefined> {
     parseDigest(digest);
     const context = this.#context(digest);
-    const res = await this.#client.request({ method: 'HEAD', url: this.#url(`blobs/${digest}`), scopes: this.#pull }, context);
+    const url = this.#url(`blobs/${digest}`);
+    const res = await this.#client.request({ method: 'HEAD', url, scopes: this.#pull, followRedirects: false }, context);
     await discard(res);
     if (res.status === 404) return undefined;
+    const location = header(res, 'location');
+    if ([301, 302, 303, 307, 308].includes(res.status) && location) {
+      // ghcr.io and Docker Hub redirect blobs to storage URLs that refuse HEAD: ask for one byte instead.
+      return { mediaType: MediaType.OctetStream, digest, size: await this.#sizeAt(checkLocation(url, location, 'redirect', context), context) };
+    }
     if (res.status !== 200) throw await responseError(res, 'HEAD blob', context);
     const size = Number(header(res, 'content-length'));
     if (!Number.isSafeInteger(size) || size < 0) {
       throw new ProtocolError(`HEAD blob ${where(context)} answered without a valid Content-Length`, context);
     }
     return { mediaType: MediaType.OctetStream, digest, size };
+  }
+
+  /** Size of a blob behind a redirect, from a one-byte ranged GET (Content-Range total, or Content-Length). */
+  async #sizeAt(url: URL, context: OciErrorContext): Promise<number> {
+    const res = await this.#client.request({ method: 'GET', url, headers: { range: 'bytes=0-0' }, scopes: this.#pull }, context);
+    if (res.status !== 206 && res.status !== 200) throw await responseError(res, 'sizing blob', context);
+    abandon(res);
+    const total = res.status === 206 ? /\/(\d+)\s*$/.exec(header(res, 'content-range') ?? '')?.[1] : header(res, 'content-length');
+    const size = Number(total);
+    if (total === undefined || !Number.isSafeInteger(size) || size < 0) {
+      throw new ProtocolError(`blob ${where(context)} behind a redirect has no readable size`, context);
+    }
+    return size;
   }
 
   async fetchBlob(digest: Digest, size?: number, options: TransferOptions = {}): Promise<Readable> {
