@@ -115,13 +115,17 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<F
     }
     if (refs.length) unfinished.push(`validate: ${refs.length} artifacts`);
 
-    // Promote until every artifact is in production.
+    // Promote until every artifact is in production and out of staging.
+    let stagingRemovalRetries = 0;
     refs = packages.map(refOf);
     while (refs.length && rounds.promote < maxRounds) {
       rounds.promote++;
       try {
         const result = await promote({ staging, production, artifacts: refs, storeOptions, concurrency: 4 });
-        const done = new Set(result.artifacts.filter((a) => a.status === 'promoted' || a.status === 'already-promoted').map(key));
+        // Done means promoted AND the staging copy removed: a removal that failed is retried by re-running
+        // promote (the documented recovery; the result says stagingRemoved: false).
+        const done = new Set(result.artifacts.filter((a) => (a.status === 'promoted' || a.status === 'already-promoted') && a.stagingRemoved !== false).map(key));
+        stagingRemovalRetries += result.artifacts.filter((a) => (a.status === 'promoted' || a.status === 'already-promoted') && a.stagingRemoved === false).length;
         completed.promote += result.artifacts.filter((a) => a.status === 'promoted').length;
         for (const a of result.artifacts) if (!done.has(key(a))) note(a.reason ?? `${key(a)}: ${a.status} without a reason`);
         refs = refs.filter((r) => !done.has(key(r)));
@@ -192,6 +196,7 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<F
         'uploads completed': completed.upload,
         'validations passed': completed.validate,
         'promotions completed': completed.promote,
+        'staging removals that failed and were re-run': stagingRemovalRetries,
         'reindex runs completed': completed.reindex,
         'rounds (upload/validate/promote/reindex)': `${rounds.upload}/${rounds.validate}/${rounds.promote}/${rounds.reindex}`,
         'errors reported and retried': result.errors,
