@@ -91,6 +91,30 @@ describe('gc', () => {
     expect((await gc({ channel: staging, olderThanMs: 2 * HOUR })).deleted).toEqual([]);
   });
 
+  it('removes old verdicts left behind when promote deleted their staging manifest', async () => {
+    const staging = openStore(registry.location('two/staging'));
+    const promoted = await stage(staging, 'promoted', 3 * HOUR);
+    const repo = staging.repository(promoted.repository);
+    await repo.deleteManifest(promoted.manifestDigest as `sha256:${string}`);
+    const fallbackTag = `sha256-${promoted.manifestDigest.slice(7)}`;
+    expect(await repo.listTags()).toEqual([fallbackTag]);
+
+    const dry = await gc({ channel: staging, olderThanMs: 2 * HOUR, dryRun: true });
+    expect(dry.deleted.map((d) => [d.tag, d.digest])).toEqual([
+      [undefined, promoted.verdict],
+      [fallbackTag, expect.stringMatching(/^sha256:/)],
+    ]);
+    expect(await repo.listTags()).toEqual([fallbackTag]);
+    // Younger than the cutoff: kept.
+    expect((await gc({ channel: staging, olderThanMs: 4 * HOUR })).deleted).toEqual([]);
+
+    const real = await gc({ channel: staging, olderThanMs: 2 * HOUR });
+    expect(real.ok).toBe(true);
+    expect(real.deleted).toHaveLength(2);
+    expect(await repo.listTags()).toEqual([]);
+    expect(await repo.resolve(promoted.verdict!)).toBeUndefined();
+  });
+
   it('refuses a nonsense age before touching anything', async () => {
     await expect(gc({ channel: registry.location('one/staging'), olderThanMs: -1 })).rejects.toThrow(/invalid gc age -1/);
   });

@@ -69,8 +69,41 @@ export async function gc(o: GcOptions): Promise<GcResult> {
     return newest === undefined ? undefined : now - newest;
   }
 
+  /**
+   * A referrers fallback index whose subject is gone (promote removed the staging manifest, or gc was
+   * interrupted): its verdicts are deleted with it once the newest of them is older than the cutoff.
+   */
+  async function collectOrphanReferrers(repository: Repository, tag: string): Promise<void> {
+    const subject = `sha256:${tag.slice('sha256-'.length)}` as Digest;
+    if (await repository.resolve(subject)) return; // handled with its subject
+    let fetched;
+    try {
+      fetched = await repository.fetchManifest(tag);
+    } catch (error) {
+      if (error instanceof NotFoundError) return;
+      throw error;
+    }
+    const index = parseJsonObject(fetched.bytes, `${repository.display}:${tag}`);
+    const entries = (Array.isArray(index.manifests) ? index.manifests : []) as Array<{ digest?: string; annotations?: Record<string, string> }>;
+    let newest: number | undefined;
+    for (const e of entries) {
+      const at = Date.parse(e.annotations?.[CREATED] ?? '');
+      if (Number.isFinite(at) && (newest === undefined || at > newest)) newest = at;
+    }
+    if (newest === undefined || now - newest < o.olderThanMs) return;
+    const ageMs = now - newest;
+    for (const e of entries) {
+      if (typeof e.digest !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(e.digest)) continue;
+      if (!o.dryRun) await remove(repository, e.digest as Digest);
+      result.deleted.push({ repository: repository.name, digest: e.digest, ageMs, dryRun: o.dryRun === true });
+    }
+    if (!o.dryRun) await remove(repository, fetched.descriptor.digest);
+    result.deleted.push({ repository: repository.name, tag, digest: fetched.descriptor.digest, ageMs, dryRun: o.dryRun === true });
+  }
+
   async function collectRepository(repository: Repository): Promise<void> {
-    const tags = (await repository.listTags()).filter((t) => !REFERRERS_TAG.test(t));
+    const all = await repository.listTags();
+    const tags = all.filter((t) => !REFERRERS_TAG.test(t));
     const seen = new Set<string>();
     for (const tag of tags) {
       let fetched;
@@ -107,6 +140,7 @@ export async function gc(o: GcOptions): Promise<GcResult> {
       result.deleted.push({ repository: repository.name, tag, digest, ageMs, dryRun: false });
       report(`deleted ${repository.display}:${tag} (${Math.round(ageMs / 60000)} min old)`);
     }
+    for (const tag of all.filter((t) => REFERRERS_TAG.test(t))) await collectOrphanReferrers(repository, tag);
   }
 
   async function remove(repository: Repository, digest: Digest): Promise<void> {
