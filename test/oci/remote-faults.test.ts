@@ -224,6 +224,23 @@ test('an upload Location on another origin gets no Authorization', async () => {
   }
 });
 
+test('a blob download cut mid-body resumes with a Range request and still verifies', async () => {
+  const store = open();
+  const repo = store.repository('cut-download');
+  const data = randomBytes(300_000);
+  const { digest } = await repo.pushBlob(bytesSource(data));
+  const ranges: (string | undefined)[] = [];
+  proxy.handler = (req) => {
+    if (req.method !== 'GET' || !req.url.includes('/blobs/sha256:')) return undefined;
+    ranges.push(req.headers.range);
+    return ranges.length === 1 ? { dropResponseAfter: 100_000 } : undefined;
+  };
+  expect((await readAll(await repo.fetchBlob(digest, data.length))).equals(data)).toBe(true);
+  expect(ranges[0]).toBeUndefined();
+  expect(ranges.at(-1)).toMatch(/^bytes=\d+-$/);
+  expect(Number(/\d+/.exec(ranges.at(-1)!)![0])).toBeGreaterThan(0);
+});
+
 test('a corrupted blob is detected on fetch', async () => {
   const store = open();
   const repo = store.repository('corrupt');

@@ -341,9 +341,54 @@ class RemoteRepository implements Repository {
     }
     const verifying = new VerifyingStream(digest, size, context);
     const stages: NodeJS.ReadWriteStream[] = options.onProgress ? [new ProgressStream(options.onProgress)] : [];
+    const body = Readable.from(this.#resumingBody(res, digest, options), { objectMode: false });
     // pipeline() passes a failure of the response body on to the stream the caller reads.
-    pipeline([res.body, ...stages, verifying], () => {});
+    pipeline([body, ...stages, verifying], () => {});
     return verifying;
+  }
+
+  /** The blob's bytes; a connection lost mid-body is picked up again with a Range request where it stopped. */
+  async *#resumingBody(first: HttpResponse, digest: Digest, options: TransferOptions): AsyncGenerator<Buffer> {
+    const context = this.#context(digest);
+    const transport = this.#client.transport;
+    let res = first;
+    let received = 0;
+    let skip = 0;
+    for (let failures = 0; ; ) {
+      try {
+        for await (const chunk of res.body) {
+          let piece = chunk as Buffer;
+          if (skip) {
+            // The registry ignored the Range and sent from the start: drop what we already passed on.
+            const dropped = Math.min(skip, piece.length);
+            skip -= dropped;
+            piece = piece.subarray(dropped);
+            if (!piece.length) continue;
+          }
+          received += piece.length;
+          yield piece;
+        }
+        return;
+      } catch (error) {
+        if (options.signal?.aborted || error instanceof OciError || ++failures >= transport.attempts) throw error;
+      }
+      await sleep(transport.backoff(failures));
+      res = await this.#client.request(
+        { method: 'GET', url: this.#url(`blobs/${digest}`), headers: { range: `bytes=${received}-` }, scopes: this.#pull, signal: options.signal },
+        context,
+      );
+      if (res.status === 206) {
+        const start = Number(/bytes\s+(\d+)-/.exec(header(res, 'content-range') ?? '')?.[1]);
+        if (start !== received) {
+          abandon(res);
+          throw new ProtocolError(`resuming blob ${where(context)} at ${received}: the registry answered from ${start}`, context);
+        }
+      } else if (res.status === 200) {
+        skip = received;
+      } else {
+        throw await responseError(res, 'resuming GET blob', context);
+      }
+    }
   }
 
   async #openSession(query = ''): Promise<{ res: HttpResponse; location?: URL }> {
@@ -880,4 +925,3 @@ export function createRemoteStore(location: RegistryLocation, options: RemoteSto
   return new RemoteStore(location, options);
 }
 
-export type { ImageIndex };
