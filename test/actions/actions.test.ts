@@ -2,7 +2,7 @@
 // loopback GitHub API: upload -> dispatch -> validate -> promote -> reindex -> gc, each run's outputs and
 // summary checked, wrong inputs failing with their one-line reason, and the password never shown.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { openStore, type Store } from '@oci-channel/oci';
@@ -11,6 +11,7 @@ import { writeHtpasswd } from '../harness/htpasswd.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { buildPackage, sha256File } from '../helpers/hostile-packages.ts';
 import { writeOwners } from '../pipeline/pipeline-helpers.ts';
+import { startCacheService } from './cache-server.ts';
 import { createActionRunner, secretLeaks, WORKFLOW_TOKEN, type ActionRun, type ActionRunner } from './run-action.ts';
 
 const USER = 'ci-bot';
@@ -30,8 +31,8 @@ let production: string;
 let productionStore: Store;
 const runs: Array<{ name: string; inputs: Record<string, string>; run: ActionRun }> = [];
 
-async function run(name: string, inputs: Record<string, string>, cwd = workspace): Promise<ActionRun> {
-  const result = await runner.run(name, inputs, { cwd });
+async function run(name: string, inputs: Record<string, string>, cwd = workspace, env: Record<string, string> = {}): Promise<ActionRun> {
+  const result = await runner.run(name, inputs, { cwd, env });
   runs.push({ name, inputs, run: result });
   return result;
 }
@@ -170,6 +171,39 @@ describe('the pipeline through the bundled actions', () => {
     expect(parsed.subdirs).toEqual([expect.objectContaining({ subdir: 'linux-64', packages: 2 })]);
     expect(result.outputs.changed).toBe('true');
     expect(result.summary).toMatch(/<td>linux-64<\/td><td>2<\/td>/);
+  });
+
+  test('reindex keeps its record cache between runs with the Actions cache (new key per run, restored by prefix)', async () => {
+    const cacheService = await startCacheService();
+    try {
+      // RUNNER_TEMP is the same directory in every job of a runner image, and the cache version hashes the path.
+      const runnerTemp = path.join(dir, 'runner-temp');
+      const cacheDir = path.join(runnerTemp, 'oci-channel-reindex-cache');
+      await mkdir(runnerTemp, { recursive: true });
+      const env = (runId: string) => ({ ACTIONS_CACHE_URL: cacheService.url, ACTIONS_RUNTIME_TOKEN: 'runtime-token', GITHUB_RUN_ID: runId, RUNNER_TEMP: runnerTemp });
+      const first = await run('reindex', { channel: production, password: PASSWORD, subdirs: 'linux-64' }, workspace, env('5001'));
+      expect(first.error).toBeUndefined();
+      expect(first.stdout).toContain('no cache yet');
+      const cached = await readdir(cacheDir, { recursive: true });
+      expect(cached.length).toBeGreaterThan(0);
+      // A new runner: nothing on disk until the cache is restored.
+      await rm(cacheDir, { recursive: true, force: true });
+      const second = await run('reindex', { channel: production, password: PASSWORD, subdirs: 'linux-64' }, workspace, env('5002'));
+      expect(second.error).toBeUndefined();
+      const [key1, key2] = cacheService.entries.filter((e) => e.committed).map((e) => e.key);
+      expect(key1).toMatch(/^oci-channel-reindex-v1-[0-9a-f]{16}-5001-1$/);
+      expect(key2).toBe(key1!.replace('-5001-1', '-5002-1'));
+      const prefix = key1!.replace('5001-1', '');
+      expect(cacheService.lookups).toEqual([
+        [`${prefix}5001-1`, prefix],
+        [`${prefix}5002-1`, prefix],
+      ]);
+      expect(second.stdout).toContain(`restored ${key1}`);
+      expect((await readdir(cacheDir, { recursive: true })).sort()).toEqual(expect.arrayContaining(cached.sort()));
+      expect(JSON.parse(second.outputs.result!).subdirs).toEqual([expect.objectContaining({ subdir: 'linux-64', packages: 2 })]);
+    } finally {
+      await cacheService.stop();
+    }
   });
 
   test('gc-staging reports in a dry run, then deletes an old unpromoted artifact', async () => {
