@@ -347,7 +347,7 @@ describe('secrets', () => {
       const lines = run.stdout.split('\n');
       const firstOther = lines.findIndex((l) => !l.startsWith('::add-mask::'));
       const masks = lines.slice(0, firstOther).map((l) => l.slice('::add-mask::'.length));
-      expect(lines.slice(firstOther).filter((l) => l.startsWith('::add-mask::'))).toEqual([]);
+      // (Libraries may mask more later, e.g. @actions/cache its signed download URL; ours come first.)
       const given = Object.entries(inputs).filter(([key]) => /password|token/.test(key)).map(([, value]) => value);
       for (const secret of given) expect(masks).toContain(secret);
       // The Basic-auth form the registry client sends is masked too.
