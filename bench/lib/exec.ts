@@ -12,6 +12,8 @@ export interface Measured {
   wallMs: number;
   /** Peak RSS in bytes (GNU time %M), undefined when time is not available. */
   maxRssBytes?: number;
+  /** User + system CPU time of the process and the children it waited for (GNU time %U + %S). */
+  cpuMs?: number;
   stdout: string;
   stderr: string;
 }
@@ -42,7 +44,7 @@ export async function runMeasured(command: string, args: string[], options: RunO
   const timed = await hasTime();
   const dir = timed ? await mkdtemp(path.join(os.tmpdir(), 'oci-channel-bench-time-')) : undefined;
   const timeFile = dir ? path.join(dir, 'time') : undefined;
-  const argv = timed ? ['-f', '%M', '-o', timeFile!, command, ...args] : args;
+  const argv = timed ? ['-f', '%M %U %S', '-o', timeFile!, command, ...args] : args;
   const bin = timed ? TIME_BIN : command;
   const maxStdout = options.maxStdout ?? 16 << 20;
   try {
@@ -77,13 +79,15 @@ export async function runMeasured(command: string, args: string[], options: RunO
       throw new Error(`${path.basename(command)} ${args.slice(0, 3).join(' ')} ... exited ${code ?? signal}: ${tail}`);
     }
     let maxRssBytes: number | undefined;
+    let cpuMs: number | undefined;
     if (timeFile) {
-      // GNU time appends its line after anything the command printed there; the last number is %M (KiB).
+      // GNU time's line is the last one of its file: `%M %U %S` (KiB, seconds, seconds).
       const text = await readFile(timeFile, 'utf8').catch(() => '');
-      const kib = Number(text.trim().split('\n').pop());
-      if (Number.isFinite(kib) && kib > 0) maxRssBytes = kib * 1024;
+      const [kib, user, sys] = (text.trim().split('\n').pop() ?? '').split(' ').map(Number);
+      if (kib !== undefined && Number.isFinite(kib) && kib > 0) maxRssBytes = kib * 1024;
+      if (user !== undefined && sys !== undefined && Number.isFinite(user) && Number.isFinite(sys)) cpuMs = (user + sys) * 1000;
     }
-    return { wallMs, maxRssBytes, stdout, stderr };
+    return { wallMs, maxRssBytes, cpuMs, stdout, stderr };
   } finally {
     if (dir) await rm(dir, { recursive: true, force: true });
   }

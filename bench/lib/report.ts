@@ -13,6 +13,7 @@ function formatMetric(metric: string, value: number): string {
 const METRIC_TITLES: Record<string, string> = {
   wallMs: 'wall time (median)',
   maxRssBytes: 'peak RSS',
+  cpuMs: 'CPU time (user+sys)',
   requests: 'registry requests',
   blobBytes: 'blob bytes moved',
   packageBytes: 'package blob bytes moved',

@@ -81,7 +81,7 @@ export const promoteScenario: Scenario = {
               const { measured, output } = await runWorker(ctx.root, 'promote', ['promote', channel('staging'), channel('production'), refsFile]);
               const promoted = (output.statuses as Record<string, number>).promoted ?? 0;
               if (promoted !== count) throw new Error(`oci-channel promoted ${promoted} of ${count}: ${JSON.stringify(output.statuses)}`);
-              return { wallMs: measured.wallMs, ...traffic(), ...(measured.maxRssBytes ? { maxRssBytes: measured.maxRssBytes } : {}) };
+              return { wallMs: measured.wallMs, ...traffic(), ...(measured.maxRssBytes ? { maxRssBytes: measured.maxRssBytes } : {}), ...(measured.cpuMs !== undefined ? { cpuMs: measured.cpuMs } : {}) };
             },
           },
           {
@@ -95,7 +95,7 @@ export const promoteScenario: Scenario = {
                 to: `docker://${proxy!.host}/production/${a.repository}:${a.tag}`,
               }));
               const measured = await skopeoLoopMeasured(ctx.workDir, copies);
-              return { wallMs: measured.wallMs, ...traffic(), ...(measured.maxRssBytes ? { maxRssBytes: measured.maxRssBytes } : {}) };
+              return { wallMs: measured.wallMs, ...traffic(), ...(measured.maxRssBytes ? { maxRssBytes: measured.maxRssBytes } : {}), ...(measured.cpuMs !== undefined ? { cpuMs: measured.cpuMs } : {}) };
             },
           },
         ],

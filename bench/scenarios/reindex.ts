@@ -67,7 +67,7 @@ export const reindexScenario: Scenario = {
           requests: c.requests,
           blobDownloads: c.blobDownloads,
           blobBytes: c.blobBytesDown + c.blobBytesUp,
-          ...(measured.maxRssBytes ? { maxRssBytes: measured.maxRssBytes } : {}),
+          ...(measured.maxRssBytes ? { maxRssBytes: measured.maxRssBytes } : {}), ...(measured.cpuMs !== undefined ? { cpuMs: measured.cpuMs } : {}),
         };
       };
       let round = 0;

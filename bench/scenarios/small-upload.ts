@@ -82,7 +82,7 @@ export const smallUploadScenario: Scenario = {
           async run() {
             const { measured, output } = await runWorker(ctx.root, 'upload', [registry!.location('bench'), set.listFile]);
             if (output.uploaded !== count) throw new Error(`oci-channel uploaded ${String(output.uploaded)} of ${count} packages`);
-            return { wallMs: measured.wallMs, perPackageMs: measured.wallMs / count, ...(measured.maxRssBytes ? { maxRssBytes: measured.maxRssBytes } : {}) };
+            return { wallMs: measured.wallMs, perPackageMs: measured.wallMs / count, ...(measured.maxRssBytes ? { maxRssBytes: measured.maxRssBytes } : {}), ...(measured.cpuMs !== undefined ? { cpuMs: measured.cpuMs } : {}) };
           },
         },
         {
@@ -97,7 +97,7 @@ export const smallUploadScenario: Scenario = {
               to: `docker://${registry!.host}/bench/${a.repository}:${a.tag}`,
             }));
             const measured = await skopeoLoopMeasured(ctx.workDir, copies);
-            return { wallMs: measured.wallMs, perPackageMs: measured.wallMs / count, ...(measured.maxRssBytes ? { maxRssBytes: measured.maxRssBytes } : {}) };
+            return { wallMs: measured.wallMs, perPackageMs: measured.wallMs / count, ...(measured.maxRssBytes ? { maxRssBytes: measured.maxRssBytes } : {}), ...(measured.cpuMs !== undefined ? { cpuMs: measured.cpuMs } : {}) };
           },
         },
       ],
