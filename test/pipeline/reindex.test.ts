@@ -177,6 +177,17 @@ describe('reindex', () => {
     expect(again.subdirs.every((s) => s.tags.length === 0)).toBe(true);
   });
 
+  it('picks up a promotion logged late with a timestamp before the mark', async () => {
+    const { store, cache } = channel();
+    await publishPackage(store, await pkgFile({ name: 'early', version: '1.0' }));
+    await reindex({ channel: store, cacheDir: cache });
+    // A slow promoter stamped its log tag five minutes ago but wrote it only now.
+    const late = await publishPackage(store, await pkgFile({ name: 'late', version: '1.0' }), { at: new Date(Date.now() - 5 * 60_000) });
+    const res = await reindex({ channel: store, cacheDir: cache });
+    expect(res.subdirs.find((s) => s.subdir === 'noarch')).toMatchObject({ packages: 2, added: 1 });
+    expect((await latest(store, 'noarch')).repodata.packages[late.filename]).toBeDefined();
+  });
+
   it('indexes both formats of one build under one manifest', async () => {
     const { store, cache } = channel();
     const bz2 = await pkgFile({ name: 'dual', version: '1.0', runExports: { weak: ['dual >=1.0'] } });

@@ -59,3 +59,19 @@ export function timestampTag(at: Date): string {
   const iso = at.toISOString(); // 2026-11-22T19:23:30.123Z
   return `${iso.slice(0, 4)}.${iso.slice(5, 7)}.${iso.slice(8, 10)}.${iso.slice(11, 13)}.${iso.slice(14, 16)}.${iso.slice(17, 19)}.${iso.slice(20, 23)}`;
 }
+
+/**
+ * Promotion log entries are tagged with the promoter's clock before they are pushed: one written a little
+ * late can sort before the mark another reindex already stored. Tags this far behind the mark are looked at
+ * again (known files are skipped by the hash in the tag, without a request).
+ */
+export const LOG_REWIND_MS = 10 * 60 * 1000;
+
+/** The log tag prefix LOG_REWIND_MS before `mark` ('' when the mark is not a log tag: read everything). */
+export function rewindMark(mark: string): string {
+  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{3})-/.exec(mark);
+  if (!m) return '';
+  const at = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, +m[7]!) - LOG_REWIND_MS;
+  return new Date(at).toISOString().slice(0, 23).replace(/[-:T.]/g, '');
+}
+

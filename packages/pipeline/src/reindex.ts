@@ -16,6 +16,7 @@ import {
   isIndexComponent,
   isSubdirName,
   repodataRepository,
+  rewindMark,
   timestampTag,
 } from './index-names.ts';
 import { prepareRepodataManifest, pushChannelData, pushShards, settle } from './index-publish.ts';
@@ -26,21 +27,9 @@ import { reporter } from './progress.ts';
 import { fileKey, listPromotionTags, readPromotion, type LoggedPromotion } from './promotion-log.ts';
 import type { ReindexOptions, ReindexResult, SubdirIndex } from './types.ts';
 
-/**
- * Promotion log entries are tagged with the promoter's clock before they are pushed: one written a little
- * late can sort before the mark another reindex already stored. Tags this far behind the mark are looked at
- * again (known files are skipped by the hash in the tag, without a request).
- */
-const LOG_REWIND_MS = 10 * 60 * 1000;
 /** Attempts to move `latest` when other reindexes keep replacing it. */
 const LATEST_ATTEMPTS = 6;
 
-function rewindMark(mark: string): string {
-  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{3})-/.exec(mark);
-  if (!m) return '';
-  const at = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, +m[7]!) - LOG_REWIND_MS;
-  return new Date(at).toISOString().slice(0, 23).replace(/[-:T.]/g, '');
-}
 
 function withIndexedTimestamp(pkg: IndexedPackage, at: number): IndexedPackage {
   if (typeof pkg.record.indexed_timestamp === 'number') return pkg;
