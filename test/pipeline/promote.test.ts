@@ -6,7 +6,7 @@ import { copyFile, mkdtemp, rm, truncate } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { openStore, type Store } from '@oci-channel/oci';
-import { promote, readPromotions, upload, validate, newestVerdict } from '@oci-channel/pipeline';
+import { promote, readPromotions, recordVerdict, upload, validate, newestVerdict } from '@oci-channel/pipeline';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { writeHtpasswd } from '../harness/htpasswd.ts';
 import { manifestAt, stageCorrupt, writeOwners, makePackage as buildPackage, sha256File } from './pipeline-helpers.ts';
@@ -143,6 +143,29 @@ test('a failed verdict is not overridden by a forged passing one that does not c
   expect(result.artifacts[0]?.status).toBe('rejected');
   expect(result.artifacts[0]?.reason).toMatch(/does not own/);
   expect(await production.repository('linux-64/eps').listTags()).toEqual([]);
+});
+
+test('--revalidate ignores a forged passing verdict on a corrupt staged package', async () => {
+  const { staging, production } = channels();
+  const good = await build('forged', '1.0');
+  const corrupt = path.join(dir, 'forged.bin');
+  await copyFile(good.file, corrupt);
+  await truncate(corrupt, 300);
+  const staged = await stageCorrupt(staging, good.file, corrupt);
+  const manifest = await staging.repository(staged.repository).resolve(staged.tag);
+  await recordVerdict(staging.repository(staged.repository), manifest!, {
+    verdict: 'passed',
+    checks: [{ name: 'package', ok: true }],
+    validatedAt: new Date(Date.now() + 60_000).toISOString(),
+    subdir: 'linux-64',
+    filename: good.filename,
+    sha256: staged.sha256,
+    manifestDigest: manifest!.digest,
+  });
+  const result = await promote({ staging, production, revalidate: true, artifacts: [{ subdir: 'linux-64', filename: good.filename }] });
+  expect(result.artifacts[0]?.status).toBe('rejected');
+  expect(result.artifacts[0]?.checks.find((c) => c.name === 'package')?.ok).toBe(false);
+  expect(await production.repository('linux-64/forged').listTags()).toEqual([]);
 });
 
 test('without push access to production nothing is touched and the error says so', async () => {

@@ -115,6 +115,7 @@ async function run(command: string, args: string[]): Promise<number> {
         production: { type: 'string' },
         owners: { type: 'string' },
         uploader: { type: 'string' },
+        ...(command === 'promote' ? { revalidate: { type: 'boolean' } as const } : {}),
       });
       if (values.help) return help(command);
       const staging = location(command, 'staging', required(command, values, 'staging'));
@@ -136,7 +137,7 @@ async function run(command: string, args: string[]): Promise<number> {
         out(`\n${result.artifacts.filter((a) => a.verdict === 'passed').length} passed, ${result.artifacts.filter((a) => a.verdict !== 'passed').length} failed\n`);
         return result.ok ? 0 : 1;
       }
-      const result = await pipeline.promote(options);
+      const result = await pipeline.promote({ ...options, ...(values.revalidate ? { revalidate: true } : {}) });
       if (values.json) return json(result, result.ok);
       out(
         table(

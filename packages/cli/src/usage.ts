@@ -57,7 +57,7 @@ Options:
   --json                print the result as one JSON object on stdout
   -h, --help            this help
 `,
-  promote: `Usage: oci-channel promote --staging CHANNEL --production CHANNEL [--owners DIR --uploader NAME] [--json] ARTIFACT...
+  promote: `Usage: oci-channel promote --staging CHANNEL --production CHANNEL [--owners DIR --uploader NAME] [--revalidate] [--json] ARTIFACT...
 
 Copies artifacts with a passing verdict (validating first when needed) from staging to production,
 verifies production, appends to the promotion log, then removes the staging copy.
@@ -68,6 +68,7 @@ Options:
   --production CHANNEL  the production channel
   --owners DIR          a feedstock-outputs checkout
   --uploader NAME       the feedstock that uploaded
+  --revalidate          validate every artifact afresh instead of trusting its recorded verdict
   --concurrency N       artifacts in parallel (default 8)
   --json                print the result as one JSON object on stdout
   -h, --help            this help

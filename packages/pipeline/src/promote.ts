@@ -22,6 +22,7 @@ import {
 import { buildPackageManifest, readPackage } from '@oci-channel/conda';
 import { formatArtifactRef, normalizeSha256 } from './artifact.ts';
 import { downloadBlob } from './blob-read.ts';
+import { withConcurrentPushRetry } from './artifact-manifest.ts';
 import { errorLine, openChannel, productionOptions, stagingOptions } from './open.ts';
 import { checkOwnership } from './owners.ts';
 import { appendPromotion, findPromotion, listPromotionTags, promotionLogRepository } from './promotion-log.ts';
@@ -33,10 +34,13 @@ import { newestVerdict } from './verdict.ts';
 const MERGE_ATTEMPTS = 6;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Promote's options plus `revalidate`: ignore recorded verdicts and validate every artifact afresh. */
+export type PromoteRunOptions = PromoteOptions & { revalidate?: boolean };
+
 interface PromoteContext {
   staging: Store;
   production: Store;
-  options: PromoteOptions;
+  options: PromoteRunOptions;
   report: ReturnType<typeof reporter>;
   /** Log tags read once per run (refreshed lazily). */
   logTags?: Promise<string[]>;
@@ -108,7 +112,7 @@ async function admit(
       (ctx.options.uploader !== undefined && recorded.doc.uploader !== ctx.options.uploader) ||
       (ctx.options.owners !== undefined && !recorded.doc.checks.some((c) => c.name === 'owner' && c.ok)));
   let verdict: ArtifactVerdict;
-  if (stale || mismatch || recorded.doc.verdict === 'failed') {
+  if (ctx.options.revalidate || stale || mismatch || recorded.doc.verdict === 'failed') {
     ctx.report(recorded ? 're-validating' : 'validating (no verdict yet)', { artifact });
     verdict = await validateOne(ctx, ref);
   } else {
@@ -173,7 +177,7 @@ async function publishGroup(
       // Byte-identical copy by digest: mounts on one registry, streams otherwise.
       const total = staged.view.packages.reduce((sum, p) => sum + p.size, 0);
       const ticker = byteTicker((bytes) => ctx.report('copying to production', { artifact: `${where.repository}:${where.tag}`, bytes, totalBytes: total }));
-      await copy(stagingRepo, staged.descriptor.digest, productionRepo, { tag: where.tag, signal: ctx.options.signal, onProgress: (b) => ticker.tick(b) });
+      await withConcurrentPushRetry(() => copy(stagingRepo, staged.descriptor.digest, productionRepo, { tag: where.tag, signal: ctx.options.signal, onProgress: (b) => ticker.tick(b) }));
     } else {
       // Production has the other format, or staging holds formats not being promoted: build the manifest
       // from the verified package files, merged into what production has.
@@ -201,7 +205,8 @@ async function publishGroup(
         // Merge only onto what is still there; otherwise start over from the new state.
         const before = await productionRepo.resolve(where.tag);
         if (before?.digest !== current?.descriptor.digest) continue;
-        await productionRepo.pushManifest(bytes, MediaType.ImageManifest, where.tag);
+        const manifestBytes = bytes;
+        await withConcurrentPushRetry(() => productionRepo.pushManifest(manifestBytes, MediaType.ImageManifest, where.tag));
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
@@ -248,6 +253,13 @@ async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: Ar
     // A different artifact in production (or any other failure) is recorded on the staged copy by validation.
     const admitted = inProduction ? { ok: false as const, result: { ...(await validateOne(ctx, ref)), status: 'rejected' as const } } : await admit(ctx, ref, where, staged);
     if (!admitted.ok) {
+      // A concurrent promote may have published this very file and removed the staged copy meanwhile.
+      const now = inProduction ? undefined : await fetchPackageManifest(ctx.production, where.repository, where.tag).catch(() => undefined);
+      const published = now?.view.packages.find((p) => p.filename === ref.filename);
+      if (published && published.sha256 === inStaging.sha256 && (declared === undefined || declared === published.sha256)) {
+        already.push({ ref, sha256: published.sha256 });
+        continue;
+      }
       ctx.report(`rejected: ${admitted.result.reason}`, { artifact });
       results.push(admitted.result);
       continue;
@@ -328,7 +340,7 @@ async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: Ar
   return results;
 }
 
-export async function promote(o: PromoteOptions): Promise<PromoteResult> {
+export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
   const staging = openChannel(o.staging, stagingOptions(o));
   const production = openChannel(o.production, productionOptions(o));
   const report = reporter(o.progress, 'promote');

@@ -5,7 +5,7 @@
 // two promotions never write the same tag (different files differ in the hash, one file twice in the time).
 import { createHash } from 'node:crypto';
 import type { Repository, Store } from '@oci-channel/oci';
-import { artifactManifest, parseJsonObject, pushEmptyJson } from './artifact-manifest.ts';
+import { artifactManifest, parseJsonObject, pushEmptyJson, withConcurrentPushRetry } from './artifact-manifest.ts';
 
 export const PROMOTION_LOG_REPOSITORY = 'oci_channel/promotions';
 export const PROMOTION_ARTIFACT_TYPE = 'application/vnd.oci-channel.promotion.v1';
@@ -69,7 +69,7 @@ export async function appendPromotion(store: Store, entry: Omit<PromotionEntry, 
     },
   });
   const logTag = promotionLogTag(at, entry.subdir, entry.filename);
-  const descriptor = await repository.pushManifest(bytes, 'application/vnd.oci.image.manifest.v1+json', logTag);
+  const descriptor = await withConcurrentPushRetry(() => repository.pushManifest(bytes, 'application/vnd.oci.image.manifest.v1+json', logTag));
   return { ...entry, promotedAt, logTag, logDigest: descriptor.digest };
 }
 

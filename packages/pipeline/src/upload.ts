@@ -5,7 +5,7 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 import { MediaType, type ImageManifest, type Repository, type Store } from '@oci-channel/oci';
 import { buildPackageManifest, describePackageManifest, encodeTag, packageRepository, readPackage, type PackageInfo } from '@oci-channel/conda';
-import { parseJsonObject } from './artifact-manifest.ts';
+import { parseJsonObject, withConcurrentPushRetry } from './artifact-manifest.ts';
 import { errorLine, openChannel } from './open.ts';
 import { byteTicker, reporter } from './progress.ts';
 import type { UploadedArtifact, UploadOptions, UploadResult } from './types.ts';
@@ -69,7 +69,7 @@ export async function uploadOne(
     // Someone changed the tag while we pushed blobs: merge again from what is there now.
     const before = await repository.resolve(tag);
     if ((before?.digest ?? undefined) !== existing?.digest) continue;
-    const pushed = await repository.pushManifest(built.bytes, MediaType.ImageManifest, tag);
+    const pushed = await withConcurrentPushRetry(() => repository.pushManifest(built.bytes, MediaType.ImageManifest, tag));
     // Re-read after a moment: a concurrent upload of the other format may have replaced our manifest
     // (or we theirs); whoever lost its layer merges again.
     await pause(attempt === 0 ? 50 : 100 + Math.floor(Math.random() * 200));

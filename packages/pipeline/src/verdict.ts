@@ -1,7 +1,7 @@
 // Verdicts: the result of validating one staged artifact, recorded ON the staging manifest as an OCI referrer
 // (subject = the staging manifest), so promote can trust exactly the bytes that were checked.
 import { bytesSource, MediaType, sha256Digest, type Descriptor, type Digest, type Repository } from '@oci-channel/oci';
-import { artifactManifest, parseJsonObject, pushEmptyJson } from './artifact-manifest.ts';
+import { artifactManifest, parseJsonObject, pushEmptyJson, withConcurrentPushRetry } from './artifact-manifest.ts';
 import { readSmallBlob } from './blob-read.ts';
 import type { Check, VerdictStatus } from './types.ts';
 
@@ -41,7 +41,7 @@ export async function recordVerdict(repository: Repository, subject: Descriptor,
       [VerdictAnnotation.Created]: doc.validatedAt,
     },
   });
-  return repository.pushManifest(bytes, MediaType.ImageManifest);
+  return withConcurrentPushRetry(() => repository.pushManifest(bytes, MediaType.ImageManifest));
 }
 
 function asVerdict(value: Record<string, unknown>): VerdictDocument | undefined {
