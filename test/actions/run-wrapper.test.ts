@@ -56,6 +56,7 @@ test.each([
   ['user', 'fixture: input x is wrong: give y'],
   ['registry', 'fixture: 127.0.0.1:5000/ch/noarch/a:1-0 not found: upload it first'],
   ['multiline', 'fixture: first line says what'],
+  ['plain', 'fixture: latest of ch/linux-64/repodata.json kept being replaced by other reindexes; run reindex again'],
 ])('a %s error fails with its one line', (kind, line) => {
   const result = step(kind);
   expect(result.code).toBe(1);

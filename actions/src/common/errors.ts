@@ -10,14 +10,23 @@ export class UserError extends Error {
   }
 }
 
-/** Error classes of the libraries whose messages are already one line addressed to the user. */
-const USER_FACING_NAMES = new Set(['UserError', 'PackageError', 'PayloadError', 'GithubApiError', 'UploadConflictError']);
-
+/**
+ * Bugs are programming errors: TypeError, ReferenceError, RangeError, SyntaxError, EvalError, or a thrown
+ * non-Error. Everything else was thrown on purpose with a message for the user (the libraries' typed errors,
+ * plain Errors that say what to do, system errors naming a path) and is reported as it is.
+ */
 export function isUserError(error: unknown): boolean {
   if (error instanceof UserError || error instanceof OciError || error instanceof PayloadError || error instanceof GithubApiError) {
     return true;
   }
-  return error instanceof Error && (USER_FACING_NAMES.has(error.name) || USER_FACING_NAMES.has(error.constructor.name));
+  if (!(error instanceof Error)) return false;
+  return !(
+    error instanceof TypeError ||
+    error instanceof ReferenceError ||
+    error instanceof RangeError ||
+    error instanceof SyntaxError ||
+    error instanceof EvalError
+  );
 }
 
 /** First line of a message, trimmed, so a failure is one line in the annotation. */
