@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
+import { Readable } from 'node:stream';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -314,6 +315,28 @@ describe('reindex', () => {
     const again = await reindex({ channel: store, cacheDir: cache });
     expect(again.errors?.join('\n')).toMatch(/bad-1\.0-0\.tar\.bz2/);
     expect(again.subdirs.every((s) => s.tags.length === 0)).toBe(true);
+  });
+
+  it('rebuilds a latest it cannot read from the promotion log, saying so', async () => {
+    const { store, cache } = channel();
+    const pkg = await publishPackage(store, await pkgFile({ name: 'solid', version: '1.0' }));
+    const repo = store.repository('noarch/repodata.json');
+    const junk = Buffer.from('this is not json');
+    const digest = `sha256:${createHash('sha256').update(junk).digest('hex')}` as const;
+    await repo.pushBlob({ size: junk.length, replayable: true, open: () => (Readable.from([junk])) }, { digest, size: junk.length });
+    await repo.pushBlob({ size: 0, replayable: true, open: () => Readable.from([]) }, { digest: 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', size: 0 });
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.unknown.config.v1+json', digest: 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', size: 0 },
+      layers: [{ mediaType: 'application/vnd.conda.repodata.v1+json', digest, size: junk.length }],
+    };
+    await repo.pushManifest(Buffer.from(JSON.stringify(manifest)), 'application/vnd.oci.image.manifest.v1+json', 'latest');
+    const res = await reindex({ channel: store, cacheDir: cache });
+    expect(res.ok).toBe(false);
+    expect(res.errors?.join('\n')).toMatch(/ignoring .*noarch\/repodata\.json:latest: repodata\.json of .* is not valid JSON/);
+    expect(Object.keys((await latest(store, 'noarch')).repodata.packages)).toEqual([pkg.filename]);
+    expect((await reindex({ channel: store, cacheDir: cache })).ok).toBe(true);
   });
 
   it('refuses a bad subdir and writes nothing', async () => {

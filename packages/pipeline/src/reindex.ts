@@ -138,7 +138,16 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
         marks.push(cache.state.mark);
         return;
       }
-      const pub = await readPublishedRepodata(repository, head.digest, w.subdir);
+      let pub: PublishedRepodata;
+      try {
+        pub = await readPublishedRepodata(repository, head.digest, w.subdir);
+      } catch (error) {
+        // An unreadable latest is rebuilt from what we know (a cold cache then reads the whole log).
+        errors.push(`ignoring ${repository.display}:latest: ${errorLine(error)}`);
+        w.dirty = true;
+        marks.push(undefined);
+        return;
+      }
       published.set(w.subdir, pub);
       marks.push(pub.mark);
       if (!o.full) mergePublished(w.subdir, pub);
