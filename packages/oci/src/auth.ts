@@ -8,7 +8,7 @@ import {
   UnauthorizedError,
   type OciErrorContext,
 } from './errors.ts';
-import { ERROR_BODY_CAP, discard, readCapped, responseError, type HttpTransport } from './http.ts';
+import { ERROR_BODY_CAP, discard, responseError, type HttpTransport } from './http.ts';
 import type { Credentials } from './options.ts';
 
 export interface Challenge {
@@ -170,6 +170,16 @@ export class Authenticator {
         this.#context,
       );
     }
+    // A registry must not aim the client (and its Basic credentials) at internal services: a realm on a
+    // link-local address (cloud metadata) is never right, and one on a private or loopback address only when
+    // the registry itself is on that kind of address.
+    const realmClass = addressClass(url.hostname);
+    if (realmClass === 'link-local' || (realmClass !== 'public' && realmClass !== addressClass(this.#registryUrl.hostname))) {
+      throw new InsecureError(
+        `${this.#registryUrl.host} announced a token realm on a ${realmClass} address (${url.host}); refused: a registry may not send credentials to internal addresses`,
+        this.#context,
+      );
+    }
     return url;
   }
 
@@ -191,12 +201,14 @@ export class Authenticator {
     if (this.#service) url.searchParams.set('service', this.#service);
     for (const scope of scopes) url.searchParams.append('scope', scope);
     const basic = this.#basic();
-    const res = await this.#transport.send(
+    const what = `token request to ${realm.host}${realm.pathname} for ${this.#registryUrl.host}`;
+    const { res, bytes: body } = await this.#transport.sendAndRead(
       // The realm is the challenge's own: Basic credentials may go there, and nowhere it redirects to.
-      { method: 'GET', url, authorization: basic, authOrigin: realm.origin },
+      () => this.#transport.send({ method: 'GET', url, authorization: basic, authOrigin: realm.origin }, this.#context),
+      ERROR_BODY_CAP,
+      'token response',
       this.#context,
     );
-    const what = `token request to ${realm.host}${realm.pathname} for ${this.#registryUrl.host}`;
     if (res.status === 401 || res.status === 403) {
       await discard(res);
       throw new UnauthorizedError(
@@ -204,11 +216,7 @@ export class Authenticator {
         { ...this.#context, status: res.status },
       );
     }
-    if (res.status !== 200) {
-      const error = await responseError(res, 'token request for', this.#context);
-      throw error;
-    }
-    const body = await readCapped(res, ERROR_BODY_CAP, 'token response', this.#context);
+    if (!body) throw await responseError(res, 'token request for', this.#context);
     let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
       parsed = JSON.parse(body.toString('utf8')) as typeof parsed;
@@ -224,4 +232,30 @@ export class Authenticator {
     this.#tokens.set(scopes.join(' '), { token, expiresAt: Date.now() + Math.max(1, seconds - 10) * 1000 });
     return token;
   }
+}
+
+/** What kind of address a URL hostname is (IP literals only; names are not resolved). */
+export function addressClass(hostname: string): 'link-local' | 'private' | 'loopback' | 'public' {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
+  if (v4) {
+    const [a, b] = [Number(v4[1]), Number(v4[2])];
+    if (a === 169 && b === 254) return 'link-local';
+    if (a === 127) return 'loopback';
+    if (a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || a === 0 || (a === 100 && b >= 64 && b <= 127)) return 'private';
+    return 'public';
+  }
+  if (host === 'localhost' || host.endsWith('.localhost')) return 'loopback';
+  if (host.includes(':')) {
+    if (host === '::1') return 'loopback';
+    if (/^fe[89ab]/.test(host)) return 'link-local';
+    if (/^f[cd]/.test(host) || host === '::') return 'private';
+    // IPv4-mapped (the URL parser writes ::ffff:169.254.169.254 as ::ffff:a9fe:a9fe).
+    const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
+    if (mapped) {
+      const [hi, lo] = [parseInt(mapped[1]!, 16), parseInt(mapped[2]!, 16)];
+      return addressClass(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`);
+    }
+  }
+  return 'public';
 }
