@@ -2,8 +2,8 @@
 // package whose layer bytes are corrupt (upload would refuse it, so it is pushed by hand).
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileSource, MediaType, NotFoundError, type Store } from '@oci-channel/oci';
-import { Annotation, buildPackageManifest, describePackageManifest, encodeTag, packageRepository, readPackage, type PackageManifestView } from '@oci-channel/conda';
+import { bytesSource, fileSource, MediaType, NotFoundError, sha256Digest, type Store } from '@oci-channel/oci';
+import { Annotation, buildPackageManifest, CondaMediaType, describePackageManifest, encodeTag, packageRepository, readPackage, type PackageManifestView } from '@oci-channel/conda';
 import { ownersFilePath } from '@oci-channel/pipeline';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -44,22 +44,38 @@ export async function manifestAt(store: Store, repository: string, tag: string):
 
 /** Stages `good`'s manifest with `corrupt`'s bytes as its package layer (annotations made consistent). */
 export async function stageCorrupt(store: Store, good: string, corrupt: string): Promise<{ repository: string; tag: string; sha256: string }> {
+  return stageTampered(store, good, { packageFile: corrupt });
+}
+
+/** Stages `good`'s manifest with its package layer and/or its index.json layer replaced. */
+export async function stageTampered(
+  store: Store,
+  good: string,
+  replace: { packageFile?: string; indexJson?: Uint8Array },
+): Promise<{ repository: string; tag: string; sha256: string }> {
   const pkg = await readPackage(good);
   const built = buildPackageManifest(pkg);
-  const sha256 = await sha256File(corrupt);
-  const size = (await stat(corrupt)).size;
   const manifest = structuredClone(built.manifest);
-  const layer = manifest.layers.find((l) => l.annotations?.[Annotation.Title] === pkg.filename)!;
-  layer.digest = `sha256:${sha256}`;
-  layer.size = size;
-  manifest.annotations![Annotation.perFormat(pkg.format, 'sha256')] = sha256;
-  manifest.annotations![Annotation.perFormat(pkg.format, 'size')] = String(size);
   const repository = packageRepository(pkg.subdir, pkg.name);
   const tag = encodeTag(pkg.version, pkg.build);
   const repo = store.repository(repository);
-  for (const blob of built.blobs) {
-    if (blob.descriptor.digest === `sha256:${pkg.sha256}`) await repo.pushBlob(fileSource(corrupt, size), { digest: `sha256:${sha256}`, size });
-    else await repo.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size });
+  let sha256 = pkg.sha256;
+  for (const blob of built.blobs) await repo.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size });
+  if (replace.packageFile) {
+    sha256 = await sha256File(replace.packageFile);
+    const size = (await stat(replace.packageFile)).size;
+    const layer = manifest.layers.find((l) => l.annotations?.[Annotation.Title] === pkg.filename)!;
+    layer.digest = `sha256:${sha256}`;
+    layer.size = size;
+    manifest.annotations![Annotation.perFormat(pkg.format, 'sha256')] = sha256;
+    manifest.annotations![Annotation.perFormat(pkg.format, 'size')] = String(size);
+    await repo.pushBlob(fileSource(replace.packageFile, size), { digest: `sha256:${sha256}`, size });
+  }
+  if (replace.indexJson) {
+    const layer = manifest.layers.find((l) => l.mediaType === CondaMediaType.IndexJson)!;
+    layer.digest = sha256Digest(replace.indexJson);
+    layer.size = replace.indexJson.byteLength;
+    await repo.pushBlob(bytesSource(replace.indexJson), { digest: layer.digest, size: layer.size });
   }
   await repo.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), MediaType.ImageManifest, tag);
   return { repository, tag, sha256 };

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { openStore, type Store } from '@oci-channel/oci';
 import { newestVerdict, upload, validate, VERDICT_ARTIFACT_TYPE } from '@oci-channel/pipeline';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
-import { manifestAt, stageCorrupt, writeOwners, makePackage as buildPackage, sha256File } from './pipeline-helpers.ts';
+import { manifestAt, stageCorrupt, stageTampered, writeOwners, makePackage as buildPackage, sha256File } from './pipeline-helpers.ts';
 
 let dir: string;
 let registry: RunningRegistry;
@@ -91,6 +91,15 @@ test('a corrupt package layer and a production conflict are refused', async () =
   const result = await validate({ staging, production, artifacts: [ref] });
   expect(result.artifacts[0]?.verdict).toBe('failed');
   expect(result.artifacts[0]?.checks.find((c) => c.name === 'package')?.ok).toBe(false);
+
+  // The index.json layer says something the package does not (a lying record for reindex).
+  const honest = await buildPackage(path.join(dir, 'l'), { name: 'liar', version: '1.0', build: '0', subdir: 'noarch', format: 'conda' });
+  const lie = new TextEncoder().encode(JSON.stringify({ name: 'liar', version: '1.0', build: '0', build_number: 0, subdir: 'noarch', depends: ['malware'] }));
+  await stageTampered(staging, honest, { indexJson: lie });
+  const lying = await validate({ staging, production, artifacts: [{ subdir: 'noarch', filename: 'liar-1.0-0.conda' }] });
+  expect(lying.artifacts[0]?.verdict).toBe('failed');
+  expect(lying.artifacts[0]?.checks.find((c) => c.name === 'info-layers')).toMatchObject({ ok: false, detail: expect.stringMatching(/index\.json layer .* differs from the package's index\.json/) });
+  expect(lying.artifacts[0]?.checks.find((c) => c.name === 'package')?.ok).toBe(true);
 
   // Production already has a different clash-1.0-0.conda.
   const published = await buildPackage(path.join(dir, 'p'), { name: 'clash', version: '1.0', build: '0', subdir: 'noarch', format: 'conda', files: { a: 'published' } });
