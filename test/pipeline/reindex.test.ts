@@ -20,6 +20,7 @@ import { countingStore } from '../../packages/pipeline/src/index-counting.ts';
 import { IndexMediaType, PROMOTION_MARK } from '../../packages/pipeline/src/index-names.ts';
 import { PROMOTION_LOG_REPOSITORY } from '../../packages/pipeline/src/promotion-log.ts';
 import { startProxy } from '../harness/proxy.ts';
+import { inspectRaw, skopeoCopy, skopeoReference } from '../harness/skopeo.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { makeConda, makeTarBz2, publishPackage } from '../helpers/channel.ts';
 
@@ -136,6 +137,23 @@ describe('reindex', () => {
     expect(counted.calls.get('pushBlob') ?? 0).toBe(0);
     expect(warm.requests).toBe(counted.count());
     expect((await latest(store, 'noarch')).digest).toBe(noarch.digest);
+  });
+
+  it('pushes manifests an independent client (skopeo) copies with every blob they reference', async () => {
+    const { store, location, cache } = channel();
+    await publishPackage(store, await pkgFile({ name: 'checked', version: '1.0', runExports: { weak: ['checked'] } }));
+    await reindex({ channel: store, cacheDir: cache });
+    const shardTag = (await store.repository('noarch/repodata.json').listTags()).find((t) => t.startsWith('shards-'))!;
+    for (const [repository, tag] of [
+      ['noarch/repodata.json', 'latest'],
+      ['noarch/repodata.json', shardTag],
+      ['channeldata.json', 'latest'],
+    ] as const) {
+      const dest = path.join(work, `skopeo${counter}-${repository.replace(/\W/g, '_')}-${tag}`);
+      await skopeoCopy(skopeoReference(location, repository, tag), `oci:${dest}:${tag}`);
+      const raw = await inspectRaw(skopeoReference(location, repository, tag));
+      expect(createHash('sha256').update(raw).digest('hex')).toBe((await store.repository(repository).resolve(tag))!.digest.slice(7));
+    }
   });
 
   it('costs work proportional to what was promoted, keeps indexed_timestamp, and resumes from latest with a cold cache', async () => {
