@@ -20,6 +20,9 @@ import { reindexScenario } from './scenarios/reindex.ts';
 
 export const SCENARIOS: Scenario[] = [largeUploadScenario, smallUploadScenario, promoteScenario, reindexScenario, indexBuildScenario];
 
+/** Relative time each scenario needs on a full run (its share of --budget-minutes). */
+const BUDGET_SHARES: Record<string, number> = { 'large-upload': 0.17, 'small-upload': 0.25, promote: 0.25, reindex: 0.28, 'index-build': 0.05 };
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export interface BenchRunOptions {
@@ -29,6 +32,11 @@ export interface BenchRunOptions {
   warmups?: number;
   /** Where to write results; default bench/results (full) or bench/results/quick-<stamp> (quick). */
   out?: string;
+  /**
+   * Minutes for the whole run: each scenario gets a share (BUDGET_SHARES) and starts no new round past it
+   * once it has one counted run. Results say how many runs each contender got.
+   */
+  budgetMinutes?: number;
   log?: (line: string) => void;
 }
 
@@ -58,11 +66,47 @@ export async function runBench(options: BenchRunOptions): Promise<BenchRunOutput
   const unknown = (options.only ?? []).filter((id) => !SCENARIOS.some((s) => s.id === id));
   if (unknown.length) throw new Error(`unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.id).join(', ')}`);
 
+  const args = [
+    options.quick ? '--quick' : '',
+    options.only?.length ? `--only ${options.only.join(',')}` : '',
+    options.runs ? `--runs ${options.runs}` : '',
+    options.warmups !== undefined ? `--warmups ${options.warmups}` : '',
+    options.budgetMinutes !== undefined ? `--budget-minutes ${options.budgetMinutes}` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
+  const resultsDir = path.join(ROOT, 'bench/results');
+  const outDir = options.out ?? (options.quick ? path.join(resultsDir, `quick-${stamp(started)}`) : resultsDir);
+  await mkdir(outDir, { recursive: true });
+  const json = path.join(outDir, `${stamp(started).slice(0, 10)}-${machineLabel(machine)}.json`);
+  // Full runs update the docs; quick runs keep their markdown beside their results.
+  const markdown = options.quick || options.out ? path.join(outDir, 'benchmarks.md') : path.join(ROOT, 'docs/benchmarks.md');
   const scenarios: ScenarioResult[] = [];
+  // Written after every scenario: a run stopped half-way still leaves what it measured.
+  const persist = async (): Promise<BenchRunOutput> => {
+    const results: BenchResults = {
+      version: 1,
+      startedAt: started.toISOString(),
+      finishedAt: new Date().toISOString(),
+      quick: options.quick,
+      command: `npm run bench${args ? ` -- ${args}` : ''}`,
+      warmups: ctx.warmups,
+      runs: ctx.runs,
+      machine,
+      scenarios,
+    };
+    await writeFile(json, `${JSON.stringify(results, null, 2)}\n`);
+    return { results, files: await render(json, markdown) };
+  };
+
   try {
     for (const scenario of selected) {
       log(`== ${scenario.title} (${scenario.id})`);
       const t0 = Date.now();
+      if (options.budgetMinutes !== undefined) {
+        const shares = selected.reduce((sum, s) => sum + (BUDGET_SHARES[s.id] ?? 0.2), 0);
+        ctx.deadline = t0 + (options.budgetMinutes * 60_000 * (BUDGET_SHARES[scenario.id] ?? 0.2)) / shares;
+      }
       try {
         scenarios.push(await scenario.run(ctx));
       } catch (error) {
@@ -71,36 +115,12 @@ export async function runBench(options: BenchRunOptions): Promise<BenchRunOutput
         scenarios.push({ id: scenario.id, title: scenario.title, params: {}, contenders: [], ratios: [], checks: [], notes: [], error: message.split('\n')[0]! });
       }
       log(`   ${scenario.id} took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      await persist();
     }
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
-
-  const finished = new Date();
-  const args = [options.quick ? '--quick' : '', options.only?.length ? `--only ${options.only.join(',')}` : '', options.runs ? `--runs ${options.runs}` : '', options.warmups !== undefined ? `--warmups ${options.warmups}` : '']
-    .filter(Boolean)
-    .join(' ');
-  const results: BenchResults = {
-    version: 1,
-    startedAt: started.toISOString(),
-    finishedAt: finished.toISOString(),
-    quick: options.quick,
-    command: `npm run bench${args ? ` -- ${args}` : ''}`,
-    warmups: ctx.warmups,
-    runs: ctx.runs,
-    machine,
-    scenarios,
-  };
-
-  const resultsDir = path.join(ROOT, 'bench/results');
-  const outDir = options.out ?? (options.quick ? path.join(resultsDir, `quick-${stamp(started)}`) : resultsDir);
-  await mkdir(outDir, { recursive: true });
-  const json = path.join(outDir, `${stamp(started).slice(0, 10)}-${machineLabel(machine)}.json`);
-  await writeFile(json, `${JSON.stringify(results, null, 2)}\n`);
-  // Full runs update the docs; quick runs keep their markdown beside their results.
-  const markdown = options.quick || options.out ? path.join(outDir, 'benchmarks.md') : path.join(ROOT, 'docs/benchmarks.md');
-  const files = await render(json, markdown);
-  return { results, files };
+  return persist();
 }
 
 /** Writes the chart (beside the JSON) and the markdown report for a results file; `--render` reruns only this. */
@@ -125,13 +145,14 @@ async function main(): Promise<void> {
       warmups: { type: 'string' },
       out: { type: 'string' },
       render: { type: 'string' },
+      'budget-minutes': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: false,
   });
   if (values.help) {
     process.stdout.write(
-      `usage: npm run bench -- [--quick] [--only ${SCENARIOS.map((s) => s.id).join(',')}] [--runs N] [--warmups N] [--out DIR]\n` +
+      `usage: npm run bench -- [--quick] [--only ${SCENARIOS.map((s) => s.id).join(',')}] [--runs N] [--warmups N] [--budget-minutes M] [--out DIR]\n` +
         '       npm run bench -- --render bench/results/<file>.json   (chart + docs/benchmarks.md again from saved results)\n',
     );
     return;
@@ -153,6 +174,7 @@ async function main(): Promise<void> {
     runs: count(values.runs, 'runs', 1),
     warmups: count(values.warmups, 'warmups', 0),
     out: values.out,
+    budgetMinutes: count(values['budget-minutes'], 'budget-minutes', 1),
   });
   process.stderr.write(`results: ${files.json}\nchart:   ${files.svg}\nreport:  ${files.markdown}\n`);
   const failed = results.scenarios.filter((s) => s.error);

@@ -10,6 +10,11 @@ export interface BenchContext {
   /** Repository root (where package.json is). */
   root: string;
   log: (line: string) => void;
+  /**
+   * Epoch ms after which a scenario starts no new round once it has one counted run (the time budget:
+   * a loaded machine must not push a run past its deadline); undefined: no budget.
+   */
+  deadline?: number;
 }
 
 export interface Scenario {

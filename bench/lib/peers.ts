@@ -1,7 +1,7 @@
 // The peers, run exactly as a person would run them: raw curl (the practical limit of this registry) and
 // skopeo copy from an OCI layout. Also the oci-channel workers, each its own process.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, rmSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +20,7 @@ let skopeoEnv: NodeJS.ProcessEnv | undefined;
 async function skopeoEnvironment(): Promise<NodeJS.ProcessEnv> {
   if (!skopeoEnv) {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'oci-channel-bench-auth-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     await writeFile(path.join(dir, 'auth.json'), '{"auths":{}}\n');
     skopeoEnv = { ...process.env, REGISTRY_AUTH_FILE: path.join(dir, 'auth.json') };
   }

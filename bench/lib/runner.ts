@@ -23,6 +23,7 @@ export interface RoundOptions {
   warmups: number;
   runs: number;
   log: (line: string) => void;
+  deadline?: number;
 }
 
 export function summarizeRuns(runs: Metrics[]): Record<string, Summary> {
@@ -37,6 +38,10 @@ export async function alternate(contenders: Contender[], options: RoundOptions):
   const rounds = options.warmups + options.runs;
   for (let round = 0; round < rounds; round++) {
     const warm = round < options.warmups;
+    if (options.deadline !== undefined && round > options.warmups && Date.now() > options.deadline) {
+      options.log(`  time budget spent: stopping after ${round - options.warmups} counted run(s) of ${options.runs}`);
+      break;
+    }
     for (const contender of contenders) {
       if (warm && contender.warmup === false) continue;
       await contender.prepare?.(round);
