@@ -61,8 +61,13 @@ export async function newestVerdict(
   filename: string,
 ): Promise<{ doc: VerdictDocument; digest: Digest } | undefined> {
   const referrers = await repository.referrers(subject, VERDICT_ARTIFACT_TYPE);
+  // Newest first by the created annotation (copied into referrer descriptors), so a long history costs one read.
+  const created = (d: Descriptor) => d.annotations?.[VerdictAnnotation.Created];
+  const sortable = referrers.every((d) => created(d) !== undefined);
+  if (sortable) referrers.sort((a, b) => (created(a)! < created(b)! ? 1 : created(a)! > created(b)! ? -1 : 0));
   let best: { doc: VerdictDocument; digest: Digest } | undefined;
   for (const descriptor of referrers) {
+    if (sortable && best) break;
     const annotatedFile = descriptor.annotations?.[VerdictAnnotation.Filename];
     if (annotatedFile !== undefined && annotatedFile !== filename) continue;
     try {
