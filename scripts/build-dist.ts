@@ -4,8 +4,11 @@
 //   node scripts/build-dist.ts              build into ./dist and ./actions/<name>/README.md (npm run build)
 //   node scripts/build-dist.ts --out DIR    build into DIR/dist and DIR/actions/<name>/README.md (staleness test)
 //   node scripts/build-dist.ts --only NAME  build one bundle (used by the parallel build; combine with --out)
+//   node scripts/build-dist.ts --from-commit REV
+//                                           build from the sources committed at REV (e.g. HEAD) while the
+//                                           working tree has other uncommitted changes; writes ./dist and READMEs
 import { spawn } from 'node:child_process';
-import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -158,9 +161,44 @@ function runChild(name: string, outRoot: string): Promise<void> {
   });
 }
 
+function run(command: string, args: string[], cwd: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} failed (exit ${code})`))));
+  });
+}
+
+/**
+ * Builds in a copy of the tree at `rev` (git archive) that shares this checkout's node_modules by hard links,
+ * so module paths, and therefore the bytes, are the same as a build in this checkout.
+ */
+async function buildFromCommit(rev: string, outRoot: string): Promise<void> {
+  const tree = await mkdtemp(path.join(path.dirname(ROOT), `.oci-channel-build-${path.basename(ROOT)}-`));
+  try {
+    await run('sh', ['-c', `git archive --format=tar "$0" | tar -x -C "$1"`, rev, tree], ROOT);
+    await run('cp', ['-al', path.join(ROOT, 'node_modules'), path.join(tree, 'node_modules')], ROOT);
+    await run(process.execPath, [path.join(tree, 'scripts', 'build-dist.ts')], tree);
+    await rm(path.join(outRoot, 'dist'), { recursive: true, force: true });
+    await cp(path.join(tree, 'dist'), path.join(outRoot, 'dist'), { recursive: true });
+    for (const name of ACTIONS) {
+      await cp(path.join(tree, 'actions', name, 'README.md'), path.join(outRoot, 'actions', name, 'README.md'));
+    }
+  } finally {
+    await rm(tree, { recursive: true, force: true });
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const outIndex = argv.indexOf('--out');
   const outRoot = outIndex >= 0 ? path.resolve(argv[outIndex + 1] ?? '') : ROOT;
+  const fromIndex = argv.indexOf('--from-commit');
+  if (fromIndex >= 0) {
+    const rev = argv[fromIndex + 1] ?? '';
+    if (!/^[\w./~^-]+$/.test(rev)) throw new Error(`--from-commit needs a revision such as HEAD, not ${JSON.stringify(rev)}`);
+    await buildFromCommit(rev, outRoot);
+    return;
+  }
   const onlyIndex = argv.indexOf('--only');
   if (onlyIndex >= 0) {
     const name = argv[onlyIndex + 1] ?? '';
