@@ -55,6 +55,8 @@ export interface ProxyLogEntry {
   authorization: boolean;
   /** What the plan did, when it did something. */
   injected?: string;
+  /** Date.now() when the request arrived (for debugging stalls; tests do not assert times). */
+  startedAt: number;
 }
 
 export interface RunningProxy {
@@ -164,6 +166,7 @@ export async function startProxy(target: { host: string; port: number }): Promis
       requestBytes: 0,
       responseBytes: 0,
       authorization: req.headers.authorization !== undefined,
+      startedAt: Date.now(),
     };
     log.push(entry);
     proxy.inFlight++;
@@ -242,7 +245,7 @@ export async function startProxy(target: { host: string; port: number }): Promis
         },
         () => {
           upRes.destroy();
-          res.socket?.destroy();
+          req.socket.destroy();
         },
       );
       upRes.pipe(shaper).pipe(res);
@@ -300,4 +303,36 @@ export async function paginateTags(
     headers.link = `<${linkBase}${url.pathname}?n=${pageSize}&last=${encodeURIComponent(page.at(-1)!)}>; rel="next"`;
   }
   return { respond: { status: 200, headers, body: JSON.stringify({ name: parsed.name, tags: page }) } };
+}
+
+/** A small seeded generator, so a fault-injection run can be replayed. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0 || 1;
+  return () => {
+    // xorshift32
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state / 0x1_0000_0000;
+  };
+}
+
+/**
+ * A handler injecting, at `rate`, one of the faults a client must survive: 503, 429 with Retry-After: 0,
+ * a request body cut before it reaches the registry, or a response body cut mid-way.
+ */
+export function randomFaults(rate: number, random: () => number = Math.random): ProxyHandler {
+  return (request) => {
+    if (random() >= rate) return undefined;
+    const hasBody = request.method === 'PUT' || request.method === 'PATCH' || request.method === 'POST';
+    const pick = random();
+    if (pick < 0.3) return { respond: { status: 503, body: '{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}' } };
+    if (pick < 0.5) return { respond: { status: 429, headers: { 'retry-after': '0' } } };
+    if (pick < 0.75 && hasBody && Number(request.headers['content-length'] ?? 1) > 0) {
+      return { dropRequestAfter: Math.floor(random() * Number(request.headers['content-length'] ?? 1000)) };
+    }
+    return { dropResponseAfter: Math.floor(random() * 2000) };
+  };
 }

@@ -26,7 +26,7 @@ import {
   type Store,
 } from '../../packages/oci/src/index.ts';
 import { writeHtpasswd } from '../harness/htpasswd.ts';
-import { endless, paginateTags, startProxy, type RunningProxy } from '../harness/proxy.ts';
+import { endless, paginateTags, randomFaults, seededRandom, startProxy, type RunningProxy } from '../harness/proxy.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
 
 const credentials = { username: 'ci', password: 'ci-secret-value' };
@@ -347,4 +347,28 @@ test('a registry that indexes subjects itself (OCI-Subject) gets no fallback tag
   referrer.artifactType = 'application/vnd.test.sig';
   await repo.pushManifest(Buffer.from(JSON.stringify(referrer)), MediaType.ImageManifest);
   expect(await repo.listTags()).toEqual(['pkg']);
+});
+
+test('with 10% of requests failing at random, pushes and fetches of blobs and manifests all succeed', async () => {
+  const store = open({ chunkThresholdBytes: 200_000, chunkSizeBytes: 64 * 1024, retry: { attempts: 8, baseDelayMs: 1, maxDelayMs: 20 } });
+  const repo = store.repository('chaos');
+  proxy.handler = randomFaults(0.1, seededRandom(Number(process.env.CHAOS_SEED ?? 20261122)));
+  await repo.pushBlob(bytesSource(Buffer.from('{}')), { digest: sha256Digest('{}'), size: 2 });
+  for (let i = 0; i < 12; i++) {
+    const data = randomBytes(i % 3 === 0 ? 500_000 : 20_000 + i);
+    const { digest, size } = await repo.pushBlob(bytesSource(data));
+    expect(digest).toBe(sha256Digest(data));
+    const bytes = manifest(digest, size);
+    const pushed = await repo.pushManifest(bytes, MediaType.ImageManifest, `v${i}`);
+    expect((await repo.fetchManifest(`v${i}`)).descriptor.digest).toBe(pushed.digest);
+    expect((await readAll(await repo.fetchBlob(digest, size))).equals(data)).toBe(true);
+  }
+  expect((await repo.listTags()).length).toBe(12);
+  if (process.env.CHAOS_DEBUG) {
+    const log = proxy.log;
+    for (let i = 1; i < log.length; i++) {
+      if (log[i]!.startedAt - log[i - 1]!.startedAt > 300) console.log(log[i]!.startedAt - log[i - 1]!.startedAt, log[i - 1], log[i]);
+    }
+  }
+  expect(proxy.log.filter((e) => e.injected).length).toBeGreaterThan(5);
 });

@@ -285,6 +285,35 @@ export class HttpTransport {
     }
   }
 
+  /**
+   * Sends and reads a small body whole (capped), sending again when the body is cut mid-way. Answers other than
+   * `okStatus` come back unread for the caller to turn into an error.
+   */
+  async sendAndRead(
+    send: () => Promise<HttpResponse>,
+    cap: number,
+    what: string,
+    context: OciErrorContext,
+    okStatus = 200,
+  ): Promise<{ res: HttpResponse; bytes?: Buffer }> {
+    for (let attempt = 1; ; attempt++) {
+      const res = await send();
+      if (res.status !== okStatus) return { res };
+      try {
+        return { res, bytes: await readCapped(res, cap, what, context) };
+      } catch (error) {
+        if (error instanceof OciError) throw error;
+        if (attempt >= this.attempts) {
+          const ctx = { ...context, registry: context.registry ?? this.registry };
+          throw new RetryExhaustedError(`reading ${what} from ${where(ctx)} failed ${attempt} times: ${oneLine(String((error as Error).message ?? error))}`, ctx, {
+            cause: error,
+          });
+        }
+        await sleep(this.backoff(attempt));
+      }
+    }
+  }
+
   /** Lets requests in flight finish for a moment, then cuts what is left (a caller that closes is done). */
   async close(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;

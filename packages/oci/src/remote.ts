@@ -21,6 +21,7 @@ import {
 import {
   HttpTransport,
   abandon,
+  isRetryableStatus,
   checkLocation,
   discard,
   header,
@@ -93,6 +94,11 @@ class RegistryClient {
 
   url(path: string): URL {
     return new URL(path, this.base);
+  }
+
+  /** request() and read the body whole (capped), again when the body is cut mid-way. */
+  async requestBytes(request: ClientRequest, context: OciErrorContext, cap: number, what: string): Promise<{ res: HttpResponse; bytes?: Buffer }> {
+    return this.transport.sendAndRead(() => this.request(request, context), cap, what, context);
   }
 
   /** Sends with the credentials the registry wants; one new attempt after a 401 challenge. */
@@ -495,7 +501,7 @@ class RemoteRepository implements Repository {
         await this.#cancel(location);
         throw new ProtocolError(`PUT blob ${where(context)} failed: HTTP 400 ${body.code ?? ''}`.trim(), { ...context, status: 400, code: body.code });
       }
-      if (res.status >= 500 && attempt < attempts) {
+      if (isRetryableStatus(res.status) && attempt < attempts) {
         await discard(res);
         await this.#cancel(location);
         await sleep(this.#client.transport.backoff(attempt));
@@ -589,7 +595,7 @@ class RemoteRepository implements Repository {
           saved = { offset, hash: reader.hash.copy() };
           continue;
         }
-        if (res.status === 416 || res.status >= 500) {
+        if (res.status === 416 || isRetryableStatus(res.status)) {
           const error = await responseError(res, 'PATCH blob', context);
           await recover(error);
           continue;
@@ -673,12 +679,13 @@ class RemoteRepository implements Repository {
   async fetchManifest(reference: string): Promise<FetchedManifest> {
     parseManifestReference(reference);
     const context = this.#context(reference);
-    const res = await this.#client.request(
+    const { res, bytes } = await this.#client.requestBytes(
       { method: 'GET', url: this.#url(`manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT }, scopes: this.#pull },
       context,
+      MAX_MANIFEST_FETCH,
+      'manifest',
     );
-    if (res.status !== 200) throw await responseError(res, 'GET manifest', context);
-    const bytes = await readCapped(res, MAX_MANIFEST_FETCH, 'manifest', context);
+    if (!bytes) throw await responseError(res, 'GET manifest', context);
     const sent = header(res, 'docker-content-digest');
     let digest: Digest;
     if (reference.includes(':')) {
@@ -775,14 +782,13 @@ class RemoteRepository implements Repository {
         throw new ProtocolError(`tag list of ${where(context)} paginates in a loop; giving up`, context);
       }
       seen.add(url.href);
-      const res = await this.#client.request({ method: 'GET', url, scopes: this.#pull }, context);
+      const { res, bytes: page } = await this.#client.requestBytes({ method: 'GET', url, scopes: this.#pull }, context, MAX_LIST_PAGE, 'tag list page');
       if (res.status === 404) {
         await discard(res);
         return tags;
       }
-      if (res.status !== 200) throw await responseError(res, 'listing tags of', context);
+      if (!page) throw await responseError(res, 'listing tags of', context);
       const next = nextLink(res, url, context);
-      const page = await readCapped(res, MAX_LIST_PAGE, 'tag list page', context);
       let parsed: { tags?: unknown };
       try {
         parsed = JSON.parse(page.toString('utf8')) as typeof parsed;
@@ -883,8 +889,9 @@ export class RemoteStore implements Store {
       if (seen.has(url.href) || seen.size >= MAX_PAGES) throw new ProtocolError(`catalog of ${this.location.host} paginates in a loop`, context);
       seen.add(url.href);
       let res: HttpResponse;
+      let page: Buffer | undefined;
       try {
-        res = await this.#client.request({ method: 'GET', url, scopes: ['registry:catalog:*'] }, context);
+        ({ res, bytes: page } = await this.#client.requestBytes({ method: 'GET', url, scopes: ['registry:catalog:*'] }, context, MAX_LIST_PAGE, 'catalog page'));
       } catch (error) {
         if (error instanceof UnauthorizedError || error instanceof DeniedError) throw this.#noCatalog(error);
         throw error;
@@ -892,9 +899,8 @@ export class RemoteStore implements Store {
       if ([401, 403, 404, 405].includes(res.status)) {
         throw this.#noCatalog(await responseError(res, 'listing', context));
       }
-      if (res.status !== 200) throw await responseError(res, 'listing', context);
+      if (!page) throw await responseError(res, 'listing', context);
       const next = nextLink(res, url, context);
-      const page = await readCapped(res, MAX_LIST_PAGE, 'catalog page', context);
       let parsed: { repositories?: unknown };
       try {
         parsed = JSON.parse(page.toString('utf8')) as typeof parsed;
