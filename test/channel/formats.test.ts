@@ -199,6 +199,20 @@ describe('sharded repodata', () => {
   });
 });
 
+describe('incremental shards', () => {
+  it('re-encodes only the names whose files changed and gives the same shard index as a full build', () => {
+    const base = fixturePackages(path.join(HOTFIX, 'osx-64/repodata_from_packages.json'));
+    const first = buildSubdirIndex('osx-64', base, { createdAt: '2026-01-01T00:00:00Z' });
+    expect(first.shards.size).toBe(4);
+    const extra = { ...base[1]!, filename: 'remove_test-1.1-0.tar.bz2', record: { ...base[1]!.record, version: '1.1', sha256: 'ab'.repeat(32) } };
+    const next = buildSubdirIndex('osx-64', [...base, extra], { createdAt: '2026-01-01T00:00:00Z', previousShards: first.shardKeys });
+    expect([...next.shards.keys()]).toEqual(['remove_test']);
+    const full = buildSubdirIndex('osx-64', [...base, extra], { createdAt: '2026-01-01T00:00:00Z' });
+    expect(next.shardIndex.equals(full.shardIndex)).toBe(true);
+    expect(next.shards.get('remove_test')!.bytes.equals(full.shards.get('remove_test')!.bytes)).toBe(true);
+  });
+});
+
 describe('index.html', () => {
   it('lists the index files and every package, escaping names', () => {
     const record = { name: 'a', version: '1', build: '0', build_number: 0, md5: 'm'.repeat(32), sha256: 'f'.repeat(64), size: 2048, timestamp: 1652966521286 };

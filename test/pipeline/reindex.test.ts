@@ -170,6 +170,9 @@ describe('reindex', () => {
     // One new package: its log entry, its manifest and its index.json -- not the six others.
     expect(counted.calls.get('fetchBlob')).toBe(1);
     expect(counted.calls.get('fetchManifest')).toBeLessThanOrEqual(4);
+    // Pushes: the shard of the one new name (+ config), four repodata layers (+ config), channeldata (+ config):
+    // no shard of the six other names.
+    expect(counted.calls.get('pushBlob')).toBe(9);
     const after = (await latest(store, 'noarch')).repodata;
     for (const [file, rec] of Object.entries(before.packages)) expect(after.packages[file].indexed_timestamp).toBe((rec as { indexed_timestamp: number }).indexed_timestamp);
     expect(after.packages[one.filename]).toBeDefined();

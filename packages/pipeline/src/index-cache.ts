@@ -18,8 +18,8 @@ export interface CachedEntry {
 export interface SubdirState {
   /** Digest of the `repodata.json:latest` manifest we last pushed or read. */
   latest?: string;
-  /** Shards already pushed (hex), so an incremental run pushes only new ones. */
-  shards?: string[];
+  /** Shard key and sha256 per package name as last pushed: unchanged names are neither encoded nor pushed again. */
+  shardKeys?: Record<string, [key: string, hex: string]>;
   /** Files in that `latest`. */
   indexed?: number;
 }

@@ -262,8 +262,12 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
     const built = new Map<string, SubdirIndexFiles>();
     const build = (subdir: string) => {
       const packages = [...cache.subdirEntries(subdir).values()].map((e) => e.pkg);
-      const files = buildSubdirIndex(subdir, packages, { createdAt });
-      built.set(subdir, files);
+      // The static tree needs every shard's bytes; a registry-only run re-encodes changed names only.
+      const keys = o.out === undefined ? cache.state.subdirs[subdir]?.shardKeys : undefined;
+      const previousShards = keys ? new Map(Object.entries(keys).map(([name, [key, hex]]) => [name, { key, hex }])) : undefined;
+      const files = buildSubdirIndex(subdir, packages, { createdAt, ...(previousShards ? { previousShards } : {}) });
+      // Kept for the static tree only: a big channel should not hold every subdir's files at once.
+      if (o.out !== undefined) built.set(subdir, files);
       return files;
     };
     const results: SubdirIndex[] = [];
@@ -397,11 +401,10 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
       const repository = store.repository(repodataRepository(w.subdir));
       let files = first;
       const state = (cache.state.subdirs[w.subdir] ??= {});
-      const knownShards = new Set(state.shards ?? []);
+      const knownShards = new Set<string>();
       for (let attempt = 1; ; attempt++) {
         const stamp = timestampTag(now());
         for (const hex of await pushShards(repository, files, knownShards, stamp, concurrency)) knownShards.add(hex);
-        state.shards = [...knownShards];
         const { bytes } = await prepareRepodataManifest(repository, files, { created: createdAt, ...(newMark ? { mark: newMark } : {}) });
         const ours = await settle(() => repository.pushManifest(bytes, MediaType.ImageManifest, stamp));
         // Before moving latest: take in whatever a concurrent reindex published meanwhile.
@@ -434,6 +437,7 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
         }
         state.latest = final;
         state.indexed = files.packages.length;
+        state.shardKeys = Object.fromEntries([...files.shardKeys].map(([name, k]) => [name, [k.key, k.hex] as [string, string]]));
         return { subdir: w.subdir, packages: files.packages.length, added: w.added, repodataDigest: final, tags: [stamp, 'latest'] };
       }
     }

@@ -4,7 +4,7 @@ import { runExportsJson } from './channeldata.ts';
 import { subdirIndexHtml } from './html.ts';
 import { sortedByFilename, type IndexedPackage } from './records.ts';
 import { repodataJson, zstdCompress } from './repodata.ts';
-import { buildShards, encodeShardIndex, type Shard } from './shards.ts';
+import { buildShardSet, encodeShardIndex, type KnownShard, type Shard } from './shards.ts';
 
 export interface SubdirIndexFiles {
   subdir: string;
@@ -15,7 +15,10 @@ export interface SubdirIndexFiles {
   runExportsJson: Buffer;
   /** repodata_shards.msgpack.zst */
   shardIndex: Buffer;
+  /** Shards encoded by this build (all of them unless `previousShards` let some be reused). */
   shards: Map<string, Shard>;
+  /** Every name's shard key and sha256, to pass as `previousShards` next time. */
+  shardKeys: Map<string, KnownShard>;
 }
 
 export interface BuildSubdirOptions {
@@ -25,12 +28,14 @@ export interface BuildSubdirOptions {
   /** Shard index URLs relative to the subdir (defaults suit a static tree: `./` and `./shards/`). */
   baseUrl?: string;
   shardsBaseUrl?: string;
+  /** Shards of an earlier build: names whose content is unchanged are not encoded again. */
+  previousShards?: ReadonlyMap<string, KnownShard>;
 }
 
 export function buildSubdirIndex(subdir: string, packages: Iterable<IndexedPackage>, options: BuildSubdirOptions): SubdirIndexFiles {
   const sorted = sortedByFilename(packages);
   const repodata = Buffer.from(repodataJson(subdir, sorted, { sorted: true, removed: options.removed }), 'utf8');
-  const shards = buildShards(sorted);
+  const { shards, all } = buildShardSet(sorted, options.previousShards);
   const info = {
     base_url: options.baseUrl ?? './',
     shards_base_url: options.shardsBaseUrl ?? './shards/',
@@ -43,8 +48,12 @@ export function buildSubdirIndex(subdir: string, packages: Iterable<IndexedPacka
     repodataJson: repodata,
     repodataZst: zstdCompress(repodata),
     runExportsJson: Buffer.from(runExportsJson(subdir, sorted, { sorted: true }), 'utf8'),
-    shardIndex: encodeShardIndex(info, shards.values()),
+    shardIndex: encodeShardIndex(
+      info,
+      [...all].map(([name, known]) => ({ name, sha256: Buffer.from(known.hex, 'hex') })),
+    ),
     shards,
+    shardKeys: all,
   };
 }
 

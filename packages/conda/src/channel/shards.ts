@@ -54,8 +54,36 @@ export function encodeShard(packages: Iterable<IndexedPackage>): Buffer {
   return zstdCompress(payload);
 }
 
-/** Every shard of a subdir, keyed by package name. */
-export function buildShards(packages: Iterable<IndexedPackage>): Map<string, Shard> {
+/** A shard known from an earlier build: its content key and sha256 (hex). */
+export interface KnownShard {
+  key: string;
+  hex: string;
+}
+
+/**
+ * What a shard's content depends on: each file's name, sha256, indexed_timestamp and run_exports. Files never
+ * change once published, so an equal key means an equal shard and the shard need not be encoded again.
+ */
+export function shardKey(packages: IndexedPackage[]): string {
+  const hash = createHash('sha256');
+  for (const p of packages) {
+    hash.update(`${p.filename}\0${p.record.sha256}\0${String(p.record.indexed_timestamp ?? '')}\0${JSON.stringify(p.runExports ?? {})}\n`);
+  }
+  return hash.digest('hex').slice(0, 32);
+}
+
+export interface BuiltShards {
+  /** Shards encoded in this build, by package name. */
+  shards: Map<string, Shard>;
+  /** Every package name's shard (encoded now or reused), in name order. */
+  all: Map<string, KnownShard>;
+}
+
+/**
+ * Every shard of a subdir, keyed by package name. Names whose key equals the one in `previous` are not encoded
+ * again (incremental reindex): they appear in `all` only.
+ */
+export function buildShardSet(packages: Iterable<IndexedPackage>, previous?: ReadonlyMap<string, KnownShard>): BuiltShards {
   const byName = new Map<string, IndexedPackage[]>();
   for (const pkg of packages) {
     const list = byName.get(pkg.record.name);
@@ -63,16 +91,32 @@ export function buildShards(packages: Iterable<IndexedPackage>): Map<string, Sha
     else byName.set(pkg.record.name, [pkg]);
   }
   const shards = new Map<string, Shard>();
+  const all = new Map<string, KnownShard>();
   for (const name of [...byName.keys()].sort()) {
-    const bytes = encodeShard(byName.get(name)!);
+    const list = byName.get(name)!;
+    list.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
+    const key = shardKey(list);
+    const known = previous?.get(name);
+    if (known && known.key === key) {
+      all.set(name, known);
+      continue;
+    }
+    const bytes = encodeShard(list);
     const sha256 = createHash('sha256').update(bytes).digest();
-    shards.set(name, { name, bytes, sha256, hex: sha256.toString('hex') });
+    const shard = { name, bytes, sha256, hex: sha256.toString('hex') };
+    shards.set(name, shard);
+    all.set(name, { key, hex: shard.hex });
   }
-  return shards;
+  return { shards, all };
+}
+
+/** Every shard of a subdir, keyed by package name. */
+export function buildShards(packages: Iterable<IndexedPackage>): Map<string, Shard> {
+  return buildShardSet(packages).shards;
 }
 
 /** The shard index bytes: zstd(msgpack({version: 1, info, shards: {name: sha256 bytes}})). */
-export function encodeShardIndex(info: ShardIndexInfo, shards: Iterable<Shard>): Buffer {
+export function encodeShardIndex(info: ShardIndexInfo, shards: Iterable<{ name: string; sha256: Uint8Array }>): Buffer {
   const map: Record<string, Uint8Array> = {};
   for (const shard of shards) map[shard.name] = shard.sha256;
   return zstdCompress(encode({ version: 1, info, shards: map }));
