@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { createRemoteStore, type RemoteStore } from '../../packages/oci/src/remote.ts';
 import {
   DigestMismatchError,
+  EMPTY_SHA256,
   InvalidReferenceError,
   MediaType,
   NotFoundError,
@@ -89,6 +90,15 @@ test('a blob above the chunk threshold and a one-shot stream of unknown size go 
   } finally {
     await chunked.close();
   }
+});
+
+test('the empty blob (conda config) goes up from bytes and from an empty one-shot stream', async () => {
+  const repo = store.repository('blobs/empty');
+  expect(await repo.pushBlob(bytesSource(new Uint8Array(0)))).toEqual({ digest: EMPTY_SHA256, size: 0, pushed: true });
+  const other = store.repository('blobs/empty2');
+  expect(await other.pushBlob(streamSource(Readable.from([])))).toEqual({ digest: EMPTY_SHA256, size: 0, pushed: true });
+  expect(await other.statBlob(EMPTY_SHA256)).toMatchObject({ size: 0 });
+  expect((await readAll(await other.fetchBlob(EMPTY_SHA256, 0))).length).toBe(0);
 });
 
 test('bytes that do not match the expected digest are not committed (monolithic and chunked)', async () => {

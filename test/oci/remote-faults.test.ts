@@ -356,7 +356,11 @@ test('with 10% of requests failing at random, pushes and fetches of blobs and ma
   await repo.pushBlob(bytesSource(Buffer.from('{}')), { digest: sha256Digest('{}'), size: 2 });
   for (let i = 0; i < 12; i++) {
     const data = randomBytes(i % 3 === 0 ? 500_000 : 20_000 + i);
-    const { digest, size } = await repo.pushBlob(bytesSource(data));
+    const mark = proxy.log.length;
+    const { digest, size } = await repo.pushBlob(bytesSource(data)).catch((e: unknown) => {
+      if (process.env.CHAOS_DEBUG) console.log(proxy.log.slice(mark).map((l) => [l.n, l.method, l.url.replace(/\?.*/, '').slice(-12), l.status, l.requestBytes, l.injected]));
+      throw e;
+    });
     expect(digest).toBe(sha256Digest(data));
     const bytes = manifest(digest, size);
     const pushed = await repo.pushManifest(bytes, MediaType.ImageManifest, `v${i}`);

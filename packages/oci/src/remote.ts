@@ -249,7 +249,7 @@ function withDigest(location: URL, digest: Digest): URL {
   return url;
 }
 
-/** `0-<end>` of a Range header -> bytes held; 0 when absent (distribution sends `0-0` for... one byte, `0--1` for none). */
+/** `0-<end>` of a Range header -> bytes held (end + 1); 0 when absent. */
 function rangeEnd(value: string | undefined): number {
   const m = /(\d+)-(-?\d+)/.exec(value ?? '');
   if (!m) return 0;
@@ -539,7 +539,11 @@ class RemoteRepository implements Repository {
         const res = await this.#client.request({ method: 'GET', url: location, scopes: this.#push }, context);
         await discard(res);
         if (res.status === 204 || res.status === 200) {
-          held = rangeEnd(header(res, 'range'));
+          const range = header(res, 'range');
+          held = rangeEnd(range);
+          // distribution answers `0-0` for an empty upload as well as for one byte; we only ever had whole
+          // chunks acknowledged, so with nothing acknowledged it means empty.
+          if (held === 1 && saved.offset === 0 && /^\s*(bytes=)?0-0\s*$/.test(range ?? '')) held = 0;
           const next = header(res, 'location');
           if (next) location = checkLocation(location, next, 'upload location', context);
         }
