@@ -177,7 +177,11 @@ async function publishGroup(
       // Byte-identical copy by digest: mounts on one registry, streams otherwise.
       const total = staged.view.packages.reduce((sum, p) => sum + p.size, 0);
       const ticker = byteTicker((bytes) => ctx.report('copying to production', { artifact: `${where.repository}:${where.tag}`, bytes, totalBytes: total }));
-      await withConcurrentPushRetry(() => copy(stagingRepo, staged.descriptor.digest, productionRepo, { tag: where.tag, signal: ctx.options.signal, onProgress: (b) => ticker.tick(b) }));
+      // By digest first, the tag last: the tag is only set if it is still free the moment before.
+      await withConcurrentPushRetry(() => copy(stagingRepo, staged.descriptor.digest, productionRepo, { signal: ctx.options.signal, onProgress: (b) => ticker.tick(b) }));
+      const copied = await productionRepo.fetchManifest(staged.descriptor.digest);
+      if (await productionRepo.resolve(where.tag)) continue;
+      await withConcurrentPushRetry(() => productionRepo.pushManifest(copied.bytes, copied.descriptor.mediaType, where.tag));
     } else {
       // Production has the other format, or staging holds formats not being promoted: build the manifest
       // from the verified package files, merged into what production has.

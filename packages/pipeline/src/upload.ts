@@ -57,15 +57,13 @@ export async function uploadOne(
     }
     // Throws PackageError when `existing` is a different build under the same tag.
     const built = buildPackageManifest(pkg, { packagePath: file, existing: existing?.manifest, ...(options.sourceUrl ? { sourceUrl: options.sourceUrl } : {}) });
-    if (!pushedBlobs) {
-      for (const blob of built.blobs) {
-        const ticker = byteTicker((bytes) => options.report('pushing', { artifact, bytes, totalBytes: blob.descriptor.size }));
-        await repository.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size }, { onProgress: (b) => ticker.tick(b), signal: options.signal });
-      }
-      pushedBlobs = true;
-    } else {
-      // A merge may reference the other format's blobs: they are already in this repository.
+    // Every round pushes what its manifest brings (a blob already there costs one HEAD): the manifest to
+    // merge into may have changed, and with it which info layers are ours to push.
+    for (const blob of built.blobs) {
+      const ticker = byteTicker((bytes) => options.report('pushing', { artifact, bytes, totalBytes: blob.descriptor.size }));
+      await repository.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size }, { onProgress: (b) => ticker.tick(b), signal: options.signal });
     }
+    pushedBlobs = true;
     // Someone changed the tag while we pushed blobs: merge again from what is there now.
     const before = await repository.resolve(tag);
     if ((before?.digest ?? undefined) !== existing?.digest) continue;
