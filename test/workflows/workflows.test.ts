@@ -35,6 +35,22 @@ describe('workflows', () => {
     expect(lintWorkflow(file, read(path.join(WORKFLOWS, file)))).toEqual([]);
   });
 
+  test.each(workflowFiles)('%s: every local action it uses exists and gets only declared inputs, all required ones', (file) => {
+    const doc = YAML.parse(read(path.join(WORKFLOWS, file)));
+    for (const [id, job] of Object.entries(doc.jobs) as Array<[string, { steps?: Array<{ uses?: string; with?: Record<string, unknown> }> }]>) {
+      for (const step of job.steps ?? []) {
+        if (!step.uses?.startsWith('$/')) continue;
+        const actionFile = path.join(ROOT, step.uses.slice(2), 'action.yml');
+        expect({ job: id, uses: step.uses, exists: existsSync(actionFile) }).toEqual({ job: id, uses: step.uses, exists: true });
+        const inputs = YAML.parse(read(actionFile)).inputs as Record<string, { required?: boolean }>;
+        const given = Object.keys(step.with ?? {});
+        expect({ job: id, unknown: given.filter((k) => !(k in inputs)) }).toEqual({ job: id, unknown: [] });
+        const missing = Object.entries(inputs).filter(([k, i]) => i.required && !given.includes(k)).map(([k]) => k);
+        expect({ job: id, missing }).toEqual({ job: id, missing: [] });
+      }
+    }
+  });
+
   test('promote never waits in a concurrency slot a newer dispatch could cancel', () => {
     const doc = YAML.parse(read(path.join(WORKFLOWS, 'promote.yml')));
     expect(doc.concurrency).toBeUndefined();
