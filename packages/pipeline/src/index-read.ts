@@ -143,8 +143,13 @@ export async function readPackageEntries(repository: Repository, reference: stri
   for (const layer of layers.packages) {
     const filename = layer.annotations?.[TITLE];
     const md5 = layer.annotations?.[MD5];
-    if (!filename || !/\.(conda|tar\.bz2)$/.test(filename) || filename.includes('/')) {
+    if (!filename || !/\.(conda|tar\.bz2)$/.test(filename) || /[/\\\0]/.test(filename)) {
       throw new Error(`package layer ${layer.digest} of ${what} has no usable ${TITLE} (filename); re-promote the package`);
+    }
+    // The file name is what clients and the static tree use: it must be the build index.json describes.
+    const stem = `${String(indexJson.name)}-${String(indexJson.version)}-${String(indexJson.build)}`;
+    if (filename !== `${stem}.conda` && filename !== `${stem}.tar.bz2`) {
+      throw new Error(`package layer ${filename} of ${what} does not match its info/index.json (${stem}); re-promote the package`);
     }
     if (!md5 || !/^[0-9a-f]{32}$/.test(md5)) {
       throw new Error(`package layer ${filename} of ${what} lacks the ${MD5} annotation repodata needs; re-promote the package`);
