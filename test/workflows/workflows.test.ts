@@ -88,7 +88,7 @@ describe('docs/actions.md', () => {
     expect(snippets).toHaveLength(2);
   });
 
-  test.each(snippets.map((s, i) => [i, s]))('snippet %i is a valid workflow with least-privilege permissions', async (_i, snippet) => {
+  test.each(snippets.map((s, i) => [i, s] as [number, string]))('snippet %i is a valid workflow with least-privilege permissions', async (_i, snippet) => {
     const { parseWorkflow, convertWorkflowTemplate, NoOperationTraceWriter } = await parser();
     const parsed = parseWorkflow({ name: 'snippet.yml', content: snippet }, new NoOperationTraceWriter());
     expect(parsed.context.errors.getErrors().map((e) => e.message)).toEqual([]);
