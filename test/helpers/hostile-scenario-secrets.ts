@@ -153,19 +153,20 @@ export async function cliLeakRuns(setup: SecretsSetup): Promise<LeakRun[]> {
   ]);
   // Failure paths (both output modes): wrong password, a production credential without production rights,
   // a missing artifact, an unreachable registry, gc with a GitHub token against a fake API.
-  await Promise.all(
-    [false, true].flatMap((json) => {
+  // (--json only for the two paths most likely to carry a credential in an error: auth failures.)
+  await Promise.all([
+    ...[false, true].flatMap((json) => {
       const j = json ? ['--json'] : [];
       const tag = json ? ' --json' : '';
       return [
         add(`upload, wrong password${tag}`, ['upload', '--to', setup.staging, ...j, ...files], cliEnv(setup, 'promoter', `${SECRETS.stagerPassword}-wrong`)),
         add(`promote, staging-only credential${tag}`, ['promote', '--staging', setup.staging, '--production', setup.production, ...j, ...refs], cliEnv(setup, 'stager')),
-        add(`download, missing artifact${tag}`, ['download', '--channel', setup.production, ...j, 'linux-64/ghost-1.0-h0_0.conda', '-o', path.join(setup.dir, `ghost${tag}.conda`)]),
-        add(`reindex, unreachable registry${tag}`, ['reindex', '--channel', 'oci+http://127.0.0.1:1/sec/production', '--cache-dir', `${cache}-x`, ...j]),
-        add(`gc with GITHUB_TOKEN${tag}`, ['gc', '--channel', setup.staging, '--older-than', '1s', '--dry-run', '--github-owner', 'h7-owner', ...j], { ...env, GITHUB_API_URL: setup.github.url }),
       ];
     }),
-  );
+    add('download, missing artifact', ['download', '--channel', setup.production, 'linux-64/ghost-1.0-h0_0.conda', '-o', path.join(setup.dir, 'ghost.conda')]),
+    add('reindex, unreachable registry', ['reindex', '--channel', 'oci+http://127.0.0.1:1/sec/production', '--cache-dir', `${cache}-x`]),
+    add('gc with GITHUB_TOKEN', ['gc', '--channel', setup.staging, '--older-than', '1s', '--dry-run', '--github-owner', 'h7-owner'], { ...env, GITHUB_API_URL: setup.github.url }),
+  ]);
   // Files the CLI wrote: the reindex cache and the static tree.
   runs.push({ label: 'files written (cache, static tree)', code: 0, leaks: leaksIn(await readTree([cache, out, `${out}-j`])), crash: [] });
   return runs;
