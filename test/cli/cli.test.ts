@@ -84,6 +84,16 @@ describe('usage errors exit 2 with one line and a hint', () => {
   });
 });
 
+test('demo: the whole flow on disk ends with a solved environment and one refusal', async () => {
+  const run = await cli(['demo']);
+  expect(run.code).toBe(0);
+  expect(run.stdout).toMatch(/rejected\s+linux-64\/intruder-1\.0-h0_0\.conda .*does not own package name intruder/);
+  const solution = run.stdout.slice(run.stdout.indexOf('== 6.'));
+  for (const name of ['_sample_mutex', 'libsample', 'sample-data', 'sampletool']) expect(solution).toMatch(new RegExp(`^${name}\\s`, 'm'));
+  expect(solution).not.toMatch(/^intruder/m);
+  expect(run.stdout).toMatch(/Done: 4 packages published, 1 refused/);
+});
+
 describe('against a registry with credentials from the environment', () => {
   let files: string[];
   let staging: string;

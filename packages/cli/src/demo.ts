@@ -16,6 +16,8 @@ export interface DemoOptions {
   registry?: string;
   /** Keep everything in this directory. */
   keep?: string;
+  /** Show every progress event (stderr) besides the tables. */
+  verbose?: boolean;
   write: (text: string) => void;
   log: (text: string) => void;
 }
@@ -83,7 +85,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   const run = new Date().toISOString().replace(/[-:T.Z]/g, '').slice(0, 14);
   const staging = o.registry ? joinLocation(o.registry, `demo${run}/staging`) : `oci-layout:${path.join(work, 'staging')}`;
   const production = o.registry ? joinLocation(o.registry, `demo${run}/production`) : `oci-layout:${path.join(work, 'production')}`;
-  const progress = progressPrinter();
+  const progress = o.verbose ? progressPrinter() : undefined;
   let exit = 0;
   try {
     o.write(`oci-channel demo\n  staging:    ${staging}\n  production: ${production}\n  work dir:   ${work}${o.keep ? '' : ' (removed at the end)'}\n`);

@@ -232,12 +232,12 @@ async function run(command: string, args: string[]): Promise<number> {
       return result.ok ? 0 : 1;
     }
     case 'demo': {
-      const { values, positionals } = parse(command, args, { registry: { type: 'string' }, keep: { type: 'string' } });
+      const { values, positionals } = parse(command, args, { registry: { type: 'string' }, keep: { type: 'string' }, verbose: { type: 'boolean', short: 'v' } });
       if (values.help) return help(command);
       if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`, command);
       const registry = typeof values.registry === 'string' ? location(command, 'registry', values.registry) : undefined;
       const { runDemo } = await import('./demo.ts');
-      return runDemo({ registry, keep: typeof values.keep === 'string' ? values.keep : undefined, write: out, log: err });
+      return runDemo({ registry, keep: typeof values.keep === 'string' ? values.keep : undefined, verbose: values.verbose === true, write: out, log: err });
     }
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);

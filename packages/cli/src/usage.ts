@@ -108,7 +108,7 @@ Options:
   -h, --help             this help
   (on ghcr.io, where the registry cannot delete, set GITHUB_TOKEN and --github-owner OWNER [--github-owner-type org|user])
 `,
-  demo: `Usage: oci-channel demo [--registry oci+http://127.0.0.1:PORT/PATH] [--keep DIR]
+  demo: `Usage: oci-channel demo [--registry oci+http://127.0.0.1:PORT/PATH] [--keep DIR] [--verbose]
 
 Builds sample conda packages, uploads them to staging, validates and promotes them (showing a rejection),
 reindexes production, serves the static index on loopback and solves an environment with rattler.
@@ -117,6 +117,7 @@ Without --registry everything runs on oci-layout: directories in a temporary fol
 Options:
   --registry URL  run against a real registry (staging and production under URL's path)
   --keep DIR      keep the channels and the static index in DIR instead of a temporary folder
+  -v, --verbose   also show each step's progress (stderr)
   -h, --help      this help
 `,
 };
