@@ -29,6 +29,11 @@ export interface TokenIssuerOptions {
   field?: 'token' | 'access_token' | 'both';
   /** expires_in in seconds (default 300). */
   expiresIn?: number;
+  /**
+   * Grants to use instead of the user's for one token request (`n` is 1-based); undefined keeps the user's.
+   * Lets a test hand out a narrower token than asked, e.g. only for the first request.
+   */
+  grantsFor?: (request: { n: number; user?: string; scopes: string[] }) => Grant[] | undefined;
 }
 
 export interface TokenRequestRecord {
@@ -109,6 +114,7 @@ export async function startTokenIssuer(options: TokenIssuerOptions): Promise<Run
         grants = entry.grants;
       }
       const scopes = url.searchParams.getAll('scope');
+      grants = options.grantsFor?.({ n: requests.length + 1, user, scopes }) ?? grants;
       const access: TokenRequestRecord['granted'] = [];
       for (const scope of scopes.flatMap((s) => s.split(' ')).filter(Boolean)) {
         const parts = scope.split(':');

@@ -20,7 +20,7 @@ import {
 import { writeHtpasswd } from '../harness/htpasswd.ts';
 import { startProxy, type RunningProxy } from '../harness/proxy.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
-import { startTokenIssuer, type RunningTokenIssuer } from '../harness/token-issuer.ts';
+import { startTokenIssuer, type Grant, type RunningTokenIssuer } from '../harness/token-issuer.ts';
 
 let dir: string;
 const stores: Store[] = [];
@@ -139,9 +139,12 @@ describe('bearer tokens', () => {
   let registry: RunningRegistry;
   const stager = { username: 'stager', password: 'stage-secret' };
   const admin = { username: 'admin', password: 'admin-secret' };
+  /** Per-test override of the grants of one token request (see the re-login tests). */
+  let grantsFor: ((request: { n: number; user?: string; scopes: string[] }) => Grant[] | undefined) | undefined;
 
   beforeAll(async () => {
     issuer = await startTokenIssuer({
+      grantsFor: (request) => grantsFor?.(request),
       users: {
         stager: {
           password: stager.password,
@@ -158,6 +161,9 @@ describe('bearer tokens', () => {
   afterAll(async () => {
     await registry?.stop();
     await issuer?.stop();
+  });
+  afterEach(() => {
+    grantsFor = undefined;
   });
 
   test('a stager pushes to staging/*, and tokens are cached per scope', async () => {
@@ -193,6 +199,45 @@ describe('bearer tokens', () => {
     const to = store.repository('staging/libcurl');
     expect(await to.mountBlob(layer, store.repository('prod/libcurl'))).toBe(true);
     expect(await to.statBlob(layer)).toMatchObject({ size: 'layer of prod/libcurl'.length });
+  });
+
+  test('a token granted narrower than asked gets insufficient_scope; one re-login with the wider scope succeeds', async () => {
+    const store = open(registry.location('staging'), { credentials: stager });
+    const repo = store.repository('relogin');
+    // A pull token first, so the push request below is sent with a token (not anonymously).
+    expect(await repo.listTags()).toEqual([]);
+    const first = issuer.requests.length + 1;
+    // The next token request gets pull only, as an issuer lagging behind a new permission would answer.
+    grantsFor = ({ n }) => (n === first ? [{ repository: 'staging/**', actions: ['pull'] }] : undefined);
+    const digest = await publish(store, 'relogin', 'v1');
+    const used = issuer.requests.slice(first - 1);
+    const pushScope = 'repository:staging/relogin:pull,push';
+    expect(used.map((r) => r.scopes)).toEqual([[pushScope], [pushScope]]);
+    expect(used[0]!.granted).toEqual([{ type: 'repository', name: 'staging/relogin', actions: ['pull'] }]);
+    expect(used[1]!.granted).toEqual([{ type: 'repository', name: 'staging/relogin', actions: ['pull', 'push'] }]);
+    const adminStore = open(registry.location('staging'), { credentials: admin });
+    expect((await adminStore.repository('relogin').resolve('v1'))?.digest).toBe(digest);
+  });
+
+  test('a wider scope still refused after the one re-login is a DeniedError, nothing published', async () => {
+    const store = open(registry.location('staging'), { credentials: stager });
+    const repo = store.repository('refused');
+    expect(await repo.listTags()).toEqual([]);
+    const first = issuer.requests.length + 1;
+    // Every token from now on grants pull only.
+    grantsFor = ({ n }) => (n >= first ? [{ repository: 'staging/**', actions: ['pull'] }] : undefined);
+    const error = await publish(store, 'refused', 'v1').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DeniedError);
+    expect((error as Error).message).toContain('staging/refused');
+    expect((error as Error).message).toContain('pull,push');
+    expect((error as Error).message).not.toContain(stager.password);
+    // One login for the push scope and exactly one re-login, then the error: no loop.
+    const used = issuer.requests.slice(first - 1);
+    expect(used.map((r) => r.scopes)).toEqual([['repository:staging/refused:pull,push'], ['repository:staging/refused:pull,push']]);
+    grantsFor = undefined;
+    const adminStore = open(registry.location('staging'), { credentials: admin });
+    expect(await adminStore.repository('refused').listTags()).toEqual([]);
+    expect(await adminStore.repository('refused').statBlob(sha256Digest('layer of refused'))).toBeUndefined();
   });
 
   test('an issuer answering only access_token works; wrong passwords and anonymous pulls are Unauthorized', async () => {

@@ -2,7 +2,6 @@
 // Tokens are cached per scope set; a realm must be a valid URL on the registry's scheme. Secrets never appear
 // in messages.
 import {
-  DeniedError,
   InsecureError,
   ProtocolError,
   UnauthorizedError,
@@ -117,7 +116,8 @@ export class Authenticator {
 
   /**
    * Handles a 401: learns the scheme and fetches what is needed. Returns true when sending the request again
-   * (once) can succeed; throws DeniedError when the token already covered the scope the registry wants.
+   * (once) can succeed: one re-login, with the wider scope when the registry asked for more. Throws
+   * UnauthorizedError when anonymous access lacks a scope it already asked for.
    */
   async challenge(headerValue: string | undefined, scopes: string[], sent: string | undefined, context: OciErrorContext): Promise<boolean> {
     const challenges = parseChallenges(headerValue ?? '');
@@ -128,16 +128,14 @@ export class Authenticator {
       this.#realm = this.#checkRealm(bearer.params.realm);
       this.#service = bearer.params.service;
       const wanted = mergeScopes(scopes, bearer.params.scope ? [bearer.params.scope] : []);
-      if (sent?.startsWith('Bearer ') && bearer.params.error === 'insufficient_scope' && covers(mergeScopes(scopes), wanted)) {
-        if (!this.#credentials) {
-          throw new UnauthorizedError(
-            `${context.repository ?? context.registry} needs credentials: anonymous access does not grant ${wanted.join(' ')}; provide credentials (OCI_CHANNEL_<HOST>_USERNAME/_PASSWORD or docker login)`,
-            { ...context, status: 401 },
-          );
-        }
-        throw new DeniedError(
-          `access to ${context.repository ?? context.registry} denied: the token service did not grant ${wanted.join(' ')}; use credentials allowed to do this`,
-          { ...context, status: 401, code: 'DENIED' },
+      // A token that already covered the scope was refused: anonymous access cannot get more. With credentials
+      // the one re-login below still runs (the issuer may have granted less than asked, e.g. a permission being
+      // propagated); request() turns a second insufficient_scope into DeniedError.
+      const refused = sent?.startsWith('Bearer ') && bearer.params.error === 'insufficient_scope' && covers(mergeScopes(scopes), wanted);
+      if (refused && !this.#credentials) {
+        throw new UnauthorizedError(
+          `${context.repository ?? context.registry} needs credentials: anonymous access does not grant ${wanted.join(' ')}; provide credentials (OCI_CHANNEL_<HOST>_USERNAME/_PASSWORD or docker login)`,
+          { ...context, status: 401 },
         );
       }
       // One re-login, with the wider scope when the registry asked for more than we had.
