@@ -29,6 +29,7 @@ const TITLES: Record<string, string> = {
   crashes: 'Crashes (SIGKILL of the CLI)',
   races: 'Races (concurrent promoters and reindexers)',
   'hostile-registry': 'Hostile registry answers',
+  'hostile-registry-tls': 'Hostile https registry (downgrades)',
   'hostile-packages': 'Hostile packages and inputs',
   secrets: 'Tokens, scopes and secrets',
 };
@@ -55,6 +56,7 @@ export function renderFigures(all: Figures[], mode: string): string {
     ['planted staging artifacts tried', 'planted staging artifacts refused'],
     ['hostile payloads tried', 'hostile payloads refused'],
     ['hostile registry answers tried', 'refused or followed safely'],
+    ['https downgrade attempts tried', 'https downgrade attempts refused'],
     ['staging-credential writes to production tried', 'staging-credential writes to production refused'],
   ];
   const figure = (name: string) => sorted.reduce((n, f) => n + (typeof f.figures[name] === 'number' ? (f.figures[name] as number) : 0), 0);

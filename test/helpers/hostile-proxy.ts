@@ -3,6 +3,7 @@
 // registry). It keeps a log of every request (in arrival order, with the fault it got), which outlives the
 // clients that went through it - killed CLI processes included.
 import http from 'node:http';
+import https from 'node:https';
 import type net from 'node:net';
 import { keyedRandom } from './hostile-random.ts';
 
@@ -130,7 +131,10 @@ function applicableKinds(kinds: readonly FaultKind[], method: string, path: stri
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function startHostileProxy(targetUrl: string, initial: { faults?: FaultOptions; rules?: Rule[] } = {}): Promise<HostileProxy> {
+export async function startHostileProxy(
+  targetUrl: string,
+  initial: { faults?: FaultOptions; rules?: Rule[]; /** Serve https with this key and certificate (clients need to trust it). */ tls?: { key: string; cert: string } } = {},
+): Promise<HostileProxy> {
   const target = new URL(targetUrl);
   const upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
   const log: RequestRecord[] = [];
@@ -144,7 +148,7 @@ export async function startHostileProxy(targetUrl: string, initial: { faults?: F
   let origin = '';
 
   function upstream(request: http.IncomingMessage, record: RequestRecord): http.ClientRequest {
-    const headers = { ...request.headers };
+    const headers: http.OutgoingHttpHeaders = { ...request.headers, ...(initial.tls ? { 'x-forwarded-proto': 'https' } : {}) };
     // Keep Host: the registry builds upload Locations from it, which then point back at the proxy.
     return http.request({
       host: target.hostname,
@@ -182,7 +186,7 @@ export async function startHostileProxy(targetUrl: string, initial: { faults?: F
     const forward = async (override?: Buffer) => {
       const sent = override ?? (await body());
       return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
-        const headers: http.OutgoingHttpHeaders = { ...request.headers, 'content-length': String(sent.length) };
+        const headers: http.OutgoingHttpHeaders = { ...request.headers, 'content-length': String(sent.length), ...(initial.tls ? { 'x-forwarded-proto': 'https' } : {}) };
         if (sent.length === 0 && !hasBody(request)) delete headers['content-length'];
         delete headers['transfer-encoding'];
         const out = http.request(
@@ -386,9 +390,10 @@ export async function startHostileProxy(targetUrl: string, initial: { faults?: F
     });
   }
 
-  const server = http.createServer((request, response) => {
+  const listener = (request: http.IncomingMessage, response: http.ServerResponse) => {
     handle(request, response).catch(() => request.socket.destroy());
-  });
+  };
+  const server = initial.tls ? https.createServer({ key: initial.tls.key, cert: initial.tls.cert }, listener) : http.createServer(listener);
   server.keepAliveTimeout = 30_000;
   server.on('connection', (socket) => {
     sockets.add(socket);
@@ -397,12 +402,12 @@ export async function startHostileProxy(targetUrl: string, initial: { faults?: F
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;
   const host = `127.0.0.1:${port}`;
-  origin = `http://${host}`;
+  origin = `${initial.tls ? 'https' : 'http'}://${host}`;
 
   return {
     url: origin,
     host,
-    location: (repoPath = '') => `oci+http://${host}${repoPath ? `/${repoPath}` : ''}`,
+    location: (repoPath = '') => `${initial.tls ? 'oci' : 'oci+http'}://${host}${repoPath ? `/${repoPath}` : ''}`,
     log,
     stats() {
       const byKind: Partial<Record<FaultKind, number>> = {};

@@ -27,7 +27,7 @@ export interface ForeignOrigin {
   stop(): Promise<void>;
 }
 
-async function startForeign(registry: RunningRegistry, host = '127.0.0.1'): Promise<ForeignOrigin> {
+export async function startForeign(registry: RunningRegistry, host = '127.0.0.1'): Promise<ForeignOrigin> {
   const requests: ForeignOrigin['requests'] = [];
   const server = http.createServer((req, res) => {
     requests.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization });
