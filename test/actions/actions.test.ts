@@ -2,7 +2,7 @@
 // loopback GitHub API: upload -> dispatch -> validate -> promote -> reindex -> gc, each run's outputs and
 // summary checked, wrong inputs failing with their one-line reason, and the password never shown.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { openStore, type Store } from '@oci-channel/oci';
@@ -171,6 +171,10 @@ describe('the pipeline through the bundled actions', () => {
     expect(parsed.subdirs).toEqual([expect.objectContaining({ subdir: 'linux-64', packages: 2 })]);
     expect(result.outputs.changed).toBe('true');
     expect(result.summary).toMatch(/<td>linux-64<\/td><td>2<\/td>/);
+    // The static tree for Pages holds the subdir's repodata with both packages.
+    const repodata = JSON.parse(await readFile(path.join(out, 'linux-64', 'repodata.json'), 'utf8'));
+    expect(Object.keys(repodata['packages.conda'] ?? {})).toEqual(['good-1.0-h0_0.conda']);
+    expect(Object.keys(repodata.packages ?? {})).toEqual(['good-1.0-h0_0.tar.bz2']);
   });
 
   test('reindex keeps its record cache between runs with the Actions cache (new key per run, restored by prefix)', async () => {
