@@ -33,6 +33,11 @@ export interface ProxyPlan {
   delayMs?: number;
   /** Close the client's connection once this many request-body bytes arrived; nothing reaches the registry. */
   dropRequestAfter?: number;
+  /**
+   * Read this many request-body bytes, then stop reading and never answer (a stalled upload: the client's
+   * socket fills up and it can send nothing more). Nothing reaches the registry.
+   */
+  stallRequestAfter?: number;
   /** Forward, then close the client's connection after this many response-body bytes. */
   dropResponseAfter?: number;
   /** Response-body byte offsets to flip (XOR 0xff). */
@@ -196,6 +201,17 @@ export async function startProxy(target: { host: string; port: number }): Promis
         if (entry.requestBytes >= limit) cut();
       });
       req.on('end', cut);
+      return;
+    }
+
+    if (plan.stallRequestAfter !== undefined) {
+      entry.injected = `stall request after ${plan.stallRequestAfter} bytes`;
+      const limit = plan.stallRequestAfter;
+      req.on('data', (c: Buffer) => {
+        count(c);
+        if (entry.requestBytes >= limit) req.pause();
+      });
+      if (limit <= 0) req.pause();
       return;
     }
 

@@ -6,13 +6,14 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { createRemoteStore, type RemoteStoreOptions } from '../../packages/oci/src/remote.ts';
 import {
   DigestMismatchError,
   InsecureError,
   MediaType,
   NotFoundError,
+  OciError,
   ProtocolError,
   RetryExhaustedError,
   TooLargeError,
@@ -23,6 +24,7 @@ import {
   parseLocation,
   parseRetryAfter,
   sha256Digest,
+  streamSource,
   type Store,
 } from '../../packages/oci/src/index.ts';
 import { writeHtpasswd } from '../harness/htpasswd.ts';
@@ -375,4 +377,48 @@ test('with 10% of requests failing at random, pushes and fetches of blobs and ma
     }
   }
   expect(proxy.log.filter((e) => e.injected).length).toBeGreaterThan(5);
+});
+
+describe('a stalled upload body (the registry accepts no more bytes)', () => {
+  // 1 s without a byte taken by the connection counts as a stall; the loopback registry answers far faster.
+  const timeoutMs = 1000;
+
+  test('a stalled PATCH is aborted and the chunked upload resumes where the registry stands', async () => {
+    const data = randomBytes(20 * 1024 * 1024);
+    let patches = 0;
+    proxy.handler = (req) => (req.method === 'PATCH' && ++patches === 1 ? { stallRequestAfter: 1024 * 1024 } : undefined);
+    const store = open({ timeoutMs, chunkThresholdBytes: 1 << 20, chunkSizeBytes: 16 * 1024 * 1024 });
+    const repo = store.repository('stall-patch');
+    const result = await repo.pushBlob(bytesSource(data), { size: data.length });
+    expect(result).toEqual({ digest: sha256Digest(data), size: data.length, pushed: true });
+    expect(proxy.log.filter((e) => e.injected?.startsWith('stall'))).toHaveLength(1);
+    const forwarded = proxy.log.filter((e) => e.method === 'PATCH' && !e.injected).reduce((n, e) => n + e.requestBytes, 0);
+    expect(forwarded).toBe(data.length);
+    expect((await readAll(await repo.fetchBlob(result.digest, data.length))).equals(data)).toBe(true);
+  }, 30_000);
+
+  test('a stalled monolithic PUT of a replayable source is sent again and succeeds', async () => {
+    const data = randomBytes(12 * 1024 * 1024);
+    let puts = 0;
+    proxy.handler = (req) => (req.method === 'PUT' && ++puts === 1 ? { stallRequestAfter: 1024 * 1024 } : undefined);
+    const store = open({ timeoutMs });
+    const repo = store.repository('stall-put');
+    const result = await repo.pushBlob(bytesSource(data), { digest: sha256Digest(data), size: data.length });
+    expect(result).toEqual({ digest: sha256Digest(data), size: data.length, pushed: true });
+    expect(proxy.log.filter((e) => e.injected?.startsWith('stall'))).toHaveLength(1);
+    expect((await readAll(await repo.fetchBlob(result.digest, data.length))).equals(data)).toBe(true);
+  }, 30_000);
+
+  test('a stalled one-shot stream fails with a clear error and nothing is committed', async () => {
+    const data = randomBytes(20 * 1024 * 1024);
+    proxy.handler = (req) => (req.method === 'PATCH' ? { stallRequestAfter: 1024 * 1024 } : undefined);
+    const store = open({ timeoutMs, chunkThresholdBytes: 1 << 20, chunkSizeBytes: 16 * 1024 * 1024 });
+    const repo = store.repository('stall-stream');
+    const error = await repo.pushBlob(streamSource(Readable.from([data.subarray(0, 8 << 20), data.subarray(8 << 20)])), { size: data.length }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OciError);
+    expect((error as Error).message).toMatch(/PATCH .*stall-stream.* no bytes of the request body were accepted for 1000 ms/);
+    expect(proxy.log.filter((e) => e.injected?.startsWith('stall'))).toHaveLength(1);
+    proxy.handler = undefined;
+    expect(await repo.statBlob(sha256Digest(data))).toBeUndefined();
+  }, 30_000);
 });

@@ -1,7 +1,7 @@
 // HTTP transport of the registry client: one keep-alive undici Agent per store (its per-origin connection cap
 // is the per-registry concurrency limit), timeouts, retries with backoff and Retry-After, redirects followed by
 // hand (no Authorization to another origin, no https->http), and size-capped body reads.
-import type { Readable } from 'node:stream';
+import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request, type Dispatcher } from 'undici';
 import {
@@ -195,6 +195,67 @@ export async function responseError(res: HttpResponse, what: string, context: Oc
   return new ProtocolError(`${what} ${at} failed: ${detail}`, ctx);
 }
 
+/** A request body the connection stopped taking (not an OciError: send() treats it as a network failure). */
+export class BodyStallError extends Error {
+  constructor(ms: number, options?: ErrorOptions) {
+    super(`no bytes of the request body were accepted for ${ms} ms (stalled upload)`, options);
+    this.name = 'BodyStallError';
+  }
+}
+
+/**
+ * Passes a request body through and calls `onStall` when the connection takes none of it for `ms` while some is
+ * waiting. The clock starts when the HTTP client starts reading (a request queued for a connection is not stalled),
+ * and a slow source is not a stall: only bytes held here and not taken count.
+ */
+class BodyWatchdog extends Transform {
+  stalled = false;
+  #last = Date.now();
+  #started = false;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(ms: number, onStall: () => void) {
+    super();
+    this.once('resume', () => {
+      this.#started = true;
+      this.#last = Date.now();
+    });
+    this.#timer = setInterval(() => {
+      const waiting = this.readableLength > 0 || this.writableLength > 0;
+      if (this.#started && waiting && Date.now() - this.#last >= ms) {
+        this.stalled = true;
+        clearInterval(this.#timer);
+        onStall();
+      }
+    }, Math.max(10, Math.min(1000, ms / 4)));
+    this.#timer.unref();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#last = Date.now();
+    callback(null, chunk);
+  }
+
+  override _read(size: number): void {
+    this.#last = Date.now();
+    super._read(size);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    clearInterval(this.#timer);
+    callback(error);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    clearInterval(this.#timer);
+    callback();
+  }
+}
+
+function isHeadersTimeout(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'UND_ERR_HEADERS_TIMEOUT';
+}
+
 export class HttpTransport {
   readonly agent: Agent;
   readonly attempts: number;
@@ -265,15 +326,36 @@ export class HttpTransport {
       const headers: Record<string, string> = { 'user-agent': this.userAgent, ...options.headers };
       // Credentials go to their own origin only: never to a redirect target, storage backend or foreign Location.
       if (options.authorization && url.origin === options.authOrigin) headers.authorization = options.authorization;
-      const res = await request(url, {
-        method: options.method,
-        headers,
-        body: options.body?.(),
-        dispatcher: this.agent,
-        signal: options.signal,
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
-      });
+      let body = options.body?.();
+      let signal = options.signal;
+      let watchdog: BodyWatchdog | undefined;
+      if (body instanceof Readable) {
+        // Stream bodies (blob uploads) get a progress timeout: no byte taken for timeoutMs aborts the request.
+        const abort = new AbortController();
+        const stalled = new BodyStallError(this.timeoutMs);
+        watchdog = new BodyWatchdog(this.timeoutMs, () => abort.abort(stalled));
+        body = pipeline(body, watchdog, () => {});
+        signal = signal ? AbortSignal.any([signal, abort.signal]) : abort.signal;
+      }
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(url, {
+          method: options.method,
+          headers,
+          body,
+          dispatcher: this.agent,
+          signal,
+          headersTimeout: this.timeoutMs,
+          bodyTimeout: this.timeoutMs,
+        });
+      } catch (error) {
+        // undici's header timer also runs while the body is sent: a timeout before the body was all taken is the
+        // same stall, whichever timer noticed first.
+        if (watchdog && !options.signal?.aborted && (watchdog.stalled || (isHeadersTimeout(error) && !watchdog.readableEnded))) {
+          throw new BodyStallError(this.timeoutMs, { cause: error });
+        }
+        throw error;
+      }
       const response: HttpResponse = { status: res.statusCode, headers: res.headers, body: res.body, url };
       const location = header(response, 'location');
       if (follow && [301, 302, 303, 307, 308].includes(res.statusCode) && location) {
