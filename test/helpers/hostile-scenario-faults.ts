@@ -216,3 +216,54 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<F
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * One deterministic fault: once production has been written, every read of the staging manifest fails. promote
+ * must not claim the staging copy was removed while it is still there, and a re-run must remove it.
+ */
+export async function runStagingRereadFailure(): Promise<{ claimedRemoved: boolean; keptAfterFirst: boolean; keptAfterRerun: boolean; firstStatus?: string; rerunStatus?: string }> {
+  const registry = await startRegistry();
+  const proxy = await startHostileProxy(registry.url);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'oci-channel-reread-'));
+  try {
+    const [pkg] = await buildValidPackages(path.join(dir, 'p'), 1, 'reread');
+    const staging = proxy.location('reread/staging');
+    const production = proxy.location('reread/production');
+    const storeOptions = { retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 10 } };
+    const refs = [{ subdir: pkg!.subdir, filename: pkg!.filename, sha256: pkg!.sha256 }];
+    if (!(await upload({ to: staging, files: [pkg!.file], storeOptions })).ok) throw new Error('upload failed');
+    if (!(await validate({ staging, production, artifacts: refs, storeOptions })).ok) throw new Error('validate failed');
+    let productionWritten = false;
+    proxy.setRules([
+      {
+        name: 'note-production-write',
+        match: (r) => r.method === 'PUT' && /^\/v2\/reread\/production\/.+\/manifests\/[^/]+$/.test(r.path) && !r.path.includes('oci_channel'),
+        async answer({ forward }) {
+          const answer = await forward();
+          if (answer.status < 300) productionWritten = true;
+          return { status: answer.status, headers: answer.headers as Record<string, string>, body: answer.body };
+        },
+      },
+      {
+        name: 'fail-staging-reads',
+        match: (r) => productionWritten && (r.method === 'GET' || r.method === 'HEAD') && /^\/v2\/reread\/staging\/.+\/manifests\/[^/]+$/.test(r.path),
+        answer: async () => ({ status: 503, headers: { 'content-type': 'application/json' }, body: '{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}' }),
+      },
+    ]);
+    const first = await promote({ staging, production, artifacts: refs, storeOptions });
+    proxy.setRules([]);
+    const direct = directStore(registry.location('reread/staging'));
+    try {
+      const keptAfterFirst = (await storedPackageSha256(direct, pkg!.subdir, pkg!.filename)) !== undefined;
+      const rerun = await promote({ staging, production, artifacts: refs, storeOptions });
+      const keptAfterRerun = (await storedPackageSha256(direct, pkg!.subdir, pkg!.filename)) !== undefined;
+      return { claimedRemoved: first.artifacts[0]?.stagingRemoved === true, keptAfterFirst, keptAfterRerun, firstStatus: first.artifacts[0]?.status, rerunStatus: rerun.artifacts[0]?.status };
+    } finally {
+      await direct.close();
+    }
+  } finally {
+    await proxy.stop();
+    await registry.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}

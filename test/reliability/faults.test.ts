@@ -1,6 +1,6 @@
 // CI size: 30 packages through upload, validate, promote and reindex with 10% of requests faulted.
 import { describe, expect, test } from '@jest/globals';
-import { runFaultScenario } from '../helpers/hostile-scenario-faults.ts';
+import { runFaultScenario, runStagingRereadFailure } from '../helpers/hostile-scenario-faults.ts';
 import { testSeed } from '../helpers/hostile-random.ts';
 
 describe('faults: the flow survives a misbehaving network', () => {
@@ -13,4 +13,12 @@ describe('faults: the flow survives a misbehaving network', () => {
     expect(result.lost).toBe(0);
     expect(result.stagingLeftovers).toBe(0);
   }, 240_000);
+
+  test('promote never claims a staging copy removed when it could not re-read it; a re-run removes it', async () => {
+    const outcome = await runStagingRereadFailure();
+    expect(outcome.firstStatus).toMatch(/promoted/);
+    // Whatever the first run could do, its claim must be true.
+    expect(outcome.claimedRemoved && outcome.keptAfterFirst).toBe(false);
+    expect(outcome.keptAfterRerun).toBe(false);
+  }, 120_000);
 });
