@@ -313,8 +313,13 @@ async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: Ar
 
   // Remove the staged manifest only when production holds every package it carries.
   let stagingRemoved = false;
-  const stagedNow = await fetchPackageManifest(ctx.staging, where.repository, where.tag).catch(() => undefined);
-  if (!stagedNow) stagingRemoved = true;
+  // Only "not found" means the staged copy is gone; a failed read leaves it in place (stagingRemoved: false).
+  const stagedNow = await fetchPackageManifest(ctx.staging, where.repository, where.tag).catch((error: unknown) => {
+    ctx.report(`could not re-read the staging copy: ${errorLine(error)}; re-run promote to remove it`, { artifact: `${where.repository}:${where.tag}` });
+    return null;
+  });
+  if (stagedNow === undefined) stagingRemoved = true;
+  else if (stagedNow === null) stagingRemoved = false;
   else if (current && stagedNow.view.packages.every((s) => current.view.packages.some((p) => p.filename === s.filename && p.sha256 === s.sha256))) {
     if (logged.size === done.length) {
       try {
