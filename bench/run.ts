@@ -33,6 +33,11 @@ export interface BenchRunOptions {
   /** Where to write results; default bench/results (full) or bench/results/quick-<stamp> (quick). */
   out?: string;
   /**
+   * An earlier results file of a full run to merge into: its scenarios that this run also ran are replaced,
+   * the others kept (to re-run one scenario without repeating the rest).
+   */
+  into?: string;
+  /**
    * Minutes for the whole run: each scenario gets a share (BUDGET_SHARES) and starts no new round past it
    * once it has one counted run. Results say how many runs each contender got.
    */
@@ -72,28 +77,35 @@ export async function runBench(options: BenchRunOptions): Promise<BenchRunOutput
     options.runs ? `--runs ${options.runs}` : '',
     options.warmups !== undefined ? `--warmups ${options.warmups}` : '',
     options.budgetMinutes !== undefined ? `--budget-minutes ${options.budgetMinutes}` : '',
+    options.into ? `--into ${path.relative(ROOT, path.resolve(options.into))}` : '',
   ]
     .filter(Boolean)
     .join(' ');
   const resultsDir = path.join(ROOT, 'bench/results');
   const outDir = options.out ?? (options.quick ? path.join(resultsDir, `quick-${stamp(started)}`) : resultsDir);
   await mkdir(outDir, { recursive: true });
-  const json = path.join(outDir, `${stamp(started).slice(0, 10)}-${machineLabel(machine)}.json`);
+  const json = options.into ? path.resolve(options.into) : path.join(outDir, `${stamp(started).slice(0, 10)}-${machineLabel(machine)}.json`);
+  const earlier = options.into ? (JSON.parse(await readFile(json, 'utf8')) as BenchResults) : undefined;
   // Full runs update the docs; quick runs keep their markdown beside their results.
   const markdown = options.quick || options.out ? path.join(outDir, 'benchmarks.md') : path.join(ROOT, 'docs/benchmarks.md');
   const scenarios: ScenarioResult[] = [];
   // Written after every scenario: a run stopped half-way still leaves what it measured.
   const persist = async (): Promise<BenchRunOutput> => {
+    const command = `npm run bench${args ? ` -- ${args}` : ''}`;
+    const ran = new Set(scenarios.map((s) => s.id));
     const results: BenchResults = {
       version: 1,
-      startedAt: started.toISOString(),
+      startedAt: earlier?.startedAt ?? started.toISOString(),
       finishedAt: new Date().toISOString(),
       quick: options.quick,
-      command: `npm run bench${args ? ` -- ${args}` : ''}`,
+      command: earlier ? `${earlier.command}; then ${command}` : command,
       warmups: ctx.warmups,
       runs: ctx.runs,
       machine,
-      scenarios,
+      // Scenario order stays the harness's order whichever run measured each.
+      scenarios: SCENARIOS.map((s) => (ran.has(s.id) ? scenarios.find((r) => r.id === s.id) : earlier?.scenarios.find((r) => r.id === s.id))).filter(
+        (r): r is ScenarioResult => r !== undefined,
+      ),
     };
     await writeFile(json, `${JSON.stringify(results, null, 2)}\n`);
     return { results, files: await render(json, markdown) };
@@ -146,13 +158,14 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       render: { type: 'string' },
       'budget-minutes': { type: 'string' },
+      into: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: false,
   });
   if (values.help) {
     process.stdout.write(
-      `usage: npm run bench -- [--quick] [--only ${SCENARIOS.map((s) => s.id).join(',')}] [--runs N] [--warmups N] [--budget-minutes M] [--out DIR]\n` +
+      `usage: npm run bench -- [--quick] [--only ${SCENARIOS.map((s) => s.id).join(',')}] [--runs N] [--warmups N] [--budget-minutes M] [--out DIR | --into RESULTS.json]\n` +
         '       npm run bench -- --render bench/results/<file>.json   (chart + docs/benchmarks.md again from saved results)\n',
     );
     return;
@@ -175,6 +188,7 @@ async function main(): Promise<void> {
     warmups: count(values.warmups, 'warmups', 0),
     out: values.out,
     budgetMinutes: count(values['budget-minutes'], 'budget-minutes', 1),
+    into: values.into,
   });
   process.stderr.write(`results: ${files.json}\nchart:   ${files.svg}\nreport:  ${files.markdown}\n`);
   const failed = results.scenarios.filter((s) => s.error);
