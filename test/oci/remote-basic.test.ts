@@ -101,6 +101,22 @@ test('the empty blob (conda config) goes up from bytes and from an empty one-sho
   expect((await readAll(await other.fetchBlob(EMPTY_SHA256, 0))).length).toBe(0);
 });
 
+test('a bytes source hands out bounded views of the bytes, from any offset, never one whole copy', async () => {
+  const data = Buffer.alloc(1024 * 1024 + 17);
+  for (let i = 0; i < data.length; i++) data[i] = i % 251;
+  const source = bytesSource(data.subarray(5));
+  const pieces: Buffer[] = [];
+  for await (const piece of source.open(1000)) pieces.push(piece as Buffer);
+  expect(Buffer.concat(pieces).equals(data.subarray(1005))).toBe(true);
+  expect(Math.max(...pieces.map((p) => p.length))).toBeLessThanOrEqual(256 * 1024);
+  // Views share the caller's memory: nothing is copied.
+  expect(pieces.every((p) => p.buffer === data.buffer)).toBe(true);
+  expect(await readAll(source.open(data.length - 5))).toEqual(Buffer.alloc(0));
+  const repo = store.repository('bytes-views');
+  const pushed = await repo.pushBlob(source, { size: data.length - 5 });
+  expect(pushed.digest).toBe(sha256Digest(data.subarray(5)));
+});
+
 test('bytes that do not match the expected digest are not committed (monolithic and chunked)', async () => {
   const data = Buffer.from('the real bytes');
   const claimed = sha256Digest('other bytes');
