@@ -11,6 +11,9 @@ import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { writeHtpasswd } from '../harness/htpasswd.ts';
 import { manifestAt, stageCorrupt, writeOwners, makePackage as buildPackage, sha256File } from './pipeline-helpers.ts';
 
+/** The admins' verdict key (validate signs with it; promote trusts only verdicts it verifies). */
+const verdictKey = 'promote-test-verdict-key-0123456789abcdef';
+
 let dir: string;
 let registry: RunningRegistry;
 let locked: RunningRegistry;
@@ -44,10 +47,10 @@ test('promote copies by digest, logs, removes staging; a re-run says already-pro
   expect((await upload({ to: staging, files: [a.file] })).ok).toBe(true);
   const staged = await manifestAt(staging, 'linux-64/alpha', '1.0-h0_0');
   const events: string[] = [];
-  const result = await promote({ staging, production, artifacts: [{ subdir: a.subdir, filename: a.filename, sha256: a.sha256 }], progress: (e) => events.push(e.message) });
+  const result = await promote({ staging, production, verdictKey, artifacts: [{ subdir: a.subdir, filename: a.filename, sha256: a.sha256 }], progress: (e) => events.push(e.message) });
   expect(result.ok).toBe(true);
   expect(result.artifacts[0]).toMatchObject({ status: 'promoted', verdict: 'passed', productionDigest: staged?.digest, stagingRemoved: true });
-  expect(events).toContain('validating (no verdict yet)');
+  expect(events).toContain('validating (no signed verdict yet)');
   // Production holds the same bytes (same manifest digest); the package layer is the file.
   const inProduction = await manifestAt(production, 'linux-64/alpha', '1.0-h0_0');
   expect(inProduction?.digest).toBe(staged?.digest);
@@ -136,10 +139,10 @@ test('a failed verdict is not overridden by a forged passing one that does not c
   const owners = await writeOwners(path.join(dir, 'owners2'), { eps: ['someone-else'] });
   const e = await build('eps', '1.0');
   expect((await upload({ to: staging, files: [e.file] })).ok).toBe(true);
-  // A validation without owners passes (and is recorded) ...
-  expect((await validate({ staging, production, artifacts: [{ subdir: 'linux-64', filename: e.filename }] })).ok).toBe(true);
+  // A (signed) validation without owners passes (and is recorded) ...
+  expect((await validate({ staging, production, verdictKey, artifacts: [{ subdir: 'linux-64', filename: e.filename }] })).ok).toBe(true);
   // ... but a promote that checks ownership does not trust it.
-  const result = await promote({ staging, production, owners, uploader: 'intruder', artifacts: [{ subdir: 'linux-64', filename: e.filename }] });
+  const result = await promote({ staging, production, verdictKey, owners, uploader: 'intruder', artifacts: [{ subdir: 'linux-64', filename: e.filename }] });
   expect(result.artifacts[0]?.status).toBe('rejected');
   expect(result.artifacts[0]?.reason).toMatch(/does not own/);
   expect(await production.repository('linux-64/eps').listTags()).toEqual([]);

@@ -13,7 +13,7 @@ type Values = Record<string, string | boolean | string[] | boolean[] | undefined
 /** Values of variables that hold secrets: scrubbed from anything printed, whatever produced it. */
 function secretValues(env: NodeJS.ProcessEnv): string[] {
   return Object.entries(env)
-    .filter(([k, v]) => v !== undefined && v.length >= 6 && /PASSWORD|TOKEN|SECRET|CREDENTIAL/i.test(k))
+    .filter(([k, v]) => v !== undefined && v.length >= 6 && /PASSWORD|TOKEN|SECRET|CREDENTIAL|_KEY$/i.test(k))
     .map(([, v]) => v as string);
 }
 

@@ -42,21 +42,3 @@ export function parseJsonObject(bytes: Uint8Array, what: string): Record<string,
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${what} is not a JSON object`);
   return value as Record<string, unknown>;
 }
-
-/**
- * Retries a manifest push the registry refused because blobs it names were being written at that moment
- * by a concurrent push of the same blob (distribution's filesystem driver rewrites the blob link in place, so
- * a concurrent manifest PUT reads a half-written link: DIGEST_INVALID or MANIFEST_BLOB_UNKNOWN). Pushing the
- * same manifest again is harmless.
- */
-export async function withConcurrentPushRetry<T>(push: () => Promise<T>, attempts = 5): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await push();
-    } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      if (attempt >= attempts || (code !== 'DIGEST_INVALID' && code !== 'MANIFEST_BLOB_UNKNOWN' && code !== 'BLOB_UNKNOWN')) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 40 * 2 ** attempt + Math.floor(Math.random() * 40)));
-    }
-  }
-}

@@ -2,6 +2,7 @@
 import pLimit from 'p-limit';
 import { bytesSource, EMPTY_SHA256, MediaType, sha256Digest, type Descriptor, type ImageManifest, type Repository } from '@oci-channel/oci';
 import { SHARD_INDEX_FILENAME, type SubdirIndexFiles } from '@oci-channel/conda';
+import { withConcurrentPushRetry } from './push-retry.ts';
 import { CREATED, IndexMediaType, PROMOTION_MARK, SHARDS_ARTIFACT_TYPE, TITLE } from './index-names.ts';
 
 /** v0 config: the empty blob under the "unknown" config type. */
@@ -10,18 +11,11 @@ const CONFIG: Descriptor = { mediaType: IndexMediaType.UnknownConfig, digest: EM
 const MAX_SHARDS_PER_MANIFEST = 12_000;
 
 /**
- * Retries a push a few times: when two reindexes push the same blobs at once, distribution can refuse a
- * manifest for a moment (DIGEST_INVALID / BLOB_UNKNOWN while the other upload is being linked).
+ * Manifest pushes of reindex: the pipeline's one bounded retry for distribution's concurrent-push quirk (two
+ * reindexes pushing the same shards at once). Other errors are not retried here (the store retries transient ones).
  */
-export async function settle<T>(what: () => Promise<T>, attempts = 4): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await what();
-    } catch (error) {
-      if (attempt >= attempts) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100 * attempt + Math.floor(Math.random() * 100)));
-    }
-  }
+export function settle<T>(push: () => Promise<T>, attempts?: number): Promise<T> {
+  return withConcurrentPushRetry(push, attempts);
 }
 
 export async function pushBytes(repository: Repository, bytes: Uint8Array, mediaType: string, title: string): Promise<Descriptor> {

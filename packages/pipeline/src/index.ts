@@ -12,3 +12,5 @@ export * from './reindex.ts';
 export * from './download.ts';
 export * from './gc.ts';
 export { defaultCacheDir } from './index-cache.ts';
+export * from './verdict-key.ts';
+export * from './push-retry.ts';

@@ -22,7 +22,7 @@ import {
 import { buildPackageManifest, readPackage } from '@oci-channel/conda';
 import { formatArtifactRef, normalizeSha256 } from './artifact.ts';
 import { downloadBlob } from './blob-read.ts';
-import { withConcurrentPushRetry } from './artifact-manifest.ts';
+import { withConcurrentPushRetry } from './push-retry.ts';
 import { errorLine, openChannel, productionOptions, stagingOptions } from './open.ts';
 import { checkOwnership } from './owners.ts';
 import { appendPromotion, findPromotion, listPromotionTags, promotionLogRepository } from './promotion-log.ts';
@@ -30,6 +30,7 @@ import { byteTicker, reporter } from './progress.ts';
 import type { ArtifactRef, ArtifactVerdict, PromotedArtifact, PromoteOptions, PromoteResult } from './types.ts';
 import { fetchPackageManifest, locateArtifact, validateOne, type StagedLocation } from './validate.ts';
 import { newestVerdict } from './verdict.ts';
+import { resolveVerdictKey, type VerdictKey } from './verdict-key.ts';
 
 const MERGE_ATTEMPTS = 6;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -42,6 +43,8 @@ interface PromoteContext {
   production: Store;
   options: PromoteRunOptions;
   report: ReturnType<typeof reporter>;
+  /** The admins' key: verdicts are signed with it and only verdicts signed with it are trusted. */
+  verdictKey?: VerdictKey | undefined;
   /** Log tags read once per run (refreshed lazily). */
   logTags?: Promise<string[]>;
 }
@@ -89,7 +92,10 @@ async function ensureBlob(ctx: PromoteContext, from: Repository, to: Repository,
   await to.pushBlob(streamSource(stream, descriptor.size), { digest: descriptor.digest, size: descriptor.size });
 }
 
-/** Decide per artifact whether it may go: its newest verdict on the exact staged digest, re-validating when needed. */
+/**
+ * Decide per artifact whether it may go: its newest SIGNED verdict on the exact staged digest, re-validating when
+ * needed. Without a verdict key no recorded verdict is trusted: every artifact is validated here, in this call.
+ */
 async function admit(
   ctx: PromoteContext,
   ref: ArtifactRef,
@@ -101,11 +107,12 @@ async function admit(
   if (!layer) return { ok: false, result: failed(ref, 'rejected', `staging ${where.repository}:${where.tag} does not hold ${ref.filename}; upload it first`) };
   const declared = normalizeSha256(ref.sha256);
   const stagingRepo = ctx.staging.repository(where.repository);
-  const recorded = await newestVerdict(stagingRepo, staged.descriptor.digest, ref.filename);
+  // Unsigned, forged (bad MAC) or other-key verdicts are skipped: they count as no verdict at all.
+  const recorded = ctx.verdictKey && !ctx.options.revalidate ? await newestVerdict(stagingRepo, staged.descriptor.digest, ref.filename, ctx.verdictKey) : undefined;
   const created = staged.view.annotations['org.opencontainers.image.created'];
   const stale = !recorded || (created !== undefined && recorded.doc.validatedAt < created);
-  // A verdict lives in staging, which uploaders can write: re-check here what is cheap (declared hash,
-  // uploader, ownership) and re-validate whenever the recorded verdict does not cover this request.
+  // A signed verdict proves what was checked, not what this request asks: re-check here what is cheap
+  // (declared hash, uploader, ownership) and re-validate whenever the recorded verdict does not cover it.
   const mismatch =
     recorded !== undefined &&
     ((declared !== undefined && recorded.doc.sha256 !== declared) ||
@@ -113,7 +120,14 @@ async function admit(
       (ctx.options.owners !== undefined && !recorded.doc.checks.some((c) => c.name === 'owner' && c.ok)));
   let verdict: ArtifactVerdict;
   if (ctx.options.revalidate || stale || mismatch || recorded.doc.verdict === 'failed') {
-    ctx.report(recorded ? 're-validating' : 'validating (no verdict yet)', { artifact });
+    ctx.report(
+      recorded || ctx.options.revalidate
+        ? 're-validating'
+        : ctx.verdictKey
+          ? 'validating (no signed verdict yet)'
+          : 'validating (no verdict key: recorded verdicts are not trusted)',
+      { artifact },
+    );
     verdict = await validateOne(ctx, ref);
   } else {
     verdict = {
@@ -350,10 +364,12 @@ async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: Ar
 }
 
 export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
+  // A bad key fails here, before anything is opened or written.
+  const verdictKey = resolveVerdictKey(o);
   const staging = openChannel(o.staging, stagingOptions(o));
   const production = openChannel(o.production, productionOptions(o));
   const report = reporter(o.progress, 'promote');
-  const ctx: PromoteContext = { staging: staging.store, production: production.store, options: o, report };
+  const ctx: PromoteContext = { staging: staging.store, production: production.store, options: o, report, verdictKey };
   try {
     const results: PromotedArtifact[] = [];
     const groups = new Map<string, { where: StagedLocation; refs: ArtifactRef[] }>();

@@ -94,6 +94,12 @@ export interface ValidateOptions extends CommonOptions {
   owners?: string;
   /** Who uploaded (feedstock name), checked against owners. */
   uploader?: string;
+  /**
+   * HMAC-SHA256 key held by the channel admins (default: the OCI_CHANNEL_VERDICT_KEY environment variable;
+   * '' = none). validate signs verdicts with it; promote trusts only verdicts signed with it, and with no key
+   * trusts no recorded verdict at all (it validates every artifact itself). At least 32 characters.
+   */
+  verdictKey?: string;
 }
 
 export interface ValidateResult {

@@ -23,6 +23,7 @@ import { checkOwnership } from './owners.ts';
 import { byteTicker, reporter } from './progress.ts';
 import type { ArtifactRef, ArtifactVerdict, Check, ValidateOptions, ValidateResult } from './types.ts';
 import { recordVerdict } from './verdict.ts';
+import { resolveVerdictKey, type VerdictKey } from './verdict-key.ts';
 
 export interface StagedLocation {
   name: string;
@@ -68,6 +69,8 @@ interface ValidateContext {
   production: Store;
   options: ValidateOptions;
   report: ReturnType<typeof reporter>;
+  /** Signs recorded verdicts; without it they are recorded unsigned (and promote will not trust them). */
+  verdictKey?: VerdictKey | undefined;
 }
 
 export async function validateOne(ctx: ValidateContext, ref: ArtifactRef): Promise<ArtifactVerdict> {
@@ -215,7 +218,7 @@ export async function validateOne(ctx: ValidateContext, ref: ArtifactRef): Promi
       filename: ref.filename,
       sha256: layer.sha256,
       manifestDigest,
-    });
+    }, ctx.verdictKey);
     result.verdictDigest = recorded.digest;
   } catch (error) {
     // Without a recorded verdict promote re-validates; the checks above still stand for this run.
@@ -227,11 +230,13 @@ export async function validateOne(ctx: ValidateContext, ref: ArtifactRef): Promi
 }
 
 export async function validate(o: ValidateOptions): Promise<ValidateResult> {
+  // A bad key fails here, before anything is opened or written.
+  const verdictKey = resolveVerdictKey(o);
   const staging = openChannel(o.staging, stagingOptions(o));
   const production = openChannel(o.production, productionOptions(o));
   const report = reporter(o.progress, 'validate');
   try {
-    const ctx: ValidateContext = { staging: staging.store, production: production.store, options: o, report };
+    const ctx: ValidateContext = { staging: staging.store, production: production.store, options: o, report, verdictKey };
     const limit = pLimit(o.concurrency ?? 8);
     const artifacts = await Promise.all(
       o.artifacts.map((ref) =>
