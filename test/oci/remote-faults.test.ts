@@ -421,4 +421,18 @@ describe('a stalled upload body (the registry accepts no more bytes)', () => {
     proxy.handler = undefined;
     expect(await repo.statBlob(sha256Digest(data))).toBeUndefined();
   }, 30_000);
+
+  test('a slow source is not a stall: a pause longer than the timeout between its pieces still uploads', async () => {
+    const store = open({ timeoutMs, chunkThresholdBytes: 1 << 20 });
+    const repo = store.repository('slow-source');
+    const pieces = [randomBytes(1024 * 1024), randomBytes(1024 * 1024)];
+    async function* slow() {
+      yield pieces[0]!;
+      await new Promise((r) => setTimeout(r, 2500));
+      yield pieces[1]!;
+    }
+    const result = await repo.pushBlob(streamSource(Readable.from(slow(), { objectMode: false })));
+    expect(result).toEqual({ digest: sha256Digest(Buffer.concat(pieces)), size: 2 * 1024 * 1024, pushed: true });
+    expect(proxy.log.filter((e) => e.method === 'PATCH')).toHaveLength(1);
+  }, 30_000);
 });

@@ -197,8 +197,13 @@ export async function responseError(res: HttpResponse, what: string, context: Oc
 
 /** A request body the connection stopped taking (not an OciError: send() treats it as a network failure). */
 export class BodyStallError extends Error {
-  constructor(ms: number, options?: ErrorOptions) {
-    super(`no bytes of the request body were accepted for ${ms} ms (stalled upload)`, options);
+  constructor(ms: number, options?: ErrorOptions & { slowSource?: boolean }) {
+    super(
+      options?.slowSource
+        ? `the request body's source gave no bytes for ${ms} ms (a timeout runs while the body is sent)`
+        : `no bytes of the request body were accepted for ${ms} ms (stalled upload)`,
+      options,
+    );
     this.name = 'BodyStallError';
   }
 }
@@ -210,6 +215,10 @@ export class BodyStallError extends Error {
  */
 class BodyWatchdog extends Transform {
   stalled = false;
+  /** Bytes held here that the connection has not taken yet. */
+  get waiting(): boolean {
+    return this.readableLength > 0 || this.writableLength > 0;
+  }
   #last = Date.now();
   #started = false;
   readonly #timer: NodeJS.Timeout;
@@ -221,8 +230,7 @@ class BodyWatchdog extends Transform {
       this.#last = Date.now();
     });
     this.#timer = setInterval(() => {
-      const waiting = this.readableLength > 0 || this.writableLength > 0;
-      if (this.#started && waiting && Date.now() - this.#last >= ms) {
+      if (this.#started && this.waiting && Date.now() - this.#last >= ms) {
         this.stalled = true;
         clearInterval(this.#timer);
         onStall();
@@ -332,8 +340,7 @@ export class HttpTransport {
       if (body instanceof Readable) {
         // Stream bodies (blob uploads) get a progress timeout: no byte taken for timeoutMs aborts the request.
         const abort = new AbortController();
-        const stalled = new BodyStallError(this.timeoutMs);
-        watchdog = new BodyWatchdog(this.timeoutMs, () => abort.abort(stalled));
+        watchdog = new BodyWatchdog(this.timeoutMs, () => abort.abort(new BodyStallError(this.timeoutMs)));
         body = pipeline(body, watchdog, () => {});
         signal = signal ? AbortSignal.any([signal, abort.signal]) : abort.signal;
       }
@@ -352,7 +359,7 @@ export class HttpTransport {
         // undici's header timer also runs while the body is sent: a timeout before the body was all taken is the
         // same stall, whichever timer noticed first.
         if (watchdog && !options.signal?.aborted && (watchdog.stalled || (isHeadersTimeout(error) && !watchdog.readableEnded))) {
-          throw new BodyStallError(this.timeoutMs, { cause: error });
+          throw new BodyStallError(this.timeoutMs, { cause: error, slowSource: !watchdog.stalled && !watchdog.waiting });
         }
         throw error;
       }
