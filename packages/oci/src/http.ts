@@ -200,7 +200,7 @@ export class BodyStallError extends Error {
   constructor(ms: number, options?: ErrorOptions & { slowSource?: boolean }) {
     super(
       options?.slowSource
-        ? `the request body's source gave no bytes for ${ms} ms (a timeout runs while the body is sent)`
+        ? `the request body's source gave no bytes for ${ms} ms`
         : `no bytes of the request body were accepted for ${ms} ms (stalled upload)`,
       options,
     );
@@ -237,6 +237,11 @@ class BodyWatchdog extends Transform {
       }
     }, Math.max(10, Math.min(1000, ms / 4)));
     this.#timer.unref();
+  }
+
+  /** The answer came: whatever happens to the rest of the body is no longer a stall of this request. */
+  stop(): void {
+    clearInterval(this.#timer);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -363,6 +368,7 @@ export class HttpTransport {
         }
         throw error;
       }
+      watchdog?.stop();
       const response: HttpResponse = { status: res.statusCode, headers: res.headers, body: res.body, url };
       const location = header(response, 'location');
       if (follow && [301, 302, 303, 307, 308].includes(res.statusCode) && location) {
