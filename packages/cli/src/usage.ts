@@ -45,7 +45,8 @@ Options:
   validate: `Usage: oci-channel validate --staging CHANNEL --production CHANNEL [--owners DIR --uploader NAME] [--json] ARTIFACT...
 
 Checks each staged artifact (manifest shape, declared sha256, the package itself, its info layers,
-ownership, no different artifact in production) and records the verdict on the staging manifest.
+ownership, no different artifact in production) and records the verdict on the staging manifest,
+signed with the channel admins' key from the OCI_CHANNEL_VERDICT_KEY environment variable when it is set.
 ARTIFACT is SUBDIR/FILENAME, optionally followed by @sha256:HEX (the uploader's declared hash).
 
 Options:
@@ -60,7 +61,8 @@ Options:
   promote: `Usage: oci-channel promote --staging CHANNEL --production CHANNEL [--owners DIR --uploader NAME] [--revalidate] [--json] ARTIFACT...
 
 Copies artifacts with a passing verdict (validating first when needed) from staging to production,
-verifies production, appends to the promotion log, then removes the staging copy.
+verifies production, appends to the promotion log, then removes the staging copy. Only verdicts signed with
+OCI_CHANNEL_VERDICT_KEY (environment only) are trusted; without it every artifact is validated here first.
 ARTIFACT is SUBDIR/FILENAME, optionally followed by @sha256:HEX.
 
 Options:
