@@ -6,9 +6,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { bytesSource, fileSource, MediaType, type Store } from '@oci-channel/oci';
-import { parsePromotionRequest, PayloadError } from '@oci-channel/pipeline';
+import { parsePromotionRequest, PayloadError, recordVerdict, VerdictKey } from '@oci-channel/pipeline';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
-import { buildHostileCorpus, buildValidPackages, sha256File, type HostileCase } from './hostile-packages.ts';
+import { buildHostileCorpus, buildValidPackages, hashFile, sha256File, type HostileCase } from './hostile-packages.ts';
 import { crashSigns, directStore, packageLocation, recordFigures, runCli, storedPackageSha256 } from './hostile-world.ts';
 
 export interface HostilePackagesSetup {
@@ -100,9 +100,15 @@ export async function plantHostileStaging(setup: HostilePackagesSetup): Promise<
       const pushed = replacement.file
         ? await repository.pushBlob(fileSource(replacement.file))
         : await repository.pushBlob(bytesSource(replacement.bytes!));
+      const oldHex = layer.digest.slice('sha256:'.length);
+      const oldMd5 = layer.annotations?.['org.conda.md5'];
       layer.digest = pushed.digest as `sha256:${string}`;
       layer.size = pushed.size;
-      await repository.pushManifest(Buffer.from(JSON.stringify(manifest)), MediaType.ImageManifest, tag);
+      // Keep the manifest self-consistent (annotations naming the old sha256/md5 follow the swap), so the planted
+      // bytes themselves have to be caught, not a mismatch in the manifest.
+      let text = JSON.stringify(manifest).split(oldHex).join(pushed.digest.slice('sha256:'.length));
+      if (replacement.file && oldMd5) text = text.split(oldMd5).join((await hashFile(replacement.file)).md5);
+      await repository.pushManifest(Buffer.from(text), MediaType.ImageManifest, tag);
     };
     const packageLayer = (m: ManifestJson) => m.layers.find((l) => l.mediaType.startsWith('application/vnd.conda.package'))!;
     const indexLayer = (m: ManifestJson) => m.layers.find((l) => l.mediaType === 'application/vnd.conda.info.index.v1+json')!;
@@ -110,6 +116,24 @@ export async function plantHostileStaging(setup: HostilePackagesSetup): Promise<
     // 1. The package layer swapped for a traversal package (the manifest keeps the valid name).
     await swap(valid[0]!, packageLayer, { file: traversal.file });
     cases.push({ id: 'planted-traversal', why: 'staging package layer replaced by a package with ../ members', subdir: valid[0]!.subdir, filename: valid[0]!.filename });
+    // ... and "passed" verdicts forged for it by someone holding only the staging token: one unsigned, one signed
+    // with a key that is not the channel's. promote (holding the real key) must trust neither.
+    {
+      const { repository: name, tag } = packageLocation(valid[0]!.subdir, valid[0]!.filename);
+      const repository = staging.repository(name);
+      const subject = (await repository.fetchManifest(tag)).descriptor;
+      const forged = {
+        verdict: 'passed' as const,
+        checks: [{ name: 'package', ok: true, detail: 'forged' }],
+        validatedAt: new Date(Date.now() + 60_000).toISOString(),
+        subdir: valid[0]!.subdir,
+        filename: valid[0]!.filename,
+        sha256: await sha256File(traversal.file),
+        manifestDigest: subject.digest,
+      };
+      await recordVerdict(repository, subject, forged);
+      await recordVerdict(repository, subject, forged, new VerdictKey(FORGER_KEY));
+    }
     // 2. The package layer swapped for another valid package (bytes do not match the name).
     await swap(valid[1]!, packageLayer, { file: valid[2]!.file });
     cases.push({ id: 'planted-other-package', why: "staging package layer replaced by another package's bytes", subdir: valid[1]!.subdir, filename: valid[1]!.filename });
@@ -126,6 +150,10 @@ export async function plantHostileStaging(setup: HostilePackagesSetup): Promise<
   }
   return cases;
 }
+
+/** The channel's verdict key (promote holds it) and a forger's (a different one). */
+export const CHANNEL_VERDICT_KEY = 'h7-channel-verdict-key-0123456789abcdef0123';
+const FORGER_KEY = 'h7-forger-verdict-key-fedcba9876543210fedcba';
 
 interface ManifestJson {
   layers: Array<{ mediaType: string; digest: `sha256:${string}`; size: number; annotations?: Record<string, string> }>;
@@ -144,7 +172,7 @@ export interface PromoteRefusal {
 /** Promotes every planted case in one CLI run; returns each one's outcome and what production holds. */
 export async function promotePlanted(setup: HostilePackagesSetup, cases: PlantedCase[]): Promise<{ refusals: PromoteRefusal[]; code: number | null; crash: string[]; productionRepositories: string[] }> {
   const refs = cases.map((c) => `${c.subdir}/${c.filename}${c.declared ? `@sha256:${c.declared}` : ''}`);
-  const result = await runCli(['promote', '--staging', setup.staging, '--production', setup.production, '--json', ...refs]);
+  const result = await runCli(['promote', '--staging', setup.staging, '--production', setup.production, '--json', ...refs], { OCI_CHANNEL_VERDICT_KEY: CHANNEL_VERDICT_KEY });
   const crash = crashSigns(result.stdout + result.stderr);
   let parsed: { artifacts: Array<{ subdir: string; filename: string; status: string; reason?: string }> } | undefined;
   try {
@@ -241,5 +269,6 @@ export async function recordHostilePackageFigures(mode: 'ci' | 'stress', figures
       'bomb size (bytes unpacked)': figures.bombBytes,
     },
     findings,
+    notes: figures.planted.map((r) => `${r.id}: ${r.status} - ${r.reason ?? ''}`),
   });
 }

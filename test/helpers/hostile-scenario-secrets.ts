@@ -20,6 +20,7 @@ export const SECRETS = {
   promoterPassword: 'h7Canary-PromotePass-2d8b6e4f0a9c',
   githubToken: 'ghp_h7CanaryGithubToken0123456789abcdefAB',
   dispatchToken: 'ghp_h7CanaryDispatchToken9876543210zyxwvUT',
+  verdictKey: 'h7Canary-VerdictKey-5e1f9a7c3b2d4e6f8a0b1c2d',
 } as const;
 
 export interface SecretsSetup {
@@ -116,6 +117,7 @@ function cliEnv(setup: SecretsSetup, productionUser: 'promoter' | 'stager' = 'pr
     ...credentialEnv(setup.staging, 'stager', stagingPassword),
     ...credentialEnv(setup.production, productionUser, prodPassword),
     GITHUB_TOKEN: SECRETS.githubToken,
+    OCI_CHANNEL_VERDICT_KEY: SECRETS.verdictKey,
   };
 }
 
@@ -210,6 +212,8 @@ async function runAction(setup: SecretsSetup, name: string, inputs: Record<strin
     GITHUB_REPOSITORY: 'h7-owner/sec-feedstock',
     GITHUB_API_URL: setup.github.url,
     XDG_CACHE_HOME: path.join(work, 'cache'),
+    // The admins' verdict key, as a workflow passes it from a repository secret.
+    OCI_CHANNEL_VERDICT_KEY: SECRETS.verdictKey,
     ...extraEnv,
   };
   for (const [key, value] of Object.entries(inputs)) env[`INPUT_${key.replace(/ /g, '_').toUpperCase()}`] = value;
