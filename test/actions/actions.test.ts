@@ -17,7 +17,8 @@ import { createActionRunner, secretLeaks, WORKFLOW_TOKEN, type ActionRun, type A
 const USER = 'ci-bot';
 const PASSWORD = 'Pw-7f3a9c1e-DISTINCT-b8d2-never-print';
 const DISPATCH_TOKEN = 'ghp_DispatchTokenDISTINCT0a1b2c3d4e5f';
-const SECRETS = [PASSWORD, DISPATCH_TOKEN, WORKFLOW_TOKEN, Buffer.from(`${USER}:${PASSWORD}`).toString('base64')];
+const VERDICT_KEY = 'vk-5d1c0e2a9b7f4e3d8c6b1a0f9e8d7c6b-DISTINCT';
+const SECRETS = [PASSWORD, DISPATCH_TOKEN, WORKFLOW_TOKEN, VERDICT_KEY, Buffer.from(`${USER}:${PASSWORD}`).toString('base64')];
 const COMMIT = 'c0ffee'.padEnd(40, '0');
 
 let dir: string;
@@ -131,6 +132,7 @@ describe('the pipeline through the bundled actions', () => {
       production,
       'staging-password': PASSWORD,
       'production-password': PASSWORD,
+      'verdict-key': VERDICT_KEY,
       owners,
     });
     expect(result.error).toBeUndefined();
@@ -144,13 +146,14 @@ describe('the pipeline through the bundled actions', () => {
     expect(result.summary).toMatch(/<td>linux-64\/good-1\.0-h0_0\.tar\.bz2<\/td><td>passed<\/td>/);
   });
 
-  test('promote copies them to production and reports each', async () => {
+  test('promote copies them to production and reports each, trusting the verdicts signed with the key', async () => {
     const result = await run('promote', {
       payload: JSON.stringify(payload),
       staging,
       production,
       'staging-password': PASSWORD,
       'production-password': PASSWORD,
+      'verdict-key': VERDICT_KEY,
       owners,
     });
     expect(result.error).toBeUndefined();
@@ -324,6 +327,19 @@ describe('wrong inputs fail with a one-line reason and publish nothing', () => {
     expect(await productionStore.listRepositories()).not.toContain('noarch/absent');
   });
 
+  test('validate: a verdict key too short to be a key', async () => {
+    const result = await run('validate', {
+      payload: JSON.stringify({ uploader: 'good', artifacts: { 'noarch/a-1-0.conda': 'c'.repeat(64) } }),
+      staging,
+      production,
+      'staging-password': PASSWORD,
+      'production-password': PASSWORD,
+      'verdict-key': 'short-key',
+    });
+    expectOneLineFailure(result, 'validate', /32/);
+    expect(secretLeaks(result, 'short-key')).toEqual([]);
+  });
+
   test('reindex: a subdir that is not one', async () => {
     const result = await run('reindex', { channel: production, password: PASSWORD, subdirs: 'linux-64, Linux_64' });
     expectOneLineFailure(result, 'reindex', /input subdirs has "Linux_64": expected conda subdirs/);
@@ -352,7 +368,7 @@ describe('secrets', () => {
       const firstOther = lines.findIndex((l) => !l.startsWith('::add-mask::'));
       const masks = lines.slice(0, firstOther).map((l) => l.slice('::add-mask::'.length));
       // (Libraries may mask more later, e.g. @actions/cache its signed download URL; ours come first.)
-      const given = Object.entries(inputs).filter(([key]) => /password|token/.test(key)).map(([, value]) => value);
+      const given = Object.entries(inputs).filter(([key]) => /password|token|key/.test(key)).map(([, value]) => value);
       for (const secret of given) expect(masks).toContain(secret);
       // The Basic-auth form the registry client sends is masked too.
       if (Object.values(inputs).includes(PASSWORD)) expect(masks).toContain(Buffer.from(`${USER}:${PASSWORD}`).toString('base64'));

@@ -12,6 +12,7 @@ export const PROMOTION_SECRETS = [
   { input: 'production-password', usernameInput: 'production-username' },
   { input: 'token', usernameInput: 'staging-username' },
   { input: 'token', usernameInput: 'production-username' },
+  { input: 'verdict-key' },
 ];
 
 /** Reads the payload (strictly checked), both channels and their separate credentials, and the owners checkout. */
@@ -28,6 +29,8 @@ export function readPromotionOptions(): ValidateOptions {
   const production = locationInput('production');
   if (staging === production) throw new UserError('inputs staging and production name the same channel: use two separate paths');
   const owners = core.getInput('owners');
+  // Empty: the pipeline's default applies (OCI_CHANNEL_VERDICT_KEY, else no key and promote validates itself).
+  const verdictKey = core.getInput('verdict-key') || undefined;
   core.info(`request from ${parsed.request.uploader}${parsed.request.run_url ? ` (${parsed.request.run_url})` : ''}: ${parsed.artifacts.length} artifact(s)`);
   return {
     staging,
@@ -35,6 +38,7 @@ export function readPromotionOptions(): ValidateOptions {
     artifacts: parsed.artifacts,
     uploader: parsed.request.uploader,
     owners: owners || undefined,
+    verdictKey,
     stagingStoreOptions: storeOptionsFrom('staging-username', 'staging-password', staging),
     productionStoreOptions: storeOptionsFrom('production-username', 'production-password', production),
     progress: progressLogger,
