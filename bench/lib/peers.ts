@@ -1,6 +1,6 @@
 // The peers, run exactly as a person would run them: raw curl (the practical limit of this registry) and
 // skopeo copy from an OCI layout. Also the oci-channel workers, each its own process.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, rmSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -71,9 +71,15 @@ export interface WorkerOutput {
   [field: string]: unknown;
 }
 
+/** The channel admins' verdict key for this bench run (validate signs, promote verifies): random, never logged. */
+const VERDICT_KEY = randomBytes(32).toString('hex');
+
 /** Runs a bench worker (bench/workers/<name>.ts) as its own node process; parses its last JSON line. */
 export async function runWorker(root: string, name: string, args: string[]): Promise<{ measured: Measured; output: WorkerOutput }> {
-  const measured = await runMeasured(NODE_BIN, ['--disable-warning=ExperimentalWarning', path.join(root, 'bench/workers', `${name}.ts`), ...args], { cwd: root });
+  const measured = await runMeasured(NODE_BIN, ['--disable-warning=ExperimentalWarning', path.join(root, 'bench/workers', `${name}.ts`), ...args], {
+    cwd: root,
+    env: { ...process.env, OCI_CHANNEL_VERDICT_KEY: VERDICT_KEY },
+  });
   const last = measured.stdout.trim().split('\n').pop() ?? '';
   let output: WorkerOutput;
   try {

@@ -1,6 +1,8 @@
 // Child process running oci-channel's validate or promote step on a list of artifacts.
 // Run: node bench/workers/promote.ts <validate|promote> <staging> <production> <list-file>
 // where list-file holds one `subdir/filename` per line. Prints one JSON line: counts and maxRSS.
+// Both steps sign/verify verdicts with OCI_CHANNEL_VERDICT_KEY, which the bench sets (as a channel's admins
+// would): without a key promote trusts no verdict and validates every artifact again itself.
 import { readFile } from 'node:fs/promises';
 import { promote, validate, type ArtifactRef } from '@oci-channel/pipeline';
 
