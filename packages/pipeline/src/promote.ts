@@ -115,7 +115,9 @@ async function admit(
   // (declared hash, uploader, ownership) and re-validate whenever the recorded verdict does not cover it.
   const mismatch =
     recorded !== undefined &&
-    ((declared !== undefined && recorded.doc.sha256 !== declared) ||
+    (recorded.doc.subdir !== ref.subdir ||
+      recorded.doc.sha256 !== layer.sha256 ||
+      (declared !== undefined && recorded.doc.sha256 !== declared) ||
       (ctx.options.uploader !== undefined && recorded.doc.uploader !== ctx.options.uploader) ||
       (ctx.options.owners !== undefined && !recorded.doc.checks.some((c) => c.name === 'owner' && c.ok)));
   let verdict: ArtifactVerdict;
