@@ -158,6 +158,8 @@ describe('the pipeline through the bundled actions', () => {
     });
     expect(result.error).toBeUndefined();
     expect(result.outputs.ok).toBe('true');
+    // The key reached promote: it trusted validate's signed verdicts instead of validating again.
+    expect(result.stdout).not.toContain(': validating');
     expect(JSON.parse(result.outputs.promoted!)).toEqual(['linux-64/good-1.0-h0_0.conda', 'linux-64/good-1.0-h0_0.tar.bz2']);
     expect(result.summary).toMatch(/<td>linux-64\/good-1\.0-h0_0\.conda<\/td><td>promoted \(passed\)<\/td>/);
     // Production really holds the package now.
