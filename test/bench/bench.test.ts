@@ -76,7 +76,8 @@ describe('bench report pieces', () => {
     expect(md).toContain('2 cores');
     const svg = ratioChartSvg(results);
     expect(svg.startsWith('<svg')).toBe(true);
-    expect(svg).toContain('Large &lt;package&gt;: vs curl');
+    expect(svg).toContain('>Large &lt;package&gt;</text>');
+    expect(svg).toContain('>vs curl</text>');
     expect(svg).toContain('#c0392b'); // the missed target is drawn red
   });
 });
