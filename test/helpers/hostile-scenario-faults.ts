@@ -127,7 +127,8 @@ export async function runFaultScenario(options: FaultScenarioOptions): Promise<F
         const done = new Set(result.artifacts.filter((a) => (a.status === 'promoted' || a.status === 'already-promoted') && a.stagingRemoved !== false).map(key));
         stagingRemovalRetries += result.artifacts.filter((a) => (a.status === 'promoted' || a.status === 'already-promoted') && a.stagingRemoved === false).length;
         completed.promote += result.artifacts.filter((a) => a.status === 'promoted').length;
-        for (const a of result.artifacts) if (!done.has(key(a))) note(a.reason ?? `${key(a)}: ${a.status} without a reason`);
+        // Failures only: a promoted artifact whose staging removal is pending is counted above, not an error.
+        for (const a of result.artifacts) if (a.status !== 'promoted' && a.status !== 'already-promoted') note(a.reason ?? `${key(a)}: ${a.status} without a reason`);
         refs = refs.filter((r) => !done.has(key(r)));
       } catch (error) {
         note((error as Error).message);
