@@ -238,6 +238,7 @@ export async function actionLeakRuns(setup: SecretsSetup): Promise<LeakRun[]> {
     'staging-password': SECRETS.promoterPassword,
     'production-username': productionUser,
     'production-password': productionPassword,
+    'verdict-key': SECRETS.verdictKey,
   });
   const add = async (label: string, name: string, inputs: Record<string, string>, env: Record<string, string> = {}) => {
     const { code, text } = await runAction(setup, name, inputs, env);
