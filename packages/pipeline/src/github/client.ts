@@ -1,5 +1,7 @@
 // One place that builds the octokit client and turns its failures into one-line errors without credentials.
-import { getOctokit } from '@actions/github';
+// Octokit is loaded on first use: most commands (upload, validate, reindex) never call GitHub, and loading it
+// costs tens of MB and startup time in every process.
+import type { getOctokit } from '@actions/github';
 
 export type GithubClient = ReturnType<typeof getOctokit>;
 
@@ -23,9 +25,11 @@ export function githubApiUrl(apiUrl?: string, env: Record<string, string | undef
   return url;
 }
 
-export function createGithubClient(token: string, apiUrl?: string): GithubClient {
+export async function createGithubClient(token: string, apiUrl?: string): Promise<GithubClient> {
   if (!token) throw new GithubApiError('no GitHub token given: pass a token with the permissions the call needs');
-  return getOctokit(token, { baseUrl: githubApiUrl(apiUrl), userAgent: 'oci-channel' });
+  const baseUrl = githubApiUrl(apiUrl);
+  const { getOctokit: load } = await import('@actions/github');
+  return load(token, { baseUrl, userAgent: 'oci-channel' });
 }
 
 /** A GitHub REST call failed; the message names the call and what to do, never the token. */

@@ -86,7 +86,7 @@ export async function sendRepositoryDispatch(options: RepositoryDispatchOptions)
     throw new GithubApiError(`dispatch payload is ${bytes} bytes of JSON; GitHub allows less than 64 KB: split it with splitDispatchPayloads`);
   }
   const [owner, repo] = repository.split('/') as [string, string];
-  const octokit = createGithubClient(options.token, options.apiUrl);
+  const octokit = await createGithubClient(options.token, options.apiUrl);
   try {
     await octokit.rest.repos.createDispatchEvent({ owner, repo, event_type: eventType, client_payload: clientPayload });
   } catch (error) {

@@ -1,6 +1,6 @@
 // GitHub Packages REST for container packages: ghcr.io has no catalog and no DELETE on the registry API,
 // so gc lists and deletes package versions here.
-import { createGithubClient, githubFailure, GithubApiError } from './client.ts';
+import { createGithubClient, githubApiUrl, githubFailure, GithubApiError, type GithubClient } from './client.ts';
 
 export interface GithubPackagesOptions {
   token: string;
@@ -37,8 +37,14 @@ export function createGithubPackagesClient(options: GithubPackagesOptions): Gith
   if (ownerType !== 'org' && ownerType !== 'user') {
     throw new GithubApiError(`invalid owner type ${JSON.stringify(ownerType)}: expected org or user`);
   }
-  const octokit = createGithubClient(options.token, options.apiUrl);
-  const rest = octokit.rest.packages;
+  // Bad token or URL fail here, before any call; Octokit itself loads on the first call.
+  if (!options.token) throw new GithubApiError('no GitHub token given: pass a token with the permissions the call needs');
+  githubApiUrl(options.apiUrl);
+  let loading: Promise<GithubClient> | undefined;
+  const client = async () => {
+    const octokit = await (loading ??= createGithubClient(options.token, options.apiUrl));
+    return { octokit, rest: octokit.rest.packages };
+  };
   const scope = ownerType === 'org' ? `organisation ${owner}` : `user ${owner}`;
   const hint =
     'the token needs read:packages (delete:packages to delete) and, for GITHUB_TOKEN, the repository needs a role on the package';
@@ -47,6 +53,7 @@ export function createGithubPackagesClient(options: GithubPackagesOptions): Gith
     async listContainerPackages(prefix) {
       const normalized = prefix.replace(/^\/+|\/+$/g, '');
       let packages: Array<{ name: string }>;
+      const { octokit, rest } = await client();
       try {
         packages =
           ownerType === 'org'
@@ -72,6 +79,7 @@ export function createGithubPackagesClient(options: GithubPackagesOptions): Gith
     async listVersions(packageName) {
       checkPackageName(packageName);
       let versions: Array<{ id: number; name: string; created_at: string; metadata?: { container?: { tags?: string[] } } }>;
+      const { octokit, rest } = await client();
       try {
         versions =
           ownerType === 'org'
@@ -104,6 +112,7 @@ export function createGithubPackagesClient(options: GithubPackagesOptions): Gith
       if (!Number.isSafeInteger(id) || id <= 0) {
         throw new GithubApiError(`invalid package version id ${JSON.stringify(id)} for ${owner}/${packageName}`);
       }
+      const { rest } = await client();
       try {
         if (ownerType === 'org') {
           await rest.deletePackageVersionForOrg({

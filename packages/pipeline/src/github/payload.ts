@@ -1,6 +1,6 @@
 // The promotion request an upload sends through repository_dispatch and validate/promote accept back.
 // Whoever can dispatch controls it, so it is checked strictly: exact keys, types, lengths and name patterns.
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { ArtifactRef } from '../types.ts';
 
 /** What travels as `client_payload` (GitHub allows at most 10 top-level properties). */
@@ -43,8 +43,11 @@ export const promotionRequestSchema = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: false, strict: true });
-const validateRequest = ajv.compile(promotionRequestSchema);
+// Compiled on first use: only validate, promote and dispatch check payloads, and every command imports this module.
+let compiled: ValidateFunction | undefined;
+function requestValidator(): ValidateFunction {
+  return (compiled ??= new Ajv({ allErrors: false, strict: true }).compile(promotionRequestSchema));
+}
 
 /** A promotion payload that is not what an upload sends. */
 export class PayloadError extends Error {
@@ -67,6 +70,7 @@ export function parsePromotionRequest(input: string | unknown): { request: Promo
       throw new PayloadError(`promotion payload is not JSON (${(error as Error).message}): pass toJSON(github.event.client_payload)`);
     }
   }
+  const validateRequest = requestValidator();
   if (!validateRequest(value)) {
     throw new PayloadError(`invalid promotion payload: ${describe(validateRequest.errors?.[0])}`);
   }
