@@ -280,3 +280,28 @@ describe('refusing hostile or broken packages', () => {
     await refused(bigInfo, /info\/ files are over the 65536-byte limit/, { limits: { maxInfoBytes: 65536 } });
   });
 });
+
+describe('metadataOnly (upload)', () => {
+  test('a .conda gives the same metadata and hashes without walking its pkg member; checks of the zip and info stay', async () => {
+    const file = await buildPackage(sub(), spec, 'conda');
+    const full = await readPackage(file);
+    const lean = await readPackage(file, { metadataOnly: true });
+    expect(lean).toEqual(full);
+    // A pkg member that is a zstd bomb is refused by the full read (validate) but not walked for upload.
+    const bomb = await bombPackage(sub(), 'bomb-1.0-0.conda', 64 * 2 ** 20);
+    const limits = { maxUnpackedBytes: 8 * 2 ** 20 };
+    await refused(bomb, /unpacks to more than 8388608 bytes/, { limits });
+    const skipped = await readPackage(bomb, { limits, metadataOnly: true });
+    expect(skipped.sha256).toBe((await hashes(bomb)).sha256);
+    // The zip layout and the info member are still checked.
+    const extra = await rawConda(sub(), 'extra2-1.0-0.conda', { info: minimalInfo('extra2-1.0-0.conda'), extra: [{ name: 'evil.sh', data: 'x' }] });
+    await refused(extra, /"evil.sh", which a \.conda does not have/, { metadataOnly: true });
+    const pkgInInfo = await rawConda(sub(), 'pii2-1.0-0.conda', { info: [...minimalInfo('pii2-1.0-0.conda'), { name: 'bin/x', data: 'x' }] });
+    await refused(pkgInInfo, /outside info\//, { metadataOnly: true });
+  });
+
+  test('a .tar.bz2 is still read in full', async () => {
+    const bomb = await bombPackage(sub(), 'bomb2-1.0-0.tar.bz2', 64 * 2 ** 20);
+    await refused(bomb, /unpacks to more than 8388608 bytes/, { limits: { maxUnpackedBytes: 8 * 2 ** 20 }, metadataOnly: true });
+  });
+});

@@ -53,6 +53,13 @@ export interface ReadPackageOptions {
   limits?: Partial<PackageLimits>;
   /** Subdir to assume when index.json has none and none can be derived (very old or hand-made packages). */
   subdir?: string;
+  /**
+   * Upload only: for .conda, read the zip directory, metadata.json and the info member, and skip walking the
+   * (large) pkg-*.tar.zst member; the file is still hashed in full. Validate reads the package without this
+   * option, so a malformed payload uploaded to staging is refused there, before promotion.
+   * .tar.bz2 keeps its single full pass (info/ members may come anywhere in the tar).
+   */
+  metadataOnly?: boolean;
 }
 
 const REBUILD = 'rebuild the package or upload the right file';
@@ -74,7 +81,7 @@ export async function readPackage(file: string, options: ReadPackageOptions = {}
   if (size > limits.maxPackageBytes) throw new PackageError(filename, `the file has ${size} bytes, over the ${limits.maxPackageBytes}-byte limit`, 'raise the limit if this package is real');
 
   const state = new ReadState(filename, size, limits);
-  const hashes = parsed.format === 'tar.bz2' ? await readTarBz2(file, state) : await readConda(file, state);
+  const hashes = parsed.format === 'tar.bz2' ? await readTarBz2(file, state) : await readConda(file, state, options.metadataOnly === true);
   if (hashes.size !== size) throw new PackageError(filename, `the file changed while it was read (${size} then ${hashes.size} bytes)`, 'retry once nothing writes to it');
 
   const info = state.info;
@@ -206,14 +213,14 @@ async function hashFile(file: string, signal: AbortSignal): Promise<Hashes> {
 
 const MAX_ZIP_ENTRIES = 16;
 
-async function readConda(file: string, state: ReadState): Promise<Hashes> {
+async function readConda(file: string, state: ReadState, metadataOnly: boolean): Promise<Hashes> {
   // Hashing and reading the zip run side by side; the second read of the small info member hits the page cache.
   // A refused package stops the hashing too, instead of reading a large file to its end for nothing.
   const abort = new AbortController();
   const hashing = hashFile(file, abort.signal);
   hashing.catch(() => undefined);
   try {
-    await readCondaMembers(file, state);
+    await readCondaMembers(file, state, metadataOnly);
   } catch (error) {
     abort.abort();
     throw error;
@@ -221,7 +228,7 @@ async function readConda(file: string, state: ReadState): Promise<Hashes> {
   return hashing;
 }
 
-async function readCondaMembers(file: string, state: ReadState): Promise<void> {
+async function readCondaMembers(file: string, state: ReadState, metadataOnly: boolean): Promise<void> {
   let zip: yauzl.ZipFile;
   try {
     zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
@@ -248,7 +255,7 @@ async function readCondaMembers(file: string, state: ReadState): Promise<void> {
     // One guard for both: conda unpacks info and pkg into one directory.
     const guard = new MemberGuard();
     await readTarZst(zip, infos[0]!, state, guard, 'info');
-    if (pkgs[0]) await readTarZst(zip, pkgs[0], state, guard, 'pkg');
+    if (pkgs[0] && !metadataOnly) await readTarZst(zip, pkgs[0], state, guard, 'pkg');
   } finally {
     zip.close();
   }
