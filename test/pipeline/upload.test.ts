@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { openStore, type Store } from '@oci-channel/oci';
 import { describePackageManifest } from '@oci-channel/conda';
-import { upload } from '@oci-channel/pipeline';
+import { upload, validate } from '@oci-channel/pipeline';
+import { minimalInfo, rawConda } from '../helpers/conda-builder.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { makePackage as buildPackage, sha256File } from './pipeline-helpers.ts';
 
@@ -89,4 +90,33 @@ test('corrupt files are refused with a one-line reason and nothing is pushed', a
   expect(result.errors.map((e) => path.basename(e.file))).toEqual(expect.arrayContaining(['broken-1.0-0.tar.bz2', 'missing-1.0-0.conda']));
   for (const e of result.errors) expect(e.error).not.toMatch(/\n/);
   expect(await store.repository('noarch/broken').listTags()).toEqual([]);
+});
+
+test('many small packages upload at once and each is verified at its tag', async () => {
+  const files = await Promise.all(
+    Array.from({ length: 12 }, (_, i) => buildPackage(path.join(dir, 'many'), { name: `small${i}`, version: '1.0', build: '0', subdir: 'noarch', format: i % 2 ? 'conda' : 'tar.bz2' })),
+  );
+  const result = await upload({ to: store, files, concurrency: 6 });
+  expect(result.ok).toBe(true);
+  expect(result.artifacts.map((a) => a.filename)).toEqual(files.map((f) => path.basename(f)));
+  for (const a of result.artifacts) {
+    const { view, digest } = await manifestAt(a.repository, a.tag);
+    expect(a.manifestDigest).toBe(digest);
+    expect(view.packages.map((p) => p.sha256)).toEqual([a.sha256]);
+  }
+});
+
+test('upload reads only the metadata of a .conda: a bad payload reaches staging and validate refuses it', async () => {
+  const filename = 'payload-1.0-0.conda';
+  const file = await rawConda(path.join(dir, 'p'), filename, { info: minimalInfo(filename, 'noarch'), pkg: [{ name: '../escape', data: 'x' }] });
+  const result = await upload({ to: store, files: [file] });
+  expect(result.ok).toBe(true);
+  const production = openStore(registry.location('production'));
+  try {
+    const checked = await validate({ staging: store, production, artifacts: [{ subdir: 'noarch', filename, sha256: await sha256File(file) }] });
+    expect(checked.artifacts[0]?.verdict).toBe('failed');
+    expect(checked.artifacts[0]?.checks.find((c) => c.name === 'package')?.ok).toBe(false);
+  } finally {
+    await production.close();
+  }
 });
