@@ -52,4 +52,5 @@ test('dist/ and the action READMEs match a fresh build and are committed', async
   });
   expect(status.status).toBe(0);
   expect({ uncommitted: status.stdout.trim().split('\n').filter(Boolean), fix: status.stdout.trim() ? FIX : '' }).toEqual({ uncommitted: [], fix: '' });
-});
+  // Five ncc builds: 60-90 s on an idle 2-core machine, more under load.
+}, 600_000);
