@@ -43,7 +43,12 @@ export interface UploadRefusal {
   error?: string;
   ok: boolean;
   why: string;
+  /** Refused by promote (validation) instead of upload: upload reads a .conda's metadata only. */
+  refusedAtPromote?: boolean;
 }
+
+/** Problems only inside a .conda's pkg member, which upload does not walk (metadata-only read): validate must catch them. */
+export const PAYLOAD_ONLY_CONDA_CASES = new Set(['traversal-pkg-conda', 'absolute-pkg-conda', 'symlink-relative-conda', 'hardlink-escape-conda']);
 
 /** Uploads the whole corpus in one CLI run; returns each case's refusal and what the run printed. */
 export async function uploadCorpus(setup: HostilePackagesSetup): Promise<{ refusals: UploadRefusal[]; code: number | null; crash: string[]; stderr: string; published: string[] }> {
@@ -55,15 +60,36 @@ export async function uploadCorpus(setup: HostilePackagesSetup): Promise<{ refus
   } catch {
     parsed = undefined;
   }
-  const refusals = setup.corpus.map((c) => {
+  const refusals: UploadRefusal[] = setup.corpus.map((c) => {
     const error = parsed?.errors.find((e) => e.file === c.file)?.error;
     const ok = error !== undefined && c.expect.test(error) && error.includes(path.basename(c.file)) && !error.includes('\n') && error.length < 600;
     return { id: c.id, file: c.file, error, ok, why: c.why };
   });
+  // Payload-only problems upload let into staging: promote must refuse them, publishing nothing.
+  const staged = refusals.filter((r) => r.error === undefined && PAYLOAD_ONLY_CONDA_CASES.has(r.id));
+  if (staged.length) {
+    const refs = staged.map((r) => `linux-64/${path.basename(r.file)}`);
+    const promoted = await runCli(['promote', '--staging', setup.staging, '--production', setup.production, '--json', ...refs], { OCI_CHANNEL_VERDICT_KEY: CHANNEL_VERDICT_KEY });
+    crash.push(...crashSigns(promoted.stdout + promoted.stderr));
+    let outcome: { artifacts: Array<{ filename: string; status: string; reason?: string }> } | undefined;
+    try {
+      outcome = JSON.parse(promoted.stdout);
+    } catch {
+      outcome = undefined;
+    }
+    for (const r of staged) {
+      const c = setup.corpus.find((x) => x.id === r.id)!;
+      const a = outcome?.artifacts.find((x) => x.filename === path.basename(r.file));
+      r.refusedAtPromote = true;
+      r.error = a?.reason;
+      r.ok = a !== undefined && a.status !== 'promoted' && a.status !== 'already-promoted' && !!a.reason && c.expect.test(a.reason) && !a.reason.includes('\n');
+    }
+  }
   const store = directStore(setup.registry.location('hostile'));
   let published: string[];
   try {
-    published = await store.listRepositories();
+    // Staging may hold the payload-only cases; production nothing.
+    published = (await store.listRepositories()).filter((name) => !(name.startsWith('staging/') && staged.some((r) => name.endsWith(`/hostile-${r.id}`))));
   } finally {
     await store.close();
   }
@@ -262,6 +288,7 @@ export async function recordHostilePackageFigures(mode: 'ci' | 'stress', figures
     figures: {
       'hostile packages tried': figures.packages.length,
       'hostile packages refused clearly': figures.packages.filter((r) => r.ok).length,
+      'of which refused by promote (payload-only .conda problems upload does not read)': figures.packages.filter((r) => r.ok && r.refusedAtPromote).length,
       'planted staging artifacts tried': figures.planted.length,
       'planted staging artifacts refused': figures.planted.filter((r) => r.ok).length,
       'hostile payloads tried': figures.payloads.length,

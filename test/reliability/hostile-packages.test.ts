@@ -29,7 +29,7 @@ describe('hostile packages and inputs', () => {
     await setup?.stop();
   });
 
-  test('upload refuses every hostile package with its own one-line error and publishes nothing', async () => {
+  test('every hostile package is refused with its own one-line error (by upload, or by promote for payload-only .conda problems); nothing published', async () => {
     const outcome = await uploadCorpus(setup);
     packages = outcome.refusals;
     expect(outcome.crash).toEqual([]);
