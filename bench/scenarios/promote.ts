@@ -110,7 +110,7 @@ export const promoteScenario: Scenario = {
     const peerMoved = medianOf(result.contenders, 'skopeo loop', 'packageBytes');
     result.checks.push({
       label: 'package blob bytes moved by oci-channel (mounts work on this registry)',
-      value: `${formatBytes(moved)} (skopeo loop: ${formatBytes(peerMoved)} of ${formatBytes(set.totalBytes)})`,
+      value: `${formatBytes(moved)} (skopeo loop: ${formatBytes(peerMoved)}; the packages total ${formatBytes(set.totalBytes)})`,
       target: '0 (all blob bytes: see the table)',
       met: moved === 0,
     });
