@@ -29,7 +29,7 @@ describe('hostile packages and inputs (stress)', () => {
     await setup?.stop();
   });
 
-  test('upload refuses every hostile package (1 GiB bombs) and publishes nothing', async () => {
+  test('every hostile package (1 GiB bombs) is refused (by upload, or by promote for payload-only .conda problems); nothing published', async () => {
     const outcome = await uploadCorpus(setup);
     packages = outcome.refusals;
     expect(outcome.crash).toEqual([]);
