@@ -391,8 +391,11 @@ export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
 
     // Push access to production first: a staging-only token must fail before anything is touched.
     const targets = [promotionLogRepository(production.store), ...[...groups.values()].map((g) => production.store.repository(g.where.repository))];
+    const limit = pLimit(o.concurrency ?? 8);
     try {
-      for (const repository of targets) await repository.checkPushAccess();
+      // One probe per target repository (scoped tokens grant per repository), run concurrently: a serial loop cost
+      // two round trips per package before any work started.
+      await Promise.all(targets.map((repository) => limit(() => repository.checkPushAccess())));
     } catch (error) {
       const reason =
         error instanceof DeniedError || error instanceof UnauthorizedError
@@ -402,7 +405,6 @@ export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
       return { ok: false, artifacts: order(o.artifacts, results) };
     }
 
-    const limit = pLimit(o.concurrency ?? 8);
     await Promise.all(
       [...groups.values()].map((g) =>
         limit(async () => {
