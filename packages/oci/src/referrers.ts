@@ -21,14 +21,31 @@ async function readIndex(repository: Repository, tag: string): Promise<ImageInde
   }
 }
 
+// Writers in one process take turns per subject: a run that records several referrers on one manifest at once
+// (validate signs a verdict per format of a build) must never lose its own entries to itself.
+const queues = new Map<string, Promise<void>>();
+
 /**
  * Adds `entry` to the fallback index of `subject`.
  *
- * Race: the read-modify-write is not atomic, so two writers updating the same subject at once can each push an
- * index without the other's entry. We re-read after writing and, when our entry is missing, add it again once;
- * a writer losing twice in a row still loses its entry (re-running the publish step repairs it).
+ * Race: the read-modify-write is not atomic. Within this process, updates of one subject are serialized (above).
+ * Across processes two writers can still each push an index without the other's entry; we re-read after writing
+ * and, when our entry is missing, add it again once; a writer losing twice in a row still loses its entry
+ * (re-running the publish step repairs it).
  */
 export async function updateReferrersIndex(repository: Repository, subject: Digest, entry: Descriptor): Promise<void> {
+  const key = `${repository.store.key}\u0000${repository.name}\u0000${subject}`;
+  const run = (queues.get(key) ?? Promise.resolve()).then(() => addEntry(repository, subject, entry));
+  const tail = run.catch(() => undefined);
+  queues.set(key, tail);
+  try {
+    await run;
+  } finally {
+    if (queues.get(key) === tail) queues.delete(key);
+  }
+}
+
+async function addEntry(repository: Repository, subject: Digest, entry: Descriptor): Promise<void> {
   const tag = referrersTag(subject);
   for (let attempt = 0; attempt < 2; attempt++) {
     const current = await readIndex(repository, tag);
