@@ -178,6 +178,14 @@ export class Authenticator {
         this.#context,
       );
     }
+    // Credentials go only to the registry's own host or its own domain (registry-1.docker.io -> auth.docker.io,
+    // registry.gitlab.com -> gitlab.com); never to an unrelated host the registry names.
+    if (!sameAuthority(url.hostname, this.#registryUrl.hostname)) {
+      throw new InsecureError(
+        `${this.#registryUrl.host} announced a token realm on another host (${url.host}); refused: credentials go only to the registry's own host or domain`,
+        this.#context,
+      );
+    }
     return url;
   }
 
@@ -256,4 +264,20 @@ export function addressClass(hostname: string): 'link-local' | 'private' | 'loop
     }
   }
   return 'public';
+}
+
+/**
+ * Whether a token realm's host belongs to the registry: the same host, or (for DNS names) the registry's parent
+ * domain or a host under it, when that parent has at least two labels (`ghcr.io` allows only itself, and
+ * `registry.foo.co.uk` never reaches `evil.co.uk`). IP addresses must be equal.
+ */
+export function sameAuthority(realmHost: string, registryHost: string): boolean {
+  const realm = realmHost.toLowerCase().replace(/^\[|\]$/g, '');
+  const registry = registryHost.toLowerCase().replace(/^\[|\]$/g, '');
+  if (realm === registry) return true;
+  if (addressClass(realm) !== 'public' || /^[0-9.]+$|:/.test(realm) || /^[0-9.]+$|:/.test(registry)) return false;
+  const labels = registry.split('.');
+  if (labels.length < 3) return false;
+  const parent = labels.slice(1).join('.');
+  return realm === parent || realm.endsWith(`.${parent}`);
 }
