@@ -127,22 +127,15 @@ function memberSize(member: TarMember): number {
 export function randomStream(bytes: number, seed: string): Readable {
   const key = createHash('sha256').update(seed).digest();
   const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
-  const block = Buffer.alloc(1 << 20);
-  let left = bytes;
-  return new Readable({
-    read() {
-      if (left <= 0) {
-        this.push(null);
-        return;
-      }
-      const n = Math.min(left, block.length);
-      left -= n;
-      this.push(cipher.update(block.subarray(0, n)));
-    },
-  });
+  return blockStream(bytes, (zeros) => cipher.update(zeros));
 }
 
 function zeroStream(bytes: number): Readable {
+  return blockStream(bytes, (zeros) => zeros);
+}
+
+/** `bytes` bytes made on demand from 1 MiB pieces of zeros, so no size ever sits in memory. */
+function blockStream(bytes: number, piece: (zeros: Buffer) => Buffer): Readable {
   const block = Buffer.alloc(1 << 20);
   let left = bytes;
   return new Readable({
@@ -153,7 +146,7 @@ function zeroStream(bytes: number): Readable {
       }
       const n = Math.min(left, block.length);
       left -= n;
-      this.push(block.subarray(0, n));
+      this.push(piece(block.subarray(0, n)));
     },
   });
 }
