@@ -222,4 +222,40 @@ if (remoteMissing) console.warn(`copy: the registry tests are SKIPPED while the 
     expect(result.blobsMounted).toBeGreaterThanOrEqual(2);
     expect((await remote.repository('release/pkg').resolve('v1'))?.digest).toBe(artifact.digest);
   });
+
+  test('with the manifest bytes given the source is not read again; bytes that are not the digest are refused, nothing published', async () => {
+    const a = remote.repository(uniqueName('given/src'));
+    const artifact = await pushArtifact(a, { tag: 'v1', layerCount: 1 });
+    const other = await pushArtifact(a, { tag: 'v2', layerCount: 1 });
+    const destination = remote.repository(uniqueName('given/dst'));
+    const wrong = copy(a, artifact.digest, destination, { tag: 'v1', manifest: { bytes: other.bytes, mediaType: MediaType.ImageManifest } });
+    await expect(wrong).rejects.toThrow(DigestMismatchError);
+    await expect(wrong).rejects.toThrow(/hash to/);
+    expect(await destination.listTags()).toEqual([]);
+
+    // The source's tag moves meanwhile: the copy still publishes exactly the bytes given, by their digest.
+    await a.pushManifest(other.bytes, MediaType.ImageManifest, 'v1');
+    const result = await copy(a, artifact.digest, destination, { tag: 'v1', manifest: { bytes: artifact.bytes, mediaType: MediaType.ImageManifest } });
+    expect(result.descriptor.digest).toBe(artifact.digest);
+    expect(Buffer.from((await destination.fetchManifest('v1')).bytes).equals(Buffer.from(artifact.bytes))).toBe(true);
+  });
+
+  test('beforeManifest runs after the blobs and before the tag: when it throws, nothing is tagged', async () => {
+    const a = remote.repository(uniqueName('pre/src'));
+    const artifact = await pushArtifact(a, { tag: 'v1', layerCount: 2 });
+    const destination = remote.repository(uniqueName('pre/dst'));
+    const seen: boolean[] = [];
+    const refused = copy(a, 'v1', destination, {
+      tag: 'v1',
+      beforeManifest: async () => {
+        // every blob is in place when it runs
+        for (const layer of artifact.layers) seen.push((await destination.statBlob(layer.digest)) !== undefined);
+        throw new Error('tag taken meanwhile');
+      },
+    });
+    await expect(refused).rejects.toThrow('tag taken meanwhile');
+    expect(seen).toEqual(artifact.layers.map(() => true));
+    expect(await destination.listTags()).toEqual([]);
+    expect(await destination.resolve(artifact.digest)).toBeUndefined();
+  });
 });

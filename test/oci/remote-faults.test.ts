@@ -351,6 +351,37 @@ test('a registry that indexes subjects itself (OCI-Subject) gets no fallback tag
   expect(await repo.listTags()).toEqual(['pkg']);
 });
 
+test("the referrers API is asked once per store when the registry has none; a 404 that is an OCI error is not taken for that", async () => {
+  const subject = sha256Digest('no such subject');
+  const referrersCalls = () => proxy.log.filter((e) => e.url.includes('/referrers/')).length;
+
+  // A registry whose referrers route answers NAME_UNKNOWN for a repository it does not know has the API.
+  proxy.handler = (req) =>
+    req.url.includes('/referrers/')
+      ? { respond: { status: 404, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ errors: [{ code: 'NAME_UNKNOWN', message: 'repository name not known' }] }) } }
+      : undefined;
+  const withApi = open();
+  expect(await withApi.repository('api/a').referrers(subject)).toEqual([]);
+  expect(await withApi.repository('api/b').referrers(subject)).toEqual([]);
+  expect(referrersCalls()).toBe(2);
+
+  // distribution 2.8 has no such route at all (a plain-text 404): asked once, then straight to the fallback tag.
+  proxy.handler = undefined;
+  proxy.log.length = 0;
+  const store = open();
+  const repo = store.repository('fallback-only');
+  await repo.pushBlob(bytesSource(Buffer.from('{}')), { digest: sha256Digest('{}'), size: 2 });
+  const layer = await repo.pushBlob(bytesSource(Buffer.from('a subject')));
+  const pushed = await repo.pushManifest(manifest(layer.digest, layer.size), MediaType.ImageManifest, 'pkg');
+  const referrer = JSON.parse(manifest(layer.digest, layer.size).toString()) as Record<string, unknown>;
+  referrer.subject = pushed;
+  referrer.artifactType = 'application/vnd.test.sig';
+  const sig = await repo.pushManifest(Buffer.from(JSON.stringify(referrer)), MediaType.ImageManifest);
+  for (let i = 0; i < 3; i++) expect((await repo.referrers(pushed.digest)).map((d) => d.digest)).toEqual([sig.digest]);
+  expect(await store.repository('fallback-other').referrers(subject)).toEqual([]);
+  expect(referrersCalls()).toBe(1);
+});
+
 test('with 10% of requests failing at random, pushes and fetches of blobs and manifests all succeed', async () => {
   const store = open({ chunkThresholdBytes: 200_000, chunkSizeBytes: 64 * 1024, retry: { attempts: 8, baseDelayMs: 1, maxDelayMs: 20 } });
   const repo = store.repository('chaos');

@@ -10,6 +10,7 @@ import pLimit from 'p-limit';
 import { DigestMismatchError, InvalidReferenceError, NotFoundError, OciError, UnauthorizedError, DeniedError, UnsupportedError, ProtocolError } from './errors.ts';
 import { parseDigest, parseManifestReference, parseTag, type Digest } from './reference.ts';
 import { MediaType, streamSource, type Descriptor, type Repository } from './store.ts';
+import { sha256Digest } from './digest.ts';
 
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
@@ -24,6 +25,18 @@ export interface CopyOptions {
   /** Called with the number of blob bytes streamed so far (mounted and skipped blobs move none). */
   onProgress?: (bytesCopied: number) => void;
   signal?: AbortSignal;
+  /**
+   * The source manifest's bytes when the caller has just read them: saves the resolve and the fetch. They must hash
+   * to `reference` (a digest), which is checked.
+   */
+  manifest?: { bytes: Uint8Array; mediaType: string };
+  /**
+   * Runs after every blob is in place and right before the top manifest is pushed; throwing stops the copy with
+   * nothing tagged (promote checks here that the tag is still free, as late as it can).
+   */
+  beforeManifest?: () => Promise<void>;
+  /** Re-read the destination after the push to confirm it serves the copy (default true). */
+  verify?: boolean;
 }
 
 export interface CopyResult {
@@ -42,7 +55,14 @@ export async function copy(source: Repository, reference: string, destination: R
   if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
     throw new InvalidReferenceError(`invalid copy concurrency ${concurrency}: use a whole number of at least 1`);
   }
-  const resolved = await source.resolve(reference);
+  const known = options.manifest ? { digest: parseDigest(reference, 'copy reference') } : undefined;
+  if (known && sha256Digest(options.manifest!.bytes) !== known.digest) {
+    throw new DigestMismatchError(`cannot copy ${source.display}@${reference}: the manifest bytes given hash to ${sha256Digest(options.manifest!.bytes)}`, {
+      repository: source.name,
+      reference,
+    });
+  }
+  const resolved = known ?? (await source.resolve(reference));
   if (!resolved) {
     throw new NotFoundError(`cannot copy ${source.display}${reference.includes(':') ? '@' : ':'}${reference}: not found; check the tag or digest`, {
       repository: source.name,
@@ -55,8 +75,12 @@ export async function copy(source: Repository, reference: string, destination: R
   const state = new CopyRun(source, destination, concurrency, { ...options, signal });
   let descriptor: Descriptor;
   try {
-    const top = await source.fetchManifest(resolved.digest);
-    descriptor = await state.manifest(resolved.digest, top.bytes, top.descriptor.mediaType, tag, true);
+    let top = options.manifest;
+    if (!top) {
+      const fetched = await source.fetchManifest(resolved.digest);
+      top = { bytes: fetched.bytes, mediaType: fetched.descriptor.mediaType };
+    }
+    descriptor = await state.manifest(resolved.digest, top.bytes, top.mediaType, tag, true);
   } catch (error) {
     failed.abort(error);
     throw error;
@@ -109,6 +133,7 @@ class CopyRun {
         reference: digest,
       });
     }
+    if (top) await this.#options.beforeManifest?.();
     // The `subject` of a referrer is not copied: registries accept a manifest whose subject is missing.
     const pushed = await this.#destination.pushManifest(bytes, type, tag);
     if (pushed.digest !== digest) {
@@ -117,7 +142,7 @@ class CopyRun {
         reference: digest,
       });
     }
-    if (top) {
+    if (top && this.#options.verify !== false) {
       const check = await this.#destination.resolve(tag ?? digest);
       if (!check || check.digest !== digest) {
         throw new ProtocolError(
@@ -149,13 +174,15 @@ class CopyRun {
   async #moveBlob(blob: Descriptor): Promise<void> {
     const { digest, size } = blob;
     this.#options.signal?.throwIfAborted();
+    // On one registry a mount is one request and succeeds whether or not the destination has the blob already,
+    // so it goes first; elsewhere a stat saves the transfer of a blob that is there.
+    if (this.#sameStore && (await this.#destination.mountBlob(digest, this.#source))) {
+      this.blobsMounted++;
+      return;
+    }
     const present = await this.#destination.statBlob(digest);
     if (present && present.size === size) {
       this.blobsSkipped++;
-      return;
-    }
-    if (this.#sameStore && (await this.#destination.mountBlob(digest, this.#source))) {
-      this.blobsMounted++;
       return;
     }
     for (let attempt = 1; ; attempt++) {
