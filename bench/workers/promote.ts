@@ -1,12 +1,12 @@
 // Child process running oci-channel's validate or promote step on a list of artifacts.
-// Run: node bench/workers/promote.ts <validate|promote> <staging> <production> <list-file>
+// Run: node bench/workers/promote.ts <validate|promote> <staging> <production> <list-file> [concurrency]
 // where list-file holds one `subdir/filename` per line. Prints one JSON line: counts and maxRSS.
 // Both steps sign/verify verdicts with OCI_CHANNEL_VERDICT_KEY, which the bench sets (as a channel's admins
 // would): without a key promote trusts no verdict and validates every artifact again itself.
 import { readFile } from 'node:fs/promises';
 import { promote, validate, type ArtifactRef } from '@oci-channel/pipeline';
 
-const [step, staging, production, listFile] = process.argv.slice(2);
+const [step, staging, production, listFile, concurrencyText] = process.argv.slice(2);
 if ((step !== 'validate' && step !== 'promote') || !staging || !production || !listFile) {
   console.error('usage: node bench/workers/promote.ts <validate|promote> <staging> <production> <list-file>');
   process.exit(2);
@@ -18,7 +18,8 @@ const artifacts: ArtifactRef[] = (await readFile(listFile, 'utf8'))
     const slash = line.indexOf('/');
     return { subdir: line.slice(0, slash), filename: line.slice(slash + 1) };
   });
-const result = step === 'validate' ? await validate({ staging, production, artifacts }) : await promote({ staging, production, artifacts });
+const concurrency = concurrencyText ? { concurrency: Number(concurrencyText) } : {};
+const result = step === 'validate' ? await validate({ staging, production, artifacts, ...concurrency }) : await promote({ staging, production, artifacts, ...concurrency });
 const statuses: Record<string, number> = {};
 for (const a of result.artifacts) {
   const status = 'status' in a ? String(a.status) : a.verdict;

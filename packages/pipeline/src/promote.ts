@@ -33,7 +33,14 @@ import { newestVerdict } from './verdict.ts';
 import { resolveVerdictKey, type VerdictKey } from './verdict-key.ts';
 
 const MERGE_ATTEMPTS = 6;
+/** Groups promoted at once when not told: promotion is round trips, not bytes (blobs are mounted). */
+const DEFAULT_CONCURRENCY = 16;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The production tag was taken while the blobs were copied: merge instead of replacing it. */
+class TagTakenError extends Error {}
+
+type StagedManifest = NonNullable<Awaited<ReturnType<typeof fetchPackageManifest>>>;
 
 /** Promote's options plus `revalidate`: ignore recorded verdicts and validate every artifact afresh. */
 export type PromoteRunOptions = PromoteOptions & { revalidate?: boolean };
@@ -168,8 +175,10 @@ async function ensureLogged(ctx: PromoteContext, ref: ArtifactRef, where: Staged
 async function publishGroup(
   ctx: PromoteContext,
   where: StagedLocation,
-  staged: NonNullable<Awaited<ReturnType<typeof fetchPackageManifest>>>,
+  staged: StagedManifest,
   pending: Pending[],
+  /** Production at this tag as read a moment ago (saves reading it again for the first attempt). */
+  production: StagedManifest | undefined,
 ): Promise<{ digest: string; manifest: Awaited<ReturnType<typeof fetchPackageManifest>> }> {
   const stagingRepo = ctx.staging.repository(where.repository);
   const productionRepo = ctx.production.repository(where.repository);
@@ -178,7 +187,7 @@ async function publishGroup(
     [...wanted].every(([filename, sha]) => view.packages.some((p) => p.filename === filename && p.sha256 === sha));
 
   for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
-    const current = await fetchPackageManifest(ctx.production, where.repository, where.tag);
+    const current = attempt === 0 ? production : await fetchPackageManifest(ctx.production, where.repository, where.tag);
     if (current) {
       for (const p of current.view.packages) {
         const want = wanted.get(p.filename);
@@ -193,11 +202,25 @@ async function publishGroup(
       // Byte-identical copy by digest: mounts on one registry, streams otherwise.
       const total = staged.view.packages.reduce((sum, p) => sum + p.size, 0);
       const ticker = byteTicker((bytes) => ctx.report('copying to production', { artifact: `${where.repository}:${where.tag}`, bytes, totalBytes: total }));
-      // By digest first, the tag last: the tag is only set if it is still free the moment before.
-      await withConcurrentPushRetry(() => copy(stagingRepo, staged.descriptor.digest, productionRepo, { signal: ctx.options.signal, onProgress: (b) => ticker.tick(b) }));
-      const copied = await productionRepo.fetchManifest(staged.descriptor.digest);
-      if (await productionRepo.resolve(where.tag)) continue;
-      await withConcurrentPushRetry(() => productionRepo.pushManifest(copied.bytes, copied.descriptor.mediaType, where.tag));
+      // Blobs first, the tag last, and only if it is still free the moment before (registries have no conditional
+      // PUT; the re-read below catches what slips through that last moment).
+      try {
+        await withConcurrentPushRetry(() =>
+          copy(stagingRepo, staged.descriptor.digest, productionRepo, {
+            tag: where.tag,
+            manifest: { bytes: staged.bytes, mediaType: staged.descriptor.mediaType },
+            verify: false,
+            beforeManifest: async () => {
+              if (await productionRepo.resolve(where.tag)) throw new TagTakenError(`${productionRepo.display}:${where.tag} appeared meanwhile`);
+            },
+            signal: ctx.options.signal,
+            onProgress: (b) => ticker.tick(b),
+          }),
+        );
+      } catch (error) {
+        if (error instanceof TagTakenError) continue;
+        throw error;
+      }
     } else {
       // Production has the other format, or staging holds formats not being promoted: build the manifest
       // from the verified package files, merged into what production has.
@@ -292,7 +315,7 @@ async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: Ar
   if (pending.length > 0 && staged) {
     try {
       for (const p of pending) ctx.report('copying to production', { artifact: formatArtifactRef(p.ref), totalBytes: p.verdict.size });
-      const published = await publishGroup(ctx, where, staged, pending);
+      const published = await publishGroup(ctx, where, staged, pending, production);
       productionDigest = published.digest;
       current = published.manifest;
       for (const p of pending) ctx.report('copied to production', { artifact: formatArtifactRef(p.ref) });
@@ -327,19 +350,15 @@ async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: Ar
     }
   }
 
-  // Remove the staged manifest only when production holds every package it carries.
+  // Remove the staged manifest only when production holds every package it carries. It is deleted by the digest
+  // read at the start, whose content cannot have changed: an upload that meanwhile moved the staging tag to a
+  // manifest with another format made a new digest, which stays.
   let stagingRemoved = false;
-  // Only "not found" means the staged copy is gone; a failed read leaves it in place (stagingRemoved: false).
-  const stagedNow = await fetchPackageManifest(ctx.staging, where.repository, where.tag).catch((error: unknown) => {
-    ctx.report(`could not re-read the staging copy: ${errorLine(error)}; re-run promote to remove it`, { artifact: `${where.repository}:${where.tag}` });
-    return null;
-  });
-  if (stagedNow === undefined) stagingRemoved = true;
-  else if (stagedNow === null) stagingRemoved = false;
-  else if (current && stagedNow.view.packages.every((s) => current.view.packages.some((p) => p.filename === s.filename && p.sha256 === s.sha256))) {
+  if (!staged) stagingRemoved = true;
+  else if (current && staged.view.packages.every((s) => current.view.packages.some((p) => p.filename === s.filename && p.sha256 === s.sha256))) {
     if (logged.size === done.length) {
       try {
-        stagingRemoved = await removeStaging(stagingRepo, stagedNow.descriptor.digest);
+        stagingRemoved = await removeStaging(stagingRepo, staged.descriptor.digest);
         if (stagingRemoved) ctx.report('staging copy removed', { artifact: `${where.repository}:${where.tag}` });
       } catch (error) {
         ctx.report(`could not remove the staging copy: ${errorLine(error)}; gc will`, { artifact: `${where.repository}:${where.tag}` });
@@ -389,13 +408,13 @@ export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
       groups.set(key, group);
     }
 
-    // Push access to production first: a staging-only token must fail before anything is touched.
-    const targets = [promotionLogRepository(production.store), ...[...groups.values()].map((g) => production.store.repository(g.where.repository))];
-    const limit = pLimit(o.concurrency ?? 8);
+    // Push access to production first: a staging-only token must fail before anything is touched. The promotion
+    // log is written by every promotion, so it is the one probe (two requests per package repository cost more
+    // than the promotion itself); a token scoped to fewer repositories is refused at that artifact's first blob
+    // mount, before its tag is written, and reported for that artifact.
+    const limit = pLimit(o.concurrency ?? DEFAULT_CONCURRENCY);
     try {
-      // One probe per target repository (scoped tokens grant per repository), run concurrently: a serial loop cost
-      // two round trips per package before any work started.
-      await Promise.all(targets.map((repository) => limit(() => repository.checkPushAccess())));
+      await promotionLogRepository(production.store).checkPushAccess();
     } catch (error) {
       const reason =
         error instanceof DeniedError || error instanceof UnauthorizedError

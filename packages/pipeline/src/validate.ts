@@ -51,7 +51,7 @@ export async function fetchPackageManifest(
   store: Store,
   repository: string,
   tag: string,
-): Promise<{ descriptor: Descriptor; manifest: Record<string, unknown>; view: PackageManifestView } | undefined> {
+): Promise<{ descriptor: Descriptor; bytes: Uint8Array; manifest: Record<string, unknown>; view: PackageManifestView } | undefined> {
   const repo = store.repository(repository);
   let fetched;
   try {
@@ -61,7 +61,7 @@ export async function fetchPackageManifest(
     throw error;
   }
   const manifest = parseJsonObject(fetched.bytes, `manifest ${repo.display}:${tag}`);
-  return { descriptor: fetched.descriptor, manifest, view: describePackageManifest(manifest, `${repo.display}:${tag}`) };
+  return { descriptor: fetched.descriptor, bytes: fetched.bytes, manifest, view: describePackageManifest(manifest, `${repo.display}:${tag}`) };
 }
 
 interface ValidateContext {
