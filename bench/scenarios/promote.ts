@@ -14,7 +14,8 @@ import { startCountingProxy, type CountingProxy } from '../lib/proxy.ts';
 import { alternate, medianOf, ratio } from '../lib/runner.ts';
 import { formatBytes } from '../lib/stats.ts';
 import type { Metrics } from '../lib/types.ts';
-import { smallSet } from './small-upload.ts';
+import { FLOOR, FLOOR_CONCURRENCY, smallSet } from './small-upload.ts';
+import { promoteFloorPlan } from '../lib/floor.ts';
 
 /**
  * A production channel that has seen promotions already holds the promotion log's `{}` config blob. Seeded
@@ -46,11 +47,13 @@ export const promoteScenario: Scenario = {
     let proxy: CountingProxy = await startCountingProxy(registry.host);
     const channel = (name: string) => `oci+http://${proxy.host}/${name}`;
     const snapshot = path.join(ctx.workDir, 'promote-snapshot');
+    const floorPlan = path.join(ctx.workDir, 'promote-floor.json');
     let validateMs = Number.NaN;
     try {
       await runWorker(ctx.root, 'upload', [channel('staging'), set.listFile]);
       validateMs = (await runWorker(ctx.root, 'promote', ['validate', channel('staging'), channel('production'), refsFile])).measured.wallMs;
       await seedPromotionLog(channel('production'));
+      await promoteFloorPlan(floorPlan, proxy.host, set.artifacts, 'staging', 'production', FLOOR_CONCURRENCY);
       await snapshotStorage(registry.storage, snapshot);
     } catch (error) {
       await proxy.close();
@@ -98,6 +101,15 @@ export const promoteScenario: Scenario = {
               return { wallMs: measured.wallMs, ...traffic(), ...(measured.maxRssBytes ? { maxRssBytes: measured.maxRssBytes } : {}), ...(measured.cpuMs !== undefined ? { cpuMs: measured.cpuMs } : {}) };
             },
           },
+          {
+            name: FLOOR,
+            how: `not a tool: only the requests a copy by digest needs (a mount of each blob, PUT of the manifest under its tag), manifests read beforehand, no checks, no log, staging kept, ${FLOOR_CONCURRENCY} artifacts at once (bench/workers/floor.ts)`,
+            prepare: staged,
+            async run() {
+              const { measured } = await runWorker(ctx.root, 'floor', [floorPlan, `http://${proxy.host}`]);
+              return { wallMs: measured.wallMs, ...traffic(), ...(measured.maxRssBytes ? { maxRssBytes: measured.maxRssBytes } : {}), ...(measured.cpuMs !== undefined ? { cpuMs: measured.cpuMs } : {}) };
+            },
+          },
         ],
         ctx,
       );
@@ -105,6 +117,7 @@ export const promoteScenario: Scenario = {
       await proxy.close();
       await registry.stop();
     }
+    result.ratios.push(ratio(result.contenders, { label: `${count} packages: time against the registry floor (not a target)`, numerator: 'oci-channel', denominator: FLOOR, better: 'lower' }));
     result.ratios.push(ratio(result.contenders, { label: `${count} packages: speed-up over a skopeo loop`, numerator: 'skopeo loop', denominator: 'oci-channel', better: 'higher', target: 10 }));
     const moved = Math.max(...(result.contenders.find((c) => c.name === 'oci-channel')?.runs.map((r) => r.packageBytes ?? Number.NaN) ?? [Number.NaN]));
     const peerMoved = medianOf(result.contenders, 'skopeo loop', 'packageBytes');

@@ -9,6 +9,11 @@ import { buildSmallPackages, type GeneratedPackage } from '../lib/packages.ts';
 import { runWorker, skopeoLoopMeasured } from '../lib/peers.ts';
 import { alternate, ratio } from '../lib/runner.ts';
 import { formatBytes } from '../lib/stats.ts';
+import { uploadFloorPlan } from '../lib/floor.ts';
+
+/** The bare-requests contender (bench/workers/floor.ts) and how many artifacts it has in flight. */
+export const FLOOR = 'registry floor';
+export const FLOOR_CONCURRENCY = 16;
 
 export interface StagedArtifact {
   subdir: string;
@@ -72,6 +77,7 @@ export const smallUploadScenario: Scenario = {
       await registry?.stop();
       registry = undefined;
     };
+    const floorPlan = await uploadFloorPlan(path.join(ctx.workDir, 'small-upload-floor.json'), set.layoutDir, set.artifacts, 'bench', FLOOR_CONCURRENCY);
     result.contenders = await alternate(
       [
         {
@@ -100,9 +106,20 @@ export const smallUploadScenario: Scenario = {
             return { wallMs: measured.wallMs, perPackageMs: measured.wallMs / count, ...(measured.maxRssBytes ? { maxRssBytes: measured.maxRssBytes } : {}), ...(measured.cpuMs !== undefined ? { cpuMs: measured.cpuMs } : {}) };
           },
         },
+        {
+          name: FLOOR,
+          how: `not a tool: only the requests the publish needs (POST + PUT of each blob file from the layouts, PUT of each manifest), digests known beforehand, no checks, ${FLOOR_CONCURRENCY} artifacts at once (bench/workers/floor.ts)`,
+          prepare: fresh,
+          cleanup: stop,
+          async run() {
+            const { measured } = await runWorker(ctx.root, 'floor', [floorPlan, registry!.url]);
+            return { wallMs: measured.wallMs, perPackageMs: measured.wallMs / count, ...(measured.maxRssBytes ? { maxRssBytes: measured.maxRssBytes } : {}), ...(measured.cpuMs !== undefined ? { cpuMs: measured.cpuMs } : {}) };
+          },
+        },
       ],
       ctx,
     );
+    result.ratios.push(ratio(result.contenders, { label: `${count} packages: time against the registry floor (not a target)`, numerator: 'oci-channel', denominator: FLOOR, better: 'lower' }));
     result.ratios.push(ratio(result.contenders, { label: `${count} packages: speed-up over a skopeo loop`, numerator: 'skopeo loop', denominator: 'oci-channel', better: 'higher', target: 5 }));
     return result;
   },
