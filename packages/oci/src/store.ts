@@ -86,6 +86,11 @@ export interface TransferOptions {
   /** Called with the number of bytes moved so far. */
   onProgress?: (bytes: number) => void;
   signal?: AbortSignal;
+  /**
+   * pushBlob only: the caller knows the blob is almost surely not there yet (a new package's own layers), so
+   * the existence check (a HEAD) is skipped; pushing a blob that is there after all is harmless.
+   */
+  likelyMissing?: boolean;
 }
 
 export interface FetchedManifest {
