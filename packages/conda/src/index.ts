@@ -1,7 +1,16 @@
 export { PackageError } from './errors.ts';
 export { DEFAULT_PACKAGE_LIMITS, packageLimits, type PackageLimits } from './limits.ts';
 export { isValidSubdir, packageFilename, parsePackageFilename, subdirFromIndex, type PackageFilename, type PackageFormat } from './names.ts';
-export { CHANNEL_ABOUT_FIELDS, POST_INSTALL_FLAGS, readPackage, type PackageInfo, type ReadPackageOptions } from './read.ts';
+export {
+  CHANNEL_ABOUT_FIELDS,
+  POST_INSTALL_FLAGS,
+  hashPackageFile,
+  readPackage,
+  readPackageUnhashed,
+  type PackageInfo,
+  type ReadPackageOptions,
+  type UnhashedPackageInfo,
+} from './read.ts';
 export {
   Annotation,
   CondaMediaType,

@@ -2,7 +2,7 @@
 // checked (traversal, links, duplicates, bombs) while they stream, and only the info/ files are kept.
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -65,6 +65,27 @@ export interface ReadPackageOptions {
 const REBUILD = 'rebuild the package or upload the right file';
 
 export async function readPackage(file: string, options: ReadPackageOptions = {}): Promise<PackageInfo> {
+  const read = await readPackageFile(file, options, true);
+  return read as PackageInfo;
+}
+
+/** A package read without hashing the whole file: `sha256`/`md5` are set only when the read needed the full pass anyway (.tar.bz2). */
+export type UnhashedPackageInfo = Omit<PackageInfo, 'sha256' | 'md5'> & { sha256?: string; md5?: string };
+
+/**
+ * Upload of a large .conda: reads the metadata like `readPackage(file, { metadataOnly: true })` but does not
+ * hash the file, so the caller can hash it in the same pass that sends it (see `hashPackageFile` otherwise).
+ */
+export async function readPackageUnhashed(file: string, options: Omit<ReadPackageOptions, 'metadataOnly'> = {}): Promise<UnhashedPackageInfo> {
+  return readPackageFile(file, { ...options, metadataOnly: true }, false);
+}
+
+/** sha256, md5 and size of a whole file, in one pass through one reused buffer. */
+export async function hashPackageFile(file: string, signal?: AbortSignal): Promise<{ sha256: string; md5: string; size: number }> {
+  return hashFile(file, signal ?? new AbortController().signal);
+}
+
+async function readPackageFile(file: string, options: ReadPackageOptions, hash: boolean): Promise<UnhashedPackageInfo> {
   const filename = options.filename ?? path.basename(file);
   const parsed = parsePackageFilename(filename);
   const limits = packageLimits(options.limits);
@@ -81,8 +102,8 @@ export async function readPackage(file: string, options: ReadPackageOptions = {}
   if (size > limits.maxPackageBytes) throw new PackageError(filename, `the file has ${size} bytes, over the ${limits.maxPackageBytes}-byte limit`, 'raise the limit if this package is real');
 
   const state = new ReadState(filename, size, limits);
-  const hashes = parsed.format === 'tar.bz2' ? await readTarBz2(file, state) : await readConda(file, state, options.metadataOnly === true);
-  if (hashes.size !== size) throw new PackageError(filename, `the file changed while it was read (${size} then ${hashes.size} bytes)`, 'retry once nothing writes to it');
+  const hashes = parsed.format === 'tar.bz2' ? await readTarBz2(file, state) : await readConda(file, state, options.metadataOnly === true, hash);
+  if (hashes && hashes.size !== size) throw new PackageError(filename, `the file changed while it was read (${size} then ${hashes.size} bytes)`, 'retry once nothing writes to it');
 
   const info = state.info;
   const indexMember = info.get('index.json');
@@ -103,9 +124,8 @@ export async function readPackage(file: string, options: ReadPackageOptions = {}
     version: parsed.version,
     build: parsed.build,
     subdir,
-    sha256: hashes.sha256,
-    md5: hashes.md5,
-    size: hashes.size,
+    ...(hashes ? { sha256: hashes.sha256, md5: hashes.md5 } : {}),
+    size,
     indexJson,
     indexJsonBytes: new Uint8Array(indexMember.data),
     infoTarGz,
@@ -205,15 +225,39 @@ async function readTarBz2(file: string, state: ReadState): Promise<Hashes> {
   return hasher.result();
 }
 
+const HASH_BUFFER = 1 << 20;
+
 async function hashFile(file: string, signal: AbortSignal): Promise<Hashes> {
-  const hasher = new FileHasher();
-  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), hasher, { signal });
-  return hasher.result();
+  // One buffer read into again and again: a stream would allocate a new buffer per read, and V8 frees those
+  // late (a 1 GiB file then costs ~70 MB of RSS in garbage buffers).
+  const sha256 = createHash('sha256');
+  const md5 = createHash('md5');
+  const buffer = Buffer.allocUnsafe(HASH_BUFFER);
+  let size = 0;
+  const handle = await open(file, 'r');
+  try {
+    for (;;) {
+      signal.throwIfAborted();
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, size);
+      if (bytesRead === 0) break;
+      const piece = buffer.subarray(0, bytesRead);
+      sha256.update(piece);
+      md5.update(piece);
+      size += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+  return { sha256: sha256.digest('hex'), md5: md5.digest('hex'), size };
 }
 
 const MAX_ZIP_ENTRIES = 16;
 
-async function readConda(file: string, state: ReadState, metadataOnly: boolean): Promise<Hashes> {
+async function readConda(file: string, state: ReadState, metadataOnly: boolean, hash: boolean): Promise<Hashes | undefined> {
+  if (!hash) {
+    await readCondaMembers(file, state, metadataOnly);
+    return undefined;
+  }
   // Hashing and reading the zip run side by side; the second read of the small info member hits the page cache.
   // A refused package stops the hashing too, instead of reading a large file to its end for nothing.
   const abort = new AbortController();

@@ -52,6 +52,8 @@ export interface UploadOptions extends CommonOptions {
   files: string[];
   /** Recorded in the manifest (org.opencontainers.image.source). */
   sourceUrl?: string;
+  /** .conda files larger than this are hashed while they are sent, in one pass (default 64 MiB; tests lower it). */
+  hashWhileSendingAboveBytes?: number;
 }
 
 export interface UploadResult {

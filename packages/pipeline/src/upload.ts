@@ -2,9 +2,21 @@
 // manifest last; a second format of the same build is merged into the manifest at the tag, never replacing it.
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { Transform, pipeline, type TransformCallback } from 'node:stream';
+import { createHash, type Hash } from 'node:crypto';
 import pLimit from 'p-limit';
-import { MediaType, NotFoundError, type ImageManifest, type Repository, type Store } from '@oci-channel/oci';
-import { buildPackageManifest, describePackageManifest, encodeTag, packageRepository, readPackage, type PackageInfo } from '@oci-channel/conda';
+import { MediaType, NotFoundError, fileSource, type BlobSource, type Descriptor, type ImageManifest, type Repository, type Store } from '@oci-channel/oci';
+import {
+  buildPackageManifest,
+  describePackageManifest,
+  encodeTag,
+  hashPackageFile,
+  packageRepository,
+  readPackage,
+  readPackageUnhashed,
+  type PackageInfo,
+  type UnhashedPackageInfo,
+} from '@oci-channel/conda';
 import { parseJsonObject } from './artifact-manifest.ts';
 import { withConcurrentPushRetry } from './push-retry.ts';
 import { errorLine, openChannel } from './open.ts';
@@ -15,6 +27,12 @@ import type { UploadedArtifact, UploadOptions, UploadResult } from './types.ts';
 const MERGE_ATTEMPTS = 6;
 /** Files uploaded at once when not told. */
 const DEFAULT_CONCURRENCY = 8;
+/**
+ * .conda files larger than this are hashed in the pass that sends them instead of before: a chunked upload
+ * (POST, PATCH, PUT?digest) needs the digest only at its closing PUT, so the file is read once. Smaller ones are
+ * hashed first and go up in one monolithic PUT (one request less; the second read hits the page cache).
+ */
+const HASH_WHILE_SENDING_ABOVE = 64 * 1024 * 1024;
 
 export class UploadConflictError extends Error {}
 
@@ -44,27 +62,134 @@ interface UploadStepOptions {
   sourceUrl?: string;
   report: ReturnType<typeof reporter>;
   signal?: AbortSignal;
+  configs: ConfigBlobs;
 }
+
+/**
+ * The `{}` config blob every package manifest shares: checked (and pushed when missing) once per repository and
+ * run instead of once per package, and mounted (one request) into a new repository from one that has it, instead
+ * of HEAD + POST + PUT.
+ */
+class ConfigBlobs {
+  readonly #present = new Map<string, Promise<void>>();
+  /** A repository of this run known to hold the blob. */
+  #holder: Repository | undefined;
+
+  ensure(repository: Repository, blob: { descriptor: Descriptor; source: BlobSource }, signal?: AbortSignal): Promise<void> {
+    let present = this.#present.get(repository.name);
+    if (!present) {
+      present = this.#place(repository, blob, signal);
+      this.#present.set(repository.name, present);
+      present.catch(() => this.#present.delete(repository.name));
+    }
+    return present;
+  }
+
+  async #place(repository: Repository, blob: { descriptor: Descriptor; source: BlobSource }, signal?: AbortSignal): Promise<void> {
+    const holder = this.#holder;
+    if (holder && (await repository.mountBlob(blob.descriptor.digest, holder))) return;
+    await repository.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size }, { signal });
+    this.#holder ??= repository;
+  }
+}
+
+function isHashed(pkg: UnhashedPackageInfo): pkg is PackageInfo {
+  return pkg.sha256 !== undefined && pkg.md5 !== undefined;
+}
+
+/** Hashes the whole file now (the tag already names this file: unchanged or a conflict is decided by its sha256). */
+async function hashNow(file: string, pkg: UnhashedPackageInfo, signal?: AbortSignal): Promise<PackageInfo> {
+  const hashes = await hashPackageFile(file, signal);
+  if (hashes.size !== pkg.size) throw new Error(`${pkg.subdir}/${pkg.filename}: the file changed while it was read (${pkg.size} then ${hashes.size} bytes); retry once nothing writes to it`);
+  return { ...pkg, sha256: hashes.sha256, md5: hashes.md5 };
+}
+
+/**
+ * md5 of a file computed from the bytes an upload reads anyway. The upload may reopen the file at an earlier
+ * offset to resume: bytes already hashed are skipped, so each byte counts once; a gap (never expected) leaves
+ * the hash incomplete and the caller hashes the file again.
+ */
+class TappedMd5 {
+  readonly #hash: Hash = createHash('md5');
+  /** Bytes hashed, from the start of the file. */
+  hashed = 0;
+  gap = false;
+
+  tap(offset: number): Transform {
+    let position = offset;
+    return new Transform({
+      transform: (chunk: Buffer, _encoding, callback: TransformCallback) => {
+        const end = position + chunk.length;
+        if (position > this.hashed) this.gap = true;
+        else if (end > this.hashed) {
+          this.#hash.update(this.hashed === position ? chunk : chunk.subarray(this.hashed - position));
+          this.hashed = end;
+        }
+        position = end;
+        callback(null, chunk);
+      },
+    });
+  }
+
+  digest(): string {
+    return this.#hash.digest('hex');
+  }
+}
+
+/** Sends a large package without hashing it first: sha256 comes back from the upload, md5 is computed on the way. */
+async function sendHashing(repository: Repository, file: string, pkg: UnhashedPackageInfo, artifact: string, options: UploadStepOptions): Promise<PackageInfo> {
+  const md5 = new TappedMd5();
+  const plain = fileSource(file, pkg.size);
+  const source: BlobSource = {
+    size: pkg.size,
+    replayable: true,
+    open: (offset) => pipeline(plain.open(offset), md5.tap(offset), () => {}),
+  };
+  const ticker = byteTicker((bytes) => options.report('pushing', { artifact, bytes, totalBytes: pkg.size }));
+  const pushed = await repository.pushBlob(source, { size: pkg.size }, { onProgress: (b) => ticker.tick(b), signal: options.signal });
+  if (!pushed.digest.startsWith('sha256:')) throw new Error(`${artifact}: the upload answered a ${pushed.digest.split(':')[0]} digest, not sha256`);
+  const sha256 = pushed.digest.slice('sha256:'.length);
+  if (md5.gap || md5.hashed !== pkg.size) {
+    const again = await hashNow(file, pkg, options.signal);
+    if (again.sha256 !== sha256) throw new Error(`${artifact}: the file changed while it was uploaded; retry once nothing writes to it`);
+    return again;
+  }
+  return { ...pkg, sha256, md5: md5.digest() };
+}
+
+/** A placeholder hash, to check a manifest merge before a large file is sent (the real one is known only after). */
+const UNKNOWN_SHA256 = '0'.repeat(64);
+const UNKNOWN_MD5 = '0'.repeat(32);
 
 /**
  * Pushes one package's blobs and merges it into the manifest at its tag, once. `unverified` says the
  * manifest was written and must be re-read later: a concurrent upload of the other format may replace it.
+ * `pkg` comes back hashed.
  */
-async function pushToTag(store: Store, file: string, pkg: PackageInfo, options: UploadStepOptions): Promise<{ result: UploadedArtifact; unverified: boolean }> {
+async function pushToTag(
+  store: Store,
+  file: string,
+  input: UnhashedPackageInfo,
+  options: UploadStepOptions,
+): Promise<{ result: UploadedArtifact; unverified: boolean; pkg: PackageInfo }> {
+  let pkg = input;
   const relative = packageRepository(pkg.subdir, pkg.name);
   const tag = encodeTag(pkg.version, pkg.build);
   const repository = store.repository(relative);
   const artifact = `${pkg.subdir}/${pkg.filename}`;
   const where = `${repository.display}:${tag}`;
-  const base = { subdir: pkg.subdir, filename: pkg.filename, sha256: pkg.sha256, md5: pkg.md5, size: pkg.size, repository: relative, tag };
+  const base = (p: PackageInfo) => ({ subdir: p.subdir, filename: p.filename, sha256: p.sha256, md5: p.md5, size: p.size, repository: relative, tag });
+  const manifestOptions = (existing: ImageManifest | undefined) => ({ packagePath: file, existing, ...(options.sourceUrl ? { sourceUrl: options.sourceUrl } : {}) });
 
   let pushedBlobs = false;
   for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
     const existing = await currentManifest(repository, tag);
     if (existing) {
       const held = holdsPackage(existing.manifest, where, pkg.filename);
+      if (held && !isHashed(pkg)) pkg = await hashNow(file, pkg, options.signal);
       if (held && held.sha256 === pkg.sha256) {
-        return { result: { ...base, manifestDigest: existing.digest, status: pushedBlobs ? 'uploaded' : 'unchanged' }, unverified: false };
+        const hashed = pkg as PackageInfo;
+        return { result: { ...base(hashed), manifestDigest: existing.digest, status: pushedBlobs ? 'uploaded' : 'unchanged' }, unverified: false, pkg: hashed };
       }
       if (held) {
         throw new UploadConflictError(
@@ -72,15 +197,32 @@ async function pushToTag(store: Store, file: string, pkg: PackageInfo, options: 
         );
       }
     }
+    // The first round's own layers are new (the tag does not hold this file): no HEAD before sending them.
+    const likelyMissing = !pushedBlobs;
+    let sentPackage = false;
+    if (!isHashed(pkg)) {
+      // Refuse a clash with the manifest at the tag (a different build, other info/) before sending a large file.
+      buildPackageManifest({ ...pkg, sha256: UNKNOWN_SHA256, md5: UNKNOWN_MD5 }, manifestOptions(existing?.manifest));
+      pkg = await sendHashing(repository, file, pkg, artifact, options);
+      sentPackage = true;
+    }
+    const hashed = pkg as PackageInfo;
     // Throws PackageError when `existing` is a different build under the same tag.
-    const built = buildPackageManifest(pkg, { packagePath: file, existing: existing?.manifest, ...(options.sourceUrl ? { sourceUrl: options.sourceUrl } : {}) });
+    const built = buildPackageManifest(hashed, manifestOptions(existing?.manifest));
     // Every round pushes what its manifest brings (a blob already there costs one HEAD): the manifest to
     // merge into may have changed, and with it which info layers are ours to push. The blobs are independent,
     // so they go at once: the small ones cost no extra wait beside the package.
+    const packageDigest = `sha256:${hashed.sha256}`;
     await Promise.all(
       built.blobs.map((blob) => {
+        if (blob.descriptor.digest === built.manifest.config.digest) return options.configs.ensure(repository, blob, options.signal);
+        if (sentPackage && blob.descriptor.digest === packageDigest) return undefined;
         const ticker = byteTicker((bytes) => options.report('pushing', { artifact, bytes, totalBytes: blob.descriptor.size }));
-        return repository.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size }, { onProgress: (b) => ticker.tick(b), signal: options.signal });
+        return repository.pushBlob(
+          blob.source,
+          { digest: blob.descriptor.digest, size: blob.descriptor.size },
+          { onProgress: (b) => ticker.tick(b), signal: options.signal, likelyMissing },
+        );
       }),
     );
     pushedBlobs = true;
@@ -88,7 +230,7 @@ async function pushToTag(store: Store, file: string, pkg: PackageInfo, options: 
     const before = await repository.resolve(tag);
     if ((before?.digest ?? undefined) !== existing?.digest) continue;
     const pushed = await withConcurrentPushRetry(() => repository.pushManifest(built.bytes, MediaType.ImageManifest, tag));
-    return { result: { ...base, manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true };
+    return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed };
   }
   throw new Error(`${artifact}: ${where} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
 }
@@ -108,12 +250,15 @@ async function verifyAtTag(store: Store, pkg: PackageInfo, pushed: UploadedArtif
 }
 
 /** Uploads one package and checks, after a moment, that a concurrent upload did not drop it from the tag. */
-export async function uploadOne(store: Store, file: string, pkg: PackageInfo, options: UploadStepOptions): Promise<UploadedArtifact> {
+export async function uploadOne(store: Store, file: string, input: UnhashedPackageInfo, options: Omit<UploadStepOptions, 'configs'>): Promise<UploadedArtifact> {
+  const step = { ...options, configs: new ConfigBlobs() };
+  let pkg = input;
   for (let round = 0; round < MERGE_ATTEMPTS; round++) {
-    const { result, unverified } = await pushToTag(store, file, pkg, options);
-    if (!unverified) return result;
+    const outcome = await pushToTag(store, file, pkg, step);
+    pkg = outcome.pkg;
+    if (!outcome.unverified) return outcome.result;
     await settle(round);
-    const kept = await verifyAtTag(store, pkg, result);
+    const kept = await verifyAtTag(store, outcome.pkg, outcome.result);
     if (kept) return kept;
   }
   throw new Error(`${pkg.subdir}/${pkg.filename}: ${pkg.subdir}/${pkg.name} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
@@ -145,16 +290,16 @@ export async function upload(o: UploadOptions): Promise<UploadResult> {
   const errors: UploadResult['errors'] = [];
   // Manifests we wrote, re-read once for the whole batch (not after a pause per package).
   let unverified: Array<{ file: string; pkg: PackageInfo; result: UploadedArtifact }> = [];
-  const step = { sourceUrl: o.sourceUrl, report, signal: o.signal };
-  const tagKey = (pkg: PackageInfo) => `${packageRepository(pkg.subdir, pkg.name)}:${encodeTag(pkg.version, pkg.build)}`;
+  const step: UploadStepOptions = { sourceUrl: o.sourceUrl, report, signal: o.signal, configs: new ConfigBlobs() };
+  const tagKey = (pkg: UnhashedPackageInfo) => `${packageRepository(pkg.subdir, pkg.name)}:${encodeTag(pkg.version, pkg.build)}`;
   const refuse = (file: string, shown: string, error: unknown) => {
     const line = errorLine(error);
     report(`refused: ${line}`, { artifact: shown });
     errors.push({ file, error: line });
   };
-  const push = async (file: string, pkg: PackageInfo) => {
+  const push = async (file: string, pkg: UnhashedPackageInfo) => {
     const outcome = await serialize(tagKey(pkg), () => pushToTag(opened.store, file, pkg, step));
-    if (outcome.unverified) unverified.push({ file, pkg, result: outcome.result });
+    if (outcome.unverified) unverified.push({ file, pkg: outcome.pkg, result: outcome.result });
     else finish(outcome.result);
   };
   const finish = (result: UploadedArtifact) => {
@@ -171,7 +316,7 @@ export async function upload(o: UploadOptions): Promise<UploadResult> {
             if (!info.isFile()) throw new Error(`${file} is not a regular file`);
             report('reading', { artifact: shown, totalBytes: info.size });
             // Metadata only: validate reads the staged package in full before anything is promoted.
-            const pkg = await readPackage(file, { metadataOnly: true });
+            const pkg = info.size > (o.hashWhileSendingAboveBytes ?? HASH_WHILE_SENDING_ABOVE) ? await readPackageUnhashed(file) : await readPackage(file, { metadataOnly: true });
             report('uploading', { artifact: `${pkg.subdir}/${pkg.filename}`, totalBytes: pkg.size });
             await push(file, pkg);
           } catch (error) {
