@@ -52,7 +52,14 @@ type RegistryLocation = Extract<Location, { kind: 'registry' }>;
 export interface RemoteStoreOptions extends StoreOptions {
   /** Blobs larger than this, or of unknown size, go up in PATCH chunks (default 64 MiB). */
   chunkThresholdBytes?: number;
-  /** Size of one PATCH chunk (default 64 MiB, raised to the registry's OCI-Chunk-Min-Length). */
+  /**
+   * Size of one PATCH chunk, raised to the registry's OCI-Chunk-Min-Length. Default: the whole blob in one
+   * PATCH (as go-containerregistry and containers/image send it). Measured on distribution 2.8 with 1 GiB: the
+   * closing PUT?digest does not re-read the upload (its hash state is kept per PATCH), but each PATCH costs the
+   * registry extra work: 16 PATCHes of 64 MiB took 5.0-5.3 s (registry CPU 4.1-4.5 s), one PATCH 4.3-4.6 s
+   * (3.7-4.1 s), curl's monolithic PUT 4.2-4.3 s. An interrupted PATCH still resumes where the registry stands.
+   * Set it for registries or proxies that cap the size of a request body.
+   */
   chunkSizeBytes?: number;
 }
 
@@ -921,7 +928,7 @@ export class RemoteStore implements Store {
     this.display = formatLocation(location);
     this.key = `registry:${location.scheme}://${location.host}`;
     this.chunkThreshold = options.chunkThresholdBytes ?? 64 * 1024 * 1024;
-    this.chunkSize = Math.max(1, options.chunkSizeBytes ?? 64 * 1024 * 1024);
+    this.chunkSize = Math.max(1, options.chunkSizeBytes ?? Number.POSITIVE_INFINITY);
     this.#client = new RegistryClient(location, options);
   }
 
