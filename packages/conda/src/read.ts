@@ -227,12 +227,13 @@ async function readTarBz2(file: string, state: ReadState): Promise<Hashes> {
 
 const HASH_BUFFER = 1 << 20;
 
-async function hashFile(file: string, signal: AbortSignal): Promise<Hashes> {
+async function hashFile(file: string, signal: AbortSignal, sizeHint?: number): Promise<Hashes> {
   // One buffer read into again and again: a stream would allocate a new buffer per read, and V8 frees those
   // late (a 1 GiB file then costs ~70 MB of RSS in garbage buffers).
   const sha256 = createHash('sha256');
   const md5 = createHash('md5');
-  const buffer = Buffer.allocUnsafe(HASH_BUFFER);
+  // A small package needs no 1 MiB buffer (one more byte than the file, so its end is seen in one read).
+  const buffer = Buffer.allocUnsafe(sizeHint !== undefined && sizeHint < HASH_BUFFER ? sizeHint + 1 : HASH_BUFFER);
   let size = 0;
   const handle = await open(file, 'r');
   try {
@@ -261,7 +262,7 @@ async function readConda(file: string, state: ReadState, metadataOnly: boolean, 
   // Hashing and reading the zip run side by side; the second read of the small info member hits the page cache.
   // A refused package stops the hashing too, instead of reading a large file to its end for nothing.
   const abort = new AbortController();
-  const hashing = hashFile(file, abort.signal);
+  const hashing = hashFile(file, abort.signal, state.fileSize);
   hashing.catch(() => undefined);
   try {
     await readCondaMembers(file, state, metadataOnly);
