@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { BenchContext, Scenario } from './lib/context.ts';
+import { bundleWorkers } from './lib/bundle.ts';
 import { machineInfo, machineLabel } from './lib/machine.ts';
 import { benchMarkdown, ratioChartSvg } from './lib/report.ts';
 import type { BenchResults, ScenarioResult } from './lib/types.ts';
@@ -111,6 +112,7 @@ export async function runBench(options: BenchRunOptions): Promise<BenchRunOutput
     return { results, files: await render(json, markdown) };
   };
 
+  if (selected.some((s) => s.id !== 'index-build')) await bundleWorkers(ROOT, log);
   try {
     for (const scenario of selected) {
       log(`== ${scenario.title} (${scenario.id})`);

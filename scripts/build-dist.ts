@@ -42,9 +42,13 @@ type Ncc = (
   options: Record<string, unknown>,
 ) => Promise<{ code: string; assets: Record<string, NccAsset> }>;
 
-async function buildBundle(name: string, outRoot: string): Promise<void> {
+/**
+ * Bundles one ESM TypeScript entry (no top-level await: webpack's output cannot hold it) into `dir`: index.js,
+ * its chunks and assets, licenses.txt of what was bundled, and the package.json that makes Node read it as ESM.
+ * rattler stays outside (see RUNTIME_PACKAGES): `dir` must sit where Node's resolution finds it.
+ */
+export async function bundle(entry: string, dir: string): Promise<Record<string, NccAsset>> {
   const ncc = createRequire(import.meta.url)('@vercel/ncc') as Ncc;
-  const entry = path.join(ROOT, 'actions', 'src', `${name}.ts`);
   const { code, assets } = await ncc(entry, {
     cache: false,
     license: 'licenses.txt',
@@ -55,7 +59,6 @@ async function buildBundle(name: string, outRoot: string): Promise<void> {
     // Types are checked by `tsc -p .`; ncc's checker would check the whole workspace on every bundle.
     transpileOnly: true,
   });
-  const dir = path.join(outRoot, 'dist', name);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, 'index.js'), code);
@@ -65,11 +68,17 @@ async function buildBundle(name: string, outRoot: string): Promise<void> {
     await mkdir(path.dirname(target), { recursive: true });
     await writeFile(target, asset.source, { mode: asset.permissions ? asset.permissions & 0o755 : 0o644 });
   }
+  // Node reads the bundle as ESM only with this next to it.
+  await writeFile(path.join(dir, 'package.json'), '{"type":"module"}\n');
+  return assets;
+}
+
+async function buildBundle(name: string, outRoot: string): Promise<void> {
+  const dir = path.join(outRoot, 'dist', name);
+  const assets = await bundle(path.join(ROOT, 'actions', 'src', `${name}.ts`), dir);
   // The packages shipped beside the bundle are part of what runs: list them with the bundled ones.
   const shipped = RUNTIME_PACKAGES.map((p) => `\n${p.name} (shipped in dist/node_modules)\n${p.license}\n${p.source}\n`).join('');
   await writeFile(path.join(dir, 'licenses.txt'), `${(assets['licenses.txt']?.source ?? '').toString()}${shipped}`);
-  // Node reads the bundle as ESM only with this next to it.
-  await writeFile(path.join(dir, 'package.json'), '{"type":"module"}\n');
 }
 
 async function copyRuntimePackages(outRoot: string): Promise<void> {

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { SKOPEO_BIN } from '../../test/harness/skopeo.ts';
+import { bundledWorker } from './bundle.ts';
 import { NODE_BIN, runMeasured, type Measured } from './exec.ts';
 
 export async function sha256File(file: string): Promise<string> {
@@ -74,9 +75,13 @@ export interface WorkerOutput {
 /** The channel admins' verdict key for this bench run (validate signs, promote verifies): random, never logged. */
 const VERDICT_KEY = randomBytes(32).toString('hex');
 
-/** Runs a bench worker (bench/workers/<name>.ts) as its own node process; parses its last JSON line. */
+/**
+ * Runs a bench worker as its own node process (its ncc bundle when the run made one, else bench/workers/<name>.ts);
+ * parses its last JSON line.
+ */
 export async function runWorker(root: string, name: string, args: string[]): Promise<{ measured: Measured; output: WorkerOutput }> {
-  const measured = await runMeasured(NODE_BIN, ['--disable-warning=ExperimentalWarning', path.join(root, 'bench/workers', `${name}.ts`), ...args], {
+  const entry = bundledWorker(name) ?? path.join(root, 'bench/workers', `${name}.ts`);
+  const measured = await runMeasured(NODE_BIN, ['--disable-warning=ExperimentalWarning', entry, ...args], {
     cwd: root,
     env: { ...process.env, OCI_CHANNEL_VERDICT_KEY: VERDICT_KEY },
   });

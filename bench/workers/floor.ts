@@ -34,46 +34,54 @@ export interface FloorPlan {
   items: FloorItem[];
 }
 
-const [planFile, registry] = process.argv.slice(2);
-if (!planFile) {
-  console.error('usage: node bench/workers/floor.ts <plan.json> [registry-url]');
-  process.exit(2);
-}
-const plan = JSON.parse(await readFile(planFile, 'utf8')) as FloorPlan;
-if (registry) plan.registry = registry;
-const dispatcher = new Agent({ connections: plan.concurrency * 2 });
-let requests = 0;
-
-async function call(method: string, url: string, options: { body?: Buffer | NodeJS.ReadableStream; headers?: Record<string, string> } = {}, expect: number[] = [201, 202]) {
-  requests++;
-  const res = await request(url, { method, dispatcher, ...(options.body ? { body: options.body as Buffer } : {}), headers: options.headers ?? {} });
-  const text = await res.body.text();
-  if (!expect.includes(res.statusCode)) throw new Error(`${method} ${url}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
-  return res;
-}
-
-async function putBlob(item: FloorItem, blob: FloorBlob): Promise<void> {
-  const base = `${plan.registry}/v2/${item.repository}/blobs/uploads/`;
-  if (blob.mountFrom) {
-    const res = await call('POST', `${base}?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(blob.mountFrom)}`);
-    if (res.statusCode === 201) return;
-    throw new Error(`mount of ${blob.digest} into ${item.repository} was refused`);
+// A main function, not top-level await: the bench runs this bundled by ncc, as the actions ship (bench/lib/bundle.ts).
+async function main(): Promise<void> {
+  const [planFile, registry] = process.argv.slice(2);
+  if (!planFile) {
+    console.error('usage: node bench/workers/floor.ts <plan.json> [registry-url]');
+    process.exit(2);
   }
-  const opened = await call('POST', base, {}, [202]);
-  const location = new URL(String(opened.headers.location), plan.registry);
-  location.searchParams.set('digest', blob.digest);
-  await call('PUT', location.href, { body: createReadStream(blob.file!), headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.size) } }, [201]);
+  const plan = JSON.parse(await readFile(planFile, 'utf8')) as FloorPlan;
+  if (registry) plan.registry = registry;
+  const dispatcher = new Agent({ connections: plan.concurrency * 2 });
+  let requests = 0;
+
+  async function call(method: string, url: string, options: { body?: Buffer | NodeJS.ReadableStream; headers?: Record<string, string> } = {}, expect: number[] = [201, 202]) {
+    requests++;
+    const res = await request(url, { method, dispatcher, ...(options.body ? { body: options.body as Buffer } : {}), headers: options.headers ?? {} });
+    const text = await res.body.text();
+    if (!expect.includes(res.statusCode)) throw new Error(`${method} ${url}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
+    return res;
+  }
+
+  async function putBlob(item: FloorItem, blob: FloorBlob): Promise<void> {
+    const base = `${plan.registry}/v2/${item.repository}/blobs/uploads/`;
+    if (blob.mountFrom) {
+      const res = await call('POST', `${base}?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(blob.mountFrom)}`);
+      if (res.statusCode === 201) return;
+      throw new Error(`mount of ${blob.digest} into ${item.repository} was refused`);
+    }
+    const opened = await call('POST', base, {}, [202]);
+    const location = new URL(String(opened.headers.location), plan.registry);
+    location.searchParams.set('digest', blob.digest);
+    await call('PUT', location.href, { body: createReadStream(blob.file!), headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.size) } }, [201]);
+  }
+
+  const limit = pLimit(plan.concurrency);
+  await Promise.all(
+    plan.items.map((item) =>
+      limit(async () => {
+        await Promise.all(item.blobs.map((blob) => putBlob(item, blob)));
+        const body = Buffer.from(item.manifest, 'base64');
+        await call('PUT', `${plan.registry}/v2/${item.repository}/manifests/${item.tag}`, { body, headers: { 'content-type': item.mediaType } }, [201]);
+      }),
+    ),
+  );
+  await dispatcher.close();
+  process.stdout.write(`${JSON.stringify({ ok: true, items: plan.items.length, requests, maxRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`);
 }
 
-const limit = pLimit(plan.concurrency);
-await Promise.all(
-  plan.items.map((item) =>
-    limit(async () => {
-      await Promise.all(item.blobs.map((blob) => putBlob(item, blob)));
-      const body = Buffer.from(item.manifest, 'base64');
-      await call('PUT', `${plan.registry}/v2/${item.repository}/manifests/${item.tag}`, { body, headers: { 'content-type': item.mediaType } }, [201]);
-    }),
-  ),
-);
-await dispatcher.close();
-process.stdout.write(`${JSON.stringify({ ok: true, items: plan.items.length, requests, maxRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`);
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exit(1);
+});

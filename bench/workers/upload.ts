@@ -4,24 +4,32 @@
 import { readFile } from 'node:fs/promises';
 import { upload } from '@oci-channel/pipeline';
 
-const [to, listFile, concurrencyText] = process.argv.slice(2);
-if (!to || !listFile) {
-  console.error('usage: node bench/workers/upload.ts <channel> <list-file> [concurrency]');
-  process.exit(2);
+// A main function, not top-level await: the bench runs this bundled by ncc, as the actions ship (bench/lib/bundle.ts).
+async function main(): Promise<void> {
+  const [to, listFile, concurrencyText] = process.argv.slice(2);
+  if (!to || !listFile) {
+    console.error('usage: node bench/workers/upload.ts <channel> <list-file> [concurrency]');
+    process.exit(2);
+  }
+  const files = (await readFile(listFile, 'utf8')).split('\n').filter(Boolean);
+  const result = await upload({ to, files, ...(concurrencyText ? { concurrency: Number(concurrencyText) } : {}) });
+  process.stdout.write(
+    `${JSON.stringify({
+      ok: result.ok,
+      uploaded: result.artifacts.filter((a) => a.status === 'uploaded').length,
+      unchanged: result.artifacts.filter((a) => a.status === 'unchanged').length,
+      artifacts: result.artifacts.map((a) => ({ subdir: a.subdir, filename: a.filename, repository: a.repository, tag: a.tag, sha256: a.sha256 })),
+      errors: result.errors,
+      maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    })}\n`,
+  );
+  if (!result.ok) {
+    console.error(`upload failed: ${result.errors.map((e) => `${e.file}: ${e.error}`).join('; ').slice(0, 2000)}`);
+    process.exit(1);
+  }
 }
-const files = (await readFile(listFile, 'utf8')).split('\n').filter(Boolean);
-const result = await upload({ to, files, ...(concurrencyText ? { concurrency: Number(concurrencyText) } : {}) });
-process.stdout.write(
-  `${JSON.stringify({
-    ok: result.ok,
-    uploaded: result.artifacts.filter((a) => a.status === 'uploaded').length,
-    unchanged: result.artifacts.filter((a) => a.status === 'unchanged').length,
-    artifacts: result.artifacts.map((a) => ({ subdir: a.subdir, filename: a.filename, repository: a.repository, tag: a.tag, sha256: a.sha256 })),
-    errors: result.errors,
-    maxRssBytes: process.resourceUsage().maxRSS * 1024,
-  })}\n`,
-);
-if (!result.ok) {
-  console.error(`upload failed: ${result.errors.map((e) => `${e.file}: ${e.error}`).join('; ').slice(0, 2000)}`);
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : String(error));
   process.exit(1);
-}
+});
