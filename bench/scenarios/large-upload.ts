@@ -51,7 +51,7 @@ export const largeUploadScenario: Scenario = {
       [
         {
           name: 'oci-channel',
-          how: '`upload()` of @oci-channel/pipeline in its own node process (bench/workers/upload.ts): reads and checks the package, pushes package, info and index.json blobs and the v0 manifest',
+          how: '`upload()` of @oci-channel/pipeline in its own node process (bench/workers/upload.ts bundled by ncc, as the actions ship): reads and checks the package, pushes package, info and index.json blobs and the v0 manifest',
           prepare: fresh,
           cleanup: stop,
           async run() {

@@ -78,7 +78,7 @@ export const promoteScenario: Scenario = {
         [
           {
             name: 'oci-channel',
-            how: `one \`promote()\` of all ${count} artifacts in its own node process (bench/workers/promote.ts) after \`validate()\` (not timed; both with the channel's verdict key): signed-verdict check, mount, verify, promotion log, staging removed`,
+            how: `one \`promote()\` of all ${count} artifacts in its own node process (bench/workers/promote.ts bundled by ncc, as the actions ship) after \`validate()\` (not timed; both with the channel's verdict key): signed-verdict check, mount, verify, promotion log, staging removed`,
             prepare: staged,
             async run() {
               const { measured, output } = await runWorker(ctx.root, 'promote', ['promote', channel('staging'), channel('production'), refsFile]);

@@ -75,7 +75,7 @@ export const reindexScenario: Scenario = {
         [
           {
             name: 'first index',
-            how: `\`reindex()\` in its own node process (bench/workers/reindex.ts) with an empty cache on a channel with nothing published: reads the promotion log and every manifest`,
+            how: `\`reindex()\` in its own node process (bench/workers/reindex.ts bundled by ncc, as the actions ship) with an empty cache on a channel with nothing published: reads the promotion log and every manifest`,
             async prepare(r) {
               round = r;
               await restoreStorage(snapshot, registry!.storage);

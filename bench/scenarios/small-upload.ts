@@ -82,7 +82,7 @@ export const smallUploadScenario: Scenario = {
       [
         {
           name: 'oci-channel',
-          how: `one \`upload()\` of all ${count} files in its own node process (bench/workers/upload.ts, default concurrency)`,
+          how: `one \`upload()\` of all ${count} files in its own node process (bench/workers/upload.ts bundled by ncc, as the actions ship; default concurrency)`,
           prepare: fresh,
           cleanup: stop,
           async run() {
