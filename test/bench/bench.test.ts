@@ -115,12 +115,16 @@ describe('npm run bench -- --quick', () => {
     const byId = Object.fromEntries(results.scenarios.map((s) => [s.id, s]));
     // Every peer ran: curl and skopeo for the large package, skopeo loops for many packages and promotion.
     expect(byId['large-upload']!.contenders.map((c) => c.name)).toEqual(['oci-channel', 'curl', 'skopeo']);
-    expect(byId['small-upload']!.contenders.map((c) => c.name)).toEqual(['oci-channel', 'skopeo loop']);
-    expect(byId['promote']!.contenders.map((c) => c.name)).toEqual(['oci-channel', 'skopeo loop']);
+    // ... and the registry floor (the bare requests) beside them.
+    expect(byId['small-upload']!.contenders.map((c) => c.name)).toEqual(['oci-channel', 'skopeo loop', 'registry floor']);
+    expect(byId['promote']!.contenders.map((c) => c.name)).toEqual(['oci-channel', 'skopeo loop', 'registry floor']);
     // Counted at the proxy: skopeo moves every package byte on promotion; oci-channel mounts them.
     const promote = byId['promote']!;
     expect(promote.contenders[1]!.runs[0]!.packageBytes).toBeGreaterThan(0);
     expect(promote.contenders[0]!.runs[0]!.mounts).toBeGreaterThan(0);
+    // The floor copies by mounts too, and makes fewer requests than oci-channel (no checks, no log).
+    expect(promote.contenders[2]!.runs[0]!.packageBytes).toBe(0);
+    expect(promote.contenders[2]!.runs[0]!.requests).toBeLessThan(promote.contenders[0]!.runs[0]!.requests!);
     // Reindex: a warm run with nothing new downloads no blob; the first index reads every package.
     const reindex = byId['reindex']!;
     expect(reindex.contenders.find((c) => c.name === 'warm (nothing new)')!.runs[0]!.blobDownloads).toBe(0);
