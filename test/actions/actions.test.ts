@@ -79,6 +79,18 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+test('upload-to-staging reads a .tar.bz2 with the bundled JavaScript decoder on a runner without bzip2', async () => {
+  // OCI_CHANNEL_BZIP2=js is what a runner without the bzip2 program gets: the decoder must be inside the bundle.
+  const result = await run('upload-to-staging', { files: 'build/*.tar.bz2', staging: registry.location('staging-js-bzip2'), password: PASSWORD }, workspace, {
+    OCI_CHANNEL_BZIP2: 'js',
+  });
+  expect(result.error).toBeUndefined();
+  expect(result.code).toBe(0);
+  expect(JSON.parse(result.outputs.artifacts!)).toEqual({
+    'linux-64/good-1.0-h0_0.tar.bz2': await sha256File(path.join(workspace, 'build', 'good-1.0-h0_0.tar.bz2')),
+  });
+});
+
 describe('the pipeline through the bundled actions', () => {
   let payload: Record<string, unknown>;
 

@@ -2,8 +2,9 @@
 // JavaScript decoder, so it is used when it is on PATH; unbzip2-stream is the fallback.
 // OCI_CHANNEL_BZIP2=js|native forces one (tests run both).
 import { spawn, spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
+// Imported statically: the actions are bundled by ncc, which bundles only what it can trace.
+import unbzip2Stream from 'unbzip2-stream';
 
 let nativeAvailable: boolean | undefined;
 
@@ -28,7 +29,7 @@ export function bunzip2(): Bunzip2 {
   if (!useNative()) {
     // unbzip2-stream is a legacy (through) stream: keep it between two modern streams so pipeline() and
     // error handling only ever see those.
-    const decoder = (createRequire(import.meta.url)('unbzip2-stream') as () => Duplex)();
+    const decoder = unbzip2Stream();
     const input = new PassThrough();
     const output = new PassThrough();
     decoder.on('error', (error: Error) => output.destroy(new Error(`bzip2 data is corrupt or truncated (${error.message})`)));
