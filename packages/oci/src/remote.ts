@@ -398,6 +398,8 @@ class RemoteRepository implements Repository {
     let res = first;
     let received = 0;
     let skip = 0;
+    // Received buffers are garbage as soon as the consumer has them: collected young, as on the upload side.
+    let sinceCollect = 0;
     for (let failures = 0; ; ) {
       try {
         for await (const chunk of res.body) {
@@ -410,6 +412,11 @@ class RemoteRepository implements Repository {
             if (!piece.length) continue;
           }
           received += piece.length;
+          sinceCollect += piece.length;
+          if (sinceCollect >= COLLECT_EVERY) {
+            sinceCollect = 0;
+            collectYoungGarbage();
+          }
           yield piece;
         }
         return;
