@@ -55,14 +55,16 @@ export async function copy(source: Repository, reference: string, destination: R
   if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
     throw new InvalidReferenceError(`invalid copy concurrency ${concurrency}: use a whole number of at least 1`);
   }
-  const known = options.manifest ? { digest: parseDigest(reference, 'copy reference') } : undefined;
-  if (known && sha256Digest(options.manifest!.bytes) !== known.digest) {
-    throw new DigestMismatchError(`cannot copy ${source.display}@${reference}: the manifest bytes given hash to ${sha256Digest(options.manifest!.bytes)}`, {
-      repository: source.name,
-      reference,
-    });
+  let resolved: { digest: Digest } | undefined;
+  if (options.manifest) {
+    const given = sha256Digest(options.manifest.bytes);
+    if (given !== parseDigest(reference, 'copy reference')) {
+      throw new DigestMismatchError(`cannot copy ${source.display}@${reference}: the manifest bytes given hash to ${given}`, { repository: source.name, reference });
+    }
+    resolved = { digest: given };
+  } else {
+    resolved = await source.resolve(reference);
   }
-  const resolved = known ?? (await source.resolve(reference));
   if (!resolved) {
     throw new NotFoundError(`cannot copy ${source.display}${reference.includes(':') ? '@' : ':'}${reference}: not found; check the tag or digest`, {
       repository: source.name,
