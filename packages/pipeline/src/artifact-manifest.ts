@@ -9,8 +9,20 @@ export const EMPTY_JSON_DESCRIPTOR: Descriptor = {
   size: EMPTY_JSON.byteLength,
 };
 
-export async function pushEmptyJson(repository: Repository): Promise<void> {
-  await repository.pushBlob(bytesSource(EMPTY_JSON), { digest: EMPTY_JSON_DESCRIPTOR.digest, size: EMPTY_JSON_DESCRIPTOR.size });
+/** Per store, the repositories whose `{}` blob this process has pushed or found: checked once, not per artifact. */
+const emptyJsonPlaced = new WeakMap<Repository['store'], Map<string, Promise<void>>>();
+
+export function pushEmptyJson(repository: Repository): Promise<void> {
+  let placed = emptyJsonPlaced.get(repository.store);
+  if (!placed) emptyJsonPlaced.set(repository.store, (placed = new Map()));
+  let push = placed.get(repository.name);
+  if (!push) {
+    push = repository.pushBlob(bytesSource(EMPTY_JSON), { digest: EMPTY_JSON_DESCRIPTOR.digest, size: EMPTY_JSON_DESCRIPTOR.size }).then(() => undefined);
+    placed.set(repository.name, push);
+    // A failed push is tried again by the next caller.
+    push.catch(() => placed.delete(repository.name));
+  }
+  return push;
 }
 
 export function artifactManifest(options: {

@@ -54,18 +54,9 @@ export function promotionLogTag(at: Date, subdir: string, filename: string): str
   return `${stamp}-${fileKey(subdir, filename)}`;
 }
 
-/** Log repositories whose `{}` config blob this process has pushed (or found): once per store, not per entry. */
-const configPushed = new WeakMap<Store, Promise<void>>();
-
 export async function appendPromotion(store: Store, entry: Omit<PromotionEntry, 'promotedAt'>, at = new Date()): Promise<LoggedPromotion> {
   const repository = promotionLogRepository(store);
-  let config = configPushed.get(store);
-  if (!config) {
-    config = pushEmptyJson(repository);
-    configPushed.set(store, config);
-    config.catch(() => configPushed.delete(store));
-  }
-  await config;
+  await pushEmptyJson(repository);
   const promotedAt = at.toISOString();
   const { bytes } = artifactManifest({
     artifactType: PROMOTION_ARTIFACT_TYPE,
