@@ -5,10 +5,9 @@ import path from 'node:path';
 import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import { createHash, type Hash } from 'node:crypto';
 import pLimit from 'p-limit';
-import { MediaType, NotFoundError, fileSource, type BlobSource, type Descriptor, type ImageManifest, type Repository, type Store } from '@oci-channel/oci';
+import { MediaType, fileSource, type BlobSource, type Descriptor, type ImageManifest, type Repository, type Store } from '@oci-channel/oci';
 import {
   buildPackageManifest,
-  describePackageManifest,
   encodeTag,
   hashPackageFile,
   packageRepository,
@@ -17,11 +16,13 @@ import {
   type PackageInfo,
   type UnhashedPackageInfo,
 } from '@oci-channel/conda';
-import { parseJsonObject } from './artifact-manifest.ts';
 import { withConcurrentPushRetry } from './push-retry.ts';
 import { errorLine, openChannel } from './open.ts';
 import { byteTicker, reporter } from './progress.ts';
 import type { UploadedArtifact, UploadOptions, UploadResult } from './types.ts';
+import { fetchPackageManifest } from './validate.ts';
+
+type StagedManifest = NonNullable<Awaited<ReturnType<typeof fetchPackageManifest>>>;
 
 /** Rounds of read-merge-push when a concurrent upload of the other format keeps replacing the tag. */
 const MERGE_ATTEMPTS = 6;
@@ -38,22 +39,9 @@ const HASH_WHILE_SENDING_ABOVE = 64 * 1024 * 1024;
 
 export class UploadConflictError extends Error {}
 
-async function currentManifest(repository: Repository, tag: string): Promise<{ digest: string; manifest: ImageManifest } | undefined> {
-  // One GET by tag (the digest is checked against Docker-Content-Digest) instead of HEAD + GET.
-  let fetched;
-  try {
-    fetched = await repository.fetchManifest(tag);
-  } catch (error) {
-    if (error instanceof NotFoundError) return undefined;
-    throw error;
-  }
-  return { digest: fetched.descriptor.digest, manifest: parseJsonObject(fetched.bytes, `manifest ${repository.display}:${tag}`) as unknown as ImageManifest };
-}
-
-function holdsPackage(manifest: ImageManifest, where: string, filename: string): { sha256: string } | undefined {
-  const view = describePackageManifest(manifest, where);
-  const pkg = view.packages.find((p) => p.filename === filename);
-  return pkg ? { sha256: pkg.sha256 } : undefined;
+/** What the tag holds of `filename`, from the manifest fetchPackageManifest read. */
+function heldAt(existing: StagedManifest, filename: string): { sha256: string } | undefined {
+  return existing.view.packages.find((p) => p.filename === filename);
 }
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -185,13 +173,15 @@ async function pushToTag(
 
   let pushedBlobs = false;
   for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
-    const existing = await currentManifest(repository, tag);
+    // One GET by tag (the digest is checked against Docker-Content-Digest) instead of HEAD + GET.
+    const existing = await fetchPackageManifest(store, relative, tag);
+    const existingManifest = existing?.manifest as unknown as ImageManifest | undefined;
     if (existing) {
-      const held = holdsPackage(existing.manifest, where, pkg.filename);
+      const held = heldAt(existing, pkg.filename);
       if (held && !isHashed(pkg)) pkg = await hashNow(file, pkg, options.signal);
       if (held && held.sha256 === pkg.sha256) {
         const hashed = pkg as PackageInfo;
-        return { result: { ...base(hashed), manifestDigest: existing.digest, status: pushedBlobs ? 'uploaded' : 'unchanged' }, unverified: false, pkg: hashed };
+        return { result: { ...base(hashed), manifestDigest: existing.descriptor.digest, status: pushedBlobs ? 'uploaded' : 'unchanged' }, unverified: false, pkg: hashed };
       }
       if (held) {
         throw new UploadConflictError(
@@ -204,13 +194,13 @@ async function pushToTag(
     let sentPackage = false;
     if (!isHashed(pkg)) {
       // Refuse a clash with the manifest at the tag (a different build, other info/) before sending a large file.
-      buildPackageManifest({ ...pkg, sha256: UNKNOWN_SHA256, md5: UNKNOWN_MD5 }, manifestOptions(existing?.manifest));
+      buildPackageManifest({ ...pkg, sha256: UNKNOWN_SHA256, md5: UNKNOWN_MD5 }, manifestOptions(existingManifest));
       pkg = await sendHashing(repository, file, pkg, artifact, options);
       sentPackage = true;
     }
     const hashed = pkg as PackageInfo;
     // Throws PackageError when `existing` is a different build under the same tag.
-    const built = buildPackageManifest(hashed, manifestOptions(existing?.manifest));
+    const built = buildPackageManifest(hashed, manifestOptions(existingManifest));
     // Every round pushes what its manifest brings (a blob already there costs one HEAD): the manifest to
     // merge into may have changed, and with it which info layers are ours to push. The blobs are independent,
     // so they go at once: the small ones cost no extra wait beside the package.
@@ -230,7 +220,7 @@ async function pushToTag(
     pushedBlobs = true;
     // Someone changed the tag while we pushed blobs: merge again from what is there now.
     const before = await repository.resolve(tag);
-    if ((before?.digest ?? undefined) !== existing?.digest) continue;
+    if ((before?.digest ?? undefined) !== existing?.descriptor.digest) continue;
     const pushed = await withConcurrentPushRetry(() => repository.pushManifest(built.bytes, MediaType.ImageManifest, tag));
     return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed };
   }
@@ -242,11 +232,10 @@ async function pushToTag(
  * format replaced our manifest (or we theirs) and this package must be merged again.
  */
 async function verifyAtTag(store: Store, pkg: PackageInfo, pushed: UploadedArtifact): Promise<UploadedArtifact | undefined> {
-  const repository = store.repository(pushed.repository);
-  const after = await currentManifest(repository, pushed.tag);
+  const after = await fetchPackageManifest(store, pushed.repository, pushed.tag);
   if (!after) return pushed;
-  if (holdsPackage(after.manifest, `${repository.display}:${pushed.tag}`, pkg.filename)?.sha256 === pkg.sha256) {
-    return { ...pushed, manifestDigest: after.digest };
+  if (heldAt(after, pkg.filename)?.sha256 === pkg.sha256) {
+    return { ...pushed, manifestDigest: after.descriptor.digest };
   }
   return undefined;
 }
