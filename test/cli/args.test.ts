@@ -1,4 +1,4 @@
-import { parseArtifactRef } from '../../packages/pipeline/src/artifact.ts';
+import { parseArtifactRef } from '../../packages/pipeline/src/core/artifact-ref.ts';
 import { parseDuration } from '../../packages/cli/src/usage.ts';
 import { table } from '../../packages/cli/src/output.ts';
 import { redact } from '../../packages/cli/src/main.ts';

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { MediaType, NotFoundError, type ImageManifest, type Store } from '@oci-channel/oci';
 import { buildPackageManifest, encodeTag, packageRepository, readPackage } from '@oci-channel/conda';
-import { appendPromotion } from '../../packages/pipeline/src/promotion-log.ts';
+import { appendPromotion } from '../../packages/pipeline/src/records/promotion-log.ts';
 
 export interface TestPackageSpec {
   name: string;

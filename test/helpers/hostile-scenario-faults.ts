@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { StoreOptions } from '@oci-channel/oci';
 import { promote, upload, validate, type ArtifactRef } from '@oci-channel/pipeline';
-import { reindex } from '../../packages/pipeline/src/reindex.ts';
+import { reindex } from '../../packages/pipeline/src/steps/reindex.ts';
 import { startRegistry } from '../harness/registry.ts';
 import { buildValidPackages, type BuiltPackage } from './hostile-packages.ts';
 import { FAULT_KINDS, startHostileProxy, type FaultKind } from './hostile-proxy.ts';

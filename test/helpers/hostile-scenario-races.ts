@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileKey, promote, readPromotions, upload, validate, type PromoteResult } from '@oci-channel/pipeline';
-import { reindex } from '../../packages/pipeline/src/reindex.ts';
+import { reindex } from '../../packages/pipeline/src/steps/reindex.ts';
 import { startRegistry } from '../harness/registry.ts';
 import { buildValidPackages, type BuiltPackage } from './hostile-packages.ts';
 import { startHostileProxy, type Rule } from './hostile-proxy.ts';

@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { openStore, type Store } from '@oci-channel/oci';
 import { readPackage } from '@oci-channel/conda';
-import { download } from '../../packages/pipeline/src/download.ts';
-import { reindex } from '../../packages/pipeline/src/reindex.ts';
+import { download } from '../../packages/pipeline/src/steps/download.ts';
+import { reindex } from '../../packages/pipeline/src/steps/reindex.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { makeTarBz2, publishPackage } from '../helpers/channel.ts';
 

@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { bytesSource, MediaType, openStore, sha256Digest, type Descriptor, type Store } from '@oci-channel/oci';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
-import { appendPromotion, findPromotion, listPromotionTags, promotionLogTag, readPromotions } from '../../packages/pipeline/src/promotion-log.ts';
-import { newestVerdict, recordVerdict } from '../../packages/pipeline/src/verdict.ts';
-import { EMPTY_JSON_DESCRIPTOR, pushEmptyJson } from '../../packages/pipeline/src/artifact-manifest.ts';
+import { appendPromotion, findPromotion, listPromotionTags, promotionLogTag, readPromotions } from '../../packages/pipeline/src/records/promotion-log.ts';
+import { newestVerdict, recordVerdict } from '../../packages/pipeline/src/records/verdict.ts';
+import { EMPTY_JSON_DESCRIPTOR, pushEmptyJson } from '../../packages/pipeline/src/records/artifact-manifest.ts';
 
 let dir: string;
 let registry: RunningRegistry | undefined;

@@ -2,9 +2,9 @@
 import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { IndexCache, defaultCacheDir } from '../../packages/pipeline/src/index-cache.ts';
-import { countingStore } from '../../packages/pipeline/src/index-counting.ts';
-import { rewindMark, timestampTag } from '../../packages/pipeline/src/index-names.ts';
+import { IndexCache, defaultCacheDir } from '../../packages/pipeline/src/index/cache.ts';
+import { countingStore } from '../../packages/pipeline/src/index/counting.ts';
+import { rewindMark, timestampTag } from '../../packages/pipeline/src/index/names.ts';
 import { openStore } from '@oci-channel/oci';
 
 let dir: string;

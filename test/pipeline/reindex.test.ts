@@ -15,10 +15,10 @@ import {
   recordFromPackage,
   zstdDecompress,
 } from '@oci-channel/conda';
-import { reindex } from '../../packages/pipeline/src/reindex.ts';
-import { countingStore } from '../../packages/pipeline/src/index-counting.ts';
-import { IndexMediaType, PROMOTION_MARK } from '../../packages/pipeline/src/index-names.ts';
-import { PROMOTION_LOG_REPOSITORY } from '../../packages/pipeline/src/promotion-log.ts';
+import { reindex } from '../../packages/pipeline/src/steps/reindex.ts';
+import { countingStore } from '../../packages/pipeline/src/index/counting.ts';
+import { IndexMediaType, PROMOTION_MARK } from '../../packages/pipeline/src/index/names.ts';
+import { PROMOTION_LOG_REPOSITORY } from '../../packages/pipeline/src/records/promotion-log.ts';
 import { startProxy } from '../harness/proxy.ts';
 import { inspectRaw, skopeoCopy, skopeoReference } from '../harness/skopeo.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
@@ -324,7 +324,7 @@ describe('reindex', () => {
     const manifest = JSON.parse(Buffer.from((await repo.fetchManifest(bad.tag)).bytes).toString()) as { layers: Descriptor[] };
     delete manifest.layers[0]!.annotations!['org.conda.md5'];
     const broken = await repo.pushManifest(Buffer.from(JSON.stringify(manifest)), 'application/vnd.oci.image.manifest.v1+json', bad.tag);
-    const { appendPromotion } = await import('../../packages/pipeline/src/promotion-log.ts');
+    const { appendPromotion } = await import('../../packages/pipeline/src/records/promotion-log.ts');
     await appendPromotion(store, { subdir: 'noarch', filename: bad.filename, repository: bad.repository, tag: bad.tag, manifestDigest: broken.digest });
 
     const res = await reindex({ channel: store, cacheDir: cache });

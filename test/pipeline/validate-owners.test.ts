@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { checkOwnership, ownersFilePath } from '../../packages/pipeline/src/owners.ts';
+import { checkOwnership, ownersFilePath } from '../../packages/pipeline/src/identity/owners.ts';
 
 let root: string;
 

@@ -5,64 +5,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import { NotFoundError, sha256Digest, type Descriptor, type Store } from '@oci-channel/oci';
-import {
-  describePackageManifest,
-  encodeTag,
-  isValidSubdir,
-  packageRepository,
-  parsePackageFilename,
-  readPackage,
-  type PackageManifestView,
-} from '@oci-channel/conda';
-import { formatArtifactRef, normalizeSha256 } from './artifact.ts';
-import { parseJsonObject } from './artifact-manifest.ts';
-import { downloadBlob } from './blob-read.ts';
-import { errorLine, openChannel, productionOptions, stagingOptions } from './open.ts';
-import { checkOwnership } from './owners.ts';
-import { byteTicker, reporter } from './progress.ts';
-import type { ArtifactRef, ArtifactVerdict, Check, ValidateOptions, ValidateResult } from './types.ts';
-import { recordVerdict } from './verdict.ts';
-import { resolveVerdictKey, type VerdictKey } from './verdict-key.ts';
-
-export interface StagedLocation {
-  name: string;
-  version: string;
-  build: string;
-  repository: string;
-  tag: string;
-}
-
-/** Where `subdir/filename` lives in a channel (throws with a one-line reason for bad names). */
-export function locateArtifact(ref: ArtifactRef): StagedLocation {
-  if (!isValidSubdir(ref.subdir)) throw new Error(`${formatArtifactRef(ref)}: ${JSON.stringify(ref.subdir)} is not a conda subdir (noarch or like linux-64)`);
-  const parsed = parsePackageFilename(ref.filename);
-  return {
-    name: parsed.name,
-    version: parsed.version,
-    build: parsed.build,
-    repository: packageRepository(ref.subdir, parsed.name),
-    tag: encodeTag(parsed.version, parsed.build),
-  };
-}
-
-/** The manifest at a tag, described, or undefined when the tag does not exist. */
-export async function fetchPackageManifest(
-  store: Store,
-  repository: string,
-  tag: string,
-): Promise<{ descriptor: Descriptor; bytes: Uint8Array; manifest: Record<string, unknown>; view: PackageManifestView } | undefined> {
-  const repo = store.repository(repository);
-  let fetched;
-  try {
-    fetched = await repo.fetchManifest(tag);
-  } catch (error) {
-    if (error instanceof NotFoundError) return undefined;
-    throw error;
-  }
-  const manifest = parseJsonObject(fetched.bytes, `manifest ${repo.display}:${tag}`);
-  return { descriptor: fetched.descriptor, bytes: fetched.bytes, manifest, view: describePackageManifest(manifest, `${repo.display}:${tag}`) };
-}
+import { sha256Digest, type Store } from '@oci-channel/oci';
+import { readPackage } from '@oci-channel/conda';
+import { formatArtifactRef, normalizeSha256 } from '../core/artifact-ref.ts';
+import { fetchPackageManifest, locateArtifact, type StagedLocation } from '../core/package-manifest.ts';
+import { downloadBlob } from '../core/blobs.ts';
+import { errorLine, openChannel, productionOptions, stagingOptions } from '../core/open.ts';
+import { checkOwnership } from '../identity/owners.ts';
+import { byteTicker, reporter } from '../core/progress.ts';
+import type { ArtifactRef, ArtifactVerdict, Check, ValidateOptions, ValidateResult } from '../types.ts';
+import { recordVerdict } from '../records/verdict.ts';
+import { resolveVerdictKey, type VerdictKey } from '../records/verdict-key.ts';
 
 interface ValidateContext {
   staging: Store;

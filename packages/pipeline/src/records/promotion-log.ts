@@ -5,8 +5,9 @@
 // two promotions never write the same tag (different files differ in the hash, one file twice in the time).
 import { createHash } from 'node:crypto';
 import type { Repository, Store } from '@oci-channel/oci';
-import { artifactManifest, parseJsonObject, pushEmptyJson } from './artifact-manifest.ts';
-import { withConcurrentPushRetry } from './push-retry.ts';
+import { parseJsonObject } from '../core/json.ts';
+import { artifactManifest, pushEmptyJson } from './artifact-manifest.ts';
+import { withConcurrentPushRetry } from '../core/retry.ts';
 
 export const PROMOTION_LOG_REPOSITORY = 'oci_channel/promotions';
 export const PROMOTION_ARTIFACT_TYPE = 'application/vnd.oci-channel.promotion.v1';

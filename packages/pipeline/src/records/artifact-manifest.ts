@@ -43,14 +43,3 @@ export function artifactManifest(options: {
   };
   return { manifest, bytes: new TextEncoder().encode(JSON.stringify(manifest)) };
 }
-
-export function parseJsonObject(bytes: Uint8Array, what: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch {
-    throw new Error(`${what} is not valid UTF-8 JSON`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${what} is not a JSON object`);
-  return value as Record<string, unknown>;
-}

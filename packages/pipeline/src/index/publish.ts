@@ -2,8 +2,8 @@
 import pLimit from 'p-limit';
 import { bytesSource, EMPTY_SHA256, MediaType, sha256Digest, type Descriptor, type ImageManifest, type Repository } from '@oci-channel/oci';
 import { SHARD_INDEX_FILENAME, type SubdirIndexFiles } from '@oci-channel/conda';
-import { withConcurrentPushRetry } from './push-retry.ts';
-import { CREATED, IndexMediaType, PROMOTION_MARK, SHARDS_ARTIFACT_TYPE, TITLE } from './index-names.ts';
+import { withConcurrentPushRetry } from '../core/retry.ts';
+import { CREATED, IndexMediaType, PROMOTION_MARK, SHARDS_ARTIFACT_TYPE, TITLE } from './names.ts';
 
 /** v0 config: the empty blob under the "unknown" config type. */
 const CONFIG: Descriptor = { mediaType: IndexMediaType.UnknownConfig, digest: EMPTY_SHA256, size: 0 };

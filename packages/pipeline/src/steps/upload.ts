@@ -16,13 +16,11 @@ import {
   type PackageInfo,
   type UnhashedPackageInfo,
 } from '@oci-channel/conda';
-import { withConcurrentPushRetry } from './push-retry.ts';
-import { errorLine, openChannel } from './open.ts';
-import { byteTicker, reporter } from './progress.ts';
-import type { UploadedArtifact, UploadOptions, UploadResult } from './types.ts';
-import { fetchPackageManifest } from './validate.ts';
-
-type StagedManifest = NonNullable<Awaited<ReturnType<typeof fetchPackageManifest>>>;
+import { withConcurrentPushRetry } from '../core/retry.ts';
+import { errorLine, openChannel } from '../core/open.ts';
+import { byteTicker, reporter } from '../core/progress.ts';
+import type { UploadedArtifact, UploadOptions, UploadResult } from '../types.ts';
+import { fetchPackageManifest, type PackageManifest } from '../core/package-manifest.ts';
 
 /** Rounds of read-merge-push when a concurrent upload of the other format keeps replacing the tag. */
 const MERGE_ATTEMPTS = 6;
@@ -40,7 +38,7 @@ const HASH_WHILE_SENDING_ABOVE = 64 * 1024 * 1024;
 export class UploadConflictError extends Error {}
 
 /** What the tag holds of `filename`, from the manifest fetchPackageManifest read. */
-function heldAt(existing: StagedManifest, filename: string): { sha256: string } | undefined {
+function heldAt(existing: PackageManifest, filename: string): { sha256: string } | undefined {
   return existing.view.packages.find((p) => p.filename === filename);
 }
 

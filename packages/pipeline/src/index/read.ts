@@ -5,9 +5,9 @@ import { createGunzip } from 'node:zlib';
 import tarStream from 'tar-stream';
 import { parseDigest, type Descriptor, type Digest, type Repository } from '@oci-channel/oci';
 import { packagesOfRepodata, parseRepodata, repodataRecord, zstdDecompress, type IndexedPackage } from '@oci-channel/conda';
-import { parseJsonObject } from './artifact-manifest.ts';
-import { readSmallBlob } from './blob-read.ts';
-import { IndexMediaType, MD5, PROMOTION_MARK, TITLE } from './index-names.ts';
+import { parseJsonObject } from '../core/json.ts';
+import { readSmallBlob } from '../core/blobs.ts';
+import { IndexMediaType, MD5, PROMOTION_MARK, TITLE } from './names.ts';
 
 /** index.json is tiny; anything bigger is not one. */
 const MAX_INDEX_JSON = 1 << 20;

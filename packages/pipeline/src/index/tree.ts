@@ -7,8 +7,8 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 import { parseDigest, type Store } from '@oci-channel/oci';
 import { SHARD_INDEX_FILENAME, subdirHtml, type SubdirIndexFiles } from '@oci-channel/conda';
-import { downloadBlob } from './blob-read.ts';
-import { packageRepositoryName } from './index-names.ts';
+import { downloadBlob } from '../core/blobs.ts';
+import { packageRepositoryName } from './names.ts';
 
 async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;

@@ -1,5 +1,5 @@
 // Progress events: a failing or slow listener must never break a step.
-import type { Progress, ProgressEvent } from './types.ts';
+import type { Progress, ProgressEvent } from '../types.ts';
 
 export function reporter(progress: Progress | undefined, step: ProgressEvent['step']) {
   return (message: string, extra: Omit<ProgressEvent, 'step' | 'message'> = {}): void => {

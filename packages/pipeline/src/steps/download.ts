@@ -5,14 +5,14 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError, parseDigest, type Descriptor, type Repository } from '@oci-channel/oci';
 import { decodeShard, decodeShardIndex, encodeTag, isValidSubdir, packageRepository, parsePackageFilename } from '@oci-channel/conda';
-import { normalizeSha256 } from './artifact.ts';
-import { parseJsonObject } from './artifact-manifest.ts';
-import { downloadBlob, readSmallBlob } from './blob-read.ts';
-import { IndexMediaType, repodataRepository, TITLE } from './index-names.ts';
-import { readPublishedRepodata } from './index-read.ts';
-import { openChannel, productionOptions } from './open.ts';
-import { reporter } from './progress.ts';
-import type { DownloadOptions, DownloadResult } from './types.ts';
+import { normalizeSha256 } from '../core/artifact-ref.ts';
+import { parseJsonObject } from '../core/json.ts';
+import { downloadBlob, readSmallBlob } from '../core/blobs.ts';
+import { IndexMediaType, repodataRepository, TITLE } from '../index/names.ts';
+import { readPublishedRepodata } from '../index/read.ts';
+import { openChannel, productionOptions } from '../core/open.ts';
+import { reporter } from '../core/progress.ts';
+import type { DownloadOptions, DownloadResult } from '../types.ts';
 
 interface Located {
   sha256: string;

@@ -1,6 +1,6 @@
 // Opening the channels a step works on: a location string is opened (and closed) here, a Store is used as given.
 import { openStore, type Store, type StoreOptions } from '@oci-channel/oci';
-import type { ChannelInput, CommonOptions } from './types.ts';
+import type { ChannelInput, CommonOptions } from '../types.ts';
 
 export interface OpenedChannel {
   store: Store;

@@ -1,5 +1,5 @@
 // Artifact references as users write them: `SUBDIR/FILENAME[@sha256:HEX]`.
-import type { ArtifactRef } from './types.ts';
+import type { ArtifactRef } from '../types.ts';
 
 const SHA256_HEX = /^[a-f0-9]{64}$/;
 

@@ -3,13 +3,13 @@
 // artifacts whose age cannot be told are kept. Only v0 package repositories (`<subdir>/<name>`) are touched.
 // Where the registry cannot list or delete (ghcr.io), the GitHub Packages API does it when `github` is given.
 import { DeniedError, NotFoundError, UnsupportedError, type Digest, type Repository } from '@oci-channel/oci';
-import { parseJsonObject } from './artifact-manifest.ts';
-import { createGithubPackagesClient, type GithubPackagesClient } from './github/index.ts';
-import { isIndexComponent, isSubdirName } from './index-names.ts';
-import { errorLine, openChannel, stagingOptions } from './open.ts';
-import { reporter } from './progress.ts';
-import type { GcOptions, GcResult } from './types.ts';
-import { VERDICT_ARTIFACT_TYPE } from './verdict.ts';
+import { parseJsonObject } from '../core/json.ts';
+import { createGithubPackagesClient, type GithubPackagesClient } from '../github/index.ts';
+import { isIndexComponent, isSubdirName } from '../index/names.ts';
+import { errorLine, openChannel, stagingOptions } from '../core/open.ts';
+import { reporter } from '../core/progress.ts';
+import type { GcOptions, GcResult } from '../types.ts';
+import { VERDICT_ARTIFACT_TYPE } from '../records/verdict.ts';
 
 const CREATED = 'org.opencontainers.image.created';
 const REFERRERS_TAG = /^sha256-[a-f0-9]{64}$/;

@@ -6,10 +6,10 @@ import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import { MediaType, NotFoundError, UnsupportedError } from '@oci-channel/oci';
 import { buildSubdirIndex, channelDataJson, type IndexedPackage, type SubdirIndexFiles } from '@oci-channel/conda';
-import { parseJsonObject } from './artifact-manifest.ts';
-import { readSmallBlob } from './blob-read.ts';
-import { IndexCache, type CachedEntry } from './index-cache.ts';
-import { countingStore } from './index-counting.ts';
+import { parseJsonObject } from '../core/json.ts';
+import { readSmallBlob } from '../core/blobs.ts';
+import { IndexCache, type CachedEntry } from '../index/cache.ts';
+import { countingStore } from '../index/counting.ts';
 import {
   CHANNELDATA_REPOSITORY,
   IndexMediaType,
@@ -18,14 +18,14 @@ import {
   repodataRepository,
   rewindMark,
   timestampTag,
-} from './index-names.ts';
-import { prepareRepodataManifest, pushChannelData, pushShards, settle } from './index-publish.ts';
-import { readPackageEntries, readPublishedRepodata, type PublishedRepodata } from './index-read.ts';
-import { writeChannelTree } from './index-tree.ts';
-import { errorLine, openChannel, productionOptions } from './open.ts';
-import { reporter } from './progress.ts';
-import { fileKey, listPromotionTags, readPromotion, type LoggedPromotion } from './promotion-log.ts';
-import type { ReindexOptions, ReindexResult, SubdirIndex } from './types.ts';
+} from '../index/names.ts';
+import { prepareRepodataManifest, pushChannelData, pushShards, settle } from '../index/publish.ts';
+import { readPackageEntries, readPublishedRepodata, type PublishedRepodata } from '../index/read.ts';
+import { writeChannelTree } from '../index/tree.ts';
+import { errorLine, openChannel, productionOptions } from '../core/open.ts';
+import { reporter } from '../core/progress.ts';
+import { fileKey, listPromotionTags, readPromotion, type LoggedPromotion } from '../records/promotion-log.ts';
+import type { ReindexOptions, ReindexResult, SubdirIndex } from '../types.ts';
 
 /** Attempts to move `latest` when other reindexes keep replacing it. */
 const LATEST_ATTEMPTS = 6;

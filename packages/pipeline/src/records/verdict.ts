@@ -3,10 +3,11 @@
 // Staging is writable by every uploader, so a verdict only counts when it carries an HMAC-SHA256 made with the
 // channel admins' verdict key (verdict-key.ts); anyone can push a referrer, nobody without the key can sign one.
 import { bytesSource, MediaType, sha256Digest, type Descriptor, type Digest, type Repository } from '@oci-channel/oci';
-import { artifactManifest, parseJsonObject, pushEmptyJson } from './artifact-manifest.ts';
-import { readSmallBlob } from './blob-read.ts';
-import { withConcurrentPushRetry } from './push-retry.ts';
-import type { Check, VerdictStatus } from './types.ts';
+import { parseJsonObject } from '../core/json.ts';
+import { artifactManifest, pushEmptyJson } from './artifact-manifest.ts';
+import { readSmallBlob } from '../core/blobs.ts';
+import { withConcurrentPushRetry } from '../core/retry.ts';
+import type { Check, VerdictStatus } from '../types.ts';
 import type { VerdictKey } from './verdict-key.ts';
 
 export const VERDICT_ARTIFACT_TYPE = 'application/vnd.oci-channel.verdict.v1+json';

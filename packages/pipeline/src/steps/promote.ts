@@ -20,17 +20,18 @@ import {
   type Store,
 } from '@oci-channel/oci';
 import { buildPackageManifest, readPackage } from '@oci-channel/conda';
-import { formatArtifactRef, normalizeSha256 } from './artifact.ts';
-import { downloadBlob } from './blob-read.ts';
-import { withConcurrentPushRetry } from './push-retry.ts';
-import { errorLine, openChannel, productionOptions, stagingOptions } from './open.ts';
-import { checkOwnership } from './owners.ts';
-import { appendPromotion, findPromotion, listPromotionTags, promotionLogRepository } from './promotion-log.ts';
-import { byteTicker, reporter } from './progress.ts';
-import type { ArtifactRef, ArtifactVerdict, PromotedArtifact, PromoteOptions, PromoteResult } from './types.ts';
-import { fetchPackageManifest, locateArtifact, validateOne, type StagedLocation } from './validate.ts';
-import { newestVerdict } from './verdict.ts';
-import { resolveVerdictKey, type VerdictKey } from './verdict-key.ts';
+import { formatArtifactRef, normalizeSha256 } from '../core/artifact-ref.ts';
+import { downloadBlob } from '../core/blobs.ts';
+import { withConcurrentPushRetry } from '../core/retry.ts';
+import { errorLine, openChannel, productionOptions, stagingOptions } from '../core/open.ts';
+import { checkOwnership } from '../identity/owners.ts';
+import { appendPromotion, findPromotion, listPromotionTags, promotionLogRepository } from '../records/promotion-log.ts';
+import { byteTicker, reporter } from '../core/progress.ts';
+import type { ArtifactRef, ArtifactVerdict, PromotedArtifact, PromoteOptions, PromoteResult } from '../types.ts';
+import { fetchPackageManifest, locateArtifact, type PackageManifest, type StagedLocation } from '../core/package-manifest.ts';
+import { validateOne } from './validate.ts';
+import { newestVerdict } from '../records/verdict.ts';
+import { resolveVerdictKey, type VerdictKey } from '../records/verdict-key.ts';
 
 const MERGE_ATTEMPTS = 6;
 /** Groups promoted at once when not told: promotion is round trips, not bytes (blobs are mounted). */
@@ -39,8 +40,6 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The production tag was taken while the blobs were copied: merge instead of replacing it. */
 class TagTakenError extends Error {}
-
-type StagedManifest = NonNullable<Awaited<ReturnType<typeof fetchPackageManifest>>>;
 
 /** Promote's options plus `revalidate`: ignore recorded verdicts and validate every artifact afresh. */
 export type PromoteRunOptions = PromoteOptions & { revalidate?: boolean };
@@ -107,7 +106,7 @@ async function admit(
   ctx: PromoteContext,
   ref: ArtifactRef,
   where: StagedLocation,
-  staged: NonNullable<Awaited<ReturnType<typeof fetchPackageManifest>>>,
+  staged: PackageManifest,
 ): Promise<{ ok: true; pending: Pending } | { ok: false; result: PromotedArtifact }> {
   const artifact = formatArtifactRef(ref);
   const layer = staged.view.packages.find((p) => p.filename === ref.filename);
@@ -175,15 +174,15 @@ async function ensureLogged(ctx: PromoteContext, ref: ArtifactRef, where: Staged
 async function publishGroup(
   ctx: PromoteContext,
   where: StagedLocation,
-  staged: StagedManifest,
+  staged: PackageManifest,
   pending: Pending[],
   /** Production at this tag as read a moment ago (saves reading it again for the first attempt). */
-  production: StagedManifest | undefined,
+  production: PackageManifest | undefined,
 ): Promise<{ digest: string; manifest: Awaited<ReturnType<typeof fetchPackageManifest>> }> {
   const stagingRepo = ctx.staging.repository(where.repository);
   const productionRepo = ctx.production.repository(where.repository);
   const wanted = new Map(pending.map((p) => [p.ref.filename, p.sha256]));
-  const holdsAll = (view: NonNullable<Awaited<ReturnType<typeof fetchPackageManifest>>>['view']) =>
+  const holdsAll = (view: PackageManifest['view']) =>
     [...wanted].every(([filename, sha]) => view.packages.some((p) => p.filename === filename && p.sha256 === sha));
 
   for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
