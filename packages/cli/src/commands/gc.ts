@@ -1,0 +1,63 @@
+import { gc } from '@oci-channel/pipeline';
+import { location, noPositionals, optionalString, parse, required } from '../args.ts';
+import { shortDigest, table } from '../output.ts';
+import { parseDuration, UsageError } from '../usage.ts';
+import type { Command } from './command.ts';
+
+export const gcCommand: Command = {
+  name: 'gc',
+  summary: 'delete old, unpromoted staging artifacts',
+  help: `Usage: oci-channel gc --channel CHANNEL --older-than DURATION [--dry-run] [--json]
+
+Deletes staging artifacts older than DURATION (e.g. 2h, 30m, 7d) that were never promoted.
+
+Options:
+  --channel CHANNEL      the staging channel
+  --older-than DURATION  age threshold: a number followed by s, m, h, d or w
+  --dry-run              list what would be deleted, delete nothing
+  --json                 print the result as one JSON object on stdout
+  -h, --help             this help
+  (on ghcr.io, where the registry cannot delete, set GITHUB_TOKEN and --github-owner OWNER [--github-owner-type org|user])
+`,
+  async run(args, ctx) {
+    const { values, positionals } = parse(this.name, args, {
+      json: { type: 'boolean' },
+      channel: { type: 'string' },
+      'older-than': { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      'github-owner': { type: 'string' },
+      'github-owner-type': { type: 'string' },
+      'github-api-url': { type: 'string' },
+    });
+    noPositionals(this.name, positionals);
+    const channel = location(this.name, 'channel', required(this.name, values, 'channel'));
+    const olderThanMs = parseDuration(required(this.name, values, 'older-than'));
+    const ownerType = values['github-owner-type'];
+    if (ownerType !== undefined && ownerType !== 'org' && ownerType !== 'user') throw new UsageError('--github-owner-type is org or user', this.name);
+    const owner = optionalString(values, 'github-owner');
+    const apiUrl = optionalString(values, 'github-api-url');
+    const token = process.env.GITHUB_TOKEN;
+    if (owner !== undefined && !token) throw new UsageError('--github-owner needs GITHUB_TOKEN in the environment', this.name);
+    const result = await gc({
+      channel,
+      olderThanMs,
+      progress: ctx.progress,
+      ...(values['dry-run'] ? { dryRun: true } : {}),
+      ...(owner !== undefined && token
+        ? { github: { token, owner, ...(apiUrl !== undefined ? { apiUrl } : {}), ...(ownerType ? { ownerType: ownerType as 'org' | 'user' } : {}) } }
+        : {}),
+    });
+    if (values.json) return ctx.json(result, result.ok);
+    if (result.deleted.length === 0) ctx.out('nothing to delete\n');
+    else {
+      ctx.out(
+        table(
+          [values['dry-run'] ? 'WOULD DELETE' : 'DELETED', 'TAG', 'DIGEST', 'AGE'],
+          result.deleted.map((d) => [d.repository, d.tag ?? '-', shortDigest(d.digest), `${Math.round(d.ageMs / 60000)} min`]),
+        ),
+      );
+    }
+    if (result.errors.length) ctx.out('\n' + table(['FAILED', 'REASON'], result.errors.map((e) => [e.repository, e.error])));
+    return result.ok ? 0 : 1;
+  },
+};
