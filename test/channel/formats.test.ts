@@ -21,7 +21,7 @@ import {
   type IndexedPackage,
 } from '../../packages/conda/src/channel/index.ts';
 
-const FIXTURES = path.resolve(import.meta.dirname, '../../../shared/fixtures');
+const FIXTURES = path.resolve(import.meta.dirname, '../fixtures');
 const HOTFIX = path.join(FIXTURES, 'conda-index/tests/index_hotfix_pkgs');
 const RATTLER_REPO = path.join(FIXTURES, 'rattler/test-data/test-server/repo');
 

@@ -1,8 +1,8 @@
-// The whole flow against a real registry, with real conda packages (../shared/fixtures) and generated ones:
+// The whole flow against a real registry, with real conda packages (test/fixtures) and generated ones:
 // upload -> validate -> promote -> reindex; repodata records equal conda-index's for the same files, the +zst
 // layer decodes to the same JSON, rattler solves against the published index, skopeo reads every package by
 // digest; concurrent overlapping promotions plus concurrent reindexes end with a `latest` holding everything.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,11 +16,9 @@ import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { hashLayoutBlobs, inspectRaw, skopeoCopy, skopeoReference } from '../harness/skopeo.ts';
 import { buildPackage } from '../helpers/conda-builder.ts';
 
-const FIXTURES = path.resolve('../shared/fixtures');
+const FIXTURES = path.resolve(import.meta.dirname, '../fixtures');
 const HOTFIX = path.join(FIXTURES, 'conda-index/tests/index_hotfix_pkgs/osx-64');
 const RATTLER_REPO = path.join(FIXTURES, 'rattler/test-data/test-server/repo/noarch');
-const haveFixtures = existsSync(HOTFIX) && existsSync(RATTLER_REPO);
-if (!haveFixtures) console.warn(`e2e: ${FIXTURES} is absent; the real-package part is skipped (generated packages still run)`);
 
 let dir: string;
 let registry: RunningRegistry;
@@ -121,7 +119,7 @@ test('generated packages: upload -> validate -> promote -> reindex, then rattler
   }
 });
 
-(haveFixtures ? test : test.skip)('real packages: records equal conda-index\'s, skopeo reads each package by digest', async () => {
+test('real packages: records equal conda-index\'s, skopeo reads each package by digest', async () => {
   const files = [...packagesIn(HOTFIX), ...packagesIn(RATTLER_REPO)];
   const refs = await publish(files, 'fixtures');
   const indexed = await reindex({ channel: production, cacheDir: path.join(dir, 'cache2') });
