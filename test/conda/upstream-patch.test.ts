@@ -1,41 +1,7 @@
 // upstreamPatch: the patch instructions that turn package records into upstream's (patched) records. Checked by
 // applying them the way conda-index's _apply_instructions does (this file's oracle) and comparing with upstream.
-import { upstreamPatch, type MirroredRecord, type PatchInstructions } from '@oci-channel/conda';
-
-type Repodata = { packages: Record<string, Record<string, unknown>>; 'packages.conda': Record<string, Record<string, unknown>>; removed: string[] };
-
-/** conda-index's merge_or_update_dict(merge=False): objects merged key by key (keys added), the rest replaced. */
-function mergeInto(base: Record<string, unknown>, patch: Record<string, unknown>, addMissing = true): void {
-  for (const [key, value] of Object.entries(patch)) {
-    if (!(key in base) && !addMissing) continue;
-    const current = base[key];
-    if (value && typeof value === 'object' && !Array.isArray(value)) {
-      const target = current && typeof current === 'object' && !Array.isArray(current) ? (current as Record<string, unknown>) : structuredClone(value as Record<string, unknown>);
-      mergeInto(target, value as Record<string, unknown>);
-      base[key] = target;
-    } else base[key] = structuredClone(value);
-  }
-}
-
-/** conda-index's _apply_instructions: packages (also onto the .conda of the same stem), packages.conda, remove. */
-function apply(repodata: Repodata, instructions: PatchInstructions): Repodata {
-  const out = structuredClone(repodata);
-  mergeInto(out.packages, instructions.packages, false);
-  const toConda = Object.fromEntries(Object.entries(instructions.packages).map(([k, v]) => [k.replace(/\.tar\.bz2$/, '.conda'), v]));
-  mergeInto(out['packages.conda'], toConda, false);
-  mergeInto(out['packages.conda'], instructions['packages.conda'], false);
-  for (const fn of instructions.remove) {
-    for (const key of ['packages', 'packages.conda'] as const) {
-      const name = key === 'packages.conda' ? fn.replace(/\.tar\.bz2$/, '.conda') : fn;
-      if (out[key][name]) {
-        delete out[key][name];
-        out.removed.push(name);
-      }
-    }
-  }
-  out.removed.sort();
-  return out;
-}
+import { upstreamPatch, type MirroredRecord } from '@oci-channel/conda';
+import { applyPatchInstructions as apply, type PatchableRepodata as Repodata } from '../helpers/patch-oracle.ts';
 
 const base = (name: string, extra: Record<string, unknown> = {}) => ({
   name,
