@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { openStore, type Store } from '@oci-channel/oci';
-import { encodeTag, packageRepository, parsePackageFilename, rattler } from '@oci-channel/conda';
+import { encodeTag, packageRepository, parsePackageFilename, rattler, zstdCompress } from '@oci-channel/conda';
 import { fetchPackageManifest, fileKey, listPromotionTags, mirror, reindex, type MirrorResult } from '@oci-channel/pipeline';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { serveChannel, type ChannelServer } from '../harness/channel-server.ts';
@@ -286,4 +286,43 @@ test('another oci-channel location as upstream: its published index, its blobs b
   // Its records are the package records its reindex wrote: nothing to patch (indexed_timestamp is the channel's own).
   expect(result.patches).toEqual([]);
   expect((await mirror({ from, to, packages: ['mtool', 'mdata'] })).summary).toMatchObject({ mirrored: 0, alreadyThere: 3 });
+});
+
+test('hostile upstream answers: one line naming upstream, and nothing pushed', async () => {
+  const root = path.join(dir, 'hostile');
+  const pkg = await buildPackage(path.join(dir, 'gen-hostile'), { name: 'hx', version: '1.0', subdir: 'linux-64' }, 'conda');
+  const other = await buildPackage(path.join(dir, 'gen-hostile'), { name: 'hy', version: '1.0', subdir: 'osx-64' }, 'conda');
+  const built = await buildUpstreamChannel(root, { 'linux-64': [pkg], 'osx-64': [other], noarch: [], 'win-64': [] }, { shards: true });
+  const hx = path.basename(pkg);
+  // linux-64 (repodata.json): a record without sha256, and a package served longer than its record says.
+  const linux = structuredClone(built.repodata['linux-64']!);
+  linux['packages.conda']['nosha-1.0-0.conda'] = { name: 'nosha', version: '1.0', build: '0', build_number: 0, size: 1 };
+  await writeSubdirIndex(root, linux, false);
+  const hostile = await serveChannel(root);
+  try {
+    hostile.hidden.add('/linux-64/repodata_shards.msgpack.zst');
+    hostile.replaced.set(`/linux-64/${hx}`, Buffer.concat([await readFile(pkg), Buffer.alloc(4096, 1)]));
+    // osx-64: its shard is not the bytes its index names; noarch: a .zst that is no zstd; win-64: packages on file:.
+    hostile.replaced.set(`/osx-64/shards/${readdirSync(path.join(root, 'osx-64', 'shards'))[0]}`, Buffer.from('not the shard'));
+    hostile.hidden.add('/noarch/repodata_shards.msgpack.zst');
+    hostile.replaced.set('/noarch/repodata.json.zst', Buffer.from('garbage'));
+    hostile.hidden.add('/win-64/repodata_shards.msgpack.zst');
+    hostile.replaced.set('/win-64/repodata.json.zst', zstdCompress(JSON.stringify({ info: { subdir: 'win-64', base_url: 'file:///etc/' }, packages: {}, 'packages.conda': {} })));
+    const to = registry.location('h/staging');
+    const result = await mirror({ from: hostile.url, to, subdirs: ['linux-64', 'noarch', 'osx-64', 'win-64'] });
+    expect(result.ok).toBe(false);
+    expect(result.artifacts.map((a) => [a.status, a.filename, a.reason])).toEqual([
+      ['refused', hx, expect.stringMatching(/^upstream sent more than the \d+ bytes its record gives for linux-64\/hx-1\.0-\S+\.conda; refused, nothing pushed for it$/)],
+      ['refused', 'nosha-1.0-0.conda', "upstream's record of linux-64/nosha-1.0-0.conda has no sha256, so its bytes cannot be verified; not mirrored"],
+    ]);
+    expect(result.errors).toEqual([
+      expect.stringMatching(/^upstream http:\/\/127\.0\.0\.1:\d+\/noarch\/repodata\.json\.zst does not decompress/),
+      expect.stringMatching(/^upstream http:\/\/127\.0\.0\.1:\d+\/osx-64\/shards\/[0-9a-f]{64}\.msgpack\.zst does not hash to the sha256 its shard index gives; refused$/),
+      expect.stringMatching(/^upstream index http:\/\/127\.0\.0\.1:\d+\/win-64\/repodata\.json\.zst gives packages a file: base URL; refused$/),
+    ]);
+    for (const e of result.errors) expect(e.split('\n')).toHaveLength(1);
+    expect(await store(to).listRepositories()).toEqual([]);
+  } finally {
+    await hostile.stop();
+  }
 });
