@@ -122,8 +122,14 @@ export async function mirror(o: MirrorOptions): Promise<MirrorResult> {
       const listed = new Set([...listing.files.map((f) => f.filename), ...listing.invalid.map((f) => f.filename)]);
       const removed: string[] = [];
       for (const [filename, record] of run.served) {
-        const name = typeof record.name === 'string' ? record.name : parsePackageFilename(filename).name;
-        if (wantName(name) && !listed.has(filename)) removed.push(filename);
+        if (listed.has(filename)) continue;
+        let name = typeof record.name === 'string' ? record.name : undefined;
+        try {
+          name ??= parsePackageFilename(filename).name;
+        } catch {
+          continue; // not a package file name: nothing a mirror can compare
+        }
+        if (wantName(name)) removed.push(filename);
       }
       removed.sort();
       for (const filename of removed) {
