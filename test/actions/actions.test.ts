@@ -9,6 +9,7 @@ import { openStore, type Store } from '@oci-channel/oci';
 import { startGithubApi, type FakeGithubApi } from '../harness/github-api.ts';
 import { writeHtpasswd } from '../harness/htpasswd.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
+import { serveChannel } from '../harness/channel-server.ts';
 import { buildPackage, sha256File } from '../helpers/hostile-packages.ts';
 import { writeOwners } from '../pipeline/pipeline-helpers.ts';
 import { startCacheService } from './cache-server.ts';
@@ -194,6 +195,27 @@ describe('the pipeline through the bundled actions', () => {
     expect(Object.keys(repodata.packages ?? {})).toEqual(['good-1.0-h0_0.tar.bz2']);
   });
 
+  test('mirror copies the static tree reindex wrote into another channel, then finds nothing new', async () => {
+    const tree = await serveChannel(path.join(dir, 'pages'));
+    try {
+      const inputs = { from: tree.url, to: registry.location('mirrored'), password: PASSWORD, subdirs: 'linux-64', production: 'true' };
+      const result = await run('mirror', inputs);
+      expect(result.error).toBeUndefined();
+      expect(result.code).toBe(0);
+      expect(result.outputs).toMatchObject({ ok: 'true', mirrored: '2' });
+      expect(JSON.parse(result.outputs.summary!)).toMatchObject({ selected: 2, mirrored: 2, alreadyThere: 0, refused: 0, failed: 0 });
+      const full = JSON.parse(await readFile(result.outputs['result-file']!, 'utf8'));
+      expect(full.artifacts.map((a: { filename: string; status: string }) => `${a.status} ${a.filename}`)).toEqual(['mirrored good-1.0-h0_0.conda', 'mirrored good-1.0-h0_0.tar.bz2']);
+      // reindex --out writes CEP 16 shards: they are what the mirror reads.
+      expect(result.summary).toMatch(/<td>linux-64<\/td><td>shards<\/td><td>2<\/td>/);
+      expect(result.summary).toContain('2 mirrored, 0 already there, 0 refused, 0 failed, 0 removed upstream');
+      const again = await run('mirror', inputs);
+      expect(again.outputs).toMatchObject({ ok: 'true', mirrored: '0' });
+    } finally {
+      await tree.stop();
+    }
+  });
+
   test('reindex keeps its record cache between runs with the Actions cache (new key per run, restored by prefix)', async () => {
     const cacheService = await startCacheService();
     try {
@@ -357,6 +379,11 @@ describe('wrong inputs fail with a one-line reason and publish nothing', () => {
   test('reindex: a subdir that is not one', async () => {
     const result = await run('reindex', { channel: production, password: PASSWORD, subdirs: 'linux-64, Linux_64' });
     expectOneLineFailure(result, 'reindex', /input subdirs has "Linux_64": expected conda subdirs/);
+  });
+
+  test('mirror: a source that is no channel URL', async () => {
+    const result = await run('mirror', { from: 'ftp://example.org/conda-forge', to: production, password: PASSWORD });
+    expectOneLineFailure(result, 'mirror', /input from is "ftp:\/\/example\.org\/conda-forge": an http\(s\) conda channel URL or an oci-channel location/);
   });
 
   test('gc-staging: an age without a unit', async () => {

@@ -66,6 +66,8 @@ describe('usage errors exit 2 with one line and a hint', () => {
     [['promote', '--staging', 'oci-layout:/tmp/s', '--production', 'oci-layout:/tmp/p'], /no ARTIFACT given/],
     [['gc', '--channel', 'oci-layout:/tmp/s', '--older-than', 'soon'], /invalid duration/],
     [['reindex', '--channel'], /needs a value/],
+    [['mirror', '--from', 'ftp://example.org/ch', '--to', 'oci-layout:/tmp/m'], /--from must be an http\(s\) channel URL or an oci-channel location/],
+    [['mirror', '--from', 'https://example.org/ch', '--to', 'oci-layout:/tmp/m', '--since', 'yesterday'], /--since "yesterday" is not a date/],
   ])('%j', async (args, message) => {
     const run = await cli(args);
     expect(run.code).toBe(2);
@@ -75,7 +77,7 @@ describe('usage errors exit 2 with one line and a hint', () => {
     expect(run.stderr).toMatch(/--help/);
   });
   test('--help per command exits 0', async () => {
-    for (const command of ['upload', 'validate', 'promote', 'reindex', 'download', 'gc', 'demo']) {
+    for (const command of ['upload', 'validate', 'promote', 'reindex', 'download', 'gc', 'mirror', 'demo']) {
       const run = await cli([command, '--help']);
       expect(run.code).toBe(0);
       expect(run.stdout).toMatch(new RegExp(`^Usage: oci-channel ${command}`));
@@ -147,6 +149,26 @@ describe('against a registry with credentials from the environment', () => {
     noSecret(gc);
     expect(gc.code).toBe(0);
     expect(JSON.parse(gc.stdout)).toMatchObject({ ok: true, deleted: [] });
+  });
+
+  test('mirror from the production channel (credentials from the environment for both sides): --json, then a run with nothing new', async () => {
+    const copy = registry.location('cli/mirror');
+    const first = await cli(['mirror', '--from', production, '--to', copy, '--production', '--json']);
+    noSecret(first);
+    expect(first.code).toBe(0);
+    const result = JSON.parse(first.stdout);
+    expect(result).toMatchObject({ ok: true, errors: [], removedUpstream: [], patches: [], summary: { mirrored: 2, alreadyThere: 0, refused: 0, failed: 0 } });
+    expect(result.artifacts.map((a: { subdir: string; filename: string; status: string }) => `${a.status} ${a.subdir}/${a.filename}`)).toEqual([
+      'mirrored linux-64/clipkg-1.0-h0_0.conda',
+      'mirrored noarch/cli-dep-0.1-0.conda',
+    ]);
+    // Without --verbose, stderr carries the status line, not every file's steps.
+    expect(first.stderr).toMatch(/\[mirror\] 2\/2 packages, .* of /);
+    expect(first.stderr).not.toMatch(/fetching/);
+    const again = await cli(['mirror', '--from', production, '--to', copy, '--production']);
+    noSecret(again);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toBe('0 mirrored (0 B), 2 already there, 0 refused, 0 failed, 0 removed upstream\n');
   });
 
   test('a rejected artifact exits 1 with the reason; --json still prints one object', async () => {

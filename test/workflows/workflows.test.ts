@@ -19,7 +19,7 @@ async function parser() {
 
 describe('workflows', () => {
   test('the expected reusable and CI workflows exist', () => {
-    expect(workflowFiles).toEqual(['ci.yml', 'gc-staging.yml', 'promote.yml', 'reindex.yml', 'upload.yml']);
+    expect(workflowFiles).toEqual(['ci.yml', 'gc-staging.yml', 'mirror.yml', 'promote.yml', 'reindex.yml', 'upload.yml']);
   });
 
   test.each(workflowFiles)('%s passes GitHub\'s workflow parser', async (file) => {
@@ -77,6 +77,15 @@ describe('workflows', () => {
     expect(doc.jobs.index.strategy.matrix.subdir).toBe('${{ fromJSON(needs.plan.outputs.subdirs) }}');
     expect(YAML.parse(read(path.join(WORKFLOWS, 'gc-staging.yml'))).on.schedule).toEqual([{ cron: '17 * * * *' }]);
     expect(YAML.parse(read(path.join(WORKFLOWS, 'upload.yml'))).on.workflow_call.inputs.staging).toMatchObject({ type: 'string', required: true });
+  });
+
+  test('mirror runs hourly and by hand, one job per subdir, only once a source is configured', () => {
+    const doc = YAML.parse(read(path.join(WORKFLOWS, 'mirror.yml')));
+    expect(doc.on.schedule).toEqual([{ cron: '41 * * * *' }]);
+    expect(doc.on.workflow_dispatch).toBeDefined();
+    expect(doc.jobs.plan.if).toBe("inputs.from != '' || vars.OCI_CHANNEL_MIRROR_FROM != ''");
+    expect(doc.jobs.mirror.strategy.matrix.subdir).toBe('${{ fromJSON(needs.plan.outputs.subdirs) }}');
+    expect(doc.jobs.mirror.steps[0].with.subdirs).toBe('${{ matrix.subdir }}');
   });
 });
 

@@ -10,4 +10,5 @@ export { createRemoteStore, RemoteStore, type RemoteStoreOptions } from './remot
 export { credentialKeys, resolveCredentials } from './credentials.ts';
 export { parseChallenges } from './auth.ts';
 export { checkRedirect, parseRetryAfter } from './http.ts';
+export { HttpTransport, discard, type HttpResponse } from './http.ts';
 export { referrersTag } from './referrers.ts';

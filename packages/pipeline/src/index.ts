@@ -15,3 +15,7 @@ export * from './steps/gc.ts';
 export { defaultCacheDir } from './index/cache.ts';
 export * from './records/verdict-key.ts';
 export * from './core/retry.ts';
+export * from './steps/mirror.ts';
+export { openUpstream, UpstreamError, type Upstream, type UpstreamFile, type UpstreamSubdir } from './upstream/index.ts';
+export { MirrorProgress } from './mirror/progress.ts';
+export { globToRegExp } from './mirror/select.ts';

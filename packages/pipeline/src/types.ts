@@ -1,11 +1,12 @@
 // The pipeline's public contract: what the CLI and the GitHub Actions pass in and get back.
 import type { Store, StoreOptions } from '@oci-channel/oci';
+import type { UpstreamPatch } from '@oci-channel/conda';
 
 /** A channel: a location string (oci://, oci+http://, oci-layout:) or an opened store. */
 export type ChannelInput = string | Store;
 
 export interface ProgressEvent {
-  step: 'upload' | 'validate' | 'promote' | 'reindex' | 'gc' | 'download';
+  step: 'upload' | 'validate' | 'promote' | 'reindex' | 'gc' | 'download' | 'mirror';
   /** `subdir/filename` when the event is about one artifact. */
   artifact?: string;
   message: string;
@@ -182,4 +183,64 @@ export interface DownloadResult {
   path: string;
   sha256: string;
   size: number;
+}
+
+export interface MirrorOptions extends CommonOptions {
+  /** The channel to copy: an http(s) conda channel URL (anaconda.org, a static tree) or an oci-channel location. */
+  from: string;
+  /** Where to put it: a staging channel (validate/promote then apply), or production with `production`. */
+  to: ChannelInput;
+  /** Subdirs to mirror; default every subdir upstream's channeldata.json lists. */
+  subdirs?: string[];
+  /** Package name globs (`*`, `?`, `[...]`, as fnmatch); default every name. */
+  packages?: string[];
+  /** Only files whose record timestamp is at or after this time. */
+  since?: Date;
+  /** Read and compare only: list what would be mirrored, transfer and write nothing. */
+  dryRun?: boolean;
+  /**
+   * `to` is the production channel (the bootstrap): each mirrored file is recorded in its promotion log so
+   * reindex sees it like a promotion, and every package is read in full first (validate does not run).
+   */
+  production?: boolean;
+  /** Put files upstream no longer lists into each subdir patch's `remove` list (they are reported anyway). */
+  applyRemovals?: boolean;
+  /** Options for an oci-channel `from` (credentials, concurrency); `storeOptions` are the destination's. */
+  fromStoreOptions?: StoreOptions;
+  /** HTTP upstream: per-request timeout without progress, ms (default 60 s). */
+  upstreamTimeoutMs?: number;
+}
+
+export interface MirroredArtifact {
+  subdir: string;
+  filename: string;
+  /** sha256 and size upstream's record gives. */
+  sha256: string;
+  size: number;
+  /** `would-mirror`: a dry run's answer for a file the destination lacks. */
+  status: 'mirrored' | 'would-mirror' | 'refused' | 'failed';
+  /** Why it was refused or failed, one line naming the side (upstream or destination). */
+  reason?: string;
+  repository?: string;
+  tag?: string;
+  manifestDigest?: string;
+}
+
+export interface MirrorResult {
+  ok: boolean;
+  /** Every selected file the destination did not hold already (those are only counted), by subdir/filename. */
+  artifacts: MirroredArtifact[];
+  /** Files the destination's index serves that upstream no longer lists (reported; see applyRemovals). */
+  removedUpstream: Array<{ subdir: string; filename: string }>;
+  /**
+   * Per subdir, the patch instructions that make the package records of the files compared in this run read as
+   * upstream's records (conda-index's patch_instructions.json shape; see @oci-channel/conda upstreamPatch).
+   * Subdirs with nothing to patch are left out. Not written anywhere by mirror itself.
+   */
+  patches: UpstreamPatch[];
+  /** Per subdir: the index format read and how many files the filters selected. */
+  subdirs: Array<{ subdir: string; format: string; selected: number }>;
+  summary: { selected: number; mirrored: number; alreadyThere: number; refused: number; failed: number; removedUpstream: number; bytes: number };
+  /** Whole-subdir failures (upstream index unreadable, destination unreachable), one line each. */
+  errors: string[];
 }

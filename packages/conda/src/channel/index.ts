@@ -6,4 +6,5 @@ export * from './channeldata.ts';
 export * from './shards.ts';
 export * from './html.ts';
 export * from './build.ts';
+export * from './upstream-patch.ts';
 export { newestVersion } from './version.ts';

@@ -58,7 +58,7 @@ interface UploadStepOptions {
  * run instead of once per package, and mounted (one request) into a new repository from one that has it, instead
  * of HEAD + POST + PUT.
  */
-class ConfigBlobs {
+export class ConfigBlobs {
   readonly #present = new Map<string, Promise<void>>();
   /** A repository of this run known to hold the blob. */
   #holder: Repository | undefined;
@@ -238,9 +238,18 @@ async function verifyAtTag(store: Store, pkg: PackageInfo, pushed: UploadedArtif
   return undefined;
 }
 
-/** Uploads one package and checks, after a moment, that a concurrent upload did not drop it from the tag. */
-export async function uploadOne(store: Store, file: string, input: UnhashedPackageInfo, options: Omit<UploadStepOptions, 'configs'>): Promise<UploadedArtifact> {
-  const step = { ...options, configs: new ConfigBlobs() };
+/**
+ * Uploads one package and checks, after a moment, that a concurrent upload did not drop it from the tag.
+ * Callers pushing many packages pass one `configs` for all of them (the shared config blob is then placed once
+ * per repository).
+ */
+export async function uploadOne(
+  store: Store,
+  file: string,
+  input: UnhashedPackageInfo,
+  options: Omit<UploadStepOptions, 'configs'> & { configs?: ConfigBlobs },
+): Promise<UploadedArtifact> {
+  const step = { ...options, configs: options.configs ?? new ConfigBlobs() };
   let pkg = input;
   for (let round = 0; round < MERGE_ATTEMPTS; round++) {
     const outcome = await pushToTag(store, file, pkg, step);

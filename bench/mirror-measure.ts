@@ -1,0 +1,63 @@
+// `node bench/mirror-measure.ts [--packages N] [--size BYTES] [--concurrency C] [--production]`
+// One mirror measured end to end on loopback: N generated .conda packages with an incompressible payload of
+// BYTES each, served as a static channel (repodata.json.zst), mirrored into a docker-registry started here;
+// then the same mirror again (nothing new). Prints wall time, package and byte rates, the peak RSS of this
+// process (the packages are built by a child process, so it is the mirror's) and the requests each run sent
+// upstream. Not part of `npm run bench` (no peer does this job).
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { buildPackage } from '@oci-channel/conda';
+import { mirror } from '@oci-channel/pipeline';
+import { serveChannel } from '../test/harness/channel-server.ts';
+import { startRegistry } from '../test/harness/registry.ts';
+import { buildUpstreamChannel } from '../test/helpers/upstream-channel.ts';
+
+const { values } = parseArgs({
+  options: {
+    packages: { type: 'string', default: '100' },
+    size: { type: 'string', default: String(1 << 20) },
+    concurrency: { type: 'string', default: '8' },
+    production: { type: 'boolean', default: false },
+    build: { type: 'string' },
+  },
+});
+const count = Number(values.packages);
+const size = Number(values.size);
+
+if (values.build) {
+  // Child: build the channel into the given directory and exit.
+  const files: string[] = [];
+  for (let i = 0; i < count; i++) files.push(await buildPackage(path.join(values.build, 'gen'), { name: `pkg${i}`, version: '1.0', subdir: 'linux-64', payloadBytes: size }, 'conda'));
+  await buildUpstreamChannel(path.join(values.build, 'upstream'), { 'linux-64': files });
+  await rm(path.join(values.build, 'gen'), { recursive: true, force: true });
+  process.exit(0);
+}
+
+const dir = await mkdtemp(path.join(os.tmpdir(), 'mirror-measure-'));
+const registry = await startRegistry();
+try {
+  const built = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--build', dir, '--packages', String(count), '--size', String(size)], { stdio: 'inherit' });
+  if (built.status !== 0) throw new Error('building the channel failed');
+  const server = await serveChannel(path.join(dir, 'upstream'));
+  const to = registry.location('measure/channel');
+  for (const label of ['first run', 'second run']) {
+    server.requests.length = 0;
+    const started = process.hrtime.bigint();
+    const result = await mirror({ from: server.url, to, subdirs: ['linux-64'], concurrency: Number(values.concurrency), production: values.production });
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const mib = result.summary.bytes / 2 ** 20;
+    console.log(
+      `${label}: ${result.summary.mirrored} mirrored, ${result.summary.alreadyThere} already there in ${seconds.toFixed(2)} s ` +
+        `(${(result.summary.mirrored / seconds).toFixed(1)} packages/s, ${(mib / seconds).toFixed(1)} MiB/s), ${server.requests.length} upstream requests, ` +
+        `peak RSS so far ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB, ok=${result.ok}`,
+    );
+  }
+  await server.stop();
+} finally {
+  await registry.stop();
+  await rm(dir, { recursive: true, force: true });
+}

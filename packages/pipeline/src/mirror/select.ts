@@ -1,0 +1,63 @@
+// Which upstream files a mirror run takes: package name globs and a time cut, and the grouping by v0 tag (the two
+// formats of one build share a manifest, so they are checked and pushed together, one after the other).
+import { encodeTag, packageRepository, parsePackageFilename } from '@oci-channel/conda';
+import type { UpstreamFile } from '../upstream/index.ts';
+
+/** fnmatch-style glob -> RegExp: `*` any run, `?` one character, `[abc]` / `[!abc]` a class; the rest literal. */
+export function globToRegExp(glob: string): RegExp {
+  let out = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*') out += '.*';
+    else if (c === '?') out += '.';
+    else if (c === '[') {
+      const end = glob.indexOf(']', i + 2);
+      if (end < 0) {
+        out += '\\[';
+        continue;
+      }
+      let body = glob.slice(i + 1, end);
+      const negate = body.startsWith('!');
+      if (negate) body = body.slice(1);
+      out += `[${negate ? '^' : ''}${body.replace(/[\\\]^]/g, '\\$&')}]`;
+      i = end;
+    } else out += c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+  }
+  return new RegExp(`^${out}$`);
+}
+
+/** A name filter from globs (none: every name). */
+export function nameFilter(globs: readonly string[] | undefined): (name: string) => boolean {
+  if (!globs || globs.length === 0) return () => true;
+  const res = globs.map(globToRegExp);
+  return (name) => res.some((re) => re.test(name));
+}
+
+/** Files at or after `since` (by record timestamp); files without one are left out once a cut is given. */
+export function sinceFilter(since: Date | undefined): (file: UpstreamFile) => boolean {
+  if (!since) return () => true;
+  const cut = since.getTime();
+  return (file) => file.timestampMs !== undefined && file.timestampMs >= cut;
+}
+
+export interface TagGroup {
+  subdir: string;
+  repository: string;
+  tag: string;
+  files: UpstreamFile[];
+}
+
+/** Files grouped by the repository and tag they go to, in filename order. */
+export function groupByTag(files: readonly UpstreamFile[]): TagGroup[] {
+  const groups = new Map<string, TagGroup>();
+  for (const file of [...files].sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0))) {
+    const { name, version, build } = parsePackageFilename(file.filename);
+    const repository = packageRepository(file.subdir, name);
+    const tag = encodeTag(version, build);
+    const key = `${repository}:${tag}`;
+    let group = groups.get(key);
+    if (!group) groups.set(key, (group = { subdir: file.subdir, repository, tag, files: [] }));
+    group.files.push(file);
+  }
+  return [...groups.values()];
+}
