@@ -1,5 +1,6 @@
 // The mirror's small parts: package name globs (fnmatch) and the status line (counts, bytes, rate, ETA).
 import { globToRegExp, MirrorProgress } from '@oci-channel/pipeline';
+import { openUpstream } from '../../packages/pipeline/src/upstream/index.ts';
 
 test('globs match package names as fnmatch does', () => {
   const matches = (glob: string, names: string[]) => names.filter((n) => globToRegExp(glob).test(n));
@@ -37,4 +38,19 @@ test('the status line: packages and bytes done of the total, rate and ETA, at mo
   now = 8000;
   progress.tick(true);
   expect(lines.at(-1)).toBe('10/10 packages (1 already there, 1 refused), 80 MiB of 80 MiB, 10 MiB/s');
+});
+
+test('an upstream URL carrying credentials is refused without echoing them', () => {
+  for (const url of ['https://user:s3cr3t-pass@conda.example/channel', 'https://conda.anaconda.org/t/ab-12345678secret/private-owner']) {
+    let message = '';
+    try {
+      openUpstream(url);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/holds credentials/);
+    expect(message).not.toMatch(/s3cr3t|12345678secret/);
+  }
+  // A public channel whose name merely starts with t is fine.
+  expect(openUpstream('https://conda.example/t/').display).toBe('https://conda.example/t/');
 });

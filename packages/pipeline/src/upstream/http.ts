@@ -30,8 +30,10 @@ function channelBase(from: string): URL {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new UpstreamError(`upstream ${url.protocol} URLs are not supported; give an http(s) conda channel URL or an oci-channel location`);
   }
-  if (url.username || url.password) {
-    throw new UpstreamError('upstream URL holds credentials; credentials never go on the command line (mirror public channels)');
+  // anaconda.org puts a private channel's token in the path (`/t/<token>/owner`): as secret as a password, and it
+  // would show in every message naming the upstream.
+  if (url.username || url.password || /^\/t\/[^/]+\//.test(url.pathname)) {
+    throw new UpstreamError('upstream URL holds credentials (user:password@ or an anaconda.org /t/<token>/ path); credentials never go on the command line (mirror public channels)');
   }
   url.search = '';
   url.hash = '';
