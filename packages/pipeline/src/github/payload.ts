@@ -1,6 +1,7 @@
 // The promotion request an upload sends through repository_dispatch and validate/promote accept back.
 // Whoever can dispatch controls it, so it is checked strictly: exact keys, types, lengths and name patterns.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { PayloadError } from '../errors.ts';
 import type { ArtifactRef } from '../types.ts';
 
 /** What travels as `client_payload` (GitHub allows at most 10 top-level properties). */
@@ -50,13 +51,6 @@ function requestValidator(): ValidateFunction {
   return (compiled ??= new Ajv({ allErrors: false, strict: true }).compile(promotionRequestSchema));
 }
 
-/** A promotion payload that is not what an upload sends. */
-export class PayloadError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PayloadError';
-  }
-}
 
 /** Parses and strictly checks a promotion payload (JSON text or an already parsed value). */
 export function parsePromotionRequest(input: string | unknown): { request: PromotionRequest; artifacts: ArtifactRef[] } {
