@@ -32,6 +32,22 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n';
 }
 
+/** A reason shown next to the thing it is about: without a leading `THING: ` the row names already. */
+export function reasonCell(reason: string | undefined, ...subjects: string[]): string {
+  if (!reason) return '';
+  let rest = reason;
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const subject of subjects) {
+      if (subject && rest.startsWith(`${subject}: `)) {
+        rest = rest.slice(subject.length + 2);
+        changed = true;
+      }
+    }
+  }
+  return rest;
+}
+
 export function shortDigest(digest: string | undefined): string {
   if (!digest) return '-';
   return digest.replace(/^sha256:/, '').slice(0, 12);
