@@ -85,7 +85,8 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   const run = new Date().toISOString().replace(/[-:T.Z]/g, '').slice(0, 14);
   const staging = o.registry ? joinLocation(o.registry, `demo${run}/staging`) : `oci-layout:${path.join(work, 'staging')}`;
   const production = o.registry ? joinLocation(o.registry, `demo${run}/production`) : `oci-layout:${path.join(work, 'production')}`;
-  const progress = o.verbose ? progressPrinter() : undefined;
+  const printer = o.verbose ? progressPrinter() : undefined;
+  const progress = printer?.progress;
   let exit = 0;
   try {
     o.write(`oci-channel demo\n  staging:    ${staging}\n  production: ${production}\n  work dir:   ${work}${o.keep ? '' : ' (removed at the end)'}\n`);
@@ -199,6 +200,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     o.log(`demo failed: ${(error as Error).message}\n`);
     exit = 1;
   } finally {
+    printer?.stop();
     if (!o.keep) await rm(work, { recursive: true, force: true });
   }
   return exit;

@@ -30,15 +30,24 @@ async function run(command: Command, args: string[]): Promise<number> {
     out(command.help);
     return 0;
   }
-  return command.run(args, {
-    out,
-    err,
-    progress: progressPrinter(),
-    json(result, ok) {
-      out(JSON.stringify(result, null, 2) + '\n');
-      return ok ? 0 : 1;
-    },
-  });
+  // stderr as it is (a terminal keeps its size and cursor control), with every write scrubbed of secrets.
+  const scrubbed = Object.create(process.stderr, {
+    write: { value: (chunk: unknown, ...rest: unknown[]) => (process.stderr.write as (...a: unknown[]) => boolean)(typeof chunk === 'string' ? redact(chunk) : chunk, ...rest) },
+  }) as NodeJS.WriteStream;
+  const printer = progressPrinter(scrubbed);
+  try {
+    return await command.run(args, {
+      out,
+      err,
+      progress: printer.progress,
+      json(result, ok) {
+        out(JSON.stringify(result, null, 2) + '\n');
+        return ok ? 0 : 1;
+      },
+    });
+  } finally {
+    printer.stop();
+  }
 }
 
 function oneLine(error: unknown): string {
@@ -89,10 +98,4 @@ function isExpected(error: unknown): boolean {
   if (error instanceof PipelineError || error instanceof OciError || error instanceof PackageError) return true;
   // A file that cannot be read or written: the system's message names the path.
   return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && typeof (error as NodeJS.ErrnoException).syscall === 'string';
-}
-
-if (import.meta.main || process.argv[1]?.endsWith('oci-channel.js') || process.argv[1]?.endsWith('oci-channel')) {
-  const code = await main(process.argv.slice(2));
-  // Let stdout drain (it may be a pipe) before exiting; open keep-alive sockets must not hold the process.
-  process.stdout.write('', () => process.exit(code));
 }

@@ -17,4 +17,5 @@ export * from './steps/gc.ts';
 export { defaultCacheDir } from './index/cache.ts';
 export * from './records/verdict-key.ts';
 export * from './core/retry.ts';
+export { formatBytes, formatDuration, progressLog, type ProgressLog } from './core/progress.ts';
 export { assertOwnersDirectory, assertSeparateChannels } from './core/guards.ts';

@@ -233,7 +233,10 @@ async function publishGroup(
           const layer = staged.view.packages.find((q) => q.filename === p.ref.filename);
           if (!layer) throw new PipelineError(`staging no longer holds ${p.ref.filename}`);
           const file = path.join(dir, p.ref.filename);
-          await downloadBlob(stagingRepo, layer.descriptor.digest, layer.descriptor.size, file, { signal: ctx.options.signal });
+          const artifact = formatArtifactRef(p.ref);
+          const ticker = byteTicker((bytes) => ctx.report('downloading to merge with production', { artifact, bytes, totalBytes: layer.size }));
+          await downloadBlob(stagingRepo, layer.descriptor.digest, layer.descriptor.size, file, { signal: ctx.options.signal, onProgress: (b) => ticker.tick(b) });
+          ctx.report('reading the package to merge its manifest', { artifact, totalBytes: layer.size });
           const pkg = await readPackage(file, { filename: p.ref.filename });
           const built = buildPackageManifest(pkg, { packagePath: file, existing: manifest });
           manifest = built.manifest;

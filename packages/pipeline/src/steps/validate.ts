@@ -119,6 +119,8 @@ export async function validateOne(ctx: ValidateContext, ref: ArtifactRef): Promi
     check('download', download.sha256 === layer.sha256 && download.size === layer.size, `${download.size} bytes, sha256 ${download.sha256}`);
     let pkg;
     try {
+      // Reading every member of a large package takes a while: say so (progress renderers repeat it while it lasts).
+      ctx.report('checking every member of the package', { artifact, totalBytes: layer.size });
       pkg = await readPackage(file, { filename: ref.filename });
       check('package', true, `${pkg.name} ${pkg.version} ${pkg.build} (${pkg.subdir})`);
     } catch (error) {
