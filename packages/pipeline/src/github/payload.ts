@@ -16,12 +16,16 @@ export interface PromotionRequest {
   commit?: string;
   /** Link to the uploading run. */
   run_url?: string;
+  /** Names this dispatch in both summaries (upload and promote); unique per dispatch, set by upload-to-staging. */
+  request_id?: string;
 }
 
 const SUBDIR = '[a-z0-9]+(?:-[a-z0-9]+)*';
 const FILENAME = '[A-Za-z0-9_+!][A-Za-z0-9._+!-]*\\.(?:conda|tar\\.bz2)';
 export const ARTIFACT_KEY_PATTERN = `^${SUBDIR}/${FILENAME}$`;
 export const MAX_ARTIFACTS_PER_REQUEST = 1000;
+/** Longest request id (the dispatch part suffix included). */
+export const REQUEST_ID_MAX = 100;
 /** A raw payload larger than this is refused before parsing (GitHub caps client_payload at 64 KB). */
 export const MAX_PAYLOAD_INPUT_BYTES = 128 * 1024;
 
@@ -41,6 +45,7 @@ export const promotionRequestSchema = {
     repository: { type: 'string', maxLength: 140, pattern: '^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$' },
     commit: { type: 'string', pattern: '^[a-f0-9]{40}(?:[a-f0-9]{24})?$' },
     run_url: { type: 'string', maxLength: 500, pattern: '^https://[^\\s"<>]+$' },
+    request_id: { type: 'string', minLength: 1, maxLength: REQUEST_ID_MAX, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
   },
 } as const;
 
@@ -87,7 +92,7 @@ function describe(error: ErrorObject | undefined): string {
   }
   switch (error.keyword) {
     case 'additionalProperties':
-      return `${where} has unexpected key ${quote(params.additionalProperty)} (allowed: uploader, artifacts, repository, commit, run_url)`;
+      return `${where} has unexpected key ${quote(params.additionalProperty)} (allowed: uploader, artifacts, repository, commit, run_url, request_id)`;
     case 'required':
       return `${where} lacks required key ${quote(params.missingProperty)}`;
     case 'pattern':
