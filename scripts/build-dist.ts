@@ -1,7 +1,8 @@
 // Bundles each GitHub Action with ncc into dist/<name>/ and generates actions/<name>/README.md from its
 // action.yml. Deterministic: the same sources give the same bytes, so CI can check that dist/ is current.
 //
-//   node scripts/build-dist.ts              build into ./dist and ./actions/<name>/README.md (npm run build)
+//   node scripts/build-dist.ts              build into ./dist and ./actions/<name>/README.md (npm run build);
+//                                           dist/cli/ is the oci-channel command, runnable outside the checkout
 //   node scripts/build-dist.ts --out DIR    build into DIR/dist and DIR/actions/<name>/README.md (staleness test)
 //   node scripts/build-dist.ts --only NAME  build one bundle (used by the parallel build; combine with --out)
 //   node scripts/build-dist.ts --from-commit REV
@@ -18,6 +19,9 @@ import YAML from 'yaml';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** One entry per action: actions/src/<name>.ts -> dist/<name>/index.js, described by actions/<name>/action.yml. */
 export const ACTIONS = ['upload-to-staging', 'validate', 'promote', 'reindex', 'gc-staging', 'mirror'] as const;
+/** The command line, bundled the same way: packages/cli/src/bin.ts -> dist/cli/index.js (see the README). */
+export const CLI = 'cli';
+const BUNDLES = [...ACTIONS, CLI] as const;
 
 /**
  * rattler is loaded at run time with createRequire (see packages/conda/src/rattler.ts), which ncc does not trace
@@ -75,10 +79,32 @@ export async function bundle(entry: string, dir: string): Promise<Record<string,
 
 async function buildBundle(name: string, outRoot: string): Promise<void> {
   const dir = path.join(outRoot, 'dist', name);
-  const assets = await bundle(path.join(ROOT, 'actions', 'src', `${name}.ts`), dir);
+  const entry = name === CLI ? path.join(ROOT, 'packages', 'cli', 'src', 'bin.ts') : path.join(ROOT, 'actions', 'src', `${name}.ts`);
+  const assets = await bundle(entry, dir);
+  if (name === CLI) await finishCli(dir);
   // The packages shipped beside the bundle are part of what runs: list them with the bundled ones.
   const shipped = RUNTIME_PACKAGES.map((p) => `\n${p.name} (shipped in dist/node_modules)\n${p.license}\n${p.source}\n`).join('');
   await writeFile(path.join(dir, 'licenses.txt'), `${(assets['licenses.txt']?.source ?? '').toString()}${shipped}`);
+}
+
+/**
+ * dist/cli is a package of its own: `node dist/cli/index.js` runs anywhere, `npm install -g ./dist/cli` puts
+ * `oci-channel` on the PATH (rattler is found in dist/node_modules beside it, through the link npm makes).
+ */
+async function finishCli(dir: string): Promise<void> {
+  const index = path.join(dir, 'index.js');
+  await writeFile(index, `#!/usr/bin/env node\n${await readFile(index, 'utf8')}`, { mode: 0o755 });
+  const { version, license } = JSON.parse(await readFile(path.join(ROOT, 'packages', 'cli', 'package.json'), 'utf8')) as { version: string; license?: string };
+  const manifest = {
+    name: 'oci-channel',
+    version,
+    description: 'Publish conda packages to an OCI registry: upload, validate, promote, reindex (bundled command line).',
+    license: license ?? 'BSD-3-Clause',
+    type: 'module',
+    bin: { 'oci-channel': 'index.js' },
+    engines: { node: '>=24' },
+  };
+  await writeFile(path.join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 }
 
 async function copyRuntimePackages(outRoot: string): Promise<void> {
@@ -211,7 +237,7 @@ async function main(argv: string[]): Promise<void> {
   const onlyIndex = argv.indexOf('--only');
   if (onlyIndex >= 0) {
     const name = argv[onlyIndex + 1] ?? '';
-    if (!(ACTIONS as readonly string[]).includes(name)) throw new Error(`unknown action ${JSON.stringify(name)}: one of ${ACTIONS.join(', ')}`);
+    if (!(BUNDLES as readonly string[]).includes(name)) throw new Error(`unknown bundle ${JSON.stringify(name)}: one of ${BUNDLES.join(', ')}`);
     await buildBundle(name, outRoot);
     return;
   }
@@ -219,14 +245,14 @@ async function main(argv: string[]): Promise<void> {
   await rm(path.join(outRoot, 'dist'), { recursive: true, force: true });
   await mkdir(path.join(outRoot, 'dist'), { recursive: true });
   // Bundles are CPU-bound webpack runs: one child process each, a few at a time.
-  const queue = [...ACTIONS];
+  const queue: string[] = [...BUNDLES];
   const workers = Array.from({ length: Math.max(1, Math.min(os.availableParallelism(), 3)) }, async () => {
     for (let name = queue.shift(); name; name = queue.shift()) await runChild(name, outRoot);
   });
   await Promise.all(workers);
   await copyRuntimePackages(outRoot);
   await writeReadmes(outRoot);
-  console.log(`built ${ACTIONS.length} actions into ${path.relative(process.cwd(), path.join(outRoot, 'dist')) || 'dist'}`);
+  console.log(`built ${ACTIONS.length} actions and the command line into ${path.relative(process.cwd(), path.join(outRoot, 'dist')) || 'dist'}`);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -2,14 +2,15 @@
 // exact staged manifest), records them in the promotion log and removes the staging copies.
 import * as core from '@actions/core';
 import { promote } from '@oci-channel/pipeline';
-import { addVerdictTable, failedArtifactsError, PROMOTION_SECRETS, readPromotionOptions } from './common/promotion.ts';
+import { addRequestSummary, addVerdictTable, failedArtifactsError, PROMOTION_SECRETS, readPromotionOptions } from './common/promotion.ts';
 import { runAction } from './common/run.ts';
 
 await runAction({
   name: 'promote',
   secrets: PROMOTION_SECRETS,
   async run() {
-    const options = readPromotionOptions();
+    const { request, ...options } = readPromotionOptions();
+    addRequestSummary('Promotion request', request, options.artifacts.length);
     const result = await core.group(`Promote ${options.artifacts.length} artifact(s)`, () => promote(options));
     core.setOutput('result', JSON.stringify(result));
     core.setOutput('ok', String(result.ok));

@@ -1,14 +1,22 @@
 // upload-to-staging: pushes built packages to the staging channel, then asks the channel repository to
 // validate and promote them (repository_dispatch), split to GitHub's payload limits.
+import { randomBytes } from 'node:crypto';
 import * as core from '@actions/core';
 import * as glob from '@actions/glob';
 import { dispatchPromotion, upload, type PromotionRequest } from '@oci-channel/pipeline';
 import { UserError } from './common/errors.ts';
 import { booleanInput, locationInput, storeOptionsFrom, stringInput } from './common/inputs.ts';
 import { progressLogger, runAction } from './common/run.ts';
-import { addArtifactTable } from './common/summary.ts';
+import { addArtifactTable, escapeHtml } from './common/summary.ts';
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** A request id unique per upload run: the run id and attempt (who to ask), and random hex (unique anywhere). */
+function requestId(runId: string | undefined): string {
+  const attempt = process.env.GITHUB_RUN_ATTEMPT ?? '1';
+  const random = randomBytes(4).toString('hex');
+  return /^\d{1,20}$/.test(runId ?? '') && /^\d{1,5}$/.test(attempt) ? `${runId}-${attempt}-${random}` : `local-${random}`;
+}
 
 await runAction({
   name: 'upload-to-staging',
@@ -80,12 +88,25 @@ await runAction({
       if (/^[a-f0-9]{40}(?:[a-f0-9]{24})?$/.test(process.env.GITHUB_SHA ?? '')) request.commit = process.env.GITHUB_SHA;
       const serverUrl = process.env.GITHUB_SERVER_URL ?? 'https://github.com';
       if (repository && runId && serverUrl.startsWith('https://')) request.run_url = `${serverUrl}/${repository}/actions/runs/${runId}`;
+      request.request_id = requestId(runId);
       const sent = await core.group(`Request promotion from ${targetRepository}`, () =>
         dispatchPromotion({ token: dispatchToken, repository: targetRepository, eventType, request }),
       );
       dispatches = sent.dispatches;
-      core.info(`sent ${dispatches} repository_dispatch event(s) "${eventType}" to ${targetRepository}`);
-      core.summary.addRaw(`Requested promotion from ${targetRepository} in ${dispatches} dispatch(es).`, true);
+      const ids = sent.payloads.map((p) => p.request_id ?? '');
+      // Where the promotion runs: the channel repository's Actions runs for this event (its runs are named
+      // after the request id when its workflow sets run-name, see docs/actions.md).
+      const runsPage = `${serverUrl}/${targetRepository}/actions?query=${encodeURIComponent('event:repository_dispatch')}`;
+      core.info(`sent ${dispatches} repository_dispatch event(s) "${eventType}" to ${targetRepository}: request ${ids.join(', ')}; follow it at ${runsPage}`);
+      core.setOutput('request-ids', JSON.stringify(ids));
+      core.summary
+        .addHeading('Promotion requested', 3)
+        .addRaw(
+          `Sent ${dispatches} promotion request(s) (${escapeHtml(ids.join(', '))}) to ${escapeHtml(targetRepository)}. ` +
+            `Validation and promotion run there: <a href="${escapeHtml(runsPage)}">${escapeHtml(targetRepository)} Actions runs for repository_dispatch</a>, ` +
+            `the run named after the request id.`,
+          true,
+        );
     }
     core.setOutput('dispatches', String(dispatches));
   },

@@ -1,14 +1,15 @@
 // validate: checks the staged artifacts a promotion request names and records a verdict on each.
 import * as core from '@actions/core';
 import { validate } from '@oci-channel/pipeline';
-import { addVerdictTable, failedArtifactsError, PROMOTION_SECRETS, readPromotionOptions } from './common/promotion.ts';
+import { addRequestSummary, addVerdictTable, failedArtifactsError, PROMOTION_SECRETS, readPromotionOptions } from './common/promotion.ts';
 import { runAction } from './common/run.ts';
 
 await runAction({
   name: 'validate',
   secrets: PROMOTION_SECRETS,
   async run() {
-    const options = readPromotionOptions();
+    const { request, ...options } = readPromotionOptions();
+    addRequestSummary('Validation request', request, options.artifacts.length);
     const result = await core.group(`Validate ${options.artifacts.length} artifact(s)`, () => validate(options));
     core.setOutput('result', JSON.stringify(result));
     core.setOutput('ok', String(result.ok));

@@ -127,13 +127,18 @@ describe('the pipeline through the bundled actions', () => {
         repository: 'conda-forge/good-feedstock',
         commit: COMMIT,
         run_url: 'https://github.com/conda-forge/good-feedstock/actions/runs/4242',
+        request_id: expect.stringMatching(/^4242-1-[0-9a-f]{8}$/),
       },
     });
+    const requestId = (posts[0]!.body as { client_payload: { request_id: string } }).client_payload.request_id;
+    expect(JSON.parse(result.outputs['request-ids']!)).toEqual([requestId]);
     payload = api.dispatches[0]!.clientPayload;
     // Summary: one row per artifact with its status and digest.
     expect(result.summary).toContain('Uploaded to staging');
     expect(result.summary).toMatch(/<td>linux-64\/good-1\.0-h0_0\.conda<\/td><td>uploaded<\/td><td> <\/td><td><code>sha256:[0-9a-f]{64}<\/code><\/td>/);
-    expect(result.summary).toContain('Requested promotion from my-org/channel in 1 dispatch(es).');
+    // Where the promotion runs, and the id its run carries.
+    expect(result.summary).toContain(`Sent 1 promotion request(s) (${requestId}) to my-org/channel.`);
+    expect(result.summary).toContain('<a href="https://github.com/my-org/channel/actions?query=event%3Arepository_dispatch">');
     // Masking comes before anything else the step prints.
     expect(result.stdout.split('\n')[0]).toBe(`::add-mask::${PASSWORD}`);
   });
@@ -175,8 +180,39 @@ describe('the pipeline through the bundled actions', () => {
     expect(result.stdout).not.toContain(': validating');
     expect(JSON.parse(result.outputs.promoted!)).toEqual(['linux-64/good-1.0-h0_0.conda', 'linux-64/good-1.0-h0_0.tar.bz2']);
     expect(result.summary).toMatch(/<td>linux-64\/good-1\.0-h0_0\.conda<\/td><td>promoted \(passed\)<\/td>/);
+    // The request: its id, who sent it (not verified yet), from which run.
+    expect(result.summary).toContain(`<th>Request id</th><td><code>${payload.request_id}</code></td>`);
+    expect(result.summary).toContain('<th>Uploader</th><td>unverified: good</td>');
+    expect(result.summary).toContain('<th>Source run</th><td><a href="https://github.com/conda-forge/good-feedstock/actions/runs/4242">');
     // Production really holds the package now.
     expect(await productionStore.repository('linux-64/good').listTags()).toContain('1.0-h0_0');
+  });
+
+  test('one artifact failing validation does not hold back the other: validate fails, promote promotes the good one and fails listing the bad', async () => {
+    const pkgDir = path.join(dir, 'mixed');
+    await buildPackage(pkgDir, { name: 'good', version: '2.0', build: 'h0_0', subdir: 'linux-64', format: 'conda' });
+    await buildPackage(pkgDir, { name: 'good', version: '3.0', build: 'h0_0', subdir: 'noarch', format: 'conda' });
+    const up = await run('upload-to-staging', { files: '*.conda', staging, password: PASSWORD }, pkgDir);
+    expect(up.code).toBe(0);
+    const uploaded = JSON.parse(up.outputs.artifacts!) as Record<string, string>;
+    // The second one is declared with a hash it does not have.
+    const mixed = { uploader: 'good', request_id: 'mixed-1', artifacts: { ...uploaded, 'noarch/good-3.0-h0_0.conda': 'f'.repeat(64) } };
+    const mixedProduction = registry.location('channel-mixed');
+    const inputs = { payload: JSON.stringify(mixed), staging, production: mixedProduction, 'staging-password': PASSWORD, 'production-password': PASSWORD, 'verdict-key': VERDICT_KEY };
+    const validated = await run('validate', inputs);
+    expectOneLineFailure(validated, 'validate', /1 of 2 artifact\(s\) failed validation, first noarch\/good-3\.0-h0_0\.conda: declared sha256 f{64} but staging holds/);
+    const promoted = await run('promote', inputs);
+    expectOneLineFailure(promoted, 'promote', /1 of 2 artifact\(s\) were not promoted, first noarch\/good-3\.0-h0_0\.conda: declared sha256 f{64}/);
+    expect(JSON.parse(promoted.outputs.promoted!)).toEqual(['linux-64/good-2.0-h0_0.conda']);
+    const store = openStore(mixedProduction, { credentials: { username: USER, password: PASSWORD } });
+    try {
+      expect(await store.repository('linux-64/good').listTags()).toEqual(['2.0-h0_0']);
+      expect(await store.repository('noarch/good').listTags()).toEqual([]);
+    } finally {
+      await store.close();
+    }
+    expect(promoted.summary).toContain('<th>Request id</th><td><code>mixed-1</code></td>');
+    expect(promoted.summary).toMatch(/1 artifact\(s\) were not promoted<\/h4>\s*<ul><li><code>noarch\/good-3\.0-h0_0\.conda<\/code>: declared sha256 f{64} but staging holds [0-9a-f]{64}/);
   });
 
   test('reindex indexes the subdir (without an Actions cache service) and reports it', async () => {

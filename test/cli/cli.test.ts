@@ -1,15 +1,20 @@
 // The oci-channel command as a user runs it: exit codes 0/1/2, one-line usage errors, --json shape, and a
 // distinctive password from the environment never printed, on success or failure.
-import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
+import { freePort, startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { writeHtpasswd } from '../harness/htpasswd.ts';
 import { buildPackage } from '../helpers/conda-builder.ts';
 
 const PASSWORD = 'Zq8-distinctive-pa55word-7Kd';
+const execFileAsync = promisify(execFile);
 const BIN = path.resolve('packages/cli/bin/oci-channel.js');
 const NODE = path.resolve('node_modules/.bin/node');
 
@@ -93,7 +98,9 @@ test('demo: the whole flow on disk ends with a solved environment and one refusa
   const solution = run.stdout.slice(run.stdout.indexOf('== 6.'));
   for (const name of ['_sample_mutex', 'libsample', 'sample-data', 'sampletool']) expect(solution).toMatch(new RegExp(`^${name}\\s`, 'm'));
   expect(solution).not.toMatch(/^intruder/m);
-  expect(run.stdout).toMatch(/Done: 4 packages published, 1 refused/);
+  // The counts match the tables: 5 files of 4 packages (libsample in both formats), the intruder refused.
+  expect(run.stdout).toMatch(/Done: 5 files \(4 packages\) published, 1 refused/);
+  expect(run.stdout).toMatch(/"zzz" before a name starting with "_".*"\+" written "__p__"/);
 });
 
 describe('against a registry with credentials from the environment', () => {
@@ -191,5 +198,127 @@ describe('against a registry with credentials from the environment', () => {
     expect(run.stdout + run.stderr).not.toContain(wrong);
     noSecret(run);
     expect(run.stdout).toMatch(/0 uploaded or unchanged, 1 refused/);
+  });
+});
+
+describe('mistakes are refused with one line that says what to check, and nothing is written', () => {
+  /** Every repository under `prefix` with its tags, read from the registry itself. */
+  async function tagsUnder(prefix: string): Promise<Record<string, string[]>> {
+    const auth = `Basic ${Buffer.from(`publisher:${PASSWORD}`).toString('base64')}`;
+    const names = ((await (await fetch(`${registry.url}/v2/_catalog?n=1000`, { headers: { authorization: auth } })).json()) as { repositories: string[] }).repositories;
+    const out: Record<string, string[]> = {};
+    for (const name of names.filter((n) => n.startsWith(prefix))) {
+      const tags = (await (await fetch(`${registry.url}/v2/${name}/tags/list`, { headers: { authorization: auth } })).json()) as { tags: string[] | null };
+      out[name] = (tags.tags ?? []).sort();
+    }
+    return out;
+  }
+
+  test('promote/validate with one channel as both (trailing slash, other spelling) or nested exit 2; --json still prints one object', async () => {
+    const file = await buildPackage(path.join(dir, 'same'), { name: 'onlycopy', version: '1.0', build: '0', subdir: 'noarch' }, 'conda');
+    const channel = registry.location('mistakes/chan');
+    expect((await cli(['upload', '--to', channel, file])).code).toBe(0);
+    const before = await tagsUnder('mistakes/');
+    for (const [production, why] of [
+      [`${channel}/`, /are the same channel/],
+      [channel.replace('127.0.0.1', 'localhost'), /are the same channel/],
+      [`${channel}/prod`, /production lies inside staging/],
+    ] as const) {
+      for (const command of ['promote', 'validate']) {
+        const run = await cli([command, '--staging', channel, '--production', production, 'noarch/onlycopy-1.0-0.conda']);
+        expect(run.code).toBe(2);
+        expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+        expect(run.stderr).toMatch(why);
+        expect(run.stderr).toMatch(/nothing was read or written/);
+      }
+    }
+    const json = await cli(['promote', '--json', '--staging', channel, '--production', `${channel}/`, 'noarch/onlycopy-1.0-0.conda']);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout)).toEqual({ ok: false, error: expect.stringMatching(/are the same channel/), exitCode: 2 });
+    // An owners checkout that does not exist: a usage error before any verdict is recorded.
+    const owners = await cli(['validate', '--staging', channel, '--production', registry.location('mistakes/prod'), '--owners', path.join(dir, 'nope'), '--uploader', 'x', 'noarch/onlycopy-1.0-0.conda']);
+    expect(owners.code).toBe(2);
+    expect(owners.stderr).toMatch(/owners ".*nope" is not a directory/);
+    expect(await tagsUnder('mistakes/')).toEqual(before);
+    expect(before['mistakes/chan/noarch/onlycopy']).toEqual(['1.0-0']);
+  });
+
+  test.each([
+    [['upload', '--to', 'http://127.0.0.1:5000/x', 'x.conda'], /write oci\+http:\/\/127\.0\.0\.1:5000\/x for a registry over plain http/],
+    [['upload', '--to', 'oci://ghcr.io', 'x.conda'], /names a whole registry, not a channel/],
+    [['reindex', '--channel', 'oci://ghcr.io/o/c', '--remove-subdir', 'linux-46', '--full'], /--remove-subdir goes alone/],
+  ])('usage error %j', async (args, message) => {
+    const run = await cli(args);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(message);
+  });
+
+  test('gc on a production channel and reindex of a typo exit 2 and write nothing', async () => {
+    const production = registry.location('cli/production');
+    const before = await tagsUnder('cli/');
+    const gc = await cli(['gc', '--channel', production, '--older-than', '1m']);
+    expect(gc.code).toBe(2);
+    expect(gc.stderr).toMatch(/holds a promotion log .*production channel.*--allow-production-channel/);
+    const typo = await cli(['reindex', '--channel', registry.location('cli/prodution')]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/nothing at .*cli\/prodution: it holds no packages and no promotion log; check the path/);
+    const subdir = await cli(['reindex', '--channel', production, '--subdir', 'linux-46', '--json']);
+    expect(subdir.code).toBe(2);
+    expect(JSON.parse(subdir.stdout).error).toMatch(/unknown subdir "linux-46"/);
+    expect(await tagsUnder('cli/')).toEqual(before);
+  });
+
+  test('a corrupt file: the reason names it once, reads as one sentence, and the empty table is a sentence', async () => {
+    const bad = path.join(dir, 'broken-1.0-0.tar.bz2');
+    await writeFile(bad, 'BZh91AY&SY this is not bzip2 data');
+    const run = await cli(['upload', '--to', registry.location('mistakes/corrupt'), bad]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/^Nothing was uploaded to oci\+http:\/\/.*\/mistakes\/corrupt\.$/m);
+    expect(run.stdout).not.toMatch(/^STATUS/m);
+    const reason = run.stdout.split('\n').find((l) => l.startsWith(bad))!;
+    expect(reason).toMatch(/ the bzip2 stream is corrupt or truncated: .*; rebuild the package or upload the right file$/);
+    expect(reason.split('broken-1.0-0.tar.bz2')).toHaveLength(2);
+    expect(reason).not.toMatch(/\(.*\(/);
+    expect(run.stderr).toMatch(/\[upload\] broken-1\.0-0\.tar\.bz2: refused: the bzip2 stream/);
+  });
+});
+
+describe('a registry that cannot be reached: one line naming the host, no retries', () => {
+  let file: string;
+  beforeAll(async () => {
+    file = await buildPackage(path.join(dir, 'net'), { name: 'netpkg', version: '1.0', build: '0', subdir: 'noarch' }, 'conda');
+  });
+
+  test('connection refused, unknown host', async () => {
+    const refused = await cli(['upload', '--to', `oci+http://127.0.0.1:${await freePort()}/x`, file]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^oci-channel upload: nothing answers at 127\.0\.0\.1:\d+ \(connection refused\): check the host and port/m);
+    expect(refused.stderr).not.toMatch(/retry later|failed \d+ times/);
+    const unknown = await cli(['upload', '--to', 'oci://no-such-registry.invalid/x', '--json', file]);
+    expect(unknown.code).toBe(1);
+    expect(JSON.parse(unknown.stdout)).toEqual({ ok: false, error: expect.stringMatching(/cannot find host no-such-registry\.invalid \(DNS lookup failed\): check the host name/), exitCode: 1 });
+  });
+
+  test('TLS: an untrusted certificate, and plain http on an https location; each after one connection', async () => {
+    const key = path.join(dir, 'key.pem');
+    const cert = path.join(dir, 'cert.pem');
+    await execFileAsync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+    let connections = 0;
+    const tls = https.createServer({ key: await readFile(key), cert: await readFile(cert) }, (_req, res) => res.end('{}'));
+    tls.on('connection', () => connections++);
+    const plain = http.createServer((_req, res) => res.end('{}'));
+    plain.on('connection', () => connections++);
+    await Promise.all([new Promise<void>((r) => tls.listen(0, '127.0.0.1', r)), new Promise<void>((r) => plain.listen(0, '127.0.0.1', r))]);
+    try {
+      const untrusted = await cli(['upload', '--to', `oci://127.0.0.1:${(tls.address() as AddressInfo).port}/x`, file]);
+      expect(untrusted.code).toBe(1);
+      expect(untrusted.stderr).toMatch(/^oci-channel upload: TLS with 127\.0\.0\.1:\d+ failed \(\w+\): check that 127\.0\.0\.1 serves a certificate this machine trusts/m);
+      const notTls = await cli(['upload', '--to', `oci://127.0.0.1:${(plain.address() as AddressInfo).port}/x`, file]);
+      expect(notTls.code).toBe(1);
+      expect(notTls.stderr).toMatch(/does not speak TLS \(https\) on this port: if it serves plain http, write the location as oci\+http:\/\/127\.0\.0\.1:\d+\/PATH/);
+      expect(connections).toBe(2);
+    } finally {
+      await Promise.all([new Promise((r) => tls.close(r)), new Promise((r) => plain.close(r))]);
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { isTag } from '@oci-channel/oci';
-import { PackageError, decodeTag, encodeTag, isValidSubdir, packageRepository, parsePackageFilename, subdirFromIndex } from '@oci-channel/conda';
+import { createRequire } from 'node:module';
+import { KNOWN_SUBDIRS, PackageError, decodeTag, encodeTag, isKnownSubdir, isValidSubdir, packageRepository, parsePackageFilename, subdirFromIndex } from '@oci-channel/conda';
 
 describe('file names', () => {
   test('rsplit on "-" into name, version, build', () => {
@@ -106,5 +107,16 @@ describe('tags', () => {
     expect(encodeTag(`1.0+${'2'.repeat(130)}`, 'h1_0')).toBe(`1.0__p__${'2'.repeat(92)}--d5cfda50876f9ec40eb4`);
     // A version that is ambiguous when decoded also falls back instead of decoding wrong.
     expect(decodeTag(encodeTag('1__p__2', '0'))).toBeUndefined();
+  });
+});
+
+describe('known subdirs', () => {
+  test('are the platforms of the rattler in use (without "unknown"), noarch included; a typo is not one', () => {
+    const rattler = createRequire(import.meta.url)('@conda-org/rattler') as { platformNames: readonly string[] };
+    expect([...KNOWN_SUBDIRS].sort()).toEqual(rattler.platformNames.filter((p) => p !== 'unknown').sort());
+    expect(isKnownSubdir('linux-64')).toBe(true);
+    expect(isKnownSubdir('noarch')).toBe(true);
+    expect(isKnownSubdir('linux-46')).toBe(false);
+    expect(isValidSubdir('linux-46')).toBe(true);
   });
 });

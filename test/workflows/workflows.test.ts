@@ -60,6 +60,13 @@ describe('workflows', () => {
     expect(doc.jobs.promote.needs).toBe('validate');
   });
 
+  test('one artifact failing validation does not stop the others: promote runs whatever validate says', () => {
+    const doc = YAML.parse(read(path.join(WORKFLOWS, 'promote.yml')));
+    expect(doc.jobs.promote.if).toBe('${{ !cancelled() }}');
+    // Runs are named after the request id the upload summary shows.
+    expect(doc['run-name']).toContain('github.event.client_payload.request_id');
+  });
+
   test('the payload reaches the actions only through with:', () => {
     const text = read(path.join(WORKFLOWS, 'promote.yml'));
     const doc = YAML.parse(text);

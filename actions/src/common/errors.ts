@@ -1,6 +1,7 @@
 // Tells errors the user can fix (bad input, refused credentials, a bad package) from bugs in oci-channel.
+import { PackageError } from '@oci-channel/conda';
 import { OciError } from '@oci-channel/oci';
-import { GithubApiError, PayloadError } from '@oci-channel/pipeline';
+import { PipelineError } from '@oci-channel/pipeline';
 
 /** Something the workflow author or the channel admin can fix; its message says what to do. */
 export class UserError extends Error {
@@ -11,22 +12,13 @@ export class UserError extends Error {
 }
 
 /**
- * Bugs are programming errors: TypeError, ReferenceError, RangeError, SyntaxError, EvalError, or a thrown
- * non-Error. Everything else was thrown on purpose with a message for the user (the libraries' typed errors,
- * plain Errors that say what to do, system errors naming a path) and is reported as it is.
+ * Errors thrown on purpose carry a message for the user: this action's UserError, the pipeline's PipelineError,
+ * the OCI client's OciError, conda's PackageError, and system errors naming a path. Anything else is a bug.
  */
 export function isUserError(error: unknown): boolean {
-  if (error instanceof UserError || error instanceof OciError || error instanceof PayloadError || error instanceof GithubApiError) {
-    return true;
-  }
-  if (!(error instanceof Error)) return false;
-  return !(
-    error instanceof TypeError ||
-    error instanceof ReferenceError ||
-    error instanceof RangeError ||
-    error instanceof SyntaxError ||
-    error instanceof EvalError
-  );
+  if (error instanceof UserError || error instanceof PipelineError || error instanceof OciError || error instanceof PackageError) return true;
+  const errno = error as NodeJS.ErrnoException | undefined;
+  return error instanceof Error && typeof errno?.code === 'string' && typeof errno.syscall === 'string';
 }
 
 /** First line of a message, trimmed, so a failure is one line in the annotation. */

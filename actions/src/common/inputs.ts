@@ -1,6 +1,6 @@
 // Typed, validated action inputs. Every error names the input and says what is expected.
 import * as core from '@actions/core';
-import { parseLocation, type StoreOptions } from '@oci-channel/oci';
+import { parseChannelLocation, parseLocation, type StoreOptions } from '@oci-channel/oci';
 import { UserError } from './errors.ts';
 
 export function stringInput(name: string, options: { required?: boolean; maxLength?: number; pattern?: RegExp; hint?: string } = {}): string {
@@ -36,7 +36,7 @@ export function listInput(name: string): string[] {
 export function locationInput(name: string): string {
   const value = stringInput(name, { required: true, hint: 'a channel location such as oci://ghcr.io/OWNER/CHANNEL' });
   try {
-    parseLocation(value);
+    parseChannelLocation(value);
   } catch (error) {
     throw new UserError(`input ${name}: ${(error as Error).message}`);
   }

@@ -1,6 +1,7 @@
 // The run wrapper every action entry goes through: masks secrets first, runs the step, writes the summary,
 // and fails with one line that tells a user error (what to fix) from a bug (what to report).
 import * as core from '@actions/core';
+import { progressLog } from '@oci-channel/pipeline';
 import { isUserError, oneLine } from './errors.ts';
 import { maskSecretInputs } from './secrets.ts';
 import { escapeHtml } from './summary.ts';
@@ -18,6 +19,7 @@ export async function runAction(spec: ActionSpec): Promise<void> {
   try {
     await spec.run();
   } catch (error) {
+    progress.stop();
     const message = oneLine(error instanceof Error ? error.message : String(error)) || 'failed without a message';
     const userError = isUserError(error);
     const line = userError
@@ -27,6 +29,7 @@ export async function runAction(spec: ActionSpec): Promise<void> {
     core.summary.addHeading(`${escapeHtml(spec.name)} failed`, 3).addRaw(escapeHtml(line), true);
     core.setFailed(line);
   }
+  progress.stop();
   await writeSummary();
 }
 
@@ -43,9 +46,9 @@ async function writeSummary(): Promise<void> {
   }
 }
 
-/** Logs pipeline progress: phase messages as info, byte counts only in debug. */
-export function progressLogger(event: { artifact?: string; message: string; bytes?: number }): void {
-  const text = event.artifact ? `${event.artifact}: ${event.message}` : event.message;
-  if (event.bytes !== undefined) core.debug(text);
-  else core.info(text);
-}
+/**
+ * Pipeline progress in the job log: phase messages as they come, byte counts at most every 10 s with percent, rate
+ * and ETA, and a line every 10 s while a phase is silent (a log must never look stuck).
+ */
+const progress = progressLog((line) => core.info(line));
+export const progressLogger = progress.progress;

@@ -1,2 +1,2 @@
 #!/usr/bin/env -S node --disable-warning=ExperimentalWarning
-import '../src/main.ts';
+import '../src/bin.ts';

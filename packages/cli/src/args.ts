@@ -1,7 +1,7 @@
 // Reading a command's arguments strictly: unknown options, missing values and bad locations are usage errors
 // (exit 2) that name the option and the command.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { InvalidReferenceError, parseLocation } from '@oci-channel/oci';
+import { InvalidReferenceError, parseChannelLocation } from '@oci-channel/oci';
 import { parseArtifactRef, type ArtifactRef } from '@oci-channel/pipeline';
 import { UsageError } from './usage.ts';
 
@@ -44,9 +44,10 @@ export function noPositionals(command: string, positionals: string[]): void {
   if (positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`, command);
 }
 
+/** A channel location (a registry location must name a path); a bad one is a usage error naming the flag. */
 export function location(command: string, flag: string, value: string): string {
   try {
-    parseLocation(value);
+    parseChannelLocation(value);
     return value;
   } catch (error) {
     if (error instanceof InvalidReferenceError) throw new UsageError(`--${flag}: ${error.message}`, command);

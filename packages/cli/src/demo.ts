@@ -85,7 +85,8 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   const run = new Date().toISOString().replace(/[-:T.Z]/g, '').slice(0, 14);
   const staging = o.registry ? joinLocation(o.registry, `demo${run}/staging`) : `oci-layout:${path.join(work, 'staging')}`;
   const production = o.registry ? joinLocation(o.registry, `demo${run}/production`) : `oci-layout:${path.join(work, 'production')}`;
-  const progress = o.verbose ? progressPrinter() : undefined;
+  const printer = o.verbose ? progressPrinter() : undefined;
+  const progress = printer?.progress;
   let exit = 0;
   try {
     o.write(`oci-channel demo\n  staging:    ${staging}\n  production: ${production}\n  work dir:   ${work}${o.keep ? '' : ' (removed at the end)'}\n`);
@@ -126,7 +127,12 @@ export async function runDemo(o: DemoOptions): Promise<number> {
         uploaded.artifacts.map((a) => [a.status, `${a.subdir}/${a.filename}`, formatBytes(a.size), `${a.repository}:${a.tag}`]),
       ),
     );
-    for (const e of uploaded.errors) o.write(`refused: ${e.file}: ${e.error}\n`);
+    o.write(
+      '\nRepository names follow the conda OCI layout (v0): <subdir>/<name>, with "zzz" before a name starting with "_" ' +
+        '(OCI names must start with a letter or digit); tags are <version>-<build>, with "+" written "__p__" (and "!" "__e__") ' +
+        'because OCI tags allow neither.\n',
+    );
+    for (const e of uploaded.errors) o.write(`refused: ${e.error}\n`);
     if (!uploaded.ok) throw new Error('upload failed; see above');
 
     // The owners list (as in conda-forge's feedstock-outputs): the sample feedstock owns the sample names only.
@@ -194,11 +200,16 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     } finally {
       await server.close();
     }
-    o.write(`\nDone: ${SAMPLES.length} packages published, 1 refused, environment solved from the published index.\n`);
+    const published = promoted.artifacts.filter((a) => a.status === 'promoted' || a.status === 'already-promoted');
+    const publishedNames = new Set(published.map((a) => a.filename.replace(/-[^-]+-[^-]+\.(conda|tar\.bz2)$/, '')));
+    o.write(
+      `\nDone: ${published.length} files (${publishedNames.size} packages) published, ${rejected.length} refused, environment solved from the published index.\n`,
+    );
   } catch (error) {
     o.log(`demo failed: ${(error as Error).message}\n`);
     exit = 1;
   } finally {
+    printer?.stop();
     if (!o.keep) await rm(work, { recursive: true, force: true });
   }
   return exit;

@@ -1,6 +1,9 @@
 // The `oci-channel` command line: parses arguments strictly, runs one pipeline step, prints a summary
 // table (or one JSON object with --json) and exits 0 (success), 1 (a step failed or rejected something)
 // or 2 (usage error).
+import { PackageError } from '@oci-channel/conda';
+import { OciError } from '@oci-channel/oci';
+import { OptionsError, PipelineError } from '@oci-channel/pipeline';
 import { COMMANDS, type Command } from './commands/index.ts';
 import { progressPrinter } from './output.ts';
 import { mainHelp, UsageError } from './usage.ts';
@@ -27,15 +30,24 @@ async function run(command: Command, args: string[]): Promise<number> {
     out(command.help);
     return 0;
   }
-  return command.run(args, {
-    out,
-    err,
-    progress: progressPrinter(),
-    json(result, ok) {
-      out(JSON.stringify(result, null, 2) + '\n');
-      return ok ? 0 : 1;
-    },
-  });
+  // stderr as it is (a terminal keeps its size and cursor control), with every write scrubbed of secrets.
+  const scrubbed = Object.create(process.stderr, {
+    write: { value: (chunk: unknown, ...rest: unknown[]) => (process.stderr.write as (...a: unknown[]) => boolean)(typeof chunk === 'string' ? redact(chunk) : chunk, ...rest) },
+  }) as NodeJS.WriteStream;
+  const printer = progressPrinter(scrubbed);
+  try {
+    return await command.run(args, {
+      out,
+      err,
+      progress: printer.progress,
+      json(result, ok) {
+        out(JSON.stringify(result, null, 2) + '\n');
+        return ok ? 0 : 1;
+      },
+    });
+  } finally {
+    printer.stop();
+  }
 }
 
 function oneLine(error: unknown): string {
@@ -57,23 +69,33 @@ export async function main(argv: string[]): Promise<number> {
     out('oci-channel 0.1.0\n');
     return 0;
   }
+  // With --json a script always gets one JSON object on stdout, on failure too.
+  const json = args.includes('--json');
+  const fail = (code: number, message: string): number => {
+    err(`${message}\n`);
+    if (json) out(JSON.stringify({ ok: false, error: message, exitCode: code }, null, 2) + '\n');
+    return code;
+  };
   try {
     const found = COMMANDS.find((c) => c.name === command);
     if (!found) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     return await run(found, args);
   } catch (error) {
-    if (error instanceof UsageError) {
-      const hint = error.command ? `oci-channel ${error.command} --help` : 'oci-channel --help';
-      err(`oci-channel${error.command ? ` ${error.command}` : ''}: ${oneLine(error)} (see '${hint}')\n`);
-      return 2;
+    if (error instanceof UsageError || error instanceof OptionsError) {
+      const name = error instanceof UsageError ? error.command : command;
+      const hint = name ? `oci-channel ${name} --help` : 'oci-channel --help';
+      return fail(2, `oci-channel${name ? ` ${name}` : ''}: ${oneLine(error)} (see '${hint}')`);
     }
-    err(`oci-channel ${command}: ${oneLine(error)}\n`);
-    return 1;
+    if (!isExpected(error)) {
+      return fail(1, `oci-channel ${command}: internal error: ${oneLine(error)} (this is a bug in oci-channel; please report it with the command you ran)`);
+    }
+    return fail(1, `oci-channel ${command}: ${oneLine(error)}`);
   }
 }
 
-if (import.meta.main || process.argv[1]?.endsWith('oci-channel.js') || process.argv[1]?.endsWith('oci-channel')) {
-  const code = await main(process.argv.slice(2));
-  // Let stdout drain (it may be a pipe) before exiting; open keep-alive sockets must not hold the process.
-  process.stdout.write('', () => process.exit(code));
+/** Errors thrown on purpose (their message says what to do), as opposed to bugs. */
+function isExpected(error: unknown): boolean {
+  if (error instanceof PipelineError || error instanceof OciError || error instanceof PackageError) return true;
+  // A file that cannot be read or written: the system's message names the path.
+  return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && typeof (error as NodeJS.ErrnoException).syscall === 'string';
 }

@@ -32,7 +32,7 @@ export function bunzip2(): Bunzip2 {
     const decoder = unbzip2Stream();
     const input = new PassThrough();
     const output = new PassThrough();
-    decoder.on('error', (error: Error) => output.destroy(new Error(`bzip2 data is corrupt or truncated (${error.message})`)));
+    decoder.on('error', (error: Error) => output.destroy(new Error(error.message)));
     input.on('error', (error) => decoder.destroy(error));
     input.pipe(decoder).pipe(output);
     return { input, output, abort: () => (decoder.destroy(), input.destroy(), output.destroy()) };
@@ -51,7 +51,7 @@ export function bunzip2(): Bunzip2 {
     if (code === 0) output.end();
     else if (!output.destroyed) {
       const why = stderr.split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('bzip2: Success')) ?? `exit ${code ?? signal}`;
-      output.destroy(new Error(`bzip2 data is corrupt or truncated (${why.replace(/^bzip2: /, '')})`));
+      output.destroy(new Error(why.replace(/^bzip2: /, '')));
     }
   });
   return {

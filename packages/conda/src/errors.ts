@@ -19,7 +19,14 @@ function oneLine(text: string): string {
   return text.replace(/[\r\n]+/g, ' ').slice(0, 2000);
 }
 
-/** The message of anything thrown, on one line. */
+/**
+ * The message of anything thrown, as a clause to follow a colon: one line, sentence breaks of a library's message
+ * turned into semicolons, no final period (so `what: cause; advice` reads as one sentence).
+ */
 export function errorText(error: unknown): string {
-  return oneLine(error instanceof Error ? error.message : String(error));
+  const text = oneLine(error instanceof Error ? error.message : String(error)).trim();
+  return text
+    .replace(/\.\s+(?=[A-Za-z])/g, '; ')
+    .replace(/; ([A-Z])(?=[a-z])/g, (_, c: string) => `; ${c.toLowerCase()}`)
+    .replace(/[.\s]+$/, '');
 }

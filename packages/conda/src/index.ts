@@ -1,6 +1,6 @@
 export { PackageError } from './errors.ts';
 export { DEFAULT_PACKAGE_LIMITS, packageLimits, type PackageLimits } from './limits.ts';
-export { isValidSubdir, packageFilename, parsePackageFilename, subdirFromIndex, type PackageFilename, type PackageFormat } from './names.ts';
+export { isKnownSubdir, isValidSubdir, KNOWN_SUBDIRS, packageFilename, parsePackageFilename, subdirFromIndex, type PackageFilename, type PackageFormat } from './names.ts';
 export {
   CHANNEL_ABOUT_FIELDS,
   POST_INSTALL_FLAGS,

@@ -37,6 +37,40 @@ export function isValidSubdir(subdir: string): boolean {
   return subdir === 'noarch' || /^[a-z0-9]+-[a-z0-9]+$/.test(subdir);
 }
 
+/**
+ * The platforms conda and rattler know (rattler's `platformNames` without `unknown`, which includes conda's
+ * KNOWN_SUBDIRS), plus noarch. A subdir outside this list is almost always a typo (linux-46); test/conda/names.test.ts
+ * keeps it equal to the rattler in use.
+ */
+export const KNOWN_SUBDIRS: readonly string[] = [
+  'noarch',
+  'linux-32',
+  'linux-64',
+  'linux-aarch64',
+  'linux-armv6l',
+  'linux-armv7l',
+  'linux-loong64',
+  'linux-ppc64le',
+  'linux-ppc64',
+  'linux-ppc',
+  'linux-s390x',
+  'linux-riscv32',
+  'linux-riscv64',
+  'freebsd-64',
+  'osx-64',
+  'osx-arm64',
+  'win-32',
+  'win-64',
+  'win-arm64',
+  'emscripten-wasm32',
+  'wasi-wasm32',
+  'zos-z',
+];
+
+export function isKnownSubdir(subdir: string): boolean {
+  return KNOWN_SUBDIRS.includes(subdir);
+}
+
 const NAME_RE = /^(([a-z0-9])|([a-z0-9_](?!_)))[._-]?([a-z0-9]+(\.|-|_|$))*$/;
 const VERSION_RE = /^[0-9a-z._+!]+$/;
 const BUILD_RE = /^[a-zA-Z0-9_.+]+$/;

@@ -462,7 +462,7 @@ async function readCapped(stream: AsyncIterable<Buffer>, cap: number, tooLong: (
 /** Our own errors pass through; anything else (a codec, yauzl, tar-stream) becomes one clear line. */
 function explain(state: ReadState, error: unknown, what: string): PackageError {
   if (error instanceof PackageError) return error;
-  return state.fail(`${what} (${errorText(error)})`);
+  return state.fail(`${what}: ${errorText(error)}`);
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -478,7 +478,7 @@ function parseJsonObject(filename: string, member: string, bytes: Uint8Array): R
   try {
     value = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (error) {
-    throw new PackageError(filename, `${member} is not valid JSON (${errorText(error)})`, REBUILD);
+    throw new PackageError(filename, `${member} is not valid JSON: ${errorText(error)}`, REBUILD);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new PackageError(filename, `${member} is not a JSON object`, REBUILD);
   return value as Record<string, unknown>;

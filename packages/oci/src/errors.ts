@@ -58,6 +58,12 @@ export class InsecureError extends OciError {}
 /** The registry answered something the protocol does not allow. */
 export class ProtocolError extends OciError {}
 
+/**
+ * The registry cannot be reached at all: unknown host, nothing listening, or TLS failing. Not retried (retries
+ * would only delay the same answer); the message names the host and what to check.
+ */
+export class UnreachableError extends OciError {}
+
 /** A request kept failing after the allowed retries (network errors, 408, 429, 5xx). */
 export class RetryExhaustedError extends OciError {}
 

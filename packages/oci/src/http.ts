@@ -12,6 +12,7 @@ import {
   ProtocolError,
   RetryExhaustedError,
   TooLargeError,
+  UnreachableError,
   UnauthorizedError,
   UnsupportedError,
   where,
@@ -265,6 +266,41 @@ class BodyWatchdog extends Transform {
   }
 }
 
+/** The first `code` along an error's cause chain (undici may wrap the socket's error). */
+function errorCode(error: unknown): string | undefined {
+  for (let e = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && !e.code.startsWith('UND_ERR_SOCKET')) return e.code;
+  }
+  return undefined;
+}
+
+const TLS_CODES = /^(?:CERT_|ERR_TLS_|ERR_SSL_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|EPROTO$)/;
+
+/**
+ * A network failure that retrying will not cure, as one line naming the host and what to check: an unknown host or
+ * a refused connection on first contact (once a registry has answered, these may be a restart and are retried),
+ * and any TLS failure (certificate or protocol).
+ */
+export function unreachable(error: unknown, url: URL, contacted: boolean): string | undefined {
+  const code = errorCode(error);
+  if (!code) return undefined;
+  const host = url.host;
+  if (!contacted && (code === 'ENOTFOUND' || code === 'EAI_NONAME')) {
+    return `cannot find host ${url.hostname} (DNS lookup failed): check the host name in the location`;
+  }
+  if (!contacted && code === 'ECONNREFUSED') {
+    return `nothing answers at ${host} (connection refused): check the host and port in the location, and that the registry is running`;
+  }
+  if (TLS_CODES.test(code)) {
+    const message = (error as Error).message ?? '';
+    if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number|packet length too long/i.test(message)) {
+      return `${host} does not speak TLS (https) on this port: if it serves plain http, write the location as oci+http://${host}/PATH`;
+    }
+    return `TLS with ${host} failed (${code}): check that ${url.hostname} serves a certificate this machine trusts (NODE_EXTRA_CA_CERTS adds a private CA), or write oci+http:// for a registry on plain http`;
+  }
+  return undefined;
+}
+
 function isHeadersTimeout(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === 'UND_ERR_HEADERS_TIMEOUT';
 }
@@ -277,6 +313,8 @@ export class HttpTransport {
   readonly timeoutMs: number;
   readonly userAgent: string;
   readonly registry: string;
+  /** Origins that have answered at least once: a refused connection there is a restart, worth retrying. */
+  readonly #contacted = new Set<string>();
 
   constructor(options: TransportOptions) {
     this.timeoutMs = options.timeoutMs ?? 60_000;
@@ -308,6 +346,8 @@ export class HttpTransport {
         res = await this.#follow(options, context);
       } catch (error) {
         if (error instanceof OciError || options.signal?.aborted) throw error;
+        const fatal = unreachable(error, options.url, this.#contacted.has(options.url.origin));
+        if (fatal) throw new UnreachableError(fatal, { ...context, registry: context.registry ?? this.registry }, { cause: error });
         const why = oneLine((error as Error).message ?? String(error));
         if (attempt >= attempts) {
           const ctx = { ...context, registry: context.registry ?? this.registry };
@@ -369,6 +409,7 @@ export class HttpTransport {
         throw error;
       }
       watchdog?.stop();
+      this.#contacted.add(url.origin);
       const response: HttpResponse = { status: res.statusCode, headers: res.headers, body: res.body, url };
       const location = header(response, 'location');
       if (follow && [301, 302, 303, 307, 308].includes(res.statusCode) && location) {

@@ -1,5 +1,6 @@
 // Public API of the pipeline: one line per module; add your module's export line, do not reorder others'.
 export type * from './types.ts';
+export * from './errors.ts';
 export * from './records/promotion-log.ts';
 export * from './identity/owners.ts';
 export * from './core/artifact-ref.ts';
@@ -10,6 +11,7 @@ export * from './steps/validate.ts';
 export * from './steps/promote.ts';
 export * from './records/verdict.ts';
 export * from './steps/reindex.ts';
+export * from './steps/remove-subdir.ts';
 export * from './steps/download.ts';
 export * from './steps/gc.ts';
 export { defaultCacheDir } from './index/cache.ts';
@@ -19,3 +21,5 @@ export * from './steps/mirror.ts';
 export { openUpstream, UpstreamError, type Upstream, type UpstreamFile, type UpstreamSubdir } from './upstream/index.ts';
 export { MirrorProgress } from './mirror/progress.ts';
 export { globToRegExp } from './mirror/select.ts';
+export { formatBytes, formatDuration, progressLog, type ProgressLog } from './core/progress.ts';
+export { assertOwnersDirectory, assertSeparateChannels } from './core/guards.ts';

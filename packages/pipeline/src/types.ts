@@ -126,8 +126,10 @@ export interface PromoteResult {
 
 export interface ReindexOptions extends CommonOptions {
   channel: ChannelInput;
-  /** Subdirs to index; default every subdir the channel has, plus noarch. */
+  /** Subdirs to index; default every subdir the channel has, plus noarch. Each must be a known conda platform. */
   subdirs?: string[];
+  /** Subdirs admitted in `subdirs` although conda and rattler do not know them (a new platform). */
+  allowSubdirs?: string[];
   /** Rebuild from listing production instead of the promotion log. */
   full?: boolean;
   /** Also write the whole index as a static channel tree here. */
@@ -162,6 +164,11 @@ export interface GcOptions extends CommonOptions {
   /** Delete staging artifacts older than this many milliseconds that were not promoted. */
   olderThanMs: number;
   dryRun?: boolean;
+  /**
+   * gc refuses a channel holding a promotion log or a channel index (a production channel, where it would delete
+   * every package) unless this is true.
+   */
+  allowProduction?: boolean;
   /** Where the registry has no DELETE (ghcr.io): the GitHub Packages REST API. */
   github?: { token: string; apiUrl?: string; owner: string; ownerType?: 'org' | 'user' };
   now?: () => Date;
@@ -169,7 +176,8 @@ export interface GcOptions extends CommonOptions {
 
 export interface GcResult {
   ok: boolean;
-  deleted: Array<{ repository: string; tag?: string; digest: string; ageMs: number; dryRun: boolean }>;
+  /** What was deleted (or, in a dry run, would be) and why. */
+  deleted: Array<{ repository: string; tag?: string; digest: string; ageMs: number; dryRun: boolean; reason: string }>;
   errors: Array<{ repository: string; error: string }>;
 }
 

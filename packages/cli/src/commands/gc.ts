@@ -9,12 +9,15 @@ export const gcCommand: Command = {
   summary: 'delete old, unpromoted staging artifacts',
   help: `Usage: oci-channel gc --channel CHANNEL --older-than DURATION [--dry-run] [--json]
 
-Deletes staging artifacts older than DURATION (e.g. 2h, 30m, 7d) that were never promoted.
+Deletes staging artifacts older than DURATION (e.g. 2h, 30m, 7d) that were never promoted, with their verdicts.
+gc is for staging: a channel holding a promotion log or a channel index is production and is refused.
 
 Options:
   --channel CHANNEL      the staging channel
   --older-than DURATION  age threshold: a number followed by s, m, h, d or w
-  --dry-run              list what would be deleted, delete nothing
+  --dry-run              list what would be deleted and why, delete nothing
+  --allow-production-channel
+                         collect a channel although it holds a promotion log or an index (never production itself)
   --json                 print the result as one JSON object on stdout
   -h, --help             this help
   (on ghcr.io, where the registry cannot delete, set GITHUB_TOKEN and --github-owner OWNER [--github-owner-type org|user])
@@ -25,6 +28,7 @@ Options:
       channel: { type: 'string' },
       'older-than': { type: 'string' },
       'dry-run': { type: 'boolean' },
+      'allow-production-channel': { type: 'boolean' },
       'github-owner': { type: 'string' },
       'github-owner-type': { type: 'string' },
       'github-api-url': { type: 'string' },
@@ -43,19 +47,21 @@ Options:
       olderThanMs,
       progress: ctx.progress,
       ...(values['dry-run'] ? { dryRun: true } : {}),
+      ...(values['allow-production-channel'] ? { allowProduction: true } : {}),
       ...(owner !== undefined && token
         ? { github: { token, owner, ...(apiUrl !== undefined ? { apiUrl } : {}), ...(ownerType ? { ownerType: ownerType as 'org' | 'user' } : {}) } }
         : {}),
     });
     if (values.json) return ctx.json(result, result.ok);
-    if (result.deleted.length === 0) ctx.out('nothing to delete\n');
+    if (result.deleted.length === 0) ctx.out(`Nothing in ${channel} is older than ${required(this.name, values, 'older-than')} and unpromoted: nothing ${values['dry-run'] ? 'would be' : 'was'} deleted.\n`);
     else {
       ctx.out(
         table(
-          [values['dry-run'] ? 'WOULD DELETE' : 'DELETED', 'TAG', 'DIGEST', 'AGE'],
-          result.deleted.map((d) => [d.repository, d.tag ?? '-', shortDigest(d.digest), `${Math.round(d.ageMs / 60000)} min`]),
+          [values['dry-run'] ? 'WOULD DELETE' : 'DELETED', 'TAG', 'DIGEST', 'WHY'],
+          result.deleted.map((d) => [d.repository, d.tag ?? '-', shortDigest(d.digest), d.reason]),
         ),
       );
+      if (values['dry-run']) ctx.out(`\nDry run: nothing was deleted; ${result.deleted.length} manifest(s) would be.\n`);
     }
     if (result.errors.length) ctx.out('\n' + table(['FAILED', 'REASON'], result.errors.map((e) => [e.repository, e.error])));
     return result.ok ? 0 : 1;

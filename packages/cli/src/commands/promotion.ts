@@ -1,7 +1,7 @@
 // validate and promote take the same request: two channels, the artifacts, and who uploaded them.
 import { promote, validate, type ValidateOptions } from '@oci-channel/pipeline';
 import { artifacts, COMMON_OPTIONS, concurrency, location, parse, required, type Values } from '../args.ts';
-import { shortDigest, table } from '../output.ts';
+import { reasonCell, shortDigest, table } from '../output.ts';
 import { UsageError } from '../usage.ts';
 import type { Command, CommandContext } from './command.ts';
 
@@ -54,7 +54,7 @@ Options:
     ctx.out(
       table(
         ['VERDICT', 'ARTIFACT', 'CHECKS', 'REASON'],
-        result.artifacts.map((a) => [a.verdict, `${a.subdir}/${a.filename}`, `${a.checks.filter((c) => c.ok).length}/${a.checks.length} ok`, a.reason ?? '']),
+        result.artifacts.map((a) => [a.verdict, `${a.subdir}/${a.filename}`, `${a.checks.filter((c) => c.ok).length}/${a.checks.length} ok`, reasonCell(a.reason, `${a.subdir}/${a.filename}`, a.filename)]),
       ),
     );
     ctx.out(`\n${result.artifacts.filter((a) => a.verdict === 'passed').length} passed, ${result.artifacts.filter((a) => a.verdict !== 'passed').length} failed\n`);
@@ -95,7 +95,7 @@ Options:
           `${a.subdir}/${a.filename}`,
           shortDigest(a.productionDigest),
           a.stagingRemoved === undefined ? '-' : a.stagingRemoved ? 'removed' : 'kept (gc)',
-          a.reason ?? '',
+          reasonCell(a.reason, `${a.subdir}/${a.filename}`, a.filename),
         ]),
       ),
     );

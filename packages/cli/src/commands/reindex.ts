@@ -1,18 +1,37 @@
-import { defaultCacheDir, reindex } from '@oci-channel/pipeline';
+import { defaultCacheDir, reindex, removeSubdirIndex, type ReindexResult } from '@oci-channel/pipeline';
 import { location, noPositionals, optionalString, parse, required } from '../args.ts';
 import { shortDigest, table } from '../output.ts';
-import type { Command } from './command.ts';
+import { UsageError } from '../usage.ts';
+import type { Command, CommandContext } from './command.ts';
+
+function subdirTable(ctx: CommandContext, result: ReindexResult): void {
+  ctx.out(
+    table(
+      ['SUBDIR', 'PACKAGES', 'ADDED', 'REPODATA', 'TAGS'],
+      result.subdirs.map((s) => [s.subdir, String(s.packages), String(s.added), shortDigest(s.repodataDigest), s.tags.join(' ') || '(unchanged)']),
+    ),
+  );
+  for (const e of result.errors ?? []) ctx.out(`error: ${e}\n`);
+}
 
 export const reindexCommand: Command = {
   name: 'reindex',
   summary: "rebuild a channel's repodata from production",
   help: `Usage: oci-channel reindex --channel CHANNEL [--subdir SUBDIR]... [--full] [--out DIR] [--cache-dir DIR] [--json]
+       oci-channel reindex --channel CHANNEL --remove-subdir SUBDIR [--json]
 
 Rebuilds repodata.json (and its .zst, shards, channeldata) of a production channel and pushes it.
+A channel with neither packages nor a promotion log is refused (a wrong path), and so is a subdir conda
+does not know (a typo such as linux-46). --remove-subdir deletes the index of a subdir that holds no
+packages (e.g. one published by mistake) and rebuilds channeldata.json without it.
 
 Options:
   --channel CHANNEL  the production channel
   --subdir SUBDIR    only this subdir (repeatable; default: every subdir plus noarch)
+  --allow-subdir SUBDIR
+                     admit SUBDIR in --subdir although conda does not know it (a new platform; repeatable)
+  --remove-subdir SUBDIR
+                     delete SUBDIR's index (refused while it holds packages), then rebuild channeldata.json
   --full             list production instead of reading the promotion log
   --out DIR          also write the index and packages as a static channel tree
   --cache-dir DIR    record cache (default: $XDG_CACHE_HOME/oci-channel or ~/.cache/oci-channel)
@@ -24,6 +43,8 @@ Options:
       json: { type: 'boolean' },
       channel: { type: 'string' },
       subdir: { type: 'string', multiple: true },
+      'allow-subdir': { type: 'string', multiple: true },
+      'remove-subdir': { type: 'string' },
       full: { type: 'boolean' },
       out: { type: 'string' },
       'cache-dir': { type: 'string' },
@@ -31,21 +52,35 @@ Options:
     noPositionals(this.name, positionals);
     const channel = location(this.name, 'channel', required(this.name, values, 'channel'));
     const out = optionalString(values, 'out');
+    const cacheDir = optionalString(values, 'cache-dir') ?? defaultCacheDir();
+    const remove = optionalString(values, 'remove-subdir');
+    if (remove !== undefined) {
+      if (values.subdir !== undefined || values.full || out !== undefined) throw new UsageError('--remove-subdir goes alone (no --subdir, --full or --out)', this.name);
+      const removed = await removeSubdirIndex({ channel, subdir: remove, cacheDir, progress: ctx.progress });
+      if (values.json) return ctx.json(removed, removed.ok);
+      ctx.out(
+        removed.removed.length
+          ? `Removed the index of ${remove} from ${channel} (${removed.removed.length} manifest(s)).\n`
+          : `${channel} had no index for ${remove}: nothing to remove.\n`,
+      );
+      if (removed.channelDataRemoved) ctx.out(`The channel holds no packages: channeldata.json was removed too.\n`);
+      if (removed.reindex) {
+        ctx.out('\nchanneldata.json rebuilt without it; the index now:\n\n');
+        subdirTable(ctx, removed.reindex);
+      }
+      return removed.ok ? 0 : 1;
+    }
     const result = await reindex({
       channel,
       progress: ctx.progress,
-      cacheDir: optionalString(values, 'cache-dir') ?? defaultCacheDir(),
+      cacheDir,
       ...(Array.isArray(values.subdir) ? { subdirs: values.subdir as string[] } : {}),
+      ...(Array.isArray(values['allow-subdir']) ? { allowSubdirs: values['allow-subdir'] as string[] } : {}),
       ...(values.full ? { full: true } : {}),
       ...(out !== undefined ? { out } : {}),
     });
     if (values.json) return ctx.json(result, result.ok);
-    ctx.out(
-      table(
-        ['SUBDIR', 'PACKAGES', 'ADDED', 'REPODATA', 'TAGS'],
-        result.subdirs.map((s) => [s.subdir, String(s.packages), String(s.added), shortDigest(s.repodataDigest), s.tags.join(' ') || '(unchanged)']),
-      ),
-    );
+    subdirTable(ctx, result);
     return result.ok ? 0 : 1;
   },
 };

@@ -1,6 +1,7 @@
 import { upload } from '@oci-channel/pipeline';
 import { COMMON_OPTIONS, concurrency, location, optionalString, parse, required } from '../args.ts';
-import { formatBytes, shortDigest, table } from '../output.ts';
+import path from 'node:path';
+import { formatBytes, reasonCell, shortDigest, table } from '../output.ts';
 import { CHANNEL_HELP, UsageError } from '../usage.ts';
 import type { Command } from './command.ts';
 
@@ -33,13 +34,18 @@ Options:
       ...(sourceUrl !== undefined ? { sourceUrl } : {}),
     });
     if (values.json) return ctx.json(result, result.ok);
-    ctx.out(
-      table(
-        ['STATUS', 'ARTIFACT', 'SIZE', 'SHA256', 'MANIFEST'],
-        result.artifacts.map((a) => [a.status, `${a.subdir}/${a.filename}`, formatBytes(a.size), a.sha256.slice(0, 12), shortDigest(a.manifestDigest)]),
-      ),
-    );
-    if (result.errors.length) ctx.out('\n' + table(['REFUSED', 'REASON'], result.errors.map((e) => [e.file, e.error])));
+    if (result.artifacts.length === 0) ctx.out(`Nothing was uploaded to ${to}.\n`);
+    else {
+      ctx.out(
+        table(
+          ['STATUS', 'ARTIFACT', 'SIZE', 'SHA256', 'MANIFEST'],
+          result.artifacts.map((a) => [a.status, `${a.subdir}/${a.filename}`, formatBytes(a.size), a.sha256.slice(0, 12), shortDigest(a.manifestDigest)]),
+        ),
+      );
+    }
+    if (result.errors.length) {
+      ctx.out('\n' + table(['REFUSED', 'REASON'], result.errors.map((e) => [e.file, reasonCell(e.error, e.file, path.basename(e.file))])));
+    }
     ctx.out(`\n${result.artifacts.length} uploaded or unchanged, ${result.errors.length} refused\n`);
     return result.ok ? 0 : 1;
   },

@@ -1,9 +1,9 @@
 // Artifact references as users write them: `SUBDIR/FILENAME[@sha256:HEX]`.
+import { ArtifactRefError } from '../errors.ts';
 import type { ArtifactRef } from '../types.ts';
 
 const SHA256_HEX = /^[a-f0-9]{64}$/;
 
-export class ArtifactRefError extends Error {}
 
 export function parseArtifactRef(value: string): ArtifactRef {
   const bad = (why: string) =>
@@ -28,6 +28,27 @@ export function parseArtifactRef(value: string): ArtifactRef {
 
 export function formatArtifactRef(ref: { subdir: string; filename: string }): string {
   return `${ref.subdir}/${ref.filename}`;
+}
+
+/** `text` without the leading `SUBJECT: ` (repeated, any of `subjects`): for lines that name the subject already. */
+export function withoutSubject(text: string, ...subjects: string[]): string {
+  let rest = text;
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const subject of subjects) {
+      if (subject && rest.startsWith(`${subject}: `)) {
+        rest = rest.slice(subject.length + 2);
+        changed = true;
+      }
+    }
+  }
+  return rest;
+}
+
+/** `SUBDIR/FILENAME: detail`, naming the artifact once even when the detail starts with it or its file name. */
+export function artifactReason(ref: { subdir: string; filename: string }, detail: string): string {
+  const artifact = formatArtifactRef(ref);
+  return `${artifact}: ${withoutSubject(detail, artifact, ref.filename)}`;
 }
 
 /** Normalizes a declared sha256 (`sha256:HEX` or `HEX`) to lowercase hex, or undefined when it is not one. */

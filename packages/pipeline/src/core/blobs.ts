@@ -2,9 +2,10 @@
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { DigestingStream, type Digest, type Repository, type TransferOptions } from '@oci-channel/oci';
+import { PipelineError } from '../errors.ts';
 
 export async function readSmallBlob(repository: Repository, digest: Digest, size: number, cap = 1 << 20): Promise<Uint8Array> {
-  if (size > cap) throw new Error(`blob ${digest} in ${repository.display} is ${size} bytes, more than the ${cap} allowed here; refused`);
+  if (size > cap) throw new PipelineError(`blob ${digest} in ${repository.display} is ${size} bytes, more than the ${cap} allowed here; refused`);
   const stream = await repository.fetchBlob(digest, size);
   const chunks: Buffer[] = [];
   let total = 0;
@@ -12,7 +13,7 @@ export async function readSmallBlob(repository: Repository, digest: Digest, size
     total += chunk.length;
     if (total > cap) {
       stream.destroy();
-      throw new Error(`blob ${digest} in ${repository.display} is larger than ${cap} bytes; refused`);
+      throw new PipelineError(`blob ${digest} in ${repository.display} is larger than ${cap} bytes; refused`);
     }
     chunks.push(chunk);
   }

@@ -1,5 +1,5 @@
 // Opening the channels a step works on: a location string is opened (and closed) here, a Store is used as given.
-import { openStore, type Store, type StoreOptions } from '@oci-channel/oci';
+import { openStore, UnreachableError, type Store, type StoreOptions } from '@oci-channel/oci';
 import type { ChannelInput, CommonOptions } from '../types.ts';
 
 export interface OpenedChannel {
@@ -26,4 +26,12 @@ export function productionOptions(o: CommonOptions): StoreOptions | undefined {
 export function errorLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return message.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/**
+ * A registry that cannot be reached (unknown host, nothing listening, TLS failing) fails the whole step with its one
+ * line, instead of the same reason once per artifact.
+ */
+export function throwIfUnreachable(error: unknown): void {
+  if (error instanceof UnreachableError) throw error;
 }

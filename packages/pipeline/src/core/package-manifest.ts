@@ -6,6 +6,7 @@ import { describePackageManifest, encodeTag, isValidSubdir, packageRepository, p
 import { formatArtifactRef } from './artifact-ref.ts';
 import { parseJsonObject } from './json.ts';
 import type { ArtifactRef } from '../types.ts';
+import { PipelineError } from '../errors.ts';
 
 export interface StagedLocation {
   name: string;
@@ -17,7 +18,7 @@ export interface StagedLocation {
 
 /** Where `subdir/filename` lives in a channel (throws with a one-line reason for bad names). */
 export function locateArtifact(ref: ArtifactRef): StagedLocation {
-  if (!isValidSubdir(ref.subdir)) throw new Error(`${formatArtifactRef(ref)}: ${JSON.stringify(ref.subdir)} is not a conda subdir (noarch or like linux-64)`);
+  if (!isValidSubdir(ref.subdir)) throw new PipelineError(`${formatArtifactRef(ref)}: ${JSON.stringify(ref.subdir)} is not a conda subdir (noarch or like linux-64)`);
   const parsed = parsePackageFilename(ref.filename);
   return {
     name: parsed.name,

@@ -2,6 +2,9 @@
 // Octokit is loaded on first use: most commands (upload, validate, reindex) never call GitHub, and loading it
 // costs tens of MB and startup time in every process.
 import type { getOctokit } from '@actions/github';
+import { GithubApiError } from '../errors.ts';
+
+export { GithubApiError };
 
 export type GithubClient = ReturnType<typeof getOctokit>;
 
@@ -32,15 +35,6 @@ export async function createGithubClient(token: string, apiUrl?: string): Promis
   return load(token, { baseUrl, userAgent: 'oci-channel' });
 }
 
-/** A GitHub REST call failed; the message names the call and what to do, never the token. */
-export class GithubApiError extends Error {
-  readonly status?: number;
-  constructor(message: string, status?: number, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'GithubApiError';
-    this.status = status;
-  }
-}
 
 const HINTS: Record<number, string> = {
   401: 'the token is missing, expired or wrong',

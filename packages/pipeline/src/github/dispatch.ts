@@ -105,7 +105,12 @@ export interface DispatchPromotionOptions extends Omit<RepositoryDispatchOptions
 
 /** Checks a promotion request as validate will, splits it and sends every part; returns how many were sent. */
 export async function dispatchPromotion(options: DispatchPromotionOptions): Promise<{ dispatches: number; payloads: PromotionRequest[] }> {
-  const payloads = splitDispatchPayloads(options.request, options.split);
+  const base = options.request.request_id;
+  // Each dispatch gets its own id: the request's, with `.N` when it is split (room for the suffix is kept).
+  const reserved = base === undefined ? options.request : { ...options.request, request_id: `${base}.00000` };
+  const payloads = splitDispatchPayloads(reserved, options.split).map((p, i, all) =>
+    base === undefined ? p : { ...p, request_id: all.length > 1 ? `${base}.${i + 1}` : base },
+  );
   // Each part must pass the receiver's strict check, or it would be refused after the upload succeeded.
   for (const payload of payloads) parsePromotionRequest(payload);
   let sent = 0;

@@ -1,6 +1,7 @@
 // The promotion request an upload sends through repository_dispatch and validate/promote accept back.
 // Whoever can dispatch controls it, so it is checked strictly: exact keys, types, lengths and name patterns.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { PayloadError } from '../errors.ts';
 import type { ArtifactRef } from '../types.ts';
 
 /** What travels as `client_payload` (GitHub allows at most 10 top-level properties). */
@@ -15,12 +16,16 @@ export interface PromotionRequest {
   commit?: string;
   /** Link to the uploading run. */
   run_url?: string;
+  /** Names this dispatch in both summaries (upload and promote); unique per dispatch, set by upload-to-staging. */
+  request_id?: string;
 }
 
 const SUBDIR = '[a-z0-9]+(?:-[a-z0-9]+)*';
 const FILENAME = '[A-Za-z0-9_+!][A-Za-z0-9._+!-]*\\.(?:conda|tar\\.bz2)';
 export const ARTIFACT_KEY_PATTERN = `^${SUBDIR}/${FILENAME}$`;
 export const MAX_ARTIFACTS_PER_REQUEST = 1000;
+/** Longest request id (the dispatch part suffix included). */
+export const REQUEST_ID_MAX = 100;
 /** A raw payload larger than this is refused before parsing (GitHub caps client_payload at 64 KB). */
 export const MAX_PAYLOAD_INPUT_BYTES = 128 * 1024;
 
@@ -40,6 +45,7 @@ export const promotionRequestSchema = {
     repository: { type: 'string', maxLength: 140, pattern: '^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$' },
     commit: { type: 'string', pattern: '^[a-f0-9]{40}(?:[a-f0-9]{24})?$' },
     run_url: { type: 'string', maxLength: 500, pattern: '^https://[^\\s"<>]+$' },
+    request_id: { type: 'string', minLength: 1, maxLength: REQUEST_ID_MAX, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
   },
 } as const;
 
@@ -50,13 +56,6 @@ function requestValidator(): ValidateFunction {
   return (compiled ??= new Ajv({ allErrors: false, strict: true }).compile(promotionRequestSchema));
 }
 
-/** A promotion payload that is not what an upload sends. */
-export class PayloadError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PayloadError';
-  }
-}
 
 /** Parses and strictly checks a promotion payload (JSON text or an already parsed value). */
 export function parsePromotionRequest(input: string | unknown): { request: PromotionRequest; artifacts: ArtifactRef[] } {
@@ -93,7 +92,7 @@ function describe(error: ErrorObject | undefined): string {
   }
   switch (error.keyword) {
     case 'additionalProperties':
-      return `${where} has unexpected key ${quote(params.additionalProperty)} (allowed: uploader, artifacts, repository, commit, run_url)`;
+      return `${where} has unexpected key ${quote(params.additionalProperty)} (allowed: uploader, artifacts, repository, commit, run_url, request_id)`;
     case 'required':
       return `${where} lacks required key ${quote(params.missingProperty)}`;
     case 'pattern':

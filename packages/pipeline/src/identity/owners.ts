@@ -3,6 +3,7 @@
 // of the lower-cased name padded with `z` (config.json may move the outputs folder or change the sharding).
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { PipelineError } from '../errors.ts';
 
 interface OwnersConfig {
   outputsPath: string;
@@ -28,7 +29,7 @@ async function readConfig(root: string): Promise<OwnersConfig> {
       shardFill: typeof c.shard_fill === 'string' && /^[a-z0-9]$/.test(c.shard_fill) ? c.shard_fill : defaults.shardFill,
     };
   } catch {
-    throw new Error(`owners config ${path.join(root, 'config.json')} is not valid JSON; fix or remove it`);
+    throw new PipelineError(`owners config ${path.join(root, 'config.json')} is not valid JSON; fix or remove it`);
   }
 }
 

@@ -49,6 +49,18 @@ export function nameOfPackageRepository(component: string): string {
   return component.startsWith('zzz_') ? component.slice(3) : component;
 }
 
+/** `<subdir>/<name>`: a v0 package repository (not an index repository under a subdir). */
+export function isPackageRepository(name: string): boolean {
+  const parts = name.split('/');
+  return parts.length === 2 && isSubdirName(parts[0]!) && !isIndexComponent(parts[1]!);
+}
+
+/** `<subdir>/repodata.json`: where reindex publishes a subdir's index. */
+export function isRepodataRepository(name: string): boolean {
+  const parts = name.split('/');
+  return parts.length === 2 && isSubdirName(parts[0]!) && parts[1] === repodataRepository('x').slice(2);
+}
+
 /** Index repositories under a subdir, which are not package repositories. */
 export function isIndexComponent(component: string): boolean {
   return component === 'repodata.json' || component.endsWith('.json') || component.endsWith('.zst');

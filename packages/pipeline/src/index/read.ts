@@ -8,6 +8,7 @@ import { packagesOfRepodata, parseRepodata, repodataRecord, zstdDecompress, type
 import { parseJsonObject } from '../core/json.ts';
 import { readSmallBlob } from '../core/blobs.ts';
 import { IndexMediaType, MD5, PROMOTION_MARK, TITLE } from './names.ts';
+import { PipelineError } from '../errors.ts';
 
 /** index.json is tiny; anything bigger is not one. */
 const MAX_INDEX_JSON = 1 << 20;
@@ -121,8 +122,8 @@ export async function readPackageEntries(repository: Repository, reference: stri
   const fetched = await repository.fetchManifest(reference);
   const what = `${repository.display}@${fetched.descriptor.digest}`;
   const layers = manifestLayers(fetched.bytes, `package manifest ${what}`);
-  if (layers.packages.length === 0) throw new Error(`package manifest ${what} has no conda package layer; it is not a v0 package, remove or re-promote it`);
-  if (!layers.indexJson) throw new Error(`package manifest ${what} has no info/index.json layer; re-promote the package to rebuild its manifest`);
+  if (layers.packages.length === 0) throw new PipelineError(`package manifest ${what} has no conda package layer; it is not a v0 package, remove or re-promote it`);
+  if (!layers.indexJson) throw new PipelineError(`package manifest ${what} has no info/index.json layer; re-promote the package to rebuild its manifest`);
   const indexJson = parseJsonObject(
     await readSmallBlob(repository, parseDigest(layers.indexJson.digest), layers.indexJson.size, MAX_INDEX_JSON),
     `info/index.json of ${what}`,
@@ -144,15 +145,15 @@ export async function readPackageEntries(repository: Repository, reference: stri
     const filename = layer.annotations?.[TITLE];
     const md5 = layer.annotations?.[MD5];
     if (!filename || !/\.(conda|tar\.bz2)$/.test(filename) || /[/\\\0]/.test(filename)) {
-      throw new Error(`package layer ${layer.digest} of ${what} has no usable ${TITLE} (filename); re-promote the package`);
+      throw new PipelineError(`package layer ${layer.digest} of ${what} has no usable ${TITLE} (filename); re-promote the package`);
     }
     // The file name is what clients and the static tree use: it must be the build index.json describes.
     const stem = `${String(indexJson.name)}-${String(indexJson.version)}-${String(indexJson.build)}`;
     if (filename !== `${stem}.conda` && filename !== `${stem}.tar.bz2`) {
-      throw new Error(`package layer ${filename} of ${what} does not match its info/index.json (${stem}); re-promote the package`);
+      throw new PipelineError(`package layer ${filename} of ${what} does not match its info/index.json (${stem}); re-promote the package`);
     }
     if (!md5 || !/^[0-9a-f]{32}$/.test(md5)) {
-      throw new Error(`package layer ${filename} of ${what} lacks the ${MD5} annotation repodata needs; re-promote the package`);
+      throw new PipelineError(`package layer ${filename} of ${what} lacks the ${MD5} annotation repodata needs; re-promote the package`);
     }
     const record = repodataRecord(indexJson, { md5, sha256: layer.digest.slice('sha256:'.length), size: layer.size });
     entries.push({ filename, record, ...extras });
@@ -169,7 +170,7 @@ export interface PublishedRepodata {
 }
 
 async function readBlobCapped(repository: Repository, layer: Descriptor, cap: number): Promise<Buffer> {
-  if (layer.size > cap) throw new Error(`${layer.mediaType} blob ${layer.digest} in ${repository.display} is larger than ${cap} bytes; refused`);
+  if (layer.size > cap) throw new PipelineError(`${layer.mediaType} blob ${layer.digest} in ${repository.display} is larger than ${cap} bytes; refused`);
   return Buffer.from(await readSmallBlob(repository, parseDigest(layer.digest), layer.size, cap));
 }
 
@@ -184,10 +185,10 @@ export async function readPublishedRepodata(repository: Repository, reference: s
   let text: string;
   if (zst) text = zstdDecompress(await readBlobCapped(repository, zst, MAX_REPODATA), MAX_REPODATA).toString('utf8');
   else if (plain) text = (await readBlobCapped(repository, plain, MAX_REPODATA)).toString('utf8');
-  else throw new Error(`repodata manifest ${what} has no repodata.json layer; run a full reindex to rebuild it`);
+  else throw new PipelineError(`repodata manifest ${what} has no repodata.json layer; run a full reindex to rebuild it`);
   const repodata = parseRepodata(text, `repodata.json of ${what}`);
   if (repodata.info.subdir !== subdir) {
-    throw new Error(`repodata.json of ${what} says subdir ${repodata.info.subdir}, not ${subdir}; run a full reindex to rebuild it`);
+    throw new PipelineError(`repodata.json of ${what} says subdir ${repodata.info.subdir}, not ${subdir}; run a full reindex to rebuild it`);
   }
   const entries = packagesOfRepodata(repodata);
   const runExportsLayer = layers.find((l) => l.mediaType === IndexMediaType.RunExports);

@@ -9,6 +9,7 @@ import { parseDigest, type Store } from '@oci-channel/oci';
 import { SHARD_INDEX_FILENAME, subdirHtml, type SubdirIndexFiles } from '@oci-channel/conda';
 import { downloadBlob } from '../core/blobs.ts';
 import { packageRepositoryName } from './names.ts';
+import { PipelineError } from '../errors.ts';
 
 async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;
@@ -79,7 +80,7 @@ export async function writeChannelTree(
           try {
             const got = await downloadBlob(repository, parseDigest(`sha256:${sha256}`), size, tmp, { signal: options.signal });
             if (got.sha256 !== sha256 || got.size !== size) {
-              throw new Error(`package ${files.subdir}/${pkg.filename} from ${repository.display} does not match its repodata sha256; not written`);
+              throw new PipelineError(`package ${files.subdir}/${pkg.filename} from ${repository.display} does not match its repodata sha256; not written`);
             }
             await rename(tmp, file);
             packagesFetched++;

@@ -7,13 +7,14 @@ import type { Store } from '@oci-channel/oci';
 import { PackageError, readPackage, repodataRecord, type ChannelRecord } from '@oci-channel/conda';
 import { errorLine } from '../core/open.ts';
 import type { reporter } from '../core/progress.ts';
-import { ConfigBlobs, UploadConflictError, uploadOne } from '../steps/upload.ts';
+import { PipelineError, UploadConflictError } from '../errors.ts';
+import { ConfigBlobs, uploadOne } from '../steps/upload.ts';
 import type { UploadedArtifact } from '../types.ts';
 import type { Upstream, UpstreamFile } from '../upstream/index.ts';
 import { WrongBytesError } from '../upstream/records.ts';
 
 /** The file cannot be mirrored as upstream serves it, or the destination holds another file under its name. */
-export class RefusedError extends Error {}
+export class RefusedError extends PipelineError {}
 
 export interface TransferContext {
   upstream: Upstream;

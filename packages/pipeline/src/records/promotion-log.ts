@@ -8,6 +8,7 @@ import type { Repository, Store } from '@oci-channel/oci';
 import { parseJsonObject } from '../core/json.ts';
 import { artifactManifest, pushEmptyJson } from './artifact-manifest.ts';
 import { withConcurrentPushRetry } from '../core/retry.ts';
+import { PipelineError } from '../errors.ts';
 
 export const PROMOTION_LOG_REPOSITORY = 'oci_channel/promotions';
 export const PROMOTION_ARTIFACT_TYPE = 'application/vnd.oci-channel.promotion.v1';
@@ -90,7 +91,7 @@ export async function readPromotion(store: Store, logTag: string): Promise<Logge
   const field = (key: string): string => {
     const value = a[key];
     if (typeof value !== 'string' || !value) {
-      throw new Error(`promotion log entry ${repository.display}:${logTag} lacks annotation ${key}; it was not written by oci-channel`);
+      throw new PipelineError(`promotion log entry ${repository.display}:${logTag} lacks annotation ${key}; it was not written by oci-channel`);
     }
     return value;
   };

@@ -3,6 +3,7 @@
 // `verdictKey` option or the OCI_CHANNEL_VERDICT_KEY environment variable, never from the command line, and
 // is held in a private field so printing or serializing options, contexts or keys never shows it.
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { OptionsError } from '../errors.ts';
 
 export const VERDICT_KEY_ENV = 'OCI_CHANNEL_VERDICT_KEY';
 /** Short keys are refused: a guessable key lets anyone with staging access sign a verdict. */
@@ -49,7 +50,7 @@ export function resolveVerdictKey(options: { verdictKey?: string }, env: NodeJS.
   if (!secret) return undefined;
   if (secret.length < MIN_VERDICT_KEY_LENGTH) {
     const where = fromOption ? 'the verdictKey option' : VERDICT_KEY_ENV;
-    throw new Error(`the verdict key in ${where} is shorter than ${MIN_VERDICT_KEY_LENGTH} characters; set a random one, e.g. from \`openssl rand -hex 32\``);
+    throw new OptionsError(`the verdict key in ${where} is shorter than ${MIN_VERDICT_KEY_LENGTH} characters; set a random one, e.g. from \`openssl rand -hex 32\``);
   }
   return new VerdictKey(secret);
 }

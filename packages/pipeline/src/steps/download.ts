@@ -13,6 +13,7 @@ import { readPublishedRepodata } from '../index/read.ts';
 import { openChannel, productionOptions } from '../core/open.ts';
 import { reporter } from '../core/progress.ts';
 import type { DownloadOptions, DownloadResult } from '../types.ts';
+import { PipelineError } from '../errors.ts';
 
 interface Located {
   sha256: string;
@@ -69,10 +70,10 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
   const report = reporter(o.progress, 'download');
   const { subdir, filename } = o.artifact;
   const artifact = `${subdir}/${filename}`;
-  if (!isValidSubdir(subdir)) throw new Error(`cannot download ${artifact}: ${JSON.stringify(subdir)} is not a subdir (noarch or OS-ARCH)`);
+  if (!isValidSubdir(subdir)) throw new PipelineError(`cannot download ${artifact}: ${JSON.stringify(subdir)} is not a subdir (noarch or OS-ARCH)`);
   const parsed = parsePackageFilename(filename);
   const declared = o.artifact.sha256 === undefined ? undefined : normalizeSha256(o.artifact.sha256);
-  if (o.artifact.sha256 !== undefined && !declared) throw new Error(`cannot download ${artifact}: the sha256 ${JSON.stringify(o.artifact.sha256)} is not 64 hex digits`);
+  if (o.artifact.sha256 !== undefined && !declared) throw new PipelineError(`cannot download ${artifact}: the sha256 ${JSON.stringify(o.artifact.sha256)} is not 64 hex digits`);
 
   let output = path.resolve(o.output);
   try {
@@ -87,9 +88,9 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
     const located =
       (await fromRepodata(store.repository(repodataRepository(subdir)), subdir, parsed.name, filename)) ??
       (await fromTag(packageRepo, filename, parsed.version, parsed.build));
-    if (!located) throw new Error(`${artifact} is not in ${store.display}: neither the latest repodata nor the tag has it; check the name or run reindex`);
+    if (!located) throw new PipelineError(`${artifact} is not in ${store.display}: neither the latest repodata nor the tag has it; check the name or run reindex`);
     if (declared && declared !== located.sha256) {
-      throw new Error(`${artifact} in ${store.display} has sha256 ${located.sha256}, not the ${declared} asked for; nothing was written`);
+      throw new PipelineError(`${artifact} in ${store.display} has sha256 ${located.sha256}, not the ${declared} asked for; nothing was written`);
     }
     report(`fetching ${artifact} (${located.size} bytes) found through ${located.via}`, { artifact, totalBytes: located.size });
     await mkdir(path.dirname(output), { recursive: true });
@@ -100,7 +101,7 @@ export async function download(o: DownloadOptions): Promise<DownloadResult> {
         ...(o.signal ? { signal: o.signal } : {}),
       });
       if (got.sha256 !== located.sha256 || got.size !== located.size) {
-        throw new Error(`${artifact} from ${packageRepo.display} hashes to ${got.sha256} (${got.size} bytes), not ${located.sha256}; nothing was written`);
+        throw new PipelineError(`${artifact} from ${packageRepo.display} hashes to ${got.sha256} (${got.size} bytes), not ${located.sha256}; nothing was written`);
       }
       await rename(tmp, output);
       return { path: output, sha256: got.sha256, size: got.size };

@@ -5,24 +5,22 @@
 import { DeniedError, NotFoundError, UnsupportedError, type Digest, type Repository } from '@oci-channel/oci';
 import { parseJsonObject } from '../core/json.ts';
 import { createGithubPackagesClient, type GithubPackagesClient } from '../github/index.ts';
-import { isIndexComponent, isSubdirName } from '../index/names.ts';
+import { CHANNELDATA_REPOSITORY, isPackageRepository, isRepodataRepository } from '../index/names.ts';
+import { PROMOTION_LOG_REPOSITORY } from '../records/promotion-log.ts';
 import { errorLine, openChannel, stagingOptions } from '../core/open.ts';
 import { reporter } from '../core/progress.ts';
 import type { GcOptions, GcResult } from '../types.ts';
 import { VERDICT_ARTIFACT_TYPE } from '../records/verdict.ts';
+import { OptionsError } from '../errors.ts';
 
 const CREATED = 'org.opencontainers.image.created';
 const REFERRERS_TAG = /^sha256-[a-f0-9]{64}$/;
 
-function isPackageRepository(name: string): boolean {
-  const parts = name.split('/');
-  return parts.length === 2 && isSubdirName(parts[0]!) && !isIndexComponent(parts[1]!);
-}
 
 export async function gc(o: GcOptions): Promise<GcResult> {
   const report = reporter(o.progress, 'gc');
   if (!Number.isFinite(o.olderThanMs) || o.olderThanMs < 0) {
-    throw new Error(`invalid gc age ${o.olderThanMs}: give a number of milliseconds of at least 0`);
+    throw new OptionsError(`invalid gc age ${o.olderThanMs}: give a number of milliseconds of at least 0`);
   }
   const opened = openChannel(o.channel, stagingOptions(o));
   const store = opened.store;
@@ -44,6 +42,7 @@ export async function gc(o: GcOptions): Promise<GcResult> {
       const full = await githubClient().listContainerPackages(prefix);
       names = full.map((n) => (prefix ? n.slice(prefix.length + 1) : n)).filter(Boolean);
     }
+    if (!o.allowProduction) await refuseProduction(names);
     for (const name of names.filter(isPackageRepository).sort()) {
       const repository = store.repository(name);
       try {
@@ -56,6 +55,32 @@ export async function gc(o: GcOptions): Promise<GcResult> {
     return result;
   } finally {
     await opened.release();
+  }
+
+  /**
+   * gc is for staging: everything there is unpromoted, so on a production channel it would delete every package.
+   * A channel holding a promotion log or a channel index is production; it is refused unless allowProduction.
+   */
+  async function refuseProduction(names: string[]): Promise<void> {
+    const markers = [
+      PROMOTION_LOG_REPOSITORY,
+      CHANNELDATA_REPOSITORY,
+      ...names.filter((n) => n !== PROMOTION_LOG_REPOSITORY && n !== CHANNELDATA_REPOSITORY && isRepodataRepository(n)).sort(),
+    ];
+    for (const name of markers) {
+      let tags: string[];
+      try {
+        tags = await store.repository(name).listTags();
+      } catch (error) {
+        if (error instanceof NotFoundError) continue;
+        throw error;
+      }
+      if (tags.length === 0) continue;
+      const what = name === PROMOTION_LOG_REPOSITORY ? 'a promotion log' : 'a channel index';
+      throw new OptionsError(
+        `${store.display} holds ${what} (${name}): it is a production channel, and gc would delete every package in it; give the staging channel, or pass allowProduction (--allow-production-channel) if this really is staging. Nothing was deleted`,
+      );
+    }
   }
 
   async function ageOf(repository: Repository, digest: Digest, annotations: Record<string, string>): Promise<number | undefined> {
@@ -95,10 +120,17 @@ export async function gc(o: GcOptions): Promise<GcResult> {
     for (const e of entries) {
       if (typeof e.digest !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(e.digest)) continue;
       if (!o.dryRun) await remove(repository, e.digest as Digest);
-      result.deleted.push({ repository: repository.name, digest: e.digest, ageMs, dryRun: o.dryRun === true });
+      result.deleted.push({ repository: repository.name, digest: e.digest, ageMs, dryRun: o.dryRun === true, reason: `verdict about ${subject}, which is gone (promoted or collected); newest verdict ${age(ageMs)} old` });
     }
     if (!o.dryRun) await remove(repository, fetched.descriptor.digest);
-    result.deleted.push({ repository: repository.name, tag, digest: fetched.descriptor.digest, ageMs, dryRun: o.dryRun === true });
+    result.deleted.push({
+      repository: repository.name,
+      tag,
+      digest: fetched.descriptor.digest,
+      ageMs,
+      dryRun: o.dryRun === true,
+      reason: `referrers index of ${subject}, which is gone; newest verdict ${age(ageMs)} old`,
+    });
   }
 
   async function collectRepository(repository: Repository): Promise<void> {
@@ -124,20 +156,22 @@ export async function gc(o: GcOptions): Promise<GcResult> {
       }
       if (ageMs < o.olderThanMs) continue;
       const referrers = await repository.referrers(digest);
+      const why = `never promoted, ${age(ageMs)} old (limit ${age(o.olderThanMs)})`;
+      const verdictWhy = `verdict on ${repository.name}:${tag}, which goes with it`;
       if (o.dryRun) {
-        result.deleted.push({ repository: repository.name, tag, digest, ageMs, dryRun: true });
-        for (const r of referrers) result.deleted.push({ repository: repository.name, digest: r.digest, ageMs, dryRun: true });
+        result.deleted.push({ repository: repository.name, tag, digest, ageMs, dryRun: true, reason: why });
+        for (const r of referrers) result.deleted.push({ repository: repository.name, digest: r.digest, ageMs, dryRun: true, reason: verdictWhy });
         continue;
       }
       // Referrers first: a crash after this leaves an artifact without verdict, which promote refuses anyway.
       for (const r of referrers) {
         await remove(repository, r.digest);
-        result.deleted.push({ repository: repository.name, digest: r.digest, ageMs, dryRun: false });
+        result.deleted.push({ repository: repository.name, digest: r.digest, ageMs, dryRun: false, reason: verdictWhy });
       }
       const fallback = await repository.resolve(`sha256-${digest.slice('sha256:'.length)}`);
       if (fallback) await remove(repository, fallback.digest);
       await remove(repository, digest);
-      result.deleted.push({ repository: repository.name, tag, digest, ageMs, dryRun: false });
+      result.deleted.push({ repository: repository.name, tag, digest, ageMs, dryRun: false, reason: why });
       report(`deleted ${repository.display}:${tag} (${Math.round(ageMs / 60000)} min old)`);
     }
     for (const tag of all.filter((t) => REFERRERS_TAG.test(t))) await collectOrphanReferrers(repository, tag);
@@ -156,6 +190,13 @@ export async function gc(o: GcOptions): Promise<GcResult> {
     const version = (await client.listVersions(name)).find((v) => v.name === digest);
     if (version) await client.deleteVersion(name, version.id);
   }
+}
+
+/** An age for people: minutes, hours or days. */
+function age(ms: number): string {
+  if (ms < 2 * 3600_000) return `${Math.round(ms / 60_000)} min`;
+  if (ms < 2 * 86_400_000) return `${Math.round(ms / 3600_000)} h`;
+  return `${Math.round(ms / 86_400_000)} d`;
 }
 
 /** The GitHub package name prefix of a channel path (`owner/channel` -> `channel`). */

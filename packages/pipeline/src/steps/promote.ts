@@ -20,10 +20,12 @@ import {
   type Store,
 } from '@oci-channel/oci';
 import { buildPackageManifest, readPackage } from '@oci-channel/conda';
-import { formatArtifactRef, normalizeSha256 } from '../core/artifact-ref.ts';
+import { artifactReason, formatArtifactRef, normalizeSha256, withoutSubject } from '../core/artifact-ref.ts';
 import { downloadBlob } from '../core/blobs.ts';
 import { withConcurrentPushRetry } from '../core/retry.ts';
-import { errorLine, openChannel, productionOptions, stagingOptions } from '../core/open.ts';
+import { TagTakenError, PipelineError } from '../errors.ts';
+import { errorLine, openChannel, productionOptions, stagingOptions, throwIfUnreachable } from '../core/open.ts';
+import { assertOwnersDirectory, assertSeparateChannels } from '../core/guards.ts';
 import { checkOwnership } from '../identity/owners.ts';
 import { appendPromotion, findPromotion, listPromotionTags, promotionLogRepository } from '../records/promotion-log.ts';
 import { byteTicker, reporter } from '../core/progress.ts';
@@ -38,8 +40,6 @@ const MERGE_ATTEMPTS = 6;
 const DEFAULT_CONCURRENCY = 16;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The production tag was taken while the blobs were copied: merge instead of replacing it. */
-class TagTakenError extends Error {}
 
 /** Promote's options plus `revalidate`: ignore recorded verdicts and validate every artifact afresh. */
 export type PromoteRunOptions = PromoteOptions & { revalidate?: boolean };
@@ -68,7 +68,7 @@ function failed(ref: ArtifactRef, status: PromotedArtifact['status'], reason: st
     filename: ref.filename,
     verdict: 'failed',
     checks: extra.checks ?? [{ name: status === 'rejected' ? 'rejected' : 'error', ok: false, detail: reason }],
-    reason: `${formatArtifactRef(ref)}: ${reason}`,
+    reason: artifactReason(ref, reason),
     status,
     ...extra,
   };
@@ -191,7 +191,7 @@ async function publishGroup(
       for (const p of current.view.packages) {
         const want = wanted.get(p.filename);
         if (want !== undefined && want !== p.sha256) {
-          throw new Error(`production ${productionRepo.display}:${where.tag} already holds a different ${p.filename} (sha256 ${p.sha256}); nothing overwritten`);
+          throw new PipelineError(`production ${productionRepo.display}:${where.tag} already holds a different ${p.filename} (sha256 ${p.sha256}); nothing overwritten`);
         }
       }
       if (holdsAll(current.view)) return { digest: current.descriptor.digest, manifest: current };
@@ -231,9 +231,12 @@ async function publishGroup(
         for (const p of pending) {
           if (current?.view.packages.some((q) => q.filename === p.ref.filename)) continue;
           const layer = staged.view.packages.find((q) => q.filename === p.ref.filename);
-          if (!layer) throw new Error(`staging no longer holds ${p.ref.filename}`);
+          if (!layer) throw new PipelineError(`staging no longer holds ${p.ref.filename}`);
           const file = path.join(dir, p.ref.filename);
-          await downloadBlob(stagingRepo, layer.descriptor.digest, layer.descriptor.size, file, { signal: ctx.options.signal });
+          const artifact = formatArtifactRef(p.ref);
+          const ticker = byteTicker((bytes) => ctx.report('downloading to merge with production', { artifact, bytes, totalBytes: layer.size }));
+          await downloadBlob(stagingRepo, layer.descriptor.digest, layer.descriptor.size, file, { signal: ctx.options.signal, onProgress: (b) => ticker.tick(b) });
+          ctx.report('reading the package to merge its manifest', { artifact, totalBytes: layer.size });
           const pkg = await readPackage(file, { filename: p.ref.filename });
           const built = buildPackageManifest(pkg, { packagePath: file, existing: manifest });
           manifest = built.manifest;
@@ -242,7 +245,7 @@ async function publishGroup(
             blobs.push({ descriptor: blob.descriptor, push: async () => void (await productionRepo.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size })) });
           }
         }
-        if (!bytes) throw new Error('nothing to merge');
+        if (!bytes) throw new PipelineError('nothing to merge');
         for (const blob of blobs) await ensureBlob(ctx, stagingRepo, productionRepo, blob.descriptor, blob.push);
         // Merge only onto what is still there; otherwise start over from the new state.
         const before = await productionRepo.resolve(where.tag);
@@ -259,12 +262,12 @@ async function publishGroup(
     if (after && holdsAll(after.view)) {
       for (const p of after.view.packages) {
         const want = wanted.get(p.filename);
-        if (want !== undefined && p.descriptor.digest !== `sha256:${want}`) throw new Error(`production layer of ${p.filename} is ${p.descriptor.digest}, not sha256:${want}`);
+        if (want !== undefined && p.descriptor.digest !== `sha256:${want}`) throw new PipelineError(`production layer of ${p.filename} is ${p.descriptor.digest}, not sha256:${want}`);
       }
       return { digest: after.descriptor.digest, manifest: after };
     }
   }
-  throw new Error(`production ${productionRepo.display}:${where.tag} kept changing under concurrent promotions (${MERGE_ATTEMPTS} attempts); re-run promote`);
+  throw new PipelineError(`production ${productionRepo.display}:${where.tag} kept changing under concurrent promotions (${MERGE_ATTEMPTS} attempts); re-run promote`);
 }
 
 async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: ArtifactRef[]): Promise<PromotedArtifact[]> {
@@ -302,7 +305,7 @@ async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: Ar
         already.push({ ref, sha256: published.sha256 });
         continue;
       }
-      ctx.report(`rejected: ${admitted.result.reason}`, { artifact });
+      ctx.report(`rejected: ${withoutSubject(admitted.result.reason ?? '', artifact)}`, { artifact });
       results.push(admitted.result);
       continue;
     }
@@ -384,7 +387,9 @@ async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: Ar
 }
 
 export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
-  // A bad key fails here, before anything is opened or written.
+  // Overlapping channels, a missing owners checkout or a bad key fail here, before anything is opened or written.
+  assertSeparateChannels(o.staging, o.production);
+  assertOwnersDirectory(o.owners);
   const verdictKey = resolveVerdictKey(o);
   const staging = openChannel(o.staging, stagingOptions(o));
   const production = openChannel(o.production, productionOptions(o));
@@ -398,7 +403,7 @@ export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
       try {
         where = locateArtifact(ref);
       } catch (error) {
-        results.push(failed(ref, 'rejected', errorLine(error).replace(`${formatArtifactRef(ref)}: `, '')));
+        results.push(failed(ref, 'rejected', errorLine(error)));
         continue;
       }
       const key = `${where.repository}:${where.tag}`;
@@ -415,9 +420,10 @@ export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
     try {
       await promotionLogRepository(production.store).checkPushAccess();
     } catch (error) {
+      throwIfUnreachable(error);
       const reason =
         error instanceof DeniedError || error instanceof UnauthorizedError
-          ? `no push access to production (${errorLine(error)}); promote needs a token that can write the production channel`
+          ? `no push access to production: ${errorLine(error)}; promote needs a token that can write the production channel`
           : `cannot check push access to production: ${errorLine(error)}`;
       for (const g of groups.values()) for (const ref of g.refs) results.push(failed(ref, 'failed', reason));
       return { ok: false, artifacts: order(o.artifacts, results) };
@@ -429,6 +435,7 @@ export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
           try {
             results.push(...(await promoteGroup(ctx, g.where, g.refs)));
           } catch (error) {
+            throwIfUnreachable(error);
             for (const ref of g.refs) results.push(failed(ref, 'failed', errorLine(error)));
           }
         }),

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import { MediaType, NotFoundError, UnsupportedError } from '@oci-channel/oci';
-import { buildSubdirIndex, channelDataJson, type IndexedPackage, type SubdirIndexFiles } from '@oci-channel/conda';
+import { buildSubdirIndex, channelDataJson, isKnownSubdir, KNOWN_SUBDIRS, type IndexedPackage, type SubdirIndexFiles } from '@oci-channel/conda';
 import { parseJsonObject } from '../core/json.ts';
 import { readSmallBlob } from '../core/blobs.ts';
 import { IndexCache, type CachedEntry } from '../index/cache.ts';
@@ -14,6 +14,8 @@ import {
   CHANNELDATA_REPOSITORY,
   IndexMediaType,
   isIndexComponent,
+  isPackageRepository,
+  isRepodataRepository,
   isSubdirName,
   repodataRepository,
   rewindMark,
@@ -26,6 +28,7 @@ import { errorLine, openChannel, productionOptions } from '../core/open.ts';
 import { reporter } from '../core/progress.ts';
 import { fileKey, listPromotionTags, readPromotion, type LoggedPromotion } from '../records/promotion-log.ts';
 import type { ReindexOptions, ReindexResult, SubdirIndex } from '../types.ts';
+import { OptionsError, PipelineError } from '../errors.ts';
 
 /** Attempts to move `latest` when other reindexes keep replacing it. */
 const LATEST_ATTEMPTS = 6;
@@ -51,8 +54,21 @@ interface SubdirWork {
   checked: boolean;
 }
 
+/** Refuses subdirs that are no conda platform (a typo would publish an empty index no one asked for). */
+function checkSubdirs(o: ReindexOptions): void {
+  for (const s of o.subdirs ?? []) {
+    if (!isSubdirName(s)) throw new OptionsError(`invalid subdir ${JSON.stringify(s)}: use noarch or OS-ARCH such as linux-64`);
+    if (!isKnownSubdir(s) && !(o.allowSubdirs ?? []).includes(s)) {
+      throw new OptionsError(
+        `unknown subdir ${JSON.stringify(s)}: conda and rattler know ${KNOWN_SUBDIRS.join(', ')}; check the spelling, or admit a new platform with allowSubdirs (--allow-subdir ${s}); nothing was written`,
+      );
+    }
+  }
+}
+
 export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
   const report = reporter(o.progress, 'reindex');
+  checkSubdirs(o);
   const opened = openChannel(o.channel, productionOptions(o));
   const counting = countingStore(opened.store);
   const store = counting.store;
@@ -64,9 +80,6 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
     const cache = new IndexCache(o.cacheDir, store.display);
     await cache.load();
     const restricted = o.subdirs ? new Set(o.subdirs) : undefined;
-    for (const s of o.subdirs ?? []) {
-      if (!isSubdirName(s)) throw new Error(`invalid subdir ${JSON.stringify(s)}: use noarch or OS-ARCH such as linux-64`);
-    }
     const work = new Map<string, SubdirWork>();
     const want = (subdir: string): SubdirWork | undefined => {
       if (restricted && !restricted.has(subdir)) return undefined;
@@ -88,10 +101,8 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
     want('noarch');
     for (const s of restricted ?? []) want(s);
     for (const s of Object.keys(cache.state.subdirs)) want(s);
-    for (const name of catalog ?? []) {
-      const first = name.split('/')[0]!;
-      if (isSubdirName(first)) want(first);
-    }
+    // Subdirs holding packages or an index (one whose index was removed is dropped below: no latest, no packages).
+    for (const name of catalog ?? []) if (isPackageRepository(name) || isRepodataRepository(name)) want(name.split('/')[0]!);
     let previousChannelData: Record<string, Record<string, unknown>> | undefined;
     const channelDataRepo = store.repository(CHANNELDATA_REPOSITORY);
     const readPreviousChannelData = async () => {
@@ -158,6 +169,10 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
     // --- what is new: the promotion log (incremental) or a listing of production (full) --------------
     const logTags = await listPromotionTags(store);
     const lastTag = logTags.at(-1);
+    // A channel with neither packages nor a promotion log is a wrong path (a typo): publish nothing there.
+    if (logTags.length === 0 && !(await holdsPackages())) {
+      throw new OptionsError(`nothing at ${store.display}: it holds no packages and no promotion log; check the path (nothing was written)`);
+    }
     let newMark = cache.state.mark;
     const read = async (repository: string, reference: string, fallback?: string) => {
       const cached = cache.byManifest.get(reference);
@@ -272,7 +287,16 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
     };
     const results: SubdirIndex[] = [];
     let pushedSomething = false;
+    let dropped = false;
     for (const w of [...work.values()].sort((a, b) => (a.subdir < b.subdir ? -1 : 1))) {
+      // A subdir no one asked for, with no packages and no published index (e.g. one whose index was removed):
+      // nothing to publish, and channeldata.json stops listing it.
+      if (w.subdir !== 'noarch' && !restricted?.has(w.subdir) && !w.latest && cache.subdirEntries(w.subdir).size === 0) {
+        work.delete(w.subdir);
+        delete cache.state.subdirs[w.subdir];
+        dropped = true;
+        continue;
+      }
       let files: SubdirIndexFiles | undefined;
       if (o.full && !w.dirty) {
         files = build(w.subdir);
@@ -295,7 +319,7 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
 
     // channeldata.json: only for an unrestricted run (it covers every subdir).
     let channelData: Buffer | undefined;
-    const needChannelData = !restricted && (pushedSomething || !cache.state.channeldata || o.out !== undefined);
+    const needChannelData = !restricted && (pushedSomething || dropped || !cache.state.channeldata || o.out !== undefined);
     if (needChannelData) {
       const subdirs = [...work.keys()].sort().map((subdir) => ({ subdir, packages: [...cache.subdirEntries(subdir).values()].map((e) => e.pkg) }));
       const lacksAbout = subdirs.some((s) => s.packages.some((p) => !p.about));
@@ -390,6 +414,21 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
       }
     }
 
+    /** Whether the channel holds any package: known from the cache, a published index or the catalog. */
+    async function holdsPackages(): Promise<boolean> {
+      if ([...cache.entries.values()].some((m) => m.size > 0)) return true;
+      if ([...published.values()].some((p) => p.entries.length > 0)) return true;
+      if (!catalog) {
+        try {
+          catalog = await store.listRepositories();
+        } catch (error) {
+          if (!(error instanceof UnsupportedError)) throw error;
+          return false;
+        }
+      }
+      return catalog.some(isPackageRepository);
+    }
+
     function knownPackageRepositories(): string[] {
       const names = new Set<string>();
       for (const [subdir, map] of cache.entries) for (const entry of map.values()) names.add(`${subdir}/${repoComponent(entry.pkg.record.name)}`);
@@ -432,7 +471,7 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
             files = build(w.subdir);
             continue;
           }
-          if (missing) throw new Error(`latest of ${repository.display} kept being replaced by other reindexes; run reindex again`);
+          if (missing) throw new PipelineError(`latest of ${repository.display} kept being replaced by other reindexes; run reindex again`);
           final = after.digest;
         }
         state.latest = final;

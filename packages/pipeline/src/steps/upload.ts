@@ -17,7 +17,9 @@ import {
   type UnhashedPackageInfo,
 } from '@oci-channel/conda';
 import { withConcurrentPushRetry } from '../core/retry.ts';
-import { errorLine, openChannel } from '../core/open.ts';
+import { UploadConflictError, PipelineError } from '../errors.ts';
+import { withoutSubject } from '../core/artifact-ref.ts';
+import { errorLine, openChannel, throwIfUnreachable } from '../core/open.ts';
 import { byteTicker, reporter } from '../core/progress.ts';
 import type { UploadedArtifact, UploadOptions, UploadResult } from '../types.ts';
 import { fetchPackageManifest, type PackageManifest } from '../core/package-manifest.ts';
@@ -35,7 +37,6 @@ const DEFAULT_CONCURRENCY = 8;
  */
 const HASH_WHILE_SENDING_ABOVE = 64 * 1024 * 1024;
 
-export class UploadConflictError extends Error {}
 
 /** What the tag holds of `filename`, from the manifest fetchPackageManifest read. */
 function heldAt(existing: PackageManifest, filename: string): { sha256: string } | undefined {
@@ -88,7 +89,7 @@ function isHashed(pkg: UnhashedPackageInfo): pkg is PackageInfo {
 /** Hashes the whole file now (the tag already names this file: unchanged or a conflict is decided by its sha256). */
 async function hashNow(file: string, pkg: UnhashedPackageInfo, signal?: AbortSignal): Promise<PackageInfo> {
   const hashes = await hashPackageFile(file, signal);
-  if (hashes.size !== pkg.size) throw new Error(`${pkg.subdir}/${pkg.filename}: the file changed while it was read (${pkg.size} then ${hashes.size} bytes); retry once nothing writes to it`);
+  if (hashes.size !== pkg.size) throw new PipelineError(`${pkg.subdir}/${pkg.filename}: the file changed while it was read (${pkg.size} then ${hashes.size} bytes); retry once nothing writes to it`);
   return { ...pkg, sha256: hashes.sha256, md5: hashes.md5 };
 }
 
@@ -135,11 +136,11 @@ async function sendHashing(repository: Repository, file: string, pkg: UnhashedPa
   };
   const ticker = byteTicker((bytes) => options.report('pushing', { artifact, bytes, totalBytes: pkg.size }));
   const pushed = await repository.pushBlob(source, { size: pkg.size }, { onProgress: (b) => ticker.tick(b), signal: options.signal });
-  if (!pushed.digest.startsWith('sha256:')) throw new Error(`${artifact}: the upload answered a ${pushed.digest.split(':')[0]} digest, not sha256`);
+  if (!pushed.digest.startsWith('sha256:')) throw new PipelineError(`${artifact}: the upload answered a ${pushed.digest.split(':')[0]} digest, not sha256`);
   const sha256 = pushed.digest.slice('sha256:'.length);
   if (md5.gap || md5.hashed !== pkg.size) {
     const again = await hashNow(file, pkg, options.signal);
-    if (again.sha256 !== sha256) throw new Error(`${artifact}: the file changed while it was uploaded; retry once nothing writes to it`);
+    if (again.sha256 !== sha256) throw new PipelineError(`${artifact}: the file changed while it was uploaded; retry once nothing writes to it`);
     return again;
   }
   return { ...pkg, sha256, md5: md5.digest() };
@@ -222,7 +223,7 @@ async function pushToTag(
     const pushed = await withConcurrentPushRetry(() => repository.pushManifest(built.bytes, MediaType.ImageManifest, tag));
     return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed };
   }
-  throw new Error(`${artifact}: ${where} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
+  throw new PipelineError(`${artifact}: ${where} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
 }
 
 /**
@@ -259,7 +260,7 @@ export async function uploadOne(
     const kept = await verifyAtTag(store, outcome.pkg, outcome.result);
     if (kept) return kept;
   }
-  throw new Error(`${pkg.subdir}/${pkg.filename}: ${pkg.subdir}/${pkg.name} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
+  throw new PipelineError(`${pkg.subdir}/${pkg.filename}: ${pkg.subdir}/${pkg.name} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
 }
 
 /** Runs tasks with the same key one after another (the two formats of one build share a tag). */
@@ -292,7 +293,7 @@ export async function upload(o: UploadOptions): Promise<UploadResult> {
   const tagKey = (pkg: UnhashedPackageInfo) => `${packageRepository(pkg.subdir, pkg.name)}:${encodeTag(pkg.version, pkg.build)}`;
   const refuse = (file: string, shown: string, error: unknown) => {
     const line = errorLine(error);
-    report(`refused: ${line}`, { artifact: shown });
+    report(`refused: ${withoutSubject(line, shown, path.basename(file))}`, { artifact: shown });
     errors.push({ file, error: line });
   };
   const push = async (file: string, pkg: UnhashedPackageInfo) => {
@@ -311,13 +312,14 @@ export async function upload(o: UploadOptions): Promise<UploadResult> {
           const shown = path.basename(file);
           try {
             const info = await stat(file);
-            if (!info.isFile()) throw new Error(`${file} is not a regular file`);
+            if (!info.isFile()) throw new PipelineError(`${file} is not a regular file`);
             report('reading', { artifact: shown, totalBytes: info.size });
             // Metadata only: validate reads the staged package in full before anything is promoted.
             const pkg = info.size > (o.hashWhileSendingAboveBytes ?? HASH_WHILE_SENDING_ABOVE) ? await readPackageUnhashed(file) : await readPackage(file, { metadataOnly: true });
             report('uploading', { artifact: `${pkg.subdir}/${pkg.filename}`, totalBytes: pkg.size });
             await push(file, pkg);
           } catch (error) {
+            throwIfUnreachable(error);
             refuse(file, shown, error);
           }
         }),

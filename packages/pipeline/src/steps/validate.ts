@@ -7,10 +7,11 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 import { sha256Digest, type Store } from '@oci-channel/oci';
 import { readPackage } from '@oci-channel/conda';
-import { formatArtifactRef, normalizeSha256 } from '../core/artifact-ref.ts';
+import { artifactReason, formatArtifactRef, normalizeSha256, withoutSubject } from '../core/artifact-ref.ts';
 import { fetchPackageManifest, locateArtifact, type StagedLocation } from '../core/package-manifest.ts';
 import { downloadBlob } from '../core/blobs.ts';
-import { errorLine, openChannel, productionOptions, stagingOptions } from '../core/open.ts';
+import { errorLine, openChannel, productionOptions, stagingOptions, throwIfUnreachable } from '../core/open.ts';
+import { assertOwnersDirectory, assertSeparateChannels } from '../core/guards.ts';
 import { checkOwnership } from '../identity/owners.ts';
 import { byteTicker, reporter } from '../core/progress.ts';
 import type { ArtifactRef, ArtifactVerdict, Check, ValidateOptions, ValidateResult } from '../types.ts';
@@ -42,7 +43,7 @@ export async function validateOne(ctx: ValidateContext, ref: ArtifactRef): Promi
       ...(declared ? { sha256: declared } : {}),
       verdict: failed ? 'failed' : 'passed',
       checks,
-      ...(failed ? { reason: `${artifact}: ${failed.detail ?? failed.name}` } : {}),
+      ...(failed ? { reason: artifactReason(ref, failed.detail ?? failed.name) } : {}),
       ...extra,
     };
   };
@@ -68,6 +69,7 @@ export async function validateOne(ctx: ValidateContext, ref: ArtifactRef): Promi
   try {
     staged = await fetchPackageManifest(ctx.staging, where.repository, where.tag);
   } catch (error) {
+    throwIfUnreachable(error);
     check('manifest-shape', false, errorLine(error));
     return finish();
   }
@@ -117,6 +119,8 @@ export async function validateOne(ctx: ValidateContext, ref: ArtifactRef): Promi
     check('download', download.sha256 === layer.sha256 && download.size === layer.size, `${download.size} bytes, sha256 ${download.sha256}`);
     let pkg;
     try {
+      // Reading every member of a large package takes a while: say so (progress renderers repeat it while it lasts).
+      ctx.report('checking every member of the package', { artifact, totalBytes: layer.size });
       pkg = await readPackage(file, { filename: ref.filename });
       check('package', true, `${pkg.name} ${pkg.version} ${pkg.build} (${pkg.subdir})`);
     } catch (error) {
@@ -157,6 +161,7 @@ export async function validateOne(ctx: ValidateContext, ref: ArtifactRef): Promi
     else if (same.sha256 === layer.sha256) check('production-conflict', true, 'already in production with the same sha256');
     else check('production-conflict', false, `production already has a different ${ref.filename} (sha256 ${same.sha256}); bump the build number`);
   } catch (error) {
+    throwIfUnreachable(error);
     check('production-conflict', false, `cannot read production: ${errorLine(error)}`);
   }
 
@@ -178,12 +183,14 @@ export async function validateOne(ctx: ValidateContext, ref: ArtifactRef): Promi
     check('verdict-recorded', false, `could not record the verdict on ${stagingRepo.display}@${manifestDigest}: ${errorLine(error)}`);
     return { ...finish({ manifestDigest, size: layer.size }) };
   }
-  ctx.report(result.verdict === 'passed' ? 'passed' : `failed: ${result.reason}`, { artifact });
+  ctx.report(result.verdict === 'passed' ? 'passed' : `failed: ${withoutSubject(result.reason ?? '', artifact)}`, { artifact });
   return result;
 }
 
 export async function validate(o: ValidateOptions): Promise<ValidateResult> {
-  // A bad key fails here, before anything is opened or written.
+  // Overlapping channels, a missing owners checkout or a bad key fail here, before anything is opened or written.
+  assertSeparateChannels(o.staging, o.production);
+  assertOwnersDirectory(o.owners);
   const verdictKey = resolveVerdictKey(o);
   const staging = openChannel(o.staging, stagingOptions(o));
   const production = openChannel(o.production, productionOptions(o));
@@ -198,7 +205,8 @@ export async function validate(o: ValidateOptions): Promise<ValidateResult> {
           try {
             return await validateOne(ctx, ref);
           } catch (error) {
-            const reason = `${formatArtifactRef(ref)}: ${errorLine(error)}`;
+            throwIfUnreachable(error);
+            const reason = artifactReason(ref, errorLine(error));
             return { subdir: ref.subdir, filename: ref.filename, verdict: 'failed', checks: [{ name: 'error', ok: false, detail: errorLine(error) }], reason } satisfies ArtifactVerdict;
           }
         }),

@@ -7,9 +7,10 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parsePackageFilename } from '@oci-channel/conda';
 import type { FetchedPackage, UpstreamFile } from './index.ts';
+import { PipelineError } from '../errors.ts';
 
 /** Something upstream did wrong (unreachable, bad index, wrong bytes). Messages say `upstream` first. */
-export class UpstreamError extends Error {}
+export class UpstreamError extends PipelineError {}
 
 /** Upstream sent other bytes than its record describes (more than its size, not its digest): the file is refused. */
 export class WrongBytesError extends UpstreamError {}
