@@ -18,6 +18,14 @@ import YAML from 'yaml';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** One entry per action: actions/src/<name>.ts -> dist/<name>/index.js, described by actions/<name>/action.yml. */
 export const ACTIONS = ['upload-to-staging', 'validate', 'promote', 'reindex', 'gc-staging'] as const;
+/**
+ * Child-process entries the actions start (dist/<name>/index.js, found beside the action's own directory). ncc
+ * bundles what an entry imports, never a file a child process is forked from, so each is bundled on its own.
+ */
+export const HELPERS: Record<string, string> = {
+  // validate and promote read untrusted archives in it, away from the verdict key (packages/pipeline/src/core/package-reader.ts).
+  'package-reader': 'packages/pipeline/src/core/package-reader-child.ts',
+};
 
 /**
  * rattler is loaded at run time with createRequire (see packages/conda/src/rattler.ts), which ncc does not trace
@@ -75,6 +83,11 @@ export async function bundle(entry: string, dir: string): Promise<Record<string,
 
 async function buildBundle(name: string, outRoot: string): Promise<void> {
   const dir = path.join(outRoot, 'dist', name);
+  const helper = HELPERS[name];
+  if (helper) {
+    await bundle(path.join(ROOT, helper), dir);
+    return;
+  }
   const assets = await bundle(path.join(ROOT, 'actions', 'src', `${name}.ts`), dir);
   // The packages shipped beside the bundle are part of what runs: list them with the bundled ones.
   const shipped = RUNTIME_PACKAGES.map((p) => `\n${p.name} (shipped in dist/node_modules)\n${p.license}\n${p.source}\n`).join('');
@@ -211,7 +224,7 @@ async function main(argv: string[]): Promise<void> {
   const onlyIndex = argv.indexOf('--only');
   if (onlyIndex >= 0) {
     const name = argv[onlyIndex + 1] ?? '';
-    if (!(ACTIONS as readonly string[]).includes(name)) throw new Error(`unknown action ${JSON.stringify(name)}: one of ${ACTIONS.join(', ')}`);
+    if (!(ACTIONS as readonly string[]).includes(name) && !HELPERS[name]) throw new Error(`unknown action ${JSON.stringify(name)}: one of ${ACTIONS.join(', ')}`);
     await buildBundle(name, outRoot);
     return;
   }
@@ -219,7 +232,7 @@ async function main(argv: string[]): Promise<void> {
   await rm(path.join(outRoot, 'dist'), { recursive: true, force: true });
   await mkdir(path.join(outRoot, 'dist'), { recursive: true });
   // Bundles are CPU-bound webpack runs: one child process each, a few at a time.
-  const queue = [...ACTIONS];
+  const queue = [...ACTIONS, ...Object.keys(HELPERS)];
   const workers = Array.from({ length: Math.max(1, Math.min(os.availableParallelism(), 3)) }, async () => {
     for (let name = queue.shift(); name; name = queue.shift()) await runChild(name, outRoot);
   });
