@@ -2,6 +2,11 @@
 export type * from './types.ts';
 export * from './records/promotion-log.ts';
 export * from './identity/owners.ts';
+export * from './identity/audience.ts';
+export * from './identity/errors.ts';
+export { GITHUB_ACTIONS_ISSUER, checkIssuerUrl } from './identity/keys.ts';
+export { DEFAULT_MAX_TOKEN_AGE_MS, MAX_TOKEN_AGE_LIMIT_MS, MAX_TOKEN_LENGTH } from './identity/verify.ts';
+export { describeUploader, uploaderLabel } from './identity/uploader.ts';
 export * from './core/artifact-ref.ts';
 export * from './core/package-manifest.ts';
 export * from './github/index.ts';

@@ -2,10 +2,14 @@
 // Whoever can dispatch controls it, so it is checked strictly: exact keys, types, lengths and name patterns.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { ArtifactRef } from '../types.ts';
+import { MAX_TOKEN_LENGTH } from '../identity/verify.ts';
 
 /** What travels as `client_payload` (GitHub allows at most 10 top-level properties). */
 export interface PromotionRequest {
-  /** Feedstock name (without -feedstock), checked against feedstock-outputs. */
+  /**
+   * Feedstock name (without -feedstock). Informational when `identity_token` is there: the token's repository is
+   * the uploader then, whatever this says.
+   */
   uploader: string;
   /** `"<subdir>/<filename>": "<sha256 hex>"`. */
   artifacts: Record<string, string>;
@@ -15,6 +19,8 @@ export interface PromotionRequest {
   commit?: string;
   /** Link to the uploading run. */
   run_url?: string;
+  /** The GitHub OIDC token (JWT) the upload minted for exactly this dispatch's artifacts (promotionAudience). */
+  identity_token?: string;
 }
 
 const SUBDIR = '[a-z0-9]+(?:-[a-z0-9]+)*';
@@ -40,6 +46,7 @@ export const promotionRequestSchema = {
     repository: { type: 'string', maxLength: 140, pattern: '^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$' },
     commit: { type: 'string', pattern: '^[a-f0-9]{40}(?:[a-f0-9]{24})?$' },
     run_url: { type: 'string', maxLength: 500, pattern: '^https://[^\\s"<>]+$' },
+    identity_token: { type: 'string', minLength: 1, maxLength: MAX_TOKEN_LENGTH, pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]*$' },
   },
 } as const;
 
@@ -93,10 +100,11 @@ function describe(error: ErrorObject | undefined): string {
   }
   switch (error.keyword) {
     case 'additionalProperties':
-      return `${where} has unexpected key ${quote(params.additionalProperty)} (allowed: uploader, artifacts, repository, commit, run_url)`;
+      return `${where} has unexpected key ${quote(params.additionalProperty)} (allowed: uploader, artifacts, repository, commit, run_url, identity_token)`;
     case 'required':
       return `${where} lacks required key ${quote(params.missingProperty)}`;
     case 'pattern':
+      if (where === 'identity_token') return 'identity_token is not a compact JWT (three base64url parts)';
       return `${where} ${where.startsWith('artifacts/') ? 'must be a sha256 of 64 lowercase hex digits' : `does not match ${params.pattern}`}`;
     default:
       return `${where} ${error.message ?? 'is invalid'}`;

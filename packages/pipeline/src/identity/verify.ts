@@ -14,7 +14,7 @@ export const MAX_TOKEN_AGE_LIMIT_MS = 7 * 24 * 3_600_000;
 const CLOCK_SKEW_S = 60;
 /** GitHub's tokens are about 1-2 KiB. */
 export const MAX_TOKEN_LENGTH = 16 * 1024;
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 /** Events whose workflows run code from pull requests: never a publisher. */
 const REFUSED_EVENTS = /^pull_request/;
 
@@ -62,7 +62,7 @@ export function feedstockOf(repository: string): string {
 export async function verifyIdentityToken(token: string, policy: IdentityPolicy, keys: KeySource, now = Date.now()): Promise<VerifiedIdentity> {
   const jwt = token.trim();
   if (jwt.length > MAX_TOKEN_LENGTH) throw new IdentityError(`the identity token is longer than ${MAX_TOKEN_LENGTH} characters; refused`);
-  if (!COMPACT_JWS.test(jwt)) throw new IdentityError('the identity token is not a signed JWT (three base64url parts); refused');
+  if (!COMPACT_JWS.test(jwt)) throw new IdentityError('the identity token is not a compact JWT (three base64url parts); refused');
   let header;
   try {
     header = decodeProtectedHeader(jwt);
