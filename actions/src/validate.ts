@@ -1,7 +1,7 @@
 // validate: checks the staged artifacts a promotion request names and records a verdict on each.
 import * as core from '@actions/core';
 import { validate } from '@oci-channel/pipeline';
-import { addVerdictTable, failedArtifactsError, PROMOTION_SECRETS, readPromotionOptions } from './common/promotion.ts';
+import { addUploaderLine, addVerdictTable, failedArtifactsError, PROMOTION_SECRETS, readPromotionOptions } from './common/promotion.ts';
 import { runAction } from './common/run.ts';
 
 await runAction({
@@ -12,6 +12,7 @@ await runAction({
     const result = await core.group(`Validate ${options.artifacts.length} artifact(s)`, () => validate(options));
     core.setOutput('result', JSON.stringify(result));
     core.setOutput('ok', String(result.ok));
+    addUploaderLine(result.uploader);
     addVerdictTable('Validation', result.artifacts);
     if (!result.ok) throw failedArtifactsError(result.artifacts, (a) => a.verdict !== 'passed', 'failed validation');
   },

@@ -1,10 +1,22 @@
-// What validate and promote share: the promotion request input, both channels' credentials, the verdict table.
+// What validate and promote share: the promotion request input, the uploader's identity token and who may publish,
+// both channels' credentials, the verdict table.
 import * as core from '@actions/core';
-import { parsePromotionRequest, PayloadError, type ArtifactVerdict, type PromotedArtifact, type ValidateOptions } from '@oci-channel/pipeline';
+import {
+  checkIssuerUrl,
+  describeUploader,
+  IdentityError,
+  MAX_TOKEN_AGE_LIMIT_MS,
+  parsePromotionRequest,
+  PayloadError,
+  type ArtifactVerdict,
+  type PromotedArtifact,
+  type UploaderIdentity,
+  type ValidateOptions,
+} from '@oci-channel/pipeline';
 import { UserError } from './errors.ts';
-import { locationInput, storeOptionsFrom, stringInput } from './inputs.ts';
+import { durationInput, listInput, locationInput, storeOptionsFrom, stringInput } from './inputs.ts';
 import { progressLogger } from './run.ts';
-import { addArtifactTable, failedChecks } from './summary.ts';
+import { addArtifactTable, escapeHtml, failedChecks } from './summary.ts';
 
 /** The secret inputs of validate and promote. */
 export const PROMOTION_SECRETS = [
@@ -15,7 +27,41 @@ export const PROMOTION_SECRETS = [
   { input: 'verdict-key' },
 ];
 
-/** Reads the payload (strictly checked), both channels and their separate credentials, and the owners checkout. */
+/** Who may publish which name: a feedstock-outputs checkout, or `none` (a channel with a single uploader). */
+function ownersInput(): string | undefined {
+  const owners = core.getInput('owners');
+  if (!owners) {
+    throw new UserError(
+      'input owners is required: the path of a feedstock-outputs checkout (who may publish which package name; promote.yml checks out the repository variable OCI_CHANNEL_OWNERS_REPOSITORY), or none for a channel with a single uploader',
+    );
+  }
+  return owners === 'none' ? undefined : owners;
+}
+
+/** The identity options: the request's token, the issuer and who may publish (default the channel's own owner). */
+function identityOptions(token: string | undefined): NonNullable<ValidateOptions['identity']> {
+  if (!token) {
+    throw new UserError(
+      "the promotion request carries no identity_token: the uploader is not proved; upload with oci-channel's upload-to-staging (the job needs permissions id-token: write) to send one",
+    );
+  }
+  let issuer: string;
+  try {
+    issuer = checkIssuerUrl(stringInput('oidc-issuer', { required: true, hint: 'e.g. https://token.actions.githubusercontent.com' }));
+  } catch (error) {
+    if (error instanceof IdentityError) throw new UserError(`input oidc-issuer: ${error.message}`);
+    throw error;
+  }
+  const allowedOwners = listInput('allowed-owners');
+  if (allowedOwners.length === 0 && process.env.GITHUB_REPOSITORY_OWNER) allowedOwners.push(process.env.GITHUB_REPOSITORY_OWNER);
+  if (allowedOwners.length === 0) throw new UserError('input allowed-owners is required (GITHUB_REPOSITORY_OWNER is not set to default to): the GitHub owners whose repositories may publish');
+  const maxTokenAgeMs = durationInput('max-token-age', '24h');
+  if (maxTokenAgeMs <= 0 || maxTokenAgeMs > MAX_TOKEN_AGE_LIMIT_MS) throw new UserError('input max-token-age must be more than 0 and at most 7d');
+  const allowedWorkflow = stringInput('allowed-workflow', { maxLength: 500 });
+  return { token, issuer, allowedOwners, maxTokenAgeMs, ...(allowedWorkflow ? { allowedWorkflow } : {}) };
+}
+
+/** Reads the payload (strictly checked), the identity rules, both channels and their credentials, and the owners. */
 export function readPromotionOptions(): ValidateOptions {
   const payload = stringInput('payload', { required: true, hint: 'pass ${{ toJSON(github.event.client_payload) }}' });
   let parsed: ReturnType<typeof parsePromotionRequest>;
@@ -25,24 +71,37 @@ export function readPromotionOptions(): ValidateOptions {
     if (error instanceof PayloadError) throw new UserError(`input payload: ${error.message}`);
     throw error;
   }
+  // The runner shows with: inputs in the step header; everything printed from here on hides the token.
+  if (parsed.request.identity_token) core.setSecret(parsed.request.identity_token);
   const staging = locationInput('staging');
   const production = locationInput('production');
   if (staging === production) throw new UserError('inputs staging and production name the same channel: use two separate paths');
-  const owners = core.getInput('owners');
+  const owners = ownersInput();
+  const identity = identityOptions(parsed.request.identity_token);
   // Empty: the pipeline's default applies (OCI_CHANNEL_VERDICT_KEY, else no key and promote validates itself).
   const verdictKey = core.getInput('verdict-key') || undefined;
-  core.info(`request from ${parsed.request.uploader}${parsed.request.run_url ? ` (${parsed.request.run_url})` : ''}: ${parsed.artifacts.length} artifact(s)`);
+  core.info(
+    `request for ${parsed.artifacts.length} artifact(s)${parsed.request.run_url ? ` from ${parsed.request.run_url}` : ''}; the payload says uploader ${parsed.request.uploader}, the identity token decides`,
+  );
+  if (!owners) core.info('owners: none (a single-uploader channel: any verified uploader from an allowed owner may publish any name)');
   return {
     staging,
     production,
     artifacts: parsed.artifacts,
-    uploader: parsed.request.uploader,
-    owners: owners || undefined,
+    identity,
+    ...(owners ? { owners } : {}),
     verdictKey,
     stagingStoreOptions: storeOptionsFrom('staging-username', 'staging-password', staging),
     productionStoreOptions: storeOptionsFrom('production-username', 'production-password', production),
     progress: progressLogger,
   };
+}
+
+/** One summary line: who uploaded, as verified. */
+export function addUploaderLine(uploader: UploaderIdentity | undefined): void {
+  const line = uploader ? `Uploader: ${describeUploader(uploader)}${uploader.workflow ? ` (workflow ${uploader.workflow})` : ''}` : 'Uploader: not verified (the identity token was refused)';
+  core.info(line);
+  core.summary.addRaw(escapeHtml(line), true);
 }
 
 export function addVerdictTable(heading: string, artifacts: Array<ArtifactVerdict | PromotedArtifact>): void {
