@@ -361,6 +361,19 @@ describe('wrong inputs fail with a one-line reason and publish nothing', () => {
     expect(secretLeaks(result, `${PASSWORD}-wrong`)).toEqual([]);
   });
 
+  test('upload-to-staging: dispatching from a job without id-token: write says what to grant and sends nothing', async () => {
+    const before = api.requests.length;
+    const result = await run('upload-to-staging', {
+      files: 'build/*.conda',
+      staging,
+      password: PASSWORD,
+      'target-repository': 'my-org/channel',
+      'dispatch-token': DISPATCH_TOKEN,
+    });
+    expectOneLineFailure(result, 'upload-to-staging', /cannot mint the OIDC identity token the promotion request needs: give it permissions id-token: write/);
+    expect(api.requests.length).toBe(before);
+  });
+
   test('validate: a payload with an extra key or a path escape', async () => {
     const extra = await run('validate', {
       payload: JSON.stringify({ uploader: 'good', artifacts: { 'linux-64/good-1.0-h0_0.conda': 'a'.repeat(64) }, extra: 1 }),
