@@ -2,6 +2,8 @@
 // RSA keys stands in for GitHub's) before anything else, against a real registry. The accepted case publishes as
 // the token's repository; every refused token leaves production, the promotion log and staging untouched.
 import { createHash } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -169,6 +171,42 @@ describe('verified uploads', () => {
     expect(remote.artifacts[0]!.reason).toMatch(/plain http: only https is accepted \(http only on a loopback address/);
     const none = await validate({ staging, production, artifacts: [good], identity: identity(jwt, { allowedOwners: [] }) });
     expect(none.artifacts[0]!.reason).toMatch(/no allowed owner configured/);
+  });
+
+  test('a hostile or broken issuer endpoint refuses the token with a one-line reason', async () => {
+    const jwt = await token([good]);
+    let mode = '';
+    const server = http.createServer((req, res) => {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      if (req.url === '/.well-known/openid-configuration') {
+        if (mode === 'status') return void res.writeHead(503).end();
+        const issuerName = mode === 'other-issuer' ? 'https://token.actions.githubusercontent.com' : base;
+        const jwksUri = mode === 'http-jwks' ? 'http://keys.example.com/jwks' : `${base}/jwks`;
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ issuer: issuerName, jwks_uri: jwksUri }));
+      }
+      if (mode === 'huge') return void res.writeHead(200).end(JSON.stringify({ keys: [], pad: 'x'.repeat(300 * 1024) }));
+      res.writeHead(200).end(mode === 'not-json' ? '<html>' : JSON.stringify({ keys: 'none' }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const cases: Array<[string, RegExp]> = [
+        ['status', /OIDC discovery document at .* answered HTTP 503/],
+        ['other-issuer', /discovery document of http:\/\/127\.0\.0\.1:\d+ names issuer "https:\/\/token\.actions\.githubusercontent\.com"; refused/],
+        ['http-jwks', /jwks_uri of .* is plain http/],
+        ['huge', /key set \(JWKS\) at .* is larger than 262144 bytes; refused/],
+        ['not-json', /key set \(JWKS\) at .* is not JSON/],
+        ['no-keys', /has no "keys" list/],
+      ];
+      for (const [name, reason] of cases) {
+        mode = name;
+        const result = await validate({ staging, production, artifacts: [good], identity: identity(jwt, { issuer: url }) });
+        expect({ name, reason: result.artifacts[0]!.reason }).toEqual({ name, reason: expect.stringMatching(reason) });
+      }
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   test('--uploader alone stays for local use and is reported unverified', async () => {

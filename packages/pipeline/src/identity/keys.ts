@@ -23,26 +23,37 @@ export interface KeySource {
 /** Fetches one JSON document (a seam for tests that must not open sockets; the default uses undici). */
 export type JsonFetcher = (url: URL, what: string) => Promise<unknown>;
 
-/**
- * Checks an issuer URL: https, or http only on a loopback address (a test issuer), no credentials, query or
- * fragment. Returns it without a trailing slash, the form `iss` is compared with.
- */
-export function checkIssuerUrl(issuer: string, what = 'the OIDC issuer'): string {
+/** An https URL, or http only on a loopback address (a test issuer), without credentials or a fragment. */
+function safeUrl(value: string, what: string, options: { query: boolean }): URL {
   let url: URL;
   try {
-    url = new URL(issuer);
+    url = new URL(value);
   } catch {
-    throw new IdentityError(`${what} ${JSON.stringify(issuer.slice(0, 200))} is not a URL; use e.g. ${GITHUB_ACTIONS_ISSUER}`);
+    throw new IdentityError(`${what} ${JSON.stringify(value.slice(0, 200))} is not a URL; use e.g. ${GITHUB_ACTIONS_ISSUER}`);
   }
-  if (url.username || url.password || url.search || url.hash) throw new IdentityError(`${what} ${url.origin} must not carry credentials, a query or a fragment`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new IdentityError(`${what} ${JSON.stringify(value.slice(0, 200))} is not an https URL`);
+  if (url.username || url.password || url.hash || (url.search && !options.query)) {
+    throw new IdentityError(`${what} ${url.origin} must not carry credentials${options.query ? '' : ', a query'} or a fragment`);
+  }
   if (url.protocol === 'http:' && addressClass(url.hostname) !== 'loopback') {
     throw new IdentityError(`${what} ${url.origin} is plain http: only https is accepted (http only on a loopback address, for tests)`);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new IdentityError(`${what} ${url.origin} is not an https URL`);
+  return url;
+}
+
+/** Checks an issuer URL (safeUrl, no query) and returns it without a trailing slash, the form `iss` is compared with. */
+export function checkIssuerUrl(issuer: string, what = 'the OIDC issuer'): string {
+  safeUrl(issuer, what, { query: false });
   return issuer.replace(/\/+$/, '');
 }
 
 async function fetchJson(url: URL, what: string): Promise<unknown> {
+  type Body = { on(event: 'error', listener: () => void): unknown; destroy(): unknown };
+  // Closes a body we stop reading (its connection is not reused); the abort is not an error to report.
+  const abandon = (body: Body) => {
+    body.on('error', () => {});
+    body.destroy();
+  };
   let res;
   try {
     res = await request(url, {
@@ -55,12 +66,12 @@ async function fetchJson(url: URL, what: string): Promise<unknown> {
     throw new IdentityError(`cannot fetch the ${what} from ${url.href}: ${(error as Error).message}; check the OIDC issuer and the network`);
   }
   if (res.statusCode !== 200) {
-    res.body.destroy();
+    abandon(res.body);
     throw new IdentityError(`the ${what} at ${url.href} answered HTTP ${res.statusCode}; check the OIDC issuer`);
   }
   const declared = Number(res.headers['content-length']);
   if (Number.isFinite(declared) && declared > MAX_DOCUMENT_BYTES) {
-    res.body.destroy();
+    abandon(res.body);
     throw new IdentityError(`the ${what} at ${url.href} is larger than ${MAX_DOCUMENT_BYTES} bytes; refused`);
   }
   const chunks: Buffer[] = [];
@@ -68,7 +79,7 @@ async function fetchJson(url: URL, what: string): Promise<unknown> {
   for await (const chunk of res.body as AsyncIterable<Buffer>) {
     total += chunk.length;
     if (total > MAX_DOCUMENT_BYTES) {
-      res.body.destroy();
+      abandon(res.body);
       throw new IdentityError(`the ${what} at ${url.href} is larger than ${MAX_DOCUMENT_BYTES} bytes; refused`);
     }
     chunks.push(chunk);
@@ -87,7 +98,7 @@ async function fetchKeySet(issuer: string, fetcher: JsonFetcher): Promise<LocalJ
   // OIDC discovery: the document's issuer is exactly the one asked for (else it speaks for someone else).
   if (doc.issuer !== issuer) throw new IdentityError(`the OIDC discovery document of ${issuer} names issuer ${JSON.stringify(doc.issuer)}; refused`);
   if (typeof doc.jwks_uri !== 'string') throw new IdentityError(`the OIDC discovery document of ${issuer} has no jwks_uri`);
-  const jwksUri = new URL(checkIssuerUrl(doc.jwks_uri, `the jwks_uri of ${issuer}`));
+  const jwksUri = safeUrl(doc.jwks_uri, `the jwks_uri of ${issuer}`, { query: true });
   const jwks = (await fetcher(jwksUri, 'key set (JWKS)')) as JSONWebKeySet;
   if (!jwks || typeof jwks !== 'object' || !Array.isArray(jwks.keys)) throw new IdentityError(`the key set at ${jwksUri.href} has no "keys" list`);
   // Only RSA keys can verify RS256; anything else in the set is ignored rather than trusted.
