@@ -21,7 +21,16 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const ACTIONS = ['upload-to-staging', 'validate', 'promote', 'reindex', 'gc-staging', 'mirror'] as const;
 /** The command line, bundled the same way: packages/cli/src/bin.ts -> dist/cli/index.js (see the README). */
 export const CLI = 'cli';
-const BUNDLES = [...ACTIONS, CLI] as const;
+/**
+ * Child-process entries the actions and the command line start (dist/<name>/index.js, found beside their own
+ * directory). ncc bundles what an entry imports, never a file a child process is forked from, so each is bundled
+ * on its own.
+ */
+export const HELPERS: Record<string, string> = {
+  // validate and promote read untrusted archives in it, away from the verdict key (packages/pipeline/src/core/package-reader.ts).
+  'package-reader': 'packages/pipeline/src/core/package-reader-child.ts',
+};
+const BUNDLES = [...ACTIONS, CLI, ...Object.keys(HELPERS)];
 
 /**
  * rattler is loaded at run time with createRequire (see packages/conda/src/rattler.ts), which ncc does not trace
@@ -79,6 +88,11 @@ export async function bundle(entry: string, dir: string): Promise<Record<string,
 
 async function buildBundle(name: string, outRoot: string): Promise<void> {
   const dir = path.join(outRoot, 'dist', name);
+  const helper = HELPERS[name];
+  if (helper) {
+    await bundle(path.join(ROOT, helper), dir);
+    return;
+  }
   const entry = name === CLI ? path.join(ROOT, 'packages', 'cli', 'src', 'bin.ts') : path.join(ROOT, 'actions', 'src', `${name}.ts`);
   const assets = await bundle(entry, dir);
   if (name === CLI) await finishCli(dir);
@@ -94,6 +108,9 @@ async function buildBundle(name: string, outRoot: string): Promise<void> {
 async function finishCli(dir: string): Promise<void> {
   const index = path.join(dir, 'index.js');
   await writeFile(index, `#!/usr/bin/env node\n${await readFile(index, 'utf8')}`, { mode: 0o755 });
+  // The command line reads untrusted packages in the same secret-free child as the actions: it ships inside the
+  // package, so an installed copy finds it beside index.js.
+  for (const [name, entry] of Object.entries(HELPERS)) await bundle(path.join(ROOT, entry), path.join(dir, name));
   const { version, license } = JSON.parse(await readFile(path.join(ROOT, 'packages', 'cli', 'package.json'), 'utf8')) as { version: string; license?: string };
   const manifest = {
     name: 'oci-channel',
@@ -237,7 +254,7 @@ async function main(argv: string[]): Promise<void> {
   const onlyIndex = argv.indexOf('--only');
   if (onlyIndex >= 0) {
     const name = argv[onlyIndex + 1] ?? '';
-    if (!(BUNDLES as readonly string[]).includes(name)) throw new Error(`unknown bundle ${JSON.stringify(name)}: one of ${BUNDLES.join(', ')}`);
+    if (!BUNDLES.includes(name)) throw new Error(`unknown bundle ${JSON.stringify(name)}: one of ${BUNDLES.join(', ')}`);
     await buildBundle(name, outRoot);
     return;
   }

@@ -89,8 +89,19 @@ await runAction({
       const serverUrl = process.env.GITHUB_SERVER_URL ?? 'https://github.com';
       if (repository && runId && serverUrl.startsWith('https://')) request.run_url = `${serverUrl}/${repository}/actions/runs/${runId}`;
       request.request_id = requestId(runId);
+      if (!process.env.ACTIONS_ID_TOKEN_REQUEST_URL || !process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN) {
+        throw new UserError('this job cannot mint the OIDC identity token the promotion request needs: give it permissions id-token: write (the reusable upload.yml does); the packages are in staging, re-run to dispatch');
+      }
+      // One token per dispatch, bound to exactly its artifacts and hashes (getIDToken masks each one).
+      const identityToken = async (audience: string) => {
+        try {
+          return await core.getIDToken(audience);
+        } catch (error) {
+          throw new UserError(`could not mint the OIDC identity token: ${(error as Error).message.split('\n')[0]}; check permissions id-token: write`);
+        }
+      };
       const sent = await core.group(`Request promotion from ${targetRepository}`, () =>
-        dispatchPromotion({ token: dispatchToken, repository: targetRepository, eventType, request }),
+        dispatchPromotion({ token: dispatchToken, repository: targetRepository, eventType, request, identityToken }),
       );
       dispatches = sent.dispatches;
       const ids = sent.payloads.map((p) => p.request_id ?? '');

@@ -9,10 +9,10 @@ await runAction({
   secrets: PROMOTION_SECRETS,
   async run() {
     const { request, ...options } = readPromotionOptions();
-    addRequestSummary('Validation request', request, options.artifacts.length);
     const result = await core.group(`Validate ${options.artifacts.length} artifact(s)`, () => validate(options));
     core.setOutput('result', JSON.stringify(result));
     core.setOutput('ok', String(result.ok));
+    addRequestSummary('Validation request', request, options.artifacts.length, result.uploader);
     addVerdictTable('Validation', result.artifacts);
     if (!result.ok) throw failedArtifactsError(result.artifacts, (a) => a.verdict !== 'passed', 'failed validation');
   },

@@ -4,7 +4,7 @@
 // that rattler, which stays outside the bundle (scripts/build-dist.ts), resolves from node_modules as in dist/.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { bundle } from '../../scripts/build-dist.ts';
+import { bundle, HELPERS } from '../../scripts/build-dist.ts';
 
 /** The workers whose whole process is measured (index-build times its own sections and runs from source). */
 export const BUNDLED_WORKERS = ['upload', 'promote', 'reindex', 'floor'] as const;
@@ -15,6 +15,8 @@ export async function bundleWorkers(root: string, log: (line: string) => void): 
   const dir = path.join(root, 'bench', '.build');
   log(`  bundling the workers with ncc (as the actions ship) into ${path.relative(root, dir)}/ ...`);
   for (const name of BUNDLED_WORKERS) await bundle(path.join(root, 'bench', 'workers', `${name}.ts`), path.join(dir, name));
+  // The child processes the pipeline forks (the package reader) sit beside the workers, as in dist/.
+  for (const [name, entry] of Object.entries(HELPERS)) await bundle(path.join(root, entry), path.join(dir, name));
   buildDir = dir;
 }
 

@@ -1,12 +1,15 @@
-// The bundled actions, run as the runner runs them, against a real docker-registry (htpasswd auth) and a
-// loopback GitHub API: upload -> dispatch -> validate -> promote -> reindex -> gc, each run's outputs and
+// The bundled actions, run as the runner runs them, against a real docker-registry (htpasswd auth), a
+// loopback GitHub API and a loopback OIDC issuer standing in for GitHub's (ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN):
+// upload -> dispatch (with an identity token) -> validate -> promote -> reindex -> gc, each run's outputs and
 // summary checked, wrong inputs failing with their one-line reason, and the password never shown.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { openStore, type Store } from '@oci-channel/oci';
+import { promotionAudience, type ArtifactRef } from '@oci-channel/pipeline';
 import { startGithubApi, type FakeGithubApi } from '../harness/github-api.ts';
+import { startOidcIssuer, type RunningOidcIssuer } from '../harness/oidc-issuer.ts';
 import { writeHtpasswd } from '../harness/htpasswd.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { serveChannel } from '../harness/channel-server.ts';
@@ -31,7 +34,23 @@ let owners: string;
 let staging: string;
 let production: string;
 let productionStore: Store;
+let issuer: RunningOidcIssuer;
+/** Identity tokens handed to the actions: secrets like any other. */
+const tokens: string[] = [];
 const runs: Array<{ name: string; inputs: Record<string, string>; run: ActionRun }> = [];
+
+/** The inputs every validate and promote run of the channel gets: owners and who may publish. */
+function channelInputs(): Record<string, string> {
+  return { owners, 'oidc-issuer': issuer.url, 'allowed-owners': 'conda-forge' };
+}
+
+/** A promotion payload with an identity token for exactly these artifacts, from `repository`. */
+async function signedPayload(artifacts: Record<string, string>, repository = 'conda-forge/good-feedstock', uploader = 'good'): Promise<string> {
+  const refs: ArtifactRef[] = Object.entries(artifacts).map(([key, sha256]) => ({ subdir: key.split('/')[0]!, filename: key.split('/')[1]!, sha256 }));
+  const token = await issuer.mint(promotionAudience(refs), { claims: { repository, sub: `repo:${repository}:ref:refs/heads/main` } });
+  tokens.push(token);
+  return JSON.stringify({ uploader, artifacts, identity_token: token });
+}
 
 async function run(name: string, inputs: Record<string, string>, cwd = workspace, env: Record<string, string> = {}): Promise<ActionRun> {
   const result = await runner.run(name, inputs, { cwd, env });
@@ -54,6 +73,7 @@ beforeAll(async () => {
   await writeHtpasswd(htpasswd, { [USER]: PASSWORD });
   registry = await startRegistry({ auth: { kind: 'htpasswd', file: htpasswd } });
   api = await startGithubApi({ token: DISPATCH_TOKEN });
+  issuer = await startOidcIssuer();
   staging = registry.location('staging');
   production = registry.location('channel');
   productionStore = openStore(production, { credentials: { username: USER, password: PASSWORD } });
@@ -76,6 +96,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await productionStore?.close();
   await api?.stop();
+  await issuer?.stop();
   await registry?.stop();
   await rm(dir, { recursive: true, force: true });
 });
@@ -95,14 +116,19 @@ test('upload-to-staging reads a .tar.bz2 with the bundled JavaScript decoder on 
 describe('the pipeline through the bundled actions', () => {
   let payload: Record<string, unknown>;
 
-  test('upload-to-staging uploads the globbed packages and dispatches one promotion request', async () => {
-    const result = await run('upload-to-staging', {
-      files: 'build/*.conda\nbuild/*.tar.bz2',
-      staging,
-      password: PASSWORD,
-      'target-repository': 'my-org/channel',
-      'dispatch-token': DISPATCH_TOKEN,
-    });
+  test('upload-to-staging uploads the globbed packages and dispatches one promotion request with its identity token', async () => {
+    const result = await run(
+      'upload-to-staging',
+      {
+        files: 'build/*.conda\nbuild/*.tar.bz2',
+        staging,
+        password: PASSWORD,
+        'target-repository': 'my-org/channel',
+        'dispatch-token': DISPATCH_TOKEN,
+      },
+      workspace,
+      issuer.actionsEnv,
+    );
     expect(result.error).toBeUndefined();
     expect(result.code).toBe(0);
     const conda = 'linux-64/good-1.0-h0_0.conda';
@@ -128,11 +154,17 @@ describe('the pipeline through the bundled actions', () => {
         commit: COMMIT,
         run_url: 'https://github.com/conda-forge/good-feedstock/actions/runs/4242',
         request_id: expect.stringMatching(/^4242-1-[0-9a-f]{8}$/),
+        identity_token: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/),
       },
     });
     const requestId = (posts[0]!.body as { client_payload: { request_id: string } }).client_payload.request_id;
     expect(JSON.parse(result.outputs['request-ids']!)).toEqual([requestId]);
     payload = api.dispatches[0]!.clientPayload;
+    tokens.push(payload.identity_token as string);
+    // The token was minted through the Actions endpoint for exactly this dispatch's artifacts and hashes.
+    const refs = Object.entries(expected).map(([key, sha256]) => ({ subdir: 'linux-64', filename: key.slice('linux-64/'.length), sha256 }));
+    expect(issuer.minted).toEqual([promotionAudience(refs)]);
+    expect(result.stdout).toContain(`::add-mask::${payload.identity_token as string}`);
     // Summary: one row per artifact with its status and digest.
     expect(result.summary).toContain('Uploaded to staging');
     expect(result.summary).toMatch(/<td>linux-64\/good-1\.0-h0_0\.conda<\/td><td>uploaded<\/td><td> <\/td><td><code>sha256:[0-9a-f]{64}<\/code><\/td>/);
@@ -143,7 +175,7 @@ describe('the pipeline through the bundled actions', () => {
     expect(result.stdout.split('\n')[0]).toBe(`::add-mask::${PASSWORD}`);
   });
 
-  test('validate checks the dispatched payload and records passed verdicts', async () => {
+  test('validate verifies the identity token, checks the dispatched payload (reading the packages in the bundled child) and records passed verdicts', async () => {
     const result = await run('validate', {
       payload: JSON.stringify(payload),
       staging,
@@ -151,11 +183,25 @@ describe('the pipeline through the bundled actions', () => {
       'staging-password': PASSWORD,
       'production-password': PASSWORD,
       'verdict-key': VERDICT_KEY,
-      owners,
+      ...channelInputs(),
     });
     expect(result.error).toBeUndefined();
     expect(result.outputs.ok).toBe('true');
     const parsed = JSON.parse(result.outputs.result!);
+    expect(parsed.uploader).toEqual({
+      name: 'good',
+      verified: true,
+      repository: 'conda-forge/good-feedstock',
+      workflow: 'conda-forge/oci-channel/.github/workflows/upload.yml@refs/tags/v1.2.0',
+    });
+    expect(parsed.artifacts[0].checks).toEqual(
+      expect.arrayContaining([
+        { name: 'package', ok: true, detail: 'good 1.0 h0_0 (linux-64)' },
+        { name: 'canonical-manifest', ok: true, detail: 'the staged manifest is the one the package yields' },
+        { name: 'owner', ok: true, detail: 'good owns good (verified: conda-forge/good-feedstock)' },
+      ]),
+    );
+    expect(result.summary).toContain('Uploader: verified: conda-forge/good-feedstock (workflow conda-forge/oci-channel/.github/workflows/upload.yml@refs/tags/v1.2.0)');
     expect(parsed.artifacts.map((a: { filename: string; verdict: string }) => [a.filename, a.verdict])).toEqual([
       ['good-1.0-h0_0.conda', 'passed'],
       ['good-1.0-h0_0.tar.bz2', 'passed'],
@@ -165,27 +211,35 @@ describe('the pipeline through the bundled actions', () => {
   });
 
   test('promote copies them to production and reports each, trusting the verdicts signed with the key', async () => {
-    const result = await run('promote', {
-      payload: JSON.stringify(payload),
-      staging,
-      production,
-      'staging-password': PASSWORD,
-      'production-password': PASSWORD,
-      'verdict-key': VERDICT_KEY,
-      owners,
-    });
+    const result = await run(
+      'promote',
+      {
+        payload: JSON.stringify(payload),
+        staging,
+        production,
+        'staging-password': PASSWORD,
+        'production-password': PASSWORD,
+        'verdict-key': VERDICT_KEY,
+        ...channelInputs(),
+      },
+      workspace,
+      { GITHUB_REPOSITORY: 'my-org/channel' },
+    );
     expect(result.error).toBeUndefined();
     expect(result.outputs.ok).toBe('true');
     // The key reached promote: it trusted validate's signed verdicts instead of validating again.
     expect(result.stdout).not.toContain(': validating');
     expect(JSON.parse(result.outputs.promoted!)).toEqual(['linux-64/good-1.0-h0_0.conda', 'linux-64/good-1.0-h0_0.tar.bz2']);
     expect(result.summary).toMatch(/<td>linux-64\/good-1\.0-h0_0\.conda<\/td><td>promoted \(passed\)<\/td>/);
-    // The request: its id, who sent it (not verified yet), from which run.
+    // The request: its id, who sent it (verified by its identity token), from which run.
     expect(result.summary).toContain(`<th>Request id</th><td><code>${payload.request_id}</code></td>`);
-    expect(result.summary).toContain('<th>Uploader</th><td>unverified: good</td>');
+    expect(result.summary).toMatch(/<th>Uploader<\/th><td>verified: conda-forge\/good-feedstock/);
     expect(result.summary).toContain('<th>Source run</th><td><a href="https://github.com/conda-forge/good-feedstock/actions/runs/4242">');
-    // Production really holds the package now.
+    // Production really holds the package now, under the channel's own source (staging said the feedstock's).
     expect(await productionStore.repository('linux-64/good').listTags()).toContain('1.0-h0_0');
+    const published = JSON.parse(Buffer.from((await productionStore.repository('linux-64/good').fetchManifest('1.0-h0_0')).bytes).toString('utf8'));
+    expect(published.annotations['org.opencontainers.image.source']).toBe('https://github.com/my-org/channel');
+    expect(result.summary).toContain('Uploader: verified: conda-forge/good-feedstock');
   });
 
   test('one artifact failing validation does not hold back the other: validate fails, promote promotes the good one and fails listing the bad', async () => {
@@ -365,6 +419,19 @@ describe('wrong inputs fail with a one-line reason and publish nothing', () => {
     expect(secretLeaks(result, `${PASSWORD}-wrong`)).toEqual([]);
   });
 
+  test('upload-to-staging: dispatching from a job without id-token: write says what to grant and sends nothing', async () => {
+    const before = api.requests.length;
+    const result = await run('upload-to-staging', {
+      files: 'build/*.conda',
+      staging,
+      password: PASSWORD,
+      'target-repository': 'my-org/channel',
+      'dispatch-token': DISPATCH_TOKEN,
+    });
+    expectOneLineFailure(result, 'upload-to-staging', /cannot mint the OIDC identity token the promotion request needs: give it permissions id-token: write/);
+    expect(api.requests.length).toBe(before);
+  });
+
   test('validate: a payload with an extra key or a path escape', async () => {
     const extra = await run('validate', {
       payload: JSON.stringify({ uploader: 'good', artifacts: { 'linux-64/good-1.0-h0_0.conda': 'a'.repeat(64) }, extra: 1 }),
@@ -385,14 +452,15 @@ describe('wrong inputs fail with a one-line reason and publish nothing', () => {
   });
 
   test('promote: a payload that is not JSON, and a failed verdict is not promoted', async () => {
-    const notJson = await run('promote', { payload: '{nope', staging, production, 'staging-password': PASSWORD, 'production-password': PASSWORD });
+    const notJson = await run('promote', { payload: '{nope', staging, production, 'staging-password': PASSWORD, 'production-password': PASSWORD, ...channelInputs() });
     expectOneLineFailure(notJson, 'promote', /input payload: promotion payload is not JSON/);
     const stranger = await run('promote', {
-      payload: JSON.stringify({ uploader: 'good', artifacts: { 'noarch/absent-1.0-0.conda': 'b'.repeat(64) } }),
+      payload: await signedPayload({ 'noarch/absent-1.0-0.conda': 'b'.repeat(64) }),
       staging,
       production,
       'staging-password': PASSWORD,
       'production-password': PASSWORD,
+      ...channelInputs(),
     });
     expectOneLineFailure(stranger, 'promote', /1 of 1 artifact\(s\) were not promoted, first noarch\/absent-1\.0-0\.conda: /);
     expect(stranger.outputs.ok).toBe('false');
@@ -401,15 +469,47 @@ describe('wrong inputs fail with a one-line reason and publish nothing', () => {
 
   test('validate: a verdict key too short to be a key', async () => {
     const result = await run('validate', {
-      payload: JSON.stringify({ uploader: 'good', artifacts: { 'noarch/a-1-0.conda': 'c'.repeat(64) } }),
+      payload: await signedPayload({ 'noarch/a-1-0.conda': 'c'.repeat(64) }),
       staging,
       production,
       'staging-password': PASSWORD,
       'production-password': PASSWORD,
       'verdict-key': 'short-key',
+      ...channelInputs(),
     });
     expectOneLineFailure(result, 'validate', /32/);
     expect(secretLeaks(result, 'short-key')).toEqual([]);
+  });
+
+  test('validate and promote fail closed: no owners configured, no identity token, a token from elsewhere', async () => {
+    const artifacts = { 'noarch/stray-0.2-0.conda': 'd'.repeat(64) };
+    const base = { staging, production, 'staging-password': PASSWORD, 'production-password': PASSWORD };
+    const noOwners = await run('promote', { ...base, payload: await signedPayload(artifacts), 'oidc-issuer': issuer.url, 'allowed-owners': 'conda-forge' });
+    expectOneLineFailure(noOwners, 'promote', /input owners is required: the path of a feedstock-outputs checkout .*, or none for a channel with a single uploader/);
+    const unsigned = await run('validate', { ...base, payload: JSON.stringify({ uploader: 'stray', artifacts }), ...channelInputs() });
+    expectOneLineFailure(unsigned, 'validate', /the promotion request carries no identity_token: the uploader is not proved/);
+    const httpIssuer = await run('validate', { ...base, payload: await signedPayload(artifacts), ...channelInputs(), 'oidc-issuer': 'http://issuer.example.com' });
+    expectOneLineFailure(httpIssuer, 'validate', /input oidc-issuer: .*plain http/);
+    // A pull_request run's token is refused before anything is read.
+    const refs = [{ subdir: 'noarch', filename: 'stray-0.2-0.conda', sha256: 'd'.repeat(64) }];
+    const prToken = await issuer.mint(promotionAudience(refs), { claims: { event_name: 'pull_request' } });
+    tokens.push(prToken);
+    const pr = await run('validate', { ...base, payload: JSON.stringify({ uploader: 'good', artifacts, identity_token: prToken }), ...channelInputs() });
+    expectOneLineFailure(pr, 'validate', /pull_request run of conda-forge\/good-feedstock: pull request workflows never publish/);
+    expect(pr.summary).toContain('Uploader: not verified (the identity token was refused)');
+  });
+
+  test('the payload\'s uploader does not decide: the token\'s repository does (and does not own the name)', async () => {
+    const strayDir = path.join(dir, 'claimed');
+    await buildPackage(strayDir, { name: 'stray', version: '0.2', build: '0', subdir: 'noarch', format: 'conda' });
+    const sha = await sha256File(path.join(strayDir, 'stray-0.2-0.conda'));
+    expect((await run('upload-to-staging', { files: '*.conda', staging, password: PASSWORD }, strayDir)).code).toBe(0);
+    // The request claims uploader "stray" (the owner); the token is good-feedstock's.
+    const payloadText = await signedPayload({ 'noarch/stray-0.2-0.conda': sha }, 'conda-forge/good-feedstock', 'stray');
+    const result = await run('promote', { payload: payloadText, staging, production, 'staging-password': PASSWORD, 'production-password': PASSWORD, ...channelInputs() });
+    expectOneLineFailure(result, 'promote', /uploader good does not own package name stray \(owners: stray\) \(verified: conda-forge\/good-feedstock\)/);
+    expect(result.stdout).toContain('the payload says uploader stray, the identity token decides');
+    expect(await productionStore.listRepositories()).not.toContain('noarch/stray');
   });
 
   test('reindex: a subdir that is not one', async () => {
@@ -433,8 +533,9 @@ describe('secrets', () => {
     expect(runs.length).toBeGreaterThanOrEqual(14);
     expect(runs.some(({ run }) => run.code === 0)).toBe(true);
     expect(runs.some(({ run }) => run.code !== 0)).toBe(true);
+    expect(tokens.length).toBeGreaterThan(3);
     const leaks = runs.flatMap(({ name, run }, index) =>
-      SECRETS.flatMap((secret) => secretLeaks(run, secret).map((where) => `${index}:${name}:${where}:${secret.slice(0, 6)}`)),
+      [...SECRETS, ...tokens].flatMap((secret) => secretLeaks(run, secret).map((where) => `${index}:${name}:${where}:${secret.slice(0, 6)}`)),
     );
     expect(leaks).toEqual([]);
   });

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ACTIONS } from '../../scripts/build-dist.ts';
+import { ACTIONS, HELPERS } from '../../scripts/build-dist.ts';
 import { NODE24, ROOT } from './run-action.ts';
 
 const FIX = 'run `npm run build` and commit dist/ and actions/*/README.md';
@@ -31,7 +31,7 @@ test('dist/ and the action READMEs match a fresh build and are committed', async
 
   const fresh = await files(path.join(out, 'dist'));
   const current = await files(path.join(ROOT, 'dist'));
-  expect(fresh).toEqual(expect.arrayContaining(ACTIONS.flatMap((a) => [`${a}/index.js`, `${a}/licenses.txt`, `${a}/package.json`])));
+  expect(fresh).toEqual(expect.arrayContaining([...ACTIONS, ...Object.keys(HELPERS)].flatMap((a) => [`${a}/index.js`, `${a}/licenses.txt`, `${a}/package.json`])));
   expect(fresh).toContain('node_modules/@conda-org/rattler/dist/js_rattler_bg.wasm');
   const stale: string[] = [];
   for (const file of new Set([...fresh, ...current])) {

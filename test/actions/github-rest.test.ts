@@ -9,6 +9,7 @@ import {
   type PromotionRequest,
 } from '../../packages/pipeline/src/github/index.ts';
 import { startGithubApi, type FakeGithubApi } from '../harness/github-api.ts';
+import { promotionAudience } from '../../packages/pipeline/src/identity/audience.ts';
 
 const TOKEN = 'ghs_TestTokenNeverPrinted0123456789';
 const sha = (n: number) => n.toString(16).padStart(64, '0');
@@ -96,6 +97,8 @@ describe('parsePromotionRequest', () => {
     ['an uploader with a space', JSON.stringify({ ...good, uploader: 'a b' }), /uploader does not match/],
     ['a non-https run url', JSON.stringify({ ...good, run_url: 'http://x' }), /run_url does not match/],
     ['a short commit', JSON.stringify({ ...good, commit: 'abc' }), /commit does not match/],
+    ['an identity token that is no JWT', JSON.stringify({ ...good, identity_token: 'not a token' }), /identity_token is not a compact JWT/],
+    ['an oversized identity token', JSON.stringify({ ...good, identity_token: `${'a'.repeat(16 * 1024)}.b.c` }), /identity_token must NOT have more than 16384 characters/],
   ])('refuses %s with a one-line reason', (_name, text, message) => {
     let error: Error | undefined;
     try {
@@ -168,6 +171,29 @@ describe('against the fake GitHub API', () => {
       expect(d.clientPayload.uploader).toBe('zlib');
       expect(Buffer.byteLength(JSON.stringify(d.clientPayload))).toBeLessThan(64 * 1024);
     }
+  });
+
+  test('a split request gets one identity token per dispatch, bound to exactly its artifacts, with room kept for it', async () => {
+    const before = api.dispatches.length;
+    const r = request(1500);
+    const audiences: string[] = [];
+    // A token as long as GitHub's get (about 1.2 KiB), different per audience.
+    const mint = async (audience: string) => {
+      audiences.push(audience);
+      return `eyJ${'h'.repeat(30)}.eyJ${Buffer.from(audience).toString('base64url')}${'p'.repeat(900)}.${'s'.repeat(342)}`;
+    };
+    const { dispatches } = await dispatchPromotion({ token: TOKEN, apiUrl: api.url, repository: 'my-org/channel', eventType: 'promote', request: r, identityToken: mint });
+    const sent = api.dispatches.slice(before);
+    expect(sent.length).toBe(dispatches);
+    expect(dispatches).toBeGreaterThan(1);
+    expect(audiences).toHaveLength(dispatches);
+    sent.forEach((d, i) => {
+      const refs = parsePromotionRequest(d.clientPayload).artifacts;
+      expect(audiences[i]).toBe(promotionAudience(refs));
+      expect(d.clientPayload.identity_token).toBe(`eyJ${'h'.repeat(30)}.eyJ${Buffer.from(audiences[i]!).toString('base64url')}${'p'.repeat(900)}.${'s'.repeat(342)}`);
+      expect(Buffer.byteLength(JSON.stringify(d.clientPayload))).toBeLessThan(64 * 1024);
+    });
+    expect(sent.flatMap((d) => Object.keys(d.clientPayload.artifacts as object))).toEqual(Object.keys(r.artifacts));
   });
 
   test('limits are checked before sending', async () => {

@@ -12,6 +12,8 @@ import path from 'node:path';
 import { freePort, startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { writeHtpasswd } from '../harness/htpasswd.ts';
 import { buildPackage } from '../helpers/conda-builder.ts';
+import { startOidcIssuer } from '../harness/oidc-issuer.ts';
+import { promotionAudience } from '@oci-channel/pipeline';
 
 const PASSWORD = 'Zq8-distinctive-pa55word-7Kd';
 const execFileAsync = promisify(execFile);
@@ -88,6 +90,31 @@ describe('usage errors exit 2 with one line and a hint', () => {
       expect(run.stdout).toMatch(new RegExp(`^Usage: oci-channel ${command}`));
     }
     expect((await cli(['--help'])).stdout).toMatch(/Commands:/);
+  });
+});
+
+test('identity flags: misuse is a usage error, before anything is opened', async () => {
+  const token = path.join(dir, 'token.jwt');
+  await writeFile(token, 'aaa.bbb.ccc\n');
+  const art = `noarch/x-1.0-0.conda@sha256:${'a'.repeat(64)}`;
+  const base = ['--staging', 'oci-layout:/tmp/s', '--production', 'oci-layout:/tmp/p'];
+  const withToken = [...base, '--identity-token', token, '--allowed-owner', 'conda-forge'];
+  const cases: Array<[string[], RegExp, NodeJS.ProcessEnv?]> = [
+    [['validate', ...withToken, '--uploader', 'x', art], /--uploader cannot be used with an identity token: the token says who uploaded/],
+    [['promote', ...base, '--uploader', 'x', art], /--uploader cannot be used with an identity token/, { OCI_CHANNEL_IDENTITY_TOKEN: 'aaa.bbb.ccc' }],
+    [['validate', ...base, '--identity-token', token, art], /an identity token needs --allowed-owner OWNER/],
+    [['validate', ...withToken, 'noarch/x-1.0-0.conda'], /noarch\/x-1\.0-0\.conda has no @sha256:HEX: a token is bound to exact bytes/],
+    [['validate', ...withToken, '--oidc-issuer', 'http://issuer.example.com', art], /--oidc-issuer: the OIDC issuer http:\/\/issuer\.example\.com is plain http/],
+    [['promote', ...withToken, '--max-token-age', '30d', art], /--max-token-age must be more than 0 and at most 7d/],
+    [['validate', ...base, '--allowed-owner', 'conda-forge', art], /--allowed-owner needs an identity token/],
+    [['validate', ...base, '--identity-token', path.join(dir, 'absent.jwt'), '--allowed-owner', 'o', art], /cannot read --identity-token .*absent\.jwt: ENOENT/],
+  ];
+  const runs = await Promise.all(cases.map(([args, , extra]) => cli(args, extra)));
+  runs.forEach((run, i) => {
+    expect({ i, code: run.code, stdout: run.stdout }).toEqual({ i, code: 2, stdout: '' });
+    expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(run.stderr).toMatch(cases[i]![1]);
+    expect(run.stderr).not.toContain('aaa.bbb.ccc');
   });
 });
 
@@ -176,6 +203,39 @@ describe('against a registry with credentials from the environment', () => {
     noSecret(again);
     expect(again.code).toBe(0);
     expect(again.stdout).toBe('0 mirrored (0 B), 2 already there, 0 refused, 0 failed, 0 removed upstream\n');
+  });
+
+  test('an identity token: verified and shown as such; one for other bytes refused without printing it', async () => {
+    const issuer = await startOidcIssuer();
+    try {
+      const file = await buildPackage(path.join(dir, 'id'), { name: 'idpkg', version: '1.0', build: '0', subdir: 'noarch' }, 'conda');
+      const up = await cli(['upload', '--to', staging, '--json', file]);
+      const [uploaded] = JSON.parse(up.stdout).artifacts as Array<{ subdir: string; filename: string; sha256: string }>;
+      const ref = { subdir: uploaded!.subdir, filename: uploaded!.filename, sha256: uploaded!.sha256 };
+      const art = `${ref.subdir}/${ref.filename}@sha256:${ref.sha256}`;
+      const flags = ['--staging', staging, '--production', production, '--oidc-issuer', issuer.url, '--allowed-owner', 'conda-forge'];
+      const good = await issuer.mint(promotionAudience([ref]), { claims: { repository: 'conda-forge/idpkg-feedstock' } });
+      const file1 = path.join(dir, 'good.jwt');
+      await writeFile(file1, good);
+      const pro = await cli(['promote', ...flags, '--identity-token', file1, art]);
+      expect(pro.code).toBe(0);
+      expect(pro.stdout).toMatch(/^uploader: verified: conda-forge\/idpkg-feedstock \(workflow conda-forge\/oci-channel\/\.github\/workflows\/upload\.yml@refs\/tags\/v1\.2\.0\)$/m);
+      expect(pro.stdout).toMatch(/promoted\s+noarch\/idpkg-1\.0-0\.conda/);
+
+      const replay = await issuer.mint(promotionAudience([{ ...ref, sha256: 'e'.repeat(64) }]), { claims: { repository: 'conda-forge/idpkg-feedstock' } });
+      const refused = await cli(['validate', ...flags, '--json', `${ref.subdir}/${ref.filename}@sha256:${'e'.repeat(64)}`], { OCI_CHANNEL_IDENTITY_TOKEN: good });
+      expect(refused.code).toBe(1);
+      const result = JSON.parse(refused.stdout);
+      expect(result.uploader).toBeUndefined();
+      expect(result.artifacts[0].checks).toEqual([{ name: 'identity', ok: false, detail: expect.stringMatching(/minted for other artifacts/) }]);
+      for (const run of [pro, refused]) expect(run.stdout + run.stderr).not.toContain(good.split('.')[2]!);
+      expect(replay).not.toBe(good);
+
+      const local = await cli(['validate', '--staging', staging, '--production', production, '--uploader', 'idpkg', art]);
+      expect(local.stdout).toMatch(/^uploader: unverified: idpkg$/m);
+    } finally {
+      await issuer.stop();
+    }
   });
 
   test('a rejected artifact exits 1 with the reason; --json still prints one object', async () => {

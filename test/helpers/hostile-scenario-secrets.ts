@@ -10,6 +10,8 @@ import { credentialKeys } from '@oci-channel/oci';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { startGithubApi, type FakeGithubApi } from '../harness/github-api.ts';
 import { startTokenIssuer, type RunningTokenIssuer } from '../harness/token-issuer.ts';
+import { startOidcIssuer, type RunningOidcIssuer } from '../harness/oidc-issuer.ts';
+import { promotionAudience } from '@oci-channel/pipeline';
 import { buildValidPackages, type BuiltPackage } from './hostile-packages.ts';
 import { startHostileProxy, type HostileProxy } from './hostile-proxy.ts';
 import { NODE, ROOT, crashSigns, directStore, runCli, storedPackageSha256, type CliResult } from './hostile-world.ts';
@@ -28,6 +30,8 @@ export interface SecretsSetup {
   issuer: RunningTokenIssuer;
   proxy: HostileProxy;
   github: FakeGithubApi;
+  /** Stands in for GitHub's OIDC token service (the uploads' identity tokens). */
+  oidc: RunningOidcIssuer;
   dir: string;
   staging: string;
   production: string;
@@ -52,6 +56,7 @@ export async function setUpSecrets(): Promise<SecretsSetup> {
   const registry = await startRegistry({ auth: issuer.registryAuth });
   const proxy = await startHostileProxy(registry.url);
   const github = await startGithubApi({ token: SECRETS.dispatchToken });
+  const oidc = await startOidcIssuer();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'oci-channel-secrets-'));
   const packages = await buildValidPackages(path.join(dir, 'packages'), 3, 'sec');
   return {
@@ -59,6 +64,7 @@ export async function setUpSecrets(): Promise<SecretsSetup> {
     issuer,
     proxy,
     github,
+    oidc,
     dir,
     staging: proxy.location('sec/staging'),
     production: proxy.location('sec/production'),
@@ -68,6 +74,7 @@ export async function setUpSecrets(): Promise<SecretsSetup> {
       await registry.stop();
       await issuer.stop();
       await github.stop();
+      await oidc.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };
@@ -229,9 +236,16 @@ async function runAction(setup: SecretsSetup, name: string, inputs: Record<strin
 /** Runs every action, on success and failure paths, with secrets as inputs. */
 export async function actionLeakRuns(setup: SecretsSetup): Promise<LeakRun[]> {
   const runs: LeakRun[] = [];
-  const payload = JSON.stringify({ uploader: 'sec', artifacts: Object.fromEntries(setup.packages.map((p) => [`${p.subdir}/${p.filename}`, p.sha256])) });
+  // The request carries an identity token like a real upload's: it must never show either.
+  const identityToken = await setup.oidc.mint(promotionAudience(setup.packages.map((p) => ({ subdir: p.subdir, filename: p.filename, sha256: p.sha256 }))), {
+    claims: { repository: 'h7-owner/sec-feedstock', repository_owner: 'h7-owner' },
+  });
+  const payload = JSON.stringify({ uploader: 'sec', artifacts: Object.fromEntries(setup.packages.map((p) => [`${p.subdir}/${p.filename}`, p.sha256])), identity_token: identityToken });
   const promotion = (productionPassword: string, productionUser = 'promoter') => ({
     payload,
+    owners: 'none',
+    'oidc-issuer': setup.oidc.url,
+    'allowed-owners': 'h7-owner',
     staging: setup.staging,
     production: setup.production,
     'staging-username': 'promoter',
@@ -253,7 +267,7 @@ export async function actionLeakRuns(setup: SecretsSetup): Promise<LeakRun[]> {
     uploader: 'sec',
     'target-repository': 'h7-owner/channel',
     'dispatch-token': SECRETS.dispatchToken,
-  });
+  }, setup.oidc.actionsEnv);
   await add('upload-to-staging (wrong password)', 'upload-to-staging', { files, staging: setup.staging, username: 'stager', password: `${SECRETS.stagerPassword}-x` });
   await add('upload-to-staging (bad dispatch token)', 'upload-to-staging', {
     files,

@@ -3,6 +3,8 @@ import { describe, expect, test } from '@jest/globals';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
+import { data, Evaluator, Lexer, Parser } from '@actions/expressions';
+import { truthy } from '@actions/expressions/result';
 import { ACTIONS, renderActionReadme } from '../../scripts/build-dist.ts';
 import { lintAction, lintWorkflow } from './lint.ts';
 
@@ -74,6 +76,48 @@ describe('workflows', () => {
       const step = doc.jobs[id].steps.find((s: { uses?: string }) => s.uses === `$/actions/${id}`);
       expect(step.with.payload).toBe('${{ inputs.payload || toJSON(github.event.client_payload) }}');
     }
+  });
+
+  test('ownership and identity: both jobs get them, nothing configured fails closed, owners: none is explicit', () => {
+    const doc = YAML.parse(read(path.join(WORKFLOWS, 'promote.yml')));
+    /** Evaluates `${{ expr }}` as the runner would, with an owners input and the repository variable. */
+    const evaluate = (expression: string, input: string | undefined, variable: string | undefined) => {
+      const expr = expression.replace(/^\$\{\{\s*|\s*\}\}$/g, '');
+      const parsed = new Parser(new Lexer(expr).lex().tokens, ['inputs', 'vars'], []).parse();
+      const entry = (key: string, value: string | undefined) => (value === undefined ? [] : [{ key, value: new data.StringData(value) }]);
+      const context = new data.Dictionary(
+        { key: 'inputs', value: new data.Dictionary(...entry('owners', input)) },
+        { key: 'vars', value: new data.Dictionary(...entry('OCI_CHANNEL_OWNERS_REPOSITORY', variable)) },
+      );
+      return new Evaluator(parsed, context).evaluate();
+    };
+    for (const id of ['validate', 'promote']) {
+      const steps = doc.jobs[id].steps as Array<{ uses?: string; if?: string; with?: Record<string, string> }>;
+      const action = steps.find((s) => s.uses === `$/actions/${id}`)!;
+      const checkout = steps.find((s) => s.uses?.startsWith('actions/checkout@'))!;
+      expect(steps.indexOf(checkout)).toBeLessThan(steps.indexOf(action));
+      expect(checkout.with).toMatchObject({ path: 'feedstock-outputs', 'persist-credentials': false });
+      const cases: Array<[string | undefined, string | undefined, string, boolean]> = [
+        [undefined, undefined, '', false], // nothing configured: the action refuses to run
+        [undefined, '', '', false],
+        [undefined, 'none', 'none', false],
+        [undefined, 'conda-forge/feedstock-outputs', 'feedstock-outputs', true],
+        ['my-org/outputs', undefined, 'feedstock-outputs', true],
+        ['none', 'conda-forge/feedstock-outputs', 'none', false],
+      ];
+      for (const [input, variable, owners, checksOut] of cases) {
+        expect({ id, input, variable, owners: evaluate(action.with!.owners!, input, variable).coerceString() }).toEqual({ id, input, variable, owners });
+        expect({ id, input, variable, checkout: truthy(evaluate(checkout.if!, input, variable)) }).toEqual({ id, input, variable, checkout: checksOut });
+      }
+      expect(action.with).toMatchObject({
+        'oidc-issuer': "${{ vars.OCI_CHANNEL_OIDC_ISSUER || 'https://token.actions.githubusercontent.com' }}",
+        'allowed-owners': '${{ vars.OCI_CHANNEL_ALLOWED_OWNERS }}',
+        'allowed-workflow': '${{ vars.OCI_CHANNEL_ALLOWED_WORKFLOW }}',
+      });
+    }
+    // The upload job mints the identity token; nothing in the channel's jobs can.
+    expect(YAML.parse(read(path.join(WORKFLOWS, 'upload.yml'))).jobs.upload.permissions['id-token']).toBe('write');
+    for (const job of Object.values(doc.jobs) as Array<{ permissions: Record<string, string> }>) expect(job.permissions['id-token']).toBeUndefined();
   });
 
   test('reindex runs on a 15-minute schedule, after promotions and by hand, with a matrix over subdirs', () => {

@@ -28,9 +28,9 @@ ${CREDENTIALS_HELP}
 }
 
 /** 90s, 30m, 2h, 7d, 1w, or plain milliseconds. */
-export function parseDuration(value: string): number {
+export function parseDuration(value: string, command = 'gc'): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)?$/.exec(value.trim());
-  if (!m) throw new UsageError(`invalid duration ${JSON.stringify(value)}: use a number followed by s, m, h, d or w (e.g. 2h)`, 'gc');
+  if (!m) throw new UsageError(`invalid duration ${JSON.stringify(value)}: use a number followed by s, m, h, d or w (e.g. 2h)`, command);
   const n = Number(m[1]);
   const unit = m[2] ?? 'ms';
   const factor = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }[unit] ?? 1;

@@ -43,3 +43,4 @@ export {
   type ZipMember,
 } from './build.ts';
 export * from './channel/index.ts';
+export { canonicalManifestDifference, withChannelSource } from './canonical.ts';

@@ -8,7 +8,7 @@ export { copy, type CopyOptions, type CopyResult } from './copy.ts';
 export { createLayoutStore, REF_NAME_ANNOTATION } from './layout.ts';
 export { createRemoteStore, RemoteStore, type RemoteStoreOptions } from './remote.ts';
 export { credentialKeys, resolveCredentials } from './credentials.ts';
-export { parseChallenges } from './auth.ts';
+export { addressClass, parseChallenges } from './auth.ts';
 export { checkRedirect, parseRetryAfter } from './http.ts';
 export { HttpTransport, discard, type HttpResponse } from './http.ts';
 export { referrersTag } from './referrers.ts';

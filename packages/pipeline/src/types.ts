@@ -89,13 +89,43 @@ export interface ArtifactVerdict {
   verdictDigest?: string;
 }
 
+/** How validate and promote verify an upload's GitHub OIDC identity token (docs/pipeline.md, "Identity"). */
+export interface IdentityOptions {
+  /** The token (a JWT) the upload minted for exactly these artifacts. Never printed. */
+  token: string;
+  /** The issuer `iss` must equal and whose published keys verify it (default GitHub's Actions issuer). */
+  issuer?: string;
+  /** GitHub owners whose repositories may publish (at least one). */
+  allowedOwners: string[];
+  /** Pattern the token's job_workflow_ref must match (`*` = any run of characters), e.g. the reusable upload.yml. */
+  allowedWorkflow?: string;
+  /** How long after its iat a token is accepted (default 24 h, at most 7 days). */
+  maxTokenAgeMs?: number;
+}
+
+/** Who uploaded: proved by a verified token, or a name given for local use (unverified). */
+export interface UploaderIdentity {
+  /** The feedstock name checked against owners (the repository name without -feedstock when verified). */
+  name: string;
+  verified: boolean;
+  /** `owner/name` of the uploading repository (verified only). */
+  repository?: string;
+  /** The workflow that ran the upload (`job_workflow_ref`), when the token says. */
+  workflow?: string;
+}
+
 export interface ValidateOptions extends CommonOptions {
   staging: ChannelInput;
   production: ChannelInput;
   artifacts: ArtifactRef[];
-  /** A feedstock-outputs checkout: `outputs/<c1>/<c2>/<c3>/<name>.json` with `{"feedstocks": [...]}`. */
+  /**
+   * A feedstock-outputs checkout: `outputs/<c1>/<c2>/<c3>/<name>.json` with `{"feedstocks": [...]}`, plus the glob
+   * patterns of `feedstock_outputs_autoreg_allowlist.yml`.
+   */
   owners?: string;
-  /** Who uploaded (feedstock name), checked against owners. */
+  /** Verify the upload's OIDC token first; the uploader is then the token's repository (`uploader` is ignored). */
+  identity?: IdentityOptions;
+  /** Who uploaded (feedstock name), checked against owners; for local use: shown as unverified. */
   uploader?: string;
   /**
    * HMAC-SHA256 key held by the channel admins (default: the OCI_CHANNEL_VERDICT_KEY environment variable;
@@ -108,6 +138,8 @@ export interface ValidateOptions extends CommonOptions {
 export interface ValidateResult {
   ok: boolean;
   artifacts: ArtifactVerdict[];
+  /** Who uploaded, verified or not (absent when none was given or the identity token was refused). */
+  uploader?: UploaderIdentity;
 }
 
 export interface PromotedArtifact extends ArtifactVerdict {
@@ -117,11 +149,19 @@ export interface PromotedArtifact extends ArtifactVerdict {
   stagingRemoved?: boolean;
 }
 
-export type PromoteOptions = ValidateOptions;
+export interface PromoteOptions extends ValidateOptions {
+  /**
+   * `org.opencontainers.image.source` of the production manifests promote writes: the channel's own repository.
+   * What staging says there is never copied (on ghcr.io it would link the production package to that repository).
+   */
+  sourceUrl?: string;
+}
 
 export interface PromoteResult {
   ok: boolean;
   artifacts: PromotedArtifact[];
+  /** Who uploaded, verified or not (absent when none was given or the identity token was refused). */
+  uploader?: UploaderIdentity;
 }
 
 export interface ReindexOptions extends CommonOptions {

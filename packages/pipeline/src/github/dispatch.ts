@@ -2,6 +2,7 @@
 // GitHub caps client_payload at 10 top-level properties and 64 KB of JSON, so large uploads are split.
 import { createGithubClient, githubFailure, GithubApiError } from './client.ts';
 import { MAX_ARTIFACTS_PER_REQUEST, parsePromotionRequest, type PromotionRequest } from './payload.ts';
+import { promotionAudience } from '../identity/audience.ts';
 
 /** GitHub's limits on a dispatch. */
 export const DISPATCH_LIMITS = { maxPayloadBytes: 64 * 1024 - 1, maxTopLevelProperties: 10, maxEventTypeLength: 100 } as const;
@@ -101,21 +102,44 @@ export async function sendRepositoryDispatch(options: RepositoryDispatchOptions)
 export interface DispatchPromotionOptions extends Omit<RepositoryDispatchOptions, 'clientPayload'> {
   request: PromotionRequest;
   split?: SplitOptions;
+  /**
+   * Mints the identity token of one dispatch for its audience (promotionAudience of that dispatch's artifacts);
+   * upload-to-staging passes @actions/core's getIDToken. Each dispatch of a split request gets its own token.
+   */
+  identityToken?: (audience: string) => Promise<string>;
 }
 
-/** Checks a promotion request as validate will, splits it and sends every part; returns how many were sent. */
+/** Room kept in every payload for its identity token (GitHub's are about 1-2 KiB). */
+export const IDENTITY_TOKEN_RESERVE_BYTES = 8 * 1024;
+
+/**
+ * Checks a promotion request as validate will, splits it, mints each part's identity token (when asked) and sends
+ * every part; returns how many were sent and the payloads without their tokens.
+ */
 export async function dispatchPromotion(options: DispatchPromotionOptions): Promise<{ dispatches: number; payloads: PromotionRequest[] }> {
   const base = options.request.request_id;
-  // Each dispatch gets its own id: the request's, with `.N` when it is split (room for the suffix is kept).
-  const reserved = base === undefined ? options.request : { ...options.request, request_id: `${base}.00000` };
-  const payloads = splitDispatchPayloads(reserved, options.split).map((p, i, all) =>
+  // Each dispatch gets its own id: the request's, with `.N` when it is split; the split keeps room for the suffix
+  // and, by counting a placeholder of the reserved size in every part, for the identity token.
+  const reserved: PromotionRequest = {
+    ...options.request,
+    ...(base === undefined ? {} : { request_id: `${base}.00000` }),
+    ...(options.identityToken ? { identity_token: 'x'.repeat(IDENTITY_TOKEN_RESERVE_BYTES) } : {}),
+  };
+  const payloads = splitDispatchPayloads(reserved, options.split).map(({ identity_token: _placeholder, ...p }, i, all) =>
     base === undefined ? p : { ...p, request_id: all.length > 1 ? `${base}.${i + 1}` : base },
   );
   // Each part must pass the receiver's strict check, or it would be refused after the upload succeeded.
   for (const payload of payloads) parsePromotionRequest(payload);
   let sent = 0;
-  for (const payload of payloads) {
+  for (const bare of payloads) {
     try {
+      const payload: PromotionRequest = { ...bare };
+      if (options.identityToken) {
+        const token = await options.identityToken(promotionAudience(parsePromotionRequest(bare).artifacts));
+        if (token.length > IDENTITY_TOKEN_RESERVE_BYTES) throw new GithubApiError(`the identity token is longer than the ${IDENTITY_TOKEN_RESERVE_BYTES} bytes kept for it in a dispatch`);
+        payload.identity_token = token;
+        parsePromotionRequest(payload);
+      }
       await sendRepositoryDispatch({ ...options, clientPayload: { ...payload } });
     } catch (error) {
       if (sent === 0) throw error;

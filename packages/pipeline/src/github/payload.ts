@@ -3,10 +3,14 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { PayloadError } from '../errors.ts';
 import type { ArtifactRef } from '../types.ts';
+import { MAX_TOKEN_LENGTH } from '../identity/verify.ts';
 
 /** What travels as `client_payload` (GitHub allows at most 10 top-level properties). */
 export interface PromotionRequest {
-  /** Feedstock name (without -feedstock), checked against feedstock-outputs. */
+  /**
+   * Feedstock name (without -feedstock). Informational when `identity_token` is there: the token's repository is
+   * the uploader then, whatever this says.
+   */
   uploader: string;
   /** `"<subdir>/<filename>": "<sha256 hex>"`. */
   artifacts: Record<string, string>;
@@ -18,6 +22,8 @@ export interface PromotionRequest {
   run_url?: string;
   /** Names this dispatch in both summaries (upload and promote); unique per dispatch, set by upload-to-staging. */
   request_id?: string;
+  /** The GitHub OIDC token (JWT) the upload minted for exactly this dispatch's artifacts (promotionAudience). */
+  identity_token?: string;
 }
 
 const SUBDIR = '[a-z0-9]+(?:-[a-z0-9]+)*';
@@ -46,6 +52,7 @@ export const promotionRequestSchema = {
     commit: { type: 'string', pattern: '^[a-f0-9]{40}(?:[a-f0-9]{24})?$' },
     run_url: { type: 'string', maxLength: 500, pattern: '^https://[^\\s"<>]+$' },
     request_id: { type: 'string', minLength: 1, maxLength: REQUEST_ID_MAX, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
+    identity_token: { type: 'string', minLength: 1, maxLength: MAX_TOKEN_LENGTH, pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]*$' },
   },
 } as const;
 
@@ -92,10 +99,11 @@ function describe(error: ErrorObject | undefined): string {
   }
   switch (error.keyword) {
     case 'additionalProperties':
-      return `${where} has unexpected key ${quote(params.additionalProperty)} (allowed: uploader, artifacts, repository, commit, run_url, request_id)`;
+      return `${where} has unexpected key ${quote(params.additionalProperty)} (allowed: uploader, artifacts, repository, commit, run_url, request_id, identity_token)`;
     case 'required':
       return `${where} lacks required key ${quote(params.missingProperty)}`;
     case 'pattern':
+      if (where === 'identity_token') return 'identity_token is not a compact JWT (three base64url parts)';
       return `${where} ${where.startsWith('artifacts/') ? 'must be a sha256 of 64 lowercase hex digits' : `does not match ${params.pattern}`}`;
     default:
       return `${where} ${error.message ?? 'is invalid'}`;

@@ -1,9 +1,12 @@
-// Package-name ownership, read from a feedstock-outputs checkout:
+// Package-name ownership, read from a feedstock-outputs checkout (conda-forge/feedstock-outputs):
 // `outputs/<c1>/<c2>/<c3>/<name>.json` = `{"feedstocks": [...]}`, c1..c3 the first three letters or digits
-// of the lower-cased name padded with `z` (config.json may move the outputs folder or change the sharding).
+// of the lower-cased name padded with `z` (config.json may move the outputs folder or change the sharding),
+// plus `feedstock_outputs_autoreg_allowlist.yml`: feedstock -> glob patterns (Python fnmatch) of names it may
+// publish without a file per name (llvmdev: libllvm*). The owners of a name are the union of both.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PipelineError } from '../errors.ts';
+import YAML from 'yaml';
 
 interface OwnersConfig {
   outputsPath: string;
@@ -12,6 +15,8 @@ interface OwnersConfig {
 }
 
 const MAX_OWNERS_FILE = 1 << 20;
+/** The glob allow-list, at the root of the checkout. */
+export const OWNERS_GLOBS_FILE = 'feedstock_outputs_autoreg_allowlist.yml';
 
 async function readConfig(root: string): Promise<OwnersConfig> {
   const defaults: OwnersConfig = { outputsPath: 'outputs', shardLevel: 3, shardFill: 'z' };
@@ -37,10 +42,79 @@ async function readConfig(root: string): Promise<OwnersConfig> {
 export function ownersFilePath(name: string, config: Partial<OwnersConfig> = {}): string {
   const level = config.shardLevel ?? 3;
   const fill = config.shardFill ?? 'z';
-  const chars = name.toLowerCase().replace(/[^a-z0-9]/g, '');
+  const lower = name.toLowerCase();
+  const chars = lower.replace(/[^a-z0-9]/g, '');
   const shards: string[] = [];
   for (let i = 0; i < level; i++) shards.push(chars[i] ?? fill);
-  return path.posix.join(config.outputsPath ?? 'outputs', ...shards, `${name}.json`);
+  return path.posix.join(config.outputsPath ?? 'outputs', ...shards, `${lower}.json`);
+}
+
+/**
+ * Python's fnmatch.fnmatchcase as a RegExp (what conda-forge's tools apply to the allow-list): `*` any run, `?` one
+ * character, `[seq]` / `[!seq]` a class; everything else literal, case-sensitive, the whole name.
+ */
+export function fnmatchRegExp(pattern: string): RegExp {
+  let out = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '*') out += '.*';
+    else if (c === '?') out += '.';
+    else if (c === '[') {
+      let j = i + 1;
+      if (pattern[j] === '!') j++;
+      if (pattern[j] === ']') j++;
+      while (j < pattern.length && pattern[j] !== ']') j++;
+      if (j >= pattern.length) {
+        out += '\\[';
+        continue;
+      }
+      let body = pattern.slice(i + 1, j).replace(/\\/g, '\\\\').replace(/\^/g, '\\^');
+      if (body.startsWith('!')) body = `^${body.slice(1)}`;
+      out += `[${body}]`;
+      i = j;
+    } else out += c.replace(/[.+^${}()|[\]\\/]/g, '\\$&');
+  }
+  return new RegExp(`^${out}$`, 's');
+}
+
+/** Feedstocks whose allow-listed patterns match `name`; a missing file is no patterns. */
+async function globOwners(root: string, name: string): Promise<{ feedstocks: string[] } | { error: string }> {
+  let text: string;
+  try {
+    const buffer = await readFile(path.join(root, OWNERS_GLOBS_FILE));
+    if (buffer.byteLength > MAX_OWNERS_FILE) return { error: `${OWNERS_GLOBS_FILE} is larger than 1 MiB; refused` };
+    text = buffer.toString('utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { feedstocks: [] };
+    return { error: `cannot read ${OWNERS_GLOBS_FILE}: ${(error as Error).message}` };
+  }
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text);
+  } catch {
+    return { error: `${OWNERS_GLOBS_FILE} is not valid YAML; fix it in the owners checkout` };
+  }
+  if (doc === null || doc === undefined) return { feedstocks: [] };
+  if (typeof doc !== 'object' || Array.isArray(doc)) return { error: `${OWNERS_GLOBS_FILE} is not a mapping of feedstock -> list of patterns` };
+  const feedstocks: string[] = [];
+  for (const [feedstock, patterns] of Object.entries(doc as Record<string, unknown>)) {
+    if (!Array.isArray(patterns) || !patterns.every((p) => typeof p === 'string')) {
+      return { error: `${OWNERS_GLOBS_FILE}: the entry of ${feedstock} is not a list of patterns` };
+    }
+    for (const pattern of patterns as string[]) {
+      let re: RegExp;
+      try {
+        re = fnmatchRegExp(pattern);
+      } catch {
+        return { error: `${OWNERS_GLOBS_FILE}: pattern ${JSON.stringify(pattern.slice(0, 100))} of ${feedstock} is not a valid glob` };
+      }
+      if (re.test(name)) {
+        feedstocks.push(feedstock);
+        break;
+      }
+    }
+  }
+  return { feedstocks };
 }
 
 export interface OwnershipCheck {
@@ -56,28 +130,37 @@ export async function checkOwnership(root: string, name: string, uploader: strin
   const config = await readConfig(root);
   const relative = ownersFilePath(name, config);
   const file = path.join(root, relative);
-  let text: string;
+  const globbed = await globOwners(root, name);
+  if ('error' in globbed) return { ok: false, detail: globbed.error };
+  let listed: string[] = [];
+  let text: string | undefined;
   try {
     const buffer = await readFile(file);
     if (buffer.byteLength > MAX_OWNERS_FILE) return { ok: false, detail: `owners file ${relative} is larger than 1 MiB; refused` };
     text = buffer.toString('utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      return { ok: false, detail: `package name ${name} is not registered in the owners list (${relative} missing); register it for feedstock ${uploader} first` };
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return { ok: false, detail: `cannot read owners file ${relative}: ${(error as Error).message}` };
+    if (globbed.feedstocks.length === 0) {
+      return { ok: false, detail: `package name ${name} is not registered in the owners list (${relative} missing, no pattern in ${OWNERS_GLOBS_FILE} matches); register it for feedstock ${uploader} first` };
     }
-    return { ok: false, detail: `cannot read owners file ${relative}: ${(error as Error).message}` };
   }
-  let feedstocks: unknown;
-  try {
-    feedstocks = (JSON.parse(text) as { feedstocks?: unknown }).feedstocks;
-  } catch {
-    return { ok: false, detail: `owners file ${relative} is not valid JSON; fix it in the owners checkout` };
-  }
-  if (!Array.isArray(feedstocks) || !feedstocks.every((f) => typeof f === 'string')) {
-    return { ok: false, detail: `owners file ${relative} has no "feedstocks" list of names; fix it in the owners checkout` };
+  if (text !== undefined) {
+    let feedstocks: unknown;
+    try {
+      feedstocks = (JSON.parse(text) as { feedstocks?: unknown }).feedstocks;
+    } catch {
+      return { ok: false, detail: `owners file ${relative} is not valid JSON; fix it in the owners checkout` };
+    }
+    if (!Array.isArray(feedstocks) || !feedstocks.every((f) => typeof f === 'string')) {
+      return { ok: false, detail: `owners file ${relative} has no "feedstocks" list of names; fix it in the owners checkout` };
+    }
+    listed = feedstocks;
   }
   const who = uploader.replace(/-feedstock$/, '');
-  const owners = feedstocks.map((f) => f.replace(/-feedstock$/, ''));
-  if (owners.includes(who)) return { ok: true, detail: `${who} owns ${name}`, feedstocks: owners };
+  const owners = [...new Set([...listed, ...globbed.feedstocks].map((f) => f.replace(/-feedstock$/, '')))];
+  if (owners.includes(who)) {
+    const how = listed.some((f) => f.replace(/-feedstock$/, '') === who) ? '' : ` (a pattern in ${OWNERS_GLOBS_FILE})`;
+    return { ok: true, detail: `${who} owns ${name}${how}`, feedstocks: owners };
+  }
   return { ok: false, detail: `uploader ${who} does not own package name ${name} (owners: ${owners.join(', ') || 'none'})`, feedstocks: owners };
 }

@@ -19,7 +19,7 @@ import {
   type Repository,
   type Store,
 } from '@oci-channel/oci';
-import { buildPackageManifest, readPackage } from '@oci-channel/conda';
+import { buildPackageManifest, withChannelSource } from '@oci-channel/conda';
 import { artifactReason, formatArtifactRef, normalizeSha256, withoutSubject } from '../core/artifact-ref.ts';
 import { downloadBlob } from '../core/blobs.ts';
 import { withConcurrentPushRetry } from '../core/retry.ts';
@@ -27,11 +27,14 @@ import { TagTakenError, PipelineError } from '../errors.ts';
 import { errorLine, openChannel, productionOptions, stagingOptions, throwIfUnreachable } from '../core/open.ts';
 import { assertOwnersDirectory, assertSeparateChannels } from '../core/guards.ts';
 import { checkOwnership } from '../identity/owners.ts';
+import { IdentityError } from '../identity/errors.ts';
+import { describeUploader, resolveUploader, uploaderLabel } from '../identity/uploader.ts';
+import { packageReader, type PackageReader } from '../core/package-reader.ts';
 import { appendPromotion, findPromotion, listPromotionTags, promotionLogRepository } from '../records/promotion-log.ts';
 import { byteTicker, reporter } from '../core/progress.ts';
-import type { ArtifactRef, ArtifactVerdict, PromotedArtifact, PromoteOptions, PromoteResult } from '../types.ts';
+import type { ArtifactRef, ArtifactVerdict, PromotedArtifact, PromoteOptions, PromoteResult, UploaderIdentity } from '../types.ts';
 import { fetchPackageManifest, locateArtifact, type PackageManifest, type StagedLocation } from '../core/package-manifest.ts';
-import { validateOne } from './validate.ts';
+import { refusedIdentity, validateOne } from './validate.ts';
 import { newestVerdict } from '../records/verdict.ts';
 import { resolveVerdictKey, type VerdictKey } from '../records/verdict-key.ts';
 
@@ -51,6 +54,10 @@ interface PromoteContext {
   report: ReturnType<typeof reporter>;
   /** The admins' key: verdicts are signed with it and only verdicts signed with it are trusted. */
   verdictKey?: VerdictKey | undefined;
+  /** Who uploaded: verified from the identity token, or a name given for local use. */
+  uploader?: UploaderIdentity | undefined;
+  /** Opens the untrusted archives, in a child process that holds no secret. */
+  reader: PackageReader;
   /** Log tags read once per run (refreshed lazily). */
   logTags?: Promise<string[]>;
 }
@@ -124,8 +131,10 @@ async function admit(
     (recorded.doc.subdir !== ref.subdir ||
       recorded.doc.sha256 !== layer.sha256 ||
       (declared !== undefined && recorded.doc.sha256 !== declared) ||
-      (ctx.options.uploader !== undefined && recorded.doc.uploader !== ctx.options.uploader) ||
-      (ctx.options.owners !== undefined && !recorded.doc.checks.some((c) => c.name === 'owner' && c.ok)));
+      (ctx.uploader !== undefined && recorded.doc.uploader !== uploaderLabel(ctx.uploader)) ||
+      (ctx.options.owners !== undefined && !recorded.doc.checks.some((c) => c.name === 'owner' && c.ok)) ||
+      // Verdicts made before validate compared the staged manifest with the canonical one do not vouch for it.
+      !recorded.doc.checks.some((c) => c.name === 'canonical-manifest' && c.ok));
   let verdict: ArtifactVerdict;
   if (ctx.options.revalidate || stale || mismatch || recorded.doc.verdict === 'failed') {
     ctx.report(
@@ -156,8 +165,8 @@ async function admit(
     return { ok: false, result: failed(ref, 'rejected', `declared sha256 ${declared} but staging holds ${layer.sha256}`, verdict) };
   }
   if (ctx.options.owners !== undefined) {
-    const owner = await checkOwnership(ctx.options.owners, where.name, ctx.options.uploader);
-    if (!owner.ok) return { ok: false, result: failed(ref, 'rejected', owner.detail, verdict) };
+    const owner = await checkOwnership(ctx.options.owners, where.name, ctx.uploader?.name);
+    if (!owner.ok) return { ok: false, result: failed(ref, 'rejected', `${owner.detail} (${describeUploader(ctx.uploader)})`, verdict) };
   }
   return { ok: true, pending: { ref, verdict, sha256: layer.sha256 } };
 }
@@ -197,7 +206,12 @@ async function publishGroup(
       if (holdsAll(current.view)) return { digest: current.descriptor.digest, manifest: current };
     }
     const exact = !current && staged.view.packages.length === pending.length;
-    if (exact) {
+    // The validated (canonical) staged manifest with the channel's own source annotation: staging's is never copied.
+    const productionBytes = exact ? withChannelSource(staged.manifest, ctx.options.sourceUrl) : undefined;
+    const tagStillFree = async () => {
+      if (await productionRepo.resolve(where.tag)) throw new TagTakenError(`${productionRepo.display}:${where.tag} appeared meanwhile`);
+    };
+    if (productionBytes && Buffer.from(productionBytes).equals(Buffer.from(staged.bytes))) {
       // Byte-identical copy by digest: mounts on one registry, streams otherwise.
       const total = staged.view.packages.reduce((sum, p) => sum + p.size, 0);
       const ticker = byteTicker((bytes) => ctx.report('copying to production', { artifact: `${where.repository}:${where.tag}`, bytes, totalBytes: total }));
@@ -209,9 +223,7 @@ async function publishGroup(
             tag: where.tag,
             manifest: { bytes: staged.bytes, mediaType: staged.descriptor.mediaType },
             verify: false,
-            beforeManifest: async () => {
-              if (await productionRepo.resolve(where.tag)) throw new TagTakenError(`${productionRepo.display}:${where.tag} appeared meanwhile`);
-            },
+            beforeManifest: tagStillFree,
             signal: ctx.options.signal,
             onProgress: (b) => ticker.tick(b),
           }),
@@ -220,6 +232,17 @@ async function publishGroup(
         if (error instanceof TagTakenError) continue;
         throw error;
       }
+    } else if (productionBytes) {
+      // The same blobs (mounted or streamed), under the staged manifest with the channel's source annotation.
+      const manifest = staged.manifest as unknown as ImageManifest;
+      for (const descriptor of [manifest.config, ...manifest.layers]) await ensureBlob(ctx, stagingRepo, productionRepo, descriptor);
+      try {
+        await tagStillFree();
+      } catch (error) {
+        if (error instanceof TagTakenError) continue;
+        throw error;
+      }
+      await withConcurrentPushRetry(() => productionRepo.pushManifest(productionBytes, MediaType.ImageManifest, where.tag));
     } else {
       // Production has the other format, or staging holds formats not being promoted: build the manifest
       // from the verified package files, merged into what production has.
@@ -237,8 +260,8 @@ async function publishGroup(
           const ticker = byteTicker((bytes) => ctx.report('downloading to merge with production', { artifact, bytes, totalBytes: layer.size }));
           await downloadBlob(stagingRepo, layer.descriptor.digest, layer.descriptor.size, file, { signal: ctx.options.signal, onProgress: (b) => ticker.tick(b) });
           ctx.report('reading the package to merge its manifest', { artifact, totalBytes: layer.size });
-          const pkg = await readPackage(file, { filename: p.ref.filename });
-          const built = buildPackageManifest(pkg, { packagePath: file, existing: manifest });
+          const pkg = await ctx.reader.read(file, { filename: p.ref.filename });
+          const built = buildPackageManifest(pkg, { packagePath: file, existing: manifest, ...(ctx.options.sourceUrl ? { sourceUrl: ctx.options.sourceUrl } : {}) });
           manifest = built.manifest;
           bytes = built.bytes;
           for (const blob of built.blobs) {
@@ -391,10 +414,21 @@ export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
   assertSeparateChannels(o.staging, o.production);
   assertOwnersDirectory(o.owners);
   const verdictKey = resolveVerdictKey(o);
+  const report = reporter(o.progress, 'promote');
+  // Who uploaded comes first: a refused identity token stops the request before anything is read or written.
+  let uploader: UploaderIdentity | undefined;
+  try {
+    uploader = await resolveUploader(o);
+  } catch (error) {
+    if (!(error instanceof IdentityError)) throw error;
+    report(`identity refused: ${error.message}`);
+    return { ok: false, artifacts: refusedIdentity(o.artifacts, error).map((a) => ({ ...a, status: 'rejected' as const })) };
+  }
+  if (uploader) report(`uploader ${describeUploader(uploader)}`);
   const staging = openChannel(o.staging, stagingOptions(o));
   const production = openChannel(o.production, productionOptions(o));
-  const report = reporter(o.progress, 'promote');
-  const ctx: PromoteContext = { staging: staging.store, production: production.store, options: o, report, verdictKey };
+  const ctx: PromoteContext = { staging: staging.store, production: production.store, options: o, report, verdictKey, uploader, reader: packageReader() };
+  const withUploader = (result: PromoteResult): PromoteResult => (uploader ? { ...result, uploader } : result);
   try {
     const results: PromotedArtifact[] = [];
     const groups = new Map<string, { where: StagedLocation; refs: ArtifactRef[] }>();
@@ -426,7 +460,7 @@ export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
           ? `no push access to production: ${errorLine(error)}; promote needs a token that can write the production channel`
           : `cannot check push access to production: ${errorLine(error)}`;
       for (const g of groups.values()) for (const ref of g.refs) results.push(failed(ref, 'failed', reason));
-      return { ok: false, artifacts: order(o.artifacts, results) };
+      return withUploader({ ok: false, artifacts: order(o.artifacts, results) });
     }
 
     await Promise.all(
@@ -442,7 +476,7 @@ export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
       ),
     );
     const artifacts = order(o.artifacts, results);
-    return { ok: artifacts.length > 0 && artifacts.every((a) => a.status === 'promoted' || a.status === 'already-promoted'), artifacts };
+    return withUploader({ ok: artifacts.length > 0 && artifacts.every((a) => a.status === 'promoted' || a.status === 'already-promoted'), artifacts });
   } finally {
     await Promise.all([staging.release(), production.release()]);
   }

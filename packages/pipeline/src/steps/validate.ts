@@ -1,20 +1,24 @@
-// validate: check staged artifacts the way conda-forge's copy service does (declared hash, name grammar,
-// ownership) and further (the v0 manifest shape, the package read and checked in full, the info layers equal
-// to the package's own, no different artifact in production), then record the verdict on the staging manifest.
+// validate: check staged artifacts the way conda-forge's copy service does (who uploaded, declared hash, name
+// grammar, ownership) and further (the v0 manifest shape, the package read and checked in full in a child process
+// without secrets, the staged manifest equal to the canonical one the package yields, no different artifact in
+// production), then record the verdict on the staging manifest.
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { sha256Digest, type Store } from '@oci-channel/oci';
-import { readPackage } from '@oci-channel/conda';
+import { canonicalManifestDifference } from '@oci-channel/conda';
 import { artifactReason, formatArtifactRef, normalizeSha256, withoutSubject } from '../core/artifact-ref.ts';
 import { fetchPackageManifest, locateArtifact, type StagedLocation } from '../core/package-manifest.ts';
 import { downloadBlob } from '../core/blobs.ts';
 import { errorLine, openChannel, productionOptions, stagingOptions, throwIfUnreachable } from '../core/open.ts';
 import { assertOwnersDirectory, assertSeparateChannels } from '../core/guards.ts';
 import { checkOwnership } from '../identity/owners.ts';
+import { IdentityError } from '../identity/errors.ts';
+import { describeUploader, resolveUploader, uploaderLabel } from '../identity/uploader.ts';
+import { packageReader, type PackageReader } from '../core/package-reader.ts';
 import { byteTicker, reporter } from '../core/progress.ts';
-import type { ArtifactRef, ArtifactVerdict, Check, ValidateOptions, ValidateResult } from '../types.ts';
+import type { ArtifactRef, ArtifactVerdict, Check, UploaderIdentity, ValidateOptions, ValidateResult } from '../types.ts';
 import { recordVerdict } from '../records/verdict.ts';
 import { resolveVerdictKey, type VerdictKey } from '../records/verdict-key.ts';
 
@@ -25,6 +29,10 @@ interface ValidateContext {
   report: ReturnType<typeof reporter>;
   /** Signs recorded verdicts; without it they are recorded unsigned (and promote will not trust them). */
   verdictKey?: VerdictKey | undefined;
+  /** Who uploaded: verified from the identity token, or a name given for local use. */
+  uploader?: UploaderIdentity | undefined;
+  /** Opens the untrusted archives, in a child process that holds no secret. */
+  reader: PackageReader;
 }
 
 export async function validateOne(ctx: ValidateContext, ref: ArtifactRef): Promise<ArtifactVerdict> {
@@ -121,7 +129,7 @@ export async function validateOne(ctx: ValidateContext, ref: ArtifactRef): Promi
     try {
       // Reading every member of a large package takes a while: say so (progress renderers repeat it while it lasts).
       ctx.report('checking every member of the package', { artifact, totalBytes: layer.size });
-      pkg = await readPackage(file, { filename: ref.filename });
+      pkg = await ctx.reader.read(file, { filename: ref.filename });
       check('package', true, `${pkg.name} ${pkg.version} ${pkg.build} (${pkg.subdir})`);
     } catch (error) {
       check('package', false, errorLine(error));
@@ -142,6 +150,13 @@ export async function validateOne(ctx: ValidateContext, ref: ArtifactRef): Promi
       );
       const mdOk = pkg.md5 === layer.md5 && pkg.size === layer.size;
       check('layer-metadata', mdOk, mdOk ? 'md5 and size annotations agree' : `the manifest says md5 ${layer.md5} size ${layer.size}, the package has md5 ${pkg.md5} size ${pkg.size}`);
+      // Everything promote copies and reindex publishes (run_exports, about) must be what the package yields.
+      const difference = canonicalManifestDifference(staged.manifest, pkg);
+      check(
+        'canonical-manifest',
+        difference === undefined,
+        difference === undefined ? 'the staged manifest is the one the package yields' : `the staged manifest differs from the one the package yields: ${difference}; upload it again`,
+      );
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -149,8 +164,8 @@ export async function validateOne(ctx: ValidateContext, ref: ArtifactRef): Promi
 
   // 5. Who may publish this name.
   if (ctx.options.owners !== undefined) {
-    const owner = await checkOwnership(ctx.options.owners, where.name, ctx.options.uploader);
-    check('owner', owner.ok, owner.detail);
+    const owner = await checkOwnership(ctx.options.owners, where.name, ctx.uploader?.name);
+    check('owner', owner.ok, `${owner.detail} (${describeUploader(ctx.uploader)})`);
   }
 
   // 6. Production never gets a different artifact under a name it already serves.
@@ -170,7 +185,7 @@ export async function validateOne(ctx: ValidateContext, ref: ArtifactRef): Promi
     const recorded = await recordVerdict(stagingRepo, staged.descriptor, {
       verdict: result.verdict,
       checks,
-      ...(ctx.options.uploader ? { uploader: ctx.options.uploader } : {}),
+      ...(ctx.uploader ? { uploader: uploaderLabel(ctx.uploader) } : {}),
       validatedAt: new Date().toISOString(),
       subdir: ref.subdir,
       filename: ref.filename,
@@ -187,16 +202,38 @@ export async function validateOne(ctx: ValidateContext, ref: ArtifactRef): Promi
   return result;
 }
 
+/** Every artifact failed with the same identity reason: nothing is read, recorded or published. */
+export function refusedIdentity(refs: ArtifactRef[], error: IdentityError): ArtifactVerdict[] {
+  return refs.map((ref) => ({
+    subdir: ref.subdir,
+    filename: ref.filename,
+    ...(normalizeSha256(ref.sha256) ? { sha256: normalizeSha256(ref.sha256) } : {}),
+    verdict: 'failed',
+    checks: [{ name: 'identity', ok: false, detail: error.message }],
+    reason: `${formatArtifactRef(ref)}: ${error.message}`,
+  }));
+}
+
 export async function validate(o: ValidateOptions): Promise<ValidateResult> {
   // Overlapping channels, a missing owners checkout or a bad key fail here, before anything is opened or written.
   assertSeparateChannels(o.staging, o.production);
   assertOwnersDirectory(o.owners);
   const verdictKey = resolveVerdictKey(o);
+  const report = reporter(o.progress, 'validate');
+  // Who uploaded comes first: a refused identity token stops the request before anything is read or written.
+  let uploader: UploaderIdentity | undefined;
+  try {
+    uploader = await resolveUploader(o);
+  } catch (error) {
+    if (!(error instanceof IdentityError)) throw error;
+    report(`identity refused: ${error.message}`);
+    return { ok: false, artifacts: refusedIdentity(o.artifacts, error) };
+  }
+  if (uploader) report(`uploader ${describeUploader(uploader)}`);
   const staging = openChannel(o.staging, stagingOptions(o));
   const production = openChannel(o.production, productionOptions(o));
-  const report = reporter(o.progress, 'validate');
   try {
-    const ctx: ValidateContext = { staging: staging.store, production: production.store, options: o, report, verdictKey };
+    const ctx: ValidateContext = { staging: staging.store, production: production.store, options: o, report, verdictKey, uploader, reader: packageReader() };
     const limit = pLimit(o.concurrency ?? 8);
     const artifacts = await Promise.all(
       o.artifacts.map((ref) =>
@@ -212,7 +249,7 @@ export async function validate(o: ValidateOptions): Promise<ValidateResult> {
         }),
       ),
     );
-    return { ok: artifacts.length > 0 && artifacts.every((a) => a.verdict === 'passed'), artifacts };
+    return { ok: artifacts.length > 0 && artifacts.every((a) => a.verdict === 'passed'), artifacts, ...(uploader ? { uploader } : {}) };
   } finally {
     await Promise.all([staging.release(), production.release()]);
   }
