@@ -201,7 +201,7 @@ describe('the pipeline through the bundled actions', () => {
         { name: 'owner', ok: true, detail: 'good owns good (verified: conda-forge/good-feedstock)' },
       ]),
     );
-    expect(result.summary).toContain('Uploader: verified: conda-forge/good-feedstock (workflow conda-forge/oci-channel/.github/workflows/upload.yml@refs/tags/v1.2.0)');
+    expect(result.summary).toContain('<th>Uploader</th><td>verified: conda-forge/good-feedstock (workflow conda-forge/oci-channel/.github/workflows/upload.yml@refs/tags/v1.2.0)</td>');
     expect(parsed.artifacts.map((a: { filename: string; verdict: string }) => [a.filename, a.verdict])).toEqual([
       ['good-1.0-h0_0.conda', 'passed'],
       ['good-1.0-h0_0.tar.bz2', 'passed'],
@@ -239,7 +239,7 @@ describe('the pipeline through the bundled actions', () => {
     expect(await productionStore.repository('linux-64/good').listTags()).toContain('1.0-h0_0');
     const published = JSON.parse(Buffer.from((await productionStore.repository('linux-64/good').fetchManifest('1.0-h0_0')).bytes).toString('utf8'));
     expect(published.annotations['org.opencontainers.image.source']).toBe('https://github.com/my-org/channel');
-    expect(result.summary).toContain('Uploader: verified: conda-forge/good-feedstock');
+    expect(result.summary).toContain('<th>Uploader</th><td>verified: conda-forge/good-feedstock');
   });
 
   test('one artifact failing validation does not hold back the other: validate fails, promote promotes the good one and fails listing the bad', async () => {
@@ -250,9 +250,9 @@ describe('the pipeline through the bundled actions', () => {
     expect(up.code).toBe(0);
     const uploaded = JSON.parse(up.outputs.artifacts!) as Record<string, string>;
     // The second one is declared with a hash it does not have.
-    const mixed = { uploader: 'good', request_id: 'mixed-1', artifacts: { ...uploaded, 'noarch/good-3.0-h0_0.conda': 'f'.repeat(64) } };
+    const mixed = { ...JSON.parse(await signedPayload({ ...uploaded, 'noarch/good-3.0-h0_0.conda': 'f'.repeat(64) })), request_id: 'mixed-1' };
     const mixedProduction = registry.location('channel-mixed');
-    const inputs = { payload: JSON.stringify(mixed), staging, production: mixedProduction, 'staging-password': PASSWORD, 'production-password': PASSWORD, 'verdict-key': VERDICT_KEY };
+    const inputs = { payload: JSON.stringify(mixed), staging, production: mixedProduction, 'staging-password': PASSWORD, 'production-password': PASSWORD, 'verdict-key': VERDICT_KEY, ...channelInputs() };
     const validated = await run('validate', inputs);
     expectOneLineFailure(validated, 'validate', /1 of 2 artifact\(s\) failed validation, first noarch\/good-3\.0-h0_0\.conda: declared sha256 f{64} but staging holds/);
     const promoted = await run('promote', inputs);
@@ -496,7 +496,7 @@ describe('wrong inputs fail with a one-line reason and publish nothing', () => {
     tokens.push(prToken);
     const pr = await run('validate', { ...base, payload: JSON.stringify({ uploader: 'good', artifacts, identity_token: prToken }), ...channelInputs() });
     expectOneLineFailure(pr, 'validate', /pull_request run of conda-forge\/good-feedstock: pull request workflows never publish/);
-    expect(pr.summary).toContain('Uploader: not verified (the identity token was refused)');
+    expect(pr.summary).toContain('<th>Uploader</th><td>not verified (the identity token was refused)</td>');
   });
 
   test('the payload\'s uploader does not decide: the token\'s repository does (and does not own the name)', async () => {
