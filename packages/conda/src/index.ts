@@ -1,5 +1,6 @@
 export { PackageError } from './errors.ts';
 export { DEFAULT_PACKAGE_LIMITS, packageLimits, type PackageLimits } from './limits.ts';
+export { BROKEN_LABEL, MAIN_LABEL, MAX_LABEL_LENGTH, isLabel, labelProblem, parseLabel, type Label } from './label.ts';
 export { isValidSubdir, packageFilename, parsePackageFilename, subdirFromIndex, type PackageFilename, type PackageFormat } from './names.ts';
 export {
   CHANNEL_ABOUT_FIELDS,
@@ -43,3 +44,4 @@ export {
   type ZipMember,
 } from './build.ts';
 export * from './channel/index.ts';
+export { MAX_PATCH_INSTRUCTIONS_BYTES, readPatchesPackage, type PatchesPackage, type SubdirPatch } from './patches-package.ts';

@@ -7,3 +7,4 @@ export * from './shards.ts';
 export * from './html.ts';
 export * from './build.ts';
 export { newestVersion } from './version.ts';
+export * from './patches.ts';
