@@ -15,3 +15,5 @@ export * from './steps/gc.ts';
 export { defaultCacheDir } from './index/cache.ts';
 export * from './records/verdict-key.ts';
 export * from './core/retry.ts';
+export * from './steps/label.ts';
+export * from './records/labels.ts';
