@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { openStore, type Descriptor, type Repository, type Store } from '@oci-channel/oci';
 import { decodeShard, decodeShardIndex, rattler, zstdDecompress } from '@oci-channel/conda';
-import { label, reindex, readLabelChange, listLabelTags, type ReindexOptions } from '@oci-channel/pipeline';
+import { label, listLabelTags, listPromotionTags, promote, readLabelChange, readPromotions, reindex, upload, type ReindexOptions } from '@oci-channel/pipeline';
 import { countingStore } from '../../packages/pipeline/src/index/counting.ts';
 import { IndexMediaType, LABEL_MARK, PATCH_SOURCE, PATCHES } from '../../packages/pipeline/src/index/names.ts';
 import { writeChannelPatchInstructions } from '../../packages/pipeline/src/index/patches.ts';
@@ -189,6 +189,26 @@ describe('labels', () => {
       if (cacheDir === cache) expect(counted.calls.get('fetchBlob') ?? 0).toBe(0);
     }
     expect((await latest(store, 'linux-64/repodata.json')).digest).toBe(before);
+  });
+});
+
+describe('a promotion to a label', () => {
+  it('records the label in the promotion log and reindex lists the build under that label only; a bad label is refused first', async () => {
+    const { store, cache, dir } = channel();
+    const staging = openStore(registry.location(`staging${counter}`));
+    const file = await buildPackage(dir, { name: 'tool', version: '2.0rc1', build: '0', noarch: 'generic' }, 'conda');
+    expect((await upload({ to: staging, files: [file] })).ok).toBe(true);
+    const ref = { subdir: 'noarch', filename: 'tool-2.0rc1-0.conda' };
+    await expect(promote({ staging, production: store, artifacts: [ref], label: 'RC' })).rejects.toThrow(/label "RC" may only hold/);
+    expect(await listPromotionTags(store)).toEqual([]);
+    const promoted = await promote({ staging, production: store, artifacts: [ref], label: 'rc' });
+    expect(promoted.artifacts.map((a) => a.status)).toEqual(['promoted']);
+    expect((await readPromotions(store)).map((e) => [e.filename, e.label])).toEqual([['tool-2.0rc1-0.conda', 'rc']]);
+    const indexed = await reindex({ channel: store, cacheDir: cache });
+    expect(indexed.errors ?? []).toEqual([]);
+    expect(files((await latest(store, 'noarch/repodata.json')).repodata)).toEqual([]);
+    expect(files((await latest(store, 'label/rc/noarch/repodata.json')).repodata)).toEqual(['tool-2.0rc1-0.conda']);
+    await staging.close();
   });
 });
 

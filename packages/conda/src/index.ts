@@ -1,6 +1,6 @@
 export { PackageError } from './errors.ts';
 export { DEFAULT_PACKAGE_LIMITS, packageLimits, type PackageLimits } from './limits.ts';
-export { BROKEN_LABEL, MAIN_LABEL, MAX_LABEL_LENGTH, isLabel, labelProblem, parseLabel, type Label } from './label.ts';
+export { BROKEN_LABEL, LABEL_PATTERN, MAIN_LABEL, MAX_LABEL_LENGTH, isLabel, labelProblem, parseLabel, type Label } from './label.ts';
 export { isValidSubdir, packageFilename, parsePackageFilename, subdirFromIndex, type PackageFilename, type PackageFormat } from './names.ts';
 export {
   CHANNEL_ABOUT_FIELDS,

@@ -13,7 +13,9 @@ export const MAIN_LABEL = 'main' as Label;
 export const BROKEN_LABEL = 'broken' as Label;
 
 export const MAX_LABEL_LENGTH = 64;
-const LABEL_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+/** The grammar as a pattern string (JSON schema, action inputs). */
+export const LABEL_PATTERN = '^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$';
+const LABEL_RE = new RegExp(LABEL_PATTERN);
 
 /** Why `value` is not a label, or undefined when it is one. */
 export function labelProblem(value: string): string | undefined {

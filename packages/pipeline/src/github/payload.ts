@@ -1,6 +1,7 @@
 // The promotion request an upload sends through repository_dispatch and validate/promote accept back.
 // Whoever can dispatch controls it, so it is checked strictly: exact keys, types, lengths and name patterns.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { LABEL_PATTERN, MAX_LABEL_LENGTH } from '@oci-channel/conda';
 import type { ArtifactRef } from '../types.ts';
 
 /** What travels as `client_payload` (GitHub allows at most 10 top-level properties). */
@@ -15,6 +16,8 @@ export interface PromotionRequest {
   commit?: string;
   /** Link to the uploading run. */
   run_url?: string;
+  /** The channel label to promote to (default `main`: the channel itself), e.g. `rc` from conda-forge's channel_targets. */
+  label?: string;
 }
 
 const SUBDIR = '[a-z0-9]+(?:-[a-z0-9]+)*';
@@ -40,6 +43,7 @@ export const promotionRequestSchema = {
     repository: { type: 'string', maxLength: 140, pattern: '^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$' },
     commit: { type: 'string', pattern: '^[a-f0-9]{40}(?:[a-f0-9]{24})?$' },
     run_url: { type: 'string', maxLength: 500, pattern: '^https://[^\\s"<>]+$' },
+    label: { type: 'string', minLength: 1, maxLength: MAX_LABEL_LENGTH, pattern: LABEL_PATTERN },
   },
 } as const;
 
@@ -93,10 +97,11 @@ function describe(error: ErrorObject | undefined): string {
   }
   switch (error.keyword) {
     case 'additionalProperties':
-      return `${where} has unexpected key ${quote(params.additionalProperty)} (allowed: uploader, artifacts, repository, commit, run_url)`;
+      return `${where} has unexpected key ${quote(params.additionalProperty)} (allowed: uploader, artifacts, repository, commit, run_url, label)`;
     case 'required':
       return `${where} lacks required key ${quote(params.missingProperty)}`;
     case 'pattern':
+      if (where === 'label') return 'label is not a channel label (lowercase letters and digits separated by single ".", "_" or "-", e.g. rc)';
       return `${where} ${where.startsWith('artifacts/') ? 'must be a sha256 of 64 lowercase hex digits' : `does not match ${params.pattern}`}`;
     default:
       return `${where} ${error.message ?? 'is invalid'}`;

@@ -19,7 +19,7 @@ import {
   type Repository,
   type Store,
 } from '@oci-channel/oci';
-import { buildPackageManifest, readPackage } from '@oci-channel/conda';
+import { buildPackageManifest, parseLabel, readPackage } from '@oci-channel/conda';
 import { formatArtifactRef, normalizeSha256 } from '../core/artifact-ref.ts';
 import { downloadBlob } from '../core/blobs.ts';
 import { withConcurrentPushRetry } from '../core/retry.ts';
@@ -166,7 +166,14 @@ async function ensureLogged(ctx: PromoteContext, ref: ArtifactRef, where: Staged
   ctx.logTags ??= listPromotionTags(ctx.production);
   const tags = await ctx.logTags;
   if (await findPromotion(ctx.production, ref.subdir, ref.filename, tags)) return;
-  await appendPromotion(ctx.production, { subdir: ref.subdir, filename: ref.filename, repository: where.repository, tag: where.tag, manifestDigest });
+  await appendPromotion(ctx.production, {
+    subdir: ref.subdir,
+    filename: ref.filename,
+    repository: where.repository,
+    tag: where.tag,
+    manifestDigest,
+    ...(ctx.options.label ? { label: ctx.options.label } : {}),
+  });
   ctx.report('logged', { artifact: formatArtifactRef(ref) });
 }
 
@@ -384,8 +391,9 @@ async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: Ar
 }
 
 export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
-  // A bad key fails here, before anything is opened or written.
+  // A bad key or label fails here, before anything is opened or written.
   const verdictKey = resolveVerdictKey(o);
+  if (o.label !== undefined) parseLabel(o.label, 'the promotion label');
   const staging = openChannel(o.staging, stagingOptions(o));
   const production = openChannel(o.production, productionOptions(o));
   const report = reporter(o.progress, 'promote');

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { sha256Digest, type Store } from '@oci-channel/oci';
-import { readPackage } from '@oci-channel/conda';
+import { parseLabel, readPackage } from '@oci-channel/conda';
 import { formatArtifactRef, normalizeSha256 } from '../core/artifact-ref.ts';
 import { fetchPackageManifest, locateArtifact, type StagedLocation } from '../core/package-manifest.ts';
 import { downloadBlob } from '../core/blobs.ts';
@@ -183,8 +183,9 @@ export async function validateOne(ctx: ValidateContext, ref: ArtifactRef): Promi
 }
 
 export async function validate(o: ValidateOptions): Promise<ValidateResult> {
-  // A bad key fails here, before anything is opened or written.
+  // A bad key or label fails here, before anything is opened or written.
   const verdictKey = resolveVerdictKey(o);
+  if (o.label !== undefined) parseLabel(o.label, 'the promotion label');
   const staging = openChannel(o.staging, stagingOptions(o));
   const production = openChannel(o.production, productionOptions(o));
   const report = reporter(o.progress, 'validate');
