@@ -1,4 +1,5 @@
 // validate and promote take the same request: two channels, the artifacts, and who uploaded them.
+import { labelProblem } from '@oci-channel/conda';
 import { promote, validate, type ValidateOptions } from '@oci-channel/pipeline';
 import { artifacts, COMMON_OPTIONS, concurrency, location, parse, required, type Values } from '../args.ts';
 import { shortDigest, table } from '../output.ts';
@@ -11,6 +12,7 @@ const PROMOTION_OPTIONS = {
   production: { type: 'string' },
   owners: { type: 'string' },
   uploader: { type: 'string' },
+  label: { type: 'string' },
 } as const;
 
 function promotionOptions(command: string, values: Values, positionals: string[], ctx: CommandContext): ValidateOptions {
@@ -25,13 +27,20 @@ function promotionOptions(command: string, values: Values, positionals: string[]
     concurrency: concurrency(command, values),
     ...(typeof values.owners === 'string' ? { owners: values.owners } : {}),
     ...(typeof values.uploader === 'string' ? { uploader: values.uploader } : {}),
+    ...(typeof values.label === 'string' ? { label: checkedLabel(command, values.label) } : {}),
   };
+}
+
+function checkedLabel(command: string, value: string): string {
+  const problem = labelProblem(value);
+  if (problem) throw new UsageError(`--label: ${problem}`, command);
+  return value;
 }
 
 export const validateCommand: Command = {
   name: 'validate',
   summary: 'check staged artifacts and record a verdict on each',
-  help: `Usage: oci-channel validate --staging CHANNEL --production CHANNEL [--owners DIR --uploader NAME] [--json] ARTIFACT...
+  help: `Usage: oci-channel validate --staging CHANNEL --production CHANNEL [--owners DIR --uploader NAME] [--label LABEL] [--json] ARTIFACT...
 
 Checks each staged artifact (manifest shape, declared sha256, the package itself, its info layers,
 ownership, no different artifact in production) and records the verdict on the staging manifest,
@@ -43,6 +52,7 @@ Options:
   --production CHANNEL  the production channel
   --owners DIR          a feedstock-outputs checkout (outputs/<c1>/<c2>/<c3>/<name>.json)
   --uploader NAME       the feedstock that uploaded (checked against --owners)
+  --label LABEL         the label the request promotes to (default main)
   --concurrency N       artifacts in parallel (default 8)
   --json                print the result as one JSON object on stdout
   -h, --help            this help
@@ -65,7 +75,7 @@ Options:
 export const promoteCommand: Command = {
   name: 'promote',
   summary: 'copy validated artifacts from staging to production',
-  help: `Usage: oci-channel promote --staging CHANNEL --production CHANNEL [--owners DIR --uploader NAME] [--revalidate] [--json] ARTIFACT...
+  help: `Usage: oci-channel promote --staging CHANNEL --production CHANNEL [--owners DIR --uploader NAME] [--label LABEL] [--revalidate] [--json] ARTIFACT...
 
 Copies artifacts with a passing verdict (validating first when needed) from staging to production,
 verifies production, appends to the promotion log, then removes the staging copy. Only verdicts signed with
@@ -77,6 +87,7 @@ Options:
   --production CHANNEL  the production channel
   --owners DIR          a feedstock-outputs checkout
   --uploader NAME       the feedstock that uploaded
+  --label LABEL         the label to promote to (default main: the channel itself; e.g. rc)
   --revalidate          validate every artifact afresh instead of trusting its recorded verdict
   --concurrency N       artifacts in parallel (default 16)
   --json                print the result as one JSON object on stdout
