@@ -17,7 +17,7 @@ import YAML from 'yaml';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** One entry per action: actions/src/<name>.ts -> dist/<name>/index.js, described by actions/<name>/action.yml. */
-export const ACTIONS = ['upload-to-staging', 'validate', 'promote', 'reindex', 'gc-staging'] as const;
+export const ACTIONS = ['upload-to-staging', 'validate', 'promote', 'reindex', 'gc-staging', 'label'] as const;
 
 /**
  * rattler is loaded at run time with createRequire (see packages/conda/src/rattler.ts), which ncc does not trace

@@ -31,12 +31,16 @@ export function readPromotionOptions(): ValidateOptions {
   const owners = core.getInput('owners');
   // Empty: the pipeline's default applies (OCI_CHANNEL_VERDICT_KEY, else no key and promote validates itself).
   const verdictKey = core.getInput('verdict-key') || undefined;
-  core.info(`request from ${parsed.request.uploader}${parsed.request.run_url ? ` (${parsed.request.run_url})` : ''}: ${parsed.artifacts.length} artifact(s)`);
+  const label = parsed.request.label;
+  core.info(
+    `request from ${parsed.request.uploader}${parsed.request.run_url ? ` (${parsed.request.run_url})` : ''}: ${parsed.artifacts.length} artifact(s)${label ? ` to label ${label}` : ''}`,
+  );
   return {
     staging,
     production,
     artifacts: parsed.artifacts,
     uploader: parsed.request.uploader,
+    ...(label ? { label } : {}),
     owners: owners || undefined,
     verdictKey,
     stagingStoreOptions: storeOptionsFrom('staging-username', 'staging-password', staging),
