@@ -93,9 +93,9 @@ describe('the real conda-forge-repodata-patches-20180828-0 package', () => {
   beforeAll(async () => {
     const pkg = await readPatchesPackage(PATCHES);
     expect([...pkg.subdirs.keys()].sort()).toEqual(['linux-64', 'linux-armv7l', 'linux-ppc64le', 'noarch', 'osx-64', 'win-32', 'win-64']);
-    expect(pkg.subdirs.get('noarch')!.instructions.remove).toEqual(['sendgrid-5.3.0-py_0.tar.bz2']);
-    expect(pkg.subdirs.get('linux-armv7l')!.instructions).toEqual({ patch_instructions_version: 1, packages: {}, 'packages.conda': {}, remove: [], revoke: [] });
-    osx = pkg.subdirs.get('osx-64')!.instructions;
+    expect(pkg.subdirs.get('noarch')!.instructions().remove).toEqual(['sendgrid-5.3.0-py_0.tar.bz2']);
+    expect(pkg.subdirs.get('linux-armv7l')!.instructions()).toEqual({ patch_instructions_version: 1, packages: {}, 'packages.conda': {}, remove: [], revoke: [] });
+    osx = pkg.subdirs.get('osx-64')!.instructions();
     expect(Object.keys(osx.packages)).toHaveLength(1259);
   });
 

@@ -192,6 +192,23 @@ describe('labels', () => {
   });
 });
 
+describe('label changes and restricted runs', () => {
+  it('a change learnt by a run of another subdir is still published when its subdir is indexed with the same cache', async () => {
+    const { store, cache, dir } = channel();
+    await publishPackage(store, await buildPackage(dir, { name: 'a', version: '1', build: '0', subdir: 'linux-64' }, 'tar.bz2'));
+    await publishPackage(store, await buildPackage(dir, { name: 'b', version: '1', build: '0', noarch: 'generic' }, 'tar.bz2'));
+    await reindex({ channel: store, cacheDir: cache });
+    await label({ channel: store, artifacts: [{ subdir: 'linux-64', filename: 'a-1-0.tar.bz2' }], add: ['broken'], actor: 'core-member' });
+    const noarch = await reindex({ channel: store, cacheDir: cache, subdirs: ['noarch'] });
+    expect(noarch.subdirs.map((s) => [s.subdir, s.labels])).toEqual([['noarch', [{ label: 'broken', packages: 0, pushed: true }]]]);
+    expect(files((await latest(store, 'linux-64/repodata.json')).repodata)).toEqual(['a-1-0.tar.bz2']);
+    await reindex({ channel: store, cacheDir: cache, subdirs: ['linux-64'] });
+    const linux = await latest(store, 'linux-64/repodata.json');
+    expect(files(linux.repodata)).toEqual([]);
+    expect(linux.repodata.removed).toEqual(['a-1-0.tar.bz2']);
+  });
+});
+
 describe('a promotion to a label', () => {
   it('records the label in the promotion log and reindex lists the build under that label only; a bad label is refused first', async () => {
     const { store, cache, dir } = channel();

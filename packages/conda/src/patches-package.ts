@@ -14,10 +14,11 @@ export const MAX_PATCH_INSTRUCTIONS_BYTES = 1 << 30;
 const MEMBER_RE = /^([^/]+)\/patch_instructions\.json$/;
 
 export interface SubdirPatch {
-  instructions: PatchInstructions;
   /** The member's bytes as shipped (what a cache keeps) and their sha256 (hex): equal bytes, equal patches. */
   bytes: Buffer;
   sha256: string;
+  /** Parses the (already checked) bytes: parsed instructions of a big channel are held one subdir at a time. */
+  instructions(): PatchInstructions;
 }
 
 export interface PatchesPackage {
@@ -41,8 +42,9 @@ export async function readPatchesPackage(file: string, options: { filename?: str
   const subdirs = new Map<string, SubdirPatch>();
   for (const [member, bytes] of pkg.collected ?? []) {
     const subdir = MEMBER_RE.exec(member)![1]!;
-    const instructions = parsePatchInstructionsJson(bytes, `${member} of ${pkg.filename}`);
-    subdirs.set(subdir, { instructions, bytes, sha256: createHash('sha256').update(bytes).digest('hex') });
+    const what = `${member} of ${pkg.filename}`;
+    parsePatchInstructionsJson(bytes, what);
+    subdirs.set(subdir, { bytes, sha256: createHash('sha256').update(bytes).digest('hex'), instructions: () => parsePatchInstructionsJson(bytes, what) });
   }
   if (subdirs.size === 0) {
     throw new PatchError(`${pkg.filename} holds no <subdir>/patch_instructions.json: it is not a repodata patches package`);

@@ -27,6 +27,8 @@ export interface SubdirState {
   indexed?: number;
   /** Key of the patch instructions that `latest` was built with ('' for none). */
   patchKey?: string;
+  /** Digest of the labels.json layer of that `latest` ('' for none). */
+  labelsDigest?: string;
   /** Per label index of this subdir, what we last pushed or saw: its content key and shards. */
   views?: Record<string, { key: string; shardKeys?: Record<string, [key: string, hex: string]> }>;
 }

@@ -153,7 +153,7 @@ async function patchesPackage(o: PatchSourceOptions): Promise<{ source: string; 
     const read = await readPatchesPackage(local!, { filename });
     if (read.sha256 !== sha256) throw new PatchError(`patches package ${filename} changed while it was read; run reindex again`);
     const subdirs = new Map<string, SubdirSource>();
-    for (const [subdir, member] of read.subdirs) subdirs.set(subdir, { key: member.sha256, load: async () => member.instructions });
+    for (const [subdir, member] of read.subdirs) subdirs.set(subdir, { key: member.sha256, load: async () => member.instructions() });
     if (dir) await writeCachedPackage(dir, read.subdirs);
     return { source: sourceName, subdirs };
   } finally {
@@ -217,8 +217,9 @@ async function instructionsFile(file: string, subdir: string): Promise<SubdirSou
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new PatchError(`cannot read ${file}: ${(error as Error).message}`);
   }
-  const instructions = parsePatchInstructionsJson(bytes, `${subdir}/patch_instructions.json (${file})`);
-  return { key: sha256Hex(bytes), load: async () => instructions };
+  const what = `${subdir}/patch_instructions.json (${file})`;
+  parsePatchInstructionsJson(bytes, what);
+  return { key: sha256Hex(bytes), load: async () => parsePatchInstructionsJson(bytes, what) };
 }
 
 /** The channel's own instructions for `subdir`: one HEAD per run, the layer read only when it changed. */
@@ -236,13 +237,14 @@ async function channelInstructions(o: PatchSourceOptions, subdir: string): Promi
   const layer = ((manifest.layers ?? []) as Descriptor[]).find((l) => l?.mediaType === PATCH_INSTRUCTIONS_MEDIA_TYPE);
   if (!layer) throw new PatchError(`${repository.display}:latest has no ${PATCH_INSTRUCTIONS_MEDIA_TYPE} layer; write it with writeChannelPatchInstructions`);
   const bytes = Buffer.from(await readSmallBlob(repository, parseDigest(layer.digest), layer.size, MAX_CHANNEL_INSTRUCTIONS));
-  const instructions = parsePatchInstructionsJson(bytes, `${repository.display}:latest`);
+  const what = `${repository.display}:latest`;
+  parsePatchInstructionsJson(bytes, what);
   if (file) {
     await mkdir(path.dirname(file), { recursive: true });
     await writeFile(`${file}.${process.pid}.tmp`, bytes);
     await rename(`${file}.${process.pid}.tmp`, file);
   }
-  return { key: sha256Hex(bytes), load: async () => instructions };
+  return { key: sha256Hex(bytes), load: async () => parsePatchInstructionsJson(bytes, what) };
 }
 
 /**

@@ -173,6 +173,8 @@ export interface PublishedRepodata {
   labelMark?: string;
   /** Key of the patch instructions it was built with ('' for none). */
   patchKey: string;
+  /** Digest of its labels.json layer ('' for none). */
+  labelsDigest: string;
 }
 
 async function readBlobCapped(repository: Repository, layer: Descriptor, cap: number): Promise<Buffer> {
@@ -225,6 +227,7 @@ export async function readPublishedRepodata(repository: Repository, reference: s
     ...(labels ? { labels } : {}),
     ...(annotations[LABEL_MARK] ? { labelMark: annotations[LABEL_MARK] } : {}),
     patchKey: annotations[PATCHES] ?? '',
+    labelsDigest: labelsLayer?.digest ?? '',
   };
 }
 

@@ -82,12 +82,7 @@ export function buildMainIndex(
     ...(options.previousShards ? { previousShards: options.previousShards } : {}),
     ...(differs ? { fromPackages: all } : {}),
   });
-  // Every file with a promotion label or a change, whether indexed yet or not (a change may come before its file).
-  const ops = state.ops[subdir] ?? {};
-  const labelled = new Map<string, { filename: string; promoted?: string; ops?: LabelOps }>();
-  for (const e of entries) if (e.label || ops[e.pkg.filename]) labelled.set(e.pkg.filename, { filename: e.pkg.filename, promoted: e.label, ops: ops[e.pkg.filename] });
-  for (const [filename, changes] of Object.entries(ops)) if (!labelled.has(filename)) labelled.set(filename, { filename, ops: changes });
-  const labels = state.names.size > 0 || labelled.size > 0 ? labelsDocument(state.names, labelled.values()) : undefined;
+  const labels = labelsLayer(state, subdir, entries);
   return {
     files,
     state: {
@@ -99,6 +94,16 @@ export function buildMainIndex(
     indexed: all.length,
     removed: patched.removed.length,
   };
+}
+
+/** labels.json of the subdir's main manifest, or undefined when the channel has no labels at all. */
+export function labelsLayer(state: LabelState, subdir: string, entries: Iterable<CachedEntry>): Buffer | undefined {
+  // Every file with a promotion label or a change, whether indexed yet or not (a change may come before its file).
+  const ops = state.ops[subdir] ?? {};
+  const labelled = new Map<string, { filename: string; promoted?: string; ops?: LabelOps }>();
+  for (const e of entries) if (e.label || ops[e.pkg.filename]) labelled.set(e.pkg.filename, { filename: e.pkg.filename, promoted: e.label, ops: ops[e.pkg.filename] });
+  for (const [filename, changes] of Object.entries(ops)) if (!labelled.has(filename)) labelled.set(filename, { filename, ops: changes });
+  return state.names.size > 0 || labelled.size > 0 ? labelsDocument(state.names, labelled.values()) : undefined;
 }
 
 /** The label indexes of a built subdir (every label of the channel, empty ones too), patched, pointing at `<subdir>/`. */

@@ -26,7 +26,7 @@ import { loadPatches } from '../index/patches.ts';
 import { prepareRepodataManifest, pushChannelData, pushShards, settle } from '../index/publish.ts';
 import { publishedViewKey, readPackageEntries, readPublishedRepodata, viewKey, type PublishedRepodata } from '../index/read.ts';
 import { writeChannelTree, type TreeIndex } from '../index/tree.ts';
-import { buildLabelIndexes, buildMainIndex, inMainIndex, mainPackages, type BuiltSubdir, type LabelState } from '../index/views.ts';
+import { buildLabelIndexes, buildMainIndex, inMainIndex, labelsLayer, mainPackages, type BuiltSubdir, type LabelState } from '../index/views.ts';
 import { listLabelTags, readLabelChange, type LoggedLabelChange } from '../records/labels.ts';
 import { errorLine, openChannel, productionOptions } from '../core/open.ts';
 import { reporter } from '../core/progress.ts';
@@ -201,7 +201,7 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
       // Someone else's latest: its label indexes may differ from what our cache remembers.
       w.labelsDirty = true;
       w.recheckLabels = true;
-      cache.state.subdirs[w.subdir] = { ...state, latest: head.digest, indexed: pub.entries.length, patchKey: pub.patchKey };
+      cache.state.subdirs[w.subdir] = { ...state, latest: head.digest, indexed: pub.entries.length, patchKey: pub.patchKey, labelsDigest: pub.labelsDigest };
     };
     await Promise.all([...work.values()].map((w) => limit(() => readLatest(w))));
 
@@ -352,16 +352,19 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
         report(`the patch instructions of ${w.subdir} changed: re-patching it`);
       }
     }
-    const instructions = new Map<string, PatchInstructions[]>();
-    const instructionsOf = async (subdir: string) => {
-      let sets = instructions.get(subdir);
-      if (!sets) instructions.set(subdir, (sets = await patches.instructionsOf(subdir)));
-      return sets;
-    };
+    // Parsed when a subdir is built and let go after: a big channel's instructions are held one subdir at a time.
+    const instructionsOf = (subdir: string): Promise<PatchInstructions[]> => patches.instructionsOf(subdir);
 
-    // Files we have that the published latest lacks (cache learnt them earlier, or another run lost them).
+    // Files we have that the published latest lacks (cache learnt them earlier, or another run lost them), and
+    // label changes it lacks (learnt by a run restricted to other subdirs).
     for (const w of work.values()) {
-      if (o.full || w.dirty) continue;
+      if (w.dirty) continue;
+      const labelsNow = labelsLayer(labels, w.subdir, cache.subdirEntries(w.subdir).values());
+      if ((labelsNow ? sha256Of(labelsNow) : '') !== (cache.state.subdirs[w.subdir]?.labelsDigest ?? '')) {
+        w.dirty = true;
+        continue;
+      }
+      if (o.full) continue;
       const pub = published.get(w.subdir);
       const have = cache.subdirEntries(w.subdir);
       if (!pub) {
@@ -595,6 +598,7 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
         state.latest = final;
         state.indexed = b.indexed;
         state.patchKey = patchKey;
+        state.labelsDigest = b.state.labels ? sha256Of(b.state.labels) : '';
         state.shardKeys = shardRecord(files.shardKeys);
         return {
           subdir: w.subdir,
