@@ -3,6 +3,7 @@
 // rattler solves from; repodata patches from a patches package promoted into the channel (a loosened pin changes
 // the solution, a new patches build re-patches only the subdirs it touches, a bad one is refused and the index
 // stays), the channel's own instructions in the registry; warm and cold-cache runs stay incremental.
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -234,6 +235,45 @@ describe('repodata patches', () => {
   const patchesPackage = (dir: string, version: string, subdirs: Record<string, unknown>) =>
     buildPackage(dir, { name: PATCH_PACKAGE, version, build: '0', noarch: 'generic', files: Object.fromEntries(Object.entries(subdirs).map(([s, i]) => [`${s}/patch_instructions.json`, JSON.stringify(i)])) }, 'conda');
   const linuxFix = { patch_instructions_version: 1, packages: { 'pinned-1.0-0.tar.bz2': { depends: ['dep'] } }, remove: ['junk-1.0-0.tar.bz2'], revoke: [] };
+
+  it('applies the real conda-forge-repodata-patches-20180828-0, promoted into the channel, record by record as conda-index', async () => {
+    const { store, cache, dir } = channel();
+    const real = path.resolve(import.meta.dirname, '../fixtures/conda-index/tests/archives/conda-forge-repodata-patches-20180828-0.tar.bz2');
+    await publishPackage(store, real);
+    // Builds with file names the osx-64 instructions patch and remove.
+    const specs: PackageSpec[] = [
+      { name: 'blas', version: '1.0', build: 'openblas', index: { track_features: 'blas_openblas' } },
+      { name: 'airflow-with-async', version: '1.9.0', build: '1', depends: ['airflow', 'eventlet'] },
+      { name: 'petsc', version: '3.9.2', build: 'blas_openblash1308f21_3', depends: ['blas'], index: { features: 'blas_openblas' } },
+      { name: 'cookiecutter', version: '1.4.0', build: '0' },
+      { name: 'untouched', version: '1.0', build: '0' },
+    ];
+    for (const spec of specs) await publishPackage(store, await buildPackage(dir, { subdir: 'osx-64', ...spec }, 'tar.bz2'));
+    const result = await reindex({ channel: store, cacheDir: cache, patchGenerator: 'noarch/conda-forge-repodata-patches-20180828-0.tar.bz2', subdirs: ['osx-64', 'noarch'] });
+    expect(result.errors ?? []).toEqual([]);
+    const osx = await latest(store, 'osx-64/repodata.json');
+    const instructions = JSON.parse(
+      execFileSync('tar', ['-xjOf', real, 'osx-64/patch_instructions.json'], { maxBuffer: 64 << 20 }).toString(),
+    ) as { packages: Record<string, Record<string, unknown>>; remove: string[] };
+    for (const [filename, unpatched] of Object.entries(osx.fromPackages.packages) as Array<[string, Record<string, unknown>]>) {
+      if (instructions.remove.includes(filename)) {
+        expect(osx.repodata.packages[filename]).toBeUndefined();
+        continue;
+      }
+      const fix = instructions.packages[filename] ?? {};
+      const expected = { ...unpatched };
+      for (const [key, value] of Object.entries(fix)) {
+        if (value === null && key in expected) delete expected[key];
+        else expected[key] = value;
+      }
+      expect({ filename, record: osx.repodata.packages[filename] }).toEqual({ filename, record: expected });
+    }
+    expect(osx.repodata.removed).toEqual(['cookiecutter-1.4.0-0.tar.bz2']);
+    expect(osx.repodata.packages['blas-1.0-openblas.tar.bz2']).not.toHaveProperty('track_features');
+    expect(osx.repodata.packages['petsc-3.9.2-blas_openblash1308f21_3.tar.bz2']).not.toHaveProperty('features');
+    expect(osx.repodata.packages['airflow-with-async-1.9.0-1.tar.bz2'].depends).toEqual(instructions.packages['airflow-with-async-1.9.0-1.tar.bz2']!.depends);
+    expect(osx.manifest.annotations[PATCH_SOURCE]).toMatch(/^noarch\/conda-forge-repodata-patches-20180828-0\.tar\.bz2@sha256:/);
+  });
 
   it('applies the newest patches build in noarch, re-patches only what a new build touches, and refuses a bad one', async () => {
     const { store, cache, dir } = channel();

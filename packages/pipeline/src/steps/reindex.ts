@@ -453,8 +453,8 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
 
     if (o.out !== undefined) {
       for (const w of work.values()) {
-        if (built.has(w.subdir)) continue;
-        const b = await build(w.subdir);
+        if (builtLabels.some((l) => l.files.subdir === w.subdir) || (built.has(w.subdir) && labels.names.size === 0)) continue;
+        const b = built.get(w.subdir) ?? (await build(w.subdir));
         builtLabels.push(...buildLabelIndexes(b, { createdAt, previousShards: () => undefined }));
       }
       const indexes: TreeIndex[] = [...[...built.values()].map((b): TreeIndex => ({ files: b.files })), ...builtLabels].sort((a, b) =>
