@@ -406,7 +406,8 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
       if (w.dirty) {
         try {
           b ??= await build(w.subdir);
-          result = await publishSubdir(w, b);
+          // What was finally pushed (merged with a concurrent reindex's state) is what the label indexes follow.
+          ({ result, built: b } = await publishSubdir(w, b));
           pushedSomething = true;
         } catch (error) {
           errors.push(`cannot publish the index of ${w.subdir}: ${errorLine(error)}`);
@@ -545,7 +546,7 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
       return [...names];
     }
 
-    async function publishSubdir(w: SubdirWork, first: BuiltSubdir): Promise<SubdirIndex> {
+    async function publishSubdir(w: SubdirWork, first: BuiltSubdir): Promise<{ result: SubdirIndex; built: BuiltSubdir }> {
       const repository = store.repository(repodataRepository(w.subdir));
       let b = first;
       const state = (cache.state.subdirs[w.subdir] ??= {});
@@ -582,11 +583,12 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
         await sleep(50 + Math.floor(Math.random() * 100));
         const after = await repository.resolve('latest');
         let final = ours.digest;
+        let theirs: PublishedRepodata | undefined;
         if (after && after.digest !== ours.digest) {
-          const pub = await readPublishedRepodata(repository, after.digest, w.subdir);
-          const theirs = new Set(pub.entries.map((e) => e.filename));
-          const missing = [...cache.subdirEntries(w.subdir).keys()].some((f) => !theirs.has(f));
-          mergePublished(w.subdir, pub);
+          theirs = await readPublishedRepodata(repository, after.digest, w.subdir);
+          const files = new Set(theirs.entries.map((e) => e.filename));
+          const missing = [...cache.subdirEntries(w.subdir).keys()].some((f) => !files.has(f));
+          const learnt = mergePublished(w.subdir, theirs);
           w.latest = after.digest;
           if (missing && attempt < LATEST_ATTEMPTS) {
             b = await build(w.subdir);
@@ -594,13 +596,15 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
           }
           if (missing) throw new Error(`latest of ${repository.display} kept being replaced by other reindexes; run reindex again`);
           final = after.digest;
+          // Their state won: the label indexes follow the merged state, and the next run compares with theirs.
+          if (learnt > 0) b = await build(w.subdir);
         }
         state.latest = final;
         state.indexed = b.indexed;
-        state.patchKey = patchKey;
-        state.labelsDigest = b.state.labels ? sha256Of(b.state.labels) : '';
+        state.patchKey = theirs ? theirs.patchKey : patchKey;
+        state.labelsDigest = theirs ? theirs.labelsDigest : b.state.labels ? sha256Of(b.state.labels) : '';
         state.shardKeys = shardRecord(files.shardKeys);
-        return {
+        const result: SubdirIndex = {
           subdir: w.subdir,
           packages: b.indexed,
           added: w.added,
@@ -608,6 +612,7 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
           tags: [stamp, 'latest'],
           ...(b.removed > 0 ? { removed: b.removed } : {}),
         };
+        return { result, built: b };
       }
     }
 
