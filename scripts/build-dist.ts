@@ -18,7 +18,7 @@ import YAML from 'yaml';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** One entry per action: actions/src/<name>.ts -> dist/<name>/index.js, described by actions/<name>/action.yml. */
-export const ACTIONS = ['upload-to-staging', 'validate', 'promote', 'reindex', 'gc-staging', 'mirror'] as const;
+export const ACTIONS = ['upload-to-staging', 'validate', 'promote', 'reindex', 'gc-staging', 'mirror', 'label'] as const;
 /** The command line, bundled the same way: packages/cli/src/bin.ts -> dist/cli/index.js (see the README). */
 export const CLI = 'cli';
 /**

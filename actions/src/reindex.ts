@@ -26,6 +26,10 @@ await runAction({
     const full = booleanInput('full', false);
     const out = stringInput('out');
     const useCache = booleanInput('cache', true);
+    const patchGenerator = stringInput('patch-generator');
+    const patchPackage = stringInput('patch-package', { maxLength: 64, pattern: /^[a-z0-9_][a-z0-9._-]*$/, hint: 'a conda package name, e.g. conda-forge-repodata-patches' });
+    const patchInstructions = stringInput('patch-instructions');
+    if (patchGenerator && patchPackage) throw new UserError('inputs patch-generator and patch-package name two patches packages: give one');
     const cacheDir = path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'oci-channel-reindex-cache');
     // One cache line per channel and subdir selection; a new key each run, restored by prefix.
     const scope = createHash('sha256').update(`${channel}\n${[...subdirs].sort().join(',')}`).digest('hex').slice(0, 16);
@@ -53,21 +57,26 @@ await runAction({
         out: out ? path.resolve(out) : undefined,
         cacheDir,
         progress: progressLogger,
+        ...(patchGenerator ? { patchGenerator } : {}),
+        ...(patchPackage ? { patchPackage } : {}),
+        ...(patchInstructions ? { patchInstructions: path.resolve(patchInstructions) } : {}),
       }),
     );
     core.setOutput('result', JSON.stringify(result));
     core.setOutput('ok', String(result.ok));
-    core.setOutput('changed', String(result.subdirs.some((s) => s.tags.length > 0)));
+    core.setOutput('changed', String(result.subdirs.some((s) => s.tags.length > 0 || (s.labels ?? []).some((l) => l.pushed))));
 
     core.summary.addHeading('Reindex', 3);
     core.summary.addTable([
-      ['Subdir', 'Packages', 'Added', 'Repodata digest', 'Tags'].map((data) => ({ data, header: true })),
+      ['Subdir', 'Packages', 'Added', 'Removed', 'Repodata digest', 'Tags', 'Labels'].map((data) => ({ data, header: true })),
       ...result.subdirs.map((s) => [
         escapeHtml(s.subdir),
         String(s.packages),
         String(s.added),
+        String(s.removed ?? 0),
         `<code>${escapeHtml(s.repodataDigest)}</code>`,
         escapeHtml(s.tags.join(', ') || 'unchanged'),
+        escapeHtml((s.labels ?? []).map((l) => `${l.label} (${l.packages}${l.pushed ? ', pushed' : ''})`).join(', ') || '-'),
       ]),
     ]);
 

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import * as core from '@actions/core';
 import * as glob from '@actions/glob';
+import { LABEL_PATTERN, MAIN_LABEL } from '@oci-channel/conda';
 import { dispatchPromotion, upload, type PromotionRequest } from '@oci-channel/pipeline';
 import { UserError } from './common/errors.ts';
 import { booleanInput, locationInput, storeOptionsFrom, stringInput } from './common/inputs.ts';
@@ -37,6 +38,7 @@ await runAction({
     const dispatchToken = core.getInput('dispatch-token');
     const eventType = stringInput('event-type', { maxLength: 100, pattern: /^\S+$/, hint: 'no spaces' }) || 'oci-channel-promote';
     const failOnEmpty = booleanInput('fail-on-empty', true);
+    const label = stringInput('label', { maxLength: 64, pattern: new RegExp(LABEL_PATTERN), hint: 'a channel label such as main or rc (lowercase letters and digits separated by ".", "_" or "-")' });
     if (targetRepository && !dispatchToken) {
       throw new UserError('input dispatch-token is required with target-repository: a token with Contents write on it');
     }
@@ -85,6 +87,7 @@ await runAction({
       const runId = process.env.GITHUB_RUN_ID;
       const request: PromotionRequest = { uploader, artifacts };
       if (repository) request.repository = repository;
+      if (label && label !== MAIN_LABEL) request.label = label;
       if (/^[a-f0-9]{40}(?:[a-f0-9]{24})?$/.test(process.env.GITHUB_SHA ?? '')) request.commit = process.env.GITHUB_SHA;
       const serverUrl = process.env.GITHUB_SERVER_URL ?? 'https://github.com';
       if (repository && runId && serverUrl.startsWith('https://')) request.run_url = `${serverUrl}/${repository}/actions/runs/${runId}`;

@@ -3,11 +3,11 @@
 // upload -> dispatch (with an identity token) -> validate -> promote -> reindex -> gc, each run's outputs and
 // summary checked, wrong inputs failing with their one-line reason, and the password never shown.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { openStore, type Store } from '@oci-channel/oci';
-import { promotionAudience, type ArtifactRef } from '@oci-channel/pipeline';
+import { listLabelTags, promotionAudience, readLabelChange, type ArtifactRef } from '@oci-channel/pipeline';
 import { startGithubApi, type FakeGithubApi } from '../harness/github-api.ts';
 import { startOidcIssuer, type RunningOidcIssuer } from '../harness/oidc-issuer.ts';
 import { writeHtpasswd } from '../harness/htpasswd.ts';
@@ -339,6 +339,29 @@ describe('the pipeline through the bundled actions', () => {
     }
   });
 
+  test('label marks a build broken from its inputs, a committed request file unmarks it, reindex publishes each', async () => {
+    const marked = await run('label', { channel: production, password: PASSWORD, artifacts: 'linux-64/good-1.0-h0_0.conda', add: 'broken', reason: 'https://example.invalid/issues/7' });
+    expect(marked.error).toBeUndefined();
+    expect(marked.outputs.changed).toBe('true');
+    expect(JSON.parse(marked.outputs.result!)[0].artifacts[0]).toMatchObject({ status: 'changed', labels: ['broken', 'main'], recorded: ['add broken'] });
+    expect(marked.summary).toContain('<td>linux-64/good-1.0-h0_0.conda</td><td>changed: add broken (now broken, main)</td>');
+    // Who (the workflow's actor) and why are in the label log.
+    const [tag] = await listLabelTags(productionStore);
+    expect(await readLabelChange(productionStore, tag!)).toMatchObject({ actor: USER, reason: 'https://example.invalid/issues/7', label: 'broken', action: 'add' });
+    const indexed = await run('reindex', { channel: production, password: PASSWORD, subdirs: 'linux-64' });
+    expect(JSON.parse(indexed.outputs.result!).subdirs[0]).toMatchObject({ removed: 1, labels: [{ label: 'broken', packages: 1, pushed: true }] });
+
+    await mkdir(path.join(workspace, 'label-requests'), { recursive: true });
+    await writeFile(path.join(workspace, 'label-requests', 'unbreak-good.yml'), 'artifacts:\n  - linux-64/good-1.0-h0_0.conda\nremove: broken\nreason: fixed upstream\n');
+    const unmarked = await run('label', { channel: production, password: PASSWORD, requests: 'label-requests/*.yml' });
+    expect(unmarked.error).toBeUndefined();
+    expect(JSON.parse(unmarked.outputs.result!)).toEqual([
+      expect.objectContaining({ source: expect.stringMatching(/label-requests\/unbreak-good\.yml$/), artifacts: [expect.objectContaining({ status: 'changed', labels: ['main'] })] }),
+    ]);
+    const again = await run('reindex', { channel: production, password: PASSWORD, subdirs: 'linux-64' });
+    expect(JSON.parse(again.outputs.result!).subdirs[0]).toMatchObject({ packages: 2, labels: [{ label: 'broken', packages: 0, pushed: true }] });
+  });
+
   test('gc-staging reports in a dry run, then deletes an old unpromoted artifact', async () => {
     const stray = path.join(dir, 'stray');
     await buildPackage(stray, { name: 'stray', version: '0.1', build: '0', subdir: 'noarch', format: 'conda' });
@@ -520,6 +543,21 @@ describe('wrong inputs fail with a one-line reason and publish nothing', () => {
   test('mirror: a source that is no channel URL', async () => {
     const result = await run('mirror', { from: 'ftp://example.org/conda-forge', to: production, password: PASSWORD });
     expectOneLineFailure(result, 'mirror', /input from is "ftp:\/\/example\.org\/conda-forge": an http\(s\) conda channel URL or an oci-channel location/);
+  });
+
+  test('label: a label that is none, a request file with a stray key; upload-to-staging: a bad label; reindex: two patches packages', async () => {
+    const before = (await listLabelTags(productionStore)).length;
+    const bad = await run('label', { channel: production, password: PASSWORD, artifacts: 'linux-64/good-1.0-h0_0.conda', add: 'Broken' });
+    expectOneLineFailure(bad, 'label', /^label: inputs: label "Broken" may only hold lowercase letters/);
+    await mkdir(path.join(dir, 'requests'), { recursive: true });
+    await writeFile(path.join(dir, 'requests', 'r.yml'), 'artifacts: [linux-64/good-1.0-h0_0.conda]\nadd: broken\nlabel: rc\n');
+    const stray = await run('label', { channel: production, password: PASSWORD, requests: 'r.yml' }, path.join(dir, 'requests'));
+    expectOneLineFailure(stray, 'label', /r\.yml: unknown key "label" \(allowed: artifacts, add, remove, reason\)/);
+    expect(await listLabelTags(productionStore)).toHaveLength(before);
+    const upload = await run('upload-to-staging', { files: 'build/*.conda', staging, password: PASSWORD, label: 'rc/main' });
+    expectOneLineFailure(upload, 'upload-to-staging', /input label is "rc\/main": a channel label/);
+    const both = await run('reindex', { channel: production, password: PASSWORD, 'patch-generator': 'x.conda', 'patch-package': 'conda-forge-repodata-patches' });
+    expectOneLineFailure(both, 'reindex', /inputs patch-generator and patch-package name two patches packages/);
   });
 
   test('gc-staging: an age without a unit', async () => {

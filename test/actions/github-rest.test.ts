@@ -99,6 +99,9 @@ describe('parsePromotionRequest', () => {
     ['a short commit', JSON.stringify({ ...good, commit: 'abc' }), /commit does not match/],
     ['an identity token that is no JWT', JSON.stringify({ ...good, identity_token: 'not a token' }), /identity_token is not a compact JWT/],
     ['an oversized identity token', JSON.stringify({ ...good, identity_token: `${'a'.repeat(16 * 1024)}.b.c` }), /identity_token must NOT have more than 16384 characters/],
+    ['a label that is no path component', JSON.stringify({ ...good, label: 'rc/../main' }), /label is not a channel label/],
+    ['an upper-case label', JSON.stringify({ ...good, label: 'RC' }), /label is not a channel label/],
+    ['an empty label', JSON.stringify({ ...good, label: '' }), /label must NOT have fewer than 1 characters/],
   ])('refuses %s with a one-line reason', (_name, text, message) => {
     let error: Error | undefined;
     try {
@@ -109,6 +112,12 @@ describe('parsePromotionRequest', () => {
     expect(error?.name).toBe('PayloadError');
     expect(error?.message).toMatch(message);
     expect(error?.message).not.toContain('\n');
+  });
+  test('carries the label to promote to (main when absent), through a split too', () => {
+    expect(parsePromotionRequest(JSON.stringify({ ...good, label: 'python_rc' })).request.label).toBe('python_rc');
+    expect(parsePromotionRequest(JSON.stringify(good)).request.label).toBeUndefined();
+    const parts = splitDispatchPayloads({ ...request(40), label: 'rc' }, { maxArtifacts: 16 });
+    expect(parts.map((p) => p.label)).toEqual(['rc', 'rc', 'rc']);
   });
   test('refuses an oversized input before parsing', () => {
     expect(() => parsePromotionRequest(' '.repeat(200 * 1024))).toThrow(/larger than 131072 bytes/);

@@ -1,7 +1,7 @@
 // The oci-channel command as a user runs it: exit codes 0/1/2, one-line usage errors, --json shape, and a
 // distinctive password from the environment never printed, on success or failure.
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -75,6 +75,11 @@ describe('usage errors exit 2 with one line and a hint', () => {
     [['reindex', '--channel'], /needs a value/],
     [['mirror', '--from', 'ftp://example.org/ch', '--to', 'oci-layout:/tmp/m'], /--from must be an http\(s\) channel URL or an oci-channel location/],
     [['mirror', '--from', 'https://example.org/ch', '--to', 'oci-layout:/tmp/m', '--since', 'yesterday'], /--since "yesterday" is not a date/],
+    [['reindex', '--channel', 'oci-layout:/tmp/s', '--patch-generator', 'a.conda', '--patch-package', 'p'], /--patch-generator or --patch-package, not both/],
+    [['label', '--channel', 'oci-layout:/tmp/s', 'linux-64/a-1-0.conda'], /give --add LABEL or --remove LABEL/],
+    [['label', '--channel', 'oci-layout:/tmp/s', '--add', 'Broken', 'linux-64/a-1-0.conda'], /--add: label "Broken" may only hold/],
+    [['label', '--channel', 'oci-layout:/tmp/s', '--add', 'rc', '--remove', 'rc', 'linux-64/a-1-0.conda'], /label rc is both added and removed/],
+    [['promote', '--staging', 'oci-layout:/tmp/s', '--production', 'oci-layout:/tmp/p', '--label', 'rc/x', 'noarch/a-1-0.conda'], /--label: label "rc\/x"/],
   ])('%j', async (args, message) => {
     const run = await cli(args);
     expect(run.code).toBe(2);
@@ -84,7 +89,7 @@ describe('usage errors exit 2 with one line and a hint', () => {
     expect(run.stderr).toMatch(/--help/);
   });
   test('--help per command exits 0', async () => {
-    for (const command of ['upload', 'validate', 'promote', 'reindex', 'download', 'gc', 'mirror', 'demo']) {
+    for (const command of ['upload', 'validate', 'promote', 'reindex', 'label', 'download', 'gc', 'mirror', 'demo']) {
       const run = await cli([command, '--help']);
       expect(run.code).toBe(0);
       expect(run.stdout).toMatch(new RegExp(`^Usage: oci-channel ${command}`));
@@ -170,6 +175,20 @@ describe('against a registry with credentials from the environment', () => {
     const indexed = JSON.parse(idx.stdout);
     expect(indexed.ok).toBe(true);
     expect(indexed.subdirs.map((s: { subdir: string }) => s.subdir).sort()).toEqual(['linux-64', 'noarch']);
+
+    // Mark a build broken (who and why recorded), patch noarch from a directory, reindex: both show.
+    const broken = await cli(['label', '--channel', production, '--add', 'broken', '--actor', 'cli-admin', '--reason', 'https://example.invalid/1', '--json', 'linux-64/clipkg-1.0-h0_0.conda']);
+    noSecret(broken);
+    expect(broken.code).toBe(0);
+    expect(JSON.parse(broken.stdout).artifacts[0]).toMatchObject({ status: 'changed', labels: ['broken', 'main'], recorded: ['add broken'] });
+    const patchDir = path.join(dir, 'patches');
+    await mkdir(path.join(patchDir, 'noarch'), { recursive: true });
+    await writeFile(path.join(patchDir, 'noarch', 'patch_instructions.json'), JSON.stringify({ packages: { 'cli-dep-0.1-0.conda': { license: 'MIT' } } }));
+    const relabelled = await cli(['reindex', '--channel', production, '--patch-instructions', patchDir, '--json']);
+    expect(relabelled.code).toBe(0);
+    const bySubdir = Object.fromEntries(JSON.parse(relabelled.stdout).subdirs.map((s: { subdir: string }) => [s.subdir, s]));
+    expect(bySubdir['linux-64']).toMatchObject({ removed: 1, labels: [{ label: 'broken', packages: 1, pushed: true }] });
+    expect(bySubdir.noarch.tags).toHaveLength(2);
 
     const out = path.join(dir, 'downloaded.conda');
     const dl = await cli(['download', '--channel', production, 'linux-64/clipkg-1.0-h0_0.conda', '-o', out, '--json']);

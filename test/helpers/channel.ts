@@ -93,7 +93,7 @@ export interface Published {
 }
 
 /** Pushes a package into production the way promote leaves it, and (unless `log: false`) logs it. */
-export async function publishPackage(store: Store, file: string, options: { log?: boolean; at?: Date; created?: Date } = {}): Promise<Published> {
+export async function publishPackage(store: Store, file: string, options: { log?: boolean; at?: Date; created?: Date; label?: string } = {}): Promise<Published> {
   const pkg = await readPackage(file);
   const repository = packageRepository(pkg.subdir, pkg.name);
   const tag = encodeTag(pkg.version, pkg.build);
@@ -108,7 +108,11 @@ export async function publishPackage(store: Store, file: string, options: { log?
   for (const blob of built.blobs) await repo.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size });
   const descriptor = await repo.pushManifest(built.bytes, MediaType.ImageManifest, tag);
   if (options.log !== false) {
-    await appendPromotion(store, { subdir: pkg.subdir, filename: pkg.filename, repository, tag, manifestDigest: descriptor.digest }, options.at ?? new Date());
+    await appendPromotion(
+      store,
+      { subdir: pkg.subdir, filename: pkg.filename, repository, tag, manifestDigest: descriptor.digest, ...(options.label ? { label: options.label } : {}) },
+      options.at ?? new Date(),
+    );
   }
   return { subdir: pkg.subdir, filename: pkg.filename, repository, tag, manifestDigest: descriptor.digest, sha256: pkg.sha256 };
 }

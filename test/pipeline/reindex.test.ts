@@ -183,7 +183,7 @@ describe('reindex', () => {
     const third = await reindex({ channel: cold.store, cacheDir: path.join(cache, 'elsewhere') });
     expect(third.ok).toBe(true);
     expect(third.subdirs.find((s) => s.subdir === 'noarch')).toMatchObject({ packages: 8, added: 1 });
-    expect(cold.calls.get('listTags')).toBe(1); // the promotion log only, no package repository
+    expect(cold.calls.get('listTags')).toBe(2); // the promotion and label logs only, no package repository
     const coldAfter = (await latest(store, 'noarch')).repodata;
     for (const [file, rec] of Object.entries(after.packages)) expect(coldAfter.packages[file].indexed_timestamp).toBe((rec as { indexed_timestamp: number }).indexed_timestamp);
 

@@ -21,7 +21,7 @@ async function parser() {
 
 describe('workflows', () => {
   test('the expected reusable and CI workflows exist', () => {
-    expect(workflowFiles).toEqual(['ci.yml', 'gc-staging.yml', 'mirror.yml', 'promote.yml', 'reindex.yml', 'upload.yml']);
+    expect(workflowFiles).toEqual(['ci.yml', 'gc-staging.yml', 'label.yml', 'mirror.yml', 'promote.yml', 'reindex.yml', 'upload.yml']);
   });
 
   test.each(workflowFiles)('%s passes GitHub\'s workflow parser', async (file) => {
@@ -67,6 +67,17 @@ describe('workflows', () => {
     expect(doc.jobs.promote.if).toBe('${{ !cancelled() }}');
     // Runs are named after the request id the upload summary shows.
     expect(doc['run-name']).toContain('github.event.client_payload.request_id');
+  });
+
+  test('label runs by hand with a list or on request files pushed to the default branch, with the production token', () => {
+    const doc = YAML.parse(read(path.join(WORKFLOWS, 'label.yml')));
+    expect(doc.on.workflow_dispatch.inputs.artifacts.required).toBe(true);
+    expect(doc.on.push).toEqual({ branches: ['main'], paths: ['label-requests/**'] });
+    expect(doc.jobs.label.environment).toBe('production');
+    const step = doc.jobs.label.steps.find((s: { uses?: string }) => s.uses === '$/actions/label');
+    expect(step.with.requests).toBe('${{ steps.requests.outputs.files }}');
+    // Only what the push added or changed is applied: an old request never runs again.
+    expect(doc.jobs.label.steps.find((s: { id?: string }) => s.id === 'requests').run).toContain('--diff-filter=AM "$BEFORE" "$AFTER"');
   });
 
   test('the payload reaches the actions only through with:', () => {
@@ -123,7 +134,7 @@ describe('workflows', () => {
   test('reindex runs on a 15-minute schedule, after promotions and by hand, with a matrix over subdirs', () => {
     const doc = YAML.parse(read(path.join(WORKFLOWS, 'reindex.yml')));
     expect(doc.on.schedule).toEqual([{ cron: '*/15 * * * *' }]);
-    expect(doc.on.workflow_run.workflows).toEqual(['oci-channel promote']);
+    expect(doc.on.workflow_run.workflows).toEqual(['oci-channel promote', 'oci-channel label']);
     expect(doc.on.workflow_dispatch).toBeDefined();
     expect(doc.jobs.index.strategy.matrix.subdir).toBe('${{ fromJSON(needs.plan.outputs.subdirs) }}');
     expect(YAML.parse(read(path.join(WORKFLOWS, 'gc-staging.yml'))).on.schedule).toEqual([{ cron: '17 * * * *' }]);

@@ -89,8 +89,9 @@ export function readPromotionOptions(): ValidateOptions & { request: PromotionRe
   // Empty: the pipeline's default applies (OCI_CHANNEL_VERDICT_KEY, else no key and promote validates itself).
   const verdictKey = core.getInput('verdict-key') || undefined;
   const r = parsed.request;
+  const label = r.label;
   core.info(
-    `request ${r.request_id ?? '(no id)'} for ${parsed.artifacts.length} artifact(s)${r.run_url ? ` from ${r.run_url}` : ''}; the payload says uploader ${r.uploader}, the identity token decides`,
+    `request ${r.request_id ?? '(no id)'} for ${parsed.artifacts.length} artifact(s)${label ? ` to label ${label}` : ''}${r.run_url ? ` from ${r.run_url}` : ''}; the payload says uploader ${r.uploader}, the identity token decides`,
   );
   if (!owners) core.info('owners: none (a single-uploader channel: any verified uploader from an allowed owner may publish any name)');
   return {
@@ -99,6 +100,7 @@ export function readPromotionOptions(): ValidateOptions & { request: PromotionRe
     production,
     artifacts: parsed.artifacts,
     identity,
+    ...(label ? { label } : {}),
     ...(owners ? { owners } : {}),
     verdictKey,
     stagingStoreOptions: storeOptionsFrom('staging-username', 'staging-password', staging),

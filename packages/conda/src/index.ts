@@ -1,5 +1,6 @@
 export { PackageError } from './errors.ts';
 export { DEFAULT_PACKAGE_LIMITS, packageLimits, type PackageLimits } from './limits.ts';
+export { BROKEN_LABEL, LABEL_PATTERN, MAIN_LABEL, MAX_LABEL_LENGTH, isLabel, labelProblem, parseLabel, type Label } from './label.ts';
 export { isKnownSubdir, isValidSubdir, KNOWN_SUBDIRS, packageFilename, parsePackageFilename, subdirFromIndex, type PackageFilename, type PackageFormat } from './names.ts';
 export {
   CHANNEL_ABOUT_FIELDS,
@@ -44,3 +45,4 @@ export {
 } from './build.ts';
 export * from './channel/index.ts';
 export { canonicalManifestDifference, withChannelSource } from './canonical.ts';
+export { MAX_PATCH_INSTRUCTIONS_BYTES, readPatchesPackage, type PatchesPackage, type SubdirPatch } from './patches-package.ts';

@@ -45,6 +45,8 @@ export interface PackageInfo {
   channelFields: Record<string, unknown>;
   /** Paths of the info/ files, without the prefix, sorted. */
   infoFiles: string[];
+  /** With the `collect` option: the contents of the members it matched, by path. */
+  collected?: Map<string, Buffer>;
 }
 
 export interface ReadPackageOptions {
@@ -60,6 +62,11 @@ export interface ReadPackageOptions {
    * .tar.bz2 keeps its single full pass (info/ members may come anywhere in the tar).
    */
   metadataOnly?: boolean;
+  /**
+   * Members outside info/ to keep (a repodata patches package's `<subdir>/patch_instructions.json`): regular
+   * files whose path `match`es, at most `maxBytes` in all, returned in `collected`. Not with `metadataOnly`.
+   */
+  collect?: { match: (path: string) => boolean; maxBytes: number };
 }
 
 const REBUILD = 'rebuild the package or upload the right file';
@@ -101,7 +108,7 @@ async function readPackageFile(file: string, options: ReadPackageOptions, hash: 
   if (size === 0) throw new PackageError(filename, 'the file is empty', REBUILD);
   if (size > limits.maxPackageBytes) throw new PackageError(filename, `the file has ${size} bytes, over the ${limits.maxPackageBytes}-byte limit`, 'raise the limit if this package is real');
 
-  const state = new ReadState(filename, size, limits);
+  const state = new ReadState(filename, size, limits, options.collect);
   const hashes = parsed.format === 'tar.bz2' ? await readTarBz2(file, state) : await readConda(file, state, options.metadataOnly === true, hash);
   if (hashes && hashes.size !== size) throw new PackageError(filename, `the file changed while it was read (${size} then ${hashes.size} bytes)`, 'retry once nothing writes to it');
 
@@ -133,6 +140,7 @@ async function readPackageFile(file: string, options: ReadPackageOptions, hash: 
     ...(runExports ? { runExports } : {}),
     channelFields: channelFields(aboutJson, recipeSource(state), postInstallFlags(pathsJson)),
     infoFiles: [...info.keys()].sort(),
+    ...(options.collect ? { collected: state.collected } : {}),
   };
 }
 
@@ -147,11 +155,15 @@ class ReadState {
   readonly filename: string;
   readonly fileSize: number;
   readonly limits: PackageLimits;
+  readonly collect: ReadPackageOptions['collect'];
+  readonly collected = new Map<string, Buffer>();
+  collectedBytes = 0;
 
-  constructor(filename: string, fileSize: number, limits: PackageLimits) {
+  constructor(filename: string, fileSize: number, limits: PackageLimits, collect?: ReadPackageOptions['collect']) {
     this.filename = filename;
     this.fileSize = fileSize;
     this.limits = limits;
+    this.collect = collect;
   }
 
   fail(reason: string, action = REBUILD): PackageError {
@@ -409,6 +421,15 @@ async function handleMember(state: ReadState, guard: MemberGuard, part: 'tar.bz2
   const isInfo = member !== undefined && (member.path === 'info' || member.path.startsWith('info/'));
   if (member && part === 'info' && !isInfo) throw state.fail(`the info archive holds ${JSON.stringify(member.path)}, outside info/`);
   if (member && part === 'pkg' && isInfo) throw state.fail(`the pkg archive holds ${JSON.stringify(member.path)}; info/ files belong in the info archive`);
+  if (member && !isInfo && member.kind === 'file' && state.collect?.match(member.path)) {
+    const declared = header.size ?? 0;
+    const room = state.collect.maxBytes - state.collectedBytes;
+    if (declared > room) throw state.fail(`member ${member.path} has ${declared} bytes, over the ${state.collect.maxBytes}-byte limit for what is read from it`);
+    const data = await readCapped(body, declared, () => state.fail(`member ${member.path} is longer than its header says`));
+    state.collectedBytes += data.length;
+    state.collected.set(member.path, data);
+    return;
+  }
   if (!member || !isInfo || member.kind === 'directory') {
     await drain(body);
     return;

@@ -28,3 +28,5 @@ export { MirrorProgress } from './mirror/progress.ts';
 export { globToRegExp } from './mirror/select.ts';
 export { formatBytes, formatDuration, progressLog, type ProgressLog } from './core/progress.ts';
 export { assertOwnersDirectory, assertSeparateChannels } from './core/guards.ts';
+export * from './steps/label.ts';
+export * from './records/labels.ts';

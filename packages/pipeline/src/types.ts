@@ -6,7 +6,7 @@ import type { UpstreamPatch } from '@oci-channel/conda';
 export type ChannelInput = string | Store;
 
 export interface ProgressEvent {
-  step: 'upload' | 'validate' | 'promote' | 'reindex' | 'gc' | 'download' | 'mirror';
+  step: 'upload' | 'validate' | 'promote' | 'reindex' | 'gc' | 'download' | 'mirror' | 'label';
   /** `subdir/filename` when the event is about one artifact. */
   artifact?: string;
   message: string;
@@ -128,6 +128,11 @@ export interface ValidateOptions extends CommonOptions {
   /** Who uploaded (feedstock name), checked against owners; for local use: shown as unverified. */
   uploader?: string;
   /**
+   * The label the request promotes to (`main` when absent: the channel itself). It is recorded in the promotion
+   * log, and reindex puts the artifact into that label's index only.
+   */
+  label?: string;
+  /**
    * HMAC-SHA256 key held by the channel admins (default: the OCI_CHANNEL_VERDICT_KEY environment variable;
    * '' = none). validate signs verdicts with it; promote trusts only verdicts signed with it, and with no key
    * trusts no recorded verdict at all (it validates every artifact itself). At least 32 characters.
@@ -178,6 +183,15 @@ export interface ReindexOptions extends CommonOptions {
   cacheDir?: string;
   /** Clock, for tests. */
   now?: () => Date;
+  /**
+   * Repodata patches, applied as conda-index applies them: a patches package (.conda or .tar.bz2 holding
+   * `<subdir>/patch_instructions.json`) given as a file path or as `SUBDIR/FILENAME` of an artifact of the channel.
+   */
+  patchGenerator?: string;
+  /** The newest build of this package in the channel's noarch as the patches package (e.g. conda-forge-repodata-patches). */
+  patchPackage?: string;
+  /** A directory holding `<subdir>/patch_instructions.json` files, applied after the patches package. */
+  patchInstructions?: string;
 }
 
 export interface SubdirIndex {
@@ -188,6 +202,10 @@ export interface SubdirIndex {
   repodataDigest: string;
   /** Tags the repodata manifest was pushed under (latest + timestamp), or [] when nothing changed. */
   tags: string[];
+  /** Files left out of the main index by patches or marked broken (its `removed`). */
+  removed?: number;
+  /** Label indexes of this subdir (`label/<label>/<subdir>`): packages in each and whether this run pushed it. */
+  labels?: Array<{ label: string; packages: number; pushed: boolean }>;
 }
 
 export interface ReindexResult {
@@ -291,4 +309,38 @@ export interface MirrorResult {
   summary: { selected: number; mirrored: number; alreadyThere: number; refused: number; failed: number; removedUpstream: number; bytes: number };
   /** Whole-subdir failures (upstream index unreadable, destination unreachable), one line each. */
   errors: string[];
+}
+
+export interface LabelOptions extends CommonOptions {
+  /** The production channel. */
+  channel: ChannelInput;
+  /** Promoted artifacts to change (a declared sha256 must match production). */
+  artifacts: ArtifactRef[];
+  /** Labels to add (`broken` marks a build broken). */
+  add?: string[];
+  /** Labels to remove (`broken` unmarks). */
+  remove?: string[];
+  /** Who asks for the change: recorded with it (default GITHUB_ACTOR, else the login name). */
+  actor?: string;
+  /** Why (an issue link, a sentence): recorded with it. */
+  reason?: string;
+  now?: () => Date;
+}
+
+export interface LabeledArtifact {
+  subdir: string;
+  filename: string;
+  sha256?: string;
+  /** `changed`: at least one change recorded; `unchanged`: it already had exactly that; `refused`: nothing recorded. */
+  status: 'changed' | 'unchanged' | 'refused';
+  /** Its labels after this run (main, rc, broken, ...). */
+  labels?: string[];
+  /** The changes recorded in the label log, e.g. `add broken`. */
+  recorded?: string[];
+  reason?: string;
+}
+
+export interface LabelResult {
+  ok: boolean;
+  artifacts: LabeledArtifact[];
 }

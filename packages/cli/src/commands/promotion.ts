@@ -1,6 +1,7 @@
-// validate and promote take the same request: two channels, the artifacts, and who uploaded them (proved by an
-// OIDC identity token, or named with --uploader for local use and then shown as unverified).
+// validate and promote take the same request: two channels, the artifacts, the label they go to, and who uploaded
+// them (proved by an OIDC identity token, or named with --uploader for local use and then shown as unverified).
 import { readFileSync } from 'node:fs';
+import { labelProblem } from '@oci-channel/conda';
 import {
   checkIssuerUrl,
   describeUploader,
@@ -33,6 +34,7 @@ const PROMOTION_OPTIONS = {
   'allowed-owner': { type: 'string', multiple: true },
   'allowed-workflow': { type: 'string' },
   'max-token-age': { type: 'string' },
+  label: { type: 'string' },
 } as const;
 
 const IDENTITY_HELP = `  --identity-token FILE    the upload's OIDC identity token (or the token itself in ${IDENTITY_TOKEN_ENV});
@@ -109,6 +111,7 @@ function promotionOptions(command: string, values: Values, positionals: string[]
     ...(typeof values.owners === 'string' ? { owners: values.owners } : {}),
     ...(identity ? { identity } : {}),
     ...(typeof values.uploader === 'string' ? { uploader: values.uploader } : {}),
+    ...(typeof values.label === 'string' ? { label: checkedLabel(command, values.label) } : {}),
   };
 }
 
@@ -116,10 +119,16 @@ function uploaderLine(uploader: UploaderIdentity | undefined): string {
   return `uploader: ${uploader ? describeUploader(uploader) : 'none given (or the identity token was refused)'}${uploader?.workflow ? ` (workflow ${uploader.workflow})` : ''}\n`;
 }
 
+function checkedLabel(command: string, value: string): string {
+  const problem = labelProblem(value);
+  if (problem) throw new UsageError(`--label: ${problem}`, command);
+  return value;
+}
+
 export const validateCommand: Command = {
   name: 'validate',
   summary: 'check staged artifacts and record a verdict on each',
-  help: `Usage: oci-channel validate --staging CHANNEL --production CHANNEL [--identity-token FILE --allowed-owner OWNER...] [--owners DIR] [--json] ARTIFACT...
+  help: `Usage: oci-channel validate --staging CHANNEL --production CHANNEL [--identity-token FILE --allowed-owner OWNER...] [--owners DIR] [--label LABEL] [--json] ARTIFACT...
 
 Verifies who uploaded (the OIDC identity token), then checks each staged artifact (manifest shape, declared
 sha256, the package itself, the manifest equal to the one the package yields, ownership, no different
@@ -131,6 +140,7 @@ Options:
   --staging CHANNEL        the staging channel
   --production CHANNEL     the production channel
 ${IDENTITY_HELP}
+  --label LABEL            the label the request promotes to (default main; the identity token vouches for it)
   --concurrency N          artifacts in parallel (default 8)
   --json                print the result as one JSON object on stdout
   -h, --help            this help
@@ -154,7 +164,7 @@ ${IDENTITY_HELP}
 export const promoteCommand: Command = {
   name: 'promote',
   summary: 'copy validated artifacts from staging to production',
-  help: `Usage: oci-channel promote --staging CHANNEL --production CHANNEL [--identity-token FILE --allowed-owner OWNER...] [--owners DIR] [--source-url URL] [--revalidate] [--json] ARTIFACT...
+  help: `Usage: oci-channel promote --staging CHANNEL --production CHANNEL [--identity-token FILE --allowed-owner OWNER...] [--owners DIR] [--label LABEL] [--source-url URL] [--revalidate] [--json] ARTIFACT...
 
 Verifies who uploaded (the OIDC identity token), then copies artifacts with a passing verdict (validating
 first when needed) from staging to production, verifies production, appends to the promotion log, then
@@ -166,6 +176,7 @@ Options:
   --staging CHANNEL        the staging channel
   --production CHANNEL     the production channel
 ${IDENTITY_HELP}
+  --label LABEL            the label to promote to (default main: the channel itself; e.g. rc)
   --source-url URL         org.opencontainers.image.source of production manifests (the channel's repository;
                            staging's value is never copied; default none)
   --revalidate             validate every artifact afresh instead of trusting its recorded verdict

@@ -19,23 +19,39 @@ export interface SubdirIndexFiles {
   shards: Map<string, Shard>;
   /** Every name's shard key and sha256, to pass as `previousShards` next time. */
   shardKeys: Map<string, KnownShard>;
+  /** With `fromPackages`: repodata_from_packages.json (every file of the subdir, unpatched) and those files. */
+  repodataFromPackagesJson?: Buffer;
+  fromPackages?: IndexedPackage[];
 }
 
 export interface BuildSubdirOptions {
   /** RFC 3339 creation time of the shard index. */
   createdAt: string;
+  /** Files that left the index (repodata `removed`, and each in its name's shard). */
   removed?: string[];
-  /** Shard index URLs relative to the subdir (defaults suit a static tree: `./` and `./shards/`). */
+  /**
+   * Where the packages are, relative to the subdir (default `./`): the shard index's `base_url`, and when given
+   * also repodata.json's CEP 15 `info.base_url` (a label index points at the packages of the channel).
+   */
   baseUrl?: string;
   shardsBaseUrl?: string;
   /** Shards of an earlier build: names whose content is unchanged are not encoded again. */
   previousShards?: ReadonlyMap<string, KnownShard>;
+  /**
+   * Every file of the subdir before patches and labels (the main index passes them): written as
+   * repodata_from_packages.json, as conda-index does, and run_exports.json covers them all.
+   */
+  fromPackages?: Iterable<IndexedPackage>;
 }
 
 export function buildSubdirIndex(subdir: string, packages: Iterable<IndexedPackage>, options: BuildSubdirOptions): SubdirIndexFiles {
   const sorted = sortedByFilename(packages);
-  const repodata = Buffer.from(repodataJson(subdir, sorted, { sorted: true, removed: options.removed }), 'utf8');
-  const { shards, all } = buildShardSet(sorted, options.previousShards);
+  const repodata = Buffer.from(
+    repodataJson(subdir, sorted, { sorted: true, removed: options.removed, ...(options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}) }),
+    'utf8',
+  );
+  const fromPackages = options.fromPackages ? sortedByFilename(options.fromPackages) : undefined;
+  const { shards, all } = buildShardSet(sorted, options.previousShards, options.removed);
   const info = {
     base_url: options.baseUrl ?? './',
     shards_base_url: options.shardsBaseUrl ?? './shards/',
@@ -47,13 +63,14 @@ export function buildSubdirIndex(subdir: string, packages: Iterable<IndexedPacka
     packages: sorted,
     repodataJson: repodata,
     repodataZst: zstdCompress(repodata),
-    runExportsJson: Buffer.from(runExportsJson(subdir, sorted, { sorted: true }), 'utf8'),
+    runExportsJson: Buffer.from(runExportsJson(subdir, fromPackages ?? sorted, { sorted: true }), 'utf8'),
     shardIndex: encodeShardIndex(
       info,
       [...all].map(([name, known]) => ({ name, sha256: Buffer.from(known.hex, 'hex') })),
     ),
     shards,
     shardKeys: all,
+    ...(fromPackages ? { fromPackages, repodataFromPackagesJson: Buffer.from(repodataJson(subdir, fromPackages, { sorted: true }), 'utf8') } : {}),
   };
 }
 
@@ -67,10 +84,10 @@ function fileFacts(name: string, bytes: Buffer, modified: number) {
   };
 }
 
-/** index.html for a built subdir, titled `<channel>/<subdir>`. */
-export function subdirHtml(channelName: string, files: SubdirIndexFiles, modified: number): string {
+/** index.html for a built subdir, titled `<channel>/<subdir>` (`<channel>/label/<L>/<subdir>` for a label index). */
+export function subdirHtml(channelName: string, files: SubdirIndexFiles, modified: number, label?: { name: string; packageBase: string }): string {
   return subdirIndexHtml(
-    `${channelName}/${files.subdir}`,
+    `${channelName}${label ? `/label/${label.name}` : ''}/${files.subdir}`,
     [
       fileFacts('repodata.json', files.repodataJson, modified),
       fileFacts('repodata.json.zst', files.repodataZst, modified),
@@ -78,5 +95,6 @@ export function subdirHtml(channelName: string, files: SubdirIndexFiles, modifie
       fileFacts('run_exports.json', files.runExportsJson, modified),
     ],
     files.packages,
+    label?.packageBase,
   );
 }

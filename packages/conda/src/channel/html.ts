@@ -25,6 +25,8 @@ function formatTime(ms: number | undefined): string {
 
 export interface HtmlFile {
   name: string;
+  /** Link target when it is not `name` itself (a label index links to the packages' directory). */
+  href?: string;
   size: number;
   /** ms since the epoch. */
   modified?: number;
@@ -32,16 +34,19 @@ export interface HtmlFile {
   md5?: string;
 }
 
-/** index.html listing the subdir's index files then its packages (already in filename order). */
-export function subdirIndexHtml(title: string, indexFiles: HtmlFile[], packages: Iterable<IndexedPackage>): string {
+/**
+ * index.html listing the subdir's index files then its packages (already in filename order); package links are
+ * relative to `packageBase` (default: this directory).
+ */
+export function subdirIndexHtml(title: string, indexFiles: HtmlFile[], packages: Iterable<IndexedPackage>, packageBase = ''): string {
   const rows: string[] = [];
   const row = (f: HtmlFile) =>
-    `    <tr><td><a href="${escapeHtml(encodeURI(f.name))}">${escapeHtml(f.name)}</a></td><td class="s">${humanSize(f.size)}</td>` +
+    `    <tr><td><a href="${escapeHtml(f.href ?? encodeURI(f.name))}">${escapeHtml(f.name)}</a></td><td class="s">${humanSize(f.size)}</td>` +
     `<td>${formatTime(f.modified)}</td><td>${escapeHtml(f.sha256 ?? '')}</td><td>${escapeHtml(f.md5 ?? '')}</td></tr>`;
   for (const f of indexFiles) rows.push(row(f));
   for (const p of packages) {
     const r = p.record;
-    rows.push(row({ name: p.filename, size: r.size, modified: r.timestamp, sha256: r.sha256, md5: r.md5 }));
+    rows.push(row({ name: p.filename, href: `${packageBase}${encodeURI(p.filename)}`, size: r.size, modified: r.timestamp, sha256: r.sha256, md5: r.md5 }));
   }
   return `<!DOCTYPE html>
 <html>

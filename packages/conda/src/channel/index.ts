@@ -8,3 +8,4 @@ export * from './html.ts';
 export * from './build.ts';
 export * from './upstream-patch.ts';
 export { newestVersion } from './version.ts';
+export * from './patches.ts';

@@ -29,6 +29,8 @@ export interface IndexedPackage {
   runExports?: Record<string, unknown>;
   /** info/about.json fields (summary, home, license, description, dev_url, doc_url, ...), for channeldata. */
   about?: Record<string, unknown>;
+  /** Set by applyPatches on a record it changed: a fingerprint of the patched record (shards are keyed by it). */
+  patch?: string;
 }
 
 /** index.json fields conda-index drops from records. */

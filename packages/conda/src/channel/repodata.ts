@@ -29,17 +29,23 @@ export function jsonMapAtDepth1(entries: Array<[string, string]>): string {
 export function repodataJson(
   subdir: string,
   packages: Iterable<IndexedPackage>,
-  options: { removed?: string[]; sorted?: boolean } = {},
+  options: {
+    removed?: string[];
+    sorted?: boolean;
+    /** CEP 15: where the packages are (absolute, or relative to this subdir); makes it repodata_version 2. */
+    baseUrl?: string;
+  } = {},
 ): string {
   const list = options.sorted ? Array.from(packages) : sortedByFilename(packages);
   const tarBz2: Array<[string, string]> = [];
   const conda: Array<[string, string]> = [];
   for (const pkg of list) (isCondaV2(pkg.filename) ? conda : tarBz2).push([pkg.filename, recordJsonText(pkg.record)]);
   const removed = [...(options.removed ?? [])].sort();
+  const info = options.baseUrl === undefined ? { subdir } : { base_url: options.baseUrl, subdir };
   // Top-level keys in sorted order: info, packages, packages.conda, removed, repodata_version.
   return (
-    `{\n  "info": ${nestedStableJson({ subdir }, 1)},\n  "packages": ${jsonMapAtDepth1(tarBz2)},\n` +
-    `  "packages.conda": ${jsonMapAtDepth1(conda)},\n  "removed": ${nestedStableJson(removed, 1)},\n  "repodata_version": 1\n}\n`
+    `{\n  "info": ${nestedStableJson(info, 1)},\n  "packages": ${jsonMapAtDepth1(tarBz2)},\n` +
+    `  "packages.conda": ${jsonMapAtDepth1(conda)},\n  "removed": ${nestedStableJson(removed, 1)},\n  "repodata_version": ${options.baseUrl === undefined ? 1 : 2}\n}\n`
   );
 }
 

@@ -2,6 +2,7 @@
 // shard index that maps each name to its shard's sha256.
 import { createHash } from 'node:crypto';
 import { decode, Encoder } from '@msgpack/msgpack';
+import { parsePackageFilename } from '../names.ts';
 import { isCondaV2, type IndexedPackage } from './records.ts';
 import { zstdCompress, zstdDecompress } from './repodata.ts';
 
@@ -45,12 +46,12 @@ function shardRecord(pkg: IndexedPackage): Record<string, unknown> {
   return { ...pkg.record, md5: hexBytes(pkg.record.md5), sha256: hexBytes(pkg.record.sha256), run_exports: pkg.runExports ?? {} };
 }
 
-/** Encodes the shard of one package name; the same records always give the same bytes. */
-export function encodeShard(packages: Iterable<IndexedPackage>): Buffer {
+/** Encodes the shard of one package name (and its files that left the index); the same input gives the same bytes. */
+export function encodeShard(packages: Iterable<IndexedPackage>, removed: readonly string[] = []): Buffer {
   const tarBz2: Record<string, unknown> = {};
   const conda: Record<string, unknown> = {};
   for (const pkg of packages) (isCondaV2(pkg.filename) ? conda : tarBz2)[pkg.filename] = shardRecord(pkg);
-  const payload = encode({ packages: tarBz2, 'packages.conda': conda, removed: [] });
+  const payload = encode({ packages: tarBz2, 'packages.conda': conda, removed: [...removed].sort() });
   return zstdCompress(payload);
 }
 
@@ -61,14 +62,17 @@ export interface KnownShard {
 }
 
 /**
- * What a shard's content depends on: each file's name, sha256, indexed_timestamp and run_exports. Files never
- * change once published, so an equal key means an equal shard and the shard need not be encoded again.
+ * What a shard's content depends on: each file's name, sha256, indexed_timestamp, run_exports and repodata patch,
+ * and the files of the name that left the index. Files never change once published, so an equal key means an
+ * equal shard and the shard need not be encoded again.
  */
-export function shardKey(packages: IndexedPackage[]): string {
+export function shardKey(packages: IndexedPackage[], removed: readonly string[] = []): string {
   const hash = createHash('sha256');
   for (const p of packages) {
-    hash.update(`${p.filename}\0${p.record.sha256}\0${String(p.record.indexed_timestamp ?? '')}\0${JSON.stringify(p.runExports ?? {})}\n`);
+    hash.update(`${p.filename}\0${p.record.sha256}\0${String(p.record.indexed_timestamp ?? '')}\0${JSON.stringify(p.runExports ?? {})}`);
+    hash.update(p.patch ? `\0${p.patch}\n` : '\n');
   }
+  if (removed.length > 0) hash.update(`removed\0${[...removed].sort().join('\0')}`);
   return hash.digest('hex').slice(0, 32);
 }
 
@@ -83,31 +87,51 @@ export interface BuiltShards {
  * Every shard of a subdir, keyed by package name. Names whose key equals the one in `previous` are not encoded
  * again (incremental reindex): they appear in `all` only.
  */
-export function buildShardSet(packages: Iterable<IndexedPackage>, previous?: ReadonlyMap<string, KnownShard>): BuiltShards {
+export function buildShardSet(packages: Iterable<IndexedPackage>, previous?: ReadonlyMap<string, KnownShard>, removed: Iterable<string> = []): BuiltShards {
   const byName = new Map<string, IndexedPackage[]>();
   for (const pkg of packages) {
     const list = byName.get(pkg.record.name);
     if (list) list.push(pkg);
     else byName.set(pkg.record.name, [pkg]);
   }
+  // Files that left the index go to their name's shard (as conda-index patches shard by shard).
+  const removedByName = new Map<string, string[]>();
+  for (const filename of removed) {
+    const name = nameOfFile(filename);
+    if (name === undefined) continue;
+    if (!byName.has(name)) byName.set(name, []);
+    const list = removedByName.get(name);
+    if (list) list.push(filename);
+    else removedByName.set(name, [filename]);
+  }
   const shards = new Map<string, Shard>();
   const all = new Map<string, KnownShard>();
   for (const name of [...byName.keys()].sort()) {
     const list = byName.get(name)!;
     list.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
-    const key = shardKey(list);
+    const gone = removedByName.get(name) ?? [];
+    const key = shardKey(list, gone);
     const known = previous?.get(name);
     if (known && known.key === key) {
       all.set(name, known);
       continue;
     }
-    const bytes = encodeShard(list);
+    const bytes = encodeShard(list, gone);
     const sha256 = createHash('sha256').update(bytes).digest();
     const shard = { name, bytes, sha256, hex: sha256.toString('hex') };
     shards.set(name, shard);
     all.set(name, { key, hex: shard.hex });
   }
   return { shards, all };
+}
+
+/** The package name of `name-version-build.ext`, or undefined for a name that is not a package file's. */
+function nameOfFile(filename: string): string | undefined {
+  try {
+    return parsePackageFilename(filename).name;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Every shard of a subdir, keyed by package name. */

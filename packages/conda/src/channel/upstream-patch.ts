@@ -7,19 +7,9 @@
 //   1. `packages` entries update the .tar.bz2 records, and the .conda record of the same stem too;
 //   2. `packages.conda` entries then update the .conda records;
 //   updates set the fields they name (objects are merged key by key, lists and scalars replaced), never delete one.
+import type { PatchInstructions } from './patches.ts';
 import type { ChannelRecord } from './records.ts';
 
-export interface PatchInstructions {
-  patch_instructions_version: 1;
-  /** `.tar.bz2` filename -> fields to set (also applied to the `.conda` of the same stem). */
-  packages: Record<string, Record<string, unknown>>;
-  /** `.conda` filename -> fields to set, applied after `packages`. */
-  'packages.conda': Record<string, Record<string, unknown>>;
-  /** Filenames to take out of the index (listed in repodata's `removed`). */
-  remove: string[];
-  /** Filenames to mark revoked. Always empty here: a revoked upstream record is its fields, set as they are. */
-  revoke: string[];
-}
 
 /** One mirrored file: the record upstream serves and the record its package gives. */
 export interface MirroredRecord {

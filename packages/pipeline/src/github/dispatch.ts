@@ -135,7 +135,7 @@ export async function dispatchPromotion(options: DispatchPromotionOptions): Prom
     try {
       const payload: PromotionRequest = { ...bare };
       if (options.identityToken) {
-        const token = await options.identityToken(promotionAudience(parsePromotionRequest(bare).artifacts));
+        const token = await options.identityToken(promotionAudience(parsePromotionRequest(bare).artifacts, bare.label));
         if (token.length > IDENTITY_TOKEN_RESERVE_BYTES) throw new GithubApiError(`the identity token is longer than the ${IDENTITY_TOKEN_RESERVE_BYTES} bytes kept for it in a dispatch`);
         payload.identity_token = token;
         parsePromotionRequest(payload);

@@ -2,6 +2,7 @@
 // Whoever can dispatch controls it, so it is checked strictly: exact keys, types, lengths and name patterns.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { PayloadError } from '../errors.ts';
+import { LABEL_PATTERN, MAX_LABEL_LENGTH } from '@oci-channel/conda';
 import type { ArtifactRef } from '../types.ts';
 import { MAX_TOKEN_LENGTH } from '../identity/verify.ts';
 
@@ -24,6 +25,8 @@ export interface PromotionRequest {
   request_id?: string;
   /** The GitHub OIDC token (JWT) the upload minted for exactly this dispatch's artifacts (promotionAudience). */
   identity_token?: string;
+  /** The channel label to promote to (default `main`: the channel itself), e.g. `rc` from conda-forge's channel_targets. */
+  label?: string;
 }
 
 const SUBDIR = '[a-z0-9]+(?:-[a-z0-9]+)*';
@@ -53,6 +56,7 @@ export const promotionRequestSchema = {
     run_url: { type: 'string', maxLength: 500, pattern: '^https://[^\\s"<>]+$' },
     request_id: { type: 'string', minLength: 1, maxLength: REQUEST_ID_MAX, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
     identity_token: { type: 'string', minLength: 1, maxLength: MAX_TOKEN_LENGTH, pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]*$' },
+    label: { type: 'string', minLength: 1, maxLength: MAX_LABEL_LENGTH, pattern: LABEL_PATTERN },
   },
 } as const;
 
@@ -99,11 +103,12 @@ function describe(error: ErrorObject | undefined): string {
   }
   switch (error.keyword) {
     case 'additionalProperties':
-      return `${where} has unexpected key ${quote(params.additionalProperty)} (allowed: uploader, artifacts, repository, commit, run_url, request_id, identity_token)`;
+      return `${where} has unexpected key ${quote(params.additionalProperty)} (allowed: uploader, artifacts, repository, commit, run_url, request_id, identity_token, label)`;
     case 'required':
       return `${where} lacks required key ${quote(params.missingProperty)}`;
     case 'pattern':
       if (where === 'identity_token') return 'identity_token is not a compact JWT (three base64url parts)';
+      if (where === 'label') return 'label is not a channel label (lowercase letters and digits separated by single ".", "_" or "-", e.g. rc)';
       return `${where} ${where.startsWith('artifacts/') ? 'must be a sha256 of 64 lowercase hex digits' : `does not match ${params.pattern}`}`;
     default:
       return `${where} ${error.message ?? 'is invalid'}`;

@@ -10,9 +10,9 @@ import { DEFAULT_MAX_TOKEN_AGE_MS, MAX_TOKEN_AGE_LIMIT_MS, verifyIdentityToken }
  * The uploader of a validate or promote request. With `identity`, the token is verified against the artifacts
  * asked for (throws IdentityError with a one-line reason); the `uploader` option is then ignored: the token wins.
  */
-export async function resolveUploader(o: Pick<ValidateOptions, 'identity' | 'uploader' | 'artifacts'>, now = Date.now()): Promise<UploaderIdentity | undefined> {
+export async function resolveUploader(o: Pick<ValidateOptions, 'identity' | 'uploader' | 'artifacts' | 'label'>, now = Date.now()): Promise<UploaderIdentity | undefined> {
   if (o.identity) {
-    const verified = await verifyIdentityToken(o.identity.token, identityPolicy(o.identity, promotionAudience(o.artifacts)), issuerKeys(checkIssuerUrl(o.identity.issuer ?? GITHUB_ACTIONS_ISSUER)), now);
+    const verified = await verifyIdentityToken(o.identity.token, identityPolicy(o.identity, promotionAudience(o.artifacts, o.label)), issuerKeys(checkIssuerUrl(o.identity.issuer ?? GITHUB_ACTIONS_ISSUER)), now);
     return { name: verified.feedstock, verified: true, repository: verified.repository, ...(verified.workflow ? { workflow: verified.workflow } : {}) };
   }
   if (o.uploader) return { name: o.uploader, verified: false };

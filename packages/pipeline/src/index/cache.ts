@@ -7,12 +7,15 @@ import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises
 import os from 'node:os';
 import path from 'node:path';
 import type { IndexedPackage } from '@oci-channel/conda';
+import type { LabelOps } from './labels.ts';
 
 export interface CachedEntry {
   subdir: string;
   /** Production manifest the record was read from (absent for records taken from a published repodata). */
   manifestDigest?: string;
   pkg: IndexedPackage;
+  /** The label it was promoted to, when not main. */
+  label?: string;
 }
 
 export interface SubdirState {
@@ -22,6 +25,12 @@ export interface SubdirState {
   shardKeys?: Record<string, [key: string, hex: string]>;
   /** Files in that `latest`. */
   indexed?: number;
+  /** Key of the patch instructions that `latest` was built with ('' for none). */
+  patchKey?: string;
+  /** Digest of the labels.json layer of that `latest` ('' for none). */
+  labelsDigest?: string;
+  /** Per label index of this subdir, what we last pushed or saw: its content key and shards. */
+  views?: Record<string, { key: string; shardKeys?: Record<string, [key: string, hex: string]> }>;
 }
 
 export interface CacheState {
@@ -31,7 +40,15 @@ export interface CacheState {
   subdirs: Record<string, SubdirState>;
   /** Digest of the channeldata.json layer last pushed or seen. */
   channeldata?: string;
+  /** Newest label log tag applied. */
+  labelMark?: string;
+  /** Every label of the channel (each subdir gets an index per label). */
+  labelNames?: string[];
+  /** subdir -> filename -> label changes applied (see index/labels.ts). */
+  labelOps?: Record<string, Record<string, LabelOps>>;
 }
+
+const line = (e: CachedEntry) => JSON.stringify({ s: e.subdir, d: e.manifestDigest, p: e.pkg, ...(e.label ? { l: e.label } : {}) });
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   const base = env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
@@ -74,8 +91,8 @@ export class IndexCache {
     for (const line of text.split('\n')) {
       if (!line) continue;
       try {
-        const e = JSON.parse(line) as { s: string; d?: string; p: IndexedPackage };
-        if (typeof e.s === 'string' && e.p?.filename && e.p.record) this.#add({ subdir: e.s, manifestDigest: e.d, pkg: e.p });
+        const e = JSON.parse(line) as { s: string; d?: string; p: IndexedPackage; l?: string };
+        if (typeof e.s === 'string' && e.p?.filename && e.p.record) this.#add({ subdir: e.s, manifestDigest: e.d, pkg: e.p, ...(typeof e.l === 'string' ? { label: e.l } : {}) });
       } catch {
         // torn line from a crash: the file is re-learnt from the registry
       }
@@ -107,7 +124,7 @@ export class IndexCache {
   /** Adds an entry (first one for a filename wins: production never changes a file) and queues it for disk. */
   add(entry: CachedEntry): boolean {
     if (!this.#add(entry)) return false;
-    this.#pending.push(JSON.stringify({ s: entry.subdir, d: entry.manifestDigest, p: entry.pkg }));
+    this.#pending.push(line(entry));
     return true;
   }
 
@@ -124,7 +141,7 @@ export class IndexCache {
     if (this.#rewrite) {
       const lines: string[] = [];
       for (const map of this.entries.values()) {
-        for (const e of map.values()) lines.push(JSON.stringify({ s: e.subdir, d: e.manifestDigest, p: e.pkg }));
+        for (const e of map.values()) lines.push(line(e));
       }
       const tmp = path.join(this.dir, `entries.jsonl.${process.pid}.tmp`);
       await writeFile(tmp, lines.length ? `${lines.join('\n')}\n` : '');

@@ -15,6 +15,10 @@ export const IndexMediaType = {
   Shard: 'application/vnd.conda.repodata.shard.v1+msgpack+zstd',
   RunExports: 'application/vnd.conda.run-exports.v1+json',
   ChannelData: 'application/vnd.conda.channeldata.v1+json',
+  /** repodata_from_packages.json, zstd: every file of the subdir before patches and labels (this project's type). */
+  RepodataFromPackagesZst: 'application/vnd.oci-channel.repodata-from-packages.v1+json+zst',
+  /** labels.json: the labels of the subdir's files that are not simply `main` (index/labels.ts). */
+  Labels: 'application/vnd.oci-channel.labels.v1+json',
   /** v0 config of package and repodata manifests: the empty blob. */
   UnknownConfig: 'application/vnd.unknown.config.v1+json',
 } as const;
@@ -25,6 +29,21 @@ export const CREATED = 'org.opencontainers.image.created';
 /** The newest promotion log tag the repodata includes: where a reindex with a cold cache resumes. */
 export const PROMOTION_MARK = 'org.oci-channel.promotion-mark';
 export const MD5 = 'org.conda.md5';
+/** The newest label log tag the repodata includes. */
+export const LABEL_MARK = 'org.oci-channel.label-mark';
+/** Key of the patch instructions the repodata was built with, and the patches package it came from. */
+export const PATCHES = 'org.oci-channel.patches';
+export const PATCH_SOURCE = 'org.oci-channel.patch-source';
+
+/** Repository of a label index of a subdir: `label/<label>/<subdir>/repodata.json` (as conda's `.../label/rc` URLs). */
+export function labelRepodataRepository(label: string, subdir: string): string {
+  return `label/${label}/${subdir}/repodata.json`;
+}
+
+/** CEP 15 base_url of a label index: the packages stay in `<subdir>/` of the channel, three levels up. */
+export function labelBaseUrl(subdir: string): string {
+  return `../../../${subdir}/`;
+}
 
 /** Repository of a subdir's repodata (and its shards). */
 export function repodataRepository(subdir: string): string {

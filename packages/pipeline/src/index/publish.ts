@@ -3,7 +3,7 @@ import pLimit from 'p-limit';
 import { bytesSource, EMPTY_SHA256, MediaType, sha256Digest, type Descriptor, type ImageManifest, type Repository } from '@oci-channel/oci';
 import { SHARD_INDEX_FILENAME, type SubdirIndexFiles } from '@oci-channel/conda';
 import { withConcurrentPushRetry } from '../core/retry.ts';
-import { CREATED, IndexMediaType, PROMOTION_MARK, SHARDS_ARTIFACT_TYPE, TITLE } from './names.ts';
+import { CREATED, IndexMediaType, LABEL_MARK, PATCH_SOURCE, PATCHES, PROMOTION_MARK, SHARDS_ARTIFACT_TYPE, TITLE } from './names.ts';
 
 /** v0 config: the empty blob under the "unknown" config type. */
 const CONFIG: Descriptor = { mediaType: IndexMediaType.UnknownConfig, digest: EMPTY_SHA256, size: 0 };
@@ -71,20 +71,46 @@ export async function pushShards(
   return fresh.map((s) => s.hex);
 }
 
+/** Layers only the main index of a subdir has: what reindex needs to start over from it with a cold cache. */
+export interface StateLayers {
+  /** repodata_from_packages.json, zstd, when it differs from repodata.json (patches or labels). */
+  fromPackagesZst?: Buffer;
+  /** labels.json (index/labels.ts), when some file is not simply `main` or the channel has labels. */
+  labels?: Buffer;
+}
+
+export interface RepodataAnnotations {
+  created: string;
+  /** Newest promotion log tag included. */
+  mark?: string;
+  /** Newest label log tag included. */
+  labelMark?: string;
+  /** Key and source of the patch instructions applied. */
+  patches?: string;
+  patchSource?: string;
+}
+
 /** Pushes the repodata blobs and returns the manifest bytes (not yet tagged). */
 export async function prepareRepodataManifest(
   repository: Repository,
   files: SubdirIndexFiles,
-  annotations: { created: string; mark?: string },
+  annotations: RepodataAnnotations,
+  state: StateLayers = {},
 ): Promise<{ bytes: Uint8Array; repodataDigest: string }> {
   await pushConfig(repository);
   const plain = await pushBytes(repository, files.repodataJson, IndexMediaType.Repodata, 'repodata.json');
   const zst = await pushBytes(repository, files.repodataZst, IndexMediaType.RepodataZst, 'repodata.json');
   const shardIndex = await pushBytes(repository, files.shardIndex, IndexMediaType.ShardIndex, SHARD_INDEX_FILENAME);
   const runExports = await pushBytes(repository, files.runExportsJson, IndexMediaType.RunExports, 'run_exports.json');
-  const bytes = manifestBytes([plain, zst, shardIndex, runExports], {
+  const layers = [plain, zst, shardIndex, runExports];
+  if (state.fromPackagesZst) layers.push(await pushBytes(repository, state.fromPackagesZst, IndexMediaType.RepodataFromPackagesZst, 'repodata_from_packages.json.zst'));
+  if (state.labels) layers.push(await pushBytes(repository, state.labels, IndexMediaType.Labels, 'labels.json'));
+  const bytes = manifestBytes(layers, {
     [CREATED]: annotations.created,
     ...(annotations.mark ? { [PROMOTION_MARK]: annotations.mark } : {}),
+    ...(annotations.labelMark ? { [LABEL_MARK]: annotations.labelMark } : {}),
+    ...(annotations.patches ? { [PATCHES]: annotations.patches } : {}),
+    ...(annotations.patchSource ? { [PATCH_SOURCE]: annotations.patchSource } : {}),
   });
   return { bytes, repodataDigest: plain.digest };
 }

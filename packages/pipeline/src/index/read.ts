@@ -3,11 +3,12 @@
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tarStream from 'tar-stream';
-import { parseDigest, type Descriptor, type Digest, type Repository } from '@oci-channel/oci';
+import { NotFoundError, parseDigest, type Descriptor, type Digest, type Repository } from '@oci-channel/oci';
 import { packagesOfRepodata, parseRepodata, repodataRecord, zstdDecompress, type IndexedPackage } from '@oci-channel/conda';
 import { parseJsonObject } from '../core/json.ts';
 import { readSmallBlob } from '../core/blobs.ts';
-import { IndexMediaType, MD5, PROMOTION_MARK, TITLE } from './names.ts';
+import { parseLabelsDocument, type LabelsDocument } from './labels.ts';
+import { IndexMediaType, LABEL_MARK, MD5, PATCHES, PROMOTION_MARK, TITLE } from './names.ts';
 import { PipelineError } from '../errors.ts';
 
 /** index.json is tiny; anything bigger is not one. */
@@ -163,10 +164,18 @@ export async function readPackageEntries(repository: Repository, reference: stri
 
 export interface PublishedRepodata {
   manifestDigest: Digest;
+  /** Every file of the subdir, unpatched (repodata_from_packages.json when the manifest has it, else repodata.json). */
   entries: IndexedPackage[];
   mark?: string;
   /** Digest of the plain repodata.json layer. */
   repodataDigest?: Digest;
+  /** Label state of the files (labels.json), when any file is not simply `main`. */
+  labels?: LabelsDocument;
+  labelMark?: string;
+  /** Key of the patch instructions it was built with ('' for none). */
+  patchKey: string;
+  /** Digest of its labels.json layer ('' for none). */
+  labelsDigest: string;
 }
 
 async function readBlobCapped(repository: Repository, layer: Descriptor, cap: number): Promise<Buffer> {
@@ -180,7 +189,9 @@ export async function readPublishedRepodata(repository: Repository, reference: s
   const what = `${repository.display}@${fetched.descriptor.digest}`;
   const manifest = parseJsonObject(fetched.bytes, `repodata manifest ${what}`);
   const layers = (Array.isArray(manifest.layers) ? manifest.layers : []) as Descriptor[];
-  const zst = layers.find((l) => l.mediaType === IndexMediaType.RepodataZst);
+  // The unpatched records of every file when patches or labels made repodata.json differ from them.
+  const fromPackages = layers.find((l) => l.mediaType === IndexMediaType.RepodataFromPackagesZst);
+  const zst = fromPackages ?? layers.find((l) => l.mediaType === IndexMediaType.RepodataZst);
   const plain = layers.find((l) => l.mediaType === IndexMediaType.Repodata);
   let text: string;
   if (zst) text = zstdDecompress(await readBlobCapped(repository, zst, MAX_REPODATA), MAX_REPODATA).toString('utf8');
@@ -204,11 +215,40 @@ export async function readPublishedRepodata(repository: Repository, reference: s
       // run_exports only feed shards and run_exports.json: better without them than no index
     }
   }
+  const labelsLayer = layers.find((l) => l.mediaType === IndexMediaType.Labels);
+  const labels = labelsLayer
+    ? parseLabelsDocument(parseJsonObject(await readBlobCapped(repository, labelsLayer, MAX_REPODATA), `labels.json of ${what}`), `labels.json of ${what}`)
+    : undefined;
   const annotations = (manifest.annotations ?? {}) as Record<string, string>;
   return {
     manifestDigest: fetched.descriptor.digest,
     entries,
     ...(annotations[PROMOTION_MARK] ? { mark: annotations[PROMOTION_MARK] } : {}),
     ...(plain ? { repodataDigest: parseDigest(plain.digest) } : {}),
+    ...(labels ? { labels } : {}),
+    ...(annotations[LABEL_MARK] ? { labelMark: annotations[LABEL_MARK] } : {}),
+    patchKey: annotations[PATCHES] ?? '',
+    labelsDigest: labelsLayer?.digest ?? '',
   };
+}
+
+/** The content key of a published label index (its repodata.json and run_exports.json digests), or undefined. */
+export async function publishedViewKey(repository: Repository): Promise<string | undefined> {
+  let fetched;
+  try {
+    fetched = await repository.fetchManifest('latest');
+  } catch (error) {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  }
+  const manifest = parseJsonObject(fetched.bytes, `${repository.display}:latest`);
+  const layers = (Array.isArray(manifest.layers) ? manifest.layers : []) as Descriptor[];
+  const plain = layers.find((l) => l.mediaType === IndexMediaType.Repodata);
+  const runExports = layers.find((l) => l.mediaType === IndexMediaType.RunExports);
+  return plain && runExports ? viewKey(plain.digest, runExports.digest) : undefined;
+}
+
+/** What decides whether a label index must be pushed again: its repodata.json and run_exports.json (shards follow them). */
+export function viewKey(repodataDigest: string, runExportsDigest: string): string {
+  return `${repodataDigest}:${runExportsDigest}`;
 }

@@ -42,25 +42,35 @@ export interface TreeOptions {
   signal?: AbortSignal;
 }
 
-/** Writes every subdir's index files and packages, and channeldata.json, under `out`. */
+/** One index of the tree: a subdir's main index (`<subdir>/`, with its packages) or a label's (`label/<label>/<subdir>/`). */
+export interface TreeIndex {
+  files: SubdirIndexFiles;
+  /** For a label index: its packages are those of `<subdir>/` (its repodata's base_url points there). */
+  label?: string;
+}
+
+/** Writes every index's files, the packages of the main ones, and channeldata.json, under `out`. */
 export async function writeChannelTree(
   store: Store,
   out: string,
-  subdirs: SubdirIndexFiles[],
+  indexes: TreeIndex[],
   channelData: Buffer | undefined,
   options: TreeOptions,
 ): Promise<{ packagesFetched: number }> {
   await mkdir(out, { recursive: true });
   const limit = pLimit(options.concurrency);
   let packagesFetched = 0;
-  for (const files of subdirs) {
-    const dir = path.join(out, files.subdir);
+  for (const { files, label } of indexes) {
+    const dir = label === undefined ? path.join(out, files.subdir) : path.join(out, 'label', label, files.subdir);
     await mkdir(path.join(dir, 'shards'), { recursive: true });
     await writeAtomic(path.join(dir, 'repodata.json'), files.repodataJson);
     await writeAtomic(path.join(dir, 'repodata.json.zst'), files.repodataZst);
     await writeAtomic(path.join(dir, SHARD_INDEX_FILENAME), files.shardIndex);
     await writeAtomic(path.join(dir, 'run_exports.json'), files.runExportsJson);
-    await writeAtomic(path.join(dir, 'index.html'), subdirHtml(options.channelName, files, options.modified));
+    if (files.repodataFromPackagesJson) await writeAtomic(path.join(dir, 'repodata_from_packages.json'), files.repodataFromPackagesJson);
+    else await rm(path.join(dir, 'repodata_from_packages.json'), { force: true });
+    const html = label === undefined ? subdirHtml(options.channelName, files, options.modified) : subdirHtml(options.channelName, files, options.modified, { name: label, packageBase: `../../../${files.subdir}/` });
+    await writeAtomic(path.join(dir, 'index.html'), html);
     await Promise.all(
       [...files.shards.values()].map((shard) =>
         limit(async () => {
@@ -69,8 +79,10 @@ export async function writeChannelTree(
         }),
       ),
     );
+    if (label !== undefined) continue;
+    // Every file of the subdir lives here, whichever indexes list it (label indexes point here).
     await Promise.all(
-      files.packages.map((pkg) =>
+      (files.fromPackages ?? files.packages).map((pkg) =>
         limit(async () => {
           const file = path.join(dir, pkg.filename);
           const { sha256, size } = pkg.record;

@@ -3,12 +3,12 @@
 // repository: subdirs have one '-', package repositories sit under a subdir). One tiny artifact per
 // promotion, tagged `<UTC yyyymmddHHMMSSmmm>-<16 hex of sha256(subdir/filename)>`: tags sort by time and
 // two promotions never write the same tag (different files differ in the hash, one file twice in the time).
-import { createHash } from 'node:crypto';
 import type { Repository, Store } from '@oci-channel/oci';
-import { parseJsonObject } from '../core/json.ts';
-import { artifactManifest, pushEmptyJson } from './artifact-manifest.ts';
-import { withConcurrentPushRetry } from '../core/retry.ts';
+import { isLabel, MAIN_LABEL } from '@oci-channel/conda';
+import { appendLogEntry, fileKey, logStamp, readLogEntry } from './append-log.ts';
 import { PipelineError } from '../errors.ts';
+
+export { fileKey } from './append-log.ts';
 
 export const PROMOTION_LOG_REPOSITORY = 'oci_channel/promotions';
 export const PROMOTION_ARTIFACT_TYPE = 'application/vnd.oci-channel.promotion.v1';
@@ -20,6 +20,8 @@ export const PromotionAnnotation = {
   Tag: 'org.oci-channel.tag',
   ManifestDigest: 'org.oci-channel.manifest-digest',
   PromotedAt: 'org.oci-channel.promoted-at',
+  /** The label the promotion asked for (`main` when the entry has none: older entries). */
+  Label: 'org.oci-channel.label',
 } as const;
 
 export interface PromotionEntry {
@@ -32,6 +34,8 @@ export interface PromotionEntry {
   manifestDigest: string;
   /** RFC 3339. */
   promotedAt: string;
+  /** The label it was promoted to (default `main`). */
+  label?: string;
 }
 
 export interface LoggedPromotion extends PromotionEntry {
@@ -46,34 +50,29 @@ export function promotionLogRepository(store: Store): Repository {
   return store.repository(PROMOTION_LOG_REPOSITORY);
 }
 
-export function fileKey(subdir: string, filename: string): string {
-  return createHash('sha256').update(`${subdir}/${filename}`).digest('hex').slice(0, 16);
-}
-
 export function promotionLogTag(at: Date, subdir: string, filename: string): string {
-  const iso = at.toISOString(); // 2026-11-22T19:23:30.123Z
-  const stamp = iso.slice(0, 23).replace(/[-:T.]/g, '');
-  return `${stamp}-${fileKey(subdir, filename)}`;
+  return `${logStamp(at)}-${fileKey(subdir, filename)}`;
 }
 
 export async function appendPromotion(store: Store, entry: Omit<PromotionEntry, 'promotedAt'>, at = new Date()): Promise<LoggedPromotion> {
-  const repository = promotionLogRepository(store);
-  await pushEmptyJson(repository);
   const promotedAt = at.toISOString();
-  const { bytes } = artifactManifest({
-    artifactType: PROMOTION_ARTIFACT_TYPE,
-    annotations: {
+  const label = entry.label ?? MAIN_LABEL;
+  const logTag = promotionLogTag(at, entry.subdir, entry.filename);
+  const logDigest = await appendLogEntry(
+    promotionLogRepository(store),
+    PROMOTION_ARTIFACT_TYPE,
+    {
       [PromotionAnnotation.Subdir]: entry.subdir,
       [PromotionAnnotation.Filename]: entry.filename,
       [PromotionAnnotation.Repository]: entry.repository,
       [PromotionAnnotation.Tag]: entry.tag,
       [PromotionAnnotation.ManifestDigest]: entry.manifestDigest,
       [PromotionAnnotation.PromotedAt]: promotedAt,
+      [PromotionAnnotation.Label]: label,
     },
-  });
-  const logTag = promotionLogTag(at, entry.subdir, entry.filename);
-  const descriptor = await withConcurrentPushRetry(() => repository.pushManifest(bytes, 'application/vnd.oci.image.manifest.v1+json', logTag));
-  return { ...entry, promotedAt, logTag, logDigest: descriptor.digest };
+    logTag,
+  );
+  return { ...entry, label, promotedAt, logTag, logDigest };
 }
 
 /** Log tags in time order, optionally only those after `after` (a log tag: the reader's high-water mark). */
@@ -84,17 +83,10 @@ export async function listPromotionTags(store: Store, after?: string): Promise<s
 }
 
 export async function readPromotion(store: Store, logTag: string): Promise<LoggedPromotion> {
-  const repository = promotionLogRepository(store);
-  const fetched = await repository.fetchManifest(logTag);
-  const manifest = parseJsonObject(fetched.bytes, `promotion log entry ${repository.display}:${logTag}`);
-  const a = (manifest.annotations ?? {}) as Record<string, unknown>;
-  const field = (key: string): string => {
-    const value = a[key];
-    if (typeof value !== 'string' || !value) {
-      throw new PipelineError(`promotion log entry ${repository.display}:${logTag} lacks annotation ${key}; it was not written by oci-channel`);
-    }
-    return value;
-  };
+  const entry = await readLogEntry(promotionLogRepository(store), logTag, 'promotion log entry');
+  const { field } = entry;
+  const label = entry.optional(PromotionAnnotation.Label) ?? MAIN_LABEL;
+  if (!isLabel(label)) throw new PipelineError(`promotion log entry ${logTag} has label ${JSON.stringify(label.slice(0, 70))}, which is not a label; it was not written by oci-channel`);
   return {
     subdir: field(PromotionAnnotation.Subdir),
     filename: field(PromotionAnnotation.Filename),
@@ -102,8 +94,9 @@ export async function readPromotion(store: Store, logTag: string): Promise<Logge
     tag: field(PromotionAnnotation.Tag),
     manifestDigest: field(PromotionAnnotation.ManifestDigest),
     promotedAt: field(PromotionAnnotation.PromotedAt),
+    label,
     logTag,
-    logDigest: fetched.descriptor.digest,
+    logDigest: entry.digest,
   };
 }
 

@@ -19,7 +19,7 @@ import {
   type Repository,
   type Store,
 } from '@oci-channel/oci';
-import { buildPackageManifest, withChannelSource } from '@oci-channel/conda';
+import { buildPackageManifest, parseLabel, withChannelSource } from '@oci-channel/conda';
 import { artifactReason, formatArtifactRef, normalizeSha256, withoutSubject } from '../core/artifact-ref.ts';
 import { downloadBlob } from '../core/blobs.ts';
 import { withConcurrentPushRetry } from '../core/retry.ts';
@@ -175,7 +175,14 @@ async function ensureLogged(ctx: PromoteContext, ref: ArtifactRef, where: Staged
   ctx.logTags ??= listPromotionTags(ctx.production);
   const tags = await ctx.logTags;
   if (await findPromotion(ctx.production, ref.subdir, ref.filename, tags)) return;
-  await appendPromotion(ctx.production, { subdir: ref.subdir, filename: ref.filename, repository: where.repository, tag: where.tag, manifestDigest });
+  await appendPromotion(ctx.production, {
+    subdir: ref.subdir,
+    filename: ref.filename,
+    repository: where.repository,
+    tag: where.tag,
+    manifestDigest,
+    ...(ctx.options.label ? { label: ctx.options.label } : {}),
+  });
   ctx.report('logged', { artifact: formatArtifactRef(ref) });
 }
 
@@ -410,10 +417,11 @@ async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: Ar
 }
 
 export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
-  // Overlapping channels, a missing owners checkout or a bad key fail here, before anything is opened or written.
+  // Overlapping channels, a missing owners checkout, a bad key or label fail here, before anything is opened or written.
   assertSeparateChannels(o.staging, o.production);
   assertOwnersDirectory(o.owners);
   const verdictKey = resolveVerdictKey(o);
+  if (o.label !== undefined) parseLabel(o.label, 'the promotion label');
   const report = reporter(o.progress, 'promote');
   // Who uploaded comes first: a refused identity token stops the request before anything is read or written.
   let uploader: UploaderIdentity | undefined;

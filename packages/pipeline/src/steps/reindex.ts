@@ -1,14 +1,15 @@
-// reindex: the channel index (repodata.json + zst + shards + run_exports.json per subdir, channeldata.json)
-// rebuilt from production alone. Incremental: a record cache keyed by manifest digest plus the promotion log
-// read past its high-water mark; with a cold cache it resumes from the published `latest` repodata.
+// reindex: the channel index (repodata.json + zst + shards + run_exports.json per subdir, channeldata.json, and
+// one index per label under label/<label>/) rebuilt from production alone, with the repodata patches applied.
+// Incremental: a record cache keyed by manifest digest plus the promotion and label logs read past their
+// high-water marks; with a cold cache it resumes from the published `latest` repodata.
 // `full` lists production instead. `latest` never moves back: it is re-read before and after each move.
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import { MediaType, NotFoundError, UnsupportedError } from '@oci-channel/oci';
-import { buildSubdirIndex, channelDataJson, isKnownSubdir, KNOWN_SUBDIRS, type IndexedPackage, type SubdirIndexFiles } from '@oci-channel/conda';
+import { channelDataJson, isKnownSubdir, KNOWN_SUBDIRS, MAIN_LABEL, newestVersion, type IndexedPackage, type KnownShard, type PatchInstructions } from '@oci-channel/conda';
 import { parseJsonObject } from '../core/json.ts';
 import { readSmallBlob } from '../core/blobs.ts';
-import { IndexCache, type CachedEntry } from '../index/cache.ts';
+import { IndexCache, type CachedEntry, type SubdirState } from '../index/cache.ts';
 import { countingStore } from '../index/counting.ts';
 import {
   CHANNELDATA_REPOSITORY,
@@ -17,13 +18,18 @@ import {
   isPackageRepository,
   isRepodataRepository,
   isSubdirName,
+  labelRepodataRepository,
   repodataRepository,
   rewindMark,
   timestampTag,
 } from '../index/names.ts';
+import { applyLabelChange } from '../index/labels.ts';
+import { loadPatches } from '../index/patches.ts';
 import { prepareRepodataManifest, pushChannelData, pushShards, settle } from '../index/publish.ts';
-import { readPackageEntries, readPublishedRepodata, type PublishedRepodata } from '../index/read.ts';
-import { writeChannelTree } from '../index/tree.ts';
+import { publishedViewKey, readPackageEntries, readPublishedRepodata, viewKey, type PublishedRepodata } from '../index/read.ts';
+import { writeChannelTree, type TreeIndex } from '../index/tree.ts';
+import { buildLabelIndexes, buildMainIndex, inMainIndex, labelsLayer, mainPackages, type BuiltSubdir, type LabelState } from '../index/views.ts';
+import { listLabelTags, readLabelChange, type LoggedLabelChange } from '../records/labels.ts';
 import { errorLine, openChannel, productionOptions } from '../core/open.ts';
 import { reporter } from '../core/progress.ts';
 import { fileKey, listPromotionTags, readPromotion, type LoggedPromotion } from '../records/promotion-log.ts';
@@ -52,6 +58,10 @@ interface SubdirWork {
   dirty: boolean;
   /** `latest` was looked at in this run. */
   checked: boolean;
+  /** Label indexes must be rebuilt (and pushed where they changed). */
+  labelsDirty?: boolean;
+  /** Someone else moved `latest`: compare label indexes with what the registry holds, not with our cache. */
+  recheckLabels?: boolean;
 }
 
 /** Refuses subdirs that are no conda platform (a typo would publish an empty index no one asked for). */
@@ -66,6 +76,12 @@ function checkSubdirs(o: ReindexOptions): void {
   }
 }
 
+/** The shard keys kept in the cache, as buildSubdirIndex takes them. */
+const shardMap = (keys: Record<string, [string, string]> | undefined): Map<string, KnownShard> | undefined =>
+  keys ? new Map(Object.entries(keys).map(([name, [key, hex]]) => [name, { key, hex }])) : undefined;
+const shardRecord = (keys: Map<string, KnownShard>): Record<string, [string, string]> =>
+  Object.fromEntries([...keys].map(([name, k]) => [name, [k.key, k.hex] as [string, string]]));
+
 export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
   const report = reporter(o.progress, 'reindex');
   checkSubdirs(o);
@@ -79,6 +95,18 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
   try {
     const cache = new IndexCache(o.cacheDir, store.display);
     await cache.load();
+    const labels: LabelState = { names: new Set(cache.state.labelNames ?? []), ops: (cache.state.labelOps ??= {}) };
+    const namesKnown = labels.names.size;
+    const noteLabel = (label: string) => {
+      if (label !== MAIN_LABEL) labels.names.add(label);
+    };
+    /** Applies a label change (newest per file and label wins); true when it changed what we knew. */
+    const applyChange = (subdir: string, filename: string, label: string, on: boolean, tag: string): boolean => {
+      noteLabel(label);
+      const next = applyLabelChange(labels.ops[subdir]?.[filename], label, on, tag);
+      if (next) (labels.ops[subdir] ??= {})[filename] = next;
+      return next !== undefined;
+    };
     const restricted = o.subdirs ? new Set(o.subdirs) : undefined;
     const work = new Map<string, SubdirWork>();
     const want = (subdir: string): SubdirWork | undefined => {
@@ -129,11 +157,26 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
 
     // --- the published state, merged in (it may hold files another reindex added) --------------------
     const marks: Array<string | undefined> = [];
+    const labelMarks: Array<string | undefined> = [];
     const published = new Map<string, PublishedRepodata>();
+    /** Label state of a published latest (names, promotion labels come with the entries); how many changes were new. */
+    const mergeLabels = (subdir: string, pub: PublishedRepodata): number => {
+      let changed = 0;
+      for (const name of pub.labels?.names ?? []) noteLabel(name);
+      for (const [filename, state] of Object.entries(pub.labels?.files ?? {})) {
+        if (state.promoted) noteLabel(state.promoted);
+        for (const [label, [tag, on]] of Object.entries(state.ops ?? {})) if (applyChange(subdir, filename, label, on, tag)) changed++;
+      }
+      return changed;
+    };
     const mergePublished = (subdir: string, pub: PublishedRepodata): number => {
       let added = 0;
-      for (const pkg of pub.entries) if (cache.add({ subdir, pkg })) added++;
-      return added;
+      const files = pub.labels?.files ?? {};
+      for (const pkg of pub.entries) {
+        const promoted = files[pkg.filename]?.promoted;
+        if (cache.add({ subdir, pkg, ...(promoted ? { label: promoted } : {}) })) added++;
+      }
+      return added + mergeLabels(subdir, pub);
     };
     const readLatest = async (w: SubdirWork) => {
       const repository = store.repository(repodataRepository(w.subdir));
@@ -147,6 +190,7 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
       const state = cache.state.subdirs[w.subdir];
       if (!o.full && state?.latest === head.digest) {
         marks.push(cache.state.mark);
+        labelMarks.push(cache.state.labelMark);
         return;
       }
       let pub: PublishedRepodata;
@@ -157,12 +201,18 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
         errors.push(`ignoring ${repository.display}:latest: ${errorLine(error)}`);
         w.dirty = true;
         marks.push(undefined);
+        labelMarks.push(undefined);
         return;
       }
       published.set(w.subdir, pub);
       marks.push(pub.mark);
+      labelMarks.push(pub.labelMark);
       if (!o.full) mergePublished(w.subdir, pub);
-      cache.state.subdirs[w.subdir] = { ...state, latest: head.digest, indexed: pub.entries.length };
+      else mergeLabels(w.subdir, pub);
+      // Someone else's latest: its label indexes may differ from what our cache remembers.
+      w.labelsDirty = true;
+      w.recheckLabels = true;
+      cache.state.subdirs[w.subdir] = { ...state, latest: head.digest, indexed: pub.entries.length, patchKey: pub.patchKey, labelsDigest: pub.labelsDigest };
     };
     await Promise.all([...work.values()].map((w) => limit(() => readLatest(w))));
 
@@ -202,7 +252,10 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
           fresh.map((tag) =>
             limit(async (): Promise<LoggedPromotion | undefined> => {
               try {
-                return await readPromotion(store, tag);
+                const entry = await readPromotion(store, tag);
+                // Every subdir gets an index per label of the channel, whichever subdir named it.
+                if (entry.label) noteLabel(entry.label);
+                return entry;
               } catch (error) {
                 errors.push(errorLine(error));
                 if (!firstFailure || tag < firstFailure) firstFailure = tag;
@@ -224,7 +277,8 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
                 const at = Date.parse(entry.promotedAt) || now().getTime();
                 for (const pkg of got.entries) {
                   const stamped = withIndexedTimestamp(pkg, at);
-                  if (cache.add({ subdir: entry.subdir, manifestDigest: got.digest, pkg: stamped })) {
+                  const label = entry.label && entry.label !== MAIN_LABEL ? { label: entry.label } : {};
+                  if (cache.add({ subdir: entry.subdir, manifestDigest: got.digest, pkg: stamped, ...label })) {
                     const w = want(entry.subdir);
                     if (w) {
                       w.added++;
@@ -254,9 +308,78 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
       }
     }
 
-    // Files we have that the published latest lacks (cache learnt them earlier, or another run lost them).
+    // --- label changes: the label log past its mark (listed after the promotion log: a change recorded before its
+    // file's promotion entry is then always seen with it) -------------------------------------------------------
+    let newLabelMark = cache.state.labelMark;
+    {
+      const labelTags = await listLabelTags(store);
+      const after = cache.warm ? cache.state.labelMark : labelMarks.length > 0 && labelMarks.every((m) => m !== undefined) ? labelMarks.sort()[0] : undefined;
+      const from = after ? rewindMark(after) : '';
+      // Changes already applied are known by their tags; only the rest is read.
+      const applied = new Set<string>();
+      for (const files of Object.values(labels.ops)) for (const ops of Object.values(files)) for (const [tag] of Object.values(ops)) applied.add(tag);
+      const candidates = labelTags.filter((t) => t > from && !applied.has(t));
+      let firstFailure: string | undefined;
+      const changes = await Promise.all(
+        candidates.map((tag) =>
+          limit(async (): Promise<LoggedLabelChange | undefined> => {
+            try {
+              return await readLabelChange(store, tag);
+            } catch (error) {
+              errors.push(errorLine(error));
+              if (!firstFailure || tag < firstFailure) firstFailure = tag;
+              return undefined;
+            }
+          }),
+        ),
+      );
+      for (const c of changes) {
+        if (!c || !applyChange(c.subdir, c.filename, c.label, c.action === 'add', c.logTag)) continue;
+        const w = want(c.subdir);
+        if (w) w.dirty = true;
+        report(`${c.action} label ${c.label} (by ${c.actor})`, { artifact: `${c.subdir}/${c.filename}` });
+      }
+      const last = firstFailure ? labelTags.filter((t) => t < firstFailure!).at(-1) : labelTags.at(-1);
+      newLabelMark = last && (!after || last > after) ? last : after;
+    }
+    // A label new to the channel gets an index in every subdir.
+    if (labels.names.size > namesKnown) for (const w of work.values()) w.labelsDirty = true;
+
+    // --- repodata patches (after the logs: a new patches build may just have been promoted); a source that cannot
+    // be used stops the run here, before anything is pushed ----------------------------------------------------------
+    const noarch = () => [...cache.subdirEntries('noarch').values()];
+    const patches = await loadPatches({
+      store,
+      ...(cache.dir ? { cacheDir: cache.dir } : {}),
+      ...(o.patchGenerator ? { patchGenerator: o.patchGenerator } : {}),
+      ...(o.patchPackage ? { patchPackage: o.patchPackage } : {}),
+      ...(o.patchInstructions ? { patchInstructions: o.patchInstructions } : {}),
+      subdirs: [...work.keys()],
+      known: (subdir, filename) => cache.entries.get(subdir)?.get(filename)?.pkg,
+      mainBuilds: (name) => noarch().filter((e) => e.pkg.record.name === name && inMainIndex(labels, 'noarch', e)).map((e) => e.pkg),
+      newestVersion,
+      report: (message) => report(message),
+    });
     for (const w of work.values()) {
-      if (o.full || w.dirty) continue;
+      const before = cache.state.subdirs[w.subdir]?.patchKey ?? published.get(w.subdir)?.patchKey ?? '';
+      if (patches.keyOf(w.subdir) !== before) {
+        w.dirty = true;
+        report(`the patch instructions of ${w.subdir} changed: re-patching it`);
+      }
+    }
+    // Parsed when a subdir is built and let go after: a big channel's instructions are held one subdir at a time.
+    const instructionsOf = (subdir: string): Promise<PatchInstructions[]> => patches.instructionsOf(subdir);
+
+    // Files we have that the published latest lacks (cache learnt them earlier, or another run lost them), and
+    // label changes it lacks (learnt by a run restricted to other subdirs).
+    for (const w of work.values()) {
+      if (w.dirty) continue;
+      const labelsNow = labelsLayer(labels, w.subdir, cache.subdirEntries(w.subdir).values());
+      if ((labelsNow ? sha256Of(labelsNow) : '') !== (cache.state.subdirs[w.subdir]?.labelsDigest ?? '')) {
+        w.dirty = true;
+        continue;
+      }
+      if (o.full) continue;
       const pub = published.get(w.subdir);
       const have = cache.subdirEntries(w.subdir);
       if (!pub) {
@@ -274,16 +397,16 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
 
     // --- build and push ------------------------------------------------------------------------------
     const createdAt = now().toISOString();
-    const built = new Map<string, SubdirIndexFiles>();
-    const build = (subdir: string) => {
-      const packages = [...cache.subdirEntries(subdir).values()].map((e) => e.pkg);
+    const built = new Map<string, BuiltSubdir>();
+    const builtLabels: TreeIndex[] = [];
+    const build = async (subdir: string): Promise<BuiltSubdir> => {
+      const entries = [...cache.subdirEntries(subdir).values()];
       // The static tree needs every shard's bytes; a registry-only run re-encodes changed names only.
-      const keys = o.out === undefined ? cache.state.subdirs[subdir]?.shardKeys : undefined;
-      const previousShards = keys ? new Map(Object.entries(keys).map(([name, [key, hex]]) => [name, { key, hex }])) : undefined;
-      const files = buildSubdirIndex(subdir, packages, { createdAt, ...(previousShards ? { previousShards } : {}) });
+      const previousShards = o.out === undefined ? shardMap(cache.state.subdirs[subdir]?.shardKeys) : undefined;
+      const b = buildMainIndex(labels, subdir, entries, await instructionsOf(subdir), { createdAt, ...(previousShards ? { previousShards } : {}) });
       // Kept for the static tree only: a big channel should not hold every subdir's files at once.
-      if (o.out !== undefined) built.set(subdir, files);
-      return files;
+      if (o.out !== undefined) built.set(subdir, b);
+      return b;
     };
     const results: SubdirIndex[] = [];
     let pushedSomething = false;
@@ -297,31 +420,45 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
         dropped = true;
         continue;
       }
-      let files: SubdirIndexFiles | undefined;
+      let b: BuiltSubdir | undefined;
       if (o.full && !w.dirty) {
-        files = build(w.subdir);
+        b = await build(w.subdir);
         const pubDigest = published.get(w.subdir)?.repodataDigest;
-        if (pubDigest !== sha256Of(files.repodataJson)) w.dirty = true;
+        if (pubDigest !== sha256Of(b.files.repodataJson)) w.dirty = true;
       }
-      if (!w.dirty) {
-        results.push({ subdir: w.subdir, packages: cache.subdirEntries(w.subdir).size, added: w.added, repodataDigest: w.latest ?? '', tags: [] });
-        continue;
+      let result: SubdirIndex = { subdir: w.subdir, packages: cache.subdirEntries(w.subdir).size, added: w.added, repodataDigest: w.latest ?? '', tags: [] };
+      if (w.dirty) {
+        try {
+          b ??= await build(w.subdir);
+          // What was finally pushed (merged with a concurrent reindex's state) is what the label indexes follow.
+          ({ result, built: b } = await publishSubdir(w, b));
+          pushedSomething = true;
+        } catch (error) {
+          errors.push(`cannot publish the index of ${w.subdir}: ${errorLine(error)}`);
+        }
       }
-      try {
-        const pushed = await publishSubdir(w, files ?? build(w.subdir));
-        results.push(pushed);
-        pushedSomething = true;
-      } catch (error) {
-        errors.push(`cannot publish the index of ${w.subdir}: ${errorLine(error)}`);
-        results.push({ subdir: w.subdir, packages: cache.subdirEntries(w.subdir).size, added: w.added, repodataDigest: w.latest ?? '', tags: [] });
+      if (w.dirty || w.labelsDirty) {
+        try {
+          b ??= await build(w.subdir);
+          const pushedLabels = await publishLabels(w, b);
+          if (pushedLabels.length > 0) result = { ...result, labels: pushedLabels };
+          if (pushedLabels.some((l) => l.pushed)) pushedSomething = true;
+        } catch (error) {
+          errors.push(`cannot publish the label indexes of ${w.subdir}: ${errorLine(error)}`);
+        }
       }
+      results.push(result);
     }
 
     // channeldata.json: only for an unrestricted run (it covers every subdir).
     let channelData: Buffer | undefined;
     const needChannelData = !restricted && (pushedSomething || dropped || !cache.state.channeldata || o.out !== undefined);
     if (needChannelData) {
-      const subdirs = [...work.keys()].sort().map((subdir) => ({ subdir, packages: [...cache.subdirEntries(subdir).values()].map((e) => e.pkg) }));
+      // The main index's packages: broken builds, other labels' builds and patch removals are not the channel's.
+      const subdirs: Array<{ subdir: string; packages: IndexedPackage[] }> = [];
+      for (const subdir of [...work.keys()].sort()) {
+        subdirs.push({ subdir, packages: mainPackages(labels, subdir, [...cache.subdirEntries(subdir).values()], await instructionsOf(subdir)) });
+      }
       const lacksAbout = subdirs.some((s) => s.packages.some((p) => !p.about));
       const previous = lacksAbout ? await readPreviousChannelData() : undefined;
       channelData = Buffer.from(channelDataJson(subdirs, previous ? { previous } : {}), 'utf8');
@@ -335,13 +472,21 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
     }
 
     if (errors.length === 0 || newMark !== cache.state.mark) cache.state.mark = newMark;
+    if (errors.length === 0 || newLabelMark !== cache.state.labelMark) cache.state.labelMark = newLabelMark;
+    cache.state.labelNames = [...labels.names].sort();
     await cache.save();
 
     if (o.out !== undefined) {
-      for (const w of work.values()) if (!built.has(w.subdir)) build(w.subdir);
-      const subdirs = [...built.values()].sort((a, b) => (a.subdir < b.subdir ? -1 : 1));
+      for (const w of work.values()) {
+        if (builtLabels.some((l) => l.files.subdir === w.subdir) || (built.has(w.subdir) && labels.names.size === 0)) continue;
+        const b = built.get(w.subdir) ?? (await build(w.subdir));
+        builtLabels.push(...buildLabelIndexes(b, { createdAt, previousShards: () => undefined }));
+      }
+      const indexes: TreeIndex[] = [...[...built.values()].map((b): TreeIndex => ({ files: b.files })), ...builtLabels].sort((a, b) =>
+        `${a.label ?? ''}/${a.files.subdir}` < `${b.label ?? ''}/${b.files.subdir}` ? -1 : 1,
+      );
       report(`writing the static channel tree to ${o.out}`);
-      await writeChannelTree(store, o.out, subdirs, channelData, {
+      await writeChannelTree(store, o.out, indexes, channelData, {
         channelName: store.display,
         concurrency,
         modified: now().getTime(),
@@ -370,6 +515,9 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
       for (const w of work.values()) fresh.set(w.subdir, new Map());
       const publishedFiles = new Map<string, Map<string, IndexedPackage>>();
       for (const [subdir, pub] of published) publishedFiles.set(subdir, new Map(pub.entries.map((e) => [e.filename, e])));
+      // The label each file was promoted to is not in production's manifests: keep what the cache or latest knew.
+      const labelOf = (subdir: string, filename: string): string | undefined =>
+        cache.entries.get(subdir)?.get(filename)?.label ?? published.get(subdir)?.labels?.files[filename]?.promoted;
       const stampOf = (subdir: string, filename: string): number | undefined => {
         const fromCache = cache.entries.get(subdir)?.get(filename)?.pkg.record.indexed_timestamp;
         if (typeof fromCache === 'number') return fromCache;
@@ -393,7 +541,8 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
                       const got = await read(name, head.digest);
                       for (const pkg of got.entries) {
                         const at = stampOf(subdir, pkg.filename) ?? now().getTime();
-                        fresh.get(subdir)!.set(pkg.filename, { subdir, manifestDigest: got.digest, pkg: withIndexedTimestamp(pkg, at) });
+                        const label = labelOf(subdir, pkg.filename);
+                        fresh.get(subdir)!.set(pkg.filename, { subdir, manifestDigest: got.digest, pkg: withIndexedTimestamp(pkg, at), ...(label ? { label } : {}) });
                       }
                     } catch (error) {
                       errors.push(`cannot index ${name}:${tag}: ${errorLine(error)}`);
@@ -436,15 +585,27 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
       return [...names];
     }
 
-    async function publishSubdir(w: SubdirWork, first: SubdirIndexFiles): Promise<SubdirIndex> {
+    async function publishSubdir(w: SubdirWork, first: BuiltSubdir): Promise<{ result: SubdirIndex; built: BuiltSubdir }> {
       const repository = store.repository(repodataRepository(w.subdir));
-      let files = first;
+      let b = first;
       const state = (cache.state.subdirs[w.subdir] ??= {});
       const knownShards = new Set<string>();
+      const patchKey = patches.keyOf(w.subdir);
       for (let attempt = 1; ; attempt++) {
+        const files = b.files;
         const stamp = timestampTag(now());
         for (const hex of await pushShards(repository, files, knownShards, stamp, concurrency)) knownShards.add(hex);
-        const { bytes } = await prepareRepodataManifest(repository, files, { created: createdAt, ...(newMark ? { mark: newMark } : {}) });
+        const { bytes } = await prepareRepodataManifest(
+          repository,
+          files,
+          {
+            created: createdAt,
+            ...(newMark ? { mark: newMark } : {}),
+            ...(newLabelMark ? { labelMark: newLabelMark } : {}),
+            ...(patchKey ? { patches: patchKey, ...(patches.source ? { patchSource: patches.source } : {}) } : {}),
+          },
+          b.state,
+        );
         const ours = await settle(() => repository.pushManifest(bytes, MediaType.ImageManifest, stamp));
         // Before moving latest: take in whatever a concurrent reindex published meanwhile.
         const before = await repository.resolve('latest');
@@ -452,7 +613,7 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
           const pub = await readPublishedRepodata(repository, before.digest, w.subdir);
           w.latest = before.digest;
           if (mergePublished(w.subdir, pub) > 0 && attempt < LATEST_ATTEMPTS) {
-            files = build(w.subdir);
+            b = await build(w.subdir);
             continue;
           }
         }
@@ -461,24 +622,64 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
         await sleep(50 + Math.floor(Math.random() * 100));
         const after = await repository.resolve('latest');
         let final = ours.digest;
+        let theirs: PublishedRepodata | undefined;
         if (after && after.digest !== ours.digest) {
-          const pub = await readPublishedRepodata(repository, after.digest, w.subdir);
-          const theirs = new Set(pub.entries.map((e) => e.filename));
-          const missing = [...cache.subdirEntries(w.subdir).keys()].some((f) => !theirs.has(f));
-          mergePublished(w.subdir, pub);
+          theirs = await readPublishedRepodata(repository, after.digest, w.subdir);
+          const files = new Set(theirs.entries.map((e) => e.filename));
+          const missing = [...cache.subdirEntries(w.subdir).keys()].some((f) => !files.has(f));
+          const learnt = mergePublished(w.subdir, theirs);
           w.latest = after.digest;
           if (missing && attempt < LATEST_ATTEMPTS) {
-            files = build(w.subdir);
+            b = await build(w.subdir);
             continue;
           }
           if (missing) throw new PipelineError(`latest of ${repository.display} kept being replaced by other reindexes; run reindex again`);
           final = after.digest;
+          // Their state won: the label indexes follow the merged state, and the next run compares with theirs.
+          if (learnt > 0) b = await build(w.subdir);
         }
         state.latest = final;
-        state.indexed = files.packages.length;
-        state.shardKeys = Object.fromEntries([...files.shardKeys].map(([name, k]) => [name, [k.key, k.hex] as [string, string]]));
-        return { subdir: w.subdir, packages: files.packages.length, added: w.added, repodataDigest: final, tags: [stamp, 'latest'] };
+        state.indexed = b.indexed;
+        state.patchKey = theirs ? theirs.patchKey : patchKey;
+        state.labelsDigest = theirs ? theirs.labelsDigest : b.state.labels ? sha256Of(b.state.labels) : '';
+        state.shardKeys = shardRecord(files.shardKeys);
+        const result: SubdirIndex = {
+          subdir: w.subdir,
+          packages: b.indexed,
+          added: w.added,
+          repodataDigest: final,
+          tags: [stamp, 'latest'],
+          ...(b.removed > 0 ? { removed: b.removed } : {}),
+        };
+        return { result, built: b };
       }
+    }
+
+    /** Builds every label index of the subdir and pushes those whose content differs from what the registry holds. */
+    async function publishLabels(w: SubdirWork, b: BuiltSubdir): Promise<NonNullable<SubdirIndex['labels']>> {
+      const state: SubdirState = (cache.state.subdirs[w.subdir] ??= {});
+      const views = (state.views ??= {});
+      const indexes = buildLabelIndexes(b, { createdAt, previousShards: (label) => (o.out === undefined ? shardMap(views[label]?.shardKeys) : undefined) });
+      const out: NonNullable<SubdirIndex['labels']> = [];
+      for (const { label, files } of indexes) {
+        if (o.out !== undefined) builtLabels.push({ label, files });
+        const key = viewKey(sha256Of(files.repodataJson), sha256Of(files.runExportsJson));
+        const repository = store.repository(labelRepodataRepository(label, w.subdir));
+        const there = w.recheckLabels || !views[label] ? await publishedViewKey(repository) : views[label]!.key;
+        let pushed = false;
+        if (there !== key) {
+          const stamp = timestampTag(now());
+          await pushShards(repository, files, new Set(), stamp, concurrency);
+          const { bytes } = await prepareRepodataManifest(repository, files, { created: createdAt });
+          await settle(() => repository.pushManifest(bytes, MediaType.ImageManifest, stamp));
+          await settle(() => repository.pushManifest(bytes, MediaType.ImageManifest, 'latest'));
+          pushed = true;
+          report(`pushed label/${label}/${w.subdir} (${files.packages.length} packages)`);
+        }
+        views[label] = { key, shardKeys: shardRecord(files.shardKeys) };
+        out.push({ label, packages: files.packages.length, pushed });
+      }
+      return out;
     }
   } finally {
     await opened.release();

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { sha256Digest, type Store } from '@oci-channel/oci';
-import { canonicalManifestDifference } from '@oci-channel/conda';
+import { canonicalManifestDifference, parseLabel } from '@oci-channel/conda';
 import { artifactReason, formatArtifactRef, normalizeSha256, withoutSubject } from '../core/artifact-ref.ts';
 import { fetchPackageManifest, locateArtifact, type StagedLocation } from '../core/package-manifest.ts';
 import { downloadBlob } from '../core/blobs.ts';
@@ -215,10 +215,11 @@ export function refusedIdentity(refs: ArtifactRef[], error: IdentityError): Arti
 }
 
 export async function validate(o: ValidateOptions): Promise<ValidateResult> {
-  // Overlapping channels, a missing owners checkout or a bad key fail here, before anything is opened or written.
+  // Overlapping channels, a missing owners checkout, a bad key or label fail here, before anything is opened or written.
   assertSeparateChannels(o.staging, o.production);
   assertOwnersDirectory(o.owners);
   const verdictKey = resolveVerdictKey(o);
+  if (o.label !== undefined) parseLabel(o.label, 'the promotion label');
   const report = reporter(o.progress, 'validate');
   // Who uploaded comes first: a refused identity token stops the request before anything is read or written.
   let uploader: UploaderIdentity | undefined;
