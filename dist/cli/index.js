@@ -52432,10 +52432,95 @@ const demo_ts_1 = __nccwpck_require__(23898);
 const download_ts_1 = __nccwpck_require__(55365);
 const gc_ts_1 = __nccwpck_require__(60287);
 const mirror_ts_1 = __nccwpck_require__(63366);
+const label_ts_1 = __nccwpck_require__(9059);
 const promotion_ts_1 = __nccwpck_require__(65876);
 const reindex_ts_1 = __nccwpck_require__(80842);
 const upload_ts_1 = __nccwpck_require__(41828);
-exports.COMMANDS = [upload_ts_1.uploadCommand, promotion_ts_1.validateCommand, promotion_ts_1.promoteCommand, reindex_ts_1.reindexCommand, download_ts_1.downloadCommand, gc_ts_1.gcCommand, mirror_ts_1.mirrorCommand, demo_ts_1.demoCommand];
+exports.COMMANDS = [upload_ts_1.uploadCommand, promotion_ts_1.validateCommand, promotion_ts_1.promoteCommand, reindex_ts_1.reindexCommand, label_ts_1.labelCommand, download_ts_1.downloadCommand, gc_ts_1.gcCommand, mirror_ts_1.mirrorCommand, demo_ts_1.demoCommand];
+
+
+/***/ }),
+
+/***/ 9059:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.labelCommand = void 0;
+const conda_1 = __nccwpck_require__(6611);
+const pipeline_1 = __nccwpck_require__(61524);
+const args_ts_1 = __nccwpck_require__(27109);
+const output_ts_1 = __nccwpck_require__(57101);
+const usage_ts_1 = __nccwpck_require__(47105);
+exports.labelCommand = {
+    name: 'label',
+    summary: 'add or remove labels of promoted artifacts (broken marks a build broken)',
+    help: `Usage: oci-channel label --channel CHANNEL (--add LABEL | --remove LABEL)... [--actor NAME] [--reason TEXT] [--json] ARTIFACT...
+
+Records label changes of promoted artifacts in the channel's label log (who, when, why); the next reindex
+moves them between indexes: the channel itself is label main, other labels are indexed under
+CHANNEL/label/LABEL. --add broken marks a build broken: it leaves main and every other label's index and
+appears only under label/broken; its file stays. --remove broken unmarks it. A change the artifact already
+has is not recorded again. ARTIFACT is SUBDIR/FILENAME, optionally followed by @sha256:HEX.
+
+Options:
+  --channel CHANNEL  the production channel
+  --add LABEL        add this label (repeatable), e.g. broken, rc, main
+  --remove LABEL     remove this label (repeatable)
+  --actor NAME       who asks for the change (default: GITHUB_ACTOR, else your login name)
+  --reason TEXT      why, e.g. a link to the request (one line, at most 500 characters)
+  --concurrency N    artifacts in parallel (default 8)
+  --json             print the result as one JSON object on stdout
+  -h, --help         this help
+`,
+    async run(args, ctx) {
+        const { values, positionals } = (0, args_ts_1.parse)(this.name, args, {
+            ...args_ts_1.COMMON_OPTIONS,
+            channel: { type: 'string' },
+            add: { type: 'string', multiple: true },
+            remove: { type: 'string', multiple: true },
+            actor: { type: 'string' },
+            reason: { type: 'string' },
+        });
+        const channel = (0, args_ts_1.location)(this.name, 'channel', (0, args_ts_1.required)(this.name, values, 'channel'));
+        const add = values.add ?? [];
+        const remove = values.remove ?? [];
+        if (add.length + remove.length === 0)
+            throw new usage_ts_1.UsageError('give --add LABEL or --remove LABEL (e.g. --add broken)', this.name);
+        for (const [flag, list] of [['add', add], ['remove', remove]]) {
+            for (const l of list) {
+                const problem = (0, conda_1.labelProblem)(l);
+                if (problem)
+                    throw new usage_ts_1.UsageError(`--${flag}: ${problem}`, this.name);
+            }
+        }
+        const both = add.find((l) => remove.includes(l));
+        if (both)
+            throw new usage_ts_1.UsageError(`label ${both} is both added and removed: ask for one`, this.name);
+        const actor = ((0, args_ts_1.optionalString)(values, 'actor') ?? (0, pipeline_1.defaultActor)()).trim();
+        const reason = (0, args_ts_1.optionalString)(values, 'reason');
+        for (const [what, value] of [['actor', actor], ['reason', reason]]) {
+            const problem = value === undefined ? undefined : (0, pipeline_1.labelTextProblem)(what, value);
+            if (problem)
+                throw new usage_ts_1.UsageError(`--${what}: ${problem}`, this.name);
+        }
+        const result = await (0, pipeline_1.label)({
+            channel,
+            artifacts: (0, args_ts_1.artifacts)(this.name, positionals),
+            add,
+            remove,
+            actor,
+            ...(reason !== undefined ? { reason } : {}),
+            progress: ctx.progress,
+            concurrency: (0, args_ts_1.concurrency)(this.name, values),
+        });
+        if (values.json)
+            return ctx.json(result, result.ok);
+        ctx.out((0, output_ts_1.table)(['STATUS', 'ARTIFACT', 'LABELS', 'RECORDED', 'REASON'], result.artifacts.map((a) => [a.status, `${a.subdir}/${a.filename}`, (a.labels ?? []).join(',') || '-', (a.recorded ?? []).join(', ') || '-', a.reason ?? ''])));
+        ctx.out('\nRun reindex to publish the change.\n');
+        return result.ok ? 0 : 1;
+    },
+};
 
 
 /***/ }),
@@ -52557,9 +52642,10 @@ Options:
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.promoteCommand = exports.validateCommand = exports.IDENTITY_TOKEN_ENV = void 0;
-// validate and promote take the same request: two channels, the artifacts, and who uploaded them (proved by an
-// OIDC identity token, or named with --uploader for local use and then shown as unverified).
+// validate and promote take the same request: two channels, the artifacts, the label they go to, and who uploaded
+// them (proved by an OIDC identity token, or named with --uploader for local use and then shown as unverified).
 const node_fs_1 = __nccwpck_require__(73024);
+const conda_1 = __nccwpck_require__(6611);
 const pipeline_1 = __nccwpck_require__(61524);
 const args_ts_1 = __nccwpck_require__(27109);
 const output_ts_1 = __nccwpck_require__(57101);
@@ -52577,6 +52663,7 @@ const PROMOTION_OPTIONS = {
     'allowed-owner': { type: 'string', multiple: true },
     'allowed-workflow': { type: 'string' },
     'max-token-age': { type: 'string' },
+    label: { type: 'string' },
 };
 const IDENTITY_HELP = `  --identity-token FILE    the upload's OIDC identity token (or the token itself in ${exports.IDENTITY_TOKEN_ENV});
                            verified first, its repository is the uploader (the feedstock checked against --owners)
@@ -52662,15 +52749,22 @@ function promotionOptions(command, values, positionals, ctx) {
         ...(typeof values.owners === 'string' ? { owners: values.owners } : {}),
         ...(identity ? { identity } : {}),
         ...(typeof values.uploader === 'string' ? { uploader: values.uploader } : {}),
+        ...(typeof values.label === 'string' ? { label: checkedLabel(command, values.label) } : {}),
     };
 }
 function uploaderLine(uploader) {
     return `uploader: ${uploader ? (0, pipeline_1.describeUploader)(uploader) : 'none given (or the identity token was refused)'}${uploader?.workflow ? ` (workflow ${uploader.workflow})` : ''}\n`;
 }
+function checkedLabel(command, value) {
+    const problem = (0, conda_1.labelProblem)(value);
+    if (problem)
+        throw new usage_ts_1.UsageError(`--label: ${problem}`, command);
+    return value;
+}
 exports.validateCommand = {
     name: 'validate',
     summary: 'check staged artifacts and record a verdict on each',
-    help: `Usage: oci-channel validate --staging CHANNEL --production CHANNEL [--identity-token FILE --allowed-owner OWNER...] [--owners DIR] [--json] ARTIFACT...
+    help: `Usage: oci-channel validate --staging CHANNEL --production CHANNEL [--identity-token FILE --allowed-owner OWNER...] [--owners DIR] [--label LABEL] [--json] ARTIFACT...
 
 Verifies who uploaded (the OIDC identity token), then checks each staged artifact (manifest shape, declared
 sha256, the package itself, the manifest equal to the one the package yields, ownership, no different
@@ -52682,6 +52776,7 @@ Options:
   --staging CHANNEL        the staging channel
   --production CHANNEL     the production channel
 ${IDENTITY_HELP}
+  --label LABEL            the label the request promotes to (default main; the identity token vouches for it)
   --concurrency N          artifacts in parallel (default 8)
   --json                print the result as one JSON object on stdout
   -h, --help            this help
@@ -52700,7 +52795,7 @@ ${IDENTITY_HELP}
 exports.promoteCommand = {
     name: 'promote',
     summary: 'copy validated artifacts from staging to production',
-    help: `Usage: oci-channel promote --staging CHANNEL --production CHANNEL [--identity-token FILE --allowed-owner OWNER...] [--owners DIR] [--source-url URL] [--revalidate] [--json] ARTIFACT...
+    help: `Usage: oci-channel promote --staging CHANNEL --production CHANNEL [--identity-token FILE --allowed-owner OWNER...] [--owners DIR] [--label LABEL] [--source-url URL] [--revalidate] [--json] ARTIFACT...
 
 Verifies who uploaded (the OIDC identity token), then copies artifacts with a passing verdict (validating
 first when needed) from staging to production, verifies production, appends to the promotion log, then
@@ -52712,6 +52807,7 @@ Options:
   --staging CHANNEL        the staging channel
   --production CHANNEL     the production channel
 ${IDENTITY_HELP}
+  --label LABEL            the label to promote to (default main: the channel itself; e.g. rc)
   --source-url URL         org.opencontainers.image.source of production manifests (the channel's repository;
                            staging's value is never copied; default none)
   --revalidate             validate every artifact afresh instead of trusting its recorded verdict
@@ -52756,33 +52852,49 @@ const args_ts_1 = __nccwpck_require__(27109);
 const output_ts_1 = __nccwpck_require__(57101);
 const usage_ts_1 = __nccwpck_require__(47105);
 function subdirTable(ctx, result) {
-    ctx.out((0, output_ts_1.table)(['SUBDIR', 'PACKAGES', 'ADDED', 'REPODATA', 'TAGS'], result.subdirs.map((s) => [s.subdir, String(s.packages), String(s.added), (0, output_ts_1.shortDigest)(s.repodataDigest), s.tags.join(' ') || '(unchanged)'])));
+    ctx.out((0, output_ts_1.table)(['SUBDIR', 'PACKAGES', 'ADDED', 'REMOVED', 'REPODATA', 'TAGS', 'LABELS'], result.subdirs.map((s) => [
+        s.subdir,
+        String(s.packages),
+        String(s.added),
+        String(s.removed ?? 0),
+        (0, output_ts_1.shortDigest)(s.repodataDigest),
+        s.tags.join(' ') || '(unchanged)',
+        (s.labels ?? []).map((l) => `${l.label}:${l.packages}${l.pushed ? '*' : ''}`).join(' ') || '-',
+    ])));
     for (const e of result.errors ?? [])
         ctx.out(`error: ${e}\n`);
 }
 exports.reindexCommand = {
     name: 'reindex',
     summary: "rebuild a channel's repodata from production",
-    help: `Usage: oci-channel reindex --channel CHANNEL [--subdir SUBDIR]... [--full] [--out DIR] [--cache-dir DIR] [--json]
+    help: `Usage: oci-channel reindex --channel CHANNEL [--subdir SUBDIR]... [--full] [--out DIR] [--cache-dir DIR]
+                           [--patch-generator PATH|SUBDIR/FILENAME | --patch-package NAME] [--patch-instructions DIR] [--json]
        oci-channel reindex --channel CHANNEL --remove-subdir SUBDIR [--json]
 
-Rebuilds repodata.json (and its .zst, shards, channeldata) of a production channel and pushes it.
+Rebuilds repodata.json (and its .zst, shards, channeldata) of a production channel and pushes it, with one
+index per label under CHANNEL/label/LABEL (see oci-channel label). Repodata patches are applied as
+conda-index applies them: those of a patches package, then DIR/SUBDIR/patch_instructions.json, then the
+channel's own (SUBDIR/patch_instructions.json in the registry). A patches package that cannot be used stops
+the run before anything is pushed.
 A channel with neither packages nor a promotion log is refused (a wrong path), and so is a subdir conda
 does not know (a typo such as linux-46). --remove-subdir deletes the index of a subdir that holds no
 packages (e.g. one published by mistake) and rebuilds channeldata.json without it.
 
 Options:
-  --channel CHANNEL  the production channel
-  --subdir SUBDIR    only this subdir (repeatable; default: every subdir plus noarch)
-  --allow-subdir SUBDIR
-                     admit SUBDIR in --subdir although conda does not know it (a new platform; repeatable)
-  --remove-subdir SUBDIR
-                     delete SUBDIR's index (refused while it holds packages), then rebuild channeldata.json
-  --full             list production instead of reading the promotion log
-  --out DIR          also write the index and packages as a static channel tree
-  --cache-dir DIR    record cache (default: $XDG_CACHE_HOME/oci-channel or ~/.cache/oci-channel)
-  --json             print the result as one JSON object on stdout
-  -h, --help         this help
+  --channel CHANNEL        the production channel
+  --subdir SUBDIR          only this subdir (repeatable; default: every subdir plus noarch)
+  --allow-subdir SUBDIR    admit SUBDIR in --subdir although conda does not know it (a new platform; repeatable)
+  --remove-subdir SUBDIR   delete SUBDIR's index (refused while it holds packages), then rebuild channeldata.json
+  --full                   list production instead of reading the promotion log
+  --out DIR                also write the index and packages as a static channel tree
+  --cache-dir DIR          record cache (default: $XDG_CACHE_HOME/oci-channel or ~/.cache/oci-channel)
+  --patch-generator PATH   a patches package (.conda/.tar.bz2 holding SUBDIR/patch_instructions.json),
+                           a file or SUBDIR/FILENAME of an artifact of the channel
+  --patch-package NAME     the newest build of NAME in the channel's noarch as the patches package
+                           (e.g. conda-forge-repodata-patches)
+  --patch-instructions DIR plain DIR/SUBDIR/patch_instructions.json files (small channels)
+  --json                   print the result as one JSON object on stdout
+  -h, --help               this help
 `,
     async run(args, ctx) {
         const { values, positionals } = (0, args_ts_1.parse)(this.name, args, {
@@ -52794,10 +52906,18 @@ Options:
             full: { type: 'boolean' },
             out: { type: 'string' },
             'cache-dir': { type: 'string' },
+            'patch-generator': { type: 'string' },
+            'patch-package': { type: 'string' },
+            'patch-instructions': { type: 'string' },
         });
         (0, args_ts_1.noPositionals)(this.name, positionals);
         const channel = (0, args_ts_1.location)(this.name, 'channel', (0, args_ts_1.required)(this.name, values, 'channel'));
         const out = (0, args_ts_1.optionalString)(values, 'out');
+        const patchGenerator = (0, args_ts_1.optionalString)(values, 'patch-generator');
+        const patchPackage = (0, args_ts_1.optionalString)(values, 'patch-package');
+        const patchInstructions = (0, args_ts_1.optionalString)(values, 'patch-instructions');
+        if (patchGenerator !== undefined && patchPackage !== undefined)
+            throw new usage_ts_1.UsageError('give --patch-generator or --patch-package, not both', this.name);
         const cacheDir = (0, args_ts_1.optionalString)(values, 'cache-dir') ?? (0, pipeline_1.defaultCacheDir)();
         const remove = (0, args_ts_1.optionalString)(values, 'remove-subdir');
         if (remove !== undefined) {
@@ -52825,6 +52945,9 @@ Options:
             ...(Array.isArray(values['allow-subdir']) ? { allowSubdirs: values['allow-subdir'] } : {}),
             ...(values.full ? { full: true } : {}),
             ...(out !== undefined ? { out } : {}),
+            ...(patchGenerator !== undefined ? { patchGenerator } : {}),
+            ...(patchPackage !== undefined ? { patchPackage } : {}),
+            ...(patchInstructions !== undefined ? { patchInstructions } : {}),
         });
         if (values.json)
             return ctx.json(result, result.ok);
@@ -53614,8 +53737,9 @@ const repodata_ts_1 = __nccwpck_require__(31607);
 const shards_ts_1 = __nccwpck_require__(93742);
 function buildSubdirIndex(subdir, packages, options) {
     const sorted = (0, records_ts_1.sortedByFilename)(packages);
-    const repodata = Buffer.from((0, repodata_ts_1.repodataJson)(subdir, sorted, { sorted: true, removed: options.removed }), 'utf8');
-    const { shards, all } = (0, shards_ts_1.buildShardSet)(sorted, options.previousShards);
+    const repodata = Buffer.from((0, repodata_ts_1.repodataJson)(subdir, sorted, { sorted: true, removed: options.removed, ...(options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}) }), 'utf8');
+    const fromPackages = options.fromPackages ? (0, records_ts_1.sortedByFilename)(options.fromPackages) : undefined;
+    const { shards, all } = (0, shards_ts_1.buildShardSet)(sorted, options.previousShards, options.removed);
     const info = {
         base_url: options.baseUrl ?? './',
         shards_base_url: options.shardsBaseUrl ?? './shards/',
@@ -53627,10 +53751,11 @@ function buildSubdirIndex(subdir, packages, options) {
         packages: sorted,
         repodataJson: repodata,
         repodataZst: (0, repodata_ts_1.zstdCompress)(repodata),
-        runExportsJson: Buffer.from((0, channeldata_ts_1.runExportsJson)(subdir, sorted, { sorted: true }), 'utf8'),
+        runExportsJson: Buffer.from((0, channeldata_ts_1.runExportsJson)(subdir, fromPackages ?? sorted, { sorted: true }), 'utf8'),
         shardIndex: (0, shards_ts_1.encodeShardIndex)(info, [...all].map(([name, known]) => ({ name, sha256: Buffer.from(known.hex, 'hex') }))),
         shards,
         shardKeys: all,
+        ...(fromPackages ? { fromPackages, repodataFromPackagesJson: Buffer.from((0, repodata_ts_1.repodataJson)(subdir, fromPackages, { sorted: true }), 'utf8') } : {}),
     };
 }
 function fileFacts(name, bytes, modified) {
@@ -53642,14 +53767,14 @@ function fileFacts(name, bytes, modified) {
         md5: (0, node_crypto_1.createHash)('md5').update(bytes).digest('hex'),
     };
 }
-/** index.html for a built subdir, titled `<channel>/<subdir>`. */
-function subdirHtml(channelName, files, modified) {
-    return (0, html_ts_1.subdirIndexHtml)(`${channelName}/${files.subdir}`, [
+/** index.html for a built subdir, titled `<channel>/<subdir>` (`<channel>/label/<L>/<subdir>` for a label index). */
+function subdirHtml(channelName, files, modified, label) {
+    return (0, html_ts_1.subdirIndexHtml)(`${channelName}${label ? `/label/${label.name}` : ''}/${files.subdir}`, [
         fileFacts('repodata.json', files.repodataJson, modified),
         fileFacts('repodata.json.zst', files.repodataZst, modified),
         fileFacts('repodata_shards.msgpack.zst', files.shardIndex, modified),
         fileFacts('run_exports.json', files.runExportsJson, modified),
-    ], files.packages);
+    ], files.packages, label?.packageBase);
 }
 
 
@@ -53782,16 +53907,19 @@ function formatTime(ms) {
         return '';
     return new Date(ms > 1e11 ? ms : ms * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' +0000');
 }
-/** index.html listing the subdir's index files then its packages (already in filename order). */
-function subdirIndexHtml(title, indexFiles, packages) {
+/**
+ * index.html listing the subdir's index files then its packages (already in filename order); package links are
+ * relative to `packageBase` (default: this directory).
+ */
+function subdirIndexHtml(title, indexFiles, packages, packageBase = '') {
     const rows = [];
-    const row = (f) => `    <tr><td><a href="${escapeHtml(encodeURI(f.name))}">${escapeHtml(f.name)}</a></td><td class="s">${humanSize(f.size)}</td>` +
+    const row = (f) => `    <tr><td><a href="${escapeHtml(f.href ?? encodeURI(f.name))}">${escapeHtml(f.name)}</a></td><td class="s">${humanSize(f.size)}</td>` +
         `<td>${formatTime(f.modified)}</td><td>${escapeHtml(f.sha256 ?? '')}</td><td>${escapeHtml(f.md5 ?? '')}</td></tr>`;
     for (const f of indexFiles)
         rows.push(row(f));
     for (const p of packages) {
         const r = p.record;
-        rows.push(row({ name: p.filename, size: r.size, modified: r.timestamp, sha256: r.sha256, md5: r.md5 }));
+        rows.push(row({ name: p.filename, href: `${packageBase}${encodeURI(p.filename)}`, size: r.size, modified: r.timestamp, sha256: r.sha256, md5: r.md5 }));
     }
     return `<!DOCTYPE html>
 <html>
@@ -53850,6 +53978,7 @@ __exportStar(__nccwpck_require__(1195), exports);
 __exportStar(__nccwpck_require__(73109), exports);
 var version_ts_1 = __nccwpck_require__(89631);
 Object.defineProperty(exports, "newestVersion", ({ enumerable: true, get: function () { return version_ts_1.newestVersion; } }));
+__exportStar(__nccwpck_require__(72389), exports);
 
 
 /***/ }),
@@ -53970,6 +54099,186 @@ function stableJson(value) {
 
 /***/ }),
 
+/***/ 72389:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.EMPTY_PATCH_INSTRUCTIONS = exports.PatchError = exports.PATCH_INSTRUCTIONS_VERSION = exports.PROTECTED_RECORD_FIELDS = void 0;
+exports.parsePatchInstructions = parsePatchInstructions;
+exports.parsePatchInstructionsJson = parsePatchInstructionsJson;
+exports.applyPatches = applyPatches;
+// Repodata patches (patch_instructions.json, as conda-forge-repodata-patches ships one per subdir), applied
+// exactly as conda-index applies them (`_apply_instructions` + `merge_or_update_dict(merge=False)`):
+//   1. `packages` fixes go to the .tar.bz2 records of those names, then the same fixes to the .conda records of the
+//      same name (`.tar.bz2` -> `.conda`), then `packages.conda` fixes to the .conda records; filenames the subdir
+//      does not have are ignored. In a record a key is replaced or added, a list replaced whole, a nested map
+//      merged the same way; `null` deletes a key the record has and is written as `null` where it has none.
+//   2. `revoke`: `revoked: true` and the dependency `package_has_been_revoked` (both formats of a .tar.bz2 name).
+//   3. `remove`: the file leaves the index (both formats of a .tar.bz2 name) and is listed in `removed`, sorted.
+// Pure: records in, new records out (a patched record is a new object; the input is never changed).
+const node_crypto_1 = __nccwpck_require__(77598);
+const records_ts_1 = __nccwpck_require__(16597);
+/** Fields a patch may not touch: they say which file a record is and how to check it (and CEP 47's stamp). */
+exports.PROTECTED_RECORD_FIELDS = ['name', 'version', 'build', 'subdir', 'md5', 'sha256', 'size', 'indexed_timestamp'];
+exports.PATCH_INSTRUCTIONS_VERSION = 1;
+/** A patch_instructions.json that cannot be applied, and why (one line). */
+class PatchError extends Error {
+    constructor(message) {
+        super(message.replace(/[\r\n]+/g, ' '));
+        this.name = 'PatchError';
+    }
+}
+exports.PatchError = PatchError;
+exports.EMPTY_PATCH_INSTRUCTIONS = Object.freeze({ packages: {}, 'packages.conda': {}, remove: [], revoke: [] });
+const isMap = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
+/** Checks the shape of a parsed patch_instructions.json; `what` names it in errors (e.g. `osx-64/patch_instructions.json of X`). */
+function parsePatchInstructions(value, what) {
+    if (!isMap(value))
+        throw new PatchError(`${what} is not a JSON object`);
+    const version = value.patch_instructions_version;
+    if (version !== undefined && version !== 0 && version !== exports.PATCH_INSTRUCTIONS_VERSION) {
+        throw new PatchError(`${what} has patch_instructions_version ${JSON.stringify(version)}; only version ${exports.PATCH_INSTRUCTIONS_VERSION} is known (conda-index's), so it is refused`);
+    }
+    const fixes = (key) => {
+        const map = value[key] ?? {};
+        if (!isMap(map))
+            throw new PatchError(`${what}: "${key}" is not a map of filename to fixes`);
+        for (const [filename, fix] of Object.entries(map)) {
+            if (!isMap(fix))
+                throw new PatchError(`${what}: the fix for ${JSON.stringify(filename)} in "${key}" is not a JSON object`);
+            const touched = exports.PROTECTED_RECORD_FIELDS.find((f) => f in fix);
+            if (touched)
+                throw new PatchError(`${what}: the fix for ${JSON.stringify(filename)} changes "${touched}", which says which file the record is; refused`);
+        }
+        return map;
+    };
+    const names = (key) => {
+        const list = value[key] ?? [];
+        if (!Array.isArray(list) || !list.every((f) => typeof f === 'string'))
+            throw new PatchError(`${what}: "${key}" is not a list of filenames`);
+        return list;
+    };
+    return {
+        ...(version !== undefined ? { patch_instructions_version: version } : {}),
+        packages: fixes('packages'),
+        'packages.conda': fixes('packages.conda'),
+        remove: names('remove'),
+        revoke: names('revoke'),
+    };
+}
+/** Parses patch_instructions.json bytes (strict UTF-8 JSON) and checks them. */
+function parsePatchInstructionsJson(bytes, what) {
+    let value;
+    try {
+        value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    }
+    catch (error) {
+        throw new PatchError(`${what} is not valid UTF-8 JSON (${error.message})`);
+    }
+    return parsePatchInstructions(value, what);
+}
+const deepEqual = (a, b) => a === b || JSON.stringify(a) === JSON.stringify(b);
+const TAR_BZ2 = '.tar.bz2';
+const CONDA = '.conda';
+/** Python's str.replace: every occurrence. */
+const toConda = (filename) => filename.split(TAR_BZ2).join(CONDA);
+/** merge_or_update_dict(base, fix, merge=False) on a copy of `base`. */
+function mergeFix(base, fix) {
+    if (deepEqual(base, fix))
+        return base;
+    const out = { ...base };
+    for (const [key, value] of Object.entries(fix)) {
+        if (isMap(value)) {
+            const current = key in out ? out[key] : value;
+            // conda-index merges a map into a map; a map over a scalar has no defined merge there: it replaces it.
+            out[key] = isMap(current) ? mergeFix(current, value) : structuredClone(value);
+        }
+        else if (Array.isArray(value)) {
+            out[key] = structuredClone(value);
+        }
+        else if (value === null && key in out) {
+            delete out[key];
+        }
+        else {
+            out[key] = value;
+        }
+    }
+    return out;
+}
+/** One instruction set over the working map (filename -> record), returning the filenames it removed. */
+function applyOne(records, instructions) {
+    const patch = (filename, fix) => {
+        const record = records.get(filename);
+        if (record)
+            records.set(filename, mergeFix(record, fix));
+    };
+    // .tar.bz2 fixes: only records in "packages" (the .tar.bz2 ones) can match.
+    for (const [filename, fix] of Object.entries(instructions.packages))
+        if (!(0, records_ts_1.isCondaV2)(filename))
+            patch(filename, fix);
+    // The same fixes for the .conda twin; a later key wins where two map to one name, as in a dict comprehension.
+    const twins = new Map();
+    for (const [filename, fix] of Object.entries(instructions.packages))
+        twins.set(toConda(filename), fix);
+    for (const [filename, fix] of twins)
+        if ((0, records_ts_1.isCondaV2)(filename))
+            patch(filename, fix);
+    for (const [filename, fix] of Object.entries(instructions['packages.conda']))
+        if ((0, records_ts_1.isCondaV2)(filename))
+            patch(filename, fix);
+    // Each name is looked up as given in "packages" and, a .tar.bz2 name turned .conda, in "packages.conda".
+    const formats = (filename) => [...new Set([...((0, records_ts_1.isCondaV2)(filename) ? [] : [filename]), filename.endsWith(TAR_BZ2) ? toConda(filename) : filename])];
+    for (const name of instructions.revoke) {
+        for (const filename of formats(name)) {
+            const record = records.get(filename);
+            if (!record)
+                continue;
+            const depends = Array.isArray(record.depends) ? record.depends : [];
+            records.set(filename, { ...record, revoked: true, depends: [...depends, 'package_has_been_revoked'] });
+        }
+    }
+    const removed = [];
+    for (const name of instructions.remove) {
+        for (const filename of formats(name))
+            if (records.delete(filename))
+                removed.push(filename);
+    }
+    return removed;
+}
+/** A short fingerprint of a patched record's content (feeds the shard key: patches change records, not sha256). */
+function fingerprint(record) {
+    return (0, node_crypto_1.createHash)('sha256').update((0, records_ts_1.recordJsonText)(record)).digest('hex').slice(0, 16);
+}
+/**
+ * Applies instruction sets in order (e.g. a patches package's, then the channel's own) to a subdir's packages.
+ * `removed` starts from `alreadyRemoved` (kept, deduplicated) and gains what the patches remove.
+ */
+function applyPatches(packages, instructions, alreadyRemoved = []) {
+    const sets = [...instructions].filter((i) => i.remove.length + i.revoke.length + Object.keys(i.packages).length + Object.keys(i['packages.conda']).length > 0);
+    const list = Array.from(packages);
+    const removed = new Set(alreadyRemoved);
+    if (sets.length === 0)
+        return { packages: list, removed: [...removed].sort() };
+    const records = new Map();
+    for (const pkg of list)
+        records.set(pkg.filename, pkg.record);
+    for (const set of sets)
+        for (const filename of applyOne(records, set))
+            removed.add(filename);
+    const out = [];
+    for (const pkg of list) {
+        const record = records.get(pkg.filename);
+        if (!record)
+            continue;
+        out.push(record === pkg.record ? pkg : { ...pkg, record, patch: fingerprint(record) });
+    }
+    return { packages: out, removed: [...removed].sort() };
+}
+
+
+/***/ }),
+
 /***/ 16597:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -54071,9 +54380,10 @@ function repodataJson(subdir, packages, options = {}) {
     for (const pkg of list)
         ((0, records_ts_1.isCondaV2)(pkg.filename) ? conda : tarBz2).push([pkg.filename, (0, records_ts_1.recordJsonText)(pkg.record)]);
     const removed = [...(options.removed ?? [])].sort();
+    const info = options.baseUrl === undefined ? { subdir } : { base_url: options.baseUrl, subdir };
     // Top-level keys in sorted order: info, packages, packages.conda, removed, repodata_version.
-    return (`{\n  "info": ${(0, json_ts_1.nestedStableJson)({ subdir }, 1)},\n  "packages": ${jsonMapAtDepth1(tarBz2)},\n` +
-        `  "packages.conda": ${jsonMapAtDepth1(conda)},\n  "removed": ${(0, json_ts_1.nestedStableJson)(removed, 1)},\n  "repodata_version": 1\n}\n`);
+    return (`{\n  "info": ${(0, json_ts_1.nestedStableJson)(info, 1)},\n  "packages": ${jsonMapAtDepth1(tarBz2)},\n` +
+        `  "packages.conda": ${jsonMapAtDepth1(conda)},\n  "removed": ${(0, json_ts_1.nestedStableJson)(removed, 1)},\n  "repodata_version": ${options.baseUrl === undefined ? 1 : 2}\n}\n`);
 }
 /** Parses repodata.json and checks the parts an index relies on; `what` names the input in errors. */
 function parseRepodata(text, what) {
@@ -54140,6 +54450,7 @@ exports.decodeShard = decodeShard;
 // shard index that maps each name to its shard's sha256.
 const node_crypto_1 = __nccwpck_require__(77598);
 const msgpack_1 = __nccwpck_require__(76435);
+const names_ts_1 = __nccwpck_require__(88155);
 const records_ts_1 = __nccwpck_require__(16597);
 const repodata_ts_1 = __nccwpck_require__(31607);
 exports.SHARD_INDEX_FILENAME = 'repodata_shards.msgpack.zst';
@@ -54157,31 +54468,35 @@ function hexBytes(hex) {
 function shardRecord(pkg) {
     return { ...pkg.record, md5: hexBytes(pkg.record.md5), sha256: hexBytes(pkg.record.sha256), run_exports: pkg.runExports ?? {} };
 }
-/** Encodes the shard of one package name; the same records always give the same bytes. */
-function encodeShard(packages) {
+/** Encodes the shard of one package name (and its files that left the index); the same input gives the same bytes. */
+function encodeShard(packages, removed = []) {
     const tarBz2 = {};
     const conda = {};
     for (const pkg of packages)
         ((0, records_ts_1.isCondaV2)(pkg.filename) ? conda : tarBz2)[pkg.filename] = shardRecord(pkg);
-    const payload = encode({ packages: tarBz2, 'packages.conda': conda, removed: [] });
+    const payload = encode({ packages: tarBz2, 'packages.conda': conda, removed: [...removed].sort() });
     return (0, repodata_ts_1.zstdCompress)(payload);
 }
 /**
- * What a shard's content depends on: each file's name, sha256, indexed_timestamp and run_exports. Files never
- * change once published, so an equal key means an equal shard and the shard need not be encoded again.
+ * What a shard's content depends on: each file's name, sha256, indexed_timestamp, run_exports and repodata patch,
+ * and the files of the name that left the index. Files never change once published, so an equal key means an
+ * equal shard and the shard need not be encoded again.
  */
-function shardKey(packages) {
+function shardKey(packages, removed = []) {
     const hash = (0, node_crypto_1.createHash)('sha256');
     for (const p of packages) {
-        hash.update(`${p.filename}\0${p.record.sha256}\0${String(p.record.indexed_timestamp ?? '')}\0${JSON.stringify(p.runExports ?? {})}\n`);
+        hash.update(`${p.filename}\0${p.record.sha256}\0${String(p.record.indexed_timestamp ?? '')}\0${JSON.stringify(p.runExports ?? {})}`);
+        hash.update(p.patch ? `\0${p.patch}\n` : '\n');
     }
+    if (removed.length > 0)
+        hash.update(`removed\0${[...removed].sort().join('\0')}`);
     return hash.digest('hex').slice(0, 32);
 }
 /**
  * Every shard of a subdir, keyed by package name. Names whose key equals the one in `previous` are not encoded
  * again (incremental reindex): they appear in `all` only.
  */
-function buildShardSet(packages, previous) {
+function buildShardSet(packages, previous, removed = []) {
     const byName = new Map();
     for (const pkg of packages) {
         const list = byName.get(pkg.record.name);
@@ -54190,24 +54505,48 @@ function buildShardSet(packages, previous) {
         else
             byName.set(pkg.record.name, [pkg]);
     }
+    // Files that left the index go to their name's shard (as conda-index patches shard by shard).
+    const removedByName = new Map();
+    for (const filename of removed) {
+        const name = nameOfFile(filename);
+        if (name === undefined)
+            continue;
+        if (!byName.has(name))
+            byName.set(name, []);
+        const list = removedByName.get(name);
+        if (list)
+            list.push(filename);
+        else
+            removedByName.set(name, [filename]);
+    }
     const shards = new Map();
     const all = new Map();
     for (const name of [...byName.keys()].sort()) {
         const list = byName.get(name);
         list.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
-        const key = shardKey(list);
+        const gone = removedByName.get(name) ?? [];
+        const key = shardKey(list, gone);
         const known = previous?.get(name);
         if (known && known.key === key) {
             all.set(name, known);
             continue;
         }
-        const bytes = encodeShard(list);
+        const bytes = encodeShard(list, gone);
         const sha256 = (0, node_crypto_1.createHash)('sha256').update(bytes).digest();
         const shard = { name, bytes, sha256, hex: sha256.toString('hex') };
         shards.set(name, shard);
         all.set(name, { key, hex: shard.hex });
     }
     return { shards, all };
+}
+/** The package name of `name-version-build.ext`, or undefined for a name that is not a package file's. */
+function nameOfFile(filename) {
+    try {
+        return (0, names_ts_1.parsePackageFilename)(filename).name;
+    }
+    catch {
+        return undefined;
+    }
 }
 /** Every shard of a subdir, keyed by package name. */
 function buildShards(packages) {
@@ -54464,12 +54803,20 @@ var __exportStar = (this && this.__exportStar) || function(m, exports) {
     for (var p in m) if (p !== "default" && !Object.prototype.hasOwnProperty.call(exports, p)) __createBinding(exports, m, p);
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.withChannelSource = exports.canonicalManifestDifference = exports.zstdTo = exports.writeZip = exports.writeTarBz2 = exports.writeConda = exports.tarStreamOf = exports.randomStream = exports.defaultBuild = exports.bzip2To = exports.buildPackage = exports.rattler = exports.buildInfoTarGz = exports.recordFromPackage = exports.recordFromIndexJson = exports.STRIPPED_RECORD_FIELDS = exports.packageRepository = exports.encodeTag = exports.describePackageManifest = exports.decodeTag = exports.creationTime = exports.buildPackageManifest = exports.CondaMediaType = exports.Annotation = exports.readPackageUnhashed = exports.readPackage = exports.hashPackageFile = exports.POST_INSTALL_FLAGS = exports.CHANNEL_ABOUT_FIELDS = exports.subdirFromIndex = exports.parsePackageFilename = exports.packageFilename = exports.KNOWN_SUBDIRS = exports.isValidSubdir = exports.isKnownSubdir = exports.packageLimits = exports.DEFAULT_PACKAGE_LIMITS = exports.PackageError = void 0;
+exports.readPatchesPackage = exports.MAX_PATCH_INSTRUCTIONS_BYTES = exports.withChannelSource = exports.canonicalManifestDifference = exports.zstdTo = exports.writeZip = exports.writeTarBz2 = exports.writeConda = exports.tarStreamOf = exports.randomStream = exports.defaultBuild = exports.bzip2To = exports.buildPackage = exports.rattler = exports.buildInfoTarGz = exports.recordFromPackage = exports.recordFromIndexJson = exports.STRIPPED_RECORD_FIELDS = exports.packageRepository = exports.encodeTag = exports.describePackageManifest = exports.decodeTag = exports.creationTime = exports.buildPackageManifest = exports.CondaMediaType = exports.Annotation = exports.readPackageUnhashed = exports.readPackage = exports.hashPackageFile = exports.POST_INSTALL_FLAGS = exports.CHANNEL_ABOUT_FIELDS = exports.subdirFromIndex = exports.parsePackageFilename = exports.packageFilename = exports.KNOWN_SUBDIRS = exports.isValidSubdir = exports.isKnownSubdir = exports.parseLabel = exports.labelProblem = exports.isLabel = exports.MAX_LABEL_LENGTH = exports.MAIN_LABEL = exports.LABEL_PATTERN = exports.BROKEN_LABEL = exports.packageLimits = exports.DEFAULT_PACKAGE_LIMITS = exports.PackageError = void 0;
 var errors_ts_1 = __nccwpck_require__(8192);
 Object.defineProperty(exports, "PackageError", ({ enumerable: true, get: function () { return errors_ts_1.PackageError; } }));
 var limits_ts_1 = __nccwpck_require__(89595);
 Object.defineProperty(exports, "DEFAULT_PACKAGE_LIMITS", ({ enumerable: true, get: function () { return limits_ts_1.DEFAULT_PACKAGE_LIMITS; } }));
 Object.defineProperty(exports, "packageLimits", ({ enumerable: true, get: function () { return limits_ts_1.packageLimits; } }));
+var label_ts_1 = __nccwpck_require__(46477);
+Object.defineProperty(exports, "BROKEN_LABEL", ({ enumerable: true, get: function () { return label_ts_1.BROKEN_LABEL; } }));
+Object.defineProperty(exports, "LABEL_PATTERN", ({ enumerable: true, get: function () { return label_ts_1.LABEL_PATTERN; } }));
+Object.defineProperty(exports, "MAIN_LABEL", ({ enumerable: true, get: function () { return label_ts_1.MAIN_LABEL; } }));
+Object.defineProperty(exports, "MAX_LABEL_LENGTH", ({ enumerable: true, get: function () { return label_ts_1.MAX_LABEL_LENGTH; } }));
+Object.defineProperty(exports, "isLabel", ({ enumerable: true, get: function () { return label_ts_1.isLabel; } }));
+Object.defineProperty(exports, "labelProblem", ({ enumerable: true, get: function () { return label_ts_1.labelProblem; } }));
+Object.defineProperty(exports, "parseLabel", ({ enumerable: true, get: function () { return label_ts_1.parseLabel; } }));
 var names_ts_1 = __nccwpck_require__(88155);
 Object.defineProperty(exports, "isKnownSubdir", ({ enumerable: true, get: function () { return names_ts_1.isKnownSubdir; } }));
 Object.defineProperty(exports, "isValidSubdir", ({ enumerable: true, get: function () { return names_ts_1.isValidSubdir; } }));
@@ -54514,6 +54861,9 @@ __exportStar(__nccwpck_require__(59127), exports);
 var canonical_ts_1 = __nccwpck_require__(62065);
 Object.defineProperty(exports, "canonicalManifestDifference", ({ enumerable: true, get: function () { return canonical_ts_1.canonicalManifestDifference; } }));
 Object.defineProperty(exports, "withChannelSource", ({ enumerable: true, get: function () { return canonical_ts_1.withChannelSource; } }));
+var patches_package_ts_1 = __nccwpck_require__(52044);
+Object.defineProperty(exports, "MAX_PATCH_INSTRUCTIONS_BYTES", ({ enumerable: true, get: function () { return patches_package_ts_1.MAX_PATCH_INSTRUCTIONS_BYTES; } }));
+Object.defineProperty(exports, "readPatchesPackage", ({ enumerable: true, get: function () { return patches_package_ts_1.readPatchesPackage; } }));
 
 
 /***/ }),
@@ -54566,6 +54916,54 @@ async function buildInfoTarGz(members) {
     const gz = (0, node_zlib_1.gzipSync)(Buffer.concat(chunks), { level: 9 });
     gz[9] = GZIP_OS_UNIX;
     return new Uint8Array(gz.buffer, gz.byteOffset, gz.byteLength);
+}
+
+
+/***/ }),
+
+/***/ 46477:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.LABEL_PATTERN = exports.MAX_LABEL_LENGTH = exports.BROKEN_LABEL = exports.MAIN_LABEL = void 0;
+exports.labelProblem = labelProblem;
+exports.isLabel = isLabel;
+exports.parseLabel = parseLabel;
+// Channel labels (`main`, `rc`, `dev`, `broken`, ...): the one grammar the CLI, the action inputs and the
+// promotion request use. A label becomes a path component (`<channel>/label/<label>/<subdir>/...`, in URLs and
+// in OCI repository names), so it must be one OCI path component: lowercase letters and digits, separated by
+// single `.` or `_`, `__`, or runs of `-`.
+const errors_ts_1 = __nccwpck_require__(8192);
+/** Where packages go unless told otherwise: the channel itself, not `label/main`. */
+exports.MAIN_LABEL = 'main';
+/** Builds marked broken: they leave every other label's index and appear only under `label/broken`. */
+exports.BROKEN_LABEL = 'broken';
+exports.MAX_LABEL_LENGTH = 64;
+/** The grammar as a pattern string (JSON schema, action inputs). */
+exports.LABEL_PATTERN = '^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$';
+const LABEL_RE = new RegExp(exports.LABEL_PATTERN);
+/** Why `value` is not a label, or undefined when it is one. */
+function labelProblem(value) {
+    if (value.length === 0 || value.length > exports.MAX_LABEL_LENGTH)
+        return `label ${quote(value)} must be 1 to ${exports.MAX_LABEL_LENGTH} characters`;
+    if (!LABEL_RE.test(value))
+        return `label ${quote(value)} may only hold lowercase letters and digits separated by single ".", "_" or "-" (e.g. rc, dev, gcc7, python_rc)`;
+    return undefined;
+}
+function isLabel(value) {
+    return typeof value === 'string' && labelProblem(value) === undefined;
+}
+/** The label, checked; `what` names where it came from in the error (e.g. `--add`, `input label`). */
+function parseLabel(value, what = 'label') {
+    const problem = labelProblem(value);
+    if (problem)
+        throw new errors_ts_1.PackageError(what, problem, 'use a label such as main, rc or broken');
+    return value;
+}
+function quote(value) {
+    const text = JSON.stringify(value);
+    return text.length > 80 ? `${text.slice(0, 77)}..."` : text;
 }
 
 
@@ -55219,6 +55617,53 @@ function subdirFromIndex(index) {
 
 /***/ }),
 
+/***/ 52044:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MAX_PATCH_INSTRUCTIONS_BYTES = void 0;
+exports.readPatchesPackage = readPatchesPackage;
+// A repodata patches package (conda-forge-repodata-patches and the like): a conda package whose payload holds
+// `<subdir>/patch_instructions.json` for each subdir it patches. Read with every check readPackage makes (the
+// package comes from a channel, so it is untrusted input like any other), then each subdir's instructions are
+// checked; one bad subdir refuses the whole package.
+const node_crypto_1 = __nccwpck_require__(77598);
+const patches_ts_1 = __nccwpck_require__(72389);
+const errors_ts_1 = __nccwpck_require__(8192);
+const names_ts_1 = __nccwpck_require__(88155);
+const read_ts_1 = __nccwpck_require__(87767);
+/** conda-forge's patches are tens of MB of JSON; this bounds what one package may make us hold. */
+exports.MAX_PATCH_INSTRUCTIONS_BYTES = 1 << 30;
+const MEMBER_RE = /^([^/]+)\/patch_instructions\.json$/;
+/** Reads `file` (.conda or .tar.bz2) and the patch instructions of every subdir in it; throws a PatchError otherwise. */
+async function readPatchesPackage(file, options = {}) {
+    let pkg;
+    try {
+        pkg = await (0, read_ts_1.readPackage)(file, {
+            ...(options.filename ? { filename: options.filename } : {}),
+            collect: { match: (p) => MEMBER_RE.test(p) && (0, names_ts_1.isValidSubdir)(MEMBER_RE.exec(p)[1]), maxBytes: exports.MAX_PATCH_INSTRUCTIONS_BYTES },
+        });
+    }
+    catch (error) {
+        throw new patches_ts_1.PatchError(`patches package ${(0, errors_ts_1.errorText)(error)}`);
+    }
+    const subdirs = new Map();
+    for (const [member, bytes] of pkg.collected ?? []) {
+        const subdir = MEMBER_RE.exec(member)[1];
+        const what = `${member} of ${pkg.filename}`;
+        (0, patches_ts_1.parsePatchInstructionsJson)(bytes, what);
+        subdirs.set(subdir, { bytes, sha256: (0, node_crypto_1.createHash)('sha256').update(bytes).digest('hex'), instructions: () => (0, patches_ts_1.parsePatchInstructionsJson)(bytes, what) });
+    }
+    if (subdirs.size === 0) {
+        throw new patches_ts_1.PatchError(`${pkg.filename} holds no <subdir>/patch_instructions.json: it is not a repodata patches package`);
+    }
+    return { filename: pkg.filename, sha256: pkg.sha256, subdirs };
+}
+
+
+/***/ }),
+
 /***/ 37939:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -55304,7 +55749,7 @@ async function readPackageFile(file, options, hash) {
         throw new errors_ts_1.PackageError(filename, 'the file is empty', REBUILD);
     if (size > limits.maxPackageBytes)
         throw new errors_ts_1.PackageError(filename, `the file has ${size} bytes, over the ${limits.maxPackageBytes}-byte limit`, 'raise the limit if this package is real');
-    const state = new ReadState(filename, size, limits);
+    const state = new ReadState(filename, size, limits, options.collect);
     const hashes = parsed.format === 'tar.bz2' ? await readTarBz2(file, state) : await readConda(file, state, options.metadataOnly === true, hash);
     if (hashes && hashes.size !== size)
         throw new errors_ts_1.PackageError(filename, `the file changed while it was read (${size} then ${hashes.size} bytes)`, 'retry once nothing writes to it');
@@ -55336,6 +55781,7 @@ async function readPackageFile(file, options, hash) {
         ...(runExports ? { runExports } : {}),
         channelFields: channelFields(aboutJson, recipeSource(state), postInstallFlags(pathsJson)),
         infoFiles: [...info.keys()].sort(),
+        ...(options.collect ? { collected: state.collected } : {}),
     };
 }
 // ---------------------------------------------------------------------------------------------------------
@@ -55348,10 +55794,14 @@ class ReadState {
     filename;
     fileSize;
     limits;
-    constructor(filename, fileSize, limits) {
+    collect;
+    collected = new Map();
+    collectedBytes = 0;
+    constructor(filename, fileSize, limits, collect) {
         this.filename = filename;
         this.fileSize = fileSize;
         this.limits = limits;
+        this.collect = collect;
     }
     fail(reason, action = REBUILD) {
         return new errors_ts_1.PackageError(this.filename, reason, action);
@@ -55608,6 +56058,16 @@ async function handleMember(state, guard, part, header, body) {
         throw state.fail(`the info archive holds ${JSON.stringify(member.path)}, outside info/`);
     if (member && part === 'pkg' && isInfo)
         throw state.fail(`the pkg archive holds ${JSON.stringify(member.path)}; info/ files belong in the info archive`);
+    if (member && !isInfo && member.kind === 'file' && state.collect?.match(member.path)) {
+        const declared = header.size ?? 0;
+        const room = state.collect.maxBytes - state.collectedBytes;
+        if (declared > room)
+            throw state.fail(`member ${member.path} has ${declared} bytes, over the ${state.collect.maxBytes}-byte limit for what is read from it`);
+        const data = await readCapped(body, declared, () => state.fail(`member ${member.path} is longer than its header says`));
+        state.collectedBytes += data.length;
+        state.collected.set(member.path, data);
+        return;
+    }
     if (!member || !isInfo || member.kind === 'directory') {
         await drain(body);
         return;
@@ -59982,7 +60442,7 @@ async function dispatchPromotion(options) {
         try {
             const payload = { ...bare };
             if (options.identityToken) {
-                const token = await options.identityToken((0, audience_ts_1.promotionAudience)((0, payload_ts_1.parsePromotionRequest)(bare).artifacts));
+                const token = await options.identityToken((0, audience_ts_1.promotionAudience)((0, payload_ts_1.parsePromotionRequest)(bare).artifacts, bare.label));
                 if (token.length > exports.IDENTITY_TOKEN_RESERVE_BYTES)
                     throw new client_ts_1.GithubApiError(`the identity token is longer than the ${exports.IDENTITY_TOKEN_RESERVE_BYTES} bytes kept for it in a dispatch`);
                 payload.identity_token = token;
@@ -60172,6 +60632,7 @@ exports.parsePromotionRequest = parsePromotionRequest;
 // Whoever can dispatch controls it, so it is checked strictly: exact keys, types, lengths and name patterns.
 const ajv_1 = __nccwpck_require__(42463);
 const errors_ts_1 = __nccwpck_require__(83389);
+const conda_1 = __nccwpck_require__(6611);
 const verify_ts_1 = __nccwpck_require__(32754);
 const SUBDIR = '[a-z0-9]+(?:-[a-z0-9]+)*';
 const FILENAME = '[A-Za-z0-9_+!][A-Za-z0-9._+!-]*\\.(?:conda|tar\\.bz2)';
@@ -60199,6 +60660,7 @@ exports.promotionRequestSchema = {
         run_url: { type: 'string', maxLength: 500, pattern: '^https://[^\\s"<>]+$' },
         request_id: { type: 'string', minLength: 1, maxLength: exports.REQUEST_ID_MAX, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
         identity_token: { type: 'string', minLength: 1, maxLength: verify_ts_1.MAX_TOKEN_LENGTH, pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]*$' },
+        label: { type: 'string', minLength: 1, maxLength: conda_1.MAX_LABEL_LENGTH, pattern: conda_1.LABEL_PATTERN },
     },
 };
 // Compiled on first use: only validate, promote and dispatch check payloads, and every command imports this module.
@@ -60243,12 +60705,14 @@ function describe(error) {
     }
     switch (error.keyword) {
         case 'additionalProperties':
-            return `${where} has unexpected key ${quote(params.additionalProperty)} (allowed: uploader, artifacts, repository, commit, run_url, request_id, identity_token)`;
+            return `${where} has unexpected key ${quote(params.additionalProperty)} (allowed: uploader, artifacts, repository, commit, run_url, request_id, identity_token, label)`;
         case 'required':
             return `${where} lacks required key ${quote(params.missingProperty)}`;
         case 'pattern':
             if (where === 'identity_token')
                 return 'identity_token is not a compact JWT (three base64url parts)';
+            if (where === 'label')
+                return 'label is not a channel label (lowercase letters and digits separated by single ".", "_" or "-", e.g. rc)';
             return `${where} ${where.startsWith('artifacts/') ? 'must be a sha256 of 64 lowercase hex digits' : `does not match ${params.pattern}`}`;
         default:
             return `${where} ${error.message ?? 'is invalid'}`;
@@ -60747,7 +61211,7 @@ const verify_ts_1 = __nccwpck_require__(32754);
  */
 async function resolveUploader(o, now = Date.now()) {
     if (o.identity) {
-        const verified = await (0, verify_ts_1.verifyIdentityToken)(o.identity.token, identityPolicy(o.identity, (0, audience_ts_1.promotionAudience)(o.artifacts)), (0, keys_ts_1.issuerKeys)((0, keys_ts_1.checkIssuerUrl)(o.identity.issuer ?? keys_ts_1.GITHUB_ACTIONS_ISSUER)), now);
+        const verified = await (0, verify_ts_1.verifyIdentityToken)(o.identity.token, identityPolicy(o.identity, (0, audience_ts_1.promotionAudience)(o.artifacts, o.label)), (0, keys_ts_1.issuerKeys)((0, keys_ts_1.checkIssuerUrl)(o.identity.issuer ?? keys_ts_1.GITHUB_ACTIONS_ISSUER)), now);
         return { name: verified.feedstock, verified: true, repository: verified.repository, ...(verified.workflow ? { workflow: verified.workflow } : {}) };
     }
     if (o.uploader)
@@ -60982,6 +61446,8 @@ Object.defineProperty(exports, "progressLog", ({ enumerable: true, get: function
 var guards_ts_1 = __nccwpck_require__(66330);
 Object.defineProperty(exports, "assertOwnersDirectory", ({ enumerable: true, get: function () { return guards_ts_1.assertOwnersDirectory; } }));
 Object.defineProperty(exports, "assertSeparateChannels", ({ enumerable: true, get: function () { return guards_ts_1.assertSeparateChannels; } }));
+__exportStar(__nccwpck_require__(43782), exports);
+__exportStar(__nccwpck_require__(45814), exports);
 
 
 /***/ }),
@@ -61004,6 +61470,7 @@ const node_crypto_1 = __nccwpck_require__(77598);
 const promises_1 = __nccwpck_require__(51455);
 const node_os_1 = __importDefault(__nccwpck_require__(48161));
 const node_path_1 = __importDefault(__nccwpck_require__(76760));
+const line = (e) => JSON.stringify({ s: e.subdir, d: e.manifestDigest, p: e.pkg, ...(e.label ? { l: e.label } : {}) });
 function defaultCacheDir(env = process.env) {
     const base = env.XDG_CACHE_HOME || node_path_1.default.join(node_os_1.default.homedir(), '.cache');
     return node_path_1.default.join(base, 'oci-channel');
@@ -61048,7 +61515,7 @@ class IndexCache {
             try {
                 const e = JSON.parse(line);
                 if (typeof e.s === 'string' && e.p?.filename && e.p.record)
-                    this.#add({ subdir: e.s, manifestDigest: e.d, pkg: e.p });
+                    this.#add({ subdir: e.s, manifestDigest: e.d, pkg: e.p, ...(typeof e.l === 'string' ? { label: e.l } : {}) });
             }
             catch {
                 // torn line from a crash: the file is re-learnt from the registry
@@ -61082,7 +61549,7 @@ class IndexCache {
     add(entry) {
         if (!this.#add(entry))
             return false;
-        this.#pending.push(JSON.stringify({ s: entry.subdir, d: entry.manifestDigest, p: entry.pkg }));
+        this.#pending.push(line(entry));
         return true;
     }
     /** A full reindex's listing replaces what the cache knew of a subdir; the file is rewritten on save. */
@@ -61100,7 +61567,7 @@ class IndexCache {
             const lines = [];
             for (const map of this.entries.values()) {
                 for (const e of map.values())
-                    lines.push(JSON.stringify({ s: e.subdir, d: e.manifestDigest, p: e.pkg }));
+                    lines.push(line(e));
             }
             const tmp = node_path_1.default.join(this.dir, `entries.jsonl.${process.pid}.tmp`);
             await (0, promises_1.writeFile)(tmp, lines.length ? `${lines.join('\n')}\n` : '');
@@ -61170,6 +61637,110 @@ function countingStore(inner) {
 
 /***/ }),
 
+/***/ 4884:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.effectiveLabels = effectiveLabels;
+exports.applyLabelChange = applyLabelChange;
+exports.isDefaultState = isDefaultState;
+exports.labelViews = labelViews;
+exports.labelsDocument = labelsDocument;
+exports.parseLabelsDocument = parseLabelsDocument;
+// Which index each file is in. A file starts with the label it was promoted to (`main` unless the promotion said
+// otherwise); each label change in the label log then sets one (file, label) pair on or off, and the newest change
+// of a pair wins (by log tag), so replaying any stretch of the log over a state that already holds it changes
+// nothing. A file labelled `broken` leaves every other label's index (listed in its `removed`) and appears only
+// under `label/broken`; removing `broken` puts it back where its other labels say.
+const conda_1 = __nccwpck_require__(6611);
+/** The labels of a file promoted to `promoted` (default main) after `ops`, sorted. */
+function effectiveLabels(promoted, ops) {
+    const labels = new Set([promoted ?? conda_1.MAIN_LABEL]);
+    for (const [label, [, on]] of Object.entries(ops ?? {})) {
+        if (on)
+            labels.add(label);
+        else
+            labels.delete(label);
+    }
+    return [...labels].sort();
+}
+/** `ops` with the change applied, or undefined when a newer (or the same) change of that label is already there. */
+function applyLabelChange(ops, label, on, tag) {
+    const current = ops?.[label];
+    if (current && current[0] >= tag)
+        return undefined;
+    return { ...ops, [label]: [tag, on] };
+}
+/** Whether the file is in the default state (promoted to main, never changed): such files are not recorded. */
+function isDefaultState(promoted, ops) {
+    return (promoted === undefined || promoted === conda_1.MAIN_LABEL) && (ops === undefined || Object.keys(ops).length === 0);
+}
+/** The files of each index: `main` and every label in `names`, broken builds only under `broken`. */
+function labelViews(files, names) {
+    const views = new Map();
+    const view = (label) => {
+        let v = views.get(label);
+        if (!v)
+            views.set(label, (v = { label, packages: [], broken: [] }));
+        return v;
+    };
+    view(conda_1.MAIN_LABEL);
+    for (const name of names)
+        view(name);
+    for (const { pkg, labels } of files) {
+        if (labels.includes(conda_1.BROKEN_LABEL)) {
+            view(conda_1.BROKEN_LABEL).packages.push(pkg);
+            for (const label of labels)
+                if (label !== conda_1.BROKEN_LABEL)
+                    view(label).broken.push(pkg.filename);
+        }
+        else {
+            for (const label of labels)
+                view(label).packages.push(pkg);
+        }
+    }
+    return views;
+}
+function labelsDocument(names, files) {
+    const out = {};
+    for (const f of [...files].sort((a, b) => (a.filename < b.filename ? -1 : 1))) {
+        if (isDefaultState(f.promoted, f.ops))
+            continue;
+        const ops = f.ops && Object.keys(f.ops).length > 0 ? Object.fromEntries(Object.entries(f.ops).sort(([a], [b]) => (a < b ? -1 : 1))) : undefined;
+        out[f.filename] = { ...(f.promoted && f.promoted !== conda_1.MAIN_LABEL ? { promoted: f.promoted } : {}), ...(ops ? { ops } : {}) };
+    }
+    const doc = { labels_version: 1, names: [...new Set(names)].sort(), files: out };
+    return Buffer.from(`${JSON.stringify(doc)}\n`, 'utf8');
+}
+/** Parses labels.json written by labelsDocument; anything else is refused (the caller rebuilds from the logs). */
+function parseLabelsDocument(value, what) {
+    const bad = (why) => new Error(`${what} ${why}; run a full reindex to rebuild it`);
+    if (!value || typeof value !== 'object' || Array.isArray(value))
+        throw bad('is not a JSON object');
+    const doc = value;
+    if (doc.labels_version !== 1)
+        throw bad(`has labels_version ${JSON.stringify(doc.labels_version)}, not 1`);
+    if (!Array.isArray(doc.names) || !doc.names.every(conda_1.isLabel))
+        throw bad('has a names list that is not labels');
+    if (!doc.files || typeof doc.files !== 'object' || Array.isArray(doc.files))
+        throw bad('has no files map');
+    for (const [filename, state] of Object.entries(doc.files)) {
+        if (!state || typeof state !== 'object')
+            throw bad(`has no state for ${filename}`);
+        if (state.promoted !== undefined && !(0, conda_1.isLabel)(state.promoted))
+            throw bad(`says ${filename} was promoted to a label that is not one`);
+        for (const [label, op] of Object.entries(state.ops ?? {})) {
+            if (!(0, conda_1.isLabel)(label) || !Array.isArray(op) || typeof op[0] !== 'string' || typeof op[1] !== 'boolean')
+                throw bad(`has a malformed change of ${filename}`);
+        }
+    }
+    return doc;
+}
+
+
+/***/ }),
+
 /***/ 81675:
 /***/ ((__unused_webpack_module, exports) => {
 
@@ -61178,7 +61749,9 @@ function countingStore(inner) {
 // see docs/index-layout.md). The package-side rules mirror @oci-channel/conda's; kept here so reindex
 // only needs what the v0 layout itself fixes.
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.LOG_REWIND_MS = exports.CHANNELDATA_REPOSITORY = exports.MD5 = exports.PROMOTION_MARK = exports.CREATED = exports.TITLE = exports.SHARDS_ARTIFACT_TYPE = exports.IndexMediaType = void 0;
+exports.LOG_REWIND_MS = exports.CHANNELDATA_REPOSITORY = exports.PATCH_SOURCE = exports.PATCHES = exports.LABEL_MARK = exports.MD5 = exports.PROMOTION_MARK = exports.CREATED = exports.TITLE = exports.SHARDS_ARTIFACT_TYPE = exports.IndexMediaType = void 0;
+exports.labelRepodataRepository = labelRepodataRepository;
+exports.labelBaseUrl = labelBaseUrl;
 exports.repodataRepository = repodataRepository;
 exports.isSubdirName = isSubdirName;
 exports.packageRepositoryName = packageRepositoryName;
@@ -61201,6 +61774,10 @@ exports.IndexMediaType = {
     Shard: 'application/vnd.conda.repodata.shard.v1+msgpack+zstd',
     RunExports: 'application/vnd.conda.run-exports.v1+json',
     ChannelData: 'application/vnd.conda.channeldata.v1+json',
+    /** repodata_from_packages.json, zstd: every file of the subdir before patches and labels (this project's type). */
+    RepodataFromPackagesZst: 'application/vnd.oci-channel.repodata-from-packages.v1+json+zst',
+    /** labels.json: the labels of the subdir's files that are not simply `main` (index/labels.ts). */
+    Labels: 'application/vnd.oci-channel.labels.v1+json',
     /** v0 config of package and repodata manifests: the empty blob. */
     UnknownConfig: 'application/vnd.unknown.config.v1+json',
 };
@@ -61210,6 +61787,19 @@ exports.CREATED = 'org.opencontainers.image.created';
 /** The newest promotion log tag the repodata includes: where a reindex with a cold cache resumes. */
 exports.PROMOTION_MARK = 'org.oci-channel.promotion-mark';
 exports.MD5 = 'org.conda.md5';
+/** The newest label log tag the repodata includes. */
+exports.LABEL_MARK = 'org.oci-channel.label-mark';
+/** Key of the patch instructions the repodata was built with, and the patches package it came from. */
+exports.PATCHES = 'org.oci-channel.patches';
+exports.PATCH_SOURCE = 'org.oci-channel.patch-source';
+/** Repository of a label index of a subdir: `label/<label>/<subdir>/repodata.json` (as conda's `.../label/rc` URLs). */
+function labelRepodataRepository(label, subdir) {
+    return `label/${label}/${subdir}/repodata.json`;
+}
+/** CEP 15 base_url of a label index: the packages stay in `<subdir>/` of the channel, three levels up. */
+function labelBaseUrl(subdir) {
+    return `../../../${subdir}/`;
+}
 /** Repository of a subdir's repodata (and its shards). */
 function repodataRepository(subdir) {
     return `${subdir}/repodata.json`;
@@ -61260,6 +61850,258 @@ function rewindMark(mark) {
         return '';
     const at = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6], +m[7]) - exports.LOG_REWIND_MS;
     return new Date(at).toISOString().slice(0, 23).replace(/[-:T.]/g, '');
+}
+
+
+/***/ }),
+
+/***/ 90185:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+
+var __importDefault = (this && this.__importDefault) || function (mod) {
+    return (mod && mod.__esModule) ? mod : { "default": mod };
+};
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.patchInstructionsRepository = exports.PATCH_INSTRUCTIONS_MEDIA_TYPE = void 0;
+exports.loadPatches = loadPatches;
+exports.writeChannelPatchInstructions = writeChannelPatchInstructions;
+// Where reindex finds repodata patches, in the order they are applied:
+//   1. a patches package: a file, an artifact of the channel (`SUBDIR/FILENAME`), or the newest build of a named
+//      package in noarch (as conda-forge's indexer always takes the latest conda-forge-repodata-patches);
+//   2. a directory of `<subdir>/patch_instructions.json` files (small channels keep theirs in their repository);
+//   3. the channel's own instructions in the registry: repository `<subdir>/patch_instructions.json`, tag
+//      `latest` (what `oci-channel mirror` writes to match upstream's patched records).
+// Applying them is @oci-channel/conda's applyPatches; this module only finds, checks and caches them. A package is
+// checked whole when first read (one bad subdir refuses it) and its members kept in the reindex cache by sha256,
+// so a warm reindex with the same patches downloads nothing.
+const node_crypto_1 = __nccwpck_require__(77598);
+const node_fs_1 = __nccwpck_require__(73024);
+const promises_1 = __nccwpck_require__(46466);
+const promises_2 = __nccwpck_require__(51455);
+const node_os_1 = __importDefault(__nccwpck_require__(48161));
+const node_path_1 = __importDefault(__nccwpck_require__(76760));
+const oci_1 = __nccwpck_require__(72849);
+const conda_1 = __nccwpck_require__(6611);
+const artifact_ref_ts_1 = __nccwpck_require__(24958);
+const blobs_ts_1 = __nccwpck_require__(42558);
+const json_ts_1 = __nccwpck_require__(13710);
+const package_manifest_ts_1 = __nccwpck_require__(7662);
+const retry_ts_1 = __nccwpck_require__(38796);
+const names_ts_1 = __nccwpck_require__(81675);
+/** The channel's own instructions: repository `<subdir>/patch_instructions.json`, one layer of this type. */
+exports.PATCH_INSTRUCTIONS_MEDIA_TYPE = 'application/vnd.oci-channel.patch-instructions.v1+json';
+const patchInstructionsRepository = (subdir) => `${subdir}/patch_instructions.json`;
+exports.patchInstructionsRepository = patchInstructionsRepository;
+/** Channel instructions larger than this are refused (conda-forge's biggest subdir is tens of MB). */
+const MAX_CHANNEL_INSTRUCTIONS = 256 << 20;
+const sha256Hex = (bytes) => (0, node_crypto_1.createHash)('sha256').update(bytes).digest('hex');
+/** Finds every source and checks what it holds; throws a PatchError (one line) when a source cannot be used. */
+async function loadPatches(o) {
+    if (o.patchGenerator && o.patchPackage)
+        throw new conda_1.PatchError('give either a patch generator or a patch package name, not both');
+    const perSubdir = new Map();
+    const add = (subdir, source) => {
+        const list = perSubdir.get(subdir) ?? [];
+        list.push(source ?? { key: '-', load: async () => ({ packages: {}, 'packages.conda': {}, remove: [], revoke: [] }) });
+        perSubdir.set(subdir, list);
+    };
+    let source;
+    const pkg = await patchesPackage(o);
+    if (pkg) {
+        source = pkg.source;
+        for (const subdir of o.subdirs)
+            add(subdir, pkg.subdirs.get(subdir));
+    }
+    if (o.patchInstructions) {
+        for (const subdir of o.subdirs)
+            add(subdir, await instructionsFile(node_path_1.default.join(o.patchInstructions, subdir, 'patch_instructions.json'), subdir));
+    }
+    for (const subdir of o.subdirs)
+        add(subdir, await channelInstructions(o, subdir));
+    return {
+        ...(source ? { source } : {}),
+        keyOf(subdir) {
+            const list = perSubdir.get(subdir) ?? [];
+            if (list.every((s) => s.key === '-'))
+                return '';
+            return (0, node_crypto_1.createHash)('sha256').update(list.map((s) => s.key).join('\n')).digest('hex').slice(0, 32);
+        },
+        async instructionsOf(subdir) {
+            const out = [];
+            for (const s of perSubdir.get(subdir) ?? [])
+                if (s.key !== '-')
+                    out.push(await s.load());
+            return out;
+        },
+    };
+}
+/** The patches package, from the disk cache when it was read before. */
+async function patchesPackage(o) {
+    let file;
+    let artifact;
+    if (o.patchGenerator) {
+        if ((0, node_fs_1.existsSync)(o.patchGenerator))
+            file = o.patchGenerator;
+        else {
+            let ref;
+            try {
+                ref = (0, artifact_ref_ts_1.parseArtifactRef)(o.patchGenerator);
+            }
+            catch {
+                throw new conda_1.PatchError(`patch generator ${JSON.stringify(o.patchGenerator)} is neither a file nor SUBDIR/FILENAME of an artifact of the channel`);
+            }
+            const known = o.known(ref.subdir, ref.filename);
+            artifact = known ? artifactOf(ref.subdir, known) : await fromManifest(o.store, ref.subdir, ref.filename);
+            if (!artifact)
+                throw new conda_1.PatchError(`patch generator ${ref.subdir}/${ref.filename} is not in ${o.store.display}; promote it first or give a file`);
+        }
+    }
+    else if (o.patchPackage) {
+        const builds = o.mainBuilds(o.patchPackage);
+        const version = o.newestVersion(builds.map((b) => b.record.version));
+        const newest = builds
+            .filter((b) => b.record.version === version)
+            .sort((a, b) => b.record.build_number - a.record.build_number || Number(b.record.timestamp ?? 0) - Number(a.record.timestamp ?? 0) || (a.filename < b.filename ? 1 : -1))[0];
+        if (!newest)
+            throw new conda_1.PatchError(`no build of ${o.patchPackage} in noarch of ${o.store.display}: promote the patches package first, or index without patches`);
+        artifact = artifactOf('noarch', newest);
+    }
+    else {
+        return undefined;
+    }
+    const sha256 = artifact ? artifact.sha256 : await hashFile(file);
+    const filename = artifact ? artifact.filename : node_path_1.default.basename(file);
+    const sourceName = artifact ? `${artifact.subdir}/${filename}@sha256:${sha256}` : `${filename}@sha256:${sha256}`;
+    const dir = o.cacheDir ? node_path_1.default.join(o.cacheDir, 'patches', sha256) : undefined;
+    const cached = dir ? await readCachedPackage(dir) : undefined;
+    if (cached)
+        return { source: sourceName, subdirs: cached };
+    const work = await (0, promises_2.mkdtemp)(node_path_1.default.join(node_os_1.default.tmpdir(), 'oci-channel-patches-'));
+    try {
+        let local = file;
+        if (artifact) {
+            o.report(`downloading the patches package ${artifact.subdir}/${filename}`);
+            local = node_path_1.default.join(work, filename);
+            const repository = o.store.repository((0, conda_1.packageRepository)(artifact.subdir, artifact.name));
+            await (0, blobs_ts_1.downloadBlob)(repository, (0, oci_1.parseDigest)(`sha256:${sha256}`), artifact.size, local);
+        }
+        const read = await (0, conda_1.readPatchesPackage)(local, { filename });
+        if (read.sha256 !== sha256)
+            throw new conda_1.PatchError(`patches package ${filename} changed while it was read; run reindex again`);
+        const subdirs = new Map();
+        for (const [subdir, member] of read.subdirs)
+            subdirs.set(subdir, { key: member.sha256, load: async () => member.instructions() });
+        if (dir)
+            await writeCachedPackage(dir, read.subdirs);
+        return { source: sourceName, subdirs };
+    }
+    finally {
+        await (0, promises_2.rm)(work, { recursive: true, force: true });
+    }
+}
+const artifactOf = (subdir, pkg) => ({ subdir, filename: pkg.filename, name: pkg.record.name, sha256: pkg.record.sha256, size: pkg.record.size });
+async function fromManifest(store, subdir, filename) {
+    const where = (0, package_manifest_ts_1.locateArtifact)({ subdir, filename });
+    const manifest = await (0, package_manifest_ts_1.fetchPackageManifest)(store, where.repository, where.tag);
+    const layer = manifest?.view.packages.find((p) => p.filename === filename);
+    return layer ? { subdir, filename, name: where.name, sha256: layer.sha256, size: layer.size } : undefined;
+}
+async function hashFile(file) {
+    const hash = (0, node_crypto_1.createHash)('sha256');
+    await (0, promises_1.pipeline)((0, node_fs_1.createReadStream)(file), hash);
+    return hash.digest('hex');
+}
+/** `<cache>/patches/<sha256>/<subdir>.json`, written once complete (the `.complete` marker goes last). */
+async function readCachedPackage(dir) {
+    if (!(0, node_fs_1.existsSync)(node_path_1.default.join(dir, '.complete')))
+        return undefined;
+    const subdirs = new Map();
+    for (const name of await (0, promises_2.readdir)(dir)) {
+        const subdir = name.replace(/\.json$/, '');
+        if (subdir === name || !(0, names_ts_1.isSubdirName)(subdir))
+            continue;
+        const file = node_path_1.default.join(dir, name);
+        const bytes = await (0, promises_2.readFile)(file);
+        subdirs.set(subdir, { key: sha256Hex(bytes), load: async () => (0, conda_1.parsePatchInstructionsJson)(await (0, promises_2.readFile)(file), `${subdir}/patch_instructions.json (cached)`) });
+    }
+    return subdirs;
+}
+async function writeCachedPackage(dir, subdirs) {
+    const tmp = `${dir}.${process.pid}.tmp`;
+    await (0, promises_2.rm)(tmp, { recursive: true, force: true });
+    await (0, promises_2.mkdir)(tmp, { recursive: true });
+    for (const [subdir, member] of subdirs)
+        await (0, promises_2.writeFile)(node_path_1.default.join(tmp, `${subdir}.json`), member.bytes);
+    await (0, promises_2.writeFile)(node_path_1.default.join(tmp, '.complete'), '');
+    await (0, promises_2.rm)(dir, { recursive: true, force: true });
+    await (0, promises_2.rename)(tmp, dir);
+}
+async function instructionsFile(file, subdir) {
+    let bytes;
+    try {
+        bytes = await (0, promises_2.readFile)(file);
+    }
+    catch (error) {
+        if (error.code === 'ENOENT')
+            return undefined;
+        throw new conda_1.PatchError(`cannot read ${file}: ${error.message}`);
+    }
+    const what = `${subdir}/patch_instructions.json (${file})`;
+    (0, conda_1.parsePatchInstructionsJson)(bytes, what);
+    return { key: sha256Hex(bytes), load: async () => (0, conda_1.parsePatchInstructionsJson)(bytes, what) };
+}
+/** The channel's own instructions for `subdir`: one HEAD per run, the layer read only when it changed. */
+async function channelInstructions(o, subdir) {
+    const repository = o.store.repository((0, exports.patchInstructionsRepository)(subdir));
+    const head = await repository.resolve('latest');
+    if (!head)
+        return undefined;
+    const file = o.cacheDir ? node_path_1.default.join(o.cacheDir, 'patches', 'channel', `${head.digest.slice('sha256:'.length)}.json`) : undefined;
+    if (file && (0, node_fs_1.existsSync)(file)) {
+        const bytes = await (0, promises_2.readFile)(file);
+        return { key: sha256Hex(bytes), load: async () => (0, conda_1.parsePatchInstructionsJson)(bytes, `${repository.display}:latest (cached)`) };
+    }
+    const fetched = await repository.fetchManifest(head.digest);
+    const manifest = (0, json_ts_1.parseJsonObject)(fetched.bytes, `${repository.display}:latest`);
+    const layer = (manifest.layers ?? []).find((l) => l?.mediaType === exports.PATCH_INSTRUCTIONS_MEDIA_TYPE);
+    if (!layer)
+        throw new conda_1.PatchError(`${repository.display}:latest has no ${exports.PATCH_INSTRUCTIONS_MEDIA_TYPE} layer; write it with writeChannelPatchInstructions`);
+    const bytes = Buffer.from(await (0, blobs_ts_1.readSmallBlob)(repository, (0, oci_1.parseDigest)(layer.digest), layer.size, MAX_CHANNEL_INSTRUCTIONS));
+    const what = `${repository.display}:latest`;
+    (0, conda_1.parsePatchInstructionsJson)(bytes, what);
+    if (file) {
+        await (0, promises_2.mkdir)(node_path_1.default.dirname(file), { recursive: true });
+        await (0, promises_2.writeFile)(`${file}.${process.pid}.tmp`, bytes);
+        await (0, promises_2.rename)(`${file}.${process.pid}.tmp`, file);
+    }
+    return { key: sha256Hex(bytes), load: async () => (0, conda_1.parsePatchInstructionsJson)(bytes, what) };
+}
+/**
+ * Stores a channel's own patch instructions for `subdir` (applied by every reindex after any patches package):
+ * one layer of PATCH_INSTRUCTIONS_MEDIA_TYPE in `<subdir>/patch_instructions.json`, tagged `latest` and with the
+ * time. The instructions are checked first; returns the manifest digest.
+ */
+async function writeChannelPatchInstructions(store, subdir, instructions, at = new Date()) {
+    if (!(0, names_ts_1.isSubdirName)(subdir))
+        throw new conda_1.PatchError(`${JSON.stringify(subdir)} is not a subdir`);
+    const bytes = instructions instanceof Uint8Array ? instructions : Buffer.from(`${JSON.stringify(instructions)}\n`, 'utf8');
+    if (instructions instanceof Uint8Array)
+        (0, conda_1.parsePatchInstructionsJson)(bytes, `patch instructions for ${subdir}`);
+    else
+        (0, conda_1.parsePatchInstructions)(instructions, `patch instructions for ${subdir}`);
+    if (bytes.byteLength > MAX_CHANNEL_INSTRUCTIONS)
+        throw new conda_1.PatchError(`patch instructions for ${subdir} are over ${MAX_CHANNEL_INSTRUCTIONS} bytes`);
+    const repository = store.repository((0, exports.patchInstructionsRepository)(subdir));
+    const layer = { mediaType: exports.PATCH_INSTRUCTIONS_MEDIA_TYPE, digest: (0, oci_1.sha256Digest)(bytes), size: bytes.byteLength, annotations: { [names_ts_1.TITLE]: 'patch_instructions.json' } };
+    await repository.pushBlob((0, oci_1.bytesSource)(bytes), { digest: layer.digest, size: layer.size });
+    const empty = new TextEncoder().encode('{}');
+    const config = { mediaType: oci_1.MediaType.EmptyJson, digest: (0, oci_1.sha256Digest)(empty), size: empty.byteLength };
+    await repository.pushBlob((0, oci_1.bytesSource)(empty), { digest: config.digest, size: config.size });
+    const manifest = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: oci_1.MediaType.ImageManifest, artifactType: exports.PATCH_INSTRUCTIONS_MEDIA_TYPE, config, layers: [layer], annotations: { [names_ts_1.CREATED]: at.toISOString() } }));
+    await (0, retry_ts_1.withConcurrentPushRetry)(() => repository.pushManifest(manifest, oci_1.MediaType.ImageManifest, (0, names_ts_1.timestampTag)(at)));
+    const pushed = await (0, retry_ts_1.withConcurrentPushRetry)(() => repository.pushManifest(manifest, oci_1.MediaType.ImageManifest, 'latest'));
+    return pushed.digest;
 }
 
 
@@ -61337,15 +62179,23 @@ async function pushShards(repository, files, known, stamp, concurrency) {
     return fresh.map((s) => s.hex);
 }
 /** Pushes the repodata blobs and returns the manifest bytes (not yet tagged). */
-async function prepareRepodataManifest(repository, files, annotations) {
+async function prepareRepodataManifest(repository, files, annotations, state = {}) {
     await pushConfig(repository);
     const plain = await pushBytes(repository, files.repodataJson, names_ts_1.IndexMediaType.Repodata, 'repodata.json');
     const zst = await pushBytes(repository, files.repodataZst, names_ts_1.IndexMediaType.RepodataZst, 'repodata.json');
     const shardIndex = await pushBytes(repository, files.shardIndex, names_ts_1.IndexMediaType.ShardIndex, conda_1.SHARD_INDEX_FILENAME);
     const runExports = await pushBytes(repository, files.runExportsJson, names_ts_1.IndexMediaType.RunExports, 'run_exports.json');
-    const bytes = manifestBytes([plain, zst, shardIndex, runExports], {
+    const layers = [plain, zst, shardIndex, runExports];
+    if (state.fromPackagesZst)
+        layers.push(await pushBytes(repository, state.fromPackagesZst, names_ts_1.IndexMediaType.RepodataFromPackagesZst, 'repodata_from_packages.json.zst'));
+    if (state.labels)
+        layers.push(await pushBytes(repository, state.labels, names_ts_1.IndexMediaType.Labels, 'labels.json'));
+    const bytes = manifestBytes(layers, {
         [names_ts_1.CREATED]: annotations.created,
         ...(annotations.mark ? { [names_ts_1.PROMOTION_MARK]: annotations.mark } : {}),
+        ...(annotations.labelMark ? { [names_ts_1.LABEL_MARK]: annotations.labelMark } : {}),
+        ...(annotations.patches ? { [names_ts_1.PATCHES]: annotations.patches } : {}),
+        ...(annotations.patchSource ? { [names_ts_1.PATCH_SOURCE]: annotations.patchSource } : {}),
     });
     return { bytes, repodataDigest: plain.digest };
 }
@@ -61373,6 +62223,8 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.manifestLayers = manifestLayers;
 exports.readPackageEntries = readPackageEntries;
 exports.readPublishedRepodata = readPublishedRepodata;
+exports.publishedViewKey = publishedViewKey;
+exports.viewKey = viewKey;
 // Reading what the index is made of from production: package manifests (v0 layers) and a previous
 // repodata.json manifest.
 const promises_1 = __nccwpck_require__(46466);
@@ -61382,6 +62234,7 @@ const oci_1 = __nccwpck_require__(72849);
 const conda_1 = __nccwpck_require__(6611);
 const json_ts_1 = __nccwpck_require__(13710);
 const blobs_ts_1 = __nccwpck_require__(42558);
+const labels_ts_1 = __nccwpck_require__(4884);
 const names_ts_1 = __nccwpck_require__(81675);
 const errors_ts_1 = __nccwpck_require__(83389);
 /** index.json is tiny; anything bigger is not one. */
@@ -61544,7 +62397,9 @@ async function readPublishedRepodata(repository, reference, subdir) {
     const what = `${repository.display}@${fetched.descriptor.digest}`;
     const manifest = (0, json_ts_1.parseJsonObject)(fetched.bytes, `repodata manifest ${what}`);
     const layers = (Array.isArray(manifest.layers) ? manifest.layers : []);
-    const zst = layers.find((l) => l.mediaType === names_ts_1.IndexMediaType.RepodataZst);
+    // The unpatched records of every file when patches or labels made repodata.json differ from them.
+    const fromPackages = layers.find((l) => l.mediaType === names_ts_1.IndexMediaType.RepodataFromPackagesZst);
+    const zst = fromPackages ?? layers.find((l) => l.mediaType === names_ts_1.IndexMediaType.RepodataZst);
     const plain = layers.find((l) => l.mediaType === names_ts_1.IndexMediaType.Repodata);
     let text;
     if (zst)
@@ -61573,13 +62428,42 @@ async function readPublishedRepodata(repository, reference, subdir) {
             // run_exports only feed shards and run_exports.json: better without them than no index
         }
     }
+    const labelsLayer = layers.find((l) => l.mediaType === names_ts_1.IndexMediaType.Labels);
+    const labels = labelsLayer
+        ? (0, labels_ts_1.parseLabelsDocument)((0, json_ts_1.parseJsonObject)(await readBlobCapped(repository, labelsLayer, MAX_REPODATA), `labels.json of ${what}`), `labels.json of ${what}`)
+        : undefined;
     const annotations = (manifest.annotations ?? {});
     return {
         manifestDigest: fetched.descriptor.digest,
         entries,
         ...(annotations[names_ts_1.PROMOTION_MARK] ? { mark: annotations[names_ts_1.PROMOTION_MARK] } : {}),
         ...(plain ? { repodataDigest: (0, oci_1.parseDigest)(plain.digest) } : {}),
+        ...(labels ? { labels } : {}),
+        ...(annotations[names_ts_1.LABEL_MARK] ? { labelMark: annotations[names_ts_1.LABEL_MARK] } : {}),
+        patchKey: annotations[names_ts_1.PATCHES] ?? '',
+        labelsDigest: labelsLayer?.digest ?? '',
     };
+}
+/** The content key of a published label index (its repodata.json and run_exports.json digests), or undefined. */
+async function publishedViewKey(repository) {
+    let fetched;
+    try {
+        fetched = await repository.fetchManifest('latest');
+    }
+    catch (error) {
+        if (error instanceof oci_1.NotFoundError)
+            return undefined;
+        throw error;
+    }
+    const manifest = (0, json_ts_1.parseJsonObject)(fetched.bytes, `${repository.display}:latest`);
+    const layers = (Array.isArray(manifest.layers) ? manifest.layers : []);
+    const plain = layers.find((l) => l.mediaType === names_ts_1.IndexMediaType.Repodata);
+    const runExports = layers.find((l) => l.mediaType === names_ts_1.IndexMediaType.RunExports);
+    return plain && runExports ? viewKey(plain.digest, runExports.digest) : undefined;
+}
+/** What decides whether a label index must be pushed again: its repodata.json and run_exports.json (shards follow them). */
+function viewKey(repodataDigest, runExportsDigest) {
+    return `${repodataDigest}:${runExportsDigest}`;
 }
 
 
@@ -61630,25 +62514,33 @@ async function sizeOf(file) {
         return undefined;
     }
 }
-/** Writes every subdir's index files and packages, and channeldata.json, under `out`. */
-async function writeChannelTree(store, out, subdirs, channelData, options) {
+/** Writes every index's files, the packages of the main ones, and channeldata.json, under `out`. */
+async function writeChannelTree(store, out, indexes, channelData, options) {
     await (0, promises_1.mkdir)(out, { recursive: true });
     const limit = (0, p_limit_1.default)(options.concurrency);
     let packagesFetched = 0;
-    for (const files of subdirs) {
-        const dir = node_path_1.default.join(out, files.subdir);
+    for (const { files, label } of indexes) {
+        const dir = label === undefined ? node_path_1.default.join(out, files.subdir) : node_path_1.default.join(out, 'label', label, files.subdir);
         await (0, promises_1.mkdir)(node_path_1.default.join(dir, 'shards'), { recursive: true });
         await writeAtomic(node_path_1.default.join(dir, 'repodata.json'), files.repodataJson);
         await writeAtomic(node_path_1.default.join(dir, 'repodata.json.zst'), files.repodataZst);
         await writeAtomic(node_path_1.default.join(dir, conda_1.SHARD_INDEX_FILENAME), files.shardIndex);
         await writeAtomic(node_path_1.default.join(dir, 'run_exports.json'), files.runExportsJson);
-        await writeAtomic(node_path_1.default.join(dir, 'index.html'), (0, conda_1.subdirHtml)(options.channelName, files, options.modified));
+        if (files.repodataFromPackagesJson)
+            await writeAtomic(node_path_1.default.join(dir, 'repodata_from_packages.json'), files.repodataFromPackagesJson);
+        else
+            await (0, promises_1.rm)(node_path_1.default.join(dir, 'repodata_from_packages.json'), { force: true });
+        const html = label === undefined ? (0, conda_1.subdirHtml)(options.channelName, files, options.modified) : (0, conda_1.subdirHtml)(options.channelName, files, options.modified, { name: label, packageBase: `../../../${files.subdir}/` });
+        await writeAtomic(node_path_1.default.join(dir, 'index.html'), html);
         await Promise.all([...files.shards.values()].map((shard) => limit(async () => {
             const file = node_path_1.default.join(dir, 'shards', `${shard.hex}.msgpack.zst`);
             if ((await sizeOf(file)) !== shard.bytes.byteLength)
                 await writeAtomic(file, shard.bytes);
         })));
-        await Promise.all(files.packages.map((pkg) => limit(async () => {
+        if (label !== undefined)
+            continue;
+        // Every file of the subdir lives here, whichever indexes list it (label indexes point here).
+        await Promise.all((files.fromPackages ?? files.packages).map((pkg) => limit(async () => {
             const file = node_path_1.default.join(dir, pkg.filename);
             const { sha256, size } = pkg.record;
             if ((await sizeOf(file)) === size && (await sha256OfFile(file)) === sha256)
@@ -61672,6 +62564,103 @@ async function writeChannelTree(store, out, subdirs, channelData, options) {
     if (channelData)
         await writeAtomic(node_path_1.default.join(out, 'channeldata.json'), channelData);
     return { packagesFetched };
+}
+
+
+/***/ }),
+
+/***/ 51133:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.labelsOf = labelsOf;
+exports.inMainIndex = inMainIndex;
+exports.mainPackages = mainPackages;
+exports.buildMainIndex = buildMainIndex;
+exports.labelsLayer = labelsLayer;
+exports.buildLabelIndexes = buildLabelIndexes;
+// The indexes of one subdir, built from what the reindex cache knows: the main index (`<subdir>/`) and one per
+// label (`label/<label>/<subdir>/`), each with the repodata patches applied. The main index also carries what a
+// reindex with a cold cache needs to start over: repodata_from_packages.json (every file, unpatched) when it
+// differs from repodata.json, and labels.json.
+const conda_1 = __nccwpck_require__(6611);
+const labels_ts_1 = __nccwpck_require__(4884);
+const names_ts_1 = __nccwpck_require__(81675);
+const MAIN_ONLY = [conda_1.MAIN_LABEL];
+/** A file's labels (the common case, promoted to main and never changed, costs no allocation). */
+function labelsOf(state, subdir, entry) {
+    const ops = state.ops[subdir]?.[entry.pkg.filename];
+    return !entry.label && !ops ? MAIN_ONLY : (0, labels_ts_1.effectiveLabels)(entry.label, ops);
+}
+/** Whether the file is in the main index (labelled main and not broken). */
+function inMainIndex(state, subdir, entry) {
+    const labels = labelsOf(state, subdir, entry);
+    return labels.includes(conda_1.MAIN_LABEL) && !labels.includes(conda_1.BROKEN_LABEL);
+}
+function views(state, subdir, entries) {
+    return (0, labels_ts_1.labelViews)(entries.map((e) => ({ pkg: e.pkg, labels: labelsOf(state, subdir, e) })), state.names);
+}
+/** The main index's packages, patched (channeldata is made of them). */
+function mainPackages(state, subdir, entries, instructions) {
+    const main = views(state, subdir, entries).get(conda_1.MAIN_LABEL);
+    return (0, conda_1.applyPatches)(main.packages, instructions, main.broken).packages;
+}
+function buildMainIndex(state, subdir, entries, instructions, options) {
+    const all = entries.map((e) => e.pkg);
+    const byLabel = views(state, subdir, entries);
+    const main = byLabel.get(conda_1.MAIN_LABEL);
+    const patched = (0, conda_1.applyPatches)(main.packages, instructions, main.broken);
+    const differs = patched.packages.length !== all.length || patched.removed.length > 0 || patched.packages.some((p) => p.patch !== undefined);
+    const files = (0, conda_1.buildSubdirIndex)(subdir, patched.packages, {
+        createdAt: options.createdAt,
+        removed: patched.removed,
+        ...(options.previousShards ? { previousShards: options.previousShards } : {}),
+        ...(differs ? { fromPackages: all } : {}),
+    });
+    const labels = labelsLayer(state, subdir, entries);
+    return {
+        files,
+        state: {
+            ...(files.repodataFromPackagesJson ? { fromPackagesZst: (0, conda_1.zstdCompress)(files.repodataFromPackagesJson) } : {}),
+            ...(labels ? { labels } : {}),
+        },
+        views: byLabel,
+        instructions,
+        indexed: all.length,
+        removed: patched.removed.length,
+    };
+}
+/** labels.json of the subdir's main manifest, or undefined when the channel has no labels at all. */
+function labelsLayer(state, subdir, entries) {
+    // Every file with a promotion label or a change, whether indexed yet or not (a change may come before its file).
+    const ops = state.ops[subdir] ?? {};
+    const labelled = new Map();
+    for (const e of entries)
+        if (e.label || ops[e.pkg.filename])
+            labelled.set(e.pkg.filename, { filename: e.pkg.filename, promoted: e.label, ops: ops[e.pkg.filename] });
+    for (const [filename, changes] of Object.entries(ops))
+        if (!labelled.has(filename))
+            labelled.set(filename, { filename, ops: changes });
+    return state.names.size > 0 || labelled.size > 0 ? (0, labels_ts_1.labelsDocument)(state.names, labelled.values()) : undefined;
+}
+/** The label indexes of a built subdir (every label of the channel, empty ones too), patched, pointing at `<subdir>/`. */
+function buildLabelIndexes(built, options) {
+    const out = [];
+    for (const [label, view] of [...built.views].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        if (label === conda_1.MAIN_LABEL)
+            continue;
+        const patched = (0, conda_1.applyPatches)(view.packages, built.instructions, view.broken);
+        const previousShards = options.previousShards(label);
+        const files = (0, conda_1.buildSubdirIndex)(built.files.subdir, patched.packages, {
+            createdAt: options.createdAt,
+            removed: patched.removed,
+            baseUrl: (0, names_ts_1.labelBaseUrl)(built.files.subdir),
+            ...(previousShards ? { previousShards } : {}),
+        });
+        out.push({ label, files });
+    }
+    return out;
 }
 
 
@@ -61948,6 +62937,64 @@ onBytes) {
 
 /***/ }),
 
+/***/ 35758:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.fileKey = fileKey;
+exports.logStamp = logStamp;
+exports.appendLogEntry = appendLogEntry;
+exports.readLogEntry = readLogEntry;
+// Append-only logs kept in the registry (the promotion log, the label log): one tiny artifact per entry,
+// its data in annotations, tagged `<UTC yyyymmddHHMMSSmmm>-<16 hex of sha256(subdir/filename)>[-<more>]` so tags
+// sort by time and two entries never share a tag. Nothing is ever rewritten: a reader lists the tags and reads
+// the entries it has not seen.
+const node_crypto_1 = __nccwpck_require__(77598);
+const oci_1 = __nccwpck_require__(72849);
+const json_ts_1 = __nccwpck_require__(13710);
+const retry_ts_1 = __nccwpck_require__(38796);
+const artifact_manifest_ts_1 = __nccwpck_require__(47349);
+const errors_ts_1 = __nccwpck_require__(83389);
+/** 16 hex digits of sha256("subdir/filename"): which file an entry is about, readable from its tag alone. */
+function fileKey(subdir, filename) {
+    return (0, node_crypto_1.createHash)('sha256').update(`${subdir}/${filename}`).digest('hex').slice(0, 16);
+}
+/** `yyyymmddHHMMSSmmm` in UTC: the time prefix of every log tag. */
+function logStamp(at) {
+    return at.toISOString().slice(0, 23).replace(/[-:T.]/g, '');
+}
+/** Pushes one entry (empty config and layer, `annotations` holding the data) under `tag`; returns its digest. */
+async function appendLogEntry(repository, artifactType, annotations, tag) {
+    await (0, artifact_manifest_ts_1.pushEmptyJson)(repository);
+    const { bytes } = (0, artifact_manifest_ts_1.artifactManifest)({ artifactType, annotations });
+    const descriptor = await (0, retry_ts_1.withConcurrentPushRetry)(() => repository.pushManifest(bytes, oci_1.MediaType.ImageManifest, tag));
+    return descriptor.digest;
+}
+/** Reads the entry at `tag` and returns a getter for its required string annotations (a missing one throws). */
+async function readLogEntry(repository, tag, what) {
+    const fetched = await repository.fetchManifest(tag);
+    const manifest = (0, json_ts_1.parseJsonObject)(fetched.bytes, `${what} ${repository.display}:${tag}`);
+    const annotations = (manifest.annotations ?? {});
+    const optional = (key) => {
+        const value = annotations[key];
+        return typeof value === 'string' && value ? value : undefined;
+    };
+    return {
+        digest: fetched.descriptor.digest,
+        optional,
+        field(key) {
+            const value = optional(key);
+            if (value === undefined)
+                throw new errors_ts_1.PipelineError(`${what} ${repository.display}:${tag} lacks annotation ${key}; it was not written by oci-channel`);
+            return value;
+        },
+    };
+}
+
+
+/***/ }),
+
 /***/ 47349:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -61997,30 +63044,152 @@ function artifactManifest(options) {
 
 /***/ }),
 
+/***/ 45814:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MAX_REASON_LENGTH = exports.MAX_ACTOR_LENGTH = exports.LabelAnnotation = exports.LABEL_ARTIFACT_TYPE = exports.LABEL_LOG_REPOSITORY = void 0;
+exports.labelLogRepository = labelLogRepository;
+exports.labelLogTag = labelLogTag;
+exports.labelTextProblem = labelTextProblem;
+exports.appendLabelChange = appendLabelChange;
+exports.listLabelTags = listLabelTags;
+exports.tagsOfFile = tagsOfFile;
+exports.readLabelChange = readLabelChange;
+// The label log: every admin change to a promoted artifact's labels (add or remove a label; marking a build broken
+// is adding `broken`), append-only in the registry beside the promotion log. Repository
+// `<channel>/oci_channel/labels`, one tiny artifact per change, its data in annotations (who, when, why), tagged
+// `<UTC yyyymmddHHMMSSmmm>-<16 hex of sha256(subdir/filename)>-<8 hex of sha256(action:label)>`.
+// reindex folds the log into each file's labels; nothing here is ever rewritten or deleted.
+const node_crypto_1 = __nccwpck_require__(77598);
+const conda_1 = __nccwpck_require__(6611);
+const append_log_ts_1 = __nccwpck_require__(35758);
+const errors_ts_1 = __nccwpck_require__(83389);
+exports.LABEL_LOG_REPOSITORY = 'oci_channel/labels';
+exports.LABEL_ARTIFACT_TYPE = 'application/vnd.oci-channel.label.v1';
+exports.LabelAnnotation = {
+    Subdir: 'org.oci-channel.subdir',
+    Filename: 'org.oci-channel.filename',
+    Label: 'org.oci-channel.label',
+    Action: 'org.oci-channel.label-action',
+    /** Who asked for it: a GitHub login, a person's name. */
+    Actor: 'org.oci-channel.actor',
+    RecordedAt: 'org.oci-channel.recorded-at',
+    Reason: 'org.oci-channel.reason',
+    /** The artifact's sha256 when the change was recorded (production never changes a file: a cross-check). */
+    Sha256: 'org.oci-channel.sha256',
+};
+const LABEL_TAG_RE = /^\d{17}-[0-9a-f]{16}-[0-9a-f]{8}$/;
+exports.MAX_ACTOR_LENGTH = 100;
+exports.MAX_REASON_LENGTH = 500;
+function labelLogRepository(store) {
+    return store.repository(exports.LABEL_LOG_REPOSITORY);
+}
+function labelLogTag(at, change) {
+    const op = (0, node_crypto_1.createHash)('sha256').update(`${change.action}:${change.label}`).digest('hex').slice(0, 8);
+    return `${(0, append_log_ts_1.logStamp)(at)}-${(0, append_log_ts_1.fileKey)(change.subdir, change.filename)}-${op}`;
+}
+/** Why an actor or reason cannot be recorded (one line, bounded), or undefined. */
+function labelTextProblem(what, value) {
+    const max = what === 'actor' ? exports.MAX_ACTOR_LENGTH : exports.MAX_REASON_LENGTH;
+    if (what === 'actor' && !value.trim())
+        return 'the actor is empty: say who asks for the change';
+    if (value.length > max)
+        return `the ${what} is longer than ${max} characters`;
+    if (/[\x00-\x1f\x7f]/.test(value))
+        return `the ${what} holds a line break or control character`;
+    return undefined;
+}
+async function appendLabelChange(store, change, at = new Date()) {
+    const recordedAt = at.toISOString();
+    const logTag = labelLogTag(at, change);
+    const logDigest = await (0, append_log_ts_1.appendLogEntry)(labelLogRepository(store), exports.LABEL_ARTIFACT_TYPE, {
+        [exports.LabelAnnotation.Subdir]: change.subdir,
+        [exports.LabelAnnotation.Filename]: change.filename,
+        [exports.LabelAnnotation.Label]: change.label,
+        [exports.LabelAnnotation.Action]: change.action,
+        [exports.LabelAnnotation.Actor]: change.actor,
+        [exports.LabelAnnotation.RecordedAt]: recordedAt,
+        ...(change.reason ? { [exports.LabelAnnotation.Reason]: change.reason } : {}),
+        ...(change.sha256 ? { [exports.LabelAnnotation.Sha256]: change.sha256 } : {}),
+    }, logTag);
+    return { ...change, recordedAt, logTag, logDigest };
+}
+/** Label log tags in time order, optionally only those after `after`. */
+async function listLabelTags(store, after) {
+    const tags = (await labelLogRepository(store).listTags()).filter((t) => LABEL_TAG_RE.test(t)).sort();
+    return after === undefined ? tags : tags.filter((t) => t > after);
+}
+/** The tags of one file's changes (its key is in the tag: no entry is read to find them). */
+function tagsOfFile(tags, subdir, filename) {
+    const key = `-${(0, append_log_ts_1.fileKey)(subdir, filename)}-`;
+    return tags.filter((t) => t.includes(key));
+}
+/** Reads one change; an entry whose fields are not what this module writes is refused with a one-line reason. */
+async function readLabelChange(store, logTag) {
+    const entry = await (0, append_log_ts_1.readLogEntry)(labelLogRepository(store), logTag, 'label log entry');
+    const { field } = entry;
+    const change = {
+        subdir: field(exports.LabelAnnotation.Subdir),
+        filename: field(exports.LabelAnnotation.Filename),
+        label: field(exports.LabelAnnotation.Label),
+        action: field(exports.LabelAnnotation.Action),
+        actor: field(exports.LabelAnnotation.Actor),
+        recordedAt: field(exports.LabelAnnotation.RecordedAt),
+        reason: entry.optional(exports.LabelAnnotation.Reason),
+        sha256: entry.optional(exports.LabelAnnotation.Sha256),
+    };
+    const bad = (why) => new errors_ts_1.PipelineError(`label log entry ${logTag} ${why}; it was not written by oci-channel, skipped`);
+    if (!(0, conda_1.isValidSubdir)(change.subdir))
+        throw bad(`names subdir ${JSON.stringify(change.subdir.slice(0, 40))}`);
+    try {
+        (0, conda_1.parsePackageFilename)(change.filename);
+    }
+    catch {
+        throw bad(`names file ${JSON.stringify(change.filename.slice(0, 80))}`);
+    }
+    if (!(0, conda_1.isLabel)(change.label))
+        throw bad(`names label ${JSON.stringify(change.label.slice(0, 70))}`);
+    if (change.action !== 'add' && change.action !== 'remove')
+        throw bad(`has action ${JSON.stringify(change.action.slice(0, 20))}`);
+    if (labelLogTag(new Date(0), { ...change, label: change.label, action: change.action }).slice(18) !== logTag.slice(18))
+        throw bad('does not match its tag');
+    return {
+        subdir: change.subdir,
+        filename: change.filename,
+        label: change.label,
+        action: change.action,
+        actor: change.actor,
+        recordedAt: change.recordedAt,
+        ...(change.reason ? { reason: change.reason } : {}),
+        ...(change.sha256 ? { sha256: change.sha256 } : {}),
+        logTag,
+        logDigest: entry.digest,
+    };
+}
+
+
+/***/ }),
+
 /***/ 11263:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.PromotionAnnotation = exports.PROMOTION_ARTIFACT_TYPE = exports.PROMOTION_LOG_REPOSITORY = void 0;
+exports.PromotionAnnotation = exports.PROMOTION_ARTIFACT_TYPE = exports.PROMOTION_LOG_REPOSITORY = exports.fileKey = void 0;
 exports.promotionLogRepository = promotionLogRepository;
-exports.fileKey = fileKey;
 exports.promotionLogTag = promotionLogTag;
 exports.appendPromotion = appendPromotion;
 exports.listPromotionTags = listPromotionTags;
 exports.readPromotion = readPromotion;
 exports.readPromotions = readPromotions;
 exports.findPromotion = findPromotion;
-// The promotion log: an append-only record of what was promoted, so reindex reads only what is new.
-// Repository `<channel>/oci_channel/promotions` (`oci_channel` can be neither a subdir nor a package name
-// repository: subdirs have one '-', package repositories sit under a subdir). One tiny artifact per
-// promotion, tagged `<UTC yyyymmddHHMMSSmmm>-<16 hex of sha256(subdir/filename)>`: tags sort by time and
-// two promotions never write the same tag (different files differ in the hash, one file twice in the time).
-const node_crypto_1 = __nccwpck_require__(77598);
-const json_ts_1 = __nccwpck_require__(13710);
-const artifact_manifest_ts_1 = __nccwpck_require__(47349);
-const retry_ts_1 = __nccwpck_require__(38796);
+const conda_1 = __nccwpck_require__(6611);
+const append_log_ts_1 = __nccwpck_require__(35758);
 const errors_ts_1 = __nccwpck_require__(83389);
+var append_log_ts_2 = __nccwpck_require__(35758);
+Object.defineProperty(exports, "fileKey", ({ enumerable: true, get: function () { return append_log_ts_2.fileKey; } }));
 exports.PROMOTION_LOG_REPOSITORY = 'oci_channel/promotions';
 exports.PROMOTION_ARTIFACT_TYPE = 'application/vnd.oci-channel.promotion.v1';
 exports.PromotionAnnotation = {
@@ -62030,37 +63199,30 @@ exports.PromotionAnnotation = {
     Tag: 'org.oci-channel.tag',
     ManifestDigest: 'org.oci-channel.manifest-digest',
     PromotedAt: 'org.oci-channel.promoted-at',
+    /** The label the promotion asked for (`main` when the entry has none: older entries). */
+    Label: 'org.oci-channel.label',
 };
 const LOG_TAG_RE = /^(\d{17})-([0-9a-f]{16})$/;
 function promotionLogRepository(store) {
     return store.repository(exports.PROMOTION_LOG_REPOSITORY);
 }
-function fileKey(subdir, filename) {
-    return (0, node_crypto_1.createHash)('sha256').update(`${subdir}/${filename}`).digest('hex').slice(0, 16);
-}
 function promotionLogTag(at, subdir, filename) {
-    const iso = at.toISOString(); // 2026-11-22T19:23:30.123Z
-    const stamp = iso.slice(0, 23).replace(/[-:T.]/g, '');
-    return `${stamp}-${fileKey(subdir, filename)}`;
+    return `${(0, append_log_ts_1.logStamp)(at)}-${(0, append_log_ts_1.fileKey)(subdir, filename)}`;
 }
 async function appendPromotion(store, entry, at = new Date()) {
-    const repository = promotionLogRepository(store);
-    await (0, artifact_manifest_ts_1.pushEmptyJson)(repository);
     const promotedAt = at.toISOString();
-    const { bytes } = (0, artifact_manifest_ts_1.artifactManifest)({
-        artifactType: exports.PROMOTION_ARTIFACT_TYPE,
-        annotations: {
-            [exports.PromotionAnnotation.Subdir]: entry.subdir,
-            [exports.PromotionAnnotation.Filename]: entry.filename,
-            [exports.PromotionAnnotation.Repository]: entry.repository,
-            [exports.PromotionAnnotation.Tag]: entry.tag,
-            [exports.PromotionAnnotation.ManifestDigest]: entry.manifestDigest,
-            [exports.PromotionAnnotation.PromotedAt]: promotedAt,
-        },
-    });
+    const label = entry.label ?? conda_1.MAIN_LABEL;
     const logTag = promotionLogTag(at, entry.subdir, entry.filename);
-    const descriptor = await (0, retry_ts_1.withConcurrentPushRetry)(() => repository.pushManifest(bytes, 'application/vnd.oci.image.manifest.v1+json', logTag));
-    return { ...entry, promotedAt, logTag, logDigest: descriptor.digest };
+    const logDigest = await (0, append_log_ts_1.appendLogEntry)(promotionLogRepository(store), exports.PROMOTION_ARTIFACT_TYPE, {
+        [exports.PromotionAnnotation.Subdir]: entry.subdir,
+        [exports.PromotionAnnotation.Filename]: entry.filename,
+        [exports.PromotionAnnotation.Repository]: entry.repository,
+        [exports.PromotionAnnotation.Tag]: entry.tag,
+        [exports.PromotionAnnotation.ManifestDigest]: entry.manifestDigest,
+        [exports.PromotionAnnotation.PromotedAt]: promotedAt,
+        [exports.PromotionAnnotation.Label]: label,
+    }, logTag);
+    return { ...entry, label, promotedAt, logTag, logDigest };
 }
 /** Log tags in time order, optionally only those after `after` (a log tag: the reader's high-water mark). */
 async function listPromotionTags(store, after) {
@@ -62069,17 +63231,11 @@ async function listPromotionTags(store, after) {
     return after === undefined ? tags : tags.filter((t) => t > after);
 }
 async function readPromotion(store, logTag) {
-    const repository = promotionLogRepository(store);
-    const fetched = await repository.fetchManifest(logTag);
-    const manifest = (0, json_ts_1.parseJsonObject)(fetched.bytes, `promotion log entry ${repository.display}:${logTag}`);
-    const a = (manifest.annotations ?? {});
-    const field = (key) => {
-        const value = a[key];
-        if (typeof value !== 'string' || !value) {
-            throw new errors_ts_1.PipelineError(`promotion log entry ${repository.display}:${logTag} lacks annotation ${key}; it was not written by oci-channel`);
-        }
-        return value;
-    };
+    const entry = await (0, append_log_ts_1.readLogEntry)(promotionLogRepository(store), logTag, 'promotion log entry');
+    const { field } = entry;
+    const label = entry.optional(exports.PromotionAnnotation.Label) ?? conda_1.MAIN_LABEL;
+    if (!(0, conda_1.isLabel)(label))
+        throw new errors_ts_1.PipelineError(`promotion log entry ${logTag} has label ${JSON.stringify(label.slice(0, 70))}, which is not a label; it was not written by oci-channel`);
     return {
         subdir: field(exports.PromotionAnnotation.Subdir),
         filename: field(exports.PromotionAnnotation.Filename),
@@ -62087,8 +63243,9 @@ async function readPromotion(store, logTag) {
         tag: field(exports.PromotionAnnotation.Tag),
         manifestDigest: field(exports.PromotionAnnotation.ManifestDigest),
         promotedAt: field(exports.PromotionAnnotation.PromotedAt),
+        label,
         logTag,
-        logDigest: fetched.descriptor.digest,
+        logDigest: entry.digest,
     };
 }
 /** Entries after `after`, in log order (entries that are not ours are skipped). */
@@ -62111,7 +63268,7 @@ async function readPromotions(store, after) {
  * may be older when the other format was merged in later).
  */
 async function findPromotion(store, subdir, filename, tags) {
-    const key = fileKey(subdir, filename);
+    const key = (0, append_log_ts_1.fileKey)(subdir, filename);
     const all = tags ?? (await listPromotionTags(store));
     for (const tag of all.filter((t) => t.endsWith(`-${key}`)).reverse()) {
         const entry = await readPromotion(store, tag).catch(() => undefined);
@@ -62714,6 +63871,135 @@ function packageNameOfPath(channelPath, owner) {
 
 /***/ }),
 
+/***/ 43782:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+
+var __importDefault = (this && this.__importDefault) || function (mod) {
+    return (mod && mod.__esModule) ? mod : { "default": mod };
+};
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.defaultActor = defaultActor;
+exports.label = label;
+// label: add or remove labels of promoted artifacts (marking a build broken is adding `broken`), recorded in the
+// label log with who asked and why. Only artifacts production holds can be labelled; a change the artifact already
+// has is not recorded again. reindex turns the log into the label indexes.
+const node_os_1 = __importDefault(__nccwpck_require__(48161));
+const p_limit_1 = __importDefault(__nccwpck_require__(70370));
+const conda_1 = __nccwpck_require__(6611);
+const artifact_ref_ts_1 = __nccwpck_require__(24958);
+const open_ts_1 = __nccwpck_require__(70444);
+const package_manifest_ts_1 = __nccwpck_require__(7662);
+const progress_ts_1 = __nccwpck_require__(83115);
+const labels_ts_1 = __nccwpck_require__(4884);
+const labels_ts_2 = __nccwpck_require__(45814);
+const promotion_log_ts_1 = __nccwpck_require__(11263);
+/** Who runs the change when not told: the GitHub actor in a workflow, else the login name. */
+function defaultActor(env = process.env) {
+    if (env.GITHUB_ACTOR)
+        return env.GITHUB_ACTOR;
+    try {
+        return node_os_1.default.userInfo().username;
+    }
+    catch {
+        return '';
+    }
+}
+/** The requested changes, checked before anything is read: labels parsed, none both added and removed. */
+function requestedChanges(o) {
+    const changes = [
+        ...(o.add ?? []).map((l) => ({ action: 'add', label: (0, conda_1.parseLabel)(l, '--add') })),
+        ...(o.remove ?? []).map((l) => ({ action: 'remove', label: (0, conda_1.parseLabel)(l, '--remove') })),
+    ];
+    if (changes.length === 0)
+        throw new Error('no label change given: add or remove at least one label (e.g. add broken)');
+    const both = changes.find((c) => c.action === 'add' && changes.some((d) => d.action === 'remove' && d.label === c.label));
+    if (both)
+        throw new Error(`label ${both.label} is both added and removed: ask for one`);
+    return changes;
+}
+/** `at`, or just after the log tag `previous` when a clock behind it would make the new change sort before it. */
+function laterThan(previous, at) {
+    const m = previous ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{3})-/.exec(previous) : null;
+    if (!m)
+        return at;
+    const last = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6], +m[7]);
+    return at.getTime() > last ? at : new Date(last + 1);
+}
+async function label(o) {
+    const changes = requestedChanges(o);
+    const actor = (o.actor ?? defaultActor()).trim();
+    const actorProblem = (0, labels_ts_2.labelTextProblem)('actor', actor);
+    if (actorProblem)
+        throw new Error(actorProblem);
+    const reason = o.reason?.trim() || undefined;
+    const reasonProblem = reason === undefined ? undefined : (0, labels_ts_2.labelTextProblem)('reason', reason);
+    if (reasonProblem)
+        throw new Error(reasonProblem);
+    if (o.artifacts.length === 0)
+        throw new Error('no artifact given: name the promoted artifacts as SUBDIR/FILENAME');
+    const report = (0, progress_ts_1.reporter)(o.progress, 'label');
+    const opened = (0, open_ts_1.openChannel)(o.channel, (0, open_ts_1.productionOptions)(o));
+    const store = opened.store;
+    const now = o.now ?? (() => new Date());
+    try {
+        // Both logs are listed once; each artifact then reads only its own entries (their keys are in the tags).
+        const [promotionTags, labelTags] = await Promise.all([(0, promotion_log_ts_1.listPromotionTags)(store), (0, labels_ts_2.listLabelTags)(store)]);
+        const limit = (0, p_limit_1.default)(o.concurrency ?? 8);
+        const one = async (ref) => {
+            const artifact = (0, artifact_ref_ts_1.formatArtifactRef)(ref);
+            const refused = (why) => ({ subdir: ref.subdir, filename: ref.filename, status: 'refused', reason: `${artifact}: ${why}` });
+            try {
+                const where = (0, package_manifest_ts_1.locateArtifact)(ref);
+                const manifest = await (0, package_manifest_ts_1.fetchPackageManifest)(store, where.repository, where.tag);
+                const layer = manifest?.view.packages.find((p) => p.filename === ref.filename);
+                if (!layer)
+                    return refused(`not in ${store.display}; only promoted artifacts can be labelled`);
+                const declared = (0, artifact_ref_ts_1.normalizeSha256)(ref.sha256);
+                if (declared !== undefined && declared !== layer.sha256)
+                    return refused(`declared sha256 ${declared} but the channel holds ${layer.sha256}; nothing recorded`);
+                const promoted = (await (0, promotion_log_ts_1.findPromotion)(store, ref.subdir, ref.filename, promotionTags))?.label;
+                let ops;
+                for (const tag of (0, labels_ts_2.tagsOfFile)(labelTags, ref.subdir, ref.filename)) {
+                    const change = await (0, labels_ts_2.readLabelChange)(store, tag);
+                    if (change.subdir !== ref.subdir || change.filename !== ref.filename)
+                        continue;
+                    ops = (0, labels_ts_1.applyLabelChange)(ops, change.label, change.action === 'add', tag) ?? ops;
+                }
+                const recorded = [];
+                for (const change of changes) {
+                    const has = (0, labels_ts_1.effectiveLabels)(promoted, ops).includes(change.label);
+                    if (has === (change.action === 'add'))
+                        continue;
+                    const logged = await (0, labels_ts_2.appendLabelChange)(store, { subdir: ref.subdir, filename: ref.filename, label: change.label, action: change.action, actor, sha256: layer.sha256, ...(reason ? { reason } : {}) }, laterThan(ops?.[change.label]?.[0], now()));
+                    ops = (0, labels_ts_1.applyLabelChange)(ops, change.label, change.action === 'add', logged.logTag) ?? ops;
+                    recorded.push(`${change.action} ${change.label}`);
+                    report(`${change.action} ${change.label} (by ${actor})`, { artifact });
+                }
+                return {
+                    subdir: ref.subdir,
+                    filename: ref.filename,
+                    sha256: layer.sha256,
+                    status: recorded.length > 0 ? 'changed' : 'unchanged',
+                    labels: (0, labels_ts_1.effectiveLabels)(promoted, ops),
+                    ...(recorded.length > 0 ? { recorded } : {}),
+                };
+            }
+            catch (error) {
+                return refused((0, open_ts_1.errorLine)(error).replace(`${artifact}: `, ''));
+            }
+        };
+        const artifacts = await Promise.all(o.artifacts.map((ref) => limit(() => one(ref))));
+        return { ok: artifacts.every((a) => a.status !== 'refused'), artifacts };
+    }
+    finally {
+        await opened.release();
+    }
+}
+
+
+/***/ }),
+
 /***/ 36917:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
@@ -63167,7 +64453,14 @@ async function ensureLogged(ctx, ref, where, manifestDigest) {
     const tags = await ctx.logTags;
     if (await (0, promotion_log_ts_1.findPromotion)(ctx.production, ref.subdir, ref.filename, tags))
         return;
-    await (0, promotion_log_ts_1.appendPromotion)(ctx.production, { subdir: ref.subdir, filename: ref.filename, repository: where.repository, tag: where.tag, manifestDigest });
+    await (0, promotion_log_ts_1.appendPromotion)(ctx.production, {
+        subdir: ref.subdir,
+        filename: ref.filename,
+        repository: where.repository,
+        tag: where.tag,
+        manifestDigest,
+        ...(ctx.options.label ? { label: ctx.options.label } : {}),
+    });
     ctx.report('logged', { artifact: (0, artifact_ref_ts_1.formatArtifactRef)(ref) });
 }
 /** Puts every pending artifact of one tag into production and returns the verified production manifest. */
@@ -63412,10 +64705,12 @@ async function promoteGroup(ctx, where, refs) {
     return results;
 }
 async function promote(o) {
-    // Overlapping channels, a missing owners checkout or a bad key fail here, before anything is opened or written.
+    // Overlapping channels, a missing owners checkout, a bad key or label fail here, before anything is opened or written.
     (0, guards_ts_1.assertSeparateChannels)(o.staging, o.production);
     (0, guards_ts_1.assertOwnersDirectory)(o.owners);
     const verdictKey = (0, verdict_key_ts_1.resolveVerdictKey)(o);
+    if (o.label !== undefined)
+        (0, conda_1.parseLabel)(o.label, 'the promotion label');
     const report = (0, progress_ts_1.reporter)(o.progress, 'promote');
     // Who uploaded comes first: a refused identity token stops the request before anything is read or written.
     let uploader;
@@ -63504,9 +64799,10 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.reindex = reindex;
-// reindex: the channel index (repodata.json + zst + shards + run_exports.json per subdir, channeldata.json)
-// rebuilt from production alone. Incremental: a record cache keyed by manifest digest plus the promotion log
-// read past its high-water mark; with a cold cache it resumes from the published `latest` repodata.
+// reindex: the channel index (repodata.json + zst + shards + run_exports.json per subdir, channeldata.json, and
+// one index per label under label/<label>/) rebuilt from production alone, with the repodata patches applied.
+// Incremental: a record cache keyed by manifest digest plus the promotion and label logs read past their
+// high-water marks; with a cold cache it resumes from the published `latest` repodata.
 // `full` lists production instead. `latest` never moves back: it is re-read before and after each move.
 const node_crypto_1 = __nccwpck_require__(77598);
 const p_limit_1 = __importDefault(__nccwpck_require__(70370));
@@ -63517,9 +64813,13 @@ const blobs_ts_1 = __nccwpck_require__(42558);
 const cache_ts_1 = __nccwpck_require__(40389);
 const counting_ts_1 = __nccwpck_require__(72994);
 const names_ts_1 = __nccwpck_require__(81675);
+const labels_ts_1 = __nccwpck_require__(4884);
+const patches_ts_1 = __nccwpck_require__(90185);
 const publish_ts_1 = __nccwpck_require__(79404);
 const read_ts_1 = __nccwpck_require__(54247);
 const tree_ts_1 = __nccwpck_require__(61923);
+const views_ts_1 = __nccwpck_require__(51133);
+const labels_ts_2 = __nccwpck_require__(45814);
 const open_ts_1 = __nccwpck_require__(70444);
 const progress_ts_1 = __nccwpck_require__(83115);
 const promotion_log_ts_1 = __nccwpck_require__(11263);
@@ -63543,6 +64843,9 @@ function checkSubdirs(o) {
         }
     }
 }
+/** The shard keys kept in the cache, as buildSubdirIndex takes them. */
+const shardMap = (keys) => keys ? new Map(Object.entries(keys).map(([name, [key, hex]]) => [name, { key, hex }])) : undefined;
+const shardRecord = (keys) => Object.fromEntries([...keys].map(([name, k]) => [name, [k.key, k.hex]]));
 async function reindex(o) {
     const report = (0, progress_ts_1.reporter)(o.progress, 'reindex');
     checkSubdirs(o);
@@ -63556,6 +64859,20 @@ async function reindex(o) {
     try {
         const cache = new cache_ts_1.IndexCache(o.cacheDir, store.display);
         await cache.load();
+        const labels = { names: new Set(cache.state.labelNames ?? []), ops: (cache.state.labelOps ??= {}) };
+        const namesKnown = labels.names.size;
+        const noteLabel = (label) => {
+            if (label !== conda_1.MAIN_LABEL)
+                labels.names.add(label);
+        };
+        /** Applies a label change (newest per file and label wins); true when it changed what we knew. */
+        const applyChange = (subdir, filename, label, on, tag) => {
+            noteLabel(label);
+            const next = (0, labels_ts_1.applyLabelChange)(labels.ops[subdir]?.[filename], label, on, tag);
+            if (next)
+                (labels.ops[subdir] ??= {})[filename] = next;
+            return next !== undefined;
+        };
         const restricted = o.subdirs ? new Set(o.subdirs) : undefined;
         const work = new Map();
         const want = (subdir) => {
@@ -63616,13 +64933,31 @@ async function reindex(o) {
             await readPreviousChannelData();
         // --- the published state, merged in (it may hold files another reindex added) --------------------
         const marks = [];
+        const labelMarks = [];
         const published = new Map();
+        /** Label state of a published latest (names, promotion labels come with the entries); how many changes were new. */
+        const mergeLabels = (subdir, pub) => {
+            let changed = 0;
+            for (const name of pub.labels?.names ?? [])
+                noteLabel(name);
+            for (const [filename, state] of Object.entries(pub.labels?.files ?? {})) {
+                if (state.promoted)
+                    noteLabel(state.promoted);
+                for (const [label, [tag, on]] of Object.entries(state.ops ?? {}))
+                    if (applyChange(subdir, filename, label, on, tag))
+                        changed++;
+            }
+            return changed;
+        };
         const mergePublished = (subdir, pub) => {
             let added = 0;
-            for (const pkg of pub.entries)
-                if (cache.add({ subdir, pkg }))
+            const files = pub.labels?.files ?? {};
+            for (const pkg of pub.entries) {
+                const promoted = files[pkg.filename]?.promoted;
+                if (cache.add({ subdir, pkg, ...(promoted ? { label: promoted } : {}) }))
                     added++;
-            return added;
+            }
+            return added + mergeLabels(subdir, pub);
         };
         const readLatest = async (w) => {
             const repository = store.repository((0, names_ts_1.repodataRepository)(w.subdir));
@@ -63636,6 +64971,7 @@ async function reindex(o) {
             const state = cache.state.subdirs[w.subdir];
             if (!o.full && state?.latest === head.digest) {
                 marks.push(cache.state.mark);
+                labelMarks.push(cache.state.labelMark);
                 return;
             }
             let pub;
@@ -63647,13 +64983,20 @@ async function reindex(o) {
                 errors.push(`ignoring ${repository.display}:latest: ${(0, open_ts_1.errorLine)(error)}`);
                 w.dirty = true;
                 marks.push(undefined);
+                labelMarks.push(undefined);
                 return;
             }
             published.set(w.subdir, pub);
             marks.push(pub.mark);
+            labelMarks.push(pub.labelMark);
             if (!o.full)
                 mergePublished(w.subdir, pub);
-            cache.state.subdirs[w.subdir] = { ...state, latest: head.digest, indexed: pub.entries.length };
+            else
+                mergeLabels(w.subdir, pub);
+            // Someone else's latest: its label indexes may differ from what our cache remembers.
+            w.labelsDirty = true;
+            w.recheckLabels = true;
+            cache.state.subdirs[w.subdir] = { ...state, latest: head.digest, indexed: pub.entries.length, patchKey: pub.patchKey, labelsDigest: pub.labelsDigest };
         };
         await Promise.all([...work.values()].map((w) => limit(() => readLatest(w))));
         // --- what is new: the promotion log (incremental) or a listing of production (full) --------------
@@ -63695,7 +65038,11 @@ async function reindex(o) {
                 let firstFailure;
                 const entries = await Promise.all(fresh.map((tag) => limit(async () => {
                     try {
-                        return await (0, promotion_log_ts_1.readPromotion)(store, tag);
+                        const entry = await (0, promotion_log_ts_1.readPromotion)(store, tag);
+                        // Every subdir gets an index per label of the channel, whichever subdir named it.
+                        if (entry.label)
+                            noteLabel(entry.label);
+                        return entry;
                     }
                     catch (error) {
                         errors.push((0, open_ts_1.errorLine)(error));
@@ -63716,7 +65063,8 @@ async function reindex(o) {
                         const at = Date.parse(entry.promotedAt) || now().getTime();
                         for (const pkg of got.entries) {
                             const stamped = withIndexedTimestamp(pkg, at);
-                            if (cache.add({ subdir: entry.subdir, manifestDigest: got.digest, pkg: stamped })) {
+                            const label = entry.label && entry.label !== conda_1.MAIN_LABEL ? { label: entry.label } : {};
+                            if (cache.add({ subdir: entry.subdir, manifestDigest: got.digest, pkg: stamped, ...label })) {
                                 const w = want(entry.subdir);
                                 if (w) {
                                     w.added++;
@@ -63747,9 +65095,82 @@ async function reindex(o) {
                 newMark = after;
             }
         }
-        // Files we have that the published latest lacks (cache learnt them earlier, or another run lost them).
+        // --- label changes: the label log past its mark (listed after the promotion log: a change recorded before its
+        // file's promotion entry is then always seen with it) -------------------------------------------------------
+        let newLabelMark = cache.state.labelMark;
+        {
+            const labelTags = await (0, labels_ts_2.listLabelTags)(store);
+            const after = cache.warm ? cache.state.labelMark : labelMarks.length > 0 && labelMarks.every((m) => m !== undefined) ? labelMarks.sort()[0] : undefined;
+            const from = after ? (0, names_ts_1.rewindMark)(after) : '';
+            // Changes already applied are known by their tags; only the rest is read.
+            const applied = new Set();
+            for (const files of Object.values(labels.ops))
+                for (const ops of Object.values(files))
+                    for (const [tag] of Object.values(ops))
+                        applied.add(tag);
+            const candidates = labelTags.filter((t) => t > from && !applied.has(t));
+            let firstFailure;
+            const changes = await Promise.all(candidates.map((tag) => limit(async () => {
+                try {
+                    return await (0, labels_ts_2.readLabelChange)(store, tag);
+                }
+                catch (error) {
+                    errors.push((0, open_ts_1.errorLine)(error));
+                    if (!firstFailure || tag < firstFailure)
+                        firstFailure = tag;
+                    return undefined;
+                }
+            })));
+            for (const c of changes) {
+                if (!c || !applyChange(c.subdir, c.filename, c.label, c.action === 'add', c.logTag))
+                    continue;
+                const w = want(c.subdir);
+                if (w)
+                    w.dirty = true;
+                report(`${c.action} label ${c.label} (by ${c.actor})`, { artifact: `${c.subdir}/${c.filename}` });
+            }
+            const last = firstFailure ? labelTags.filter((t) => t < firstFailure).at(-1) : labelTags.at(-1);
+            newLabelMark = last && (!after || last > after) ? last : after;
+        }
+        // A label new to the channel gets an index in every subdir.
+        if (labels.names.size > namesKnown)
+            for (const w of work.values())
+                w.labelsDirty = true;
+        // --- repodata patches (after the logs: a new patches build may just have been promoted); a source that cannot
+        // be used stops the run here, before anything is pushed ----------------------------------------------------------
+        const noarch = () => [...cache.subdirEntries('noarch').values()];
+        const patches = await (0, patches_ts_1.loadPatches)({
+            store,
+            ...(cache.dir ? { cacheDir: cache.dir } : {}),
+            ...(o.patchGenerator ? { patchGenerator: o.patchGenerator } : {}),
+            ...(o.patchPackage ? { patchPackage: o.patchPackage } : {}),
+            ...(o.patchInstructions ? { patchInstructions: o.patchInstructions } : {}),
+            subdirs: [...work.keys()],
+            known: (subdir, filename) => cache.entries.get(subdir)?.get(filename)?.pkg,
+            mainBuilds: (name) => noarch().filter((e) => e.pkg.record.name === name && (0, views_ts_1.inMainIndex)(labels, 'noarch', e)).map((e) => e.pkg),
+            newestVersion: conda_1.newestVersion,
+            report: (message) => report(message),
+        });
         for (const w of work.values()) {
-            if (o.full || w.dirty)
+            const before = cache.state.subdirs[w.subdir]?.patchKey ?? published.get(w.subdir)?.patchKey ?? '';
+            if (patches.keyOf(w.subdir) !== before) {
+                w.dirty = true;
+                report(`the patch instructions of ${w.subdir} changed: re-patching it`);
+            }
+        }
+        // Parsed when a subdir is built and let go after: a big channel's instructions are held one subdir at a time.
+        const instructionsOf = (subdir) => patches.instructionsOf(subdir);
+        // Files we have that the published latest lacks (cache learnt them earlier, or another run lost them), and
+        // label changes it lacks (learnt by a run restricted to other subdirs).
+        for (const w of work.values()) {
+            if (w.dirty)
+                continue;
+            const labelsNow = (0, views_ts_1.labelsLayer)(labels, w.subdir, cache.subdirEntries(w.subdir).values());
+            if ((labelsNow ? sha256Of(labelsNow) : '') !== (cache.state.subdirs[w.subdir]?.labelsDigest ?? '')) {
+                w.dirty = true;
+                continue;
+            }
+            if (o.full)
                 continue;
             const pub = published.get(w.subdir);
             const have = cache.subdirEntries(w.subdir);
@@ -63769,16 +65190,16 @@ async function reindex(o) {
         // --- build and push ------------------------------------------------------------------------------
         const createdAt = now().toISOString();
         const built = new Map();
-        const build = (subdir) => {
-            const packages = [...cache.subdirEntries(subdir).values()].map((e) => e.pkg);
+        const builtLabels = [];
+        const build = async (subdir) => {
+            const entries = [...cache.subdirEntries(subdir).values()];
             // The static tree needs every shard's bytes; a registry-only run re-encodes changed names only.
-            const keys = o.out === undefined ? cache.state.subdirs[subdir]?.shardKeys : undefined;
-            const previousShards = keys ? new Map(Object.entries(keys).map(([name, [key, hex]]) => [name, { key, hex }])) : undefined;
-            const files = (0, conda_1.buildSubdirIndex)(subdir, packages, { createdAt, ...(previousShards ? { previousShards } : {}) });
+            const previousShards = o.out === undefined ? shardMap(cache.state.subdirs[subdir]?.shardKeys) : undefined;
+            const b = (0, views_ts_1.buildMainIndex)(labels, subdir, entries, await instructionsOf(subdir), { createdAt, ...(previousShards ? { previousShards } : {}) });
             // Kept for the static tree only: a big channel should not hold every subdir's files at once.
             if (o.out !== undefined)
-                built.set(subdir, files);
-            return files;
+                built.set(subdir, b);
+            return b;
         };
         const results = [];
         let pushedSomething = false;
@@ -63792,32 +65213,49 @@ async function reindex(o) {
                 dropped = true;
                 continue;
             }
-            let files;
+            let b;
             if (o.full && !w.dirty) {
-                files = build(w.subdir);
+                b = await build(w.subdir);
                 const pubDigest = published.get(w.subdir)?.repodataDigest;
-                if (pubDigest !== sha256Of(files.repodataJson))
+                if (pubDigest !== sha256Of(b.files.repodataJson))
                     w.dirty = true;
             }
-            if (!w.dirty) {
-                results.push({ subdir: w.subdir, packages: cache.subdirEntries(w.subdir).size, added: w.added, repodataDigest: w.latest ?? '', tags: [] });
-                continue;
+            let result = { subdir: w.subdir, packages: cache.subdirEntries(w.subdir).size, added: w.added, repodataDigest: w.latest ?? '', tags: [] };
+            if (w.dirty) {
+                try {
+                    b ??= await build(w.subdir);
+                    // What was finally pushed (merged with a concurrent reindex's state) is what the label indexes follow.
+                    ({ result, built: b } = await publishSubdir(w, b));
+                    pushedSomething = true;
+                }
+                catch (error) {
+                    errors.push(`cannot publish the index of ${w.subdir}: ${(0, open_ts_1.errorLine)(error)}`);
+                }
             }
-            try {
-                const pushed = await publishSubdir(w, files ?? build(w.subdir));
-                results.push(pushed);
-                pushedSomething = true;
+            if (w.dirty || w.labelsDirty) {
+                try {
+                    b ??= await build(w.subdir);
+                    const pushedLabels = await publishLabels(w, b);
+                    if (pushedLabels.length > 0)
+                        result = { ...result, labels: pushedLabels };
+                    if (pushedLabels.some((l) => l.pushed))
+                        pushedSomething = true;
+                }
+                catch (error) {
+                    errors.push(`cannot publish the label indexes of ${w.subdir}: ${(0, open_ts_1.errorLine)(error)}`);
+                }
             }
-            catch (error) {
-                errors.push(`cannot publish the index of ${w.subdir}: ${(0, open_ts_1.errorLine)(error)}`);
-                results.push({ subdir: w.subdir, packages: cache.subdirEntries(w.subdir).size, added: w.added, repodataDigest: w.latest ?? '', tags: [] });
-            }
+            results.push(result);
         }
         // channeldata.json: only for an unrestricted run (it covers every subdir).
         let channelData;
         const needChannelData = !restricted && (pushedSomething || dropped || !cache.state.channeldata || o.out !== undefined);
         if (needChannelData) {
-            const subdirs = [...work.keys()].sort().map((subdir) => ({ subdir, packages: [...cache.subdirEntries(subdir).values()].map((e) => e.pkg) }));
+            // The main index's packages: broken builds, other labels' builds and patch removals are not the channel's.
+            const subdirs = [];
+            for (const subdir of [...work.keys()].sort()) {
+                subdirs.push({ subdir, packages: (0, views_ts_1.mainPackages)(labels, subdir, [...cache.subdirEntries(subdir).values()], await instructionsOf(subdir)) });
+            }
             const lacksAbout = subdirs.some((s) => s.packages.some((p) => !p.about));
             const previous = lacksAbout ? await readPreviousChannelData() : undefined;
             channelData = Buffer.from((0, conda_1.channelDataJson)(subdirs, previous ? { previous } : {}), 'utf8');
@@ -63832,14 +65270,20 @@ async function reindex(o) {
         }
         if (errors.length === 0 || newMark !== cache.state.mark)
             cache.state.mark = newMark;
+        if (errors.length === 0 || newLabelMark !== cache.state.labelMark)
+            cache.state.labelMark = newLabelMark;
+        cache.state.labelNames = [...labels.names].sort();
         await cache.save();
         if (o.out !== undefined) {
-            for (const w of work.values())
-                if (!built.has(w.subdir))
-                    build(w.subdir);
-            const subdirs = [...built.values()].sort((a, b) => (a.subdir < b.subdir ? -1 : 1));
+            for (const w of work.values()) {
+                if (builtLabels.some((l) => l.files.subdir === w.subdir) || (built.has(w.subdir) && labels.names.size === 0))
+                    continue;
+                const b = built.get(w.subdir) ?? (await build(w.subdir));
+                builtLabels.push(...(0, views_ts_1.buildLabelIndexes)(b, { createdAt, previousShards: () => undefined }));
+            }
+            const indexes = [...[...built.values()].map((b) => ({ files: b.files })), ...builtLabels].sort((a, b) => `${a.label ?? ''}/${a.files.subdir}` < `${b.label ?? ''}/${b.files.subdir}` ? -1 : 1);
             report(`writing the static channel tree to ${o.out}`);
-            await (0, tree_ts_1.writeChannelTree)(store, o.out, subdirs, channelData, {
+            await (0, tree_ts_1.writeChannelTree)(store, o.out, indexes, channelData, {
                 channelName: store.display,
                 concurrency,
                 modified: now().getTime(),
@@ -63870,6 +65314,8 @@ async function reindex(o) {
             const publishedFiles = new Map();
             for (const [subdir, pub] of published)
                 publishedFiles.set(subdir, new Map(pub.entries.map((e) => [e.filename, e])));
+            // The label each file was promoted to is not in production's manifests: keep what the cache or latest knew.
+            const labelOf = (subdir, filename) => cache.entries.get(subdir)?.get(filename)?.label ?? published.get(subdir)?.labels?.files[filename]?.promoted;
             const stampOf = (subdir, filename) => {
                 const fromCache = cache.entries.get(subdir)?.get(filename)?.pkg.record.indexed_timestamp;
                 if (typeof fromCache === 'number')
@@ -63892,7 +65338,8 @@ async function reindex(o) {
                                 const got = await read(name, head.digest);
                                 for (const pkg of got.entries) {
                                     const at = stampOf(subdir, pkg.filename) ?? now().getTime();
-                                    fresh.get(subdir).set(pkg.filename, { subdir, manifestDigest: got.digest, pkg: withIndexedTimestamp(pkg, at) });
+                                    const label = labelOf(subdir, pkg.filename);
+                                    fresh.get(subdir).set(pkg.filename, { subdir, manifestDigest: got.digest, pkg: withIndexedTimestamp(pkg, at), ...(label ? { label } : {}) });
                                 }
                             }
                             catch (error) {
@@ -63940,14 +65387,21 @@ async function reindex(o) {
         }
         async function publishSubdir(w, first) {
             const repository = store.repository((0, names_ts_1.repodataRepository)(w.subdir));
-            let files = first;
+            let b = first;
             const state = (cache.state.subdirs[w.subdir] ??= {});
             const knownShards = new Set();
+            const patchKey = patches.keyOf(w.subdir);
             for (let attempt = 1;; attempt++) {
+                const files = b.files;
                 const stamp = (0, names_ts_1.timestampTag)(now());
                 for (const hex of await (0, publish_ts_1.pushShards)(repository, files, knownShards, stamp, concurrency))
                     knownShards.add(hex);
-                const { bytes } = await (0, publish_ts_1.prepareRepodataManifest)(repository, files, { created: createdAt, ...(newMark ? { mark: newMark } : {}) });
+                const { bytes } = await (0, publish_ts_1.prepareRepodataManifest)(repository, files, {
+                    created: createdAt,
+                    ...(newMark ? { mark: newMark } : {}),
+                    ...(newLabelMark ? { labelMark: newLabelMark } : {}),
+                    ...(patchKey ? { patches: patchKey, ...(patches.source ? { patchSource: patches.source } : {}) } : {}),
+                }, b.state);
                 const ours = await (0, publish_ts_1.settle)(() => repository.pushManifest(bytes, oci_1.MediaType.ImageManifest, stamp));
                 // Before moving latest: take in whatever a concurrent reindex published meanwhile.
                 const before = await repository.resolve('latest');
@@ -63955,7 +65409,7 @@ async function reindex(o) {
                     const pub = await (0, read_ts_1.readPublishedRepodata)(repository, before.digest, w.subdir);
                     w.latest = before.digest;
                     if (mergePublished(w.subdir, pub) > 0 && attempt < LATEST_ATTEMPTS) {
-                        files = build(w.subdir);
+                        b = await build(w.subdir);
                         continue;
                     }
                 }
@@ -63964,25 +65418,66 @@ async function reindex(o) {
                 await sleep(50 + Math.floor(Math.random() * 100));
                 const after = await repository.resolve('latest');
                 let final = ours.digest;
+                let theirs;
                 if (after && after.digest !== ours.digest) {
-                    const pub = await (0, read_ts_1.readPublishedRepodata)(repository, after.digest, w.subdir);
-                    const theirs = new Set(pub.entries.map((e) => e.filename));
-                    const missing = [...cache.subdirEntries(w.subdir).keys()].some((f) => !theirs.has(f));
-                    mergePublished(w.subdir, pub);
+                    theirs = await (0, read_ts_1.readPublishedRepodata)(repository, after.digest, w.subdir);
+                    const files = new Set(theirs.entries.map((e) => e.filename));
+                    const missing = [...cache.subdirEntries(w.subdir).keys()].some((f) => !files.has(f));
+                    const learnt = mergePublished(w.subdir, theirs);
                     w.latest = after.digest;
                     if (missing && attempt < LATEST_ATTEMPTS) {
-                        files = build(w.subdir);
+                        b = await build(w.subdir);
                         continue;
                     }
                     if (missing)
                         throw new errors_ts_1.PipelineError(`latest of ${repository.display} kept being replaced by other reindexes; run reindex again`);
                     final = after.digest;
+                    // Their state won: the label indexes follow the merged state, and the next run compares with theirs.
+                    if (learnt > 0)
+                        b = await build(w.subdir);
                 }
                 state.latest = final;
-                state.indexed = files.packages.length;
-                state.shardKeys = Object.fromEntries([...files.shardKeys].map(([name, k]) => [name, [k.key, k.hex]]));
-                return { subdir: w.subdir, packages: files.packages.length, added: w.added, repodataDigest: final, tags: [stamp, 'latest'] };
+                state.indexed = b.indexed;
+                state.patchKey = theirs ? theirs.patchKey : patchKey;
+                state.labelsDigest = theirs ? theirs.labelsDigest : b.state.labels ? sha256Of(b.state.labels) : '';
+                state.shardKeys = shardRecord(files.shardKeys);
+                const result = {
+                    subdir: w.subdir,
+                    packages: b.indexed,
+                    added: w.added,
+                    repodataDigest: final,
+                    tags: [stamp, 'latest'],
+                    ...(b.removed > 0 ? { removed: b.removed } : {}),
+                };
+                return { result, built: b };
             }
+        }
+        /** Builds every label index of the subdir and pushes those whose content differs from what the registry holds. */
+        async function publishLabels(w, b) {
+            const state = (cache.state.subdirs[w.subdir] ??= {});
+            const views = (state.views ??= {});
+            const indexes = (0, views_ts_1.buildLabelIndexes)(b, { createdAt, previousShards: (label) => (o.out === undefined ? shardMap(views[label]?.shardKeys) : undefined) });
+            const out = [];
+            for (const { label, files } of indexes) {
+                if (o.out !== undefined)
+                    builtLabels.push({ label, files });
+                const key = (0, read_ts_1.viewKey)(sha256Of(files.repodataJson), sha256Of(files.runExportsJson));
+                const repository = store.repository((0, names_ts_1.labelRepodataRepository)(label, w.subdir));
+                const there = w.recheckLabels || !views[label] ? await (0, read_ts_1.publishedViewKey)(repository) : views[label].key;
+                let pushed = false;
+                if (there !== key) {
+                    const stamp = (0, names_ts_1.timestampTag)(now());
+                    await (0, publish_ts_1.pushShards)(repository, files, new Set(), stamp, concurrency);
+                    const { bytes } = await (0, publish_ts_1.prepareRepodataManifest)(repository, files, { created: createdAt });
+                    await (0, publish_ts_1.settle)(() => repository.pushManifest(bytes, oci_1.MediaType.ImageManifest, stamp));
+                    await (0, publish_ts_1.settle)(() => repository.pushManifest(bytes, oci_1.MediaType.ImageManifest, 'latest'));
+                    pushed = true;
+                    report(`pushed label/${label}/${w.subdir} (${files.packages.length} packages)`);
+                }
+                views[label] = { key, shardKeys: shardRecord(files.shardKeys) };
+                out.push({ label, packages: files.packages.length, pushed });
+            }
+            return out;
         }
     }
     finally {
@@ -64646,10 +66141,12 @@ function refusedIdentity(refs, error) {
     }));
 }
 async function validate(o) {
-    // Overlapping channels, a missing owners checkout or a bad key fail here, before anything is opened or written.
+    // Overlapping channels, a missing owners checkout, a bad key or label fail here, before anything is opened or written.
     (0, guards_ts_1.assertSeparateChannels)(o.staging, o.production);
     (0, guards_ts_1.assertOwnersDirectory)(o.owners);
     const verdictKey = (0, verdict_key_ts_1.resolveVerdictKey)(o);
+    if (o.label !== undefined)
+        (0, conda_1.parseLabel)(o.label, 'the promotion label');
     const report = (0, progress_ts_1.reporter)(o.progress, 'validate');
     // Who uploaded comes first: a refused identity token stops the request before anything is read or written.
     let uploader;

@@ -32115,7 +32115,7 @@ module.exports = bzip2;
 
 /***/ }),
 
-/***/ 6752:
+/***/ 4371:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 var __webpack_unused_export__;
@@ -32799,7 +32799,7 @@ module.exports = pipeline
 
 /***/ }),
 
-/***/ 4043:
+/***/ 6424:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -33359,7 +33359,7 @@ module.exports = upgrade
 
 
 
-module.exports.request = __nccwpck_require__(4043)
+module.exports.request = __nccwpck_require__(6424)
 module.exports.stream = __nccwpck_require__(3560)
 module.exports.pipeline = __nccwpck_require__(6862)
 module.exports.upgrade = __nccwpck_require__(9501)
@@ -73326,9 +73326,9 @@ function bufferIncludes(buffer, content) {
 /* harmony export */   iU: () => (/* binding */ isUserError),
 /* harmony export */   yo: () => (/* binding */ UserError)
 /* harmony export */ });
-/* harmony import */ var _oci_channel_conda__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5170);
+/* harmony import */ var _oci_channel_conda__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9235);
 /* harmony import */ var _oci_channel_oci__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8293);
-/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(2970);
+/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(7986);
 // Tells errors the user can fix (bad input, refused credentials, a bad package) from bugs in oci-channel.
 
 
@@ -73515,8 +73515,8 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 18 modules
 var core = __nccwpck_require__(6257);
-// EXTERNAL MODULE: ./packages/pipeline/src/index.ts + 48 modules
-var src = __nccwpck_require__(2970);
+// EXTERNAL MODULE: ./packages/pipeline/src/index.ts + 54 modules
+var src = __nccwpck_require__(7986);
 // EXTERNAL MODULE: ./actions/src/common/errors.ts
 var errors = __nccwpck_require__(9118);
 ;// CONCATENATED MODULE: ./actions/src/common/secrets.ts
@@ -73680,7 +73680,7 @@ function failedChecks(checks) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6257);
-/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2970);
+/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7986);
 /* harmony import */ var _common_mirror_report_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8073);
 /* harmony import */ var _common_inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9556);
 /* harmony import */ var _common_run_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8996);
@@ -73713,13 +73713,16 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5170:
+/***/ 9235:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  JP: () => (/* reexport */ PackageError),
+  mW: () => (/* reexport */ LABEL_PATTERN),
+  NG: () => (/* reexport */ MAIN_LABEL),
+  rn: () => (/* reexport */ MAX_LABEL_LENGTH),
+  JP: () => (/* reexport */ errors_PackageError),
   GS: () => (/* reexport */ SHARD_INDEX_FILENAME),
   SA: () => (/* reexport */ layout_buildPackageManifest),
   p6: () => (/* reexport */ decodeShard),
@@ -73727,24 +73730,25 @@ __nccwpck_require__.d(__webpack_exports__, {
   xi: () => (/* reexport */ describePackageManifest),
   jD: () => (/* reexport */ encodeTag),
   Tb: () => (/* reexport */ hashPackageFile),
-  uc: () => (/* reexport */ isValidSubdir),
+  J2: () => (/* reexport */ isLabel),
+  uc: () => (/* reexport */ names_isValidSubdir),
   HA: () => (/* reexport */ packageRepository),
   DH: () => (/* reexport */ packagesOfRepodata),
-  JS: () => (/* reexport */ parsePackageFilename),
+  JS: () => (/* reexport */ names_parsePackageFilename),
   iS: () => (/* reexport */ parseRepodata),
-  LY: () => (/* reexport */ readPackage),
+  LY: () => (/* reexport */ read_readPackage),
   OM: () => (/* reexport */ repodataRecord),
   Vk: () => (/* reexport */ sameJson),
   mD: () => (/* reexport */ upstreamPatch),
   v3: () => (/* reexport */ zstdDecompress)
 });
 
-// UNUSED EXPORTS: Annotation, CHANNEL_ABOUT_FIELDS, CondaMediaType, DEFAULT_PACKAGE_LIMITS, INDEX_ZSTD_LEVEL, KNOWN_SUBDIRS, POST_INSTALL_FLAGS, STRIPPED_INDEX_FIELDS, STRIPPED_RECORD_FIELDS, buildInfoTarGz, buildPackage, buildShardSet, buildShards, buildSubdirIndex, bzip2To, canonicalManifestDifference, canonicalize, channelDataJson, creationTime, decodeTag, defaultBuild, encodeShard, encodeShardIndex, isCondaV2, isKnownSubdir, jsonMapAtDepth1, nestedStableJson, newestVersion, packageFilename, packageLimits, pythonString, randomStream, rattler, readPackageUnhashed, recordFromIndexJson, recordFromPackage, recordJsonText, repodataJson, runExportsJson, serializeCanonical, shardKey, sortedByFilename, stableJson, subdirFromIndex, subdirHtml, subdirIndexHtml, tarStreamOf, updatedRecord, withChannelSource, writeConda, writeTarBz2, writeZip, zstdCompress, zstdTo
+// UNUSED EXPORTS: Annotation, BROKEN_LABEL, CHANNEL_ABOUT_FIELDS, CondaMediaType, DEFAULT_PACKAGE_LIMITS, EMPTY_PATCH_INSTRUCTIONS, INDEX_ZSTD_LEVEL, KNOWN_SUBDIRS, MAX_PATCH_INSTRUCTIONS_BYTES, PATCH_INSTRUCTIONS_VERSION, POST_INSTALL_FLAGS, PROTECTED_RECORD_FIELDS, PatchError, STRIPPED_INDEX_FIELDS, STRIPPED_RECORD_FIELDS, applyPatches, buildInfoTarGz, buildPackage, buildShardSet, buildShards, buildSubdirIndex, bzip2To, canonicalManifestDifference, canonicalize, channelDataJson, creationTime, decodeTag, defaultBuild, encodeShard, encodeShardIndex, isCondaV2, isKnownSubdir, jsonMapAtDepth1, labelProblem, nestedStableJson, newestVersion, packageFilename, packageLimits, parseLabel, parsePatchInstructions, parsePatchInstructionsJson, pythonString, randomStream, rattler, readPackageUnhashed, readPatchesPackage, recordFromIndexJson, recordFromPackage, recordJsonText, repodataJson, runExportsJson, serializeCanonical, shardKey, sortedByFilename, stableJson, subdirFromIndex, subdirHtml, subdirIndexHtml, tarStreamOf, updatedRecord, withChannelSource, writeConda, writeTarBz2, writeZip, zstdCompress, zstdTo
 
 ;// CONCATENATED MODULE: ./packages/conda/src/errors.ts
 // The one error type of this package: a conda artifact (or its manifest) that cannot be used, and why.
 /** One line: which file, what is wrong with it, what to do. */
-class PackageError extends Error {
+class errors_PackageError extends Error {
     /** The file (or manifest location) the error is about. */
     file;
     /** What is wrong, without the file name or the advice. */
@@ -73763,7 +73767,7 @@ function oneLine(text) {
  * The message of anything thrown, as a clause to follow a colon: one line, sentence breaks of a library's message
  * turned into semicolons, no final period (so `what: cause; advice` reads as one sentence).
  */
-function errorText(error) {
+function errors_errorText(error) {
     const text = oneLine(error instanceof Error ? error.message : String(error)).trim();
     return text
         .replace(/\.\s+(?=[A-Za-z])/g, '; ')
@@ -73792,34 +73796,71 @@ function packageLimits(overrides = {}) {
     return limits;
 }
 
+;// CONCATENATED MODULE: ./packages/conda/src/label.ts
+// Channel labels (`main`, `rc`, `dev`, `broken`, ...): the one grammar the CLI, the action inputs and the
+// promotion request use. A label becomes a path component (`<channel>/label/<label>/<subdir>/...`, in URLs and
+// in OCI repository names), so it must be one OCI path component: lowercase letters and digits, separated by
+// single `.` or `_`, `__`, or runs of `-`.
+
+/** Where packages go unless told otherwise: the channel itself, not `label/main`. */
+const MAIN_LABEL = 'main';
+/** Builds marked broken: they leave every other label's index and appear only under `label/broken`. */
+const BROKEN_LABEL = 'broken';
+const MAX_LABEL_LENGTH = 64;
+/** The grammar as a pattern string (JSON schema, action inputs). */
+const LABEL_PATTERN = '^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$';
+const LABEL_RE = new RegExp(LABEL_PATTERN);
+/** Why `value` is not a label, or undefined when it is one. */
+function labelProblem(value) {
+    if (value.length === 0 || value.length > MAX_LABEL_LENGTH)
+        return `label ${quote(value)} must be 1 to ${MAX_LABEL_LENGTH} characters`;
+    if (!LABEL_RE.test(value))
+        return `label ${quote(value)} may only hold lowercase letters and digits separated by single ".", "_" or "-" (e.g. rc, dev, gcc7, python_rc)`;
+    return undefined;
+}
+function isLabel(value) {
+    return typeof value === 'string' && labelProblem(value) === undefined;
+}
+/** The label, checked; `what` names where it came from in the error (e.g. `--add`, `input label`). */
+function parseLabel(value, what = 'label') {
+    const problem = labelProblem(value);
+    if (problem)
+        throw new PackageError(what, problem, 'use a label such as main, rc or broken');
+    return value;
+}
+function quote(value) {
+    const text = JSON.stringify(value);
+    return text.length > 80 ? `${text.slice(0, 77)}..."` : text;
+}
+
 ;// CONCATENATED MODULE: ./packages/conda/src/names.ts
 // Conda naming rules: filenames, subdirs and the CEP 26 limits on names, versions and builds.
 
 /** `name-version-build.conda|.tar.bz2`, split the conda way: rsplit on '-' into 3 (names may hold '-'). */
-function parsePackageFilename(filename) {
+function names_parsePackageFilename(filename) {
     const format = filename.endsWith('.conda') ? 'conda' : filename.endsWith('.tar.bz2') ? 'tar.bz2' : undefined;
     const fix = 'name it NAME-VERSION-BUILD.conda or NAME-VERSION-BUILD.tar.bz2';
     if (!format)
-        throw new PackageError(filename, 'not a conda package file name (it must end in .conda or .tar.bz2)', fix);
+        throw new errors_PackageError(filename, 'not a conda package file name (it must end in .conda or .tar.bz2)', fix);
     if (/[/\\\0]/.test(filename))
-        throw new PackageError(filename, 'a package file name cannot hold a path separator', fix);
+        throw new errors_PackageError(filename, 'a package file name cannot hold a path separator', fix);
     const stem = filename.slice(0, -(format.length + 1));
     const buildDash = stem.lastIndexOf('-');
     const versionDash = buildDash > 0 ? stem.lastIndexOf('-', buildDash - 1) : -1;
     if (versionDash <= 0)
-        throw new PackageError(filename, 'the file name does not split into name, version and build', fix);
+        throw new errors_PackageError(filename, 'the file name does not split into name, version and build', fix);
     const name = stem.slice(0, versionDash);
     const version = stem.slice(versionDash + 1, buildDash);
     const build = stem.slice(buildDash + 1);
     if (!name || !version || !build)
-        throw new PackageError(filename, 'the file name has an empty name, version or build', fix);
+        throw new errors_PackageError(filename, 'the file name has an empty name, version or build', fix);
     return { name, version, build, format, filename };
 }
 function names_packageFilename(name, version, build, format) {
     return `${name}-${version}-${build}.${format}`;
 }
 /** CEP 26: `noarch` or `os-arch` in lower-case letters and digits (linux-64, osx-arm64, emscripten-wasm32). */
-function isValidSubdir(subdir) {
+function names_isValidSubdir(subdir) {
     return subdir === 'noarch' || /^[a-z0-9]+-[a-z0-9]+$/.test(subdir);
 }
 /**
@@ -73893,7 +73934,7 @@ function subdirFromIndex(index) {
     if (typeof platform !== 'string' || typeof arch !== 'string' || !platform || !arch)
         return undefined;
     const subdir = `${platform}-${ARCH_BITS[arch] ?? arch}`;
-    return isValidSubdir(subdir) ? subdir : undefined;
+    return names_isValidSubdir(subdir) ? subdir : undefined;
 }
 
 // EXTERNAL MODULE: external "node:crypto"
@@ -74143,29 +74184,29 @@ function validateIndexJson(index, file, fallbackSubdir) {
     const where = file.filename;
     for (const field of ['name', 'version', 'build']) {
         if (typeof index[field] !== 'string')
-            throw new PackageError(where, `info/index.json has no string "${field}"`, FIX);
+            throw new errors_PackageError(where, `info/index.json has no string "${field}"`, FIX);
     }
     const buildNumber = index.build_number;
     if (typeof buildNumber !== 'number' || !Number.isSafeInteger(buildNumber) || buildNumber < 0) {
-        throw new PackageError(where, 'info/index.json has no "build_number" (a non-negative integer)', FIX);
+        throw new errors_PackageError(where, 'info/index.json has no "build_number" (a non-negative integer)', FIX);
     }
     const { name, version, build } = index;
     if (name !== file.name || version !== file.version || build !== file.build) {
-        throw new PackageError(where, `the file name says ${file.name} ${file.version} ${file.build} but info/index.json says ${name} ${version} ${build}`, 'name the file after its info/index.json (NAME-VERSION-BUILD)');
+        throw new errors_PackageError(where, `the file name says ${file.name} ${file.version} ${file.build} but info/index.json says ${name} ${version} ${build}`, 'name the file after its info/index.json (NAME-VERSION-BUILD)');
     }
     const problem = nameProblem(name) ?? versionProblem(version) ?? buildProblem(build);
     if (problem)
-        throw new PackageError(where, problem, FIX);
+        throw new errors_PackageError(where, problem, FIX);
     if (index.subdir !== undefined && typeof index.subdir !== 'string')
-        throw new PackageError(where, 'info/index.json "subdir" is not a string', FIX);
+        throw new errors_PackageError(where, 'info/index.json "subdir" is not a string', FIX);
     const subdir = subdirFromIndex(index) ?? fallbackSubdir;
     if (subdir === undefined) {
-        throw new PackageError(where, 'info/index.json has no "subdir" (nor noarch, nor platform and arch to derive one)', 'rebuild the package, or say which subdir it is for');
+        throw new errors_PackageError(where, 'info/index.json has no "subdir" (nor noarch, nor platform and arch to derive one)', 'rebuild the package, or say which subdir it is for');
     }
-    if (!isValidSubdir(subdir))
-        throw new PackageError(where, `subdir ${JSON.stringify(subdir)} is not a conda subdir (noarch or like linux-64)`, FIX);
+    if (!names_isValidSubdir(subdir))
+        throw new errors_PackageError(where, `subdir ${JSON.stringify(subdir)} is not a conda subdir (noarch or like linux-64)`, FIX);
     if ((index.noarch === 'python' || index.noarch === 'generic') && subdir !== 'noarch') {
-        throw new PackageError(where, `a noarch: ${index.noarch} package must have subdir "noarch", not ${JSON.stringify(subdir)}`, FIX);
+        throw new errors_PackageError(where, `a noarch: ${index.noarch} package must have subdir "noarch", not ${JSON.stringify(subdir)}`, FIX);
     }
     for (const field of ['depends', 'constrains', 'track_features']) {
         const value = index[field];
@@ -74173,27 +74214,27 @@ function validateIndexJson(index, file, fallbackSubdir) {
             continue;
         const ok = field === 'track_features' ? typeof value === 'string' || (Array.isArray(value) && value.every((v) => typeof v === 'string')) : Array.isArray(value) && value.every((v) => typeof v === 'string');
         if (!ok)
-            throw new PackageError(where, `info/index.json "${field}" is not ${field === 'track_features' ? 'a string' : 'a list of strings'}`, FIX);
+            throw new errors_PackageError(where, `info/index.json "${field}" is not ${field === 'track_features' ? 'a string' : 'a list of strings'}`, FIX);
     }
     if (index.timestamp !== undefined && (typeof index.timestamp !== 'number' || !Number.isFinite(index.timestamp) || index.timestamp < 0)) {
-        throw new PackageError(where, 'info/index.json "timestamp" is not a non-negative number', FIX);
+        throw new errors_PackageError(where, 'info/index.json "timestamp" is not a non-negative number', FIX);
     }
     // rattler parses the record as a solver would: versions, match specs' shape, noarch kinds.
     const r = rattler();
     if (!r.isPackageName(name))
-        throw new PackageError(where, `rattler refuses the package name ${JSON.stringify(name)}`, FIX);
+        throw new errors_PackageError(where, `rattler refuses the package name ${JSON.stringify(name)}`, FIX);
     try {
         new r.Version(version).free();
     }
     catch (error) {
-        throw new PackageError(where, `rattler refuses version ${JSON.stringify(version)}: ${errorText(error)}`, FIX);
+        throw new errors_PackageError(where, `rattler refuses version ${JSON.stringify(version)}: ${errors_errorText(error)}`, FIX);
     }
     try {
         const record = new r.PackageRecord(withoutNulls({ ...index, subdir }));
         record.free();
     }
     catch (error) {
-        throw new PackageError(where, `rattler refuses info/index.json as a package record: ${errorText(error)}`, FIX);
+        throw new errors_PackageError(where, `rattler refuses info/index.json as a package record: ${errors_errorText(error)}`, FIX);
     }
     return subdir;
 }
@@ -74223,7 +74264,7 @@ function withoutNulls(value) {
 
 
 const REBUILD = 'rebuild the package or upload the right file';
-async function readPackage(file, options = {}) {
+async function read_readPackage(file, options = {}) {
     const read = await readPackageFile(file, options, true);
     return read;
 }
@@ -74240,32 +74281,32 @@ async function hashPackageFile(file, signal) {
 }
 async function readPackageFile(file, options, hash) {
     const filename = options.filename ?? external_node_path_default().basename(file);
-    const parsed = parsePackageFilename(filename);
+    const parsed = names_parsePackageFilename(filename);
     const limits = packageLimits(options.limits);
     let size;
     try {
         const stats = await (0,promises_.stat)(file);
         if (!stats.isFile())
-            throw new PackageError(filename, `${file} is not a regular file`, 'pass the package file');
+            throw new errors_PackageError(filename, `${file} is not a regular file`, 'pass the package file');
         size = stats.size;
     }
     catch (error) {
-        if (error instanceof PackageError)
+        if (error instanceof errors_PackageError)
             throw error;
-        throw new PackageError(filename, `cannot read ${file}: ${errorText(error)}`, 'check the path');
+        throw new errors_PackageError(filename, `cannot read ${file}: ${errors_errorText(error)}`, 'check the path');
     }
     if (size === 0)
-        throw new PackageError(filename, 'the file is empty', REBUILD);
+        throw new errors_PackageError(filename, 'the file is empty', REBUILD);
     if (size > limits.maxPackageBytes)
-        throw new PackageError(filename, `the file has ${size} bytes, over the ${limits.maxPackageBytes}-byte limit`, 'raise the limit if this package is real');
-    const state = new ReadState(filename, size, limits);
+        throw new errors_PackageError(filename, `the file has ${size} bytes, over the ${limits.maxPackageBytes}-byte limit`, 'raise the limit if this package is real');
+    const state = new ReadState(filename, size, limits, options.collect);
     const hashes = parsed.format === 'tar.bz2' ? await readTarBz2(file, state) : await readConda(file, state, options.metadataOnly === true, hash);
     if (hashes && hashes.size !== size)
-        throw new PackageError(filename, `the file changed while it was read (${size} then ${hashes.size} bytes)`, 'retry once nothing writes to it');
+        throw new errors_PackageError(filename, `the file changed while it was read (${size} then ${hashes.size} bytes)`, 'retry once nothing writes to it');
     const info = state.info;
     const indexMember = info.get('index.json');
     if (!indexMember || indexMember.kind !== 'file' || !indexMember.data) {
-        throw new PackageError(filename, parsed.format === 'conda' ? 'the info archive has no info/index.json' : 'the package has no info/index.json', REBUILD);
+        throw new errors_PackageError(filename, parsed.format === 'conda' ? 'the info archive has no info/index.json' : 'the package has no info/index.json', REBUILD);
     }
     const indexJson = parseJsonObject(filename, 'info/index.json', indexMember.data);
     const subdir = validateIndexJson(indexJson, parsed, options.subdir);
@@ -74290,6 +74331,7 @@ async function readPackageFile(file, options, hash) {
         ...(runExports ? { runExports } : {}),
         channelFields: channelFields(aboutJson, recipeSource(state), postInstallFlags(pathsJson)),
         infoFiles: [...info.keys()].sort(),
+        ...(options.collect ? { collected: state.collected } : {}),
     };
 }
 // ---------------------------------------------------------------------------------------------------------
@@ -74302,13 +74344,17 @@ class ReadState {
     filename;
     fileSize;
     limits;
-    constructor(filename, fileSize, limits) {
+    collect;
+    collected = new Map();
+    collectedBytes = 0;
+    constructor(filename, fileSize, limits, collect) {
         this.filename = filename;
         this.fileSize = fileSize;
         this.limits = limits;
+        this.collect = collect;
     }
     fail(reason, action = REBUILD) {
-        return new PackageError(this.filename, reason, action);
+        return new errors_PackageError(this.filename, reason, action);
     }
     /** Counts decompressed bytes as they stream, stopping at the caps (bombs never reach memory or disk). */
     counter() {
@@ -74425,7 +74471,7 @@ async function readCondaMembers(file, state, metadataOnly) {
         zip = await new Promise((resolve, reject) => yauzl.open(file, { lazyEntries: true, autoClose: false, strictFileNames: true, validateEntrySizes: true, decodeStrings: true }, (error, z) => (error ? reject(error) : resolve(z))));
     }
     catch (error) {
-        throw state.fail(`not a readable .conda (zip) archive: ${errorText(error)}`);
+        throw state.fail(`not a readable .conda (zip) archive: ${errors_errorText(error)}`);
     }
     try {
         const entries = await zipEntries(zip, state);
@@ -74469,7 +74515,7 @@ function zipEntries(zip, state) {
             zip.readEntry();
         });
         zip.on('end', () => resolve(entries));
-        zip.on('error', (error) => reject(state.fail(`the zip is corrupt: ${errorText(error)}`)));
+        zip.on('error', (error) => reject(state.fail(`the zip is corrupt: ${errors_errorText(error)}`)));
         zip.readEntry();
     });
 }
@@ -74480,7 +74526,7 @@ async function openEntry(zip, entry, state) {
         return await zip.openReadStreamPromise(entry);
     }
     catch (error) {
-        throw state.fail(`cannot read zip member ${entry.fileName}: ${errorText(error)}`);
+        throw state.fail(`cannot read zip member ${entry.fileName}: ${errors_errorText(error)}`);
     }
 }
 /** yauzl does not check CRC-32s; a flipped bit in a stored member would otherwise go unnoticed. */
@@ -74562,6 +74608,16 @@ async function handleMember(state, guard, part, header, body) {
         throw state.fail(`the info archive holds ${JSON.stringify(member.path)}, outside info/`);
     if (member && part === 'pkg' && isInfo)
         throw state.fail(`the pkg archive holds ${JSON.stringify(member.path)}; info/ files belong in the info archive`);
+    if (member && !isInfo && member.kind === 'file' && state.collect?.match(member.path)) {
+        const declared = header.size ?? 0;
+        const room = state.collect.maxBytes - state.collectedBytes;
+        if (declared > room)
+            throw state.fail(`member ${member.path} has ${declared} bytes, over the ${state.collect.maxBytes}-byte limit for what is read from it`);
+        const data = await readCapped(body, declared, () => state.fail(`member ${member.path} is longer than its header says`));
+        state.collectedBytes += data.length;
+        state.collected.set(member.path, data);
+        return;
+    }
     if (!member || !isInfo || member.kind === 'directory') {
         await drain(body);
         return;
@@ -74614,9 +74670,9 @@ async function readCapped(stream, cap, tooLong) {
 }
 /** Our own errors pass through; anything else (a codec, yauzl, tar-stream) becomes one clear line. */
 function explain(state, error, what) {
-    if (error instanceof PackageError)
+    if (error instanceof errors_PackageError)
         return error;
-    return state.fail(`${what}: ${errorText(error)}`);
+    return state.fail(`${what}: ${errors_errorText(error)}`);
 }
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 function parseJsonObject(filename, member, bytes) {
@@ -74625,17 +74681,17 @@ function parseJsonObject(filename, member, bytes) {
         text = UTF8.decode(bytes);
     }
     catch {
-        throw new PackageError(filename, `${member} is not UTF-8`, REBUILD);
+        throw new errors_PackageError(filename, `${member} is not UTF-8`, REBUILD);
     }
     let value;
     try {
         value = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
     }
     catch (error) {
-        throw new PackageError(filename, `${member} is not valid JSON: ${errorText(error)}`, REBUILD);
+        throw new errors_PackageError(filename, `${member} is not valid JSON: ${errors_errorText(error)}`, REBUILD);
     }
     if (value === null || typeof value !== 'object' || Array.isArray(value))
-        throw new PackageError(filename, `${member} is not a JSON object`, REBUILD);
+        throw new errors_PackageError(filename, `${member} is not a JSON object`, REBUILD);
     return value;
 }
 function optionalJson(state, relative) {
@@ -74772,14 +74828,14 @@ const MEDIA_TYPE_OF = { conda: CondaMediaType.PackageV2, 'tar.bz2': CondaMediaTy
 // Names and tags
 /** `<subdir>/<name>` relative to the channel path; names starting with '_' get 'zzz' in front (v0). */
 function packageRepository(subdir, name) {
-    if (!isValidSubdir(subdir))
-        throw new PackageError(`${subdir}/${name}`, `${JSON.stringify(subdir)} is not a conda subdir`, 'use noarch or a platform like linux-64');
+    if (!names_isValidSubdir(subdir))
+        throw new errors_PackageError(`${subdir}/${name}`, `${JSON.stringify(subdir)} is not a conda subdir`, 'use noarch or a platform like linux-64');
     const problem = nameProblem(name);
     if (problem)
-        throw new PackageError(`${subdir}/${name}`, problem, 'use a CEP 26 package name');
+        throw new errors_PackageError(`${subdir}/${name}`, problem, 'use a CEP 26 package name');
     const repository = `${subdir}/${name.startsWith('_') ? `zzz${name}` : name}`;
     if (!(0,src/* isRepositoryName */.en)(repository))
-        throw new PackageError(`${subdir}/${name}`, `${repository} is not a valid OCI repository name`, 'use a CEP 26 package name');
+        throw new errors_PackageError(`${subdir}/${name}`, `${repository} is not a valid OCI repository name`, 'use a CEP 26 package name');
     return repository;
 }
 const ENCODINGS = [
@@ -74882,19 +74938,19 @@ function layout_buildPackageManifest(pkg, options = {}) {
         const where = `the manifest at ${encodeTag(pkg.version, pkg.build)}`;
         const view = describePackageManifest(options.existing, where);
         if (view.name !== pkg.name || view.version !== pkg.version || view.build !== pkg.build || (view.subdir && view.subdir !== pkg.subdir)) {
-            throw new PackageError(pkg.filename, `${where} holds ${view.name} ${view.version} ${view.build} (${view.subdir || 'no subdir'}), a different build`, 'resolve the tag clash before publishing');
+            throw new errors_PackageError(pkg.filename, `${where} holds ${view.name} ${view.version} ${view.build} (${view.subdir || 'no subdir'}), a different build`, 'resolve the tag clash before publishing');
         }
         const same = view.packages.find((p) => p.format === pkg.format);
         if (same) {
             if (same.sha256 === pkg.sha256 && same.filename === pkg.filename) {
                 return { manifest: options.existing, bytes: serialize(options.existing), blobs: [], unchanged: true };
             }
-            throw new PackageError(pkg.filename, `${where} already holds a different ${pkg.filename} (sha256 ${same.sha256}, this file has ${pkg.sha256})`, 'a published file never changes: bump the build number');
+            throw new errors_PackageError(pkg.filename, `${where} already holds a different ${pkg.filename} (sha256 ${same.sha256}, this file has ${pkg.sha256})`, 'a published file never changes: bump the build number');
         }
         // The other format of this build is there: its info must describe the same package (index.json is a
         // member of info.tar.gz, so equal info.tar.gz means equal records too).
         if (view.infoTarGz.digest !== infoLayer.digest) {
-            throw new PackageError(pkg.filename, `its info/ files differ from those of ${view.packages.map((p) => p.filename).join(', ')} already published under ${where} (info.tar.gz ${infoLayer.digest} vs ${view.infoTarGz.digest})`, 'publish the .conda and .tar.bz2 of one build from the same build output (e.g. cph transmute)');
+            throw new errors_PackageError(pkg.filename, `its info/ files differ from those of ${view.packages.map((p) => p.filename).join(', ')} already published under ${where} (info.tar.gz ${infoLayer.digest} vs ${view.infoTarGz.digest})`, 'publish the .conda and .tar.bz2 of one build from the same build output (e.g. cph transmute)');
         }
         reuseInfo = true;
         infoLayer = view.infoTarGz;
@@ -74969,7 +75025,7 @@ function formatOfMediaType(mediaType) {
 const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
 /** Checks the v0 shape strictly and returns what it says; throws PackageError naming `where`. */
 function describePackageManifest(manifest, where = 'the manifest') {
-    const bad = (reason) => new PackageError(where, `not a conda v0 package manifest: ${reason}`, 'republish the package');
+    const bad = (reason) => new errors_PackageError(where, `not a conda v0 package manifest: ${reason}`, 'republish the package');
     if (!manifest || typeof manifest !== 'object' || Array.isArray(manifest))
         throw bad('not a JSON object');
     const m = manifest;
@@ -75004,10 +75060,10 @@ function describePackageManifest(manifest, where = 'the manifest') {
                 throw bad(`package layer ${title} has digest ${layer.digest}, not a sha256`);
             let parsed;
             try {
-                parsed = parsePackageFilename(title);
+                parsed = names_parsePackageFilename(title);
             }
             catch (error) {
-                throw bad(`package layer title ${JSON.stringify(title)}: ${error instanceof PackageError ? error.reason : errorText(error)}`);
+                throw bad(`package layer title ${JSON.stringify(title)}: ${error instanceof errors_PackageError ? error.reason : errors_errorText(error)}`);
             }
             if (parsed.format !== format)
                 throw bad(`layer ${title} has media type ${layer.mediaType}`);
@@ -75056,7 +75112,7 @@ function describePackageManifest(manifest, where = 'the manifest') {
             throw bad(`annotation ${key} says ${JSON.stringify(annotations[key])} but the layers say ${JSON.stringify(expected)}`);
     }
     const subdir = annotations[layout_Annotation.Subdir] ?? '';
-    if (subdir && !isValidSubdir(subdir))
+    if (subdir && !names_isValidSubdir(subdir))
         throw bad(`annotation ${layout_Annotation.Subdir} ${JSON.stringify(subdir)} is not a conda subdir`);
     for (const p of packages) {
         const sha = annotations[layout_Annotation.perFormat(p.format, 'sha256')];
@@ -75401,9 +75457,10 @@ function repodata_repodataJson(subdir, packages, options = {}) {
     for (const pkg of list)
         (isCondaV2(pkg.filename) ? conda : tarBz2).push([pkg.filename, recordJsonText(pkg.record)]);
     const removed = [...(options.removed ?? [])].sort();
+    const info = options.baseUrl === undefined ? { subdir } : { base_url: options.baseUrl, subdir };
     // Top-level keys in sorted order: info, packages, packages.conda, removed, repodata_version.
-    return (`{\n  "info": ${nestedStableJson({ subdir }, 1)},\n  "packages": ${repodata_jsonMapAtDepth1(tarBz2)},\n` +
-        `  "packages.conda": ${repodata_jsonMapAtDepth1(conda)},\n  "removed": ${nestedStableJson(removed, 1)},\n  "repodata_version": 1\n}\n`);
+    return (`{\n  "info": ${nestedStableJson(info, 1)},\n  "packages": ${repodata_jsonMapAtDepth1(tarBz2)},\n` +
+        `  "packages.conda": ${repodata_jsonMapAtDepth1(conda)},\n  "removed": ${nestedStableJson(removed, 1)},\n  "repodata_version": ${options.baseUrl === undefined ? 1 : 2}\n}\n`);
 }
 /** Parses repodata.json and checks the parts an index relies on; `what` names the input in errors. */
 function parseRepodata(text, what) {
@@ -75597,6 +75654,7 @@ var dist_cjs = __nccwpck_require__(6435);
 
 
 
+
 const SHARD_INDEX_FILENAME = 'repodata_shards.msgpack.zst';
 // Sorted keys make shards content addressable; one encoder reuses its buffer across shards.
 const encoder = new dist_cjs/* Encoder */.Nz({ sortKeys: true, ignoreUndefined: true });
@@ -75612,31 +75670,35 @@ function hexBytes(hex) {
 function shardRecord(pkg) {
     return { ...pkg.record, md5: hexBytes(pkg.record.md5), sha256: hexBytes(pkg.record.sha256), run_exports: pkg.runExports ?? {} };
 }
-/** Encodes the shard of one package name; the same records always give the same bytes. */
-function encodeShard(packages) {
+/** Encodes the shard of one package name (and its files that left the index); the same input gives the same bytes. */
+function encodeShard(packages, removed = []) {
     const tarBz2 = {};
     const conda = {};
     for (const pkg of packages)
         (isCondaV2(pkg.filename) ? conda : tarBz2)[pkg.filename] = shardRecord(pkg);
-    const payload = encode({ packages: tarBz2, 'packages.conda': conda, removed: [] });
+    const payload = encode({ packages: tarBz2, 'packages.conda': conda, removed: [...removed].sort() });
     return zstdCompress(payload);
 }
 /**
- * What a shard's content depends on: each file's name, sha256, indexed_timestamp and run_exports. Files never
- * change once published, so an equal key means an equal shard and the shard need not be encoded again.
+ * What a shard's content depends on: each file's name, sha256, indexed_timestamp, run_exports and repodata patch,
+ * and the files of the name that left the index. Files never change once published, so an equal key means an
+ * equal shard and the shard need not be encoded again.
  */
-function shardKey(packages) {
+function shardKey(packages, removed = []) {
     const hash = createHash('sha256');
     for (const p of packages) {
-        hash.update(`${p.filename}\0${p.record.sha256}\0${String(p.record.indexed_timestamp ?? '')}\0${JSON.stringify(p.runExports ?? {})}\n`);
+        hash.update(`${p.filename}\0${p.record.sha256}\0${String(p.record.indexed_timestamp ?? '')}\0${JSON.stringify(p.runExports ?? {})}`);
+        hash.update(p.patch ? `\0${p.patch}\n` : '\n');
     }
+    if (removed.length > 0)
+        hash.update(`removed\0${[...removed].sort().join('\0')}`);
     return hash.digest('hex').slice(0, 32);
 }
 /**
  * Every shard of a subdir, keyed by package name. Names whose key equals the one in `previous` are not encoded
  * again (incremental reindex): they appear in `all` only.
  */
-function shards_buildShardSet(packages, previous) {
+function shards_buildShardSet(packages, previous, removed = []) {
     const byName = new Map();
     for (const pkg of packages) {
         const list = byName.get(pkg.record.name);
@@ -75645,24 +75707,48 @@ function shards_buildShardSet(packages, previous) {
         else
             byName.set(pkg.record.name, [pkg]);
     }
+    // Files that left the index go to their name's shard (as conda-index patches shard by shard).
+    const removedByName = new Map();
+    for (const filename of removed) {
+        const name = nameOfFile(filename);
+        if (name === undefined)
+            continue;
+        if (!byName.has(name))
+            byName.set(name, []);
+        const list = removedByName.get(name);
+        if (list)
+            list.push(filename);
+        else
+            removedByName.set(name, [filename]);
+    }
     const shards = new Map();
     const all = new Map();
     for (const name of [...byName.keys()].sort()) {
         const list = byName.get(name);
         list.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
-        const key = shardKey(list);
+        const gone = removedByName.get(name) ?? [];
+        const key = shardKey(list, gone);
         const known = previous?.get(name);
         if (known && known.key === key) {
             all.set(name, known);
             continue;
         }
-        const bytes = encodeShard(list);
+        const bytes = encodeShard(list, gone);
         const sha256 = createHash('sha256').update(bytes).digest();
         const shard = { name, bytes, sha256, hex: sha256.toString('hex') };
         shards.set(name, shard);
         all.set(name, { key, hex: shard.hex });
     }
     return { shards, all };
+}
+/** The package name of `name-version-build.ext`, or undefined for a name that is not a package file's. */
+function nameOfFile(filename) {
+    try {
+        return parsePackageFilename(filename).name;
+    }
+    catch {
+        return undefined;
+    }
 }
 /** Every shard of a subdir, keyed by package name. */
 function buildShards(packages) {
@@ -75725,16 +75811,19 @@ function formatTime(ms) {
         return '';
     return new Date(ms > 1e11 ? ms : ms * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' +0000');
 }
-/** index.html listing the subdir's index files then its packages (already in filename order). */
-function html_subdirIndexHtml(title, indexFiles, packages) {
+/**
+ * index.html listing the subdir's index files then its packages (already in filename order); package links are
+ * relative to `packageBase` (default: this directory).
+ */
+function html_subdirIndexHtml(title, indexFiles, packages, packageBase = '') {
     const rows = [];
-    const row = (f) => `    <tr><td><a href="${escapeHtml(encodeURI(f.name))}">${escapeHtml(f.name)}</a></td><td class="s">${humanSize(f.size)}</td>` +
+    const row = (f) => `    <tr><td><a href="${escapeHtml(f.href ?? encodeURI(f.name))}">${escapeHtml(f.name)}</a></td><td class="s">${humanSize(f.size)}</td>` +
         `<td>${formatTime(f.modified)}</td><td>${escapeHtml(f.sha256 ?? '')}</td><td>${escapeHtml(f.md5 ?? '')}</td></tr>`;
     for (const f of indexFiles)
         rows.push(row(f));
     for (const p of packages) {
         const r = p.record;
-        rows.push(row({ name: p.filename, size: r.size, modified: r.timestamp, sha256: r.sha256, md5: r.md5 }));
+        rows.push(row({ name: p.filename, href: `${packageBase}${encodeURI(p.filename)}`, size: r.size, modified: r.timestamp, sha256: r.sha256, md5: r.md5 }));
     }
     return `<!DOCTYPE html>
 <html>
@@ -75769,8 +75858,9 @@ ${rows.join('\n')}
 
 function buildSubdirIndex(subdir, packages, options) {
     const sorted = sortedByFilename(packages);
-    const repodata = Buffer.from(repodataJson(subdir, sorted, { sorted: true, removed: options.removed }), 'utf8');
-    const { shards, all } = buildShardSet(sorted, options.previousShards);
+    const repodata = Buffer.from(repodataJson(subdir, sorted, { sorted: true, removed: options.removed, ...(options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}) }), 'utf8');
+    const fromPackages = options.fromPackages ? sortedByFilename(options.fromPackages) : undefined;
+    const { shards, all } = buildShardSet(sorted, options.previousShards, options.removed);
     const info = {
         base_url: options.baseUrl ?? './',
         shards_base_url: options.shardsBaseUrl ?? './shards/',
@@ -75782,10 +75872,11 @@ function buildSubdirIndex(subdir, packages, options) {
         packages: sorted,
         repodataJson: repodata,
         repodataZst: zstdCompress(repodata),
-        runExportsJson: Buffer.from(runExportsJson(subdir, sorted, { sorted: true }), 'utf8'),
+        runExportsJson: Buffer.from(runExportsJson(subdir, fromPackages ?? sorted, { sorted: true }), 'utf8'),
         shardIndex: encodeShardIndex(info, [...all].map(([name, known]) => ({ name, sha256: Buffer.from(known.hex, 'hex') }))),
         shards,
         shardKeys: all,
+        ...(fromPackages ? { fromPackages, repodataFromPackagesJson: Buffer.from(repodataJson(subdir, fromPackages, { sorted: true }), 'utf8') } : {}),
     };
 }
 function fileFacts(name, bytes, modified) {
@@ -75797,14 +75888,14 @@ function fileFacts(name, bytes, modified) {
         md5: createHash('md5').update(bytes).digest('hex'),
     };
 }
-/** index.html for a built subdir, titled `<channel>/<subdir>`. */
-function subdirHtml(channelName, files, modified) {
-    return subdirIndexHtml(`${channelName}/${files.subdir}`, [
+/** index.html for a built subdir, titled `<channel>/<subdir>` (`<channel>/label/<L>/<subdir>` for a label index). */
+function subdirHtml(channelName, files, modified, label) {
+    return subdirIndexHtml(`${channelName}${label ? `/label/${label.name}` : ''}/${files.subdir}`, [
         fileFacts('repodata.json', files.repodataJson, modified),
         fileFacts('repodata.json.zst', files.repodataZst, modified),
         fileFacts('repodata_shards.msgpack.zst', files.shardIndex, modified),
         fileFacts('run_exports.json', files.runExportsJson, modified),
-    ], files.packages);
+    ], files.packages, label?.packageBase);
 }
 
 ;// CONCATENATED MODULE: ./packages/conda/src/channel/upstream-patch.ts
@@ -75896,8 +75987,177 @@ function sortedByKey(map) {
     return Object.fromEntries(Object.entries(map).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
+;// CONCATENATED MODULE: ./packages/conda/src/channel/patches.ts
+// Repodata patches (patch_instructions.json, as conda-forge-repodata-patches ships one per subdir), applied
+// exactly as conda-index applies them (`_apply_instructions` + `merge_or_update_dict(merge=False)`):
+//   1. `packages` fixes go to the .tar.bz2 records of those names, then the same fixes to the .conda records of the
+//      same name (`.tar.bz2` -> `.conda`), then `packages.conda` fixes to the .conda records; filenames the subdir
+//      does not have are ignored. In a record a key is replaced or added, a list replaced whole, a nested map
+//      merged the same way; `null` deletes a key the record has and is written as `null` where it has none.
+//   2. `revoke`: `revoked: true` and the dependency `package_has_been_revoked` (both formats of a .tar.bz2 name).
+//   3. `remove`: the file leaves the index (both formats of a .tar.bz2 name) and is listed in `removed`, sorted.
+// Pure: records in, new records out (a patched record is a new object; the input is never changed).
+
+
+/** Fields a patch may not touch: they say which file a record is and how to check it (and CEP 47's stamp). */
+const PROTECTED_RECORD_FIELDS = (/* unused pure expression or super */ null && (['name', 'version', 'build', 'subdir', 'md5', 'sha256', 'size', 'indexed_timestamp']));
+const PATCH_INSTRUCTIONS_VERSION = 1;
+/** A patch_instructions.json that cannot be applied, and why (one line). */
+class patches_PatchError extends Error {
+    constructor(message) {
+        super(message.replace(/[\r\n]+/g, ' '));
+        this.name = 'PatchError';
+    }
+}
+const EMPTY_PATCH_INSTRUCTIONS = Object.freeze({ packages: {}, 'packages.conda': {}, remove: [], revoke: [] });
+const isMap = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
+/** Checks the shape of a parsed patch_instructions.json; `what` names it in errors (e.g. `osx-64/patch_instructions.json of X`). */
+function parsePatchInstructions(value, what) {
+    if (!isMap(value))
+        throw new patches_PatchError(`${what} is not a JSON object`);
+    const version = value.patch_instructions_version;
+    if (version !== undefined && version !== 0 && version !== PATCH_INSTRUCTIONS_VERSION) {
+        throw new patches_PatchError(`${what} has patch_instructions_version ${JSON.stringify(version)}; only version ${PATCH_INSTRUCTIONS_VERSION} is known (conda-index's), so it is refused`);
+    }
+    const fixes = (key) => {
+        const map = value[key] ?? {};
+        if (!isMap(map))
+            throw new patches_PatchError(`${what}: "${key}" is not a map of filename to fixes`);
+        for (const [filename, fix] of Object.entries(map)) {
+            if (!isMap(fix))
+                throw new patches_PatchError(`${what}: the fix for ${JSON.stringify(filename)} in "${key}" is not a JSON object`);
+            const touched = PROTECTED_RECORD_FIELDS.find((f) => f in fix);
+            if (touched)
+                throw new patches_PatchError(`${what}: the fix for ${JSON.stringify(filename)} changes "${touched}", which says which file the record is; refused`);
+        }
+        return map;
+    };
+    const names = (key) => {
+        const list = value[key] ?? [];
+        if (!Array.isArray(list) || !list.every((f) => typeof f === 'string'))
+            throw new patches_PatchError(`${what}: "${key}" is not a list of filenames`);
+        return list;
+    };
+    return {
+        ...(version !== undefined ? { patch_instructions_version: version } : {}),
+        packages: fixes('packages'),
+        'packages.conda': fixes('packages.conda'),
+        remove: names('remove'),
+        revoke: names('revoke'),
+    };
+}
+/** Parses patch_instructions.json bytes (strict UTF-8 JSON) and checks them. */
+function patches_parsePatchInstructionsJson(bytes, what) {
+    let value;
+    try {
+        value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    }
+    catch (error) {
+        throw new patches_PatchError(`${what} is not valid UTF-8 JSON (${error.message})`);
+    }
+    return parsePatchInstructions(value, what);
+}
+const deepEqual = (a, b) => a === b || JSON.stringify(a) === JSON.stringify(b);
+const patches_TAR_BZ2 = '.tar.bz2';
+const patches_CONDA = '.conda';
+/** Python's str.replace: every occurrence. */
+const toConda = (filename) => filename.split(patches_TAR_BZ2).join(patches_CONDA);
+/** merge_or_update_dict(base, fix, merge=False) on a copy of `base`. */
+function mergeFix(base, fix) {
+    if (deepEqual(base, fix))
+        return base;
+    const out = { ...base };
+    for (const [key, value] of Object.entries(fix)) {
+        if (isMap(value)) {
+            const current = key in out ? out[key] : value;
+            // conda-index merges a map into a map; a map over a scalar has no defined merge there: it replaces it.
+            out[key] = isMap(current) ? mergeFix(current, value) : structuredClone(value);
+        }
+        else if (Array.isArray(value)) {
+            out[key] = structuredClone(value);
+        }
+        else if (value === null && key in out) {
+            delete out[key];
+        }
+        else {
+            out[key] = value;
+        }
+    }
+    return out;
+}
+/** One instruction set over the working map (filename -> record), returning the filenames it removed. */
+function applyOne(records, instructions) {
+    const patch = (filename, fix) => {
+        const record = records.get(filename);
+        if (record)
+            records.set(filename, mergeFix(record, fix));
+    };
+    // .tar.bz2 fixes: only records in "packages" (the .tar.bz2 ones) can match.
+    for (const [filename, fix] of Object.entries(instructions.packages))
+        if (!isCondaV2(filename))
+            patch(filename, fix);
+    // The same fixes for the .conda twin; a later key wins where two map to one name, as in a dict comprehension.
+    const twins = new Map();
+    for (const [filename, fix] of Object.entries(instructions.packages))
+        twins.set(toConda(filename), fix);
+    for (const [filename, fix] of twins)
+        if (isCondaV2(filename))
+            patch(filename, fix);
+    for (const [filename, fix] of Object.entries(instructions['packages.conda']))
+        if (isCondaV2(filename))
+            patch(filename, fix);
+    // Each name is looked up as given in "packages" and, a .tar.bz2 name turned .conda, in "packages.conda".
+    const formats = (filename) => [...new Set([...(isCondaV2(filename) ? [] : [filename]), filename.endsWith(patches_TAR_BZ2) ? toConda(filename) : filename])];
+    for (const name of instructions.revoke) {
+        for (const filename of formats(name)) {
+            const record = records.get(filename);
+            if (!record)
+                continue;
+            const depends = Array.isArray(record.depends) ? record.depends : [];
+            records.set(filename, { ...record, revoked: true, depends: [...depends, 'package_has_been_revoked'] });
+        }
+    }
+    const removed = [];
+    for (const name of instructions.remove) {
+        for (const filename of formats(name))
+            if (records.delete(filename))
+                removed.push(filename);
+    }
+    return removed;
+}
+/** A short fingerprint of a patched record's content (feeds the shard key: patches change records, not sha256). */
+function fingerprint(record) {
+    return createHash('sha256').update(recordJsonText(record)).digest('hex').slice(0, 16);
+}
+/**
+ * Applies instruction sets in order (e.g. a patches package's, then the channel's own) to a subdir's packages.
+ * `removed` starts from `alreadyRemoved` (kept, deduplicated) and gains what the patches remove.
+ */
+function applyPatches(packages, instructions, alreadyRemoved = []) {
+    const sets = [...instructions].filter((i) => i.remove.length + i.revoke.length + Object.keys(i.packages).length + Object.keys(i['packages.conda']).length > 0);
+    const list = Array.from(packages);
+    const removed = new Set(alreadyRemoved);
+    if (sets.length === 0)
+        return { packages: list, removed: [...removed].sort() };
+    const records = new Map();
+    for (const pkg of list)
+        records.set(pkg.filename, pkg.record);
+    for (const set of sets)
+        for (const filename of applyOne(records, set))
+            removed.add(filename);
+    const out = [];
+    for (const pkg of list) {
+        const record = records.get(pkg.filename);
+        if (!record)
+            continue;
+        out.push(record === pkg.record ? pkg : { ...pkg, record, patch: fingerprint(record) });
+    }
+    return { packages: out, removed: [...removed].sort() };
+}
+
 ;// CONCATENATED MODULE: ./packages/conda/src/channel/index.ts
 // Channel index formats: repodata.json (+zst), channeldata.json, run_exports.json, sharded repodata, index.html.
+
 
 
 
@@ -76038,7 +76298,47 @@ function withChannelSource(manifest, sourceUrl) {
     return new TextEncoder().encode(JSON.stringify({ ...manifest, annotations: sorted }));
 }
 
+;// CONCATENATED MODULE: ./packages/conda/src/patches-package.ts
+// A repodata patches package (conda-forge-repodata-patches and the like): a conda package whose payload holds
+// `<subdir>/patch_instructions.json` for each subdir it patches. Read with every check readPackage makes (the
+// package comes from a channel, so it is untrusted input like any other), then each subdir's instructions are
+// checked; one bad subdir refuses the whole package.
+
+
+
+
+
+/** conda-forge's patches are tens of MB of JSON; this bounds what one package may make us hold. */
+const MAX_PATCH_INSTRUCTIONS_BYTES = (/* unused pure expression or super */ null && (1 << 30));
+const MEMBER_RE = /^([^/]+)\/patch_instructions\.json$/;
+/** Reads `file` (.conda or .tar.bz2) and the patch instructions of every subdir in it; throws a PatchError otherwise. */
+async function readPatchesPackage(file, options = {}) {
+    let pkg;
+    try {
+        pkg = await readPackage(file, {
+            ...(options.filename ? { filename: options.filename } : {}),
+            collect: { match: (p) => MEMBER_RE.test(p) && isValidSubdir(MEMBER_RE.exec(p)[1]), maxBytes: MAX_PATCH_INSTRUCTIONS_BYTES },
+        });
+    }
+    catch (error) {
+        throw new PatchError(`patches package ${errorText(error)}`);
+    }
+    const subdirs = new Map();
+    for (const [member, bytes] of pkg.collected ?? []) {
+        const subdir = MEMBER_RE.exec(member)[1];
+        const what = `${member} of ${pkg.filename}`;
+        parsePatchInstructionsJson(bytes, what);
+        subdirs.set(subdir, { bytes, sha256: createHash('sha256').update(bytes).digest('hex'), instructions: () => parsePatchInstructionsJson(bytes, what) });
+    }
+    if (subdirs.size === 0) {
+        throw new PatchError(`${pkg.filename} holds no <subdir>/patch_instructions.json: it is not a repodata patches package`);
+    }
+    return { filename: pkg.filename, sha256: pkg.sha256, subdirs };
+}
+
 ;// CONCATENATED MODULE: ./packages/conda/src/index.ts
+
+
 
 
 
@@ -77199,7 +77499,7 @@ const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 ;// CONCATENATED MODULE: external "node:vm"
 const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:vm");
 // EXTERNAL MODULE: ./node_modules/undici/index.js
-var undici = __nccwpck_require__(6752);
+var undici = __nccwpck_require__(4371);
 ;// CONCATENATED MODULE: ./packages/oci/src/http.ts
 // HTTP transport of the registry client: one keep-alive undici Agent per store (its per-origin connection cap
 // is the per-registry concurrency limit), timeouts, retries with backoff and Retry-After, redirects followed by
@@ -79118,7 +79418,7 @@ function descriptors(values, what) {
 
 /***/ }),
 
-/***/ 2970:
+/***/ 7986:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -79129,7 +79429,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   Vu: () => (/* reexport */ progressLog)
 });
 
-// UNUSED EXPORTS: ARTIFACT_KEY_PATTERN, AUDIENCE_PREFIX, ArtifactRefError, CONCURRENT_PUSH_ATTEMPTS, CONCURRENT_PUSH_CODES, ConfigBlobs, DEFAULT_DISPATCH_BYTES, DEFAULT_MAX_TOKEN_AGE_MS, DISPATCH_LIMITS, GITHUB_ACTIONS_ISSUER, GithubApiError, IDENTITY_TOKEN_RESERVE_BYTES, IdentityError, MAX_ARTIFACTS_PER_REQUEST, MAX_PAYLOAD_INPUT_BYTES, MAX_TOKEN_AGE_LIMIT_MS, MAX_TOKEN_LENGTH, MIN_VERDICT_KEY_LENGTH, MirrorProgress, OWNERS_GLOBS_FILE, OptionsError, PROMOTION_ARTIFACT_TYPE, PROMOTION_LOG_REPOSITORY, PayloadError, PromotionAnnotation, REQUEST_ID_MAX, TagTakenError, UploadConflictError, UpstreamError, VERDICT_ARTIFACT_TYPE, VERDICT_KEY_ENV, VERDICT_MEDIA_TYPE, VerdictAnnotation, VerdictKey, appendPromotion, artifactReason, assertOwnersDirectory, assertSeparateChannels, canonicalVerdict, checkIssuerUrl, checkOwnership, createGithubPackagesClient, defaultCacheDir, describeUploader, dispatchPromotion, download, fetchPackageManifest, fileKey, findPromotion, fnmatchRegExp, formatArtifactRef, formatBytes, formatDuration, gc, githubApiUrl, globToRegExp, isConcurrentPushRace, listPromotionTags, locateArtifact, newestVerdict, normalizeSha256, openUpstream, ownersFilePath, parseArtifactRef, parsePromotionRequest, promote, promotionAudience, promotionLogRepository, promotionLogTag, promotionRequestSchema, readPromotion, readPromotions, recordVerdict, refusedIdentity, reindex, removeSubdirIndex, resolveVerdictKey, sendRepositoryDispatch, signVerdict, splitDispatchPayloads, upload, uploadOne, uploaderLabel, validate, validateOne, verdictSignedWith, withConcurrentPushRetry, withoutSubject
+// UNUSED EXPORTS: ARTIFACT_KEY_PATTERN, AUDIENCE_PREFIX, ArtifactRefError, CONCURRENT_PUSH_ATTEMPTS, CONCURRENT_PUSH_CODES, ConfigBlobs, DEFAULT_DISPATCH_BYTES, DEFAULT_MAX_TOKEN_AGE_MS, DISPATCH_LIMITS, GITHUB_ACTIONS_ISSUER, GithubApiError, IDENTITY_TOKEN_RESERVE_BYTES, IdentityError, LABEL_ARTIFACT_TYPE, LABEL_LOG_REPOSITORY, LabelAnnotation, MAX_ACTOR_LENGTH, MAX_ARTIFACTS_PER_REQUEST, MAX_PAYLOAD_INPUT_BYTES, MAX_REASON_LENGTH, MAX_TOKEN_AGE_LIMIT_MS, MAX_TOKEN_LENGTH, MIN_VERDICT_KEY_LENGTH, MirrorProgress, OWNERS_GLOBS_FILE, OptionsError, PROMOTION_ARTIFACT_TYPE, PROMOTION_LOG_REPOSITORY, PayloadError, PromotionAnnotation, REQUEST_ID_MAX, TagTakenError, UploadConflictError, UpstreamError, VERDICT_ARTIFACT_TYPE, VERDICT_KEY_ENV, VERDICT_MEDIA_TYPE, VerdictAnnotation, VerdictKey, appendLabelChange, appendPromotion, artifactReason, assertOwnersDirectory, assertSeparateChannels, canonicalVerdict, checkIssuerUrl, checkOwnership, createGithubPackagesClient, defaultActor, defaultCacheDir, describeUploader, dispatchPromotion, download, fetchPackageManifest, fileKey, findPromotion, fnmatchRegExp, formatArtifactRef, formatBytes, formatDuration, gc, githubApiUrl, globToRegExp, isConcurrentPushRace, label, labelLogRepository, labelLogTag, labelTextProblem, listLabelTags, listPromotionTags, locateArtifact, newestVerdict, normalizeSha256, openUpstream, ownersFilePath, parseArtifactRef, parsePromotionRequest, promote, promotionAudience, promotionLogRepository, promotionLogTag, promotionRequestSchema, readLabelChange, readPromotion, readPromotions, recordVerdict, refusedIdentity, reindex, removeSubdirIndex, resolveVerdictKey, sendRepositoryDispatch, signVerdict, splitDispatchPayloads, tagsOfFile, upload, uploadOne, uploaderLabel, validate, validateOne, verdictSignedWith, withConcurrentPushRetry, withoutSubject
 
 ;// CONCATENATED MODULE: ./packages/pipeline/src/errors.ts
 // The errors the pipeline throws on purpose. Each message is one line for a person: what went wrong, with which
@@ -79170,8 +79470,12 @@ class errors_GithubApiError extends errors_PipelineError {
     }
 }
 
+// EXTERNAL MODULE: ./packages/conda/src/index.ts + 25 modules
+var src = __nccwpck_require__(9235);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
+// EXTERNAL MODULE: ./packages/oci/src/index.ts + 15 modules
+var oci_src = __nccwpck_require__(8293);
 ;// CONCATENATED MODULE: ./packages/pipeline/src/core/json.ts
 // JSON read from a registry or a file: strict UTF-8, an object at the top, one-line errors naming what was read.
 
@@ -79186,47 +79490,6 @@ function json_parseJsonObject(bytes, what) {
     if (typeof value !== 'object' || value === null || Array.isArray(value))
         throw new errors_PipelineError(`${what} is not a JSON object`);
     return value;
-}
-
-// EXTERNAL MODULE: ./packages/oci/src/index.ts + 15 modules
-var src = __nccwpck_require__(8293);
-;// CONCATENATED MODULE: ./packages/pipeline/src/records/artifact-manifest.ts
-// Tiny OCI artifacts the pipeline records about packages (verdicts, promotion log entries):
-// empty config, one layer, annotations; pushed through the store like any manifest.
-
-const EMPTY_JSON = new TextEncoder().encode('{}');
-const EMPTY_JSON_DESCRIPTOR = {
-    mediaType: src/* MediaType */.zu.EmptyJson,
-    digest: (0,src/* sha256Digest */.sI)(EMPTY_JSON),
-    size: EMPTY_JSON.byteLength,
-};
-/** Per store, the repositories whose `{}` blob this process has pushed or found: checked once, not per artifact. */
-const emptyJsonPlaced = new WeakMap();
-function artifact_manifest_pushEmptyJson(repository) {
-    let placed = emptyJsonPlaced.get(repository.store);
-    if (!placed)
-        emptyJsonPlaced.set(repository.store, (placed = new Map()));
-    let push = placed.get(repository.name);
-    if (!push) {
-        push = repository.pushBlob((0,src/* bytesSource */.Xl)(EMPTY_JSON), { digest: EMPTY_JSON_DESCRIPTOR.digest, size: EMPTY_JSON_DESCRIPTOR.size }).then(() => undefined);
-        placed.set(repository.name, push);
-        // A failed push is tried again by the next caller.
-        push.catch(() => placed.delete(repository.name));
-    }
-    return push;
-}
-function artifact_manifest_artifactManifest(options) {
-    const manifest = {
-        schemaVersion: 2,
-        mediaType: src/* MediaType */.zu.ImageManifest,
-        artifactType: options.artifactType,
-        config: EMPTY_JSON_DESCRIPTOR,
-        // The image spec asks for at least one layer; the empty descriptor is its documented stand-in.
-        layers: [options.layer ?? EMPTY_JSON_DESCRIPTOR],
-        ...(options.subject ? { subject: options.subject } : {}),
-        annotations: options.annotations,
-    };
-    return { manifest, bytes: new TextEncoder().encode(JSON.stringify(manifest)) };
 }
 
 ;// CONCATENATED MODULE: ./packages/pipeline/src/core/retry.ts
@@ -79260,13 +79523,93 @@ async function retry_withConcurrentPushRetry(push, attempts = CONCURRENT_PUSH_AT
     }
 }
 
-;// CONCATENATED MODULE: ./packages/pipeline/src/records/promotion-log.ts
-// The promotion log: an append-only record of what was promoted, so reindex reads only what is new.
-// Repository `<channel>/oci_channel/promotions` (`oci_channel` can be neither a subdir nor a package name
-// repository: subdirs have one '-', package repositories sit under a subdir). One tiny artifact per
-// promotion, tagged `<UTC yyyymmddHHMMSSmmm>-<16 hex of sha256(subdir/filename)>`: tags sort by time and
-// two promotions never write the same tag (different files differ in the hash, one file twice in the time).
+;// CONCATENATED MODULE: ./packages/pipeline/src/records/artifact-manifest.ts
+// Tiny OCI artifacts the pipeline records about packages (verdicts, promotion log entries):
+// empty config, one layer, annotations; pushed through the store like any manifest.
 
+const EMPTY_JSON = new TextEncoder().encode('{}');
+const EMPTY_JSON_DESCRIPTOR = {
+    mediaType: oci_src/* MediaType */.zu.EmptyJson,
+    digest: (0,oci_src/* sha256Digest */.sI)(EMPTY_JSON),
+    size: EMPTY_JSON.byteLength,
+};
+/** Per store, the repositories whose `{}` blob this process has pushed or found: checked once, not per artifact. */
+const emptyJsonPlaced = new WeakMap();
+function artifact_manifest_pushEmptyJson(repository) {
+    let placed = emptyJsonPlaced.get(repository.store);
+    if (!placed)
+        emptyJsonPlaced.set(repository.store, (placed = new Map()));
+    let push = placed.get(repository.name);
+    if (!push) {
+        push = repository.pushBlob((0,oci_src/* bytesSource */.Xl)(EMPTY_JSON), { digest: EMPTY_JSON_DESCRIPTOR.digest, size: EMPTY_JSON_DESCRIPTOR.size }).then(() => undefined);
+        placed.set(repository.name, push);
+        // A failed push is tried again by the next caller.
+        push.catch(() => placed.delete(repository.name));
+    }
+    return push;
+}
+function artifact_manifest_artifactManifest(options) {
+    const manifest = {
+        schemaVersion: 2,
+        mediaType: oci_src/* MediaType */.zu.ImageManifest,
+        artifactType: options.artifactType,
+        config: EMPTY_JSON_DESCRIPTOR,
+        // The image spec asks for at least one layer; the empty descriptor is its documented stand-in.
+        layers: [options.layer ?? EMPTY_JSON_DESCRIPTOR],
+        ...(options.subject ? { subject: options.subject } : {}),
+        annotations: options.annotations,
+    };
+    return { manifest, bytes: new TextEncoder().encode(JSON.stringify(manifest)) };
+}
+
+;// CONCATENATED MODULE: ./packages/pipeline/src/records/append-log.ts
+// Append-only logs kept in the registry (the promotion log, the label log): one tiny artifact per entry,
+// its data in annotations, tagged `<UTC yyyymmddHHMMSSmmm>-<16 hex of sha256(subdir/filename)>[-<more>]` so tags
+// sort by time and two entries never share a tag. Nothing is ever rewritten: a reader lists the tags and reads
+// the entries it has not seen.
+
+
+
+
+
+
+/** 16 hex digits of sha256("subdir/filename"): which file an entry is about, readable from its tag alone. */
+function append_log_fileKey(subdir, filename) {
+    return (0,external_node_crypto_.createHash)('sha256').update(`${subdir}/${filename}`).digest('hex').slice(0, 16);
+}
+/** `yyyymmddHHMMSSmmm` in UTC: the time prefix of every log tag. */
+function append_log_logStamp(at) {
+    return at.toISOString().slice(0, 23).replace(/[-:T.]/g, '');
+}
+/** Pushes one entry (empty config and layer, `annotations` holding the data) under `tag`; returns its digest. */
+async function append_log_appendLogEntry(repository, artifactType, annotations, tag) {
+    await artifact_manifest_pushEmptyJson(repository);
+    const { bytes } = artifact_manifest_artifactManifest({ artifactType, annotations });
+    const descriptor = await retry_withConcurrentPushRetry(() => repository.pushManifest(bytes, oci_src/* MediaType */.zu.ImageManifest, tag));
+    return descriptor.digest;
+}
+/** Reads the entry at `tag` and returns a getter for its required string annotations (a missing one throws). */
+async function append_log_readLogEntry(repository, tag, what) {
+    const fetched = await repository.fetchManifest(tag);
+    const manifest = parseJsonObject(fetched.bytes, `${what} ${repository.display}:${tag}`);
+    const annotations = (manifest.annotations ?? {});
+    const optional = (key) => {
+        const value = annotations[key];
+        return typeof value === 'string' && value ? value : undefined;
+    };
+    return {
+        digest: fetched.descriptor.digest,
+        optional,
+        field(key) {
+            const value = optional(key);
+            if (value === undefined)
+                throw new PipelineError(`${what} ${repository.display}:${tag} lacks annotation ${key}; it was not written by oci-channel`);
+            return value;
+        },
+    };
+}
+
+;// CONCATENATED MODULE: ./packages/pipeline/src/records/promotion-log.ts
 
 
 
@@ -79280,37 +79623,30 @@ const PromotionAnnotation = {
     Tag: 'org.oci-channel.tag',
     ManifestDigest: 'org.oci-channel.manifest-digest',
     PromotedAt: 'org.oci-channel.promoted-at',
+    /** The label the promotion asked for (`main` when the entry has none: older entries). */
+    Label: 'org.oci-channel.label',
 };
 const LOG_TAG_RE = /^(\d{17})-([0-9a-f]{16})$/;
 function promotion_log_promotionLogRepository(store) {
     return store.repository(promotion_log_PROMOTION_LOG_REPOSITORY);
 }
-function promotion_log_fileKey(subdir, filename) {
-    return (0,external_node_crypto_.createHash)('sha256').update(`${subdir}/${filename}`).digest('hex').slice(0, 16);
-}
 function promotionLogTag(at, subdir, filename) {
-    const iso = at.toISOString(); // 2026-11-22T19:23:30.123Z
-    const stamp = iso.slice(0, 23).replace(/[-:T.]/g, '');
-    return `${stamp}-${promotion_log_fileKey(subdir, filename)}`;
+    return `${append_log_logStamp(at)}-${append_log_fileKey(subdir, filename)}`;
 }
 async function promotion_log_appendPromotion(store, entry, at = new Date()) {
-    const repository = promotion_log_promotionLogRepository(store);
-    await artifact_manifest_pushEmptyJson(repository);
     const promotedAt = at.toISOString();
-    const { bytes } = artifact_manifest_artifactManifest({
-        artifactType: PROMOTION_ARTIFACT_TYPE,
-        annotations: {
-            [PromotionAnnotation.Subdir]: entry.subdir,
-            [PromotionAnnotation.Filename]: entry.filename,
-            [PromotionAnnotation.Repository]: entry.repository,
-            [PromotionAnnotation.Tag]: entry.tag,
-            [PromotionAnnotation.ManifestDigest]: entry.manifestDigest,
-            [PromotionAnnotation.PromotedAt]: promotedAt,
-        },
-    });
+    const label = entry.label ?? src/* MAIN_LABEL */.NG;
     const logTag = promotionLogTag(at, entry.subdir, entry.filename);
-    const descriptor = await retry_withConcurrentPushRetry(() => repository.pushManifest(bytes, 'application/vnd.oci.image.manifest.v1+json', logTag));
-    return { ...entry, promotedAt, logTag, logDigest: descriptor.digest };
+    const logDigest = await append_log_appendLogEntry(promotion_log_promotionLogRepository(store), PROMOTION_ARTIFACT_TYPE, {
+        [PromotionAnnotation.Subdir]: entry.subdir,
+        [PromotionAnnotation.Filename]: entry.filename,
+        [PromotionAnnotation.Repository]: entry.repository,
+        [PromotionAnnotation.Tag]: entry.tag,
+        [PromotionAnnotation.ManifestDigest]: entry.manifestDigest,
+        [PromotionAnnotation.PromotedAt]: promotedAt,
+        [PromotionAnnotation.Label]: label,
+    }, logTag);
+    return { ...entry, label, promotedAt, logTag, logDigest };
 }
 /** Log tags in time order, optionally only those after `after` (a log tag: the reader's high-water mark). */
 async function promotion_log_listPromotionTags(store, after) {
@@ -79319,17 +79655,11 @@ async function promotion_log_listPromotionTags(store, after) {
     return after === undefined ? tags : tags.filter((t) => t > after);
 }
 async function promotion_log_readPromotion(store, logTag) {
-    const repository = promotion_log_promotionLogRepository(store);
-    const fetched = await repository.fetchManifest(logTag);
-    const manifest = parseJsonObject(fetched.bytes, `promotion log entry ${repository.display}:${logTag}`);
-    const a = (manifest.annotations ?? {});
-    const field = (key) => {
-        const value = a[key];
-        if (typeof value !== 'string' || !value) {
-            throw new PipelineError(`promotion log entry ${repository.display}:${logTag} lacks annotation ${key}; it was not written by oci-channel`);
-        }
-        return value;
-    };
+    const entry = await readLogEntry(promotion_log_promotionLogRepository(store), logTag, 'promotion log entry');
+    const { field } = entry;
+    const label = entry.optional(PromotionAnnotation.Label) ?? MAIN_LABEL;
+    if (!isLabel(label))
+        throw new PipelineError(`promotion log entry ${logTag} has label ${JSON.stringify(label.slice(0, 70))}, which is not a label; it was not written by oci-channel`);
     return {
         subdir: field(PromotionAnnotation.Subdir),
         filename: field(PromotionAnnotation.Filename),
@@ -79337,8 +79667,9 @@ async function promotion_log_readPromotion(store, logTag) {
         tag: field(PromotionAnnotation.Tag),
         manifestDigest: field(PromotionAnnotation.ManifestDigest),
         promotedAt: field(PromotionAnnotation.PromotedAt),
+        label,
         logTag,
-        logDigest: fetched.descriptor.digest,
+        logDigest: entry.digest,
     };
 }
 /** Entries after `after`, in log order (entries that are not ours are skipped). */
@@ -79361,7 +79692,7 @@ async function readPromotions(store, after) {
  * may be older when the other format was merged in later).
  */
 async function promotion_log_findPromotion(store, subdir, filename, tags) {
-    const key = promotion_log_fileKey(subdir, filename);
+    const key = fileKey(subdir, filename);
     const all = tags ?? (await promotion_log_listPromotionTags(store));
     for (const tag of all.filter((t) => t.endsWith(`-${key}`)).reverse()) {
         const entry = await promotion_log_readPromotion(store, tag).catch(() => undefined);
@@ -79557,7 +79888,7 @@ async function owners_checkOwnership(root, name, uploader) {
 // Artifact references as users write them: `SUBDIR/FILENAME[@sha256:HEX]`.
 
 const SHA256_HEX = /^[a-f0-9]{64}$/;
-function parseArtifactRef(value) {
+function artifact_ref_parseArtifactRef(value) {
     const bad = (why) => new ArtifactRefError(`invalid artifact ${JSON.stringify(value)}: ${why}; expected SUBDIR/FILENAME[@sha256:HEX], e.g. linux-64/zlib-1.3-h0_0.conda`);
     let rest = value;
     let sha256;
@@ -79649,7 +79980,7 @@ function audience_promotionAudience(artifacts, label) {
 }
 
 // EXTERNAL MODULE: ./node_modules/undici/index.js
-var undici = __nccwpck_require__(6752);
+var undici = __nccwpck_require__(4371);
 ;// CONCATENATED MODULE: ./packages/pipeline/src/identity/keys.ts
 // The issuer's signing keys: OIDC discovery (ISSUER/.well-known/openid-configuration -> jwks_uri), then the JWKS,
 // fetched with undici, bodies capped, kept for a while per issuer and fetched again (once per verification) when a
@@ -79974,7 +80305,7 @@ function formatAge(ms) {
  */
 async function uploader_resolveUploader(o, now = Date.now()) {
     if (o.identity) {
-        const verified = await verifyIdentityToken(o.identity.token, identityPolicy(o.identity, promotionAudience(o.artifacts)), issuerKeys(checkIssuerUrl(o.identity.issuer ?? GITHUB_ACTIONS_ISSUER)), now);
+        const verified = await verifyIdentityToken(o.identity.token, identityPolicy(o.identity, promotionAudience(o.artifacts, o.label)), issuerKeys(checkIssuerUrl(o.identity.issuer ?? GITHUB_ACTIONS_ISSUER)), now);
         return { name: verified.feedstock, verified: true, repository: verified.repository, ...(verified.workflow ? { workflow: verified.workflow } : {}) };
     }
     if (o.uploader)
@@ -80019,8 +80350,6 @@ function uploader_describeUploader(uploader) {
     return uploader.verified ? `verified: ${uploader.repository ?? uploader.name}` : `unverified: ${uploader.name}`;
 }
 
-// EXTERNAL MODULE: ./packages/conda/src/index.ts + 22 modules
-var conda_src = __nccwpck_require__(5170);
 ;// CONCATENATED MODULE: ./packages/pipeline/src/core/package-manifest.ts
 // Where a package lives in a channel (v0: repository `<subdir>/<name>`, tag from version and build) and the
 // package manifest at that tag, read and described. Every step that looks at a staged or promoted package
@@ -80051,12 +80380,12 @@ async function package_manifest_fetchPackageManifest(store, repository, tag) {
         fetched = await repo.fetchManifest(tag);
     }
     catch (error) {
-        if (error instanceof src/* NotFoundError */.m_)
+        if (error instanceof oci_src/* NotFoundError */.m_)
             return undefined;
         throw error;
     }
     const manifest = json_parseJsonObject(fetched.bytes, `manifest ${repo.display}:${tag}`);
-    return { descriptor: fetched.descriptor, bytes: fetched.bytes, manifest, view: (0,conda_src/* describePackageManifest */.xi)(manifest, `${repo.display}:${tag}`) };
+    return { descriptor: fetched.descriptor, bytes: fetched.bytes, manifest, view: (0,src/* describePackageManifest */.xi)(manifest, `${repo.display}:${tag}`) };
 }
 
 ;// CONCATENATED MODULE: ./packages/pipeline/src/github/client.ts
@@ -80233,6 +80562,7 @@ function checkPackageName(name) {
 
 
 
+
 const SUBDIR = '[a-z0-9]+(?:-[a-z0-9]+)*';
 const FILENAME = '[A-Za-z0-9_+!][A-Za-z0-9._+!-]*\\.(?:conda|tar\\.bz2)';
 const ARTIFACT_KEY_PATTERN = `^${SUBDIR}/${FILENAME}$`;
@@ -80259,6 +80589,7 @@ const promotionRequestSchema = {
         run_url: { type: 'string', maxLength: 500, pattern: '^https://[^\\s"<>]+$' },
         request_id: { type: 'string', minLength: 1, maxLength: REQUEST_ID_MAX, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
         identity_token: { type: 'string', minLength: 1, maxLength: MAX_TOKEN_LENGTH, pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]*$' },
+        label: { type: 'string', minLength: 1, maxLength: src/* MAX_LABEL_LENGTH */.rn, pattern: src/* LABEL_PATTERN */.mW },
     },
 };
 // Compiled on first use: only validate, promote and dispatch check payloads, and every command imports this module.
@@ -80303,12 +80634,14 @@ function describe(error) {
     }
     switch (error.keyword) {
         case 'additionalProperties':
-            return `${where} has unexpected key ${quote(params.additionalProperty)} (allowed: uploader, artifacts, repository, commit, run_url, request_id, identity_token)`;
+            return `${where} has unexpected key ${quote(params.additionalProperty)} (allowed: uploader, artifacts, repository, commit, run_url, request_id, identity_token, label)`;
         case 'required':
             return `${where} lacks required key ${quote(params.missingProperty)}`;
         case 'pattern':
             if (where === 'identity_token')
                 return 'identity_token is not a compact JWT (three base64url parts)';
+            if (where === 'label')
+                return 'label is not a channel label (lowercase letters and digits separated by single ".", "_" or "-", e.g. rc)';
             return `${where} ${where.startsWith('artifacts/') ? 'must be a sha256 of 64 lowercase hex digits' : `does not match ${params.pattern}`}`;
         default:
             return `${where} ${error.message ?? 'is invalid'}`;
@@ -80421,7 +80754,7 @@ async function dispatchPromotion(options) {
         try {
             const payload = { ...bare };
             if (options.identityToken) {
-                const token = await options.identityToken(promotionAudience(parsePromotionRequest(bare).artifacts));
+                const token = await options.identityToken(promotionAudience(parsePromotionRequest(bare).artifacts, bare.label));
                 if (token.length > IDENTITY_TOKEN_RESERVE_BYTES)
                     throw new GithubApiError(`the identity token is longer than the ${IDENTITY_TOKEN_RESERVE_BYTES} bytes kept for it in a dispatch`);
                 payload.identity_token = token;
@@ -80454,7 +80787,7 @@ var external_node_stream_ = __nccwpck_require__(7075);
 function open_openChannel(input, options) {
     if (typeof input !== 'string')
         return { store: input, release: async () => { } };
-    const store = (0,src/* openStore */.Ch)(input, options ?? {});
+    const store = (0,oci_src/* openStore */.Ch)(input, options ?? {});
     return { store, release: () => store.close() };
 }
 function open_stagingOptions(o) {
@@ -80672,7 +81005,7 @@ function isHashed(pkg) {
 }
 /** Hashes the whole file now (the tag already names this file: unchanged or a conflict is decided by its sha256). */
 async function hashNow(file, pkg, signal) {
-    const hashes = await (0,conda_src/* hashPackageFile */.Tb)(file, signal);
+    const hashes = await (0,src/* hashPackageFile */.Tb)(file, signal);
     if (hashes.size !== pkg.size)
         throw new errors_PipelineError(`${pkg.subdir}/${pkg.filename}: the file changed while it was read (${pkg.size} then ${hashes.size} bytes); retry once nothing writes to it`);
     return { ...pkg, sha256: hashes.sha256, md5: hashes.md5 };
@@ -80710,7 +81043,7 @@ class TappedMd5 {
 /** Sends a large package without hashing it first: sha256 comes back from the upload, md5 is computed on the way. */
 async function sendHashing(repository, file, pkg, artifact, options) {
     const md5 = new TappedMd5();
-    const plain = (0,src/* fileSource */.IO)(file, pkg.size);
+    const plain = (0,oci_src/* fileSource */.IO)(file, pkg.size);
     const source = {
         size: pkg.size,
         replayable: true,
@@ -80739,8 +81072,8 @@ const UNKNOWN_MD5 = '0'.repeat(32);
  */
 async function pushToTag(store, file, input, options) {
     let pkg = input;
-    const relative = (0,conda_src/* packageRepository */.HA)(pkg.subdir, pkg.name);
-    const tag = (0,conda_src/* encodeTag */.jD)(pkg.version, pkg.build);
+    const relative = (0,src/* packageRepository */.HA)(pkg.subdir, pkg.name);
+    const tag = (0,src/* encodeTag */.jD)(pkg.version, pkg.build);
     const repository = store.repository(relative);
     const artifact = `${pkg.subdir}/${pkg.filename}`;
     const where = `${repository.display}:${tag}`;
@@ -80768,13 +81101,13 @@ async function pushToTag(store, file, input, options) {
         let sentPackage = false;
         if (!isHashed(pkg)) {
             // Refuse a clash with the manifest at the tag (a different build, other info/) before sending a large file.
-            (0,conda_src/* buildPackageManifest */.SA)({ ...pkg, sha256: UNKNOWN_SHA256, md5: UNKNOWN_MD5 }, manifestOptions(existingManifest));
+            (0,src/* buildPackageManifest */.SA)({ ...pkg, sha256: UNKNOWN_SHA256, md5: UNKNOWN_MD5 }, manifestOptions(existingManifest));
             pkg = await sendHashing(repository, file, pkg, artifact, options);
             sentPackage = true;
         }
         const hashed = pkg;
         // Throws PackageError when `existing` is a different build under the same tag.
-        const built = (0,conda_src/* buildPackageManifest */.SA)(hashed, manifestOptions(existingManifest));
+        const built = (0,src/* buildPackageManifest */.SA)(hashed, manifestOptions(existingManifest));
         // Every round pushes what its manifest brings (a blob already there costs one HEAD): the manifest to
         // merge into may have changed, and with it which info layers are ours to push. The blobs are independent,
         // so they go at once: the small ones cost no extra wait beside the package.
@@ -80792,7 +81125,7 @@ async function pushToTag(store, file, input, options) {
         const before = await repository.resolve(tag);
         if ((before?.digest ?? undefined) !== existing?.descriptor.digest)
             continue;
-        const pushed = await retry_withConcurrentPushRetry(() => repository.pushManifest(built.bytes, src/* MediaType */.zu.ImageManifest, tag));
+        const pushed = await retry_withConcurrentPushRetry(() => repository.pushManifest(built.bytes, oci_src/* MediaType */.zu.ImageManifest, tag));
         return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed };
     }
     throw new errors_PipelineError(`${artifact}: ${where} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
@@ -81583,10 +81916,12 @@ function validate_refusedIdentity(refs, error) {
     }));
 }
 async function validate(o) {
-    // Overlapping channels, a missing owners checkout or a bad key fail here, before anything is opened or written.
+    // Overlapping channels, a missing owners checkout, a bad key or label fail here, before anything is opened or written.
     assertSeparateChannels(o.staging, o.production);
     assertOwnersDirectory(o.owners);
     const verdictKey = resolveVerdictKey(o);
+    if (o.label !== undefined)
+        parseLabel(o.label, 'the promotion label');
     const report = reporter(o.progress, 'validate');
     // Who uploaded comes first: a refused identity token stops the request before anything is read or written.
     let uploader;
@@ -81757,7 +82092,14 @@ async function ensureLogged(ctx, ref, where, manifestDigest) {
     const tags = await ctx.logTags;
     if (await findPromotion(ctx.production, ref.subdir, ref.filename, tags))
         return;
-    await appendPromotion(ctx.production, { subdir: ref.subdir, filename: ref.filename, repository: where.repository, tag: where.tag, manifestDigest });
+    await appendPromotion(ctx.production, {
+        subdir: ref.subdir,
+        filename: ref.filename,
+        repository: where.repository,
+        tag: where.tag,
+        manifestDigest,
+        ...(ctx.options.label ? { label: ctx.options.label } : {}),
+    });
     ctx.report('logged', { artifact: formatArtifactRef(ref) });
 }
 /** Puts every pending artifact of one tag into production and returns the verified production manifest. */
@@ -82002,10 +82344,12 @@ async function promoteGroup(ctx, where, refs) {
     return results;
 }
 async function promote(o) {
-    // Overlapping channels, a missing owners checkout or a bad key fail here, before anything is opened or written.
+    // Overlapping channels, a missing owners checkout, a bad key or label fail here, before anything is opened or written.
     assertSeparateChannels(o.staging, o.production);
     assertOwnersDirectory(o.owners);
     const verdictKey = resolveVerdictKey(o);
+    if (o.label !== undefined)
+        parseLabel(o.label, 'the promotion label');
     const report = reporter(o.progress, 'promote');
     // Who uploaded comes first: a refused identity token stops the request before anything is read or written.
     let uploader;
@@ -82091,6 +82435,7 @@ function order(refs, results) {
 
 
 
+const line = (e) => JSON.stringify({ s: e.subdir, d: e.manifestDigest, p: e.pkg, ...(e.label ? { l: e.label } : {}) });
 function defaultCacheDir(env = process.env) {
     const base = env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
     return path.join(base, 'oci-channel');
@@ -82135,7 +82480,7 @@ class cache_IndexCache {
             try {
                 const e = JSON.parse(line);
                 if (typeof e.s === 'string' && e.p?.filename && e.p.record)
-                    this.#add({ subdir: e.s, manifestDigest: e.d, pkg: e.p });
+                    this.#add({ subdir: e.s, manifestDigest: e.d, pkg: e.p, ...(typeof e.l === 'string' ? { label: e.l } : {}) });
             }
             catch {
                 // torn line from a crash: the file is re-learnt from the registry
@@ -82169,7 +82514,7 @@ class cache_IndexCache {
     add(entry) {
         if (!this.#add(entry))
             return false;
-        this.#pending.push(JSON.stringify({ s: entry.subdir, d: entry.manifestDigest, p: entry.pkg }));
+        this.#pending.push(line(entry));
         return true;
     }
     /** A full reindex's listing replaces what the cache knew of a subdir; the file is rewritten on save. */
@@ -82187,7 +82532,7 @@ class cache_IndexCache {
             const lines = [];
             for (const map of this.entries.values()) {
                 for (const e of map.values())
-                    lines.push(JSON.stringify({ s: e.subdir, d: e.manifestDigest, p: e.pkg }));
+                    lines.push(line(e));
             }
             const tmp = path.join(this.dir, `entries.jsonl.${process.pid}.tmp`);
             await writeFile(tmp, lines.length ? `${lines.join('\n')}\n` : '');
@@ -82222,6 +82567,10 @@ const names_IndexMediaType = {
     Shard: 'application/vnd.conda.repodata.shard.v1+msgpack+zstd',
     RunExports: 'application/vnd.conda.run-exports.v1+json',
     ChannelData: 'application/vnd.conda.channeldata.v1+json',
+    /** repodata_from_packages.json, zstd: every file of the subdir before patches and labels (this project's type). */
+    RepodataFromPackagesZst: 'application/vnd.oci-channel.repodata-from-packages.v1+json+zst',
+    /** labels.json: the labels of the subdir's files that are not simply `main` (index/labels.ts). */
+    Labels: 'application/vnd.oci-channel.labels.v1+json',
     /** v0 config of package and repodata manifests: the empty blob. */
     UnknownConfig: 'application/vnd.unknown.config.v1+json',
 };
@@ -82231,6 +82580,19 @@ const names_CREATED = 'org.opencontainers.image.created';
 /** The newest promotion log tag the repodata includes: where a reindex with a cold cache resumes. */
 const names_PROMOTION_MARK = 'org.oci-channel.promotion-mark';
 const MD5 = 'org.conda.md5';
+/** The newest label log tag the repodata includes. */
+const names_LABEL_MARK = 'org.oci-channel.label-mark';
+/** Key of the patch instructions the repodata was built with, and the patches package it came from. */
+const names_PATCHES = 'org.oci-channel.patches';
+const names_PATCH_SOURCE = 'org.oci-channel.patch-source';
+/** Repository of a label index of a subdir: `label/<label>/<subdir>/repodata.json` (as conda's `.../label/rc` URLs). */
+function names_labelRepodataRepository(label, subdir) {
+    return `label/${label}/${subdir}/repodata.json`;
+}
+/** CEP 15 base_url of a label index: the packages stay in `<subdir>/` of the channel, three levels up. */
+function names_labelBaseUrl(subdir) {
+    return `../../../${subdir}/`;
+}
 /** Repository of a subdir's repodata (and its shards). */
 function names_repodataRepository(subdir) {
     return `${subdir}/repodata.json`;
@@ -82283,6 +82645,335 @@ function names_rewindMark(mark) {
     return new Date(at).toISOString().slice(0, 23).replace(/[-:T.]/g, '');
 }
 
+;// CONCATENATED MODULE: ./packages/pipeline/src/index/labels.ts
+// Which index each file is in. A file starts with the label it was promoted to (`main` unless the promotion said
+// otherwise); each label change in the label log then sets one (file, label) pair on or off, and the newest change
+// of a pair wins (by log tag), so replaying any stretch of the log over a state that already holds it changes
+// nothing. A file labelled `broken` leaves every other label's index (listed in its `removed`) and appears only
+// under `label/broken`; removing `broken` puts it back where its other labels say.
+
+/** The labels of a file promoted to `promoted` (default main) after `ops`, sorted. */
+function labels_effectiveLabels(promoted, ops) {
+    const labels = new Set([promoted ?? MAIN_LABEL]);
+    for (const [label, [, on]] of Object.entries(ops ?? {})) {
+        if (on)
+            labels.add(label);
+        else
+            labels.delete(label);
+    }
+    return [...labels].sort();
+}
+/** `ops` with the change applied, or undefined when a newer (or the same) change of that label is already there. */
+function labels_applyLabelChange(ops, label, on, tag) {
+    const current = ops?.[label];
+    if (current && current[0] >= tag)
+        return undefined;
+    return { ...ops, [label]: [tag, on] };
+}
+/** Whether the file is in the default state (promoted to main, never changed): such files are not recorded. */
+function isDefaultState(promoted, ops) {
+    return (promoted === undefined || promoted === MAIN_LABEL) && (ops === undefined || Object.keys(ops).length === 0);
+}
+/** The files of each index: `main` and every label in `names`, broken builds only under `broken`. */
+function labels_labelViews(files, names) {
+    const views = new Map();
+    const view = (label) => {
+        let v = views.get(label);
+        if (!v)
+            views.set(label, (v = { label, packages: [], broken: [] }));
+        return v;
+    };
+    view(MAIN_LABEL);
+    for (const name of names)
+        view(name);
+    for (const { pkg, labels } of files) {
+        if (labels.includes(BROKEN_LABEL)) {
+            view(BROKEN_LABEL).packages.push(pkg);
+            for (const label of labels)
+                if (label !== BROKEN_LABEL)
+                    view(label).broken.push(pkg.filename);
+        }
+        else {
+            for (const label of labels)
+                view(label).packages.push(pkg);
+        }
+    }
+    return views;
+}
+function labels_labelsDocument(names, files) {
+    const out = {};
+    for (const f of [...files].sort((a, b) => (a.filename < b.filename ? -1 : 1))) {
+        if (isDefaultState(f.promoted, f.ops))
+            continue;
+        const ops = f.ops && Object.keys(f.ops).length > 0 ? Object.fromEntries(Object.entries(f.ops).sort(([a], [b]) => (a < b ? -1 : 1))) : undefined;
+        out[f.filename] = { ...(f.promoted && f.promoted !== MAIN_LABEL ? { promoted: f.promoted } : {}), ...(ops ? { ops } : {}) };
+    }
+    const doc = { labels_version: 1, names: [...new Set(names)].sort(), files: out };
+    return Buffer.from(`${JSON.stringify(doc)}\n`, 'utf8');
+}
+/** Parses labels.json written by labelsDocument; anything else is refused (the caller rebuilds from the logs). */
+function parseLabelsDocument(value, what) {
+    const bad = (why) => new Error(`${what} ${why}; run a full reindex to rebuild it`);
+    if (!value || typeof value !== 'object' || Array.isArray(value))
+        throw bad('is not a JSON object');
+    const doc = value;
+    if (doc.labels_version !== 1)
+        throw bad(`has labels_version ${JSON.stringify(doc.labels_version)}, not 1`);
+    if (!Array.isArray(doc.names) || !doc.names.every(src/* isLabel */.J2))
+        throw bad('has a names list that is not labels');
+    if (!doc.files || typeof doc.files !== 'object' || Array.isArray(doc.files))
+        throw bad('has no files map');
+    for (const [filename, state] of Object.entries(doc.files)) {
+        if (!state || typeof state !== 'object')
+            throw bad(`has no state for ${filename}`);
+        if (state.promoted !== undefined && !(0,src/* isLabel */.J2)(state.promoted))
+            throw bad(`says ${filename} was promoted to a label that is not one`);
+        for (const [label, op] of Object.entries(state.ops ?? {})) {
+            if (!(0,src/* isLabel */.J2)(label) || !Array.isArray(op) || typeof op[0] !== 'string' || typeof op[1] !== 'boolean')
+                throw bad(`has a malformed change of ${filename}`);
+        }
+    }
+    return doc;
+}
+
+;// CONCATENATED MODULE: ./packages/pipeline/src/index/patches.ts
+// Where reindex finds repodata patches, in the order they are applied:
+//   1. a patches package: a file, an artifact of the channel (`SUBDIR/FILENAME`), or the newest build of a named
+//      package in noarch (as conda-forge's indexer always takes the latest conda-forge-repodata-patches);
+//   2. a directory of `<subdir>/patch_instructions.json` files (small channels keep theirs in their repository);
+//   3. the channel's own instructions in the registry: repository `<subdir>/patch_instructions.json`, tag
+//      `latest` (what `oci-channel mirror` writes to match upstream's patched records).
+// Applying them is @oci-channel/conda's applyPatches; this module only finds, checks and caches them. A package is
+// checked whole when first read (one bad subdir refuses it) and its members kept in the reindex cache by sha256,
+// so a warm reindex with the same patches downloads nothing.
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** The channel's own instructions: repository `<subdir>/patch_instructions.json`, one layer of this type. */
+const PATCH_INSTRUCTIONS_MEDIA_TYPE = 'application/vnd.oci-channel.patch-instructions.v1+json';
+const patchInstructionsRepository = (subdir) => `${subdir}/patch_instructions.json`;
+/** Channel instructions larger than this are refused (conda-forge's biggest subdir is tens of MB). */
+const MAX_CHANNEL_INSTRUCTIONS = (/* unused pure expression or super */ null && (256 << 20));
+const sha256Hex = (bytes) => createHash('sha256').update(bytes).digest('hex');
+/** Finds every source and checks what it holds; throws a PatchError (one line) when a source cannot be used. */
+async function patches_loadPatches(o) {
+    if (o.patchGenerator && o.patchPackage)
+        throw new PatchError('give either a patch generator or a patch package name, not both');
+    const perSubdir = new Map();
+    const add = (subdir, source) => {
+        const list = perSubdir.get(subdir) ?? [];
+        list.push(source ?? { key: '-', load: async () => ({ packages: {}, 'packages.conda': {}, remove: [], revoke: [] }) });
+        perSubdir.set(subdir, list);
+    };
+    let source;
+    const pkg = await patchesPackage(o);
+    if (pkg) {
+        source = pkg.source;
+        for (const subdir of o.subdirs)
+            add(subdir, pkg.subdirs.get(subdir));
+    }
+    if (o.patchInstructions) {
+        for (const subdir of o.subdirs)
+            add(subdir, await instructionsFile(path.join(o.patchInstructions, subdir, 'patch_instructions.json'), subdir));
+    }
+    for (const subdir of o.subdirs)
+        add(subdir, await channelInstructions(o, subdir));
+    return {
+        ...(source ? { source } : {}),
+        keyOf(subdir) {
+            const list = perSubdir.get(subdir) ?? [];
+            if (list.every((s) => s.key === '-'))
+                return '';
+            return createHash('sha256').update(list.map((s) => s.key).join('\n')).digest('hex').slice(0, 32);
+        },
+        async instructionsOf(subdir) {
+            const out = [];
+            for (const s of perSubdir.get(subdir) ?? [])
+                if (s.key !== '-')
+                    out.push(await s.load());
+            return out;
+        },
+    };
+}
+/** The patches package, from the disk cache when it was read before. */
+async function patchesPackage(o) {
+    let file;
+    let artifact;
+    if (o.patchGenerator) {
+        if (existsSync(o.patchGenerator))
+            file = o.patchGenerator;
+        else {
+            let ref;
+            try {
+                ref = parseArtifactRef(o.patchGenerator);
+            }
+            catch {
+                throw new PatchError(`patch generator ${JSON.stringify(o.patchGenerator)} is neither a file nor SUBDIR/FILENAME of an artifact of the channel`);
+            }
+            const known = o.known(ref.subdir, ref.filename);
+            artifact = known ? artifactOf(ref.subdir, known) : await fromManifest(o.store, ref.subdir, ref.filename);
+            if (!artifact)
+                throw new PatchError(`patch generator ${ref.subdir}/${ref.filename} is not in ${o.store.display}; promote it first or give a file`);
+        }
+    }
+    else if (o.patchPackage) {
+        const builds = o.mainBuilds(o.patchPackage);
+        const version = o.newestVersion(builds.map((b) => b.record.version));
+        const newest = builds
+            .filter((b) => b.record.version === version)
+            .sort((a, b) => b.record.build_number - a.record.build_number || Number(b.record.timestamp ?? 0) - Number(a.record.timestamp ?? 0) || (a.filename < b.filename ? 1 : -1))[0];
+        if (!newest)
+            throw new PatchError(`no build of ${o.patchPackage} in noarch of ${o.store.display}: promote the patches package first, or index without patches`);
+        artifact = artifactOf('noarch', newest);
+    }
+    else {
+        return undefined;
+    }
+    const sha256 = artifact ? artifact.sha256 : await hashFile(file);
+    const filename = artifact ? artifact.filename : path.basename(file);
+    const sourceName = artifact ? `${artifact.subdir}/${filename}@sha256:${sha256}` : `${filename}@sha256:${sha256}`;
+    const dir = o.cacheDir ? path.join(o.cacheDir, 'patches', sha256) : undefined;
+    const cached = dir ? await readCachedPackage(dir) : undefined;
+    if (cached)
+        return { source: sourceName, subdirs: cached };
+    const work = await mkdtemp(path.join(os.tmpdir(), 'oci-channel-patches-'));
+    try {
+        let local = file;
+        if (artifact) {
+            o.report(`downloading the patches package ${artifact.subdir}/${filename}`);
+            local = path.join(work, filename);
+            const repository = o.store.repository(packageRepository(artifact.subdir, artifact.name));
+            await downloadBlob(repository, parseDigest(`sha256:${sha256}`), artifact.size, local);
+        }
+        const read = await readPatchesPackage(local, { filename });
+        if (read.sha256 !== sha256)
+            throw new PatchError(`patches package ${filename} changed while it was read; run reindex again`);
+        const subdirs = new Map();
+        for (const [subdir, member] of read.subdirs)
+            subdirs.set(subdir, { key: member.sha256, load: async () => member.instructions() });
+        if (dir)
+            await writeCachedPackage(dir, read.subdirs);
+        return { source: sourceName, subdirs };
+    }
+    finally {
+        await rm(work, { recursive: true, force: true });
+    }
+}
+const artifactOf = (subdir, pkg) => ({ subdir, filename: pkg.filename, name: pkg.record.name, sha256: pkg.record.sha256, size: pkg.record.size });
+async function fromManifest(store, subdir, filename) {
+    const where = locateArtifact({ subdir, filename });
+    const manifest = await fetchPackageManifest(store, where.repository, where.tag);
+    const layer = manifest?.view.packages.find((p) => p.filename === filename);
+    return layer ? { subdir, filename, name: where.name, sha256: layer.sha256, size: layer.size } : undefined;
+}
+async function hashFile(file) {
+    const hash = createHash('sha256');
+    await pipeline(createReadStream(file), hash);
+    return hash.digest('hex');
+}
+/** `<cache>/patches/<sha256>/<subdir>.json`, written once complete (the `.complete` marker goes last). */
+async function readCachedPackage(dir) {
+    if (!existsSync(path.join(dir, '.complete')))
+        return undefined;
+    const subdirs = new Map();
+    for (const name of await readdir(dir)) {
+        const subdir = name.replace(/\.json$/, '');
+        if (subdir === name || !isSubdirName(subdir))
+            continue;
+        const file = path.join(dir, name);
+        const bytes = await readFile(file);
+        subdirs.set(subdir, { key: sha256Hex(bytes), load: async () => parsePatchInstructionsJson(await readFile(file), `${subdir}/patch_instructions.json (cached)`) });
+    }
+    return subdirs;
+}
+async function writeCachedPackage(dir, subdirs) {
+    const tmp = `${dir}.${process.pid}.tmp`;
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp, { recursive: true });
+    for (const [subdir, member] of subdirs)
+        await writeFile(path.join(tmp, `${subdir}.json`), member.bytes);
+    await writeFile(path.join(tmp, '.complete'), '');
+    await rm(dir, { recursive: true, force: true });
+    await rename(tmp, dir);
+}
+async function instructionsFile(file, subdir) {
+    let bytes;
+    try {
+        bytes = await readFile(file);
+    }
+    catch (error) {
+        if (error.code === 'ENOENT')
+            return undefined;
+        throw new PatchError(`cannot read ${file}: ${error.message}`);
+    }
+    const what = `${subdir}/patch_instructions.json (${file})`;
+    parsePatchInstructionsJson(bytes, what);
+    return { key: sha256Hex(bytes), load: async () => parsePatchInstructionsJson(bytes, what) };
+}
+/** The channel's own instructions for `subdir`: one HEAD per run, the layer read only when it changed. */
+async function channelInstructions(o, subdir) {
+    const repository = o.store.repository(patchInstructionsRepository(subdir));
+    const head = await repository.resolve('latest');
+    if (!head)
+        return undefined;
+    const file = o.cacheDir ? path.join(o.cacheDir, 'patches', 'channel', `${head.digest.slice('sha256:'.length)}.json`) : undefined;
+    if (file && existsSync(file)) {
+        const bytes = await readFile(file);
+        return { key: sha256Hex(bytes), load: async () => parsePatchInstructionsJson(bytes, `${repository.display}:latest (cached)`) };
+    }
+    const fetched = await repository.fetchManifest(head.digest);
+    const manifest = parseJsonObject(fetched.bytes, `${repository.display}:latest`);
+    const layer = (manifest.layers ?? []).find((l) => l?.mediaType === PATCH_INSTRUCTIONS_MEDIA_TYPE);
+    if (!layer)
+        throw new PatchError(`${repository.display}:latest has no ${PATCH_INSTRUCTIONS_MEDIA_TYPE} layer; write it with writeChannelPatchInstructions`);
+    const bytes = Buffer.from(await readSmallBlob(repository, parseDigest(layer.digest), layer.size, MAX_CHANNEL_INSTRUCTIONS));
+    const what = `${repository.display}:latest`;
+    parsePatchInstructionsJson(bytes, what);
+    if (file) {
+        await mkdir(path.dirname(file), { recursive: true });
+        await writeFile(`${file}.${process.pid}.tmp`, bytes);
+        await rename(`${file}.${process.pid}.tmp`, file);
+    }
+    return { key: sha256Hex(bytes), load: async () => parsePatchInstructionsJson(bytes, what) };
+}
+/**
+ * Stores a channel's own patch instructions for `subdir` (applied by every reindex after any patches package):
+ * one layer of PATCH_INSTRUCTIONS_MEDIA_TYPE in `<subdir>/patch_instructions.json`, tagged `latest` and with the
+ * time. The instructions are checked first; returns the manifest digest.
+ */
+async function writeChannelPatchInstructions(store, subdir, instructions, at = new Date()) {
+    if (!isSubdirName(subdir))
+        throw new PatchError(`${JSON.stringify(subdir)} is not a subdir`);
+    const bytes = instructions instanceof Uint8Array ? instructions : Buffer.from(`${JSON.stringify(instructions)}\n`, 'utf8');
+    if (instructions instanceof Uint8Array)
+        parsePatchInstructionsJson(bytes, `patch instructions for ${subdir}`);
+    else
+        parsePatchInstructions(instructions, `patch instructions for ${subdir}`);
+    if (bytes.byteLength > MAX_CHANNEL_INSTRUCTIONS)
+        throw new PatchError(`patch instructions for ${subdir} are over ${MAX_CHANNEL_INSTRUCTIONS} bytes`);
+    const repository = store.repository(patchInstructionsRepository(subdir));
+    const layer = { mediaType: PATCH_INSTRUCTIONS_MEDIA_TYPE, digest: sha256Digest(bytes), size: bytes.byteLength, annotations: { [TITLE]: 'patch_instructions.json' } };
+    await repository.pushBlob(bytesSource(bytes), { digest: layer.digest, size: layer.size });
+    const empty = new TextEncoder().encode('{}');
+    const config = { mediaType: MediaType.EmptyJson, digest: sha256Digest(empty), size: empty.byteLength };
+    await repository.pushBlob(bytesSource(empty), { digest: config.digest, size: config.size });
+    const manifest = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: PATCH_INSTRUCTIONS_MEDIA_TYPE, config, layers: [layer], annotations: { [CREATED]: at.toISOString() } }));
+    await withConcurrentPushRetry(() => repository.pushManifest(manifest, MediaType.ImageManifest, timestampTag(at)));
+    const pushed = await withConcurrentPushRetry(() => repository.pushManifest(manifest, MediaType.ImageManifest, 'latest'));
+    return pushed.digest;
+}
+
 ;// CONCATENATED MODULE: ./packages/pipeline/src/index/publish.ts
 // Pushing index files to the registry in the v0 shape: blobs first, then manifests, `latest` last.
 
@@ -82291,7 +82982,7 @@ function names_rewindMark(mark) {
 
 
 /** v0 config: the empty blob under the "unknown" config type. */
-const CONFIG = { mediaType: names_IndexMediaType.UnknownConfig, digest: src/* EMPTY_SHA256 */._e, size: 0 };
+const CONFIG = { mediaType: names_IndexMediaType.UnknownConfig, digest: oci_src/* EMPTY_SHA256 */._e, size: 0 };
 /** Stay well under the 4 MiB most registries accept for a manifest. */
 const MAX_SHARDS_PER_MANIFEST = 12_000;
 /**
@@ -82342,15 +83033,23 @@ async function publish_pushShards(repository, files, known, stamp, concurrency) 
     return fresh.map((s) => s.hex);
 }
 /** Pushes the repodata blobs and returns the manifest bytes (not yet tagged). */
-async function publish_prepareRepodataManifest(repository, files, annotations) {
+async function publish_prepareRepodataManifest(repository, files, annotations, state = {}) {
     await pushConfig(repository);
     const plain = await pushBytes(repository, files.repodataJson, IndexMediaType.Repodata, 'repodata.json');
     const zst = await pushBytes(repository, files.repodataZst, IndexMediaType.RepodataZst, 'repodata.json');
     const shardIndex = await pushBytes(repository, files.shardIndex, IndexMediaType.ShardIndex, SHARD_INDEX_FILENAME);
     const runExports = await pushBytes(repository, files.runExportsJson, IndexMediaType.RunExports, 'run_exports.json');
-    const bytes = manifestBytes([plain, zst, shardIndex, runExports], {
+    const layers = [plain, zst, shardIndex, runExports];
+    if (state.fromPackagesZst)
+        layers.push(await pushBytes(repository, state.fromPackagesZst, IndexMediaType.RepodataFromPackagesZst, 'repodata_from_packages.json.zst'));
+    if (state.labels)
+        layers.push(await pushBytes(repository, state.labels, IndexMediaType.Labels, 'labels.json'));
+    const bytes = manifestBytes(layers, {
         [CREATED]: annotations.created,
         ...(annotations.mark ? { [PROMOTION_MARK]: annotations.mark } : {}),
+        ...(annotations.labelMark ? { [LABEL_MARK]: annotations.labelMark } : {}),
+        ...(annotations.patches ? { [PATCHES]: annotations.patches } : {}),
+        ...(annotations.patchSource ? { [PATCH_SOURCE]: annotations.patchSource } : {}),
     });
     return { bytes, repodataDigest: plain.digest };
 }
@@ -82371,6 +83070,7 @@ var tar_stream = __nccwpck_require__(6118);
 ;// CONCATENATED MODULE: ./packages/pipeline/src/index/read.ts
 // Reading what the index is made of from production: package manifests (v0 layers) and a previous
 // repodata.json manifest.
+
 
 
 
@@ -82494,7 +83194,7 @@ async function read_readPackageEntries(repository, reference) {
         throw new errors_PipelineError(`package manifest ${what} has no conda package layer; it is not a v0 package, remove or re-promote it`);
     if (!layers.indexJson)
         throw new errors_PipelineError(`package manifest ${what} has no info/index.json layer; re-promote the package to rebuild its manifest`);
-    const indexJson = json_parseJsonObject(await blobs_readSmallBlob(repository, (0,src/* parseDigest */.m)(layers.indexJson.digest), layers.indexJson.size, MAX_INDEX_JSON), `info/index.json of ${what}`);
+    const indexJson = json_parseJsonObject(await blobs_readSmallBlob(repository, (0,oci_src/* parseDigest */.m)(layers.indexJson.digest), layers.indexJson.size, MAX_INDEX_JSON), `info/index.json of ${what}`);
     // buildPackageManifest puts about (with the channeldata flags) and run_exports in annotations; info.tar.gz
     // is read only for manifests without them (other tools, or values too big for an annotation).
     const annotations = layers.annotations;
@@ -82524,7 +83224,7 @@ async function read_readPackageEntries(repository, reference) {
         if (!md5 || !/^[0-9a-f]{32}$/.test(md5)) {
             throw new errors_PipelineError(`package layer ${filename} of ${what} lacks the ${MD5} annotation repodata needs; re-promote the package`);
         }
-        const record = (0,conda_src/* repodataRecord */.OM)(indexJson, { md5, sha256: layer.digest.slice('sha256:'.length), size: layer.size });
+        const record = (0,src/* repodataRecord */.OM)(indexJson, { md5, sha256: layer.digest.slice('sha256:'.length), size: layer.size });
         entries.push({ filename, record, ...extras });
     }
     return { digest: fetched.descriptor.digest, entries };
@@ -82532,7 +83232,7 @@ async function read_readPackageEntries(repository, reference) {
 async function readBlobCapped(repository, layer, cap) {
     if (layer.size > cap)
         throw new errors_PipelineError(`${layer.mediaType} blob ${layer.digest} in ${repository.display} is larger than ${cap} bytes; refused`);
-    return Buffer.from(await blobs_readSmallBlob(repository, (0,src/* parseDigest */.m)(layer.digest), layer.size, cap));
+    return Buffer.from(await blobs_readSmallBlob(repository, (0,oci_src/* parseDigest */.m)(layer.digest), layer.size, cap));
 }
 /** The repodata a `repodata.json` manifest holds (zstd layer preferred: smaller), with its run_exports. */
 async function read_readPublishedRepodata(repository, reference, subdir) {
@@ -82540,20 +83240,22 @@ async function read_readPublishedRepodata(repository, reference, subdir) {
     const what = `${repository.display}@${fetched.descriptor.digest}`;
     const manifest = json_parseJsonObject(fetched.bytes, `repodata manifest ${what}`);
     const layers = (Array.isArray(manifest.layers) ? manifest.layers : []);
-    const zst = layers.find((l) => l.mediaType === names_IndexMediaType.RepodataZst);
+    // The unpatched records of every file when patches or labels made repodata.json differ from them.
+    const fromPackages = layers.find((l) => l.mediaType === names_IndexMediaType.RepodataFromPackagesZst);
+    const zst = fromPackages ?? layers.find((l) => l.mediaType === names_IndexMediaType.RepodataZst);
     const plain = layers.find((l) => l.mediaType === names_IndexMediaType.Repodata);
     let text;
     if (zst)
-        text = (0,conda_src/* zstdDecompress */.v3)(await readBlobCapped(repository, zst, MAX_REPODATA), MAX_REPODATA).toString('utf8');
+        text = (0,src/* zstdDecompress */.v3)(await readBlobCapped(repository, zst, MAX_REPODATA), MAX_REPODATA).toString('utf8');
     else if (plain)
         text = (await readBlobCapped(repository, plain, MAX_REPODATA)).toString('utf8');
     else
         throw new errors_PipelineError(`repodata manifest ${what} has no repodata.json layer; run a full reindex to rebuild it`);
-    const repodata = (0,conda_src/* parseRepodata */.iS)(text, `repodata.json of ${what}`);
+    const repodata = (0,src/* parseRepodata */.iS)(text, `repodata.json of ${what}`);
     if (repodata.info.subdir !== subdir) {
         throw new errors_PipelineError(`repodata.json of ${what} says subdir ${repodata.info.subdir}, not ${subdir}; run a full reindex to rebuild it`);
     }
-    const entries = (0,conda_src/* packagesOfRepodata */.DH)(repodata);
+    const entries = (0,src/* packagesOfRepodata */.DH)(repodata);
     const runExportsLayer = layers.find((l) => l.mediaType === names_IndexMediaType.RunExports);
     if (runExportsLayer) {
         try {
@@ -82569,13 +83271,42 @@ async function read_readPublishedRepodata(repository, reference, subdir) {
             // run_exports only feed shards and run_exports.json: better without them than no index
         }
     }
+    const labelsLayer = layers.find((l) => l.mediaType === names_IndexMediaType.Labels);
+    const labels = labelsLayer
+        ? parseLabelsDocument(json_parseJsonObject(await readBlobCapped(repository, labelsLayer, MAX_REPODATA), `labels.json of ${what}`), `labels.json of ${what}`)
+        : undefined;
     const annotations = (manifest.annotations ?? {});
     return {
         manifestDigest: fetched.descriptor.digest,
         entries,
         ...(annotations[names_PROMOTION_MARK] ? { mark: annotations[names_PROMOTION_MARK] } : {}),
-        ...(plain ? { repodataDigest: (0,src/* parseDigest */.m)(plain.digest) } : {}),
+        ...(plain ? { repodataDigest: (0,oci_src/* parseDigest */.m)(plain.digest) } : {}),
+        ...(labels ? { labels } : {}),
+        ...(annotations[names_LABEL_MARK] ? { labelMark: annotations[names_LABEL_MARK] } : {}),
+        patchKey: annotations[names_PATCHES] ?? '',
+        labelsDigest: labelsLayer?.digest ?? '',
     };
+}
+/** The content key of a published label index (its repodata.json and run_exports.json digests), or undefined. */
+async function read_publishedViewKey(repository) {
+    let fetched;
+    try {
+        fetched = await repository.fetchManifest('latest');
+    }
+    catch (error) {
+        if (error instanceof NotFoundError)
+            return undefined;
+        throw error;
+    }
+    const manifest = parseJsonObject(fetched.bytes, `${repository.display}:latest`);
+    const layers = (Array.isArray(manifest.layers) ? manifest.layers : []);
+    const plain = layers.find((l) => l.mediaType === IndexMediaType.Repodata);
+    const runExports = layers.find((l) => l.mediaType === IndexMediaType.RunExports);
+    return plain && runExports ? read_viewKey(plain.digest, runExports.digest) : undefined;
+}
+/** What decides whether a label index must be pushed again: its repodata.json and run_exports.json (shards follow them). */
+function read_viewKey(repodataDigest, runExportsDigest) {
+    return `${repodataDigest}:${runExportsDigest}`;
 }
 
 ;// CONCATENATED MODULE: ./packages/pipeline/src/index/tree.ts
@@ -82615,25 +83346,33 @@ async function sizeOf(file) {
         return undefined;
     }
 }
-/** Writes every subdir's index files and packages, and channeldata.json, under `out`. */
-async function tree_writeChannelTree(store, out, subdirs, channelData, options) {
+/** Writes every index's files, the packages of the main ones, and channeldata.json, under `out`. */
+async function tree_writeChannelTree(store, out, indexes, channelData, options) {
     await mkdir(out, { recursive: true });
     const limit = pLimit(options.concurrency);
     let packagesFetched = 0;
-    for (const files of subdirs) {
-        const dir = path.join(out, files.subdir);
+    for (const { files, label } of indexes) {
+        const dir = label === undefined ? path.join(out, files.subdir) : path.join(out, 'label', label, files.subdir);
         await mkdir(path.join(dir, 'shards'), { recursive: true });
         await writeAtomic(path.join(dir, 'repodata.json'), files.repodataJson);
         await writeAtomic(path.join(dir, 'repodata.json.zst'), files.repodataZst);
         await writeAtomic(path.join(dir, SHARD_INDEX_FILENAME), files.shardIndex);
         await writeAtomic(path.join(dir, 'run_exports.json'), files.runExportsJson);
-        await writeAtomic(path.join(dir, 'index.html'), subdirHtml(options.channelName, files, options.modified));
+        if (files.repodataFromPackagesJson)
+            await writeAtomic(path.join(dir, 'repodata_from_packages.json'), files.repodataFromPackagesJson);
+        else
+            await rm(path.join(dir, 'repodata_from_packages.json'), { force: true });
+        const html = label === undefined ? subdirHtml(options.channelName, files, options.modified) : subdirHtml(options.channelName, files, options.modified, { name: label, packageBase: `../../../${files.subdir}/` });
+        await writeAtomic(path.join(dir, 'index.html'), html);
         await Promise.all([...files.shards.values()].map((shard) => limit(async () => {
             const file = path.join(dir, 'shards', `${shard.hex}.msgpack.zst`);
             if ((await sizeOf(file)) !== shard.bytes.byteLength)
                 await writeAtomic(file, shard.bytes);
         })));
-        await Promise.all(files.packages.map((pkg) => limit(async () => {
+        if (label !== undefined)
+            continue;
+        // Every file of the subdir lives here, whichever indexes list it (label indexes point here).
+        await Promise.all((files.fromPackages ?? files.packages).map((pkg) => limit(async () => {
             const file = path.join(dir, pkg.filename);
             const { sha256, size } = pkg.record;
             if ((await sizeOf(file)) === size && (await sha256OfFile(file)) === sha256)
@@ -82659,11 +83398,213 @@ async function tree_writeChannelTree(store, out, subdirs, channelData, options) 
     return { packagesFetched };
 }
 
+;// CONCATENATED MODULE: ./packages/pipeline/src/index/views.ts
+// The indexes of one subdir, built from what the reindex cache knows: the main index (`<subdir>/`) and one per
+// label (`label/<label>/<subdir>/`), each with the repodata patches applied. The main index also carries what a
+// reindex with a cold cache needs to start over: repodata_from_packages.json (every file, unpatched) when it
+// differs from repodata.json, and labels.json.
+
+
+
+const MAIN_ONLY = [src/* MAIN_LABEL */.NG];
+/** A file's labels (the common case, promoted to main and never changed, costs no allocation). */
+function labelsOf(state, subdir, entry) {
+    const ops = state.ops[subdir]?.[entry.pkg.filename];
+    return !entry.label && !ops ? MAIN_ONLY : effectiveLabels(entry.label, ops);
+}
+/** Whether the file is in the main index (labelled main and not broken). */
+function views_inMainIndex(state, subdir, entry) {
+    const labels = labelsOf(state, subdir, entry);
+    return labels.includes(MAIN_LABEL) && !labels.includes(BROKEN_LABEL);
+}
+function views(state, subdir, entries) {
+    return labelViews(entries.map((e) => ({ pkg: e.pkg, labels: labelsOf(state, subdir, e) })), state.names);
+}
+/** The main index's packages, patched (channeldata is made of them). */
+function views_mainPackages(state, subdir, entries, instructions) {
+    const main = views(state, subdir, entries).get(MAIN_LABEL);
+    return applyPatches(main.packages, instructions, main.broken).packages;
+}
+function views_buildMainIndex(state, subdir, entries, instructions, options) {
+    const all = entries.map((e) => e.pkg);
+    const byLabel = views(state, subdir, entries);
+    const main = byLabel.get(MAIN_LABEL);
+    const patched = applyPatches(main.packages, instructions, main.broken);
+    const differs = patched.packages.length !== all.length || patched.removed.length > 0 || patched.packages.some((p) => p.patch !== undefined);
+    const files = buildSubdirIndex(subdir, patched.packages, {
+        createdAt: options.createdAt,
+        removed: patched.removed,
+        ...(options.previousShards ? { previousShards: options.previousShards } : {}),
+        ...(differs ? { fromPackages: all } : {}),
+    });
+    const labels = views_labelsLayer(state, subdir, entries);
+    return {
+        files,
+        state: {
+            ...(files.repodataFromPackagesJson ? { fromPackagesZst: zstdCompress(files.repodataFromPackagesJson) } : {}),
+            ...(labels ? { labels } : {}),
+        },
+        views: byLabel,
+        instructions,
+        indexed: all.length,
+        removed: patched.removed.length,
+    };
+}
+/** labels.json of the subdir's main manifest, or undefined when the channel has no labels at all. */
+function views_labelsLayer(state, subdir, entries) {
+    // Every file with a promotion label or a change, whether indexed yet or not (a change may come before its file).
+    const ops = state.ops[subdir] ?? {};
+    const labelled = new Map();
+    for (const e of entries)
+        if (e.label || ops[e.pkg.filename])
+            labelled.set(e.pkg.filename, { filename: e.pkg.filename, promoted: e.label, ops: ops[e.pkg.filename] });
+    for (const [filename, changes] of Object.entries(ops))
+        if (!labelled.has(filename))
+            labelled.set(filename, { filename, ops: changes });
+    return state.names.size > 0 || labelled.size > 0 ? labelsDocument(state.names, labelled.values()) : undefined;
+}
+/** The label indexes of a built subdir (every label of the channel, empty ones too), patched, pointing at `<subdir>/`. */
+function views_buildLabelIndexes(built, options) {
+    const out = [];
+    for (const [label, view] of [...built.views].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        if (label === MAIN_LABEL)
+            continue;
+        const patched = applyPatches(view.packages, built.instructions, view.broken);
+        const previousShards = options.previousShards(label);
+        const files = buildSubdirIndex(built.files.subdir, patched.packages, {
+            createdAt: options.createdAt,
+            removed: patched.removed,
+            baseUrl: labelBaseUrl(built.files.subdir),
+            ...(previousShards ? { previousShards } : {}),
+        });
+        out.push({ label, files });
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./packages/pipeline/src/records/labels.ts
+// The label log: every admin change to a promoted artifact's labels (add or remove a label; marking a build broken
+// is adding `broken`), append-only in the registry beside the promotion log. Repository
+// `<channel>/oci_channel/labels`, one tiny artifact per change, its data in annotations (who, when, why), tagged
+// `<UTC yyyymmddHHMMSSmmm>-<16 hex of sha256(subdir/filename)>-<8 hex of sha256(action:label)>`.
+// reindex folds the log into each file's labels; nothing here is ever rewritten or deleted.
+
+
+
+
+const LABEL_LOG_REPOSITORY = 'oci_channel/labels';
+const LABEL_ARTIFACT_TYPE = 'application/vnd.oci-channel.label.v1';
+const LabelAnnotation = {
+    Subdir: 'org.oci-channel.subdir',
+    Filename: 'org.oci-channel.filename',
+    Label: 'org.oci-channel.label',
+    Action: 'org.oci-channel.label-action',
+    /** Who asked for it: a GitHub login, a person's name. */
+    Actor: 'org.oci-channel.actor',
+    RecordedAt: 'org.oci-channel.recorded-at',
+    Reason: 'org.oci-channel.reason',
+    /** The artifact's sha256 when the change was recorded (production never changes a file: a cross-check). */
+    Sha256: 'org.oci-channel.sha256',
+};
+const LABEL_TAG_RE = /^\d{17}-[0-9a-f]{16}-[0-9a-f]{8}$/;
+const MAX_ACTOR_LENGTH = 100;
+const MAX_REASON_LENGTH = 500;
+function labelLogRepository(store) {
+    return store.repository(LABEL_LOG_REPOSITORY);
+}
+function labelLogTag(at, change) {
+    const op = createHash('sha256').update(`${change.action}:${change.label}`).digest('hex').slice(0, 8);
+    return `${logStamp(at)}-${fileKey(change.subdir, change.filename)}-${op}`;
+}
+/** Why an actor or reason cannot be recorded (one line, bounded), or undefined. */
+function labels_labelTextProblem(what, value) {
+    const max = what === 'actor' ? MAX_ACTOR_LENGTH : MAX_REASON_LENGTH;
+    if (what === 'actor' && !value.trim())
+        return 'the actor is empty: say who asks for the change';
+    if (value.length > max)
+        return `the ${what} is longer than ${max} characters`;
+    if (/[\x00-\x1f\x7f]/.test(value))
+        return `the ${what} holds a line break or control character`;
+    return undefined;
+}
+async function labels_appendLabelChange(store, change, at = new Date()) {
+    const recordedAt = at.toISOString();
+    const logTag = labelLogTag(at, change);
+    const logDigest = await appendLogEntry(labelLogRepository(store), LABEL_ARTIFACT_TYPE, {
+        [LabelAnnotation.Subdir]: change.subdir,
+        [LabelAnnotation.Filename]: change.filename,
+        [LabelAnnotation.Label]: change.label,
+        [LabelAnnotation.Action]: change.action,
+        [LabelAnnotation.Actor]: change.actor,
+        [LabelAnnotation.RecordedAt]: recordedAt,
+        ...(change.reason ? { [LabelAnnotation.Reason]: change.reason } : {}),
+        ...(change.sha256 ? { [LabelAnnotation.Sha256]: change.sha256 } : {}),
+    }, logTag);
+    return { ...change, recordedAt, logTag, logDigest };
+}
+/** Label log tags in time order, optionally only those after `after`. */
+async function labels_listLabelTags(store, after) {
+    const tags = (await labelLogRepository(store).listTags()).filter((t) => LABEL_TAG_RE.test(t)).sort();
+    return after === undefined ? tags : tags.filter((t) => t > after);
+}
+/** The tags of one file's changes (its key is in the tag: no entry is read to find them). */
+function labels_tagsOfFile(tags, subdir, filename) {
+    const key = `-${fileKey(subdir, filename)}-`;
+    return tags.filter((t) => t.includes(key));
+}
+/** Reads one change; an entry whose fields are not what this module writes is refused with a one-line reason. */
+async function labels_readLabelChange(store, logTag) {
+    const entry = await readLogEntry(labelLogRepository(store), logTag, 'label log entry');
+    const { field } = entry;
+    const change = {
+        subdir: field(LabelAnnotation.Subdir),
+        filename: field(LabelAnnotation.Filename),
+        label: field(LabelAnnotation.Label),
+        action: field(LabelAnnotation.Action),
+        actor: field(LabelAnnotation.Actor),
+        recordedAt: field(LabelAnnotation.RecordedAt),
+        reason: entry.optional(LabelAnnotation.Reason),
+        sha256: entry.optional(LabelAnnotation.Sha256),
+    };
+    const bad = (why) => new PipelineError(`label log entry ${logTag} ${why}; it was not written by oci-channel, skipped`);
+    if (!isValidSubdir(change.subdir))
+        throw bad(`names subdir ${JSON.stringify(change.subdir.slice(0, 40))}`);
+    try {
+        parsePackageFilename(change.filename);
+    }
+    catch {
+        throw bad(`names file ${JSON.stringify(change.filename.slice(0, 80))}`);
+    }
+    if (!isLabel(change.label))
+        throw bad(`names label ${JSON.stringify(change.label.slice(0, 70))}`);
+    if (change.action !== 'add' && change.action !== 'remove')
+        throw bad(`has action ${JSON.stringify(change.action.slice(0, 20))}`);
+    if (labelLogTag(new Date(0), { ...change, label: change.label, action: change.action }).slice(18) !== logTag.slice(18))
+        throw bad('does not match its tag');
+    return {
+        subdir: change.subdir,
+        filename: change.filename,
+        label: change.label,
+        action: change.action,
+        actor: change.actor,
+        recordedAt: change.recordedAt,
+        ...(change.reason ? { reason: change.reason } : {}),
+        ...(change.sha256 ? { sha256: change.sha256 } : {}),
+        logTag,
+        logDigest: entry.digest,
+    };
+}
+
 ;// CONCATENATED MODULE: ./packages/pipeline/src/steps/reindex.ts
-// reindex: the channel index (repodata.json + zst + shards + run_exports.json per subdir, channeldata.json)
-// rebuilt from production alone. Incremental: a record cache keyed by manifest digest plus the promotion log
-// read past its high-water mark; with a cold cache it resumes from the published `latest` repodata.
+// reindex: the channel index (repodata.json + zst + shards + run_exports.json per subdir, channeldata.json, and
+// one index per label under label/<label>/) rebuilt from production alone, with the repodata patches applied.
+// Incremental: a record cache keyed by manifest digest plus the promotion and label logs read past their
+// high-water marks; with a cold cache it resumes from the published `latest` repodata.
 // `full` lists production instead. `latest` never moves back: it is re-read before and after each move.
+
+
+
+
 
 
 
@@ -82699,6 +83640,9 @@ function checkSubdirs(o) {
         }
     }
 }
+/** The shard keys kept in the cache, as buildSubdirIndex takes them. */
+const shardMap = (keys) => keys ? new Map(Object.entries(keys).map(([name, [key, hex]]) => [name, { key, hex }])) : undefined;
+const shardRecord = (keys) => Object.fromEntries([...keys].map(([name, k]) => [name, [k.key, k.hex]]));
 async function reindex_reindex(o) {
     const report = reporter(o.progress, 'reindex');
     checkSubdirs(o);
@@ -82712,6 +83656,20 @@ async function reindex_reindex(o) {
     try {
         const cache = new IndexCache(o.cacheDir, store.display);
         await cache.load();
+        const labels = { names: new Set(cache.state.labelNames ?? []), ops: (cache.state.labelOps ??= {}) };
+        const namesKnown = labels.names.size;
+        const noteLabel = (label) => {
+            if (label !== MAIN_LABEL)
+                labels.names.add(label);
+        };
+        /** Applies a label change (newest per file and label wins); true when it changed what we knew. */
+        const applyChange = (subdir, filename, label, on, tag) => {
+            noteLabel(label);
+            const next = applyLabelChange(labels.ops[subdir]?.[filename], label, on, tag);
+            if (next)
+                (labels.ops[subdir] ??= {})[filename] = next;
+            return next !== undefined;
+        };
         const restricted = o.subdirs ? new Set(o.subdirs) : undefined;
         const work = new Map();
         const want = (subdir) => {
@@ -82772,13 +83730,31 @@ async function reindex_reindex(o) {
             await readPreviousChannelData();
         // --- the published state, merged in (it may hold files another reindex added) --------------------
         const marks = [];
+        const labelMarks = [];
         const published = new Map();
+        /** Label state of a published latest (names, promotion labels come with the entries); how many changes were new. */
+        const mergeLabels = (subdir, pub) => {
+            let changed = 0;
+            for (const name of pub.labels?.names ?? [])
+                noteLabel(name);
+            for (const [filename, state] of Object.entries(pub.labels?.files ?? {})) {
+                if (state.promoted)
+                    noteLabel(state.promoted);
+                for (const [label, [tag, on]] of Object.entries(state.ops ?? {}))
+                    if (applyChange(subdir, filename, label, on, tag))
+                        changed++;
+            }
+            return changed;
+        };
         const mergePublished = (subdir, pub) => {
             let added = 0;
-            for (const pkg of pub.entries)
-                if (cache.add({ subdir, pkg }))
+            const files = pub.labels?.files ?? {};
+            for (const pkg of pub.entries) {
+                const promoted = files[pkg.filename]?.promoted;
+                if (cache.add({ subdir, pkg, ...(promoted ? { label: promoted } : {}) }))
                     added++;
-            return added;
+            }
+            return added + mergeLabels(subdir, pub);
         };
         const readLatest = async (w) => {
             const repository = store.repository(repodataRepository(w.subdir));
@@ -82792,6 +83768,7 @@ async function reindex_reindex(o) {
             const state = cache.state.subdirs[w.subdir];
             if (!o.full && state?.latest === head.digest) {
                 marks.push(cache.state.mark);
+                labelMarks.push(cache.state.labelMark);
                 return;
             }
             let pub;
@@ -82803,13 +83780,20 @@ async function reindex_reindex(o) {
                 errors.push(`ignoring ${repository.display}:latest: ${errorLine(error)}`);
                 w.dirty = true;
                 marks.push(undefined);
+                labelMarks.push(undefined);
                 return;
             }
             published.set(w.subdir, pub);
             marks.push(pub.mark);
+            labelMarks.push(pub.labelMark);
             if (!o.full)
                 mergePublished(w.subdir, pub);
-            cache.state.subdirs[w.subdir] = { ...state, latest: head.digest, indexed: pub.entries.length };
+            else
+                mergeLabels(w.subdir, pub);
+            // Someone else's latest: its label indexes may differ from what our cache remembers.
+            w.labelsDirty = true;
+            w.recheckLabels = true;
+            cache.state.subdirs[w.subdir] = { ...state, latest: head.digest, indexed: pub.entries.length, patchKey: pub.patchKey, labelsDigest: pub.labelsDigest };
         };
         await Promise.all([...work.values()].map((w) => limit(() => readLatest(w))));
         // --- what is new: the promotion log (incremental) or a listing of production (full) --------------
@@ -82851,7 +83835,11 @@ async function reindex_reindex(o) {
                 let firstFailure;
                 const entries = await Promise.all(fresh.map((tag) => limit(async () => {
                     try {
-                        return await readPromotion(store, tag);
+                        const entry = await readPromotion(store, tag);
+                        // Every subdir gets an index per label of the channel, whichever subdir named it.
+                        if (entry.label)
+                            noteLabel(entry.label);
+                        return entry;
                     }
                     catch (error) {
                         errors.push(errorLine(error));
@@ -82872,7 +83860,8 @@ async function reindex_reindex(o) {
                         const at = Date.parse(entry.promotedAt) || now().getTime();
                         for (const pkg of got.entries) {
                             const stamped = withIndexedTimestamp(pkg, at);
-                            if (cache.add({ subdir: entry.subdir, manifestDigest: got.digest, pkg: stamped })) {
+                            const label = entry.label && entry.label !== MAIN_LABEL ? { label: entry.label } : {};
+                            if (cache.add({ subdir: entry.subdir, manifestDigest: got.digest, pkg: stamped, ...label })) {
                                 const w = want(entry.subdir);
                                 if (w) {
                                     w.added++;
@@ -82903,9 +83892,82 @@ async function reindex_reindex(o) {
                 newMark = after;
             }
         }
-        // Files we have that the published latest lacks (cache learnt them earlier, or another run lost them).
+        // --- label changes: the label log past its mark (listed after the promotion log: a change recorded before its
+        // file's promotion entry is then always seen with it) -------------------------------------------------------
+        let newLabelMark = cache.state.labelMark;
+        {
+            const labelTags = await listLabelTags(store);
+            const after = cache.warm ? cache.state.labelMark : labelMarks.length > 0 && labelMarks.every((m) => m !== undefined) ? labelMarks.sort()[0] : undefined;
+            const from = after ? rewindMark(after) : '';
+            // Changes already applied are known by their tags; only the rest is read.
+            const applied = new Set();
+            for (const files of Object.values(labels.ops))
+                for (const ops of Object.values(files))
+                    for (const [tag] of Object.values(ops))
+                        applied.add(tag);
+            const candidates = labelTags.filter((t) => t > from && !applied.has(t));
+            let firstFailure;
+            const changes = await Promise.all(candidates.map((tag) => limit(async () => {
+                try {
+                    return await readLabelChange(store, tag);
+                }
+                catch (error) {
+                    errors.push(errorLine(error));
+                    if (!firstFailure || tag < firstFailure)
+                        firstFailure = tag;
+                    return undefined;
+                }
+            })));
+            for (const c of changes) {
+                if (!c || !applyChange(c.subdir, c.filename, c.label, c.action === 'add', c.logTag))
+                    continue;
+                const w = want(c.subdir);
+                if (w)
+                    w.dirty = true;
+                report(`${c.action} label ${c.label} (by ${c.actor})`, { artifact: `${c.subdir}/${c.filename}` });
+            }
+            const last = firstFailure ? labelTags.filter((t) => t < firstFailure).at(-1) : labelTags.at(-1);
+            newLabelMark = last && (!after || last > after) ? last : after;
+        }
+        // A label new to the channel gets an index in every subdir.
+        if (labels.names.size > namesKnown)
+            for (const w of work.values())
+                w.labelsDirty = true;
+        // --- repodata patches (after the logs: a new patches build may just have been promoted); a source that cannot
+        // be used stops the run here, before anything is pushed ----------------------------------------------------------
+        const noarch = () => [...cache.subdirEntries('noarch').values()];
+        const patches = await loadPatches({
+            store,
+            ...(cache.dir ? { cacheDir: cache.dir } : {}),
+            ...(o.patchGenerator ? { patchGenerator: o.patchGenerator } : {}),
+            ...(o.patchPackage ? { patchPackage: o.patchPackage } : {}),
+            ...(o.patchInstructions ? { patchInstructions: o.patchInstructions } : {}),
+            subdirs: [...work.keys()],
+            known: (subdir, filename) => cache.entries.get(subdir)?.get(filename)?.pkg,
+            mainBuilds: (name) => noarch().filter((e) => e.pkg.record.name === name && inMainIndex(labels, 'noarch', e)).map((e) => e.pkg),
+            newestVersion,
+            report: (message) => report(message),
+        });
         for (const w of work.values()) {
-            if (o.full || w.dirty)
+            const before = cache.state.subdirs[w.subdir]?.patchKey ?? published.get(w.subdir)?.patchKey ?? '';
+            if (patches.keyOf(w.subdir) !== before) {
+                w.dirty = true;
+                report(`the patch instructions of ${w.subdir} changed: re-patching it`);
+            }
+        }
+        // Parsed when a subdir is built and let go after: a big channel's instructions are held one subdir at a time.
+        const instructionsOf = (subdir) => patches.instructionsOf(subdir);
+        // Files we have that the published latest lacks (cache learnt them earlier, or another run lost them), and
+        // label changes it lacks (learnt by a run restricted to other subdirs).
+        for (const w of work.values()) {
+            if (w.dirty)
+                continue;
+            const labelsNow = labelsLayer(labels, w.subdir, cache.subdirEntries(w.subdir).values());
+            if ((labelsNow ? sha256Of(labelsNow) : '') !== (cache.state.subdirs[w.subdir]?.labelsDigest ?? '')) {
+                w.dirty = true;
+                continue;
+            }
+            if (o.full)
                 continue;
             const pub = published.get(w.subdir);
             const have = cache.subdirEntries(w.subdir);
@@ -82925,16 +83987,16 @@ async function reindex_reindex(o) {
         // --- build and push ------------------------------------------------------------------------------
         const createdAt = now().toISOString();
         const built = new Map();
-        const build = (subdir) => {
-            const packages = [...cache.subdirEntries(subdir).values()].map((e) => e.pkg);
+        const builtLabels = [];
+        const build = async (subdir) => {
+            const entries = [...cache.subdirEntries(subdir).values()];
             // The static tree needs every shard's bytes; a registry-only run re-encodes changed names only.
-            const keys = o.out === undefined ? cache.state.subdirs[subdir]?.shardKeys : undefined;
-            const previousShards = keys ? new Map(Object.entries(keys).map(([name, [key, hex]]) => [name, { key, hex }])) : undefined;
-            const files = buildSubdirIndex(subdir, packages, { createdAt, ...(previousShards ? { previousShards } : {}) });
+            const previousShards = o.out === undefined ? shardMap(cache.state.subdirs[subdir]?.shardKeys) : undefined;
+            const b = buildMainIndex(labels, subdir, entries, await instructionsOf(subdir), { createdAt, ...(previousShards ? { previousShards } : {}) });
             // Kept for the static tree only: a big channel should not hold every subdir's files at once.
             if (o.out !== undefined)
-                built.set(subdir, files);
-            return files;
+                built.set(subdir, b);
+            return b;
         };
         const results = [];
         let pushedSomething = false;
@@ -82948,32 +84010,49 @@ async function reindex_reindex(o) {
                 dropped = true;
                 continue;
             }
-            let files;
+            let b;
             if (o.full && !w.dirty) {
-                files = build(w.subdir);
+                b = await build(w.subdir);
                 const pubDigest = published.get(w.subdir)?.repodataDigest;
-                if (pubDigest !== sha256Of(files.repodataJson))
+                if (pubDigest !== sha256Of(b.files.repodataJson))
                     w.dirty = true;
             }
-            if (!w.dirty) {
-                results.push({ subdir: w.subdir, packages: cache.subdirEntries(w.subdir).size, added: w.added, repodataDigest: w.latest ?? '', tags: [] });
-                continue;
+            let result = { subdir: w.subdir, packages: cache.subdirEntries(w.subdir).size, added: w.added, repodataDigest: w.latest ?? '', tags: [] };
+            if (w.dirty) {
+                try {
+                    b ??= await build(w.subdir);
+                    // What was finally pushed (merged with a concurrent reindex's state) is what the label indexes follow.
+                    ({ result, built: b } = await publishSubdir(w, b));
+                    pushedSomething = true;
+                }
+                catch (error) {
+                    errors.push(`cannot publish the index of ${w.subdir}: ${errorLine(error)}`);
+                }
             }
-            try {
-                const pushed = await publishSubdir(w, files ?? build(w.subdir));
-                results.push(pushed);
-                pushedSomething = true;
+            if (w.dirty || w.labelsDirty) {
+                try {
+                    b ??= await build(w.subdir);
+                    const pushedLabels = await publishLabels(w, b);
+                    if (pushedLabels.length > 0)
+                        result = { ...result, labels: pushedLabels };
+                    if (pushedLabels.some((l) => l.pushed))
+                        pushedSomething = true;
+                }
+                catch (error) {
+                    errors.push(`cannot publish the label indexes of ${w.subdir}: ${errorLine(error)}`);
+                }
             }
-            catch (error) {
-                errors.push(`cannot publish the index of ${w.subdir}: ${errorLine(error)}`);
-                results.push({ subdir: w.subdir, packages: cache.subdirEntries(w.subdir).size, added: w.added, repodataDigest: w.latest ?? '', tags: [] });
-            }
+            results.push(result);
         }
         // channeldata.json: only for an unrestricted run (it covers every subdir).
         let channelData;
         const needChannelData = !restricted && (pushedSomething || dropped || !cache.state.channeldata || o.out !== undefined);
         if (needChannelData) {
-            const subdirs = [...work.keys()].sort().map((subdir) => ({ subdir, packages: [...cache.subdirEntries(subdir).values()].map((e) => e.pkg) }));
+            // The main index's packages: broken builds, other labels' builds and patch removals are not the channel's.
+            const subdirs = [];
+            for (const subdir of [...work.keys()].sort()) {
+                subdirs.push({ subdir, packages: mainPackages(labels, subdir, [...cache.subdirEntries(subdir).values()], await instructionsOf(subdir)) });
+            }
             const lacksAbout = subdirs.some((s) => s.packages.some((p) => !p.about));
             const previous = lacksAbout ? await readPreviousChannelData() : undefined;
             channelData = Buffer.from(channelDataJson(subdirs, previous ? { previous } : {}), 'utf8');
@@ -82988,14 +84067,20 @@ async function reindex_reindex(o) {
         }
         if (errors.length === 0 || newMark !== cache.state.mark)
             cache.state.mark = newMark;
+        if (errors.length === 0 || newLabelMark !== cache.state.labelMark)
+            cache.state.labelMark = newLabelMark;
+        cache.state.labelNames = [...labels.names].sort();
         await cache.save();
         if (o.out !== undefined) {
-            for (const w of work.values())
-                if (!built.has(w.subdir))
-                    build(w.subdir);
-            const subdirs = [...built.values()].sort((a, b) => (a.subdir < b.subdir ? -1 : 1));
+            for (const w of work.values()) {
+                if (builtLabels.some((l) => l.files.subdir === w.subdir) || (built.has(w.subdir) && labels.names.size === 0))
+                    continue;
+                const b = built.get(w.subdir) ?? (await build(w.subdir));
+                builtLabels.push(...buildLabelIndexes(b, { createdAt, previousShards: () => undefined }));
+            }
+            const indexes = [...[...built.values()].map((b) => ({ files: b.files })), ...builtLabels].sort((a, b) => `${a.label ?? ''}/${a.files.subdir}` < `${b.label ?? ''}/${b.files.subdir}` ? -1 : 1);
             report(`writing the static channel tree to ${o.out}`);
-            await writeChannelTree(store, o.out, subdirs, channelData, {
+            await writeChannelTree(store, o.out, indexes, channelData, {
                 channelName: store.display,
                 concurrency,
                 modified: now().getTime(),
@@ -83026,6 +84111,8 @@ async function reindex_reindex(o) {
             const publishedFiles = new Map();
             for (const [subdir, pub] of published)
                 publishedFiles.set(subdir, new Map(pub.entries.map((e) => [e.filename, e])));
+            // The label each file was promoted to is not in production's manifests: keep what the cache or latest knew.
+            const labelOf = (subdir, filename) => cache.entries.get(subdir)?.get(filename)?.label ?? published.get(subdir)?.labels?.files[filename]?.promoted;
             const stampOf = (subdir, filename) => {
                 const fromCache = cache.entries.get(subdir)?.get(filename)?.pkg.record.indexed_timestamp;
                 if (typeof fromCache === 'number')
@@ -83048,7 +84135,8 @@ async function reindex_reindex(o) {
                                 const got = await read(name, head.digest);
                                 for (const pkg of got.entries) {
                                     const at = stampOf(subdir, pkg.filename) ?? now().getTime();
-                                    fresh.get(subdir).set(pkg.filename, { subdir, manifestDigest: got.digest, pkg: withIndexedTimestamp(pkg, at) });
+                                    const label = labelOf(subdir, pkg.filename);
+                                    fresh.get(subdir).set(pkg.filename, { subdir, manifestDigest: got.digest, pkg: withIndexedTimestamp(pkg, at), ...(label ? { label } : {}) });
                                 }
                             }
                             catch (error) {
@@ -83096,14 +84184,21 @@ async function reindex_reindex(o) {
         }
         async function publishSubdir(w, first) {
             const repository = store.repository(repodataRepository(w.subdir));
-            let files = first;
+            let b = first;
             const state = (cache.state.subdirs[w.subdir] ??= {});
             const knownShards = new Set();
+            const patchKey = patches.keyOf(w.subdir);
             for (let attempt = 1;; attempt++) {
+                const files = b.files;
                 const stamp = timestampTag(now());
                 for (const hex of await pushShards(repository, files, knownShards, stamp, concurrency))
                     knownShards.add(hex);
-                const { bytes } = await prepareRepodataManifest(repository, files, { created: createdAt, ...(newMark ? { mark: newMark } : {}) });
+                const { bytes } = await prepareRepodataManifest(repository, files, {
+                    created: createdAt,
+                    ...(newMark ? { mark: newMark } : {}),
+                    ...(newLabelMark ? { labelMark: newLabelMark } : {}),
+                    ...(patchKey ? { patches: patchKey, ...(patches.source ? { patchSource: patches.source } : {}) } : {}),
+                }, b.state);
                 const ours = await settle(() => repository.pushManifest(bytes, MediaType.ImageManifest, stamp));
                 // Before moving latest: take in whatever a concurrent reindex published meanwhile.
                 const before = await repository.resolve('latest');
@@ -83111,7 +84206,7 @@ async function reindex_reindex(o) {
                     const pub = await readPublishedRepodata(repository, before.digest, w.subdir);
                     w.latest = before.digest;
                     if (mergePublished(w.subdir, pub) > 0 && attempt < LATEST_ATTEMPTS) {
-                        files = build(w.subdir);
+                        b = await build(w.subdir);
                         continue;
                     }
                 }
@@ -83120,25 +84215,66 @@ async function reindex_reindex(o) {
                 await sleep(50 + Math.floor(Math.random() * 100));
                 const after = await repository.resolve('latest');
                 let final = ours.digest;
+                let theirs;
                 if (after && after.digest !== ours.digest) {
-                    const pub = await readPublishedRepodata(repository, after.digest, w.subdir);
-                    const theirs = new Set(pub.entries.map((e) => e.filename));
-                    const missing = [...cache.subdirEntries(w.subdir).keys()].some((f) => !theirs.has(f));
-                    mergePublished(w.subdir, pub);
+                    theirs = await readPublishedRepodata(repository, after.digest, w.subdir);
+                    const files = new Set(theirs.entries.map((e) => e.filename));
+                    const missing = [...cache.subdirEntries(w.subdir).keys()].some((f) => !files.has(f));
+                    const learnt = mergePublished(w.subdir, theirs);
                     w.latest = after.digest;
                     if (missing && attempt < LATEST_ATTEMPTS) {
-                        files = build(w.subdir);
+                        b = await build(w.subdir);
                         continue;
                     }
                     if (missing)
                         throw new PipelineError(`latest of ${repository.display} kept being replaced by other reindexes; run reindex again`);
                     final = after.digest;
+                    // Their state won: the label indexes follow the merged state, and the next run compares with theirs.
+                    if (learnt > 0)
+                        b = await build(w.subdir);
                 }
                 state.latest = final;
-                state.indexed = files.packages.length;
-                state.shardKeys = Object.fromEntries([...files.shardKeys].map(([name, k]) => [name, [k.key, k.hex]]));
-                return { subdir: w.subdir, packages: files.packages.length, added: w.added, repodataDigest: final, tags: [stamp, 'latest'] };
+                state.indexed = b.indexed;
+                state.patchKey = theirs ? theirs.patchKey : patchKey;
+                state.labelsDigest = theirs ? theirs.labelsDigest : b.state.labels ? sha256Of(b.state.labels) : '';
+                state.shardKeys = shardRecord(files.shardKeys);
+                const result = {
+                    subdir: w.subdir,
+                    packages: b.indexed,
+                    added: w.added,
+                    repodataDigest: final,
+                    tags: [stamp, 'latest'],
+                    ...(b.removed > 0 ? { removed: b.removed } : {}),
+                };
+                return { result, built: b };
             }
+        }
+        /** Builds every label index of the subdir and pushes those whose content differs from what the registry holds. */
+        async function publishLabels(w, b) {
+            const state = (cache.state.subdirs[w.subdir] ??= {});
+            const views = (state.views ??= {});
+            const indexes = buildLabelIndexes(b, { createdAt, previousShards: (label) => (o.out === undefined ? shardMap(views[label]?.shardKeys) : undefined) });
+            const out = [];
+            for (const { label, files } of indexes) {
+                if (o.out !== undefined)
+                    builtLabels.push({ label, files });
+                const key = viewKey(sha256Of(files.repodataJson), sha256Of(files.runExportsJson));
+                const repository = store.repository(labelRepodataRepository(label, w.subdir));
+                const there = w.recheckLabels || !views[label] ? await publishedViewKey(repository) : views[label].key;
+                let pushed = false;
+                if (there !== key) {
+                    const stamp = timestampTag(now());
+                    await pushShards(repository, files, new Set(), stamp, concurrency);
+                    const { bytes } = await prepareRepodataManifest(repository, files, { created: createdAt });
+                    await settle(() => repository.pushManifest(bytes, MediaType.ImageManifest, stamp));
+                    await settle(() => repository.pushManifest(bytes, MediaType.ImageManifest, 'latest'));
+                    pushed = true;
+                    report(`pushed label/${label}/${w.subdir} (${files.packages.length} packages)`);
+                }
+                views[label] = { key, shardKeys: shardRecord(files.shardKeys) };
+                out.push({ label, packages: files.packages.length, pushed });
+            }
+            return out;
         }
     }
     finally {
@@ -83985,9 +85121,9 @@ function sinceFilter(since) {
 function groupByTag(files) {
     const groups = new Map();
     for (const file of [...files].sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0))) {
-        const { name, version, build } = (0,conda_src/* parsePackageFilename */.JS)(file.filename);
-        const repository = (0,conda_src/* packageRepository */.HA)(file.subdir, name);
-        const tag = (0,conda_src/* encodeTag */.jD)(version, build);
+        const { name, version, build } = (0,src/* parsePackageFilename */.JS)(file.filename);
+        const repository = (0,src/* packageRepository */.HA)(file.subdir, name);
+        const tag = (0,src/* encodeTag */.jD)(version, build);
         const key = `${repository}:${tag}`;
         let group = groups.get(key);
         if (!group)
@@ -84032,7 +85168,7 @@ function collectFiles(subdir, entries, source, wantName) {
     for (const [filename, record] of entries) {
         let name;
         try {
-            name = (0,conda_src/* parsePackageFilename */.JS)(filename).name;
+            name = (0,src/* parsePackageFilename */.JS)(filename).name;
         }
         catch (error) {
             invalid.push({ filename, reason: `upstream lists ${JSON.stringify(filename.slice(0, 200))}, which is no package file name (${error.message})` });
@@ -84156,10 +85292,10 @@ onBytes) {
         }
         let pkg;
         try {
-            pkg = await (0,conda_src/* readPackage */.LY)(tmp, { filename: file.filename, subdir: file.subdir, ...(ctx.fullRead ? {} : { metadataOnly: true }) });
+            pkg = await (0,src/* readPackage */.LY)(tmp, { filename: file.filename, subdir: file.subdir, ...(ctx.fullRead ? {} : { metadataOnly: true }) });
         }
         catch (error) {
-            if (error instanceof conda_src/* PackageError */.JP)
+            if (error instanceof src/* PackageError */.JP)
                 throw new RefusedError(`upstream's ${artifact} is refused as a package: ${open_errorLine(error)}; nothing pushed for it`);
             throw error;
         }
@@ -84181,7 +85317,7 @@ onBytes) {
         // The record a reindex of this package writes: index.json exactly as the package holds it (not as read
         // leniently), plus the file's md5, sha256 and size.
         const indexJson = JSON.parse(Buffer.from(pkg.indexJsonBytes).toString('utf8'));
-        return { uploaded, derived: (0,conda_src/* repodataRecord */.OM)(indexJson, pkg) };
+        return { uploaded, derived: (0,src/* repodataRecord */.OM)(indexJson, pkg) };
     }
     finally {
         await (0,promises_.rm)(tmp, { force: true });
@@ -84252,7 +85388,7 @@ class HttpUpstream {
         this.#base = channelBase(from);
         this.display = this.#base.href;
         this.#concurrency = options.concurrency ?? 8;
-        this.#http = new src/* HttpTransport */.G5({ registry: this.#base.host, concurrency: this.#concurrency, timeoutMs: options.timeoutMs ?? 60_000, userAgent: 'oci-channel-mirror' });
+        this.#http = new oci_src/* HttpTransport */.G5({ registry: this.#base.host, concurrency: this.#concurrency, timeoutMs: options.timeoutMs ?? 60_000, userAgent: 'oci-channel-mirror' });
     }
     /** GET; undefined for 404/410 (an index format not offered), an UpstreamError for any other failure. */
     async #get(url, signal) {
@@ -84267,7 +85403,7 @@ class HttpUpstream {
         }
         if (res.status === 200)
             return res;
-        await (0,src/* discard */.vf)(res);
+        await (0,oci_src/* discard */.vf)(res);
         if (res.status === 404 || res.status === 410)
             return undefined;
         throw new UpstreamError(`upstream ${url.href} answered HTTP ${res.status}; check the channel URL, or retry later`);
@@ -84301,7 +85437,7 @@ class HttpUpstream {
         const subdirs = data?.subdirs;
         if (!Array.isArray(subdirs))
             return undefined;
-        return subdirs.filter((s) => typeof s === 'string' && (0,conda_src/* isValidSubdir */.uc)(s)).sort();
+        return subdirs.filter((s) => typeof s === 'string' && (0,src/* isValidSubdir */.uc)(s)).sort();
     }
     async readSubdir(subdir, wantName, signal) {
         const dir = new URL(`${subdir}/`, this.#base);
@@ -84313,7 +85449,7 @@ class HttpUpstream {
         if (compressed) {
             let text;
             try {
-                text = (0,conda_src/* zstdDecompress */.v3)(compressed, http_MAX_REPODATA).toString('utf8');
+                text = (0,src/* zstdDecompress */.v3)(compressed, http_MAX_REPODATA).toString('utf8');
             }
             catch (error) {
                 throw new UpstreamError(`upstream ${zst.href} does not decompress (${open_errorLine(error)}); it may be larger than ${http_MAX_REPODATA} bytes: mirror with --package or from a channel with shards`);
@@ -84358,13 +85494,13 @@ class HttpUpstream {
     }
     /** CEP 16: the shard index, then the shards of the wanted names (each checked against its sha256). */
     async #readShards(subdir, dir, wantName, signal) {
-        const indexUrl = new URL(conda_src/* SHARD_INDEX_FILENAME */.GS, dir);
+        const indexUrl = new URL(src/* SHARD_INDEX_FILENAME */.GS, dir);
         const bytes = await this.#read(indexUrl, MAX_SHARD_INDEX, signal);
         if (!bytes)
             return undefined;
         let index;
         try {
-            index = (0,conda_src/* decodeShardIndex */.bs)(bytes, `upstream ${indexUrl.href}`);
+            index = (0,src/* decodeShardIndex */.bs)(bytes, `upstream ${indexUrl.href}`);
         }
         catch (error) {
             throw new UpstreamError(open_errorLine(error));
@@ -84386,7 +85522,7 @@ class HttpUpstream {
                 throw new UpstreamError(`upstream ${url.href} does not hash to the sha256 its shard index gives; refused`);
             let shard;
             try {
-                shard = (0,conda_src/* decodeShard */.p6)(shardBytes, `upstream ${url.href}`);
+                shard = (0,src/* decodeShard */.p6)(shardBytes, `upstream ${url.href}`);
             }
             catch (error) {
                 throw new UpstreamError(open_errorLine(error));
@@ -84422,7 +85558,7 @@ class HttpUpstream {
                 return await writeHashed(res.body, to, file.size, `${file.subdir}/${file.filename}`, options);
             }
             catch (error) {
-                if (error instanceof UpstreamError || error instanceof src/* OciError */.Mf || options.signal?.aborted || attempt >= PACKAGE_ATTEMPTS) {
+                if (error instanceof UpstreamError || error instanceof oci_src/* OciError */.Mf || options.signal?.aborted || attempt >= PACKAGE_ATTEMPTS) {
                     if (error instanceof UpstreamError)
                         throw error;
                     throw new UpstreamError(`upstream ${url.href}: ${open_errorLine(error)}`, { cause: error });
@@ -84457,7 +85593,7 @@ class OciUpstream {
     display;
     #store;
     constructor(from, options) {
-        this.#store = (0,src/* openStore */.Ch)(from, options ?? {});
+        this.#store = (0,oci_src/* openStore */.Ch)(from, options ?? {});
         this.display = this.#store.display;
     }
     #fail(what, error) {
@@ -84472,21 +85608,21 @@ class OciUpstream {
             const manifest = json_parseJsonObject(fetched.bytes, `${repository.display}:latest`);
             const layer = (manifest.layers ?? []).find((l) => l.mediaType === names_IndexMediaType.ChannelData);
             if (layer) {
-                const data = json_parseJsonObject(await blobs_readSmallBlob(repository, (0,src/* parseDigest */.m)(layer.digest), layer.size, oci_MAX_CHANNELDATA), 'channeldata.json');
+                const data = json_parseJsonObject(await blobs_readSmallBlob(repository, (0,oci_src/* parseDigest */.m)(layer.digest), layer.size, oci_MAX_CHANNELDATA), 'channeldata.json');
                 if (Array.isArray(data.subdirs))
-                    return data.subdirs.filter((s) => typeof s === 'string' && (0,conda_src/* isValidSubdir */.uc)(s)).sort();
+                    return data.subdirs.filter((s) => typeof s === 'string' && (0,src/* isValidSubdir */.uc)(s)).sort();
             }
         }
         catch (error) {
-            if (!(error instanceof src/* NotFoundError */.m_))
+            if (!(error instanceof oci_src/* NotFoundError */.m_))
                 this.#fail('reading channeldata.json', error);
         }
         try {
             const names = await this.#store.listRepositories();
-            return [...new Set(names.map((n) => n.split('/')[0]).filter(conda_src/* isValidSubdir */.uc))].sort();
+            return [...new Set(names.map((n) => n.split('/')[0]).filter(src/* isValidSubdir */.uc))].sort();
         }
         catch (error) {
-            if (error instanceof src/* UnsupportedError */.Wt)
+            if (error instanceof oci_src/* UnsupportedError */.Wt)
                 return undefined;
             this.#fail('listing repositories', error);
         }
@@ -84498,25 +85634,25 @@ class OciUpstream {
             published = await read_readPublishedRepodata(repository, 'latest', subdir);
         }
         catch (error) {
-            if (error instanceof src/* NotFoundError */.m_)
+            if (error instanceof oci_src/* NotFoundError */.m_)
                 return undefined;
             this.#fail(`reading ${subdir}/repodata.json:latest`, error);
         }
         const entries = published.entries.map((e) => [e.filename, e.record]);
-        const { files, invalid } = collectFiles(subdir, entries, (_filename, name) => (0,conda_src/* packageRepository */.HA)(subdir, name), wantName);
+        const { files, invalid } = collectFiles(subdir, entries, (_filename, name) => (0,src/* packageRepository */.HA)(subdir, name), wantName);
         return { subdir, format: 'oci', files, invalid };
     }
     async fetchPackage(file, to, options = {}) {
         const repository = this.#store.repository(file.source);
         try {
             // The store checks the digest and size while the bytes stream (DigestMismatchError before the end).
-            const stream = await repository.fetchBlob((0,src/* parseDigest */.m)(`sha256:${file.sha256}`), file.size, options.signal ? { signal: options.signal } : {});
+            const stream = await repository.fetchBlob((0,oci_src/* parseDigest */.m)(`sha256:${file.sha256}`), file.size, options.signal ? { signal: options.signal } : {});
             return await writeHashed(stream, to, file.size, `${file.subdir}/${file.filename}`, options);
         }
         catch (error) {
             if (options.signal?.aborted)
                 throw error;
-            if (error instanceof src/* DigestMismatchError */.h) {
+            if (error instanceof oci_src/* DigestMismatchError */.h) {
                 throw new WrongBytesError(`upstream ${repository.display} sent other bytes than sha256:${file.sha256} for ${file.subdir}/${file.filename} (${open_errorLine(error)}); refused, nothing pushed for it`);
             }
             this.#fail(`${file.subdir}/${file.filename} from ${repository.display}`, error);
@@ -84578,7 +85714,7 @@ function withoutIndexTime(record) {
 async function mirror(o) {
     const report = progress_reporter(o.progress, 'mirror');
     for (const s of o.subdirs ?? []) {
-        if (!(0,conda_src/* isValidSubdir */.uc)(s))
+        if (!(0,src/* isValidSubdir */.uc)(s))
             throw new Error(`invalid subdir ${JSON.stringify(s)}: use noarch or OS-ARCH such as linux-64`);
     }
     if (o.since !== undefined && Number.isNaN(o.since.getTime()))
@@ -84661,7 +85797,7 @@ async function mirror(o) {
                     continue;
                 let name = typeof record.name === 'string' ? record.name : undefined;
                 try {
-                    name ??= (0,conda_src/* parsePackageFilename */.JS)(filename).name;
+                    name ??= (0,src/* parsePackageFilename */.JS)(filename).name;
                 }
                 catch {
                     continue; // not a package file name: nothing a mirror can compare
@@ -84676,7 +85812,7 @@ async function mirror(o) {
             }
             progress.plan(selected.length, selected.reduce((sum, f) => sum + f.size, 0));
             await Promise.all(groupByTag(selected).map((group) => limit(() => mirrorGroup(run, group))));
-            const patch = (0,conda_src/* upstreamPatch */.mD)(subdir, run.patchRecords, o.applyRemovals ? { remove: removed } : {});
+            const patch = (0,src/* upstreamPatch */.mD)(subdir, run.patchRecords, o.applyRemovals ? { remove: removed } : {});
             const { instructions } = patch;
             if (Object.keys(instructions.packages).length || Object.keys(instructions['packages.conda']).length || instructions.remove.length || patch.unrepresentable.length) {
                 patches.push(patch);
@@ -84699,7 +85835,7 @@ async function mirror(o) {
                 served.set(entry.filename, entry.record);
         }
         catch (error) {
-            if (!(error instanceof src/* NotFoundError */.m_))
+            if (!(error instanceof oci_src/* NotFoundError */.m_))
                 errors.push(`destination: cannot read ${subdir}/repodata.json:latest (${open_errorLine(error)}); every file is checked at its tag instead`);
         }
         return served;
@@ -84724,7 +85860,7 @@ async function mirror(o) {
             }
             else {
                 progress.already(file.size);
-                if (!(0,conda_src/* sameJson */.Vk)(withoutIndexTime(file.record), withoutIndexTime(served)))
+                if (!(0,src/* sameJson */.Vk)(withoutIndexTime(file.record), withoutIndexTime(served)))
                     recordsDiffer = true;
             }
         }
@@ -84807,7 +85943,7 @@ async function mirror(o) {
         if (o.production && manifestDigest) {
             const keys = await logged();
             for (const file of [...unindexed, ...mirrored]) {
-                const key = promotion_log_fileKey(file.subdir, file.filename);
+                const key = append_log_fileKey(file.subdir, file.filename);
                 if (keys.has(key))
                     continue;
                 try {
@@ -84842,7 +85978,126 @@ async function mirror(o) {
     return { ok: errors.length === 0 && summary.refused === 0 && summary.failed === 0, artifacts, removedUpstream, patches, subdirs: subdirResults, summary, errors };
 }
 
+;// CONCATENATED MODULE: ./packages/pipeline/src/steps/label.ts
+// label: add or remove labels of promoted artifacts (marking a build broken is adding `broken`), recorded in the
+// label log with who asked and why. Only artifacts production holds can be labelled; a change the artifact already
+// has is not recorded again. reindex turns the log into the label indexes.
+
+
+
+
+
+
+
+
+
+
+/** Who runs the change when not told: the GitHub actor in a workflow, else the login name. */
+function defaultActor(env = process.env) {
+    if (env.GITHUB_ACTOR)
+        return env.GITHUB_ACTOR;
+    try {
+        return os.userInfo().username;
+    }
+    catch {
+        return '';
+    }
+}
+/** The requested changes, checked before anything is read: labels parsed, none both added and removed. */
+function requestedChanges(o) {
+    const changes = [
+        ...(o.add ?? []).map((l) => ({ action: 'add', label: parseLabel(l, '--add') })),
+        ...(o.remove ?? []).map((l) => ({ action: 'remove', label: parseLabel(l, '--remove') })),
+    ];
+    if (changes.length === 0)
+        throw new Error('no label change given: add or remove at least one label (e.g. add broken)');
+    const both = changes.find((c) => c.action === 'add' && changes.some((d) => d.action === 'remove' && d.label === c.label));
+    if (both)
+        throw new Error(`label ${both.label} is both added and removed: ask for one`);
+    return changes;
+}
+/** `at`, or just after the log tag `previous` when a clock behind it would make the new change sort before it. */
+function laterThan(previous, at) {
+    const m = previous ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{3})-/.exec(previous) : null;
+    if (!m)
+        return at;
+    const last = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6], +m[7]);
+    return at.getTime() > last ? at : new Date(last + 1);
+}
+async function label(o) {
+    const changes = requestedChanges(o);
+    const actor = (o.actor ?? defaultActor()).trim();
+    const actorProblem = labelTextProblem('actor', actor);
+    if (actorProblem)
+        throw new Error(actorProblem);
+    const reason = o.reason?.trim() || undefined;
+    const reasonProblem = reason === undefined ? undefined : labelTextProblem('reason', reason);
+    if (reasonProblem)
+        throw new Error(reasonProblem);
+    if (o.artifacts.length === 0)
+        throw new Error('no artifact given: name the promoted artifacts as SUBDIR/FILENAME');
+    const report = reporter(o.progress, 'label');
+    const opened = openChannel(o.channel, productionOptions(o));
+    const store = opened.store;
+    const now = o.now ?? (() => new Date());
+    try {
+        // Both logs are listed once; each artifact then reads only its own entries (their keys are in the tags).
+        const [promotionTags, labelTags] = await Promise.all([listPromotionTags(store), listLabelTags(store)]);
+        const limit = pLimit(o.concurrency ?? 8);
+        const one = async (ref) => {
+            const artifact = formatArtifactRef(ref);
+            const refused = (why) => ({ subdir: ref.subdir, filename: ref.filename, status: 'refused', reason: `${artifact}: ${why}` });
+            try {
+                const where = locateArtifact(ref);
+                const manifest = await fetchPackageManifest(store, where.repository, where.tag);
+                const layer = manifest?.view.packages.find((p) => p.filename === ref.filename);
+                if (!layer)
+                    return refused(`not in ${store.display}; only promoted artifacts can be labelled`);
+                const declared = normalizeSha256(ref.sha256);
+                if (declared !== undefined && declared !== layer.sha256)
+                    return refused(`declared sha256 ${declared} but the channel holds ${layer.sha256}; nothing recorded`);
+                const promoted = (await findPromotion(store, ref.subdir, ref.filename, promotionTags))?.label;
+                let ops;
+                for (const tag of tagsOfFile(labelTags, ref.subdir, ref.filename)) {
+                    const change = await readLabelChange(store, tag);
+                    if (change.subdir !== ref.subdir || change.filename !== ref.filename)
+                        continue;
+                    ops = applyLabelChange(ops, change.label, change.action === 'add', tag) ?? ops;
+                }
+                const recorded = [];
+                for (const change of changes) {
+                    const has = effectiveLabels(promoted, ops).includes(change.label);
+                    if (has === (change.action === 'add'))
+                        continue;
+                    const logged = await appendLabelChange(store, { subdir: ref.subdir, filename: ref.filename, label: change.label, action: change.action, actor, sha256: layer.sha256, ...(reason ? { reason } : {}) }, laterThan(ops?.[change.label]?.[0], now()));
+                    ops = applyLabelChange(ops, change.label, change.action === 'add', logged.logTag) ?? ops;
+                    recorded.push(`${change.action} ${change.label}`);
+                    report(`${change.action} ${change.label} (by ${actor})`, { artifact });
+                }
+                return {
+                    subdir: ref.subdir,
+                    filename: ref.filename,
+                    sha256: layer.sha256,
+                    status: recorded.length > 0 ? 'changed' : 'unchanged',
+                    labels: effectiveLabels(promoted, ops),
+                    ...(recorded.length > 0 ? { recorded } : {}),
+                };
+            }
+            catch (error) {
+                return refused(errorLine(error).replace(`${artifact}: `, ''));
+            }
+        };
+        const artifacts = await Promise.all(o.artifacts.map((ref) => limit(() => one(ref))));
+        return { ok: artifacts.every((a) => a.status !== 'refused'), artifacts };
+    }
+    finally {
+        await opened.release();
+    }
+}
+
 ;// CONCATENATED MODULE: ./packages/pipeline/src/index.ts
+
+
 
 
 
@@ -86937,7 +88192,7 @@ var Alias = __nccwpck_require__(4065);
 var Collection = __nccwpck_require__(101);
 var identity = __nccwpck_require__(1127);
 var Pair = __nccwpck_require__(7165);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 var Schema = __nccwpck_require__(5840);
 var stringifyDocument = __nccwpck_require__(6829);
 var anchors = __nccwpck_require__(1596);
@@ -87862,7 +89117,7 @@ var anchors = __nccwpck_require__(1596);
 var visit = __nccwpck_require__(204);
 var identity = __nccwpck_require__(1127);
 var Node = __nccwpck_require__(6673);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 
 class Alias extends Node.NodeBase {
     constructor(source) {
@@ -88145,7 +89400,7 @@ exports.isEmptyPath = isEmptyPath;
 
 var applyReviver = __nccwpck_require__(3661);
 var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 
 class NodeBase {
     constructor(type) {
@@ -88238,7 +89493,7 @@ exports.createPair = createPair;
 
 var identity = __nccwpck_require__(1127);
 var Node = __nccwpck_require__(6673);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 
 const isScalarValue = (value) => !value || (typeof value !== 'function' && typeof value !== 'object');
 class Scalar extends Node.NodeBase {
@@ -88429,7 +89684,7 @@ var stringifyCollection = __nccwpck_require__(1212);
 var Collection = __nccwpck_require__(101);
 var identity = __nccwpck_require__(1127);
 var Scalar = __nccwpck_require__(3301);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 
 class YAMLSeq extends Collection.Collection {
     static get tagName() {
@@ -88550,7 +89805,7 @@ var log = __nccwpck_require__(7249);
 var merge = __nccwpck_require__(452);
 var stringify = __nccwpck_require__(2148);
 var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 
 function addPairToJSMap(ctx, map, { key, value }) {
     if (identity.isNode(key) && key.addToJSMap)
@@ -88673,7 +89928,7 @@ exports.isSeq = isSeq;
 
 /***/ }),
 
-/***/ 6424:
+/***/ 4043:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -91517,7 +92772,7 @@ var omap = __nccwpck_require__(303);
 var pairs = __nccwpck_require__(8385);
 var schema$2 = __nccwpck_require__(5913);
 var set = __nccwpck_require__(1528);
-var timestamp = __nccwpck_require__(4371);
+var timestamp = __nccwpck_require__(6752);
 
 const schemas = new Map([
     ['core', schema.schema],
@@ -91940,7 +93195,7 @@ exports.merge = merge;
 
 
 var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(6424);
+var toJS = __nccwpck_require__(4043);
 var YAMLMap = __nccwpck_require__(4454);
 var YAMLSeq = __nccwpck_require__(2223);
 var pairs = __nccwpck_require__(8385);
@@ -92124,7 +93379,7 @@ var merge = __nccwpck_require__(452);
 var omap = __nccwpck_require__(303);
 var pairs = __nccwpck_require__(8385);
 var set = __nccwpck_require__(1528);
-var timestamp = __nccwpck_require__(4371);
+var timestamp = __nccwpck_require__(6752);
 
 const schema = [
     map.map,
@@ -92258,7 +93513,7 @@ exports.set = set;
 
 /***/ }),
 
-/***/ 4371:
+/***/ 6752:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 

@@ -5602,7 +5602,7 @@ async function readPackageFile(file, options, hash) {
         throw new errors_ts_1.PackageError(filename, 'the file is empty', REBUILD);
     if (size > limits.maxPackageBytes)
         throw new errors_ts_1.PackageError(filename, `the file has ${size} bytes, over the ${limits.maxPackageBytes}-byte limit`, 'raise the limit if this package is real');
-    const state = new ReadState(filename, size, limits);
+    const state = new ReadState(filename, size, limits, options.collect);
     const hashes = parsed.format === 'tar.bz2' ? await readTarBz2(file, state) : await readConda(file, state, options.metadataOnly === true, hash);
     if (hashes && hashes.size !== size)
         throw new errors_ts_1.PackageError(filename, `the file changed while it was read (${size} then ${hashes.size} bytes)`, 'retry once nothing writes to it');
@@ -5634,6 +5634,7 @@ async function readPackageFile(file, options, hash) {
         ...(runExports ? { runExports } : {}),
         channelFields: channelFields(aboutJson, recipeSource(state), postInstallFlags(pathsJson)),
         infoFiles: [...info.keys()].sort(),
+        ...(options.collect ? { collected: state.collected } : {}),
     };
 }
 // ---------------------------------------------------------------------------------------------------------
@@ -5646,10 +5647,14 @@ class ReadState {
     filename;
     fileSize;
     limits;
-    constructor(filename, fileSize, limits) {
+    collect;
+    collected = new Map();
+    collectedBytes = 0;
+    constructor(filename, fileSize, limits, collect) {
         this.filename = filename;
         this.fileSize = fileSize;
         this.limits = limits;
+        this.collect = collect;
     }
     fail(reason, action = REBUILD) {
         return new errors_ts_1.PackageError(this.filename, reason, action);
@@ -5906,6 +5911,16 @@ async function handleMember(state, guard, part, header, body) {
         throw state.fail(`the info archive holds ${JSON.stringify(member.path)}, outside info/`);
     if (member && part === 'pkg' && isInfo)
         throw state.fail(`the pkg archive holds ${JSON.stringify(member.path)}; info/ files belong in the info archive`);
+    if (member && !isInfo && member.kind === 'file' && state.collect?.match(member.path)) {
+        const declared = header.size ?? 0;
+        const room = state.collect.maxBytes - state.collectedBytes;
+        if (declared > room)
+            throw state.fail(`member ${member.path} has ${declared} bytes, over the ${state.collect.maxBytes}-byte limit for what is read from it`);
+        const data = await readCapped(body, declared, () => state.fail(`member ${member.path} is longer than its header says`));
+        state.collectedBytes += data.length;
+        state.collected.set(member.path, data);
+        return;
+    }
     if (!member || !isInfo || member.kind === 'directory') {
         await drain(body);
         return;
