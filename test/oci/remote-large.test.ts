@@ -21,11 +21,12 @@ async function buildPlainJs(): Promise<void> {
   await rm(BUILD, { recursive: true, force: true });
   await mkdir(BUILD, { recursive: true });
   const src = path.join(root, 'packages/oci/src');
-  for (const file of (await readdir(src)).filter((f) => f.endsWith('.ts'))) {
+  for (const file of (await readdir(src, { recursive: true })).filter((f) => f.endsWith('.ts'))) {
     const js = stripTypeScriptTypes(await readFile(path.join(src, file), 'utf8')).replace(
       /(from\s+|import\()(['"])(\.{1,2}\/[^'"]+)\.ts\2/g,
       '$1$2$3.js$2',
     );
+    await mkdir(path.dirname(path.join(BUILD, file)), { recursive: true });
     await writeFile(path.join(BUILD, file.replace(/\.ts$/, '.js')), js);
   }
 }
@@ -33,7 +34,7 @@ async function buildPlainJs(): Promise<void> {
 const CHILD = `
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-const { createRemoteStore } = await import(${JSON.stringify(pathToFileURL(path.join(BUILD, 'remote.js')).href)});
+const { createRemoteStore } = await import(${JSON.stringify(pathToFileURL(path.join(BUILD, 'remote', 'index.js')).href)});
 const { parseLocation, streamSource } = await import(${JSON.stringify(pathToFileURL(path.join(BUILD, 'index.js')).href)});
 const SIZE = 1024 * 1024 * 1024;
 // 256 KiB pieces in a byte stream that holds one piece ahead (an object-mode stream would buffer 16 of them).
