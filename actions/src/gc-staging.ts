@@ -50,6 +50,10 @@ await runAction({
       ]),
       ...result.errors.map((e) => [escapeHtml(e.repository), ' ', ' ', ' ', `error: ${escapeHtml(e.error)}`]),
     ]);
+    if (result.stoppedEarly) {
+      core.warning(result.stoppedEarly);
+      core.summary.addRaw(escapeHtml(result.stoppedEarly), true);
+    }
     if (!result.ok || result.errors.length > 0) {
       const first = result.errors[0];
       throw new UserError(`${result.errors.length} staging repositories could not be collected${first ? `, first ${first.repository}: ${first.error}` : ''}; a re-run is safe`);

@@ -161,8 +161,11 @@ export interface GcOptions extends CommonOptions {
   /** Delete staging artifacts older than this many milliseconds that were not promoted. */
   olderThanMs: number;
   dryRun?: boolean;
-  /** Where the registry has no DELETE (ghcr.io): the GitHub Packages REST API. */
-  github?: { token: string; apiUrl?: string; owner: string; ownerType?: 'org' | 'user' };
+  /**
+   * Where the registry has no DELETE (ghcr.io): the GitHub Packages REST API. `reserve`: REST requests left
+   * unspent for the token's other work (default 25); gc stops before a package when the budget is down to it.
+   */
+  github?: { token: string; apiUrl?: string; owner: string; ownerType?: 'org' | 'user'; reserve?: number };
   now?: () => Date;
 }
 
@@ -170,6 +173,8 @@ export interface GcResult {
   ok: boolean;
   deleted: Array<{ repository: string; tag?: string; digest: string; ageMs: number; dryRun: boolean }>;
   errors: Array<{ repository: string; error: string }>;
+  /** Set when gc stopped before the end to keep the GitHub API budget's reserve: why, and that the next run continues. */
+  stoppedEarly?: string;
 }
 
 export interface DownloadOptions extends CommonOptions {

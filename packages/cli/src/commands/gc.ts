@@ -58,6 +58,7 @@ Options:
       );
     }
     if (result.errors.length) ctx.out('\n' + table(['FAILED', 'REASON'], result.errors.map((e) => [e.repository, e.error])));
+    if (result.stoppedEarly) ctx.out(`\n${result.stoppedEarly}\n`);
     return result.ok ? 0 : 1;
   },
 };

@@ -2,4 +2,5 @@
 export { GithubApiError, githubApiUrl } from './client.ts';
 export * from './packages.ts';
 export * from './dispatch.ts';
+export { clockTime, type RateLimitState } from './rate-limit.ts';
 export * from './payload.ts';
