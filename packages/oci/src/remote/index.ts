@@ -15,12 +15,12 @@ export interface RemoteStoreOptions extends StoreOptions {
   /** Blobs larger than this, or of unknown size, go up in PATCH chunks (default 64 MiB). */
   chunkThresholdBytes?: number;
   /**
-   * Size of one PATCH chunk, raised to the registry's OCI-Chunk-Min-Length. Default: the whole blob in one
-   * PATCH (as go-containerregistry and containers/image send it). Measured on distribution 2.8 with 1 GiB: the
-   * closing PUT?digest does not re-read the upload (its hash state is kept per PATCH), but each PATCH costs the
-   * registry extra work: 16 PATCHes of 64 MiB took 5.0-5.3 s (registry CPU 4.1-4.5 s), one PATCH 4.3-4.6 s
-   * (3.7-4.1 s), curl's monolithic PUT 4.2-4.3 s. An interrupted PATCH still resumes where the registry stands.
-   * Set it for registries or proxies that cap the size of a request body.
+   * Size of one ranged PATCH chunk (with Content-Range), raised to the registry's OCI-Chunk-Min-Length and capped
+   * by its OCI-Chunk-Max-Length. Default: the whole rest of the blob in one PATCH without Content-Range (as
+   * containers/image sends it), which distribution and ghcr.io take at full speed; ranged chunks cost a request
+   * each (measured in docs/benchmarks.md). An interrupted PATCH still resumes where the registry stands. Set it
+   * for registries or proxies that cap the size of a request body without saying so (a refusal as too large is
+   * learned anyway).
    */
   chunkSizeBytes?: number;
 }
@@ -34,6 +34,11 @@ export class RemoteStore implements Store {
   readonly chunkSize: number;
   /** Set once the registry showed it has no referrers API (a plain 404): saves a request per referrers lookup. */
   referrersApiMissing = false;
+  /** The largest request body the registry took after refusing a larger one as too large (upload.ts). */
+  learnedBodyLimit: number | undefined;
+  /** Whether a cross-repository mount ever worked here, and how often one was answered with an upload session. */
+  mountWorked = false;
+  mountRefusals = 0;
   readonly #client: RegistryClient;
 
   constructor(location: RegistryLocation, options: RemoteStoreOptions = {}) {

@@ -1,5 +1,12 @@
-// Blob uploads: upload sessions, the monolithic PUT, the chunked PATCH upload that resumes where the registry stands,
+// Blob uploads: upload sessions, the monolithic PUT, the streamed PATCH upload that resumes where the registry stands,
 // and cross-repository mounts.
+//
+// How a large blob goes up (measured in docs/benchmarks.md, "Large blobs: one request, not 4 MiB chunks"): one
+// PATCH without Content-Range carrying the whole rest of the blob, then PUT?digest. Registries take that at full
+// speed (distribution, and ghcr.io, which refuses a PATCH *with* Content-Range over 4 MiB). Ranged chunks are sent
+// only where the registry asks for them (OCI-Chunk-Max-Length), where the caller set a chunk size, or after a
+// registry refused a body as too large (416 "the request body is too large", 413): that answer is not a glitch to
+// retry but a size to learn; the store keeps it for the rest of the run, so no blob is ever sent more than twice.
 import { createHash } from 'node:crypto';
 import { Readable, pipeline } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,13 +40,32 @@ export async function openSession(t: RepositoryTarget, query = ''): Promise<{ re
   return { res, location: location ? checkLocation(url, location, 'upload location', context) : undefined };
 }
 
-export async function startUpload(t: RepositoryTarget): Promise<{ location: URL; minChunk: number }> {
+export async function startUpload(t: RepositoryTarget): Promise<{ location: URL; minChunk: number; maxChunk: number }> {
   const context = t.context();
   const { res, location } = await openSession(t);
   if (res.status !== 202) throw await responseError(res, 'starting an upload to', context);
   await discard(res);
   if (!location) throw new ProtocolError(`starting an upload to ${where(context)}: no Location in the answer`, context);
-  return { location, minChunk: Number(header(res, 'oci-chunk-min-length')) || 0 };
+  const maxChunk = Number(header(res, 'oci-chunk-max-length'));
+  return {
+    location,
+    minChunk: Number(header(res, 'oci-chunk-min-length')) || 0,
+    maxChunk: Number.isSafeInteger(maxChunk) && maxChunk > 0 ? maxChunk : Number.POSITIVE_INFINITY,
+  };
+}
+
+/**
+ * The body size a "too large" refusal allows: the limit its message names (`4.00MiB`), else half of what was sent
+ * (at least 1 MiB). Undefined when the answer is not about the size (a 416 for a range out of order).
+ */
+function bodyLimit(status: number, message: string | undefined, sent: number): number | undefined {
+  if (status !== 413 && !(status === 416 && /too large|exceeds the maximum/i.test(message ?? ''))) return undefined;
+  const named = /(\d+(?:\.\d+)?)\s*(KiB|MiB|GiB|KB|MB|GB)/i.exec(message ?? '');
+  if (named) {
+    const unit = { kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1000, mb: 1000 ** 2, gb: 1000 ** 3 }[named[2]!.toLowerCase() as 'kib'];
+    return Math.max(1, Math.floor(Number(named[1]) * unit));
+  }
+  return Math.max(1024 * 1024, Math.floor(sent / 2));
 }
 
 export async function cancelUpload(t: RepositoryTarget, location: URL): Promise<void> {
@@ -69,11 +95,12 @@ export async function pushBlob(
   }
   const size = expected.size ?? source.size;
   const algorithm = expected.digest?.startsWith('sha512:') ? 'sha512' : 'sha256';
-  if (size !== undefined && size <= t.store.chunkThreshold && (expected.digest || source.replayable)) {
+  const bodyCap = t.store.learnedBodyLimit ?? Number.POSITIVE_INFINITY;
+  if (size !== undefined && size <= t.store.chunkThreshold && size <= bodyCap && (expected.digest || source.replayable)) {
     const digest = expected.digest ?? (await hashSource(source, algorithm));
     return pushMonolithic(t, source, size, digest, expected, options);
   }
-  return pushChunked(t, source, algorithm, expected, options);
+  return pushStreamed(t, source, algorithm, expected, options);
 }
 
 function mismatch(t: RepositoryTarget, digest: Digest | undefined, why: string): DigestMismatchError {
@@ -124,6 +151,19 @@ async function pushMonolithic(
       await discard(res);
       return { digest, size, pushed: true };
     }
+    if (res.status === 413 || res.status === 416) {
+      const refusal = await readRegistryError(res);
+      const limit = bodyLimit(res.status, refusal.message, size);
+      await cancelUpload(t, location);
+      if (limit !== undefined) {
+        // Not a glitch: the registry takes smaller bodies only. Ranged chunks from here on (a one-shot source is
+        // spent: the caller fetches it again and the store already knows to chunk).
+        learnBodyLimit(t, limit);
+        if (source.replayable) return pushStreamed(t, source, digest.startsWith('sha512:') ? 'sha512' : 'sha256', expected, options);
+        throw new ProtocolError(`PUT blob ${where(context)}: the registry takes bodies of at most ${limit} bytes (HTTP ${res.status}); send it again, in chunks`, { ...context, status: res.status, code: refusal.code });
+      }
+      throw new ProtocolError(`PUT blob ${where(context)} failed: HTTP ${res.status}${refusal.code ? ` ${refusal.code}` : ''}`, { ...context, status: res.status, code: refusal.code });
+    }
     const body = res.status === 400 ? await readRegistryError(res) : undefined;
     if (body?.code === 'DIGEST_INVALID' || body?.code === 'SIZE_INVALID') {
       await cancelUpload(t, location);
@@ -144,7 +184,15 @@ async function pushMonolithic(
   }
 }
 
-async function pushChunked(
+function learnBodyLimit(t: RepositoryTarget, limit: number): void {
+  t.store.learnedBodyLimit = Math.min(t.store.learnedBodyLimit ?? Number.POSITIVE_INFINITY, limit);
+}
+
+/**
+ * POST, then PATCH with the rest of the blob (Content-Range only when chunked: see the top of this file), then
+ * PUT?digest. A failure resumes where the registry stands; a "too large" refusal switches to ranged chunks.
+ */
+async function pushStreamed(
   t: RepositoryTarget,
   source: BlobSource,
   algorithm: 'sha256' | 'sha512',
@@ -153,20 +201,24 @@ async function pushChunked(
 ): Promise<{ digest: Digest; size: number; pushed: boolean }> {
   const context = t.context(expected.digest);
   const knownSize = source.size ?? expected.size;
-  let { location, minChunk } = await startUpload(t);
-  const chunkSize = Math.max(t.store.chunkSize, minChunk);
+  let { location, minChunk, maxChunk } = await startUpload(t);
+  // Finite: ranged chunks of this size; infinite: one unranged PATCH with the rest.
+  const chunking = () => Math.max(Math.min(t.store.chunkSize, maxChunk, t.store.learnedBodyLimit ?? Number.POSITIVE_INFINITY), Math.min(minChunk, maxChunk));
+  let chunkSize = chunking();
+  let tooLarge = 0;
   let offset = 0; // bytes the registry holds
   let saved = { offset: 0, hash: createHash(algorithm) }; // hash state at an offset the registry acknowledged
   let reader = new SourceReader(source, 0, createHash(algorithm));
   let failures = 0;
   const maxFailures = source.replayable ? t.client.transport.attempts : 0;
 
-  // After a failure: ask the registry what it has and reopen the source there; a lost session starts over.
-  const recover = async (cause: unknown): Promise<void> => {
+  // After a failure: ask the registry what it has and reopen the source there; a lost session starts over. A
+  // refusal for size is no failure (nothing to wait for), but a one-shot source cannot be read again either way.
+  const recover = async (cause: unknown, failure = true): Promise<void> => {
     reader.destroy();
-    failures++;
-    if (failures > maxFailures) throw cause;
-    await sleep(t.client.transport.backoff(failures));
+    if (failure) failures++;
+    if (failures > maxFailures || !source.replayable) throw cause;
+    if (failure) await sleep(t.client.transport.backoff(failures));
     let held: number | undefined;
     try {
       const res = await t.client.request({ method: 'GET', url: location, scopes: t.push }, context);
@@ -201,7 +253,8 @@ async function pushChunked(
       const start = offset;
       const headers: Record<string, string> = { 'content-type': MediaType.OctetStream };
       if (length !== undefined) {
-        headers['content-range'] = `${start}-${start + length - 1}`;
+        // Unranged when the whole rest goes in this one request: ghcr.io caps only ranged bodies (4 MiB).
+        if (Number.isFinite(chunkSize)) headers['content-range'] = `${start}-${start + length - 1}`;
         headers['content-length'] = String(length);
       }
       let res: HttpResponse;
@@ -232,7 +285,22 @@ async function pushChunked(
         saved = { offset, hash: reader.hash.copy() };
         continue;
       }
-      if (res.status === 416 || isRetryableStatus(res.status)) {
+      if (res.status === 413 || res.status === 416) {
+        const refusal = await readRegistryError(res);
+        const detail = `HTTP ${res.status}${refusal.code ? ` ${refusal.code}` : ''}${refusal.message ? `: ${refusal.message.slice(0, 200)}` : ''}`;
+        const limit = bodyLimit(res.status, refusal.message, reader.position - start);
+        if (limit !== undefined) {
+          // A size to learn, not a glitch: chunks no larger, from what the registry holds (nothing of this body).
+          if (++tooLarge > 3) throw new ProtocolError(`PATCH blob ${where(context)} kept being refused as too large (${detail}); the registry takes no body this upload can send`, { ...context, status: res.status, code: refusal.code });
+          learnBodyLimit(t, limit);
+          chunkSize = chunking();
+          await recover(new ProtocolError(`PATCH blob ${where(context)} failed: ${detail}`, { ...context, status: res.status, code: refusal.code }), false);
+          continue;
+        }
+        await recover(new ProtocolError(`PATCH blob ${where(context)} failed: ${detail}`, { ...context, status: res.status, code: refusal.code }));
+        continue;
+      }
+      if (isRetryableStatus(res.status)) {
         const error = await responseError(res, 'PATCH blob', context);
         await recover(error);
         continue;
@@ -267,9 +335,14 @@ async function pushChunked(
   return { digest, size: offset, pushed: true };
 }
 
+/** Mount answers of 202 (an upload session instead) before a store stops asking, when no mount ever worked. */
+const MOUNT_REFUSALS_BEFORE_GIVING_UP = 3;
+
 export async function mountBlob(t: RepositoryTarget, digest: Digest, from: Repository): Promise<boolean> {
   parseDigest(digest);
   if (from.store.key !== t.store.key) return false;
+  // ghcr.io never mounts (it answers a plain upload start): stop paying a POST and a DELETE per blob.
+  if (!t.store.mountWorked && t.store.mountRefusals >= MOUNT_REFUSALS_BEFORE_GIVING_UP) return false;
   try {
     const query = `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from.name)}`;
     const url = t.url(`blobs/uploads/${query}`);
@@ -278,9 +351,13 @@ export async function mountBlob(t: RepositoryTarget, digest: Digest, from: Repos
       t.context(digest),
     );
     await discard(res);
-    if (res.status === 201) return true;
+    if (res.status === 201) {
+      t.store.mountWorked = true;
+      return true;
+    }
     // 202: the registry opened an upload session instead; close it, the caller uploads.
     const location = header(res, 'location');
+    if (res.status === 202) t.store.mountRefusals++;
     if (res.status === 202 && location) await cancelUpload(t, checkLocation(url, location, 'upload location', t.context()));
     return false;
   } catch {
