@@ -109,6 +109,33 @@ export interface ValidateResult {
   artifacts: ArtifactVerdict[];
 }
 
+/** The GitHub Packages REST API for a ghcr.io channel: who owns the packages, and a token that can read them. */
+export interface GithubPackagesAccess {
+  token: string;
+  /** Default GITHUB_API_URL, else https://api.github.com. */
+  apiUrl?: string;
+  /** The organisation or user the channel's packages belong to (ghcr.io/<owner>/...). */
+  owner: string;
+  ownerType?: 'org' | 'user';
+}
+
+/**
+ * Reading the visibility of the packages a step creates (promote: a new package name; reindex: the first push of an
+ * index repository), where `github` is given: 'warn' (the default then) reports a private one with the fix,
+ * 'fail' also makes the result not ok, 'off' does not look.
+ */
+export interface VisibilityOptions {
+  github?: GithubPackagesAccess;
+  visibilityCheck?: 'fail' | 'warn' | 'off';
+}
+
+/** A production package anonymous conda clients cannot read, and the fix. */
+export interface PrivatePackage {
+  repository: string;
+  visibility: 'private' | 'internal' | 'unknown';
+  fix: string;
+}
+
 export interface PromotedArtifact extends ArtifactVerdict {
   status: 'promoted' | 'already-promoted' | 'rejected' | 'failed';
   productionDigest?: string;
@@ -116,14 +143,21 @@ export interface PromotedArtifact extends ArtifactVerdict {
   stagingRemoved?: boolean;
 }
 
-export type PromoteOptions = ValidateOptions;
+export type PromoteOptions = ValidateOptions & VisibilityOptions;
 
 export interface PromoteResult {
   ok: boolean;
   artifacts: PromotedArtifact[];
+  /**
+   * Blob bytes streamed registry to registry because the registry did not mount them (ghcr.io never mounts;
+   * on one registry that mounts this is 0).
+   */
+  streamedBytes?: number;
+  /** New production packages that are not public (see VisibilityOptions). */
+  privatePackages?: PrivatePackage[];
 }
 
-export interface ReindexOptions extends CommonOptions {
+export interface ReindexOptions extends CommonOptions, VisibilityOptions {
   channel: ChannelInput;
   /** Subdirs to index; default every subdir the channel has, plus noarch. */
   subdirs?: string[];
@@ -154,6 +188,8 @@ export interface ReindexResult {
   requests?: number;
   /** One line per artifact or file that could not be indexed or published (ok is false then). */
   errors?: string[];
+  /** Index repositories pushed for the first time that are not public (see VisibilityOptions). */
+  privatePackages?: PrivatePackage[];
 }
 
 export interface GcOptions extends CommonOptions {

@@ -1,7 +1,7 @@
 import { gc } from '@oci-channel/pipeline';
-import { location, noPositionals, optionalString, parse, required } from '../args.ts';
+import { GITHUB_OPTIONS, githubAccess, location, noPositionals, parse, required } from '../args.ts';
 import { shortDigest, table } from '../output.ts';
-import { parseDuration, UsageError } from '../usage.ts';
+import { parseDuration } from '../usage.ts';
 import type { Command } from './command.ts';
 
 export const gcCommand: Command = {
@@ -25,27 +25,18 @@ Options:
       channel: { type: 'string' },
       'older-than': { type: 'string' },
       'dry-run': { type: 'boolean' },
-      'github-owner': { type: 'string' },
-      'github-owner-type': { type: 'string' },
-      'github-api-url': { type: 'string' },
+      ...GITHUB_OPTIONS,
     });
     noPositionals(this.name, positionals);
     const channel = location(this.name, 'channel', required(this.name, values, 'channel'));
     const olderThanMs = parseDuration(required(this.name, values, 'older-than'));
-    const ownerType = values['github-owner-type'];
-    if (ownerType !== undefined && ownerType !== 'org' && ownerType !== 'user') throw new UsageError('--github-owner-type is org or user', this.name);
-    const owner = optionalString(values, 'github-owner');
-    const apiUrl = optionalString(values, 'github-api-url');
-    const token = process.env.GITHUB_TOKEN;
-    if (owner !== undefined && !token) throw new UsageError('--github-owner needs GITHUB_TOKEN in the environment', this.name);
+    const github = githubAccess(this.name, values);
     const result = await gc({
       channel,
       olderThanMs,
       progress: ctx.progress,
       ...(values['dry-run'] ? { dryRun: true } : {}),
-      ...(owner !== undefined && token
-        ? { github: { token, owner, ...(apiUrl !== undefined ? { apiUrl } : {}), ...(ownerType ? { ownerType: ownerType as 'org' | 'user' } : {}) } }
-        : {}),
+      ...(github ? { github } : {}),
     });
     if (values.json) return ctx.json(result, result.ok);
     if (result.deleted.length === 0) ctx.out('nothing to delete\n');

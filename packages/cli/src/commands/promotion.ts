@@ -1,6 +1,6 @@
 // validate and promote take the same request: two channels, the artifacts, and who uploaded them.
 import { promote, validate, type ValidateOptions } from '@oci-channel/pipeline';
-import { artifacts, COMMON_OPTIONS, concurrency, location, parse, required, type Values } from '../args.ts';
+import { artifacts, COMMON_OPTIONS, concurrency, GITHUB_OPTIONS, githubAccess, location, parse, required, visibilityCheck, type Values } from '../args.ts';
 import { shortDigest, table } from '../output.ts';
 import { UsageError } from '../usage.ts';
 import type { Command, CommandContext } from './command.ts';
@@ -65,7 +65,8 @@ Options:
 export const promoteCommand: Command = {
   name: 'promote',
   summary: 'copy validated artifacts from staging to production',
-  help: `Usage: oci-channel promote --staging CHANNEL --production CHANNEL [--owners DIR --uploader NAME] [--revalidate] [--json] ARTIFACT...
+  help: `Usage: oci-channel promote --staging CHANNEL --production CHANNEL [--owners DIR --uploader NAME] [--revalidate]
+       [--github-owner OWNER [--github-owner-type org|user] [--visibility-check fail|warn|off]] [--json] ARTIFACT...
 
 Copies artifacts with a passing verdict (validating first when needed) from staging to production,
 verifies production, appends to the promotion log, then removes the staging copy. Only verdicts signed with
@@ -78,14 +79,30 @@ Options:
   --owners DIR          a feedstock-outputs checkout
   --uploader NAME       the feedstock that uploaded
   --revalidate          validate every artifact afresh instead of trusting its recorded verdict
+  --github-owner OWNER  on ghcr.io: read the visibility of each new production package through the GitHub
+                        Packages API (GITHUB_TOKEN from the environment) and report a private one with the fix
+  --github-owner-type T org (default) or user
+  --visibility-check M  warn (default with --github-owner), fail (exit 1) or off
   --concurrency N       artifacts in parallel (default 16)
   --json                print the result as one JSON object on stdout
   -h, --help            this help
 `,
   async run(args, ctx) {
-    const { values, positionals } = parse(this.name, args, { ...PROMOTION_OPTIONS, revalidate: { type: 'boolean' } });
+    const { values, positionals } = parse(this.name, args, {
+      ...PROMOTION_OPTIONS,
+      ...GITHUB_OPTIONS,
+      revalidate: { type: 'boolean' },
+      'visibility-check': { type: 'string' },
+    });
     const options = promotionOptions(this.name, values, positionals, ctx);
-    const result = await promote({ ...options, ...(values.revalidate ? { revalidate: true } : {}) });
+    const github = githubAccess(this.name, values);
+    const check = visibilityCheck(this.name, values);
+    const result = await promote({
+      ...options,
+      ...(values.revalidate ? { revalidate: true } : {}),
+      ...(github ? { github } : {}),
+      ...(check ? { visibilityCheck: check } : {}),
+    });
     if (values.json) return ctx.json(result, result.ok);
     ctx.out(
       table(
@@ -101,6 +118,8 @@ Options:
     );
     const good = result.artifacts.filter((a) => a.status === 'promoted' || a.status === 'already-promoted').length;
     ctx.out(`\n${good} promoted or already there, ${result.artifacts.length - good} rejected or failed\n`);
+    if (result.streamedBytes) ctx.out(`${result.streamedBytes} bytes copied registry to registry because the registry did not mount them\n`);
+    for (const p of result.privatePackages ?? []) ctx.out(`not public: ${p.fix}\n`);
     return result.ok ? 0 : 1;
   },
 };

@@ -4,3 +4,4 @@ export * from './packages.ts';
 export * from './dispatch.ts';
 export { clockTime, type RateLimitState } from './rate-limit.ts';
 export * from './payload.ts';
+export { VisibilityChecker, type VisibilityCheck } from './visibility.ts';

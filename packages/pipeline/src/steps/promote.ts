@@ -31,6 +31,7 @@ import type { ArtifactRef, ArtifactVerdict, PromotedArtifact, PromoteOptions, Pr
 import { fetchPackageManifest, locateArtifact, type PackageManifest, type StagedLocation } from '../core/package-manifest.ts';
 import { validateOne } from './validate.ts';
 import { newestVerdict } from '../records/verdict.ts';
+import { VisibilityChecker } from '../github/visibility.ts';
 import { resolveVerdictKey, type VerdictKey } from '../records/verdict-key.ts';
 
 const MERGE_ATTEMPTS = 6;
@@ -53,6 +54,9 @@ interface PromoteContext {
   verdictKey?: VerdictKey | undefined;
   /** Log tags read once per run (refreshed lazily). */
   logTags?: Promise<string[]>;
+  /** Bytes streamed registry to registry because the registry did not mount them. */
+  streamedBytes: number;
+  visibility: VisibilityChecker;
 }
 
 interface Pending {
@@ -95,7 +99,8 @@ async function ensureBlob(ctx: PromoteContext, from: Repository, to: Repository,
     return;
   }
   const stream = await from.fetchBlob(descriptor.digest, descriptor.size);
-  await to.pushBlob(streamSource(stream, descriptor.size), { digest: descriptor.digest, size: descriptor.size });
+  const pushed = await to.pushBlob(streamSource(stream, descriptor.size), { digest: descriptor.digest, size: descriptor.size });
+  if (pushed.pushed) ctx.streamedBytes += descriptor.size;
 }
 
 /**
@@ -204,7 +209,7 @@ async function publishGroup(
       // Blobs first, the tag last, and only if it is still free the moment before (registries have no conditional
       // PUT; the re-read below catches what slips through that last moment).
       try {
-        await withConcurrentPushRetry(() =>
+        const copied = await withConcurrentPushRetry(() =>
           copy(stagingRepo, staged.descriptor.digest, productionRepo, {
             tag: where.tag,
             manifest: { bytes: staged.bytes, mediaType: staged.descriptor.mediaType },
@@ -216,6 +221,8 @@ async function publishGroup(
             onProgress: (b) => ticker.tick(b),
           }),
         );
+        // Streamed rather than mounted: ghcr.io never mounts, a registry-to-registry copy cannot.
+        ctx.streamedBytes += copied.bytesCopied;
       } catch (error) {
         if (error instanceof TagTakenError) continue;
         throw error;
@@ -314,10 +321,16 @@ async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: Ar
   if (pending.length > 0 && staged) {
     try {
       for (const p of pending) ctx.report('copying to production', { artifact: formatArtifactRef(p.ref), totalBytes: p.verdict.size });
+      // A package name production never had: once it exists, check that anonymous clients can read it.
+      const newName = ctx.visibility.enabled && !production && (await ctx.production.repository(where.repository).listTags()).length === 0;
       const published = await publishGroup(ctx, where, staged, pending, production);
       productionDigest = published.digest;
       current = published.manifest;
       for (const p of pending) ctx.report('copied to production', { artifact: formatArtifactRef(p.ref) });
+      if (newName) {
+        const problem = await ctx.visibility.check(ctx.production.repository(where.repository).name);
+        if (problem) ctx.report(problem.fix, { artifact: `${where.repository}:${where.tag}` });
+      }
     } catch (error) {
       // A concurrent promote may have finished the job (and removed staging): then it is promoted.
       const now = await fetchPackageManifest(ctx.production, where.repository, where.tag).catch(() => undefined);
@@ -389,7 +402,8 @@ export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
   const staging = openChannel(o.staging, stagingOptions(o));
   const production = openChannel(o.production, productionOptions(o));
   const report = reporter(o.progress, 'promote');
-  const ctx: PromoteContext = { staging: staging.store, production: production.store, options: o, report, verdictKey };
+  const visibility = new VisibilityChecker(o.github, o.visibilityCheck);
+  const ctx: PromoteContext = { staging: staging.store, production: production.store, options: o, report, verdictKey, streamedBytes: 0, visibility };
   try {
     const results: PromotedArtifact[] = [];
     const groups = new Map<string, { where: StagedLocation; refs: ArtifactRef[] }>();
@@ -435,7 +449,14 @@ export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
       ),
     );
     const artifacts = order(o.artifacts, results);
-    return { ok: artifacts.length > 0 && artifacts.every((a) => a.status === 'promoted' || a.status === 'already-promoted'), artifacts };
+    const privatePackages = visibility.found;
+    const promotedAll = artifacts.length > 0 && artifacts.every((a) => a.status === 'promoted' || a.status === 'already-promoted');
+    return {
+      ok: promotedAll && !(visibility.mode === 'fail' && privatePackages.length > 0),
+      artifacts,
+      streamedBytes: ctx.streamedBytes,
+      ...(privatePackages.length ? { privatePackages } : {}),
+    };
   } finally {
     await Promise.all([staging.release(), production.release()]);
   }
