@@ -173,6 +173,11 @@ async function ensureLogged(ctx: PromoteContext, ref: ArtifactRef, where: Staged
   if (await findPromotion(ctx.production, ref.subdir, ref.filename, tags)) return;
   await appendPromotion(ctx.production, { subdir: ref.subdir, filename: ref.filename, repository: where.repository, tag: where.tag, manifestDigest });
   ctx.report('logged', { artifact: formatArtifactRef(ref) });
+  // The first entry created the log's repository: reindex (and anyone) must be able to read it.
+  if (tags.length === 0 && ctx.visibility.enabled) {
+    const problem = await ctx.visibility.check(promotionLogRepository(ctx.production).name);
+    if (problem) ctx.report(problem.fix);
+  }
 }
 
 /** Puts every pending artifact of one tag into production and returns the verified production manifest. */
