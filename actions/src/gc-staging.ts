@@ -6,12 +6,14 @@ import { gc, type GcOptions } from '@oci-channel/pipeline';
 import { UserError } from './common/errors.ts';
 import { booleanInput, durationInput, locationInput, storeOptionsFrom, stringInput } from './common/inputs.ts';
 import { progressLogger, runAction } from './common/run.ts';
+import { warnBeforeSchedulesStop } from './common/schedule.ts';
 import { escapeHtml } from './common/summary.ts';
 
 await runAction({
   name: 'gc-staging',
   secrets: [{ input: 'password', usernameInput: 'username' }, { input: 'token', usernameInput: 'username' }, { input: 'github-token' }],
   async run() {
+    await warnBeforeSchedulesStop(core.getInput('token'));
     const channel = locationInput('channel');
     const storeOptions = storeOptionsFrom('username', 'password', channel);
     const olderThanMs = durationInput('older-than', '7d');

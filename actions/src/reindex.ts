@@ -9,6 +9,7 @@ import { reindex } from '@oci-channel/pipeline';
 import { UserError, oneLine } from './common/errors.ts';
 import { booleanInput, listInput, locationInput, OWNER_PATTERN, storeOptionsFrom, stringInput, visibilityOptions } from './common/inputs.ts';
 import { progressLogger, runAction } from './common/run.ts';
+import { warnBeforeSchedulesStop } from './common/schedule.ts';
 import { addPrivatePackages, escapeHtml } from './common/summary.ts';
 
 const SUBDIR_RE = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
@@ -17,6 +18,7 @@ await runAction({
   name: 'reindex',
   secrets: [{ input: 'password', usernameInput: 'username' }, { input: 'token', usernameInput: 'username' }],
   async run() {
+    await warnBeforeSchedulesStop(core.getInput('token'));
     const channel = locationInput('channel');
     const storeOptions = storeOptionsFrom('username', 'password', channel);
     const subdirs = listInput('subdirs');

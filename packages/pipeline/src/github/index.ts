@@ -1,5 +1,5 @@
 // GitHub REST pieces of the pipeline: repository_dispatch requests and the GitHub Packages API.
-export { GithubApiError, githubApiUrl } from './client.ts';
+export { createGithubClient, GithubApiError, githubApiUrl } from './client.ts';
 export * from './packages.ts';
 export * from './dispatch.ts';
 export { clockTime, type RateLimitState } from './rate-limit.ts';
