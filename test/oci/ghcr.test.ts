@@ -163,8 +163,9 @@ test('rate limits are waited out: 429 with the wait in the body, and the 403 sec
   await expect(open('stage/ch/noarch/limited', {}, STRANGER).repository('noarch/limited').checkPushAccess()).rejects.toThrow(DeniedError);
 });
 
-test('copy within ghcr.io streams every blob (mounts answer with upload sessions: given up after three), tags read across pages', async () => {
-  const store = open('stage/ch');
+test('copy within ghcr.io streams every blob in one PUT each (mounts answer with upload sessions: given up after three), tags read across pages', async () => {
+  // Blobs above the chunk threshold too: a one-shot stream of known digest goes up in one PUT (no second hashing).
+  const store = open('stage/ch', { chunkThresholdBytes: 100_000 });
   const source = store.repository('linux-64/src');
   const config = Buffer.from('{}');
   const configDigest = (await source.pushBlob(bytesSource(config))).digest;
@@ -182,6 +183,8 @@ test('copy within ghcr.io streams every blob (mounts answer with upload sessions
   expect(result).toMatchObject({ blobsMounted: 0, blobsCopied: 7, bytesCopied: 2 + 6 * 300_000 });
   expect(result.descriptor.digest).toBe(pushed.digest);
   expect(ghcr.log.slice(from).filter((e) => e.method === 'POST' && e.url.includes('mount=')).length).toBe(3);
+  expect(ghcr.log.slice(from).filter((e) => e.method === 'PATCH')).toEqual([]);
+  expect(ghcr.log.slice(from).filter((e) => e.method === 'PUT' && e.url.includes('/blobs/uploads/')).map((e) => e.requestBytes).sort()).toEqual([2, ...Array(6).fill(300_000)]);
 
   for (let i = 0; i < 101; i++) await source.pushManifest(manifest, MediaType.ImageManifest, `t${i}`);
   const tags = await source.listTags();

@@ -96,7 +96,11 @@ export async function pushBlob(
   const size = expected.size ?? source.size;
   const algorithm = expected.digest?.startsWith('sha512:') ? 'sha512' : 'sha256';
   const bodyCap = t.store.learnedBodyLimit ?? Number.POSITIVE_INFINITY;
-  if (size !== undefined && size <= t.store.chunkThreshold && size <= bodyCap && (expected.digest || source.replayable)) {
+  // One PUT when the digest is known or cheap to learn; above the threshold also for a one-shot stream whose digest
+  // is known (promote's copy): it cannot be resumed anyway, and the PATCH route would hash it a second time.
+  const small = size !== undefined && size <= t.store.chunkThreshold;
+  const oneShotKnown = expected.digest !== undefined && !source.replayable && !Number.isFinite(t.store.chunkSize);
+  if (size !== undefined && (small || oneShotKnown) && size <= bodyCap && (expected.digest || source.replayable)) {
     const digest = expected.digest ?? (await hashSource(source, algorithm));
     return pushMonolithic(t, source, size, digest, expected, options);
   }
@@ -122,7 +126,13 @@ async function pushMonolithic(
   const context = t.context(digest);
   const attempts = source.replayable ? t.client.transport.attempts : 1;
   for (let attempt = 1; ; attempt++) {
-    const { location } = await startUpload(t);
+    const { location, maxChunk } = await startUpload(t);
+    if (size > maxChunk) {
+      // The registry takes no body this large (OCI-Chunk-Max-Length): chunks, for this blob and the next ones.
+      await cancelUpload(t, location);
+      learnBodyLimit(t, maxChunk);
+      return pushStreamed(t, source, digest.startsWith('sha512:') ? 'sha512' : 'sha256', expected, options);
+    }
     let res: HttpResponse;
     try {
       res = await t.client.request(
