@@ -106,6 +106,16 @@ test('upload: a feedstock workflow token cannot write the staging organisation; 
 
 test('validate records signed verdicts in staging (the referrers fallback: ghcr.io has no referrers API)', async () => {
   const args = ['validate', '--staging', world.staging, '--production', world.production, '--json'];
+  // A credential that reads staging but may not write the staged packages (here the release identity) cannot record
+  // verdicts: validate says so, with where verdicts are written, and leaves staging as it was.
+  const versions = () => world.model.packagesOf('stage-org').map((p) => p.versions.length);
+  const before = versions();
+  const denied = await cli([...args, await pinned(files.zlibConda!)], { ...credentialEnv(world.staging, TOKENS.release), OCI_CHANNEL_VERDICT_KEY: VERDICT_KEY });
+  expect(denied.code).toBe(1);
+  expect(JSON.parse(denied.stdout).artifacts[0].checks.find((c: { name: string }) => c.name === 'verdict-recorded').detail).toMatch(
+    /permission_denied: write_package.*verdicts are written with the staging credential: give validate one that may push to the staged package/,
+  );
+  expect(versions()).toEqual(before);
   const run = await cli([...args, await pinned(files.big!), await pinned(files.zlibConda!), await pinned(files.zlibBz2!)], { ...stage(), OCI_CHANNEL_VERDICT_KEY: VERDICT_KEY });
   noSecrets(run);
   expect(run.code).toBe(0);

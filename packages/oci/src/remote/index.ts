@@ -18,7 +18,7 @@ export interface RemoteStoreOptions extends StoreOptions {
    * Size of one ranged PATCH chunk (with Content-Range), raised to the registry's OCI-Chunk-Min-Length and capped
    * by its OCI-Chunk-Max-Length. Default: the whole rest of the blob in one PATCH without Content-Range (as
    * containers/image sends it), which distribution and ghcr.io take at full speed; ranged chunks cost a request
-   * each (measured in docs/benchmarks.md). An interrupted PATCH still resumes where the registry stands. Set it
+   * each (measured in docs/reliability.md). An interrupted PATCH still resumes where the registry stands. Set it
    * for registries or proxies that cap the size of a request body without saying so (a refusal as too large is
    * learned anyway).
    */

@@ -1,7 +1,7 @@
 // Blob uploads: upload sessions, the monolithic PUT, the streamed PATCH upload that resumes where the registry stands,
 // and cross-repository mounts.
 //
-// How a large blob goes up (measured in docs/benchmarks.md, "Large blobs: one request, not 4 MiB chunks"): one
+// How a large blob goes up (measured in docs/reliability.md, "Large blobs: one request, not 4 MiB chunks"): one
 // PATCH without Content-Range carrying the whole rest of the blob, then PUT?digest. Registries take that at full
 // speed (distribution, and ghcr.io, which refuses a PATCH *with* Content-Range over 4 MiB). Ranged chunks are sent
 // only where the registry asks for them (OCI-Chunk-Max-Length), where the caller set a chunk size, or after a

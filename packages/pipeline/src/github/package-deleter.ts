@@ -19,8 +19,6 @@ export class PackageDeleter {
   readonly #client: GithubPackagesClient;
   readonly #options: PackageDeleterOptions;
   readonly #versions = new Map<string, ContainerPackageVersion[]>();
-  /** REST requests this deleter made (listing pages are counted as one). */
-  requests = 0;
 
   constructor(client: GithubPackagesClient, options: PackageDeleterOptions) {
     this.#client = client;
@@ -38,7 +36,6 @@ export class PackageDeleter {
   async #list(packageName: string): Promise<ContainerPackageVersion[]> {
     let versions = this.#versions.get(packageName);
     if (!versions) {
-      this.requests++;
       versions = await this.#client.listVersions(packageName);
       this.#versions.set(packageName, versions);
     }
@@ -55,7 +52,6 @@ export class PackageDeleter {
     const left = versions.filter((v) => !doomed.has(v.name));
     const stale = (v: ContainerPackageVersion) => this.#options.now - Date.parse(v.createdAt) >= this.#options.olderThanMs;
     if (left.every((v) => v.tags.length === 0 && stale(v))) {
-      this.requests++;
       await this.#client.deletePackage(packageName);
       this.#versions.set(packageName, []);
       for (const digest of digests) deleted(digest);
@@ -64,7 +60,6 @@ export class PackageDeleter {
     for (const digest of digests) {
       const version = versions.find((v) => v.name === digest);
       if (version) {
-        this.requests++;
         await this.#client.deleteVersion(packageName, version.id);
         versions.splice(versions.indexOf(version), 1);
       }
