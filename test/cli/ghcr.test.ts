@@ -9,6 +9,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { openStore } from '@oci-channel/oci';
+import { createGithubPackagesClient } from '@oci-channel/pipeline';
 import { GHCR_RANGED_PATCH_LIMIT } from '../harness/ghcr.ts';
 import { buildPackage } from '../helpers/conda-builder.ts';
 import { credentialEnv, packageNames, startGhcrWorld, TOKENS, type GhcrWorld } from '../helpers/ghcr-world.ts';
@@ -218,12 +219,12 @@ test('a new production package that is private: promote fails with the fix, anon
 
 test('gc: the staging delete credential cannot delete production; on staging it deletes every package through REST, exactly', async () => {
   const before = world.model.packagesOf('prod-org').map((p) => [p.name, p.versions.length]);
-  const onProduction = await cli(['gc', '--channel', world.production, '--older-than', '0s', '--github-owner', 'prod-org', '--json'], {
-    ...credentialEnv(world.production, TOKENS.stageGc),
-    GITHUB_TOKEN: TOKENS.stageGc,
-  });
-  expect(onProduction.code).toBe(1);
-  expect(JSON.parse(onProduction.stdout).errors[0].error).toMatch(/HTTP 403.*You need admin access to the package to delete it/);
+  // The delete token of the staging identity, used on every production package (and version): all refused.
+  const rest = createGithubPackagesClient({ token: TOKENS.stageGc, apiUrl: world.api.url, owner: 'prod-org' });
+  for (const pkg of world.model.packagesOf('prod-org')) {
+    await expect(rest.deletePackage(pkg.name)).rejects.toThrow(/HTTP 403 .*You need admin access to the package to delete it/);
+    await expect(rest.deleteVersion(pkg.name, pkg.versions[0]!.id)).rejects.toThrow(/HTTP 403/);
+  }
   expect(world.model.packagesOf('prod-org').map((p) => [p.name, p.versions.length])).toEqual(before);
 
   const run = await cli(['gc', '--channel', world.staging, '--older-than', '0s', '--github-owner', 'stage-org', '--json'], {
