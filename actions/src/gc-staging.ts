@@ -6,12 +6,14 @@ import { gc, type GcOptions } from '@oci-channel/pipeline';
 import { UserError } from './common/errors.ts';
 import { booleanInput, durationInput, locationInput, storeOptionsFrom, stringInput } from './common/inputs.ts';
 import { progressLogger, runAction } from './common/run.ts';
+import { warnBeforeSchedulesStop } from './common/schedule.ts';
 import { escapeHtml } from './common/summary.ts';
 
 await runAction({
   name: 'gc-staging',
   secrets: [{ input: 'password', usernameInput: 'username' }, { input: 'token', usernameInput: 'username' }, { input: 'github-token' }],
   async run() {
+    await warnBeforeSchedulesStop(core.getInput('token'));
     const channel = locationInput('channel');
     const storeOptions = storeOptionsFrom('username', 'password', channel);
     const olderThanMs = durationInput('older-than', '7d');
@@ -50,6 +52,10 @@ await runAction({
       ]),
       ...result.errors.map((e) => [escapeHtml(e.repository), ' ', ' ', ' ', `error: ${escapeHtml(e.error)}`]),
     ]);
+    if (result.stoppedEarly) {
+      core.warning(result.stoppedEarly);
+      core.summary.addRaw(escapeHtml(result.stoppedEarly), true);
+    }
     if (!result.ok || result.errors.length > 0) {
       const first = result.errors[0];
       throw new UserError(`${result.errors.length} staging repositories could not be collected${first ? `, first ${first.repository}: ${first.error}` : ''}; a re-run is safe`);

@@ -7,9 +7,10 @@ import * as cache from '@actions/cache';
 import * as core from '@actions/core';
 import { reindex } from '@oci-channel/pipeline';
 import { UserError, oneLine } from './common/errors.ts';
-import { booleanInput, listInput, locationInput, storeOptionsFrom, stringInput } from './common/inputs.ts';
+import { booleanInput, listInput, locationInput, OWNER_PATTERN, storeOptionsFrom, stringInput, visibilityOptions } from './common/inputs.ts';
 import { progressLogger, runAction } from './common/run.ts';
-import { escapeHtml } from './common/summary.ts';
+import { warnBeforeSchedulesStop } from './common/schedule.ts';
+import { addPrivatePackages, escapeHtml } from './common/summary.ts';
 
 const SUBDIR_RE = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
@@ -17,6 +18,7 @@ await runAction({
   name: 'reindex',
   secrets: [{ input: 'password', usernameInput: 'username' }, { input: 'token', usernameInput: 'username' }],
   async run() {
+    await warnBeforeSchedulesStop(core.getInput('token'));
     const channel = locationInput('channel');
     const storeOptions = storeOptionsFrom('username', 'password', channel);
     const subdirs = listInput('subdirs');
@@ -30,6 +32,11 @@ await runAction({
     const patchPackage = stringInput('patch-package', { maxLength: 64, pattern: /^[a-z0-9_][a-z0-9._-]*$/, hint: 'a conda package name, e.g. conda-forge-repodata-patches' });
     const patchInstructions = stringInput('patch-instructions');
     if (patchGenerator && patchPackage) throw new UserError('inputs patch-generator and patch-package name two patches packages: give one');
+    const visibility = visibilityOptions(channel, core.getInput('token'), {
+      mode: stringInput('visibility-check', { pattern: /^(fail|warn|off)$/, hint: 'expected fail, warn or off' }),
+      owner: stringInput('github-owner', { pattern: OWNER_PATTERN, hint: 'a user or organisation login' }),
+      ownerType: stringInput('github-owner-type', { pattern: /^(org|user)$/, hint: 'expected org or user' }),
+    });
     const cacheDir = path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'oci-channel-reindex-cache');
     // One cache line per channel and subdir selection; a new key each run, restored by prefix.
     const scope = createHash('sha256').update(`${channel}\n${[...subdirs].sort().join(',')}`).digest('hex').slice(0, 16);
@@ -60,6 +67,7 @@ await runAction({
         ...(patchGenerator ? { patchGenerator } : {}),
         ...(patchPackage ? { patchPackage } : {}),
         ...(patchInstructions ? { patchInstructions: path.resolve(patchInstructions) } : {}),
+        ...visibility,
       }),
     );
     core.setOutput('result', JSON.stringify(result));
@@ -89,7 +97,9 @@ await runAction({
         }
       });
     }
-    if (!result.ok) throw new UserError('reindex did not complete for every subdir: see the log above; a re-run is safe');
+    const failing = addPrivatePackages(result.privatePackages, visibility.visibilityCheck);
+    if (result.errors?.length) throw new UserError('reindex did not complete for every subdir: see the log above; a re-run is safe');
+    if (failing) throw new UserError(failing);
   },
 });
 

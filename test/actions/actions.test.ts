@@ -395,7 +395,8 @@ describe('gc-staging on a registry that cannot delete (as ghcr.io)', () => {
       await store.close();
       api.addPackage('my-org', 'staging/noarch/leftover', [
         { id: 901, name: digest, tags: ['2.0-0'], createdAt: '2026-01-01T00:00:00Z' },
-        { id: 902, name: `sha256:${'e'.repeat(64)}`, tags: [], createdAt: '2026-01-01T00:00:00Z' },
+        // Another build, still tagged: the package stays, so only the old version is deleted.
+        { id: 902, name: `sha256:${'e'.repeat(64)}`, tags: ['2.1-0'], createdAt: '2026-01-01T00:00:00Z' },
       ]);
       api.requests.length = 0;
       const result = await runner.run(

@@ -278,7 +278,10 @@ describe('against the fake GitHub API', () => {
   });
 
   test('packages: user-owned packages use the /users endpoints', async () => {
-    api.addPackage('someone', 'ch/noarch/a', [{ id: 5, name: `sha256:${sha(5)}`, tags: ['x'], createdAt: '2026-02-01T00:00:00Z' }], 'user');
+    api.addPackage('someone', 'ch/noarch/a', [
+      { id: 5, name: `sha256:${sha(5)}`, tags: ['x'], createdAt: '2026-02-01T00:00:00Z' },
+      { id: 6, name: `sha256:${sha(6)}`, tags: ['y'], createdAt: '2026-02-01T00:00:00Z' },
+    ], 'user');
     const client = createGithubPackagesClient({ token: TOKEN, apiUrl: api.url, owner: 'someone', ownerType: 'user' });
     api.requests.length = 0;
     expect(await client.listContainerPackages('ch')).toEqual(['ch/noarch/a']);
@@ -287,6 +290,38 @@ describe('against the fake GitHub API', () => {
       'GET /users/someone/packages',
       'DELETE /users/someone/packages/container/ch%2Fnoarch%2Fa/versions/5',
     ]);
+  });
+
+  test('packages: the last version cannot be deleted, the package can; visibility and the settings page', async () => {
+    api.addPackage('my-org', 'staging/noarch/last', [{ id: 41, name: `sha256:${sha(41)}`, tags: ['1-0'], createdAt: '2026-01-01T00:00:00Z' }]);
+    const client = createGithubPackagesClient({ token: TOKEN, apiUrl: api.url, owner: 'my-org' });
+    await expect(client.deleteVersion('staging/noarch/last', 41)).rejects.toThrow(
+      /^deleting version 41 of container package my-org\/staging\/noarch\/last failed: HTTP 400: You cannot delete the last version of a package\. You must delete the package instead\./,
+    );
+    expect(await client.getPackage('staging/noarch/last')).toEqual({ name: 'staging/noarch/last', visibility: 'public' });
+    api.requests.length = 0;
+    await client.deletePackage('staging/noarch/last');
+    expect(api.requests.map((r) => `${r.method} ${r.url}`)).toEqual(['DELETE /orgs/my-org/packages/container/staging%2Fnoarch%2Flast']);
+    expect(await client.getPackage('staging/noarch/last')).toBeUndefined();
+    expect(client.settingsUrl('staging/noarch/last')).toBe('https://github.com/orgs/my-org/packages/container/staging%2Fnoarch%2Flast/settings');
+    expect(client.rateLimit()).toMatchObject({ limit: 5000, remaining: expect.any(Number), resetAt: expect.any(Number) });
+  });
+
+  test('packages: a secondary rate limit is waited out; a spent budget fails at once, saying until when', async () => {
+    api.addPackage('my-org', 'staging/noarch/limited', [{ id: 51, name: `sha256:${sha(51)}`, tags: ['1-0'], createdAt: '2026-01-01T00:00:00Z' }]);
+    const client = createGithubPackagesClient({ token: TOKEN, apiUrl: api.url, owner: 'my-org' });
+    api.failNext({ method: 'GET', pathIncludes: 'limited/versions' }, 403, 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.', 1, 0, { 'retry-after': '1' });
+    api.requests.length = 0;
+    expect((await client.listVersions('staging/noarch/limited')).map((v) => v.id)).toEqual([51]);
+    expect(api.requests).toHaveLength(2);
+    const reset = Math.ceil(Date.now() / 1000) + 3600;
+    api.failNext({ method: 'GET', pathIncludes: 'limited/versions' }, 403, 'API rate limit exceeded for installation ID 1.', 1, 0, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(reset) });
+    api.requests.length = 0;
+    await expect(client.listVersions('staging/noarch/limited')).rejects.toThrow(
+      new RegExp(`HTTP 403 \\(the token's API rate limit is spent until ${new Date(reset * 1000).toISOString().slice(11, 16)} UTC; run again after that\\): API rate limit exceeded`),
+    );
+    expect(api.requests).toHaveLength(1);
+    expect(client.rateLimit().remaining).toBe(0);
   });
 
   test('packages: errors are one line naming the package and what to do', async () => {

@@ -3,7 +3,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createRemoteStore, type RemoteStoreOptions } from '../../packages/oci/src/remote.ts';
+import { createRemoteStore, type RemoteStoreOptions } from '../../packages/oci/src/remote/index.ts';
 import {
   DeniedError,
   InsecureError,

@@ -1,6 +1,6 @@
 // The registry store against a real anonymous distribution 2.8: blobs, manifests, tags, catalog, referrers, mounts.
 import { Readable } from 'node:stream';
-import { createRemoteStore, type RemoteStore } from '../../packages/oci/src/remote.ts';
+import { createRemoteStore, type RemoteStore } from '../../packages/oci/src/remote/index.ts';
 import {
   DigestMismatchError,
   EMPTY_SHA256,

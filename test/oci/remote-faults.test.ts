@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { createRemoteStore, type RemoteStoreOptions } from '../../packages/oci/src/remote.ts';
+import { createRemoteStore, type RemoteStoreOptions } from '../../packages/oci/src/remote/index.ts';
 import {
   DigestMismatchError,
   InsecureError,

@@ -1,5 +1,5 @@
-// A 1 GiB blob, generated as a stream (AES-CTR keystream: incompressible, never held in memory), pushed in chunks
-// and fetched back through the verifying stream, in a child node process whose peak RSS must stay under 200 MB.
+// A 1 GiB blob, generated as a stream (AES-CTR keystream: incompressible, never held in memory), pushed as one streamed PATCH
+// and fetched back through the verifying stream, in a child node process whose peak RSS must stay under 150 MB.
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { stripTypeScriptTypes } from 'node:module';
@@ -21,11 +21,12 @@ async function buildPlainJs(): Promise<void> {
   await rm(BUILD, { recursive: true, force: true });
   await mkdir(BUILD, { recursive: true });
   const src = path.join(root, 'packages/oci/src');
-  for (const file of (await readdir(src)).filter((f) => f.endsWith('.ts'))) {
+  for (const file of (await readdir(src, { recursive: true })).filter((f) => f.endsWith('.ts'))) {
     const js = stripTypeScriptTypes(await readFile(path.join(src, file), 'utf8')).replace(
       /(from\s+|import\()(['"])(\.{1,2}\/[^'"]+)\.ts\2/g,
       '$1$2$3.js$2',
     );
+    await mkdir(path.dirname(path.join(BUILD, file)), { recursive: true });
     await writeFile(path.join(BUILD, file.replace(/\.ts$/, '.js')), js);
   }
 }
@@ -33,7 +34,7 @@ async function buildPlainJs(): Promise<void> {
 const CHILD = `
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-const { createRemoteStore } = await import(${JSON.stringify(pathToFileURL(path.join(BUILD, 'remote.js')).href)});
+const { createRemoteStore } = await import(${JSON.stringify(pathToFileURL(path.join(BUILD, 'remote', 'index.js')).href)});
 const { parseLocation, streamSource } = await import(${JSON.stringify(pathToFileURL(path.join(BUILD, 'index.js')).href)});
 const SIZE = 1024 * 1024 * 1024;
 // 256 KiB pieces in a byte stream that holds one piece ahead (an object-mode stream would buffer 16 of them).
@@ -74,7 +75,7 @@ afterAll(async () => {
   await rm(BUILD, { recursive: true, force: true });
 });
 
-test('a 1 GiB streamed blob goes up and comes back verified with peak RSS under 200 MB', async () => {
+test('a 1 GiB streamed blob goes up and comes back verified with peak RSS under 150 MB', async () => {
   const { stdout } = await run(NODE, ['--input-type=module', '-e', CHILD, registry.location('channel')], {
     cwd: root,
     maxBuffer: 1 << 20,
@@ -91,5 +92,5 @@ test('a 1 GiB streamed blob goes up and comes back verified with peak RSS under 
   expect(result.fetched).toBe(result.expected);
   expect(result.bytes).toBe(1024 * 1024 * 1024);
   console.log(`1 GiB push+fetch: peak RSS ${result.peakMB} MB (${result.baselineMB} MB with the modules loaded, before the transfer)`);
-  expect(result.peakMB).toBeLessThan(200);
+  expect(result.peakMB).toBeLessThan(150);
 }, 300_000);

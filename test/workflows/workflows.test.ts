@@ -21,7 +21,7 @@ async function parser() {
 
 describe('workflows', () => {
   test('the expected reusable and CI workflows exist', () => {
-    expect(workflowFiles).toEqual(['ci.yml', 'gc-staging.yml', 'label.yml', 'mirror.yml', 'promote.yml', 'reindex.yml', 'upload.yml']);
+    expect(workflowFiles).toEqual(['ci.yml', 'gc-staging.yml', 'label.yml', 'mirror.yml', 'promote.yml', 'reindex.yml', 'schedule.yml', 'upload.yml']);
   });
 
   test.each(workflowFiles)('%s passes GitHub\'s workflow parser', async (file) => {
@@ -131,41 +131,89 @@ describe('workflows', () => {
     for (const job of Object.values(doc.jobs) as Array<{ permissions: Record<string, string> }>) expect(job.permissions['id-token']).toBeUndefined();
   });
 
-  test('reindex runs on a 15-minute schedule, after promotions and by hand, with a matrix over subdirs', () => {
+  test('reindex runs after promotions and by hand, with a matrix over subdirs; every schedule lives alone in schedule.yml', () => {
     const doc = YAML.parse(read(path.join(WORKFLOWS, 'reindex.yml')));
-    expect(doc.on.schedule).toEqual([{ cron: '*/15 * * * *' }]);
     expect(doc.on.workflow_run.workflows).toEqual(['oci-channel promote', 'oci-channel label']);
     expect(doc.on.workflow_dispatch).toBeDefined();
     expect(doc.jobs.index.strategy.matrix.subdir).toBe('${{ fromJSON(needs.plan.outputs.subdirs) }}');
-    expect(YAML.parse(read(path.join(WORKFLOWS, 'gc-staging.yml'))).on.schedule).toEqual([{ cron: '17 * * * *' }]);
     expect(YAML.parse(read(path.join(WORKFLOWS, 'upload.yml'))).on.workflow_call.inputs.staging).toMatchObject({ type: 'string', required: true });
+    // GitHub disables a public repository's schedules after 60 days without activity, for the whole file: a file
+    // with a schedule holds nothing else (no promotion handler, no after-promotion reindex).
+    for (const file of workflowFiles) {
+      const on = YAML.parse(read(path.join(WORKFLOWS, file))).on as Record<string, unknown>;
+      if (on.schedule) expect({ file, triggers: Object.keys(on) }).toEqual({ file: 'schedule.yml', triggers: ['schedule'] });
+    }
+    const schedule = YAML.parse(read(path.join(WORKFLOWS, 'schedule.yml')));
+    expect(schedule.on.schedule).toEqual([{ cron: '*/15 * * * *' }, { cron: '17 * * * *' }, { cron: '41 * * * *' }]);
+    expect(Object.fromEntries(Object.entries(schedule.jobs as Record<string, { uses: string; if: string }>).map(([id, j]) => [id, [j.uses, j.if]]))).toEqual({
+      reindex: ['./.github/workflows/reindex.yml', "github.event.schedule == '*/15 * * * *'"],
+      'gc-staging': ['./.github/workflows/gc-staging.yml', "github.event.schedule == '17 * * * *'"],
+      mirror: ['./.github/workflows/mirror.yml', "github.event.schedule == '41 * * * *'"],
+    });
   });
 
-  test('mirror runs hourly and by hand, one job per subdir, only once a source is configured', () => {
+  test('mirror runs hourly (from schedule.yml) and by hand, one job per subdir, only once a source is configured', () => {
     const doc = YAML.parse(read(path.join(WORKFLOWS, 'mirror.yml')));
-    expect(doc.on.schedule).toEqual([{ cron: '41 * * * *' }]);
+    expect(doc.on.schedule).toBeUndefined();
     expect(doc.on.workflow_dispatch).toBeDefined();
+    expect(doc.on.workflow_call).toBeDefined();
     expect(doc.jobs.plan.if).toBe("inputs.from != '' || vars.OCI_CHANNEL_MIRROR_FROM != ''");
     expect(doc.jobs.mirror.strategy.matrix.subdir).toBe('${{ fromJSON(needs.plan.outputs.subdirs) }}');
     expect(doc.jobs.mirror.steps[0].with.subdirs).toBe('${{ matrix.subdir }}');
   });
 });
 
-describe('docs/actions.md', () => {
-  const docs = read(path.join(ROOT, 'docs', 'actions.md'));
-  const snippets = [...docs.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((block) => block.includes('jobs:'));
+describe('every YAML snippet in the docs', () => {
+  // docs/*.md, README.md and the generated actions/*/README.md: a snippet is a whole workflow (it has jobs:) or a
+  // list of steps (wrapped in a job here); either way GitHub's parser reads it, the lint passes (only the
+  // placeholder pin of this project's own workflows and actions may differ), and every action of this project it
+  // uses exists and gets only declared inputs, all required ones.
+  const sources = [
+    ...readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => path.join('docs', f)),
+    'README.md',
+    ...ACTIONS.map((name) => path.join('actions', name, 'README.md')),
+  ];
+  const snippets = sources.flatMap((file) => [...read(path.join(ROOT, file)).matchAll(/```ya?ml\n([\s\S]*?)```/g)].map((m, i) => ({ id: `${file} #${i + 1}`, text: m[1]! })));
+  const asWorkflow = (text: string) =>
+    text.includes('jobs:')
+      ? text
+      : `name: snippet\non: workflow_dispatch\npermissions: {}\njobs:\n  snippet:\n    runs-on: ubuntu-24.04\n    permissions:\n      contents: read\n    steps:\n${text
+          .split('\n')
+          .map((line) => (line ? `      ${line}` : line))
+          .join('\n')}`;
 
-  test('has the feedstock and the channel repository workflows', () => {
-    expect(snippets).toHaveLength(2);
+  test('docs/actions.md has the feedstock, channel (promote, schedule) and Pages workflows; each action README its usage', () => {
+    expect(snippets.filter((s) => s.id.startsWith('docs/actions.md')).map((s) => /^# (\S+)/m.exec(s.text)?.[1])).toEqual([
+      '.github/workflows/build.yml',
+      '.github/workflows/oci-channel-promote.yml',
+      '.github/workflows/oci-channel-schedule.yml',
+      '.github/workflows/pages.yml',
+    ]);
+    for (const name of ACTIONS) expect(snippets.some((s) => s.id.startsWith(path.join('actions', name)))).toBe(true);
   });
 
-  test.each(snippets.map((s, i) => [i, s] as [number, string]))('snippet %i is a valid workflow with least-privilege permissions', async (_i, snippet) => {
+  test.each(snippets.map((s) => [s.id, s.text] as [string, string]))('%s is a valid workflow or steps, linted, using this project right', async (_id, text) => {
+    const workflow = asWorkflow(text);
     const { parseWorkflow, convertWorkflowTemplate, NoOperationTraceWriter } = await parser();
-    const parsed = parseWorkflow({ name: 'snippet.yml', content: snippet }, new NoOperationTraceWriter());
+    const parsed = parseWorkflow({ name: 'snippet.yml', content: workflow }, new NoOperationTraceWriter());
     expect(parsed.context.errors.getErrors().map((e) => e.message)).toEqual([]);
     expect((await convertWorkflowTemplate(parsed.context, parsed.value!)).errors ?? []).toEqual([]);
-    // Only the placeholder pin of this project's own workflows may differ from the rules.
-    expect(lintWorkflow('snippet.yml', snippet).filter((f) => !f.message.includes('OWNER/oci-channel'))).toEqual([]);
+    expect(lintWorkflow('snippet.yml', workflow).filter((f) => !f.message.includes('OWNER/oci-channel'))).toEqual([]);
+    const doc = YAML.parse(workflow) as { jobs: Record<string, { uses?: string; with?: Record<string, unknown>; steps?: Array<{ uses?: string; with?: Record<string, unknown> }> }> };
+    for (const job of Object.values(doc.jobs)) {
+      for (const step of [job, ...(job.steps ?? [])]) {
+        const own = /^OWNER\/oci-channel\/(actions\/[a-z-]+|\.github\/workflows\/[a-z-]+\.yml)@/.exec(step.uses ?? '');
+        if (!own) continue;
+        const target = own[1]!.startsWith('actions/') ? path.join(ROOT, own[1]!, 'action.yml') : path.join(ROOT, own[1]!);
+        expect({ uses: step.uses, exists: existsSync(target) }).toEqual({ uses: step.uses, exists: true });
+        const spec = YAML.parse(read(target));
+        const inputs = (own[1]!.startsWith('actions/') ? spec.inputs : spec.on.workflow_call.inputs) as Record<string, { required?: boolean }>;
+        const given = Object.keys(step.with ?? {});
+        expect({ uses: step.uses, unknown: given.filter((k) => !(k in inputs)) }).toEqual({ uses: step.uses, unknown: [] });
+        const missing = Object.entries(inputs).filter(([k, i]) => i.required && !given.includes(k)).map(([k]) => k);
+        expect({ uses: step.uses, missing }).toEqual({ uses: step.uses, missing: [] });
+      }
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 // Typed, validated action inputs. Every error names the input and says what is expected.
 import * as core from '@actions/core';
 import { parseChannelLocation, parseLocation, type StoreOptions } from '@oci-channel/oci';
+import type { VisibilityOptions } from '@oci-channel/pipeline';
 import { UserError } from './errors.ts';
 
 export function stringInput(name: string, options: { required?: boolean; maxLength?: number; pattern?: RegExp; hint?: string } = {}): string {
@@ -73,4 +74,22 @@ export function storeOptionsFrom(usernameInput: string, passwordInput: string, l
     throw new UserError(`input ${usernameInput} is required with ${passwordInput} (GITHUB_ACTOR is not set either)`);
   }
   return { credentials: { username, password }, userAgent: 'oci-channel-action' };
+}
+
+export const OWNER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,38}$/;
+
+/**
+ * Reading the visibility of new production packages through the GitHub Packages API with the workflow token: on
+ * ghcr.io (the owner is the channel path's first component) or wherever an owner is given; `mode` off skips it.
+ */
+export function visibilityOptions(location: string, token: string, given: { mode: string; owner: string; ownerType: string }): VisibilityOptions {
+  const mode = (given.mode || 'fail') as NonNullable<VisibilityOptions['visibilityCheck']>;
+  const parsed = parseLocation(location);
+  const owner = given.owner || (isGithubRegistry(location) && parsed.kind === 'registry' ? (parsed.path.split('/')[0] ?? '') : '');
+  if (mode === 'off' || !owner) return { visibilityCheck: 'off' };
+  if (!token) throw new UserError('input token is empty: the visibility check reads the GitHub Packages API with it (or set visibility-check: off)');
+  return {
+    visibilityCheck: mode,
+    github: { token, owner, ownerType: (given.ownerType || 'org') as 'org' | 'user', ...(process.env.GITHUB_API_URL ? { apiUrl: process.env.GITHUB_API_URL } : {}) },
+  };
 }

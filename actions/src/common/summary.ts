@@ -1,5 +1,6 @@
 // The job summary: one table row per artifact, written on success and on failure.
 import * as core from '@actions/core';
+import type { PrivatePackage } from '@oci-channel/pipeline';
 
 export interface SummaryRow {
   artifact: string;
@@ -65,4 +66,17 @@ export function failedChecks(checks: Array<{ name: string; ok: boolean; detail?:
     .filter((c) => !c.ok)
     .map((c) => (c.detail ? `${c.name}: ${c.detail}` : c.name))
     .join('; ');
+}
+
+/**
+ * Reports production packages anonymous clients cannot read, with their fix: warnings, and a summary section.
+ * Returns the one-line failure when the check is set to fail, else undefined.
+ */
+export function addPrivatePackages(found: PrivatePackage[] | undefined, mode: string | undefined): string | undefined {
+  if (!found?.length) return undefined;
+  core.summary.addHeading('Production packages that are not public', 3);
+  core.summary.addList(found.map((p) => escapeHtml(p.fix)));
+  for (const p of found) core.warning(p.fix);
+  if (mode !== 'fail') return undefined;
+  return `${found.length} new production package(s) are not public, first: ${found[0]!.fix}`;
 }

@@ -2,7 +2,7 @@
 // (exit 2) that name the option and the command.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InvalidReferenceError, parseChannelLocation } from '@oci-channel/oci';
-import { parseArtifactRef, type ArtifactRef } from '@oci-channel/pipeline';
+import { parseArtifactRef, type ArtifactRef, type GithubPackagesAccess } from '@oci-channel/pipeline';
 import { UsageError } from './usage.ts';
 
 export type Values = Record<string, string | boolean | string[] | boolean[] | undefined>;
@@ -72,4 +72,31 @@ export function concurrency(command: string, values: Values): number | undefined
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(`--concurrency must be an integer from 1 to 64, not ${JSON.stringify(value)}`, command);
   return n;
+}
+
+/** The GitHub Packages API options (`--github-owner` with GITHUB_TOKEN from the environment). */
+export const GITHUB_OPTIONS = {
+  'github-owner': { type: 'string' },
+  'github-owner-type': { type: 'string' },
+  'github-api-url': { type: 'string' },
+} as const;
+
+/** `github` for a step, when --github-owner is given (GITHUB_TOKEN must then be set); undefined otherwise. */
+export function githubAccess(command: string, values: Values, env: NodeJS.ProcessEnv = process.env): GithubPackagesAccess | undefined {
+  const ownerType = values['github-owner-type'];
+  if (ownerType !== undefined && ownerType !== 'org' && ownerType !== 'user') throw new UsageError('--github-owner-type is org or user', command);
+  const owner = optionalString(values, 'github-owner');
+  if (owner === undefined) return undefined;
+  const token = env.GITHUB_TOKEN;
+  if (!token) throw new UsageError('--github-owner needs GITHUB_TOKEN in the environment', command);
+  const apiUrl = optionalString(values, 'github-api-url');
+  return { token, owner, ...(apiUrl !== undefined ? { apiUrl } : {}), ...(ownerType ? { ownerType: ownerType as 'org' | 'user' } : {}) };
+}
+
+/** `--visibility-check fail|warn|off` (meaningful with --github-owner). */
+export function visibilityCheck(command: string, values: Values): 'fail' | 'warn' | 'off' | undefined {
+  const value = optionalString(values, 'visibility-check');
+  if (value === undefined) return undefined;
+  if (value !== 'fail' && value !== 'warn' && value !== 'off') throw new UsageError('--visibility-check is fail, warn or off', command);
+  return value;
 }

@@ -229,8 +229,10 @@ function retryable(error: unknown): boolean {
   if (error instanceof InvalidReferenceError || error instanceof UnauthorizedError || error instanceof DeniedError) return false;
   if (error instanceof UnsupportedError || error instanceof NotFoundError) return false;
   if (error instanceof Error && error.name === 'AbortError') return false;
-  // Network errors, a corrupt or cut stream, a registry hiccup the store could not retry (one-shot body).
-  return error instanceof OciError ? !(error.status !== undefined && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429) : true;
+  // Network errors, a corrupt or cut stream, a registry hiccup the store could not retry (one-shot body), a body
+  // refused as too large (413/416: the store learned the size and chunks the next attempt).
+  const again = [408, 413, 416, 429];
+  return error instanceof OciError ? !(error.status !== undefined && error.status >= 400 && error.status < 500 && !again.includes(error.status)) : true;
 }
 
 function parseJson(bytes: Uint8Array, what: string): Record<string, unknown> {

@@ -54,7 +54,8 @@ export interface HttpResponse {
 export interface TransportOptions {
   concurrency?: number;
   timeoutMs?: number;
-  retry?: { attempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+  /** `maxRateLimitWaitMs`: the longest wait a rate-limit answer may ask for and still be waited out (default 120 s). */
+  retry?: { attempts?: number; baseDelayMs?: number; maxDelayMs?: number; maxRateLimitWaitMs?: number };
   userAgent?: string;
   /** Registry host, for messages. */
   registry: string;
@@ -99,6 +100,21 @@ export function checkLocation(from: URL, location: string, what: string, context
     );
   }
   return target;
+}
+
+/** Milliseconds of a Go duration (`10.305464ms`, `1.5s`, `2m0s`), as ghcr.io writes the wait; undefined when none. */
+export function parseGoDuration(text: string): number | undefined {
+  const units: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const m = /^\s*((?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+)/.exec(text);
+  if (!m) return undefined;
+  let total = 0;
+  for (const part of m[1]!.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) total += Number(part[1]) * units[part[2]!]!;
+  return total;
+}
+
+/** Whether an error message is a rate limit (ghcr.io's TOOMANYREQUESTS text, GitHub's "secondary rate limit"). */
+export function isRateLimitMessage(message: string | undefined): boolean {
+  return /rate limit|too many requests|retry-after:/i.test(message ?? '');
 }
 
 /** Milliseconds a Retry-After header asks for (seconds or an HTTP date), undefined when absent or bad. */
@@ -181,6 +197,10 @@ export async function responseError(res: HttpResponse, what: string, context: Oc
   const at = where(ctx);
   if (res.status === 401) {
     return new UnauthorizedError(`${what} ${at} failed: ${detail}; check the credentials for ${context.registry}`, ctx);
+  }
+  if ((res.status === 403 || res.status === 429) && isRateLimitMessage(message)) {
+    // A rate limit is never "no access": say so, and when to come back.
+    return new RetryExhaustedError(`${what} ${at} was rate limited: ${detail}; retry later`, ctx);
   }
   if (res.status === 403 || code === 'DENIED') {
     return new DeniedError(`${what} ${at} failed: ${detail}; the credentials lack access to ${context.repository ?? context.registry}`, ctx);
@@ -305,11 +325,60 @@ function isHeadersTimeout(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === 'UND_ERR_HEADERS_TIMEOUT';
 }
 
+/** A body already read, handed back as a response body (for callers that read or drop it as usual). */
+function replayBody(bytes: Buffer): HttpResponse['body'] {
+  const body = Readable.from([bytes], { objectMode: false }) as Readable & { dump?: () => Promise<void> };
+  body.dump = async () => {
+    body.destroy();
+  };
+  return body as unknown as HttpResponse['body'];
+}
+
+/**
+ * How long a rate-limited answer asks to wait: 429, or 403 that is GitHub's secondary rate limit (retry-after,
+ * x-ratelimit-remaining: 0, or the message says so). The wait comes from Retry-After, else from the body's
+ * `retry-after: <duration>` (ghcr.io), else undefined (back off). `limited` is false for any other answer, whose body
+ * is handed back unread in `res`.
+ */
+export async function rateLimitOf(res: HttpResponse): Promise<{ limited: boolean; waitMs?: number; res: HttpResponse }> {
+  if (res.status !== 429 && res.status !== 403) return { limited: false, res };
+  const asked = parseRetryAfter(header(res, 'retry-after'));
+  if (res.status === 403 && asked === undefined && header(res, 'x-ratelimit-remaining') !== '0') {
+    let bytes: Buffer;
+    try {
+      bytes = await readCapped(res, ERROR_BODY_CAP, 'error body', {});
+    } catch {
+      return { limited: false, res: { ...res, body: replayBody(Buffer.alloc(0)) } };
+    }
+    const again = { ...res, body: replayBody(bytes) };
+    let message: string | undefined;
+    try {
+      message = (JSON.parse(bytes.toString('utf8')) as { errors?: Array<{ message?: string }>; message?: string }).errors?.[0]?.message;
+    } catch {
+      message = bytes.toString('utf8');
+    }
+    return isRateLimitMessage(message) ? { limited: true, res: again } : { limited: false, res: again };
+  }
+  if (asked !== undefined) return { limited: true, waitMs: asked, res };
+  const reset = Number(header(res, 'x-ratelimit-reset'));
+  if (header(res, 'x-ratelimit-remaining') === '0' && Number.isFinite(reset)) return { limited: true, waitMs: Math.max(0, reset * 1000 - Date.now()), res };
+  // ghcr.io puts the wait in the message: "retry-after: 10.305464ms, allowed: 2000/minute".
+  let bytes: Buffer = Buffer.alloc(0);
+  try {
+    bytes = await readCapped(res, ERROR_BODY_CAP, 'error body', {});
+  } catch {
+    // no readable body: back off
+  }
+  const inBody = /retry-after:\s*([0-9.]+(?:ns|us|µs|ms|s|m|h)[0-9.a-zµ]*)/i.exec(bytes.toString('utf8'));
+  return { limited: true, waitMs: inBody ? parseGoDuration(inBody[1]!) : undefined, res: { ...res, body: replayBody(bytes) } };
+}
+
 export class HttpTransport {
   readonly agent: Agent;
   readonly attempts: number;
   readonly baseDelayMs: number;
   readonly maxDelayMs: number;
+  readonly maxRateLimitWaitMs: number;
   readonly timeoutMs: number;
   readonly userAgent: string;
   readonly registry: string;
@@ -321,6 +390,7 @@ export class HttpTransport {
     this.attempts = Math.max(1, options.retry?.attempts ?? 5);
     this.baseDelayMs = options.retry?.baseDelayMs ?? 200;
     this.maxDelayMs = options.retry?.maxDelayMs ?? 30_000;
+    this.maxRateLimitWaitMs = options.retry?.maxRateLimitWaitMs ?? 120_000;
     this.userAgent = options.userAgent ?? 'oci-channel';
     this.registry = options.registry;
     this.agent = new Agent({
@@ -359,6 +429,14 @@ export class HttpTransport {
           });
         }
         await sleep(this.backoff(attempt), undefined, { signal: options.signal });
+        continue;
+      }
+      if ((res.status === 429 || res.status === 403) && attempt < attempts) {
+        // Rate limits (429, GitHub's secondary limit as 403): wait what the registry asks, when that is not too long.
+        const limit = await rateLimitOf(res);
+        if (!limit.limited || (limit.waitMs !== undefined && limit.waitMs > this.maxRateLimitWaitMs)) return limit.res;
+        await discard(limit.res);
+        await sleep(limit.waitMs ?? this.backoff(attempt), undefined, { signal: options.signal });
         continue;
       }
       if (isRetryableStatus(res.status) && attempt < attempts) {

@@ -6,7 +6,7 @@ export * from './digest.ts';
 export { openStore } from './open.ts';
 export { copy, type CopyOptions, type CopyResult } from './copy.ts';
 export { createLayoutStore, REF_NAME_ANNOTATION } from './layout.ts';
-export { createRemoteStore, RemoteStore, type RemoteStoreOptions } from './remote.ts';
+export { createRemoteStore, RemoteStore, type RemoteStoreOptions } from './remote/index.ts';
 export { credentialKeys, resolveCredentials } from './credentials.ts';
 export { addressClass, parseChallenges } from './auth.ts';
 export { checkRedirect, parseRetryAfter } from './http.ts';

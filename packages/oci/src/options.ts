@@ -16,7 +16,11 @@ export interface StoreOptions {
   env?: Record<string, string | undefined>;
   /** Concurrent requests per registry (default 8). */
   concurrency?: number;
-  retry?: { attempts?: number; baseDelayMs?: number; maxDelayMs?: number };
+  /**
+   * Attempts per request (default 5), backoff (200 ms doubling, capped at 30 s), and the longest wait a rate-limit
+   * answer (429, GitHub's secondary limit) may ask for and still be waited out (default 120 s).
+   */
+  retry?: { attempts?: number; baseDelayMs?: number; maxDelayMs?: number; maxRateLimitWaitMs?: number };
   /** Per-request timeout without progress, ms (default 60 s). */
   timeoutMs?: number;
   userAgent?: string;

@@ -1,4 +1,4 @@
-// The one store interface. A remote registry (remote.ts) and an OCI image layout on disk (layout.ts)
+// The one store interface. A remote registry (remote/) and an OCI image layout on disk (layout.ts)
 // both implement it, so copy, upload, promote and reindex never care which side they talk to.
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';

@@ -147,6 +147,33 @@ export interface ValidateResult {
   uploader?: UploaderIdentity;
 }
 
+/** The GitHub Packages REST API for a ghcr.io channel: who owns the packages, and a token that can read them. */
+export interface GithubPackagesAccess {
+  token: string;
+  /** Default GITHUB_API_URL, else https://api.github.com. */
+  apiUrl?: string;
+  /** The organisation or user the channel's packages belong to (ghcr.io/<owner>/...). */
+  owner: string;
+  ownerType?: 'org' | 'user';
+}
+
+/**
+ * Reading the visibility of the packages a step creates (promote: a new package name; reindex: the first push of an
+ * index repository), where `github` is given: 'warn' (the default then) reports a private one with the fix,
+ * 'fail' also makes the result not ok, 'off' does not look.
+ */
+export interface VisibilityOptions {
+  github?: GithubPackagesAccess;
+  visibilityCheck?: 'fail' | 'warn' | 'off';
+}
+
+/** A production package anonymous conda clients cannot read, and the fix. */
+export interface PrivatePackage {
+  repository: string;
+  visibility: 'private' | 'internal' | 'unknown';
+  fix: string;
+}
+
 export interface PromotedArtifact extends ArtifactVerdict {
   status: 'promoted' | 'already-promoted' | 'rejected' | 'failed';
   productionDigest?: string;
@@ -154,7 +181,7 @@ export interface PromotedArtifact extends ArtifactVerdict {
   stagingRemoved?: boolean;
 }
 
-export interface PromoteOptions extends ValidateOptions {
+export interface PromoteOptions extends ValidateOptions, VisibilityOptions {
   /**
    * `org.opencontainers.image.source` of the production manifests promote writes: the channel's own repository.
    * What staging says there is never copied (on ghcr.io it would link the production package to that repository).
@@ -167,9 +194,16 @@ export interface PromoteResult {
   artifacts: PromotedArtifact[];
   /** Who uploaded, verified or not (absent when none was given or the identity token was refused). */
   uploader?: UploaderIdentity;
+  /**
+   * Blob bytes streamed registry to registry because the registry did not mount them (ghcr.io never mounts;
+   * on one registry that mounts this is 0).
+   */
+  streamedBytes?: number;
+  /** New production packages that are not public (see VisibilityOptions). */
+  privatePackages?: PrivatePackage[];
 }
 
-export interface ReindexOptions extends CommonOptions {
+export interface ReindexOptions extends CommonOptions, VisibilityOptions {
   channel: ChannelInput;
   /** Subdirs to index; default every subdir the channel has, plus noarch. Each must be a known conda platform. */
   subdirs?: string[];
@@ -215,6 +249,8 @@ export interface ReindexResult {
   requests?: number;
   /** One line per artifact or file that could not be indexed or published (ok is false then). */
   errors?: string[];
+  /** Index repositories pushed for the first time that are not public (see VisibilityOptions). */
+  privatePackages?: PrivatePackage[];
 }
 
 export interface GcOptions extends CommonOptions {
@@ -227,8 +263,11 @@ export interface GcOptions extends CommonOptions {
    * every package) unless this is true.
    */
   allowProduction?: boolean;
-  /** Where the registry has no DELETE (ghcr.io): the GitHub Packages REST API. */
-  github?: { token: string; apiUrl?: string; owner: string; ownerType?: 'org' | 'user' };
+  /**
+   * Where the registry has no DELETE (ghcr.io): the GitHub Packages REST API. `reserve`: REST requests left
+   * unspent for the token's other work (default 25); gc stops before a package when the budget is down to it.
+   */
+  github?: { token: string; apiUrl?: string; owner: string; ownerType?: 'org' | 'user'; reserve?: number };
   now?: () => Date;
 }
 
@@ -237,6 +276,8 @@ export interface GcResult {
   /** What was deleted (or, in a dry run, would be) and why. */
   deleted: Array<{ repository: string; tag?: string; digest: string; ageMs: number; dryRun: boolean; reason: string }>;
   errors: Array<{ repository: string; error: string }>;
+  /** Set when gc stopped before the end to keep the GitHub API budget's reserve: why, and that the next run continues. */
+  stoppedEarly?: string;
 }
 
 export interface DownloadOptions extends CommonOptions {

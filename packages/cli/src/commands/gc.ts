@@ -1,7 +1,7 @@
 import { gc } from '@oci-channel/pipeline';
-import { location, noPositionals, optionalString, parse, required } from '../args.ts';
+import { GITHUB_OPTIONS, githubAccess, location, noPositionals, parse, required } from '../args.ts';
 import { shortDigest, table } from '../output.ts';
-import { parseDuration, UsageError } from '../usage.ts';
+import { parseDuration } from '../usage.ts';
 import type { Command } from './command.ts';
 
 export const gcCommand: Command = {
@@ -29,28 +29,19 @@ Options:
       'older-than': { type: 'string' },
       'dry-run': { type: 'boolean' },
       'allow-production-channel': { type: 'boolean' },
-      'github-owner': { type: 'string' },
-      'github-owner-type': { type: 'string' },
-      'github-api-url': { type: 'string' },
+      ...GITHUB_OPTIONS,
     });
     noPositionals(this.name, positionals);
     const channel = location(this.name, 'channel', required(this.name, values, 'channel'));
     const olderThanMs = parseDuration(required(this.name, values, 'older-than'));
-    const ownerType = values['github-owner-type'];
-    if (ownerType !== undefined && ownerType !== 'org' && ownerType !== 'user') throw new UsageError('--github-owner-type is org or user', this.name);
-    const owner = optionalString(values, 'github-owner');
-    const apiUrl = optionalString(values, 'github-api-url');
-    const token = process.env.GITHUB_TOKEN;
-    if (owner !== undefined && !token) throw new UsageError('--github-owner needs GITHUB_TOKEN in the environment', this.name);
+    const github = githubAccess(this.name, values);
     const result = await gc({
       channel,
       olderThanMs,
       progress: ctx.progress,
       ...(values['dry-run'] ? { dryRun: true } : {}),
       ...(values['allow-production-channel'] ? { allowProduction: true } : {}),
-      ...(owner !== undefined && token
-        ? { github: { token, owner, ...(apiUrl !== undefined ? { apiUrl } : {}), ...(ownerType ? { ownerType: ownerType as 'org' | 'user' } : {}) } }
-        : {}),
+      ...(github ? { github } : {}),
     });
     if (values.json) return ctx.json(result, result.ok);
     if (result.deleted.length === 0) ctx.out(`Nothing in ${channel} is older than ${required(this.name, values, 'older-than')} and unpromoted: nothing ${values['dry-run'] ? 'would be' : 'was'} deleted.\n`);
@@ -64,6 +55,7 @@ Options:
       if (values['dry-run']) ctx.out(`\nDry run: nothing was deleted; ${result.deleted.length} manifest(s) would be.\n`);
     }
     if (result.errors.length) ctx.out('\n' + table(['FAILED', 'REASON'], result.errors.map((e) => [e.repository, e.error])));
+    if (result.stoppedEarly) ctx.out(`\n${result.stoppedEarly}\n`);
     return result.ok ? 0 : 1;
   },
 };

@@ -15,7 +15,7 @@ import {
   type UploaderIdentity,
   type ValidateOptions,
 } from '@oci-channel/pipeline';
-import { artifacts, COMMON_OPTIONS, concurrency, location, optionalString, parse, required, type Values } from '../args.ts';
+import { artifacts, COMMON_OPTIONS, concurrency, GITHUB_OPTIONS, githubAccess, location, optionalString, parse, required, visibilityCheck, type Values } from '../args.ts';
 import { reasonCell, shortDigest, table } from '../output.ts';
 import { parseDuration, UsageError } from '../usage.ts';
 import type { Command, CommandContext } from './command.ts';
@@ -164,7 +164,8 @@ ${IDENTITY_HELP}
 export const promoteCommand: Command = {
   name: 'promote',
   summary: 'copy validated artifacts from staging to production',
-  help: `Usage: oci-channel promote --staging CHANNEL --production CHANNEL [--identity-token FILE --allowed-owner OWNER...] [--owners DIR] [--label LABEL] [--source-url URL] [--revalidate] [--json] ARTIFACT...
+  help: `Usage: oci-channel promote --staging CHANNEL --production CHANNEL [--identity-token FILE --allowed-owner OWNER...] [--owners DIR] [--label LABEL]
+       [--source-url URL] [--revalidate] [--github-owner OWNER [--github-owner-type org|user] [--visibility-check fail|warn|off]] [--json] ARTIFACT...
 
 Verifies who uploaded (the OIDC identity token), then copies artifacts with a passing verdict (validating
 first when needed) from staging to production, verifies production, appends to the promotion log, then
@@ -180,16 +181,34 @@ ${IDENTITY_HELP}
   --source-url URL         org.opencontainers.image.source of production manifests (the channel's repository;
                            staging's value is never copied; default none)
   --revalidate             validate every artifact afresh instead of trusting its recorded verdict
+  --github-owner OWNER     on ghcr.io: read the visibility of each new production package through the GitHub
+                           Packages API (GITHUB_TOKEN from the environment) and report a private one with the fix
+  --github-owner-type T    org (default) or user
+  --visibility-check M     warn (default with --github-owner), fail (exit 1) or off
   --concurrency N          artifacts in parallel (default 16)
   --json                print the result as one JSON object on stdout
   -h, --help            this help
 `,
   async run(args, ctx) {
-    const { values, positionals } = parse(this.name, args, { ...PROMOTION_OPTIONS, revalidate: { type: 'boolean' }, 'source-url': { type: 'string' } });
+    const { values, positionals } = parse(this.name, args, {
+      ...PROMOTION_OPTIONS,
+      ...GITHUB_OPTIONS,
+      revalidate: { type: 'boolean' },
+      'visibility-check': { type: 'string' },
+      'source-url': { type: 'string' },
+    });
     const options = promotionOptions(this.name, values, positionals, ctx);
     const sourceUrl = optionalString(values, 'source-url');
     if (sourceUrl !== undefined && !/^https?:\/\/[^\s"<>]+$/.test(sourceUrl)) throw new UsageError('--source-url must be an http(s) URL', this.name);
-    const result = await promote({ ...options, ...(values.revalidate ? { revalidate: true } : {}), ...(sourceUrl ? { sourceUrl } : {}) });
+    const github = githubAccess(this.name, values);
+    const check = visibilityCheck(this.name, values);
+    const result = await promote({
+      ...options,
+      ...(values.revalidate ? { revalidate: true } : {}),
+      ...(sourceUrl ? { sourceUrl } : {}),
+      ...(github ? { github } : {}),
+      ...(check ? { visibilityCheck: check } : {}),
+    });
     if (values.json) return ctx.json(result, result.ok);
     ctx.out(
       table(
@@ -206,6 +225,8 @@ ${IDENTITY_HELP}
     const good = result.artifacts.filter((a) => a.status === 'promoted' || a.status === 'already-promoted').length;
     ctx.out(`\n${uploaderLine(result.uploader)}`);
     ctx.out(`${good} promoted or already there, ${result.artifacts.length - good} rejected or failed\n`);
+    if (result.streamedBytes) ctx.out(`${result.streamedBytes} bytes copied registry to registry because the registry did not mount them\n`);
+    for (const p of result.privatePackages ?? []) ctx.out(`not public: ${p.fix}\n`);
     return result.ok ? 0 : 1;
   },
 };

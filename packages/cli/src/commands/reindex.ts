@@ -1,5 +1,5 @@
 import { defaultCacheDir, reindex, removeSubdirIndex, type ReindexResult } from '@oci-channel/pipeline';
-import { location, noPositionals, optionalString, parse, required } from '../args.ts';
+import { GITHUB_OPTIONS, githubAccess, location, noPositionals, optionalString, parse, required, visibilityCheck } from '../args.ts';
 import { shortDigest, table } from '../output.ts';
 import { UsageError } from '../usage.ts';
 import type { Command, CommandContext } from './command.ts';
@@ -26,7 +26,8 @@ export const reindexCommand: Command = {
   name: 'reindex',
   summary: "rebuild a channel's repodata from production",
   help: `Usage: oci-channel reindex --channel CHANNEL [--subdir SUBDIR]... [--full] [--out DIR] [--cache-dir DIR]
-                           [--patch-generator PATH|SUBDIR/FILENAME | --patch-package NAME] [--patch-instructions DIR] [--json]
+                           [--patch-generator PATH|SUBDIR/FILENAME | --patch-package NAME] [--patch-instructions DIR]
+                           [--github-owner OWNER [--github-owner-type org|user] [--visibility-check fail|warn|off]] [--json]
        oci-channel reindex --channel CHANNEL --remove-subdir SUBDIR [--json]
 
 Rebuilds repodata.json (and its .zst, shards, channeldata) of a production channel and pushes it, with one
@@ -51,6 +52,9 @@ Options:
   --patch-package NAME     the newest build of NAME in the channel's noarch as the patches package
                            (e.g. conda-forge-repodata-patches)
   --patch-instructions DIR plain DIR/SUBDIR/patch_instructions.json files (small channels)
+  --github-owner O         on ghcr.io: after the first push of an index repository, read its visibility through the
+                           GitHub Packages API (GITHUB_TOKEN from the environment); --github-owner-type org|user;
+                           --visibility-check warn (default), fail (exit 1) or off
   --json                   print the result as one JSON object on stdout
   -h, --help               this help
 `,
@@ -67,6 +71,8 @@ Options:
       'patch-generator': { type: 'string' },
       'patch-package': { type: 'string' },
       'patch-instructions': { type: 'string' },
+      'visibility-check': { type: 'string' },
+      ...GITHUB_OPTIONS,
     });
     noPositionals(this.name, positionals);
     const channel = location(this.name, 'channel', required(this.name, values, 'channel'));
@@ -93,7 +99,11 @@ Options:
       }
       return removed.ok ? 0 : 1;
     }
+    const github = githubAccess(this.name, values);
+    const check = visibilityCheck(this.name, values);
     const result = await reindex({
+      ...(github ? { github } : {}),
+      ...(check ? { visibilityCheck: check } : {}),
       channel,
       progress: ctx.progress,
       cacheDir,
@@ -107,6 +117,7 @@ Options:
     });
     if (values.json) return ctx.json(result, result.ok);
     subdirTable(ctx, result);
+    for (const p of result.privatePackages ?? []) ctx.out(`not public: ${p.fix}\n`);
     return result.ok ? 0 : 1;
   },
 };

@@ -3,6 +3,7 @@
 // costs tens of MB and startup time in every process.
 import type { getOctokit } from '@actions/github';
 import { GithubApiError } from '../errors.ts';
+import { clockTime, handleRateLimits, type RateLimitOptions, type RateLimitState } from './rate-limit.ts';
 
 export { GithubApiError };
 
@@ -28,11 +29,17 @@ export function githubApiUrl(apiUrl?: string, env: Record<string, string | undef
   return url;
 }
 
-export async function createGithubClient(token: string, apiUrl?: string): Promise<GithubClient> {
+/**
+ * An octokit for `token`. Every answer's x-ratelimit-* headers land in `rateLimit` (a fresh state by default), and
+ * requests refused for a rate limit are sent again after a short wait (rate-limit.ts).
+ */
+export async function createGithubClient(token: string, apiUrl?: string, rateLimit: RateLimitState = {}, options?: RateLimitOptions): Promise<GithubClient> {
   if (!token) throw new GithubApiError('no GitHub token given: pass a token with the permissions the call needs');
   const baseUrl = githubApiUrl(apiUrl);
   const { getOctokit: load } = await import('@actions/github');
-  return load(token, { baseUrl, userAgent: 'oci-channel' });
+  const octokit = load(token, { baseUrl, userAgent: 'oci-channel' });
+  handleRateLimits(octokit, rateLimit, options);
+  return octokit;
 }
 
 
@@ -50,7 +57,13 @@ export function githubFailure(what: string, error: unknown, hint = ''): never {
     ((error as { response?: { data?: { message?: unknown } } })?.response?.data?.message as string | undefined) ??
       (status === undefined && error instanceof Error ? error.message : ''),
   );
-  const reason = status ? `HTTP ${status}${HINTS[status] ? ` (${HINTS[status]})` : ''}` : 'network error';
+  const headers = (error as { response?: { headers?: Record<string, string | number | undefined> } })?.response?.headers;
+  const spent = (status === 403 || status === 429) && String(headers?.['x-ratelimit-remaining']) === '0';
+  const reset = Number(headers?.['x-ratelimit-reset']);
+  const hint403 = spent
+    ? `the token's API rate limit is spent${Number.isFinite(reset) ? ` until ${clockTime(reset * 1000)}` : ''}; run again after that`
+    : HINTS[status ?? 0];
+  const reason = status ? `HTTP ${status}${hint403 ? ` (${hint403})` : ''}` : 'network error';
   throw new GithubApiError(
     `${what} failed: ${reason}${apiMessage ? `: ${apiMessage}` : ''}${hint ? `; ${hint}` : ''}`,
     status,

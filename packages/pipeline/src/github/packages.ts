@@ -1,6 +1,8 @@
-// GitHub Packages REST for container packages: ghcr.io has no catalog and no DELETE on the registry API,
-// so gc lists and deletes package versions here.
+// GitHub Packages REST for container packages: ghcr.io has no catalog and no DELETE on the registry API, so gc
+// lists and deletes package versions here (and whole packages: the API refuses to delete a package's last version),
+// and promote and reindex read a new package's visibility. Every call reads the rate-limit headers (rateLimit()).
 import { createGithubClient, githubApiUrl, githubFailure, GithubApiError, type GithubClient } from './client.ts';
+import type { RateLimitState } from './rate-limit.ts';
 
 export interface GithubPackagesOptions {
   token: string;
@@ -9,6 +11,16 @@ export interface GithubPackagesOptions {
   /** The organisation or user owning the packages (ghcr.io/<owner>/...). */
   owner: string;
   ownerType?: 'org' | 'user';
+  /** Longest rate-limit wait accepted before a call is sent again (default 90 s). */
+  maxRateLimitWaitMs?: number;
+}
+
+export interface ContainerPackage {
+  /** Without the owner: `channel/linux-64/zlib`. */
+  name: string;
+  visibility: 'public' | 'private' | 'internal';
+  /** `owner/repo` of the repository it is linked to, if any. */
+  repository?: string;
 }
 
 export interface ContainerPackageVersion {
@@ -24,6 +36,14 @@ export interface GithubPackagesClient {
   listContainerPackages(prefix: string): Promise<string[]>;
   listVersions(packageName: string): Promise<ContainerPackageVersion[]>;
   deleteVersion(packageName: string, id: number): Promise<void>;
+  /** The package, or undefined when it does not exist or the token cannot see it (a private package). */
+  getPackage(packageName: string): Promise<ContainerPackage | undefined>;
+  /** Deletes the package with every version (the only way to remove its last one). */
+  deletePackage(packageName: string): Promise<void>;
+  /** The rate-limit budget as the last answer stated it. */
+  rateLimit(): Readonly<RateLimitState>;
+  /** Where an admin changes the package's visibility and access. */
+  settingsUrl(packageName: string): string;
 }
 
 const OWNER_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
@@ -41,8 +61,9 @@ export function createGithubPackagesClient(options: GithubPackagesOptions): Gith
   if (!options.token) throw new GithubApiError('no GitHub token given: pass a token with the permissions the call needs');
   githubApiUrl(options.apiUrl);
   let loading: Promise<GithubClient> | undefined;
+  const budget: RateLimitState = {};
   const client = async () => {
-    const octokit = await (loading ??= createGithubClient(options.token, options.apiUrl));
+    const octokit = await (loading ??= createGithubClient(options.token, options.apiUrl, budget, { maxWaitMs: options.maxRateLimitWaitMs }));
     return { octokit, rest: octokit.rest.packages };
   };
   const scope = ownerType === 'org' ? `organisation ${owner}` : `user ${owner}`;
@@ -133,7 +154,48 @@ export function createGithubPackagesClient(options: GithubPackagesOptions): Gith
         githubFailure(`deleting version ${id} of container package ${owner}/${packageName}`, error, hint);
       }
     },
+
+    async getPackage(packageName) {
+      checkPackageName(packageName);
+      const { rest } = await client();
+      let data: { name: string; visibility: string; repository?: { full_name?: string } | null };
+      try {
+        ({ data } =
+          ownerType === 'org'
+            ? await rest.getPackageForOrganization({ org: owner, package_type: 'container', package_name: packageName })
+            : await rest.getPackageForUser({ username: owner, package_type: 'container', package_name: packageName }));
+      } catch (error) {
+        if ((error as { status?: unknown }).status === 404) return undefined;
+        githubFailure(`reading container package ${owner}/${packageName}`, error, hint);
+      }
+      const visibility = data.visibility === 'public' || data.visibility === 'internal' ? data.visibility : 'private';
+      return { name: data.name, visibility, ...(data.repository?.full_name ? { repository: data.repository.full_name } : {}) };
+    },
+
+    async deletePackage(packageName) {
+      checkPackageName(packageName);
+      const { rest } = await client();
+      try {
+        if (ownerType === 'org') await rest.deletePackageForOrg({ org: owner, package_type: 'container', package_name: packageName });
+        else await rest.deletePackageForUser({ username: owner, package_type: 'container', package_name: packageName });
+      } catch (error) {
+        githubFailure(`deleting container package ${owner}/${packageName}`, error, hint);
+      }
+    },
+
+    rateLimit() {
+      return { ...budget };
+    },
+
+    settingsUrl(packageName) {
+      return packageSettingsUrl(owner, ownerType, packageName);
+    },
   };
+}
+
+/** The package's settings page (visibility, access), for messages: `/` in the name is encoded. */
+export function packageSettingsUrl(owner: string, ownerType: 'org' | 'user', packageName: string): string {
+  return `https://github.com/${ownerType === 'org' ? 'orgs' : 'users'}/${owner}/packages/container/${encodeURIComponent(packageName)}/settings`;
 }
 
 function checkPackageName(name: string): void {

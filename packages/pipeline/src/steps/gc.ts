@@ -1,10 +1,13 @@
 // gc: deletes staging artifacts older than a cutoff, with their verdict referrers and the referrers fallback
 // tag. Age comes from the manifest's org.opencontainers.image.created, else from the newest verdict's time;
 // artifacts whose age cannot be told are kept. Only v0 package repositories (`<subdir>/<name>`) are touched.
-// Where the registry cannot list or delete (ghcr.io), the GitHub Packages API does it when `github` is given.
+// Where the registry cannot list or delete (ghcr.io), the GitHub Packages API does it when `github` is given:
+// what one repository loses is deleted in one batch per package (package-deleter.ts), and the run stops while the
+// token's REST budget still has a reserve.
 import { DeniedError, NotFoundError, UnsupportedError, type Digest, type Repository } from '@oci-channel/oci';
 import { parseJsonObject } from '../core/json.ts';
 import { createGithubPackagesClient, type GithubPackagesClient } from '../github/index.ts';
+import { PackageDeleter } from '../github/package-deleter.ts';
 import { CHANNELDATA_REPOSITORY, isPackageRepository, isRepodataRepository } from '../index/names.ts';
 import { PROMOTION_LOG_REPOSITORY } from '../records/promotion-log.ts';
 import { errorLine, openChannel, stagingOptions } from '../core/open.ts';
@@ -15,7 +18,6 @@ import { OptionsError } from '../errors.ts';
 
 const CREATED = 'org.opencontainers.image.created';
 const REFERRERS_TAG = /^sha256-[a-f0-9]{64}$/;
-
 
 export async function gc(o: GcOptions): Promise<GcResult> {
   const report = reporter(o.progress, 'gc');
@@ -28,6 +30,12 @@ export async function gc(o: GcOptions): Promise<GcResult> {
   const result: GcResult = { ok: true, deleted: [], errors: [] };
   let github: GithubPackagesClient | undefined;
   const githubClient = () => (github ??= createGithubPackagesClient(o.github!));
+  let deleter: PackageDeleter | undefined;
+  const restDeleter = () => (deleter ??= new PackageDeleter(githubClient(), { olderThanMs: o.olderThanMs, now, reserve: o.github?.reserve }));
+  /** Set once the registry refused a DELETE and the REST API is configured: later deletes go there directly. */
+  let registryCannotDelete = false;
+  /** What one repository loses, in the order it goes: referrers first, then the fallback index, then the manifest. */
+  let doomed: Array<{ repository: string; tag?: string; digest: Digest; ageMs: number; reason: string }> = [];
   // GitHub package names are the repository path without the owner.
   const packageName = (repository: Repository) =>
     o.github && repository.name.startsWith(`${o.github.owner.toLowerCase()}/`) ? repository.name.slice(o.github.owner.length + 1) : repository.name;
@@ -44,6 +52,12 @@ export async function gc(o: GcOptions): Promise<GcResult> {
     }
     if (!o.allowProduction) await refuseProduction(names);
     for (const name of names.filter(isPackageRepository).sort()) {
+      const low = deleter?.budgetLow();
+      if (low) {
+        result.stoppedEarly = low;
+        report(low);
+        break;
+      }
       const repository = store.repository(name);
       try {
         await collectRepository(repository);
@@ -119,22 +133,30 @@ export async function gc(o: GcOptions): Promise<GcResult> {
     const ageMs = now - newest;
     for (const e of entries) {
       if (typeof e.digest !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(e.digest)) continue;
-      if (!o.dryRun) await remove(repository, e.digest as Digest);
-      result.deleted.push({ repository: repository.name, digest: e.digest, ageMs, dryRun: o.dryRun === true, reason: `verdict about ${subject}, which is gone (promoted or collected); newest verdict ${age(ageMs)} old` });
+      doomed.push({ repository: repository.name, digest: e.digest as Digest, ageMs, reason: `verdict about ${subject}, which is gone (promoted or collected); newest verdict ${age(ageMs)} old` });
     }
-    if (!o.dryRun) await remove(repository, fetched.descriptor.digest);
-    result.deleted.push({
-      repository: repository.name,
-      tag,
-      digest: fetched.descriptor.digest,
-      ageMs,
-      dryRun: o.dryRun === true,
-      reason: `referrers index of ${subject}, which is gone; newest verdict ${age(ageMs)} old`,
-    });
+    doomed.push({ repository: repository.name, tag, digest: fetched.descriptor.digest, ageMs, reason: `referrers index of ${subject}, which is gone; newest verdict ${age(ageMs)} old` });
   }
 
   async function collectRepository(repository: Repository): Promise<void> {
+    doomed = [];
+    await planRepository(repository);
+    if (o.dryRun) {
+      for (const d of doomed) result.deleted.push({ ...d, dryRun: true });
+      return;
+    }
+    const gone = new Set<string>();
+    try {
+      await remove(repository, [...new Set(doomed.map((d) => d.digest))], (digest) => gone.add(digest));
+    } finally {
+      for (const d of doomed) if (gone.has(d.digest)) result.deleted.push({ ...d, dryRun: false });
+    }
+    for (const d of doomed) if (d.tag && !/^sha256-/.test(d.tag) && gone.has(d.digest)) report(`deleted ${repository.display}:${d.tag} (${Math.round(d.ageMs / 60000)} min old)`);
+  }
+
+  async function planRepository(repository: Repository): Promise<void> {
     const all = await repository.listTags();
+    const allTags = new Set(all);
     const tags = all.filter((t) => !REFERRERS_TAG.test(t));
     const seen = new Set<string>();
     for (const tag of tags) {
@@ -155,40 +177,39 @@ export async function gc(o: GcOptions): Promise<GcResult> {
         continue;
       }
       if (ageMs < o.olderThanMs) continue;
-      const referrers = await repository.referrers(digest);
       const why = `never promoted, ${age(ageMs)} old (limit ${age(o.olderThanMs)})`;
       const verdictWhy = `verdict on ${repository.name}:${tag}, which goes with it`;
-      if (o.dryRun) {
-        result.deleted.push({ repository: repository.name, tag, digest, ageMs, dryRun: true, reason: why });
-        for (const r of referrers) result.deleted.push({ repository: repository.name, digest: r.digest, ageMs, dryRun: true, reason: verdictWhy });
-        continue;
-      }
-      // Referrers first: a crash after this leaves an artifact without verdict, which promote refuses anyway.
-      for (const r of referrers) {
-        await remove(repository, r.digest);
-        result.deleted.push({ repository: repository.name, digest: r.digest, ageMs, dryRun: false, reason: verdictWhy });
-      }
-      const fallback = await repository.resolve(`sha256-${digest.slice('sha256:'.length)}`);
-      if (fallback) await remove(repository, fallback.digest);
-      await remove(repository, digest);
-      result.deleted.push({ repository: repository.name, tag, digest, ageMs, dryRun: false, reason: why });
-      report(`deleted ${repository.display}:${tag} (${Math.round(ageMs / 60000)} min old)`);
+      // Referrers first: a crash after them leaves an artifact without verdict, which promote refuses anyway.
+      for (const r of await repository.referrers(digest)) doomed.push({ repository: repository.name, digest: r.digest, ageMs, reason: verdictWhy });
+      const fallback = allTags.has(referrersTagOf(digest)) ? await repository.resolve(referrersTagOf(digest)) : undefined;
+      if (fallback) doomed.push({ repository: repository.name, tag: referrersTagOf(digest), digest: fallback.digest, ageMs, reason: `referrers index of ${repository.name}:${tag}, which goes with it` });
+      doomed.push({ repository: repository.name, tag, digest, ageMs, reason: why });
     }
     for (const tag of all.filter((t) => REFERRERS_TAG.test(t))) await collectOrphanReferrers(repository, tag);
   }
 
-  async function remove(repository: Repository, digest: Digest): Promise<void> {
-    try {
-      await repository.deleteManifest(digest);
-      return;
-    } catch (error) {
-      if (error instanceof NotFoundError) return;
-      if (!(error instanceof UnsupportedError || error instanceof DeniedError) || !o.github) throw error;
+  /** Deletes through the registry while it can; where it cannot and `github` is given, a package batch over REST. */
+  async function remove(repository: Repository, digests: Digest[], deleted: (digest: string) => void): Promise<void> {
+    let rest = digests;
+    if (!registryCannotDelete) {
+      rest = [];
+      for (const [i, digest] of digests.entries()) {
+        try {
+          await repository.deleteManifest(digest);
+          deleted(digest);
+        } catch (error) {
+          if (error instanceof NotFoundError) {
+            deleted(digest);
+            continue;
+          }
+          if (!(error instanceof UnsupportedError || error instanceof DeniedError) || !o.github) throw error;
+          registryCannotDelete = true;
+          rest = digests.slice(i);
+          break;
+        }
+      }
     }
-    const client = githubClient();
-    const name = packageName(repository);
-    const version = (await client.listVersions(name)).find((v) => v.name === digest);
-    if (version) await client.deleteVersion(name, version.id);
+    if (rest.length > 0) await restDeleter().delete(packageName(repository), rest, deleted);
   }
 }
 
@@ -197,6 +218,10 @@ function age(ms: number): string {
   if (ms < 2 * 3600_000) return `${Math.round(ms / 60_000)} min`;
   if (ms < 2 * 86_400_000) return `${Math.round(ms / 3600_000)} h`;
   return `${Math.round(ms / 86_400_000)} d`;
+}
+
+function referrersTagOf(digest: Digest): string {
+  return `sha256-${digest.slice('sha256:'.length)}`;
 }
 
 /** The GitHub package name prefix of a channel path (`owner/channel` -> `channel`). */

@@ -36,6 +36,7 @@ import type { ArtifactRef, ArtifactVerdict, PromotedArtifact, PromoteOptions, Pr
 import { fetchPackageManifest, locateArtifact, type PackageManifest, type StagedLocation } from '../core/package-manifest.ts';
 import { refusedIdentity, validateOne } from './validate.ts';
 import { newestVerdict } from '../records/verdict.ts';
+import { VisibilityChecker } from '../github/visibility.ts';
 import { resolveVerdictKey, type VerdictKey } from '../records/verdict-key.ts';
 
 const MERGE_ATTEMPTS = 6;
@@ -60,6 +61,9 @@ interface PromoteContext {
   reader: PackageReader;
   /** Log tags read once per run (refreshed lazily). */
   logTags?: Promise<string[]>;
+  /** Bytes streamed registry to registry because the registry did not mount them. */
+  streamedBytes: number;
+  visibility: VisibilityChecker;
 }
 
 interface Pending {
@@ -102,7 +106,8 @@ async function ensureBlob(ctx: PromoteContext, from: Repository, to: Repository,
     return;
   }
   const stream = await from.fetchBlob(descriptor.digest, descriptor.size);
-  await to.pushBlob(streamSource(stream, descriptor.size), { digest: descriptor.digest, size: descriptor.size });
+  const pushed = await to.pushBlob(streamSource(stream, descriptor.size), { digest: descriptor.digest, size: descriptor.size });
+  if (pushed.pushed) ctx.streamedBytes += descriptor.size;
 }
 
 /**
@@ -184,6 +189,11 @@ async function ensureLogged(ctx: PromoteContext, ref: ArtifactRef, where: Staged
     ...(ctx.options.label ? { label: ctx.options.label } : {}),
   });
   ctx.report('logged', { artifact: formatArtifactRef(ref) });
+  // The first entry created the log's repository: reindex (and anyone) must be able to read it.
+  if (tags.length === 0 && ctx.visibility.enabled) {
+    const problem = await ctx.visibility.check(promotionLogRepository(ctx.production).name);
+    if (problem) ctx.report(problem.fix);
+  }
 }
 
 /** Puts every pending artifact of one tag into production and returns the verified production manifest. */
@@ -225,7 +235,7 @@ async function publishGroup(
       // Blobs first, the tag last, and only if it is still free the moment before (registries have no conditional
       // PUT; the re-read below catches what slips through that last moment).
       try {
-        await withConcurrentPushRetry(() =>
+        const copied = await withConcurrentPushRetry(() =>
           copy(stagingRepo, staged.descriptor.digest, productionRepo, {
             tag: where.tag,
             manifest: { bytes: staged.bytes, mediaType: staged.descriptor.mediaType },
@@ -235,6 +245,8 @@ async function publishGroup(
             onProgress: (b) => ticker.tick(b),
           }),
         );
+        // Streamed rather than mounted: ghcr.io never mounts, a registry-to-registry copy cannot.
+        ctx.streamedBytes += copied.bytesCopied;
       } catch (error) {
         if (error instanceof TagTakenError) continue;
         throw error;
@@ -347,10 +359,16 @@ async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: Ar
   if (pending.length > 0 && staged) {
     try {
       for (const p of pending) ctx.report('copying to production', { artifact: formatArtifactRef(p.ref), totalBytes: p.verdict.size });
+      // A package name production never had: once it exists, check that anonymous clients can read it.
+      const newName = ctx.visibility.enabled && !production && (await ctx.production.repository(where.repository).listTags()).length === 0;
       const published = await publishGroup(ctx, where, staged, pending, production);
       productionDigest = published.digest;
       current = published.manifest;
       for (const p of pending) ctx.report('copied to production', { artifact: formatArtifactRef(p.ref) });
+      if (newName) {
+        const problem = await ctx.visibility.check(ctx.production.repository(where.repository).name);
+        if (problem) ctx.report(problem.fix, { artifact: `${where.repository}:${where.tag}` });
+      }
     } catch (error) {
       // A concurrent promote may have finished the job (and removed staging): then it is promoted.
       const now = await fetchPackageManifest(ctx.production, where.repository, where.tag).catch(() => undefined);
@@ -435,7 +453,8 @@ export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
   if (uploader) report(`uploader ${describeUploader(uploader)}`);
   const staging = openChannel(o.staging, stagingOptions(o));
   const production = openChannel(o.production, productionOptions(o));
-  const ctx: PromoteContext = { staging: staging.store, production: production.store, options: o, report, verdictKey, uploader, reader: packageReader() };
+  const visibility = new VisibilityChecker(o.github, o.visibilityCheck);
+  const ctx: PromoteContext = { staging: staging.store, production: production.store, options: o, report, verdictKey, uploader, reader: packageReader(), streamedBytes: 0, visibility };
   const withUploader = (result: PromoteResult): PromoteResult => (uploader ? { ...result, uploader } : result);
   try {
     const results: PromotedArtifact[] = [];
@@ -484,7 +503,14 @@ export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
       ),
     );
     const artifacts = order(o.artifacts, results);
-    return withUploader({ ok: artifacts.length > 0 && artifacts.every((a) => a.status === 'promoted' || a.status === 'already-promoted'), artifacts });
+    const privatePackages = visibility.found;
+    const promotedAll = artifacts.length > 0 && artifacts.every((a) => a.status === 'promoted' || a.status === 'already-promoted');
+    return withUploader({
+      ok: promotedAll && !(visibility.mode === 'fail' && privatePackages.length > 0),
+      artifacts,
+      streamedBytes: ctx.streamedBytes,
+      ...(privatePackages.length ? { privatePackages } : {}),
+    });
   } finally {
     await Promise.all([staging.release(), production.release()]);
   }

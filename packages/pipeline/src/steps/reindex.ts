@@ -30,6 +30,7 @@ import { publishedViewKey, readPackageEntries, readPublishedRepodata, viewKey, t
 import { writeChannelTree, type TreeIndex } from '../index/tree.ts';
 import { buildLabelIndexes, buildMainIndex, inMainIndex, labelsLayer, mainPackages, type BuiltSubdir, type LabelState } from '../index/views.ts';
 import { listLabelTags, readLabelChange, type LoggedLabelChange } from '../records/labels.ts';
+import { VisibilityChecker } from '../github/visibility.ts';
 import { errorLine, openChannel, productionOptions } from '../core/open.ts';
 import { reporter } from '../core/progress.ts';
 import { fileKey, listPromotionTags, readPromotion, type LoggedPromotion } from '../records/promotion-log.ts';
@@ -92,6 +93,10 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
   const concurrency = o.concurrency ?? 8;
   const limit = pLimit(concurrency);
   const errors: string[] = [];
+  // An index repository pushed for the first time may be a new private package (ghcr.io): anonymous clients
+  // could not read the channel. Checked once per repository, where `github` is given.
+  const visibility = new VisibilityChecker(o.github, o.visibilityCheck);
+  const firstPushes: string[] = [];
   try {
     const cache = new IndexCache(o.cacheDir, store.display);
     await cache.load();
@@ -464,6 +469,7 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
       channelData = Buffer.from(channelDataJson(subdirs, previous ? { previous } : {}), 'utf8');
       if (sha256Of(channelData) !== cache.state.channeldata) {
         try {
+          if (visibility.enabled && !(await channelDataRepo.resolve('latest'))) firstPushes.push(channelDataRepo.name);
           cache.state.channeldata = await pushChannelData(channelDataRepo, channelData, timestampTag(now()), createdAt);
         } catch (error) {
           errors.push(`cannot publish channeldata.json: ${errorLine(error)}`);
@@ -494,8 +500,19 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
       });
     }
 
+    for (const repository of firstPushes) {
+      const problem = await visibility.check(repository);
+      if (problem) report(problem.fix);
+    }
+    const privatePackages = visibility.found;
     for (const e of errors) report(e);
-    return { ok: errors.length === 0, subdirs: results, requests: counting.count(), ...(errors.length ? { errors } : {}) };
+    return {
+      ok: errors.length === 0 && !(visibility.mode === 'fail' && privatePackages.length > 0),
+      subdirs: results,
+      requests: counting.count(),
+      ...(errors.length ? { errors } : {}),
+      ...(privatePackages.length ? { privatePackages } : {}),
+    };
 
     // --- helpers needing the closure ---------------------------------------------------------------
 
@@ -609,6 +626,7 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
         const ours = await settle(() => repository.pushManifest(bytes, MediaType.ImageManifest, stamp));
         // Before moving latest: take in whatever a concurrent reindex published meanwhile.
         const before = await repository.resolve('latest');
+        if (attempt === 1 && !before && !firstPushes.includes(repository.name)) firstPushes.push(repository.name);
         if (before && before.digest !== w.latest && before.digest !== ours.digest) {
           const pub = await readPublishedRepodata(repository, before.digest, w.subdir);
           w.latest = before.digest;

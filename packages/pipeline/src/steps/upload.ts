@@ -29,11 +29,12 @@ const MERGE_ATTEMPTS = 6;
 /** Files uploaded at once when not told. */
 const DEFAULT_CONCURRENCY = 8;
 /**
- * .conda files larger than this are hashed in the pass that sends them instead of before: a chunked upload
- * (POST, PATCH, PUT?digest) needs the digest only at its closing PUT, so the file is read once. Measured on
- * distribution 2.8 with 1 GiB: that PUT does not re-read the upload (10-360 ms), and POST + one PATCH + PUT is as
- * fast as curl's POST + monolithic PUT (see RemoteStoreOptions.chunkSizeBytes). Smaller ones are hashed first and
- * go up in one monolithic PUT (one request less; the second read hits the page cache).
+ * .conda files larger than this are hashed in the pass that sends them instead of before: a streamed upload
+ * (POST, one PATCH without Content-Range, PUT?digest) needs the digest only at its closing PUT, so the file is read
+ * once. Measured on distribution 2.8 with 1 GiB: that PUT does not re-read the upload (10-360 ms), and POST + one
+ * PATCH + PUT is as fast as curl's POST + monolithic PUT; ghcr.io takes it too (it refuses only ranged bodies over
+ * 4 MiB; docs/reliability.md). Smaller ones are hashed first and go up in one monolithic PUT (one request less; the
+ * second read hits the page cache).
  */
 const HASH_WHILE_SENDING_ABOVE = 64 * 1024 * 1024;
 

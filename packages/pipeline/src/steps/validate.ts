@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import { sha256Digest, type Store } from '@oci-channel/oci';
+import { DeniedError, sha256Digest, UnauthorizedError, type Store } from '@oci-channel/oci';
 import { canonicalManifestDifference, parseLabel } from '@oci-channel/conda';
 import { artifactReason, formatArtifactRef, normalizeSha256, withoutSubject } from '../core/artifact-ref.ts';
 import { fetchPackageManifest, locateArtifact, type StagedLocation } from '../core/package-manifest.ts';
@@ -195,7 +195,11 @@ export async function validateOne(ctx: ValidateContext, ref: ArtifactRef): Promi
     result.verdictDigest = recorded.digest;
   } catch (error) {
     // Without a recorded verdict promote re-validates; the checks above still stand for this run.
-    check('verdict-recorded', false, `could not record the verdict on ${stagingRepo.display}@${manifestDigest}: ${errorLine(error)}`);
+    const hint =
+      error instanceof DeniedError || error instanceof UnauthorizedError
+        ? '; verdicts are written with the staging credential: give validate one that may push to the staged package (on ghcr.io the identity that created it, docs/actions.md)'
+        : '';
+    check('verdict-recorded', false, `could not record the verdict on ${stagingRepo.display}@${manifestDigest}: ${errorLine(error)}${hint}`);
     return { ...finish({ manifestDigest, size: layer.size }) };
   }
   ctx.report(result.verdict === 'passed' ? 'passed' : `failed: ${withoutSubject(result.reason ?? '', artifact)}`, { artifact });
