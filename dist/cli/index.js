@@ -52181,7 +52181,7 @@ function bufferIncludes(buffer, content) {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.COMMON_OPTIONS = void 0;
+exports.GITHUB_OPTIONS = exports.COMMON_OPTIONS = void 0;
 exports.parse = parse;
 exports.required = required;
 exports.optionalString = optionalString;
@@ -52189,6 +52189,8 @@ exports.noPositionals = noPositionals;
 exports.location = location;
 exports.artifacts = artifacts;
 exports.concurrency = concurrency;
+exports.githubAccess = githubAccess;
+exports.visibilityCheck = visibilityCheck;
 // Reading a command's arguments strictly: unknown options, missing values and bad locations are usage errors
 // (exit 2) that name the option and the command.
 const node_util_1 = __nccwpck_require__(57975);
@@ -52263,6 +52265,35 @@ function concurrency(command, values) {
     if (!Number.isInteger(n) || n < 1 || n > 64)
         throw new usage_ts_1.UsageError(`--concurrency must be an integer from 1 to 64, not ${JSON.stringify(value)}`, command);
     return n;
+}
+/** The GitHub Packages API options (`--github-owner` with GITHUB_TOKEN from the environment). */
+exports.GITHUB_OPTIONS = {
+    'github-owner': { type: 'string' },
+    'github-owner-type': { type: 'string' },
+    'github-api-url': { type: 'string' },
+};
+/** `github` for a step, when --github-owner is given (GITHUB_TOKEN must then be set); undefined otherwise. */
+function githubAccess(command, values, env = process.env) {
+    const ownerType = values['github-owner-type'];
+    if (ownerType !== undefined && ownerType !== 'org' && ownerType !== 'user')
+        throw new usage_ts_1.UsageError('--github-owner-type is org or user', command);
+    const owner = optionalString(values, 'github-owner');
+    if (owner === undefined)
+        return undefined;
+    const token = env.GITHUB_TOKEN;
+    if (!token)
+        throw new usage_ts_1.UsageError('--github-owner needs GITHUB_TOKEN in the environment', command);
+    const apiUrl = optionalString(values, 'github-api-url');
+    return { token, owner, ...(apiUrl !== undefined ? { apiUrl } : {}), ...(ownerType ? { ownerType: ownerType } : {}) };
+}
+/** `--visibility-check fail|warn|off` (meaningful with --github-owner). */
+function visibilityCheck(command, values) {
+    const value = optionalString(values, 'visibility-check');
+    if (value === undefined)
+        return undefined;
+    if (value !== 'fail' && value !== 'warn' && value !== 'off')
+        throw new usage_ts_1.UsageError('--visibility-check is fail, warn or off', command);
+    return value;
 }
 
 
@@ -52379,30 +52410,19 @@ Options:
             'older-than': { type: 'string' },
             'dry-run': { type: 'boolean' },
             'allow-production-channel': { type: 'boolean' },
-            'github-owner': { type: 'string' },
-            'github-owner-type': { type: 'string' },
-            'github-api-url': { type: 'string' },
+            ...args_ts_1.GITHUB_OPTIONS,
         });
         (0, args_ts_1.noPositionals)(this.name, positionals);
         const channel = (0, args_ts_1.location)(this.name, 'channel', (0, args_ts_1.required)(this.name, values, 'channel'));
         const olderThanMs = (0, usage_ts_1.parseDuration)((0, args_ts_1.required)(this.name, values, 'older-than'));
-        const ownerType = values['github-owner-type'];
-        if (ownerType !== undefined && ownerType !== 'org' && ownerType !== 'user')
-            throw new usage_ts_1.UsageError('--github-owner-type is org or user', this.name);
-        const owner = (0, args_ts_1.optionalString)(values, 'github-owner');
-        const apiUrl = (0, args_ts_1.optionalString)(values, 'github-api-url');
-        const token = process.env.GITHUB_TOKEN;
-        if (owner !== undefined && !token)
-            throw new usage_ts_1.UsageError('--github-owner needs GITHUB_TOKEN in the environment', this.name);
+        const github = (0, args_ts_1.githubAccess)(this.name, values);
         const result = await (0, pipeline_1.gc)({
             channel,
             olderThanMs,
             progress: ctx.progress,
             ...(values['dry-run'] ? { dryRun: true } : {}),
             ...(values['allow-production-channel'] ? { allowProduction: true } : {}),
-            ...(owner !== undefined && token
-                ? { github: { token, owner, ...(apiUrl !== undefined ? { apiUrl } : {}), ...(ownerType ? { ownerType: ownerType } : {}) } }
-                : {}),
+            ...(github ? { github } : {}),
         });
         if (values.json)
             return ctx.json(result, result.ok);
@@ -52415,6 +52435,8 @@ Options:
         }
         if (result.errors.length)
             ctx.out('\n' + (0, output_ts_1.table)(['FAILED', 'REASON'], result.errors.map((e) => [e.repository, e.error])));
+        if (result.stoppedEarly)
+            ctx.out(`\n${result.stoppedEarly}\n`);
         return result.ok ? 0 : 1;
     },
 };
@@ -52795,7 +52817,8 @@ ${IDENTITY_HELP}
 exports.promoteCommand = {
     name: 'promote',
     summary: 'copy validated artifacts from staging to production',
-    help: `Usage: oci-channel promote --staging CHANNEL --production CHANNEL [--identity-token FILE --allowed-owner OWNER...] [--owners DIR] [--label LABEL] [--source-url URL] [--revalidate] [--json] ARTIFACT...
+    help: `Usage: oci-channel promote --staging CHANNEL --production CHANNEL [--identity-token FILE --allowed-owner OWNER...] [--owners DIR] [--label LABEL]
+       [--source-url URL] [--revalidate] [--github-owner OWNER [--github-owner-type org|user] [--visibility-check fail|warn|off]] [--json] ARTIFACT...
 
 Verifies who uploaded (the OIDC identity token), then copies artifacts with a passing verdict (validating
 first when needed) from staging to production, verifies production, appends to the promotion log, then
@@ -52811,17 +52834,35 @@ ${IDENTITY_HELP}
   --source-url URL         org.opencontainers.image.source of production manifests (the channel's repository;
                            staging's value is never copied; default none)
   --revalidate             validate every artifact afresh instead of trusting its recorded verdict
+  --github-owner OWNER     on ghcr.io: read the visibility of each new production package through the GitHub
+                           Packages API (GITHUB_TOKEN from the environment) and report a private one with the fix
+  --github-owner-type T    org (default) or user
+  --visibility-check M     warn (default with --github-owner), fail (exit 1) or off
   --concurrency N          artifacts in parallel (default 16)
   --json                print the result as one JSON object on stdout
   -h, --help            this help
 `,
     async run(args, ctx) {
-        const { values, positionals } = (0, args_ts_1.parse)(this.name, args, { ...PROMOTION_OPTIONS, revalidate: { type: 'boolean' }, 'source-url': { type: 'string' } });
+        const { values, positionals } = (0, args_ts_1.parse)(this.name, args, {
+            ...PROMOTION_OPTIONS,
+            ...args_ts_1.GITHUB_OPTIONS,
+            revalidate: { type: 'boolean' },
+            'visibility-check': { type: 'string' },
+            'source-url': { type: 'string' },
+        });
         const options = promotionOptions(this.name, values, positionals, ctx);
         const sourceUrl = (0, args_ts_1.optionalString)(values, 'source-url');
         if (sourceUrl !== undefined && !/^https?:\/\/[^\s"<>]+$/.test(sourceUrl))
             throw new usage_ts_1.UsageError('--source-url must be an http(s) URL', this.name);
-        const result = await (0, pipeline_1.promote)({ ...options, ...(values.revalidate ? { revalidate: true } : {}), ...(sourceUrl ? { sourceUrl } : {}) });
+        const github = (0, args_ts_1.githubAccess)(this.name, values);
+        const check = (0, args_ts_1.visibilityCheck)(this.name, values);
+        const result = await (0, pipeline_1.promote)({
+            ...options,
+            ...(values.revalidate ? { revalidate: true } : {}),
+            ...(sourceUrl ? { sourceUrl } : {}),
+            ...(github ? { github } : {}),
+            ...(check ? { visibilityCheck: check } : {}),
+        });
         if (values.json)
             return ctx.json(result, result.ok);
         ctx.out((0, output_ts_1.table)(['STATUS', 'ARTIFACT', 'PRODUCTION', 'STAGING', 'REASON'], result.artifacts.map((a) => [
@@ -52834,6 +52875,10 @@ ${IDENTITY_HELP}
         const good = result.artifacts.filter((a) => a.status === 'promoted' || a.status === 'already-promoted').length;
         ctx.out(`\n${uploaderLine(result.uploader)}`);
         ctx.out(`${good} promoted or already there, ${result.artifacts.length - good} rejected or failed\n`);
+        if (result.streamedBytes)
+            ctx.out(`${result.streamedBytes} bytes copied registry to registry because the registry did not mount them\n`);
+        for (const p of result.privatePackages ?? [])
+            ctx.out(`not public: ${p.fix}\n`);
         return result.ok ? 0 : 1;
     },
 };
@@ -52868,7 +52913,8 @@ exports.reindexCommand = {
     name: 'reindex',
     summary: "rebuild a channel's repodata from production",
     help: `Usage: oci-channel reindex --channel CHANNEL [--subdir SUBDIR]... [--full] [--out DIR] [--cache-dir DIR]
-                           [--patch-generator PATH|SUBDIR/FILENAME | --patch-package NAME] [--patch-instructions DIR] [--json]
+                           [--patch-generator PATH|SUBDIR/FILENAME | --patch-package NAME] [--patch-instructions DIR]
+                           [--github-owner OWNER [--github-owner-type org|user] [--visibility-check fail|warn|off]] [--json]
        oci-channel reindex --channel CHANNEL --remove-subdir SUBDIR [--json]
 
 Rebuilds repodata.json (and its .zst, shards, channeldata) of a production channel and pushes it, with one
@@ -52893,6 +52939,9 @@ Options:
   --patch-package NAME     the newest build of NAME in the channel's noarch as the patches package
                            (e.g. conda-forge-repodata-patches)
   --patch-instructions DIR plain DIR/SUBDIR/patch_instructions.json files (small channels)
+  --github-owner O         on ghcr.io: after the first push of an index repository, read its visibility through the
+                           GitHub Packages API (GITHUB_TOKEN from the environment); --github-owner-type org|user;
+                           --visibility-check warn (default), fail (exit 1) or off
   --json                   print the result as one JSON object on stdout
   -h, --help               this help
 `,
@@ -52909,6 +52958,8 @@ Options:
             'patch-generator': { type: 'string' },
             'patch-package': { type: 'string' },
             'patch-instructions': { type: 'string' },
+            'visibility-check': { type: 'string' },
+            ...args_ts_1.GITHUB_OPTIONS,
         });
         (0, args_ts_1.noPositionals)(this.name, positionals);
         const channel = (0, args_ts_1.location)(this.name, 'channel', (0, args_ts_1.required)(this.name, values, 'channel'));
@@ -52937,7 +52988,11 @@ Options:
             }
             return removed.ok ? 0 : 1;
         }
+        const github = (0, args_ts_1.githubAccess)(this.name, values);
+        const check = (0, args_ts_1.visibilityCheck)(this.name, values);
         const result = await (0, pipeline_1.reindex)({
+            ...(github ? { github } : {}),
+            ...(check ? { visibilityCheck: check } : {}),
             channel,
             progress: ctx.progress,
             cacheDir,
@@ -52952,6 +53007,8 @@ Options:
         if (values.json)
             return ctx.json(result, result.ok);
         subdirTable(ctx, result);
+        for (const p of result.privatePackages ?? [])
+            ctx.out(`not public: ${p.fix}\n`);
         return result.ok ? 0 : 1;
     },
 };
@@ -56826,8 +56883,10 @@ function retryable(error) {
         return false;
     if (error instanceof Error && error.name === 'AbortError')
         return false;
-    // Network errors, a corrupt or cut stream, a registry hiccup the store could not retry (one-shot body).
-    return error instanceof errors_ts_1.OciError ? !(error.status !== undefined && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429) : true;
+    // Network errors, a corrupt or cut stream, a registry hiccup the store could not retry (one-shot body), a body
+    // refused as too large (413/416: the store learned the size and chunks the next attempt).
+    const again = [408, 413, 416, 429];
+    return error instanceof errors_ts_1.OciError ? !(error.status !== undefined && error.status >= 400 && error.status < 500 && !again.includes(error.status)) : true;
 }
 function parseJson(bytes, what) {
     try {
@@ -57126,6 +57185,8 @@ exports.header = header;
 exports.isRetryableStatus = isRetryableStatus;
 exports.checkRedirect = checkRedirect;
 exports.checkLocation = checkLocation;
+exports.parseGoDuration = parseGoDuration;
+exports.isRateLimitMessage = isRateLimitMessage;
 exports.parseRetryAfter = parseRetryAfter;
 exports.readCapped = readCapped;
 exports.abandon = abandon;
@@ -57133,6 +57194,7 @@ exports.discard = discard;
 exports.readRegistryError = readRegistryError;
 exports.responseError = responseError;
 exports.unreachable = unreachable;
+exports.rateLimitOf = rateLimitOf;
 // HTTP transport of the registry client: one keep-alive undici Agent per store (its per-origin connection cap
 // is the per-registry concurrency limit), timeouts, retries with backoff and Retry-After, redirects followed by
 // hand (no Authorization to another origin, no https->http), and size-capped body reads.
@@ -57177,6 +57239,21 @@ function checkLocation(from, location, what, context = {}) {
         throw new errors_ts_1.InsecureError(`${(0, errors_ts_1.where)(context) || from.host} sent a ${what} from https to plain http (${target.host}); refused to downgrade`, context);
     }
     return target;
+}
+/** Milliseconds of a Go duration (`10.305464ms`, `1.5s`, `2m0s`), as ghcr.io writes the wait; undefined when none. */
+function parseGoDuration(text) {
+    const units = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+    const m = /^\s*((?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+)/.exec(text);
+    if (!m)
+        return undefined;
+    let total = 0;
+    for (const part of m[1].matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g))
+        total += Number(part[1]) * units[part[2]];
+    return total;
+}
+/** Whether an error message is a rate limit (ghcr.io's TOOMANYREQUESTS text, GitHub's "secondary rate limit"). */
+function isRateLimitMessage(message) {
+    return /rate limit|too many requests|retry-after:/i.test(message ?? '');
 }
 /** Milliseconds a Retry-After header asks for (seconds or an HTTP date), undefined when absent or bad. */
 function parseRetryAfter(value, now = Date.now()) {
@@ -57251,6 +57328,10 @@ async function responseError(res, what, context) {
     const at = (0, errors_ts_1.where)(ctx);
     if (res.status === 401) {
         return new errors_ts_1.UnauthorizedError(`${what} ${at} failed: ${detail}; check the credentials for ${context.registry}`, ctx);
+    }
+    if ((res.status === 403 || res.status === 429) && isRateLimitMessage(message)) {
+        // A rate limit is never "no access": say so, and when to come back.
+        return new errors_ts_1.RetryExhaustedError(`${what} ${at} was rate limited: ${detail}; retry later`, ctx);
     }
     if (res.status === 403 || code === 'DENIED') {
         return new errors_ts_1.DeniedError(`${what} ${at} failed: ${detail}; the credentials lack access to ${context.repository ?? context.registry}`, ctx);
@@ -57364,11 +57445,64 @@ function unreachable(error, url, contacted) {
 function isHeadersTimeout(error) {
     return error?.code === 'UND_ERR_HEADERS_TIMEOUT';
 }
+/** A body already read, handed back as a response body (for callers that read or drop it as usual). */
+function replayBody(bytes) {
+    const body = node_stream_1.Readable.from([bytes], { objectMode: false });
+    body.dump = async () => {
+        body.destroy();
+    };
+    return body;
+}
+/**
+ * How long a rate-limited answer asks to wait: 429, or 403 that is GitHub's secondary rate limit (retry-after,
+ * x-ratelimit-remaining: 0, or the message says so). The wait comes from Retry-After, else from the body's
+ * `retry-after: <duration>` (ghcr.io), else undefined (back off). `limited` is false for any other answer, whose body
+ * is handed back unread in `res`.
+ */
+async function rateLimitOf(res) {
+    if (res.status !== 429 && res.status !== 403)
+        return { limited: false, res };
+    const asked = parseRetryAfter(header(res, 'retry-after'));
+    if (res.status === 403 && asked === undefined && header(res, 'x-ratelimit-remaining') !== '0') {
+        let bytes;
+        try {
+            bytes = await readCapped(res, exports.ERROR_BODY_CAP, 'error body', {});
+        }
+        catch {
+            return { limited: false, res: { ...res, body: replayBody(Buffer.alloc(0)) } };
+        }
+        const again = { ...res, body: replayBody(bytes) };
+        let message;
+        try {
+            message = JSON.parse(bytes.toString('utf8')).errors?.[0]?.message;
+        }
+        catch {
+            message = bytes.toString('utf8');
+        }
+        return isRateLimitMessage(message) ? { limited: true, res: again } : { limited: false, res: again };
+    }
+    if (asked !== undefined)
+        return { limited: true, waitMs: asked, res };
+    const reset = Number(header(res, 'x-ratelimit-reset'));
+    if (header(res, 'x-ratelimit-remaining') === '0' && Number.isFinite(reset))
+        return { limited: true, waitMs: Math.max(0, reset * 1000 - Date.now()), res };
+    // ghcr.io puts the wait in the message: "retry-after: 10.305464ms, allowed: 2000/minute".
+    let bytes = Buffer.alloc(0);
+    try {
+        bytes = await readCapped(res, exports.ERROR_BODY_CAP, 'error body', {});
+    }
+    catch {
+        // no readable body: back off
+    }
+    const inBody = /retry-after:\s*([0-9.]+(?:ns|us|µs|ms|s|m|h)[0-9.a-zµ]*)/i.exec(bytes.toString('utf8'));
+    return { limited: true, waitMs: inBody ? parseGoDuration(inBody[1]) : undefined, res: { ...res, body: replayBody(bytes) } };
+}
 class HttpTransport {
     agent;
     attempts;
     baseDelayMs;
     maxDelayMs;
+    maxRateLimitWaitMs;
     timeoutMs;
     userAgent;
     registry;
@@ -57379,6 +57513,7 @@ class HttpTransport {
         this.attempts = Math.max(1, options.retry?.attempts ?? 5);
         this.baseDelayMs = options.retry?.baseDelayMs ?? 200;
         this.maxDelayMs = options.retry?.maxDelayMs ?? 30_000;
+        this.maxRateLimitWaitMs = options.retry?.maxRateLimitWaitMs ?? 120_000;
         this.userAgent = options.userAgent ?? 'oci-channel';
         this.registry = options.registry;
         this.agent = new undici_1.Agent({
@@ -57418,6 +57553,15 @@ class HttpTransport {
                     });
                 }
                 await (0, promises_1.setTimeout)(this.backoff(attempt), undefined, { signal: options.signal });
+                continue;
+            }
+            if ((res.status === 429 || res.status === 403) && attempt < attempts) {
+                // Rate limits (429, GitHub's secondary limit as 403): wait what the registry asks, when that is not too long.
+                const limit = await rateLimitOf(res);
+                if (!limit.limited || (limit.waitMs !== undefined && limit.waitMs > this.maxRateLimitWaitMs))
+                    return limit.res;
+                await discard(limit.res);
+                await (0, promises_1.setTimeout)(limit.waitMs ?? this.backoff(attempt), undefined, { signal: options.signal });
                 continue;
             }
             if (isRetryableStatus(res.status) && attempt < attempts) {
@@ -57554,9 +57698,9 @@ Object.defineProperty(exports, "copy", ({ enumerable: true, get: function () { r
 var layout_ts_1 = __nccwpck_require__(53683);
 Object.defineProperty(exports, "createLayoutStore", ({ enumerable: true, get: function () { return layout_ts_1.createLayoutStore; } }));
 Object.defineProperty(exports, "REF_NAME_ANNOTATION", ({ enumerable: true, get: function () { return layout_ts_1.REF_NAME_ANNOTATION; } }));
-var remote_ts_1 = __nccwpck_require__(4059);
-Object.defineProperty(exports, "createRemoteStore", ({ enumerable: true, get: function () { return remote_ts_1.createRemoteStore; } }));
-Object.defineProperty(exports, "RemoteStore", ({ enumerable: true, get: function () { return remote_ts_1.RemoteStore; } }));
+var index_ts_1 = __nccwpck_require__(60340);
+Object.defineProperty(exports, "createRemoteStore", ({ enumerable: true, get: function () { return index_ts_1.createRemoteStore; } }));
+Object.defineProperty(exports, "RemoteStore", ({ enumerable: true, get: function () { return index_ts_1.RemoteStore; } }));
 var credentials_ts_1 = __nccwpck_require__(45451);
 Object.defineProperty(exports, "credentialKeys", ({ enumerable: true, get: function () { return credentials_ts_1.credentialKeys; } }));
 Object.defineProperty(exports, "resolveCredentials", ({ enumerable: true, get: function () { return credentials_ts_1.resolveCredentials; } }));
@@ -58315,11 +58459,11 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.openStore = openStore;
 const layout_ts_1 = __nccwpck_require__(53683);
 const reference_ts_1 = __nccwpck_require__(76768);
-const remote_ts_1 = __nccwpck_require__(4059);
+const index_ts_1 = __nccwpck_require__(60340);
 /** Opens the store a location names: a registry (oci://, oci+http://) or an OCI layout on disk (oci-layout:). */
 function openStore(location, options = {}) {
     const parsed = typeof location === 'string' ? (0, reference_ts_1.parseLocation)(location) : location;
-    return parsed.kind === 'layout' ? (0, layout_ts_1.createLayoutStore)(parsed, options) : (0, remote_ts_1.createRemoteStore)(parsed, options);
+    return parsed.kind === 'layout' ? (0, layout_ts_1.createLayoutStore)(parsed, options) : (0, index_ts_1.createRemoteStore)(parsed, options);
 }
 
 
@@ -58617,40 +58761,143 @@ async function addEntry(repository, subject, entry) {
 
 /***/ }),
 
-/***/ 4059:
+/***/ 98352:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.RemoteStore = exports.MAX_LIST_PAGE = exports.MAX_MANIFEST_FETCH = exports.MAX_MANIFEST_PUSH = void 0;
-exports.createRemoteStore = createRemoteStore;
-// The registry store: the Store contract over the OCI distribution API (https, or http when the location says so).
-const node_crypto_1 = __nccwpck_require__(77598);
+exports.statBlob = statBlob;
+exports.fetchBlob = fetchBlob;
+// Reading blobs: HEAD (through a storage redirect when the registry sends one) and a verified GET that resumes a
+// body cut mid-way with a Range request.
 const node_stream_1 = __nccwpck_require__(57075);
 const promises_1 = __nccwpck_require__(58500);
-const node_v8_1 = __nccwpck_require__(78877);
-const node_vm_1 = __nccwpck_require__(30714);
-const auth_ts_1 = __nccwpck_require__(62939);
-const credentials_ts_1 = __nccwpck_require__(45451);
 const digest_ts_1 = __nccwpck_require__(80253);
 const errors_ts_1 = __nccwpck_require__(82346);
 const http_ts_1 = __nccwpck_require__(22533);
 const reference_ts_1 = __nccwpck_require__(76768);
-const referrers_ts_1 = __nccwpck_require__(54829);
 const store_ts_1 = __nccwpck_require__(49212);
-/** Registries must accept manifests up to 4 MiB: refuse larger before sending. */
-exports.MAX_MANIFEST_PUSH = 4 * 1024 * 1024;
-/** Manifests read are capped here. */
-exports.MAX_MANIFEST_FETCH = 8 * 1024 * 1024;
-/** One page of a tag or catalog list. */
-exports.MAX_LIST_PAGE = 4 * 1024 * 1024;
-const MAX_PAGES = 10_000;
-const MANIFEST_ACCEPT = [
-    store_ts_1.MediaType.ImageManifest,
-    store_ts_1.MediaType.ImageIndex,
-    'application/vnd.docker.distribution.manifest.v2+json',
-    'application/vnd.docker.distribution.manifest.list.v2+json',
-].join(', ');
+const streams_ts_1 = __nccwpck_require__(33405);
+async function statBlob(t, digest) {
+    (0, reference_ts_1.parseDigest)(digest);
+    const context = t.context(digest);
+    const url = t.url(`blobs/${digest}`);
+    const res = await t.client.request({ method: 'HEAD', url, scopes: t.pull, followRedirects: false }, context);
+    await (0, http_ts_1.discard)(res);
+    if (res.status === 404)
+        return undefined;
+    const location = (0, http_ts_1.header)(res, 'location');
+    if ([301, 302, 303, 307, 308].includes(res.status) && location) {
+        // ghcr.io and Docker Hub redirect blobs to storage URLs that refuse HEAD: ask for one byte instead.
+        return { mediaType: store_ts_1.MediaType.OctetStream, digest, size: await sizeAt(t, (0, http_ts_1.checkLocation)(url, location, 'redirect', context), context) };
+    }
+    if (res.status !== 200)
+        throw await (0, http_ts_1.responseError)(res, 'HEAD blob', context);
+    const size = Number((0, http_ts_1.header)(res, 'content-length'));
+    if (!Number.isSafeInteger(size) || size < 0) {
+        throw new errors_ts_1.ProtocolError(`HEAD blob ${(0, errors_ts_1.where)(context)} answered without a valid Content-Length`, context);
+    }
+    return { mediaType: store_ts_1.MediaType.OctetStream, digest, size };
+}
+/** Size of a blob behind a redirect, from a one-byte ranged GET (Content-Range total, or Content-Length). */
+async function sizeAt(t, url, context) {
+    const res = await t.client.request({ method: 'GET', url, headers: { range: 'bytes=0-0' }, scopes: t.pull }, context);
+    if (res.status !== 206 && res.status !== 200)
+        throw await (0, http_ts_1.responseError)(res, 'sizing blob', context);
+    (0, http_ts_1.abandon)(res);
+    const total = res.status === 206 ? /\/(\d+)\s*$/.exec((0, http_ts_1.header)(res, 'content-range') ?? '')?.[1] : (0, http_ts_1.header)(res, 'content-length');
+    const size = Number(total);
+    if (total === undefined || !Number.isSafeInteger(size) || size < 0) {
+        throw new errors_ts_1.ProtocolError(`blob ${(0, errors_ts_1.where)(context)} behind a redirect has no readable size`, context);
+    }
+    return size;
+}
+async function fetchBlob(t, digest, size, options = {}) {
+    (0, reference_ts_1.parseDigest)(digest);
+    const context = t.context(digest);
+    const res = await t.client.request({ method: 'GET', url: t.url(`blobs/${digest}`), scopes: t.pull, signal: options.signal }, context);
+    if (res.status !== 200)
+        throw await (0, http_ts_1.responseError)(res, 'GET blob', context);
+    const declared = Number((0, http_ts_1.header)(res, 'content-length'));
+    if (size !== undefined && Number.isFinite(declared) && declared !== size) {
+        (0, http_ts_1.abandon)(res);
+        throw new errors_ts_1.DigestMismatchError(`blob ${(0, errors_ts_1.where)(context)} is ${declared} bytes, not the expected ${size}; refused`, context);
+    }
+    const verifying = new digest_ts_1.VerifyingStream(digest, size, context);
+    const stages = options.onProgress ? [new streams_ts_1.ProgressStream(options.onProgress)] : [];
+    const body = node_stream_1.Readable.from(resumingBody(t, res, digest, options), { objectMode: false });
+    // pipeline() passes a failure of the response body on to the stream the caller reads.
+    (0, node_stream_1.pipeline)([body, ...stages, verifying], () => { });
+    return verifying;
+}
+/** The blob's bytes; a connection lost mid-body is picked up again with a Range request where it stopped. */
+async function* resumingBody(t, first, digest, options) {
+    const context = t.context(digest);
+    const transport = t.client.transport;
+    let res = first;
+    let received = 0;
+    let skip = 0;
+    // Received buffers are garbage as soon as the consumer has them: collected young, as on the upload side.
+    let sinceCollect = 0;
+    for (let failures = 0;;) {
+        try {
+            for await (const chunk of res.body) {
+                let piece = chunk;
+                if (skip) {
+                    // The registry ignored the Range and sent from the start: drop what we already passed on.
+                    const dropped = Math.min(skip, piece.length);
+                    skip -= dropped;
+                    piece = piece.subarray(dropped);
+                    if (!piece.length)
+                        continue;
+                }
+                received += piece.length;
+                sinceCollect += piece.length;
+                if (sinceCollect >= streams_ts_1.COLLECT_EVERY) {
+                    sinceCollect = 0;
+                    (0, streams_ts_1.collectYoungGarbage)();
+                }
+                yield piece;
+            }
+            return;
+        }
+        catch (error) {
+            if (options.signal?.aborted || error instanceof errors_ts_1.OciError || ++failures >= transport.attempts)
+                throw error;
+        }
+        await (0, promises_1.setTimeout)(transport.backoff(failures));
+        res = await t.client.request({ method: 'GET', url: t.url(`blobs/${digest}`), headers: { range: `bytes=${received}-` }, scopes: t.pull, signal: options.signal }, context);
+        if (res.status === 206) {
+            const start = Number(/bytes\s+(\d+)-/.exec((0, http_ts_1.header)(res, 'content-range') ?? '')?.[1]);
+            if (start !== received) {
+                (0, http_ts_1.abandon)(res);
+                throw new errors_ts_1.ProtocolError(`resuming blob ${(0, errors_ts_1.where)(context)} at ${received}: the registry answered from ${start}`, context);
+            }
+        }
+        else if (res.status === 200) {
+            skip = received;
+        }
+        else {
+            throw await (0, http_ts_1.responseError)(res, 'resuming GET blob', context);
+        }
+    }
+}
+
+
+/***/ }),
+
+/***/ 32185:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.RepositoryTarget = exports.RegistryClient = void 0;
+// Transport plus authentication for one registry, and what a repository's operations share: its name, scopes,
+// URLs and how to say where in a message.
+const auth_ts_1 = __nccwpck_require__(62939);
+const credentials_ts_1 = __nccwpck_require__(45451);
+const errors_ts_1 = __nccwpck_require__(82346);
+const http_ts_1 = __nccwpck_require__(22533);
 /** Transport plus authentication for one registry. */
 class RegistryClient {
     transport;
@@ -58698,6 +58945,476 @@ class RegistryClient {
         throw new errors_ts_1.UnauthorizedError(`${(0, errors_ts_1.where)(context)}: the registry refused ${this.auth.hasCredentials ? 'the credentials' : 'anonymous access'} (HTTP 401); ${this.auth.hasCredentials ? 'check the username and password' : 'provide credentials (OCI_CHANNEL_<HOST>_USERNAME/_PASSWORD or docker login)'}`, { ...context, status: 401 });
     }
 }
+exports.RegistryClient = RegistryClient;
+/** One repository of a registry: what its blob, upload, manifest and listing operations need. */
+class RepositoryTarget {
+    store;
+    client;
+    name;
+    pull;
+    push;
+    /** The Repository these operations belong to (the referrers fallback is kept through it). */
+    repository;
+    constructor(repository, store, client, name) {
+        this.repository = repository;
+        this.store = store;
+        this.client = client;
+        this.name = name;
+        this.pull = [`repository:${name}:pull`];
+        this.push = [`repository:${name}:pull,push`];
+    }
+    context(reference) {
+        return { registry: this.store.location.host, repository: this.name, reference };
+    }
+    url(path) {
+        return this.client.url(`/v2/${this.name}/${path}`);
+    }
+}
+exports.RepositoryTarget = RepositoryTarget;
+
+
+/***/ }),
+
+/***/ 60340:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.RemoteStore = exports.MAX_LIST_PAGE = exports.MAX_MANIFEST_PUSH = exports.MAX_MANIFEST_FETCH = void 0;
+exports.createRemoteStore = createRemoteStore;
+const reference_ts_1 = __nccwpck_require__(76768);
+const client_ts_1 = __nccwpck_require__(32185);
+const listing_ts_1 = __nccwpck_require__(4544);
+const repository_ts_1 = __nccwpck_require__(57250);
+var manifests_ts_1 = __nccwpck_require__(66154);
+Object.defineProperty(exports, "MAX_MANIFEST_FETCH", ({ enumerable: true, get: function () { return manifests_ts_1.MAX_MANIFEST_FETCH; } }));
+Object.defineProperty(exports, "MAX_MANIFEST_PUSH", ({ enumerable: true, get: function () { return manifests_ts_1.MAX_MANIFEST_PUSH; } }));
+var listing_ts_2 = __nccwpck_require__(4544);
+Object.defineProperty(exports, "MAX_LIST_PAGE", ({ enumerable: true, get: function () { return listing_ts_2.MAX_LIST_PAGE; } }));
+class RemoteStore {
+    location;
+    display;
+    key;
+    chunkThreshold;
+    chunkSize;
+    /** Set once the registry showed it has no referrers API (a plain 404): saves a request per referrers lookup. */
+    referrersApiMissing = false;
+    /** The largest request body the registry took after refusing a larger one as too large (upload.ts). */
+    learnedBodyLimit;
+    /** Whether a cross-repository mount ever worked here, and how often one was answered with an upload session. */
+    mountWorked = false;
+    mountRefusals = 0;
+    #client;
+    constructor(location, options = {}) {
+        this.location = location;
+        this.display = (0, reference_ts_1.formatLocation)(location);
+        this.key = `registry:${location.scheme}://${location.host}`;
+        this.chunkThreshold = options.chunkThresholdBytes ?? 64 * 1024 * 1024;
+        this.chunkSize = Math.max(1, options.chunkSizeBytes ?? Number.POSITIVE_INFINITY);
+        this.#client = new client_ts_1.RegistryClient(location, options);
+    }
+    repository(relativeName) {
+        return new repository_ts_1.RemoteRepository(this, this.#client, (0, reference_ts_1.repositoryName)(this.location, relativeName));
+    }
+    listRepositories(prefix = '') {
+        return (0, listing_ts_1.listRepositories)(this.#client, this.location, prefix);
+    }
+    async close() {
+        await this.#client.transport.close();
+    }
+}
+exports.RemoteStore = RemoteStore;
+function createRemoteStore(location, options = {}) {
+    return new RemoteStore(location, options);
+}
+
+
+/***/ }),
+
+/***/ 4544:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MAX_LIST_PAGE = void 0;
+exports.listTags = listTags;
+exports.listRepositories = listRepositories;
+// Listing: the tags of a repository and the registry's catalog, page by page (Link headers, same origin only).
+const errors_ts_1 = __nccwpck_require__(82346);
+const http_ts_1 = __nccwpck_require__(22533);
+/** One page of a tag or catalog list. */
+exports.MAX_LIST_PAGE = 4 * 1024 * 1024;
+const MAX_PAGES = 10_000;
+function nextLink(res, current, context) {
+    const link = (0, http_ts_1.header)(res, 'link');
+    if (!link)
+        return undefined;
+    const m = /<([^>]*)>\s*;[^,]*rel="?next"?/.exec(link);
+    if (!m)
+        return undefined;
+    const next = (0, http_ts_1.checkLocation)(current, m[1], 'pagination link', context);
+    if (next.origin !== current.origin) {
+        throw new errors_ts_1.InsecureError(`${(0, errors_ts_1.where)(context)} sent a pagination link to another origin (${next.host}); refused to follow it`, context);
+    }
+    return next;
+}
+async function listTags(t) {
+    const context = t.context();
+    const tags = [];
+    let url = t.url('tags/list?n=1000');
+    const seen = new Set();
+    while (url) {
+        if (seen.has(url.href) || seen.size >= MAX_PAGES) {
+            throw new errors_ts_1.ProtocolError(`tag list of ${(0, errors_ts_1.where)(context)} paginates in a loop; giving up`, context);
+        }
+        seen.add(url.href);
+        const { res, bytes: page } = await t.client.requestBytes({ method: 'GET', url, scopes: t.pull }, context, exports.MAX_LIST_PAGE, 'tag list page');
+        if (res.status === 404) {
+            await (0, http_ts_1.discard)(res);
+            return tags;
+        }
+        if (!page)
+            throw await (0, http_ts_1.responseError)(res, 'listing tags of', context);
+        const next = nextLink(res, url, context);
+        let parsed;
+        try {
+            parsed = JSON.parse(page.toString('utf8'));
+        }
+        catch {
+            throw new errors_ts_1.ProtocolError(`tag list of ${(0, errors_ts_1.where)(context)} is not JSON`, context);
+        }
+        if (parsed.tags != null && !Array.isArray(parsed.tags))
+            throw new errors_ts_1.ProtocolError(`tag list of ${(0, errors_ts_1.where)(context)} has no tags array`, context);
+        for (const tag of parsed.tags ?? [])
+            if (typeof tag === 'string')
+                tags.push(tag);
+        url = next;
+    }
+    return tags;
+}
+async function listRepositories(client, location, prefix = '') {
+    const context = { registry: location.host, repository: '_catalog' };
+    const base = location.path ? `${location.path}/` : '';
+    // The prefix is matched by whole path components: `chan` lists `chan/...`, never `chan-staging/...`.
+    const trimmed = prefix.replace(/^\/+|\/+$/g, '');
+    const wanted = trimmed ? `${base}${trimmed}` : base;
+    const isUnder = (name) => name.length > base.length && (trimmed ? name === wanted || name.startsWith(`${wanted}/`) : name.startsWith(base));
+    const names = [];
+    let url = client.url('/v2/_catalog?n=1000');
+    const seen = new Set();
+    while (url) {
+        if (seen.has(url.href) || seen.size >= MAX_PAGES)
+            throw new errors_ts_1.ProtocolError(`catalog of ${location.host} paginates in a loop`, context);
+        seen.add(url.href);
+        let res;
+        let page;
+        try {
+            ({ res, bytes: page } = await client.requestBytes({ method: 'GET', url, scopes: ['registry:catalog:*'] }, context, exports.MAX_LIST_PAGE, 'catalog page'));
+        }
+        catch (error) {
+            if (error instanceof errors_ts_1.UnauthorizedError || error instanceof errors_ts_1.DeniedError)
+                throw noCatalog(location, error);
+            throw error;
+        }
+        if ([401, 403, 404, 405].includes(res.status)) {
+            throw noCatalog(location, await (0, http_ts_1.responseError)(res, 'listing', context));
+        }
+        if (!page)
+            throw await (0, http_ts_1.responseError)(res, 'listing', context);
+        const next = nextLink(res, url, context);
+        let parsed;
+        try {
+            parsed = JSON.parse(page.toString('utf8'));
+        }
+        catch {
+            throw new errors_ts_1.ProtocolError(`catalog of ${location.host} is not JSON`, context);
+        }
+        for (const name of Array.isArray(parsed.repositories) ? parsed.repositories : []) {
+            if (typeof name === 'string' && isUnder(name))
+                names.push(name.slice(base.length));
+        }
+        url = next;
+    }
+    return names;
+}
+function noCatalog(location, cause) {
+    return new errors_ts_1.UnsupportedError(`${location.host} offers no repository catalog (${cause.status ?? cause.name}); list repositories another way (e.g. the GitHub packages API)`, { registry: location.host, status: cause.status, code: cause.code });
+}
+
+
+/***/ }),
+
+/***/ 66154:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MAX_MANIFEST_FETCH = exports.MAX_MANIFEST_PUSH = void 0;
+exports.resolve = resolve;
+exports.fetchManifest = fetchManifest;
+exports.pushManifest = pushManifest;
+exports.deleteManifest = deleteManifest;
+exports.referrers = referrers;
+// Manifests: HEAD and GET (digest-verified, capped), PUT (keeping the referrers fallback tag where the registry
+// has no referrers API), DELETE, and the referrers list (API or fallback tag).
+const digest_ts_1 = __nccwpck_require__(80253);
+const errors_ts_1 = __nccwpck_require__(82346);
+const http_ts_1 = __nccwpck_require__(22533);
+const reference_ts_1 = __nccwpck_require__(76768);
+const referrers_ts_1 = __nccwpck_require__(54829);
+const store_ts_1 = __nccwpck_require__(49212);
+/** Registries must accept manifests up to 4 MiB: refuse larger before sending. */
+exports.MAX_MANIFEST_PUSH = 4 * 1024 * 1024;
+/** Manifests read are capped here. */
+exports.MAX_MANIFEST_FETCH = 8 * 1024 * 1024;
+const MANIFEST_ACCEPT = [
+    store_ts_1.MediaType.ImageManifest,
+    store_ts_1.MediaType.ImageIndex,
+    'application/vnd.docker.distribution.manifest.v2+json',
+    'application/vnd.docker.distribution.manifest.list.v2+json',
+].join(', ');
+async function resolve(t, reference) {
+    (0, reference_ts_1.parseManifestReference)(reference);
+    const context = t.context(reference);
+    const res = await t.client.request({ method: 'HEAD', url: t.url(`manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT }, scopes: t.pull }, context);
+    await (0, http_ts_1.discard)(res);
+    if (res.status === 404)
+        return undefined;
+    if (res.status !== 200)
+        throw await (0, http_ts_1.responseError)(res, 'HEAD manifest', context);
+    const sent = (0, http_ts_1.header)(res, 'docker-content-digest');
+    const size = Number((0, http_ts_1.header)(res, 'content-length'));
+    const mediaType = ((0, http_ts_1.header)(res, 'content-type') ?? '').split(';')[0].trim();
+    if (reference.includes(':') && sent && sent !== reference) {
+        throw new errors_ts_1.DigestMismatchError(`HEAD manifest ${(0, errors_ts_1.where)(context)} answered digest ${sent}; refused`, context);
+    }
+    const digest = reference.includes(':') ? reference : sent && /^sha(256|512):[a-f0-9]+$/.test(sent) ? sent : undefined;
+    if (!digest || !Number.isSafeInteger(size) || !mediaType) {
+        // Some registries answer HEAD without the headers: fall back to reading it.
+        const fetched = await fetchManifest(t, reference);
+        return fetched.descriptor;
+    }
+    return { mediaType, digest, size };
+}
+async function fetchManifest(t, reference) {
+    (0, reference_ts_1.parseManifestReference)(reference);
+    const context = t.context(reference);
+    const { res, bytes } = await t.client.requestBytes({ method: 'GET', url: t.url(`manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT }, scopes: t.pull }, context, exports.MAX_MANIFEST_FETCH, 'manifest');
+    if (!bytes)
+        throw await (0, http_ts_1.responseError)(res, 'GET manifest', context);
+    const sent = (0, http_ts_1.header)(res, 'docker-content-digest');
+    let digest;
+    if (reference.includes(':')) {
+        digest = reference;
+        (0, digest_ts_1.verifyBytes)(bytes, digest, context);
+    }
+    else if (sent && /^sha(256|512):[a-f0-9]+$/.test(sent)) {
+        digest = (0, reference_ts_1.parseDigest)(sent, 'Docker-Content-Digest');
+        (0, digest_ts_1.verifyBytes)(bytes, digest, context);
+    }
+    else {
+        digest = (0, digest_ts_1.sha256Digest)(bytes);
+    }
+    let mediaType = ((0, http_ts_1.header)(res, 'content-type') ?? '').split(';')[0].trim();
+    let artifactType;
+    try {
+        const parsed = JSON.parse(Buffer.from(bytes).toString('utf8'));
+        if (typeof parsed.mediaType === 'string')
+            mediaType = parsed.mediaType;
+        if (typeof parsed.artifactType === 'string')
+            artifactType = parsed.artifactType;
+    }
+    catch {
+        throw new errors_ts_1.ProtocolError(`manifest ${(0, errors_ts_1.where)(context)} is not JSON`, context);
+    }
+    const descriptor = { mediaType, digest, size: bytes.length };
+    if (artifactType)
+        descriptor.artifactType = artifactType;
+    return { descriptor, bytes };
+}
+async function pushManifest(t, bytes, mediaType, tag) {
+    const digest = (0, digest_ts_1.sha256Digest)(bytes);
+    const reference = tag === undefined ? digest : (0, reference_ts_1.parseTag)(tag);
+    const context = t.context(reference);
+    if (bytes.byteLength > exports.MAX_MANIFEST_PUSH) {
+        throw new errors_ts_1.TooLargeError(`manifest for ${(0, errors_ts_1.where)(context)} is ${bytes.byteLength} bytes, over the ${exports.MAX_MANIFEST_PUSH}-byte limit registries accept; not sent`, context);
+    }
+    let parsed;
+    try {
+        parsed = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    }
+    catch {
+        throw new errors_ts_1.ProtocolError(`manifest for ${(0, errors_ts_1.where)(context)} is not JSON; not sent`, context);
+    }
+    const res = await t.client.request({
+        method: 'PUT',
+        url: t.url(`manifests/${reference}`),
+        headers: { 'content-type': mediaType },
+        body: () => Buffer.from(bytes),
+        replayable: true,
+        scopes: t.push,
+    }, context);
+    if (res.status !== 201)
+        throw await (0, http_ts_1.responseError)(res, 'PUT manifest', context);
+    await (0, http_ts_1.discard)(res);
+    const sent = (0, http_ts_1.header)(res, 'docker-content-digest');
+    if (sent && sent !== digest) {
+        throw new errors_ts_1.DigestMismatchError(`registry stored manifest ${(0, errors_ts_1.where)(context)} as ${sent}, not ${digest}`, context);
+    }
+    const descriptor = { mediaType, digest, size: bytes.byteLength };
+    const artifactType = parsed.artifactType ?? (mediaType === store_ts_1.MediaType.ImageManifest ? parsed.config?.mediaType : undefined);
+    if (parsed.artifactType)
+        descriptor.artifactType = parsed.artifactType;
+    if (parsed.subject && typeof parsed.subject.digest === 'string' && !(0, http_ts_1.header)(res, 'oci-subject')) {
+        const subject = (0, reference_ts_1.parseDigest)(parsed.subject.digest, 'subject digest');
+        const entry = { mediaType, digest, size: bytes.byteLength };
+        if (artifactType)
+            entry.artifactType = artifactType;
+        if (parsed.annotations)
+            entry.annotations = parsed.annotations;
+        await (0, referrers_ts_1.updateReferrersIndex)(t.repository, subject, entry);
+    }
+    return descriptor;
+}
+async function deleteManifest(t, digest) {
+    (0, reference_ts_1.parseDigest)(digest);
+    const context = t.context(digest);
+    const res = await t.client.request({ method: 'DELETE', url: t.url(`manifests/${digest}`), scopes: t.push.map((s) => `${s},delete`) }, context);
+    if (res.status === 202 || res.status === 200 || res.status === 204) {
+        await (0, http_ts_1.discard)(res);
+        return;
+    }
+    const error = await (0, http_ts_1.responseError)(res, 'DELETE manifest', context);
+    if (res.status === 400 && error.code === 'UNSUPPORTED') {
+        throw new errors_ts_1.UnsupportedError(`DELETE manifest ${(0, errors_ts_1.where)(context)}: the registry does not allow deleting (UNSUPPORTED)`, error);
+    }
+    throw error;
+}
+async function referrers(t, subject, artifactType) {
+    (0, reference_ts_1.parseDigest)(subject);
+    const context = t.context(subject);
+    const url = t.url(`referrers/${subject}`);
+    if (artifactType)
+        url.searchParams.set('artifactType', artifactType);
+    const res = t.store.referrersApiMissing
+        ? undefined
+        : await t.client.request({ method: 'GET', url, headers: { accept: store_ts_1.MediaType.ImageIndex }, scopes: t.pull }, context);
+    let manifests;
+    if (res && res.status === 200 && ((0, http_ts_1.header)(res, 'content-type') ?? '').startsWith(store_ts_1.MediaType.ImageIndex)) {
+        const index = JSON.parse((await (0, http_ts_1.readCapped)(res, exports.MAX_MANIFEST_FETCH, 'referrers index', context)).toString('utf8'));
+        manifests = Array.isArray(index.manifests) ? index.manifests : [];
+    }
+    else if (!res || res.status === 404 || res.status === 200) {
+        // No referrers API (distribution 2.8, ghcr.io): the tag schema fallback.
+        if (res?.status === 404) {
+            // A registry with the API answers 200 for any subject; a 404 that is not an OCI error (NAME_UNKNOWN ...)
+            // means the route is not there, so later lookups go straight to the fallback tag.
+            if ((await (0, http_ts_1.readRegistryError)(res)).code === undefined)
+                t.store.referrersApiMissing = true;
+        }
+        else if (res) {
+            await (0, http_ts_1.discard)(res);
+        }
+        try {
+            const { bytes } = await fetchManifest(t, (0, referrers_ts_1.referrersTag)(subject));
+            const index = JSON.parse(Buffer.from(bytes).toString('utf8'));
+            manifests = Array.isArray(index.manifests) ? index.manifests : [];
+        }
+        catch (error) {
+            if (error instanceof errors_ts_1.NotFoundError)
+                return [];
+            throw error;
+        }
+    }
+    else {
+        throw await (0, http_ts_1.responseError)(res, 'listing referrers of', context);
+    }
+    // Registries may ignore the filter (no OCI-Filters-Applied): filter here too.
+    return artifactType ? manifests.filter((m) => m.artifactType === artifactType) : manifests;
+}
+
+
+/***/ }),
+
+/***/ 57250:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.RemoteRepository = void 0;
+const reference_ts_1 = __nccwpck_require__(76768);
+const blobs_ts_1 = __nccwpck_require__(98352);
+const client_ts_1 = __nccwpck_require__(32185);
+const listing_ts_1 = __nccwpck_require__(4544);
+const manifests_ts_1 = __nccwpck_require__(66154);
+const upload_ts_1 = __nccwpck_require__(43587);
+class RemoteRepository {
+    store;
+    name;
+    display;
+    #t;
+    constructor(store, client, name) {
+        this.store = store;
+        this.name = name;
+        this.display = `${store.location.scheme === 'https' ? 'oci' : 'oci+http'}://${store.location.host}/${name}`;
+        this.#t = new client_ts_1.RepositoryTarget(this, store, client, name);
+    }
+    statBlob(digest) {
+        return (0, blobs_ts_1.statBlob)(this.#t, digest);
+    }
+    fetchBlob(digest, size, options = {}) {
+        return (0, blobs_ts_1.fetchBlob)(this.#t, digest, size, options);
+    }
+    pushBlob(source, expected = {}, options = {}) {
+        return (0, upload_ts_1.pushBlob)(this.#t, source, expected, options);
+    }
+    async mountBlob(digest, from) {
+        (0, reference_ts_1.parseDigest)(digest);
+        if (from === this)
+            return false;
+        return (0, upload_ts_1.mountBlob)(this.#t, digest, from);
+    }
+    resolve(reference) {
+        return (0, manifests_ts_1.resolve)(this.#t, reference);
+    }
+    fetchManifest(reference) {
+        return (0, manifests_ts_1.fetchManifest)(this.#t, reference);
+    }
+    pushManifest(bytes, mediaType, tag) {
+        return (0, manifests_ts_1.pushManifest)(this.#t, bytes, mediaType, tag);
+    }
+    deleteManifest(digest) {
+        return (0, manifests_ts_1.deleteManifest)(this.#t, digest);
+    }
+    listTags() {
+        return (0, listing_ts_1.listTags)(this.#t);
+    }
+    referrers(subject, artifactType) {
+        return (0, manifests_ts_1.referrers)(this.#t, subject, artifactType);
+    }
+    checkPushAccess() {
+        return (0, upload_ts_1.checkPushAccess)(this.#t);
+    }
+}
+exports.RemoteRepository = RemoteRepository;
+
+
+/***/ }),
+
+/***/ 33405:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.SourceReader = exports.COLLECT_EVERY = exports.SizeGuard = exports.ProgressStream = void 0;
+exports.collectYoungGarbage = collectYoungGarbage;
+exports.hashSource = hashSource;
+// Streams of the registry client: progress counting, exact-size guards, a hashing source reader for uploads, and the
+// young-generation collection that keeps the memory of a large transfer flat.
+const node_crypto_1 = __nccwpck_require__(77598);
+const node_stream_1 = __nccwpck_require__(57075);
+const node_v8_1 = __nccwpck_require__(78877);
+const node_vm_1 = __nccwpck_require__(30714);
 /** Counts bytes and reports progress as they pass. */
 class ProgressStream extends node_stream_1.Transform {
     #bytes = 0;
@@ -58712,6 +59429,7 @@ class ProgressStream extends node_stream_1.Transform {
         callback(null, chunk);
     }
 }
+exports.ProgressStream = ProgressStream;
 /** Passes exactly `size` bytes, reporting progress; fails the body (so nothing is committed) on more or fewer. */
 class SizeGuard extends node_stream_1.Transform {
     #bytes = 0;
@@ -58737,8 +59455,9 @@ class SizeGuard extends node_stream_1.Transform {
         callback(this.#bytes === this.#size ? null : this.#error(`the source has ${this.#bytes} bytes, not ${this.#size}`));
     }
 }
+exports.SizeGuard = SizeGuard;
 /** Bytes read from a source between two young-generation collections while a large blob streams. */
-const COLLECT_EVERY = 4 * 1024 * 1024;
+exports.COLLECT_EVERY = 4 * 1024 * 1024;
 let collectYoung;
 /**
  * A large blob streams through a new Buffer per read, and V8 frees them only once its external-memory limit
@@ -58814,7 +59533,7 @@ class SourceReader {
             this.hash.update(piece);
             this.position += piece.length;
             this.#sinceCollect += piece.length;
-            if (this.#sinceCollect >= COLLECT_EVERY) {
+            if (this.#sinceCollect >= exports.COLLECT_EVERY) {
                 this.#sinceCollect = 0;
                 collectYoungGarbage();
             }
@@ -58831,6 +59550,54 @@ class SourceReader {
         this.#stream.destroy();
     }
 }
+exports.SourceReader = SourceReader;
+/** Hashes a replayable source once, to know the digest for a monolithic upload. */
+async function hashSource(source, algorithm) {
+    const hash = (0, node_crypto_1.createHash)(algorithm);
+    let sinceCollect = 0;
+    for await (const chunk of source.open(0)) {
+        hash.update(chunk);
+        sinceCollect += chunk.length;
+        if (sinceCollect >= exports.COLLECT_EVERY) {
+            sinceCollect = 0;
+            collectYoungGarbage();
+        }
+    }
+    return `${algorithm}:${hash.digest('hex')}`;
+}
+
+
+/***/ }),
+
+/***/ 43587:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.openSession = openSession;
+exports.startUpload = startUpload;
+exports.cancelUpload = cancelUpload;
+exports.pushBlob = pushBlob;
+exports.mountBlob = mountBlob;
+exports.checkPushAccess = checkPushAccess;
+// Blob uploads: upload sessions, the monolithic PUT, the streamed PATCH upload that resumes where the registry stands,
+// and cross-repository mounts.
+//
+// How a large blob goes up (measured in docs/reliability.md, "Large blobs: one request, not 4 MiB chunks"): one
+// PATCH without Content-Range carrying the whole rest of the blob, then PUT?digest. Registries take that at full
+// speed (distribution, and ghcr.io, which refuses a PATCH *with* Content-Range over 4 MiB). Ranged chunks are sent
+// only where the registry asks for them (OCI-Chunk-Max-Length), where the caller set a chunk size, or after a
+// registry refused a body as too large (416 "the request body is too large", 413): that answer is not a glitch to
+// retry but a size to learn; the store keeps it for the rest of the run, so no blob is ever sent more than twice.
+const node_crypto_1 = __nccwpck_require__(77598);
+const node_stream_1 = __nccwpck_require__(57075);
+const promises_1 = __nccwpck_require__(58500);
+const errors_ts_1 = __nccwpck_require__(82346);
+const http_ts_1 = __nccwpck_require__(22533);
+const reference_ts_1 = __nccwpck_require__(76768);
+const store_ts_1 = __nccwpck_require__(49212);
+const blobs_ts_1 = __nccwpck_require__(98352);
+const streams_ts_1 = __nccwpck_require__(33405);
 function withDigest(location, digest) {
     // Keep the Location's own query string byte for byte (distribution signs its _state).
     const url = new URL(location);
@@ -58844,679 +59611,341 @@ function rangeEnd(value) {
         return 0;
     return Number(m[2]) + 1;
 }
-function nextLink(res, current, context) {
-    const link = (0, http_ts_1.header)(res, 'link');
-    if (!link)
-        return undefined;
-    const m = /<([^>]*)>\s*;[^,]*rel="?next"?/.exec(link);
-    if (!m)
-        return undefined;
-    const next = (0, http_ts_1.checkLocation)(current, m[1], 'pagination link', context);
-    if (next.origin !== current.origin) {
-        throw new errors_ts_1.InsecureError(`${(0, errors_ts_1.where)(context)} sent a pagination link to another origin (${next.host}); refused to follow it`, context);
-    }
-    return next;
+async function openSession(t, query = '') {
+    const context = t.context();
+    const url = t.url(`blobs/uploads/${query}`);
+    const res = await t.client.request({ method: 'POST', url, scopes: t.push, headers: { 'content-length': '0' } }, context);
+    const location = (0, http_ts_1.header)(res, 'location');
+    return { res, location: location ? (0, http_ts_1.checkLocation)(url, location, 'upload location', context) : undefined };
 }
-class RemoteRepository {
-    store;
-    name;
-    display;
-    #client;
-    #pull;
-    #push;
-    constructor(store, client, name) {
-        this.store = store;
-        this.#client = client;
-        this.name = name;
-        this.display = `${store.location.scheme === 'https' ? 'oci' : 'oci+http'}://${store.location.host}/${name}`;
-        this.#pull = [`repository:${name}:pull`];
-        this.#push = [`repository:${name}:pull,push`];
+async function startUpload(t) {
+    const context = t.context();
+    const { res, location } = await openSession(t);
+    if (res.status !== 202)
+        throw await (0, http_ts_1.responseError)(res, 'starting an upload to', context);
+    await (0, http_ts_1.discard)(res);
+    if (!location)
+        throw new errors_ts_1.ProtocolError(`starting an upload to ${(0, errors_ts_1.where)(context)}: no Location in the answer`, context);
+    const maxChunk = Number((0, http_ts_1.header)(res, 'oci-chunk-max-length'));
+    return {
+        location,
+        minChunk: Number((0, http_ts_1.header)(res, 'oci-chunk-min-length')) || 0,
+        maxChunk: Number.isSafeInteger(maxChunk) && maxChunk > 0 ? maxChunk : Number.POSITIVE_INFINITY,
+    };
+}
+/**
+ * The body size a "too large" refusal allows: the limit its message names (`4.00MiB`), else half of what was sent
+ * (at least 1 MiB). Undefined when the answer is not about the size (a 416 for a range out of order).
+ */
+function bodyLimit(status, message, sent) {
+    if (status !== 413 && !(status === 416 && /too large|exceeds the maximum/i.test(message ?? '')))
+        return undefined;
+    const named = /(\d+(?:\.\d+)?)\s*(KiB|MiB|GiB|KB|MB|GB)/i.exec(message ?? '');
+    if (named) {
+        const unit = { kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1000, mb: 1000 ** 2, gb: 1000 ** 3 }[named[2].toLowerCase()];
+        return Math.max(1, Math.floor(Number(named[1]) * unit));
     }
-    #context(reference) {
-        return { registry: this.store.location.host, repository: this.name, reference };
-    }
-    #url(path) {
-        return this.#client.url(`/v2/${this.name}/${path}`);
-    }
-    async statBlob(digest) {
-        (0, reference_ts_1.parseDigest)(digest);
-        const context = this.#context(digest);
-        const url = this.#url(`blobs/${digest}`);
-        const res = await this.#client.request({ method: 'HEAD', url, scopes: this.#pull, followRedirects: false }, context);
+    return Math.max(1024 * 1024, Math.floor(sent / 2));
+}
+async function cancelUpload(t, location) {
+    try {
+        const res = await t.client.request({ method: 'DELETE', url: location, scopes: t.push, retry: false }, t.context());
         await (0, http_ts_1.discard)(res);
-        if (res.status === 404)
-            return undefined;
-        const location = (0, http_ts_1.header)(res, 'location');
-        if ([301, 302, 303, 307, 308].includes(res.status) && location) {
-            // ghcr.io and Docker Hub redirect blobs to storage URLs that refuse HEAD: ask for one byte instead.
-            return { mediaType: store_ts_1.MediaType.OctetStream, digest, size: await this.#sizeAt((0, http_ts_1.checkLocation)(url, location, 'redirect', context), context) };
+    }
+    catch {
+        // best effort: an abandoned session is purged by the registry
+    }
+}
+async function pushBlob(t, source, expected = {}, options = {}) {
+    if (expected.digest) {
+        (0, reference_ts_1.parseDigest)(expected.digest);
+    }
+    if (expected.digest && !options.likelyMissing) {
+        const have = await (0, blobs_ts_1.statBlob)(t, expected.digest);
+        if (have)
+            return { digest: expected.digest, size: have.size, pushed: false };
+    }
+    if (expected.size !== undefined && source.size !== undefined && expected.size !== source.size) {
+        throw mismatch(t, expected.digest, `the source has ${source.size} bytes, not ${expected.size}`);
+    }
+    const size = expected.size ?? source.size;
+    const algorithm = expected.digest?.startsWith('sha512:') ? 'sha512' : 'sha256';
+    const bodyCap = t.store.learnedBodyLimit ?? Number.POSITIVE_INFINITY;
+    // One PUT when the digest is known or cheap to learn; above the threshold also for a one-shot stream whose digest
+    // is known (promote's copy): it cannot be resumed anyway, and the PATCH route would hash it a second time.
+    const small = size !== undefined && size <= t.store.chunkThreshold;
+    const oneShotKnown = expected.digest !== undefined && !source.replayable && !Number.isFinite(t.store.chunkSize);
+    if (size !== undefined && (small || oneShotKnown) && size <= bodyCap && (expected.digest || source.replayable)) {
+        const digest = expected.digest ?? (await (0, streams_ts_1.hashSource)(source, algorithm));
+        return pushMonolithic(t, source, size, digest, expected, options);
+    }
+    return pushStreamed(t, source, algorithm, expected, options);
+}
+function mismatch(t, digest, why) {
+    const context = t.context(digest);
+    return new errors_ts_1.DigestMismatchError(`blob pushed to ${(0, errors_ts_1.where)(context)} does not match what was expected: ${why}; nothing was committed, check the source`, context);
+}
+async function pushMonolithic(t, source, size, digest, expected, options) {
+    const context = t.context(digest);
+    const attempts = source.replayable ? t.client.transport.attempts : 1;
+    for (let attempt = 1;; attempt++) {
+        const { location, maxChunk } = await startUpload(t);
+        if (size > maxChunk) {
+            // The registry takes no body this large (OCI-Chunk-Max-Length): chunks, for this blob and the next ones.
+            await cancelUpload(t, location);
+            learnBodyLimit(t, maxChunk);
+            return pushStreamed(t, source, digest.startsWith('sha512:') ? 'sha512' : 'sha256', expected, options);
         }
-        if (res.status !== 200)
-            throw await (0, http_ts_1.responseError)(res, 'HEAD blob', context);
-        const size = Number((0, http_ts_1.header)(res, 'content-length'));
-        if (!Number.isSafeInteger(size) || size < 0) {
-            throw new errors_ts_1.ProtocolError(`HEAD blob ${(0, errors_ts_1.where)(context)} answered without a valid Content-Length`, context);
-        }
-        return { mediaType: store_ts_1.MediaType.OctetStream, digest, size };
-    }
-    /** Size of a blob behind a redirect, from a one-byte ranged GET (Content-Range total, or Content-Length). */
-    async #sizeAt(url, context) {
-        const res = await this.#client.request({ method: 'GET', url, headers: { range: 'bytes=0-0' }, scopes: this.#pull }, context);
-        if (res.status !== 206 && res.status !== 200)
-            throw await (0, http_ts_1.responseError)(res, 'sizing blob', context);
-        (0, http_ts_1.abandon)(res);
-        const total = res.status === 206 ? /\/(\d+)\s*$/.exec((0, http_ts_1.header)(res, 'content-range') ?? '')?.[1] : (0, http_ts_1.header)(res, 'content-length');
-        const size = Number(total);
-        if (total === undefined || !Number.isSafeInteger(size) || size < 0) {
-            throw new errors_ts_1.ProtocolError(`blob ${(0, errors_ts_1.where)(context)} behind a redirect has no readable size`, context);
-        }
-        return size;
-    }
-    async fetchBlob(digest, size, options = {}) {
-        (0, reference_ts_1.parseDigest)(digest);
-        const context = this.#context(digest);
-        const res = await this.#client.request({ method: 'GET', url: this.#url(`blobs/${digest}`), scopes: this.#pull, signal: options.signal }, context);
-        if (res.status !== 200)
-            throw await (0, http_ts_1.responseError)(res, 'GET blob', context);
-        const declared = Number((0, http_ts_1.header)(res, 'content-length'));
-        if (size !== undefined && Number.isFinite(declared) && declared !== size) {
-            (0, http_ts_1.abandon)(res);
-            throw new errors_ts_1.DigestMismatchError(`blob ${(0, errors_ts_1.where)(context)} is ${declared} bytes, not the expected ${size}; refused`, context);
-        }
-        const verifying = new digest_ts_1.VerifyingStream(digest, size, context);
-        const stages = options.onProgress ? [new ProgressStream(options.onProgress)] : [];
-        const body = node_stream_1.Readable.from(this.#resumingBody(res, digest, options), { objectMode: false });
-        // pipeline() passes a failure of the response body on to the stream the caller reads.
-        (0, node_stream_1.pipeline)([body, ...stages, verifying], () => { });
-        return verifying;
-    }
-    /** The blob's bytes; a connection lost mid-body is picked up again with a Range request where it stopped. */
-    async *#resumingBody(first, digest, options) {
-        const context = this.#context(digest);
-        const transport = this.#client.transport;
-        let res = first;
-        let received = 0;
-        let skip = 0;
-        // Received buffers are garbage as soon as the consumer has them: collected young, as on the upload side.
-        let sinceCollect = 0;
-        for (let failures = 0;;) {
-            try {
-                for await (const chunk of res.body) {
-                    let piece = chunk;
-                    if (skip) {
-                        // The registry ignored the Range and sent from the start: drop what we already passed on.
-                        const dropped = Math.min(skip, piece.length);
-                        skip -= dropped;
-                        piece = piece.subarray(dropped);
-                        if (!piece.length)
-                            continue;
-                    }
-                    received += piece.length;
-                    sinceCollect += piece.length;
-                    if (sinceCollect >= COLLECT_EVERY) {
-                        sinceCollect = 0;
-                        collectYoungGarbage();
-                    }
-                    yield piece;
-                }
-                return;
-            }
-            catch (error) {
-                if (options.signal?.aborted || error instanceof errors_ts_1.OciError || ++failures >= transport.attempts)
-                    throw error;
-            }
-            await (0, promises_1.setTimeout)(transport.backoff(failures));
-            res = await this.#client.request({ method: 'GET', url: this.#url(`blobs/${digest}`), headers: { range: `bytes=${received}-` }, scopes: this.#pull, signal: options.signal }, context);
-            if (res.status === 206) {
-                const start = Number(/bytes\s+(\d+)-/.exec((0, http_ts_1.header)(res, 'content-range') ?? '')?.[1]);
-                if (start !== received) {
-                    (0, http_ts_1.abandon)(res);
-                    throw new errors_ts_1.ProtocolError(`resuming blob ${(0, errors_ts_1.where)(context)} at ${received}: the registry answered from ${start}`, context);
-                }
-            }
-            else if (res.status === 200) {
-                skip = received;
-            }
-            else {
-                throw await (0, http_ts_1.responseError)(res, 'resuming GET blob', context);
-            }
-        }
-    }
-    async #openSession(query = '') {
-        const context = this.#context();
-        const url = this.#url(`blobs/uploads/${query}`);
-        const res = await this.#client.request({ method: 'POST', url, scopes: this.#push, headers: { 'content-length': '0' } }, context);
-        const location = (0, http_ts_1.header)(res, 'location');
-        return { res, location: location ? (0, http_ts_1.checkLocation)(url, location, 'upload location', context) : undefined };
-    }
-    async #upload() {
-        const context = this.#context();
-        const { res, location } = await this.#openSession();
-        if (res.status !== 202)
-            throw await (0, http_ts_1.responseError)(res, 'starting an upload to', context);
-        await (0, http_ts_1.discard)(res);
-        if (!location)
-            throw new errors_ts_1.ProtocolError(`starting an upload to ${(0, errors_ts_1.where)(context)}: no Location in the answer`, context);
-        return { location, minChunk: Number((0, http_ts_1.header)(res, 'oci-chunk-min-length')) || 0 };
-    }
-    async #cancel(location) {
+        let res;
         try {
-            const res = await this.#client.request({ method: 'DELETE', url: location, scopes: this.#push, retry: false }, this.#context());
-            await (0, http_ts_1.discard)(res);
-        }
-        catch {
-            // best effort: an abandoned session is purged by the registry
-        }
-    }
-    async pushBlob(source, expected = {}, options = {}) {
-        if (expected.digest) {
-            (0, reference_ts_1.parseDigest)(expected.digest);
-        }
-        if (expected.digest && !options.likelyMissing) {
-            const have = await this.statBlob(expected.digest);
-            if (have)
-                return { digest: expected.digest, size: have.size, pushed: false };
-        }
-        if (expected.size !== undefined && source.size !== undefined && expected.size !== source.size) {
-            throw this.#mismatch(expected.digest, `the source has ${source.size} bytes, not ${expected.size}`);
-        }
-        const size = expected.size ?? source.size;
-        const algorithm = expected.digest?.startsWith('sha512:') ? 'sha512' : 'sha256';
-        if (size !== undefined && size <= this.store.chunkThreshold && (expected.digest || source.replayable)) {
-            const digest = expected.digest ?? (await hashSource(source, algorithm));
-            return this.#pushMonolithic(source, size, digest, expected, options);
-        }
-        return this.#pushChunked(source, algorithm, expected, options);
-    }
-    #mismatch(digest, why) {
-        const context = this.#context(digest);
-        return new errors_ts_1.DigestMismatchError(`blob pushed to ${(0, errors_ts_1.where)(context)} does not match what was expected: ${why}; nothing was committed, check the source`, context);
-    }
-    async #pushMonolithic(source, size, digest, expected, options) {
-        const context = this.#context(digest);
-        const attempts = source.replayable ? this.#client.transport.attempts : 1;
-        for (let attempt = 1;; attempt++) {
-            const { location } = await this.#upload();
-            let res;
-            try {
-                res = await this.#client.request({
-                    method: 'PUT',
-                    url: withDigest(location, digest),
-                    headers: { 'content-type': store_ts_1.MediaType.OctetStream, 'content-length': String(size) },
-                    scopes: this.#push,
-                    retry: false,
-                    signal: options.signal,
-                    body: () => (0, node_stream_1.pipeline)(source.open(0), new SizeGuard(size, (why) => this.#mismatch(digest, why), options.onProgress), () => { }),
-                }, context);
-            }
-            catch (error) {
-                await this.#cancel(location);
-                // Network failures carry their cause; typed answers (denied, mismatch) are final.
-                const transient = !(error instanceof errors_ts_1.OciError) || error.cause !== undefined;
-                if (transient && attempt < attempts && !options.signal?.aborted) {
-                    await (0, promises_1.setTimeout)(this.#client.transport.backoff(attempt));
-                    continue;
-                }
-                throw error;
-            }
-            if (res.status === 201) {
-                await (0, http_ts_1.discard)(res);
-                return { digest, size, pushed: true };
-            }
-            const body = res.status === 400 ? await (0, http_ts_1.readRegistryError)(res) : undefined;
-            if (body?.code === 'DIGEST_INVALID' || body?.code === 'SIZE_INVALID') {
-                await this.#cancel(location);
-                throw this.#mismatch(digest, `the registry found the bytes do not hash to it (${body.code})`);
-            }
-            if (body) {
-                await this.#cancel(location);
-                throw new errors_ts_1.ProtocolError(`PUT blob ${(0, errors_ts_1.where)(context)} failed: HTTP 400 ${body.code ?? ''}`.trim(), { ...context, status: 400, code: body.code });
-            }
-            if ((0, http_ts_1.isRetryableStatus)(res.status) && attempt < attempts) {
-                await (0, http_ts_1.discard)(res);
-                await this.#cancel(location);
-                await (0, promises_1.setTimeout)(this.#client.transport.backoff(attempt));
-                continue;
-            }
-            await this.#cancel(location);
-            throw await (0, http_ts_1.responseError)(res, 'PUT blob', context);
-        }
-    }
-    async #pushChunked(source, algorithm, expected, options) {
-        const context = this.#context(expected.digest);
-        const knownSize = source.size ?? expected.size;
-        let { location, minChunk } = await this.#upload();
-        const chunkSize = Math.max(this.store.chunkSize, minChunk);
-        let offset = 0; // bytes the registry holds
-        let saved = { offset: 0, hash: (0, node_crypto_1.createHash)(algorithm) }; // hash state at an offset the registry acknowledged
-        let reader = new SourceReader(source, 0, (0, node_crypto_1.createHash)(algorithm));
-        let failures = 0;
-        const maxFailures = source.replayable ? this.#client.transport.attempts : 0;
-        // After a failure: ask the registry what it has and reopen the source there; a lost session starts over.
-        const recover = async (cause) => {
-            reader.destroy();
-            failures++;
-            if (failures > maxFailures)
-                throw cause;
-            await (0, promises_1.setTimeout)(this.#client.transport.backoff(failures));
-            let held;
-            try {
-                const res = await this.#client.request({ method: 'GET', url: location, scopes: this.#push }, context);
-                await (0, http_ts_1.discard)(res);
-                if (res.status === 204 || res.status === 200) {
-                    const range = (0, http_ts_1.header)(res, 'range');
-                    held = rangeEnd(range);
-                    // distribution answers `0-0` for an empty upload as well as for one byte; we only ever had whole
-                    // chunks acknowledged, so with nothing acknowledged it means empty.
-                    if (held === 1 && saved.offset === 0 && /^\s*(bytes=)?0-0\s*$/.test(range ?? ''))
-                        held = 0;
-                    const next = (0, http_ts_1.header)(res, 'location');
-                    if (next)
-                        location = (0, http_ts_1.checkLocation)(location, next, 'upload location', context);
-                }
-            }
-            catch {
-                held = undefined;
-            }
-            if (held === undefined) {
-                await this.#cancel(location);
-                ({ location } = await this.#upload());
-                held = 0;
-            }
-            const from = held >= saved.offset ? saved : { offset: 0, hash: (0, node_crypto_1.createHash)(algorithm) };
-            reader = new SourceReader(source, from.offset, from.hash.copy());
-            await reader.skip(held - from.offset);
-            offset = held;
-        };
-        try {
-            for (;;) {
-                if (knownSize !== undefined ? offset >= knownSize : await reader.atEnd())
-                    break;
-                const length = knownSize !== undefined ? Math.min(chunkSize, knownSize - offset) : undefined;
-                const start = offset;
-                const headers = { 'content-type': store_ts_1.MediaType.OctetStream };
-                if (length !== undefined) {
-                    headers['content-range'] = `${start}-${start + length - 1}`;
-                    headers['content-length'] = String(length);
-                }
-                let res;
-                try {
-                    const chunk = node_stream_1.Readable.from(reader.take(length ?? chunkSize), { objectMode: false });
-                    const body = options.onProgress
-                        ? (0, node_stream_1.pipeline)(chunk, new ProgressStream((bytes) => options.onProgress?.(start + bytes)), () => { })
-                        : chunk;
-                    res = await this.#client.request({ method: 'PATCH', url: location, headers, scopes: this.#push, retry: false, signal: options.signal, body: () => body }, context);
-                }
-                catch (error) {
-                    if (options.signal?.aborted || (error instanceof errors_ts_1.OciError && !(error.cause)))
-                        throw error;
-                    await recover(error);
-                    continue;
-                }
-                if (res.status === 202 || res.status === 201 || res.status === 204) {
-                    await (0, http_ts_1.discard)(res);
-                    const next = (0, http_ts_1.header)(res, 'location');
-                    if (next)
-                        location = (0, http_ts_1.checkLocation)(location, next, 'upload location', context);
-                    const held = (0, http_ts_1.header)(res, 'range') ? rangeEnd((0, http_ts_1.header)(res, 'range')) : reader.position;
-                    if (held !== reader.position) {
-                        await recover(new errors_ts_1.ProtocolError(`upload to ${(0, errors_ts_1.where)(context)} is at ${held} bytes, expected ${reader.position}`, context));
-                        continue;
-                    }
-                    offset = held;
-                    saved = { offset, hash: reader.hash.copy() };
-                    continue;
-                }
-                if (res.status === 416 || (0, http_ts_1.isRetryableStatus)(res.status)) {
-                    const error = await (0, http_ts_1.responseError)(res, 'PATCH blob', context);
-                    await recover(error);
-                    continue;
-                }
-                throw await (0, http_ts_1.responseError)(res, 'PATCH blob', context);
-            }
+            res = await t.client.request({
+                method: 'PUT',
+                url: withDigest(location, digest),
+                headers: { 'content-type': store_ts_1.MediaType.OctetStream, 'content-length': String(size) },
+                scopes: t.push,
+                retry: false,
+                signal: options.signal,
+                body: () => (0, node_stream_1.pipeline)(source.open(0), new streams_ts_1.SizeGuard(size, (why) => mismatch(t, digest, why), options.onProgress), () => { }),
+            }, context);
         }
         catch (error) {
-            reader.destroy();
-            await this.#cancel(location);
+            await cancelUpload(t, location);
+            // Network failures carry their cause; typed answers (denied, mismatch) are final.
+            const transient = !(error instanceof errors_ts_1.OciError) || error.cause !== undefined;
+            if (transient && attempt < attempts && !options.signal?.aborted) {
+                await (0, promises_1.setTimeout)(t.client.transport.backoff(attempt));
+                continue;
+            }
             throw error;
         }
+        if (res.status === 201) {
+            await (0, http_ts_1.discard)(res);
+            return { digest, size, pushed: true };
+        }
+        if (res.status === 413 || res.status === 416) {
+            const refusal = await (0, http_ts_1.readRegistryError)(res);
+            const limit = bodyLimit(res.status, refusal.message, size);
+            await cancelUpload(t, location);
+            if (limit !== undefined) {
+                // Not a glitch: the registry takes smaller bodies only. Ranged chunks from here on (a one-shot source is
+                // spent: the caller fetches it again and the store already knows to chunk).
+                learnBodyLimit(t, limit);
+                if (source.replayable)
+                    return pushStreamed(t, source, digest.startsWith('sha512:') ? 'sha512' : 'sha256', expected, options);
+                throw new errors_ts_1.ProtocolError(`PUT blob ${(0, errors_ts_1.where)(context)}: the registry takes bodies of at most ${limit} bytes (HTTP ${res.status}); send it again, in chunks`, { ...context, status: res.status, code: refusal.code });
+            }
+            throw new errors_ts_1.ProtocolError(`PUT blob ${(0, errors_ts_1.where)(context)} failed: HTTP ${res.status}${refusal.code ? ` ${refusal.code}` : ''}`, { ...context, status: res.status, code: refusal.code });
+        }
+        const body = res.status === 400 ? await (0, http_ts_1.readRegistryError)(res) : undefined;
+        if (body?.code === 'DIGEST_INVALID' || body?.code === 'SIZE_INVALID') {
+            await cancelUpload(t, location);
+            throw mismatch(t, digest, `the registry found the bytes do not hash to it (${body.code})`);
+        }
+        if (body) {
+            await cancelUpload(t, location);
+            throw new errors_ts_1.ProtocolError(`PUT blob ${(0, errors_ts_1.where)(context)} failed: HTTP 400 ${body.code ?? ''}`.trim(), { ...context, status: 400, code: body.code });
+        }
+        if ((0, http_ts_1.isRetryableStatus)(res.status) && attempt < attempts) {
+            await (0, http_ts_1.discard)(res);
+            await cancelUpload(t, location);
+            await (0, promises_1.setTimeout)(t.client.transport.backoff(attempt));
+            continue;
+        }
+        await cancelUpload(t, location);
+        throw await (0, http_ts_1.responseError)(res, 'PUT blob', context);
+    }
+}
+function learnBodyLimit(t, limit) {
+    t.store.learnedBodyLimit = Math.min(t.store.learnedBodyLimit ?? Number.POSITIVE_INFINITY, limit);
+}
+/**
+ * POST, then PATCH with the rest of the blob (Content-Range only when chunked: see the top of this file), then
+ * PUT?digest. A failure resumes where the registry stands; a "too large" refusal switches to ranged chunks.
+ */
+async function pushStreamed(t, source, algorithm, expected, options) {
+    const context = t.context(expected.digest);
+    const knownSize = source.size ?? expected.size;
+    let { location, minChunk, maxChunk } = await startUpload(t);
+    // Finite: ranged chunks of this size; infinite: one unranged PATCH with the rest.
+    const chunking = () => Math.max(Math.min(t.store.chunkSize, maxChunk, t.store.learnedBodyLimit ?? Number.POSITIVE_INFINITY), Math.min(minChunk, maxChunk));
+    let chunkSize = chunking();
+    let tooLarge = 0;
+    let offset = 0; // bytes the registry holds
+    let saved = { offset: 0, hash: (0, node_crypto_1.createHash)(algorithm) }; // hash state at an offset the registry acknowledged
+    let reader = new streams_ts_1.SourceReader(source, 0, (0, node_crypto_1.createHash)(algorithm));
+    let failures = 0;
+    const maxFailures = source.replayable ? t.client.transport.attempts : 0;
+    // After a failure: ask the registry what it has and reopen the source there; a lost session starts over. A
+    // refusal for size is no failure (nothing to wait for), but a one-shot source cannot be read again either way.
+    const recover = async (cause, failure = true) => {
         reader.destroy();
-        const digest = `${algorithm}:${reader.hash.digest('hex')}`;
-        if (expected.size !== undefined && offset !== expected.size) {
-            await this.#cancel(location);
-            throw this.#mismatch(expected.digest ?? digest, `${offset} bytes instead of ${expected.size}`);
-        }
-        if (expected.digest && digest !== expected.digest) {
-            await this.#cancel(location);
-            throw this.#mismatch(expected.digest, `the bytes hash to ${digest}`);
-        }
-        const res = await this.#client.request({ method: 'PUT', url: withDigest(location, digest), headers: { 'content-length': '0' }, scopes: this.#push }, this.#context(digest));
-        if (res.status !== 201) {
-            const error = await (0, http_ts_1.responseError)(res, 'finishing the upload of', this.#context(digest));
-            await this.#cancel(location);
-            throw error;
-        }
-        await (0, http_ts_1.discard)(res);
-        return { digest, size: offset, pushed: true };
-    }
-    async mountBlob(digest, from) {
-        (0, reference_ts_1.parseDigest)(digest);
-        if (from.store.key !== this.store.key || from === this)
-            return false;
+        if (failure)
+            failures++;
+        if (failures > maxFailures || !source.replayable)
+            throw cause;
+        if (failure)
+            await (0, promises_1.setTimeout)(t.client.transport.backoff(failures));
+        let held;
         try {
-            const query = `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from.name)}`;
-            const url = this.#url(`blobs/uploads/${query}`);
-            const res = await this.#client.request({ method: 'POST', url, headers: { 'content-length': '0' }, scopes: [...this.#push, `repository:${from.name}:pull`] }, this.#context(digest));
+            const res = await t.client.request({ method: 'GET', url: location, scopes: t.push }, context);
             await (0, http_ts_1.discard)(res);
-            if (res.status === 201)
-                return true;
-            // 202: the registry opened an upload session instead; close it, the caller uploads.
-            const location = (0, http_ts_1.header)(res, 'location');
-            if (res.status === 202 && location)
-                await this.#cancel((0, http_ts_1.checkLocation)(url, location, 'upload location', this.#context()));
-            return false;
+            if (res.status === 204 || res.status === 200) {
+                const range = (0, http_ts_1.header)(res, 'range');
+                held = rangeEnd(range);
+                // distribution answers `0-0` for an empty upload as well as for one byte; we only ever had whole
+                // chunks acknowledged, so with nothing acknowledged it means empty.
+                if (held === 1 && saved.offset === 0 && /^\s*(bytes=)?0-0\s*$/.test(range ?? ''))
+                    held = 0;
+                const next = (0, http_ts_1.header)(res, 'location');
+                if (next)
+                    location = (0, http_ts_1.checkLocation)(location, next, 'upload location', context);
+            }
         }
         catch {
-            return false;
+            held = undefined;
+        }
+        if (held === undefined) {
+            await cancelUpload(t, location);
+            ({ location } = await startUpload(t));
+            held = 0;
+        }
+        const from = held >= saved.offset ? saved : { offset: 0, hash: (0, node_crypto_1.createHash)(algorithm) };
+        reader = new streams_ts_1.SourceReader(source, from.offset, from.hash.copy());
+        await reader.skip(held - from.offset);
+        offset = held;
+    };
+    try {
+        for (;;) {
+            if (knownSize !== undefined ? offset >= knownSize : await reader.atEnd())
+                break;
+            const length = knownSize !== undefined ? Math.min(chunkSize, knownSize - offset) : undefined;
+            const start = offset;
+            const headers = { 'content-type': store_ts_1.MediaType.OctetStream };
+            if (length !== undefined) {
+                // Unranged when the whole rest goes in this one request: ghcr.io caps only ranged bodies (4 MiB).
+                if (Number.isFinite(chunkSize))
+                    headers['content-range'] = `${start}-${start + length - 1}`;
+                headers['content-length'] = String(length);
+            }
+            let res;
+            try {
+                const chunk = node_stream_1.Readable.from(reader.take(length ?? chunkSize), { objectMode: false });
+                const body = options.onProgress
+                    ? (0, node_stream_1.pipeline)(chunk, new streams_ts_1.ProgressStream((bytes) => options.onProgress?.(start + bytes)), () => { })
+                    : chunk;
+                res = await t.client.request({ method: 'PATCH', url: location, headers, scopes: t.push, retry: false, signal: options.signal, body: () => body }, context);
+            }
+            catch (error) {
+                if (options.signal?.aborted || (error instanceof errors_ts_1.OciError && !(error.cause)))
+                    throw error;
+                await recover(error);
+                continue;
+            }
+            if (res.status === 202 || res.status === 201 || res.status === 204) {
+                await (0, http_ts_1.discard)(res);
+                const next = (0, http_ts_1.header)(res, 'location');
+                if (next)
+                    location = (0, http_ts_1.checkLocation)(location, next, 'upload location', context);
+                const held = (0, http_ts_1.header)(res, 'range') ? rangeEnd((0, http_ts_1.header)(res, 'range')) : reader.position;
+                if (held !== reader.position) {
+                    await recover(new errors_ts_1.ProtocolError(`upload to ${(0, errors_ts_1.where)(context)} is at ${held} bytes, expected ${reader.position}`, context));
+                    continue;
+                }
+                offset = held;
+                saved = { offset, hash: reader.hash.copy() };
+                continue;
+            }
+            if (res.status === 413 || res.status === 416) {
+                const refusal = await (0, http_ts_1.readRegistryError)(res);
+                const detail = `HTTP ${res.status}${refusal.code ? ` ${refusal.code}` : ''}${refusal.message ? `: ${refusal.message.slice(0, 200)}` : ''}`;
+                const limit = bodyLimit(res.status, refusal.message, reader.position - start);
+                if (limit !== undefined) {
+                    // A size to learn, not a glitch: chunks no larger, from what the registry holds (nothing of this body).
+                    if (++tooLarge > 3)
+                        throw new errors_ts_1.ProtocolError(`PATCH blob ${(0, errors_ts_1.where)(context)} kept being refused as too large (${detail}); the registry takes no body this upload can send`, { ...context, status: res.status, code: refusal.code });
+                    learnBodyLimit(t, limit);
+                    chunkSize = chunking();
+                    await recover(new errors_ts_1.ProtocolError(`PATCH blob ${(0, errors_ts_1.where)(context)} failed: ${detail}`, { ...context, status: res.status, code: refusal.code }), false);
+                    continue;
+                }
+                await recover(new errors_ts_1.ProtocolError(`PATCH blob ${(0, errors_ts_1.where)(context)} failed: ${detail}`, { ...context, status: res.status, code: refusal.code }));
+                continue;
+            }
+            if ((0, http_ts_1.isRetryableStatus)(res.status)) {
+                const error = await (0, http_ts_1.responseError)(res, 'PATCH blob', context);
+                await recover(error);
+                continue;
+            }
+            throw await (0, http_ts_1.responseError)(res, 'PATCH blob', context);
         }
     }
-    async resolve(reference) {
-        (0, reference_ts_1.parseManifestReference)(reference);
-        const context = this.#context(reference);
-        const res = await this.#client.request({ method: 'HEAD', url: this.#url(`manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT }, scopes: this.#pull }, context);
-        await (0, http_ts_1.discard)(res);
-        if (res.status === 404)
-            return undefined;
-        if (res.status !== 200)
-            throw await (0, http_ts_1.responseError)(res, 'HEAD manifest', context);
-        const sent = (0, http_ts_1.header)(res, 'docker-content-digest');
-        const size = Number((0, http_ts_1.header)(res, 'content-length'));
-        const mediaType = ((0, http_ts_1.header)(res, 'content-type') ?? '').split(';')[0].trim();
-        if (reference.includes(':') && sent && sent !== reference) {
-            throw new errors_ts_1.DigestMismatchError(`HEAD manifest ${(0, errors_ts_1.where)(context)} answered digest ${sent}; refused`, context);
-        }
-        const digest = reference.includes(':') ? reference : sent && /^sha(256|512):[a-f0-9]+$/.test(sent) ? sent : undefined;
-        if (!digest || !Number.isSafeInteger(size) || !mediaType) {
-            // Some registries answer HEAD without the headers: fall back to reading it.
-            const fetched = await this.fetchManifest(reference);
-            return fetched.descriptor;
-        }
-        return { mediaType, digest, size };
-    }
-    async fetchManifest(reference) {
-        (0, reference_ts_1.parseManifestReference)(reference);
-        const context = this.#context(reference);
-        const { res, bytes } = await this.#client.requestBytes({ method: 'GET', url: this.#url(`manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT }, scopes: this.#pull }, context, exports.MAX_MANIFEST_FETCH, 'manifest');
-        if (!bytes)
-            throw await (0, http_ts_1.responseError)(res, 'GET manifest', context);
-        const sent = (0, http_ts_1.header)(res, 'docker-content-digest');
-        let digest;
-        if (reference.includes(':')) {
-            digest = reference;
-            (0, digest_ts_1.verifyBytes)(bytes, digest, context);
-        }
-        else if (sent && /^sha(256|512):[a-f0-9]+$/.test(sent)) {
-            digest = (0, reference_ts_1.parseDigest)(sent, 'Docker-Content-Digest');
-            (0, digest_ts_1.verifyBytes)(bytes, digest, context);
-        }
-        else {
-            digest = (0, digest_ts_1.sha256Digest)(bytes);
-        }
-        let mediaType = ((0, http_ts_1.header)(res, 'content-type') ?? '').split(';')[0].trim();
-        let artifactType;
-        try {
-            const parsed = JSON.parse(Buffer.from(bytes).toString('utf8'));
-            if (typeof parsed.mediaType === 'string')
-                mediaType = parsed.mediaType;
-            if (typeof parsed.artifactType === 'string')
-                artifactType = parsed.artifactType;
-        }
-        catch {
-            throw new errors_ts_1.ProtocolError(`manifest ${(0, errors_ts_1.where)(context)} is not JSON`, context);
-        }
-        const descriptor = { mediaType, digest, size: bytes.length };
-        if (artifactType)
-            descriptor.artifactType = artifactType;
-        return { descriptor, bytes };
-    }
-    async pushManifest(bytes, mediaType, tag) {
-        const digest = (0, digest_ts_1.sha256Digest)(bytes);
-        const reference = tag === undefined ? digest : (0, reference_ts_1.parseTag)(tag);
-        const context = this.#context(reference);
-        if (bytes.byteLength > exports.MAX_MANIFEST_PUSH) {
-            throw new errors_ts_1.TooLargeError(`manifest for ${(0, errors_ts_1.where)(context)} is ${bytes.byteLength} bytes, over the ${exports.MAX_MANIFEST_PUSH}-byte limit registries accept; not sent`, context);
-        }
-        let parsed;
-        try {
-            parsed = JSON.parse(Buffer.from(bytes).toString('utf8'));
-        }
-        catch {
-            throw new errors_ts_1.ProtocolError(`manifest for ${(0, errors_ts_1.where)(context)} is not JSON; not sent`, context);
-        }
-        const res = await this.#client.request({
-            method: 'PUT',
-            url: this.#url(`manifests/${reference}`),
-            headers: { 'content-type': mediaType },
-            body: () => Buffer.from(bytes),
-            replayable: true,
-            scopes: this.#push,
-        }, context);
-        if (res.status !== 201)
-            throw await (0, http_ts_1.responseError)(res, 'PUT manifest', context);
-        await (0, http_ts_1.discard)(res);
-        const sent = (0, http_ts_1.header)(res, 'docker-content-digest');
-        if (sent && sent !== digest) {
-            throw new errors_ts_1.DigestMismatchError(`registry stored manifest ${(0, errors_ts_1.where)(context)} as ${sent}, not ${digest}`, context);
-        }
-        const descriptor = { mediaType, digest, size: bytes.byteLength };
-        const artifactType = parsed.artifactType ?? (mediaType === store_ts_1.MediaType.ImageManifest ? parsed.config?.mediaType : undefined);
-        if (parsed.artifactType)
-            descriptor.artifactType = parsed.artifactType;
-        if (parsed.subject && typeof parsed.subject.digest === 'string' && !(0, http_ts_1.header)(res, 'oci-subject')) {
-            const subject = (0, reference_ts_1.parseDigest)(parsed.subject.digest, 'subject digest');
-            const entry = { mediaType, digest, size: bytes.byteLength };
-            if (artifactType)
-                entry.artifactType = artifactType;
-            if (parsed.annotations)
-                entry.annotations = parsed.annotations;
-            await (0, referrers_ts_1.updateReferrersIndex)(this, subject, entry);
-        }
-        return descriptor;
-    }
-    async deleteManifest(digest) {
-        (0, reference_ts_1.parseDigest)(digest);
-        const context = this.#context(digest);
-        const res = await this.#client.request({ method: 'DELETE', url: this.#url(`manifests/${digest}`), scopes: this.#push.map((s) => `${s},delete`) }, context);
-        if (res.status === 202 || res.status === 200 || res.status === 204) {
-            await (0, http_ts_1.discard)(res);
-            return;
-        }
-        const error = await (0, http_ts_1.responseError)(res, 'DELETE manifest', context);
-        if (res.status === 400 && error.code === 'UNSUPPORTED') {
-            throw new errors_ts_1.UnsupportedError(`DELETE manifest ${(0, errors_ts_1.where)(context)}: the registry does not allow deleting (UNSUPPORTED)`, error);
-        }
+    catch (error) {
+        reader.destroy();
+        await cancelUpload(t, location);
         throw error;
     }
-    async listTags() {
-        const context = this.#context();
-        const tags = [];
-        let url = this.#url('tags/list?n=1000');
-        const seen = new Set();
-        while (url) {
-            if (seen.has(url.href) || seen.size >= MAX_PAGES) {
-                throw new errors_ts_1.ProtocolError(`tag list of ${(0, errors_ts_1.where)(context)} paginates in a loop; giving up`, context);
-            }
-            seen.add(url.href);
-            const { res, bytes: page } = await this.#client.requestBytes({ method: 'GET', url, scopes: this.#pull }, context, exports.MAX_LIST_PAGE, 'tag list page');
-            if (res.status === 404) {
-                await (0, http_ts_1.discard)(res);
-                return tags;
-            }
-            if (!page)
-                throw await (0, http_ts_1.responseError)(res, 'listing tags of', context);
-            const next = nextLink(res, url, context);
-            let parsed;
-            try {
-                parsed = JSON.parse(page.toString('utf8'));
-            }
-            catch {
-                throw new errors_ts_1.ProtocolError(`tag list of ${(0, errors_ts_1.where)(context)} is not JSON`, context);
-            }
-            if (parsed.tags != null && !Array.isArray(parsed.tags))
-                throw new errors_ts_1.ProtocolError(`tag list of ${(0, errors_ts_1.where)(context)} has no tags array`, context);
-            for (const tag of parsed.tags ?? [])
-                if (typeof tag === 'string')
-                    tags.push(tag);
-            url = next;
-        }
-        return tags;
+    reader.destroy();
+    const digest = `${algorithm}:${reader.hash.digest('hex')}`;
+    if (expected.size !== undefined && offset !== expected.size) {
+        await cancelUpload(t, location);
+        throw mismatch(t, expected.digest ?? digest, `${offset} bytes instead of ${expected.size}`);
     }
-    async referrers(subject, artifactType) {
-        (0, reference_ts_1.parseDigest)(subject);
-        const context = this.#context(subject);
-        const url = this.#url(`referrers/${subject}`);
-        if (artifactType)
-            url.searchParams.set('artifactType', artifactType);
-        const res = this.store.referrersApiMissing
-            ? undefined
-            : await this.#client.request({ method: 'GET', url, headers: { accept: store_ts_1.MediaType.ImageIndex }, scopes: this.#pull }, context);
-        let manifests;
-        if (res && res.status === 200 && ((0, http_ts_1.header)(res, 'content-type') ?? '').startsWith(store_ts_1.MediaType.ImageIndex)) {
-            const index = JSON.parse((await (0, http_ts_1.readCapped)(res, exports.MAX_MANIFEST_FETCH, 'referrers index', context)).toString('utf8'));
-            manifests = Array.isArray(index.manifests) ? index.manifests : [];
-        }
-        else if (!res || res.status === 404 || res.status === 200) {
-            // No referrers API (distribution 2.8, ghcr.io): the tag schema fallback.
-            if (res?.status === 404) {
-                // A registry with the API answers 200 for any subject; a 404 that is not an OCI error (NAME_UNKNOWN ...)
-                // means the route is not there, so later lookups go straight to the fallback tag.
-                if ((await (0, http_ts_1.readRegistryError)(res)).code === undefined)
-                    this.store.referrersApiMissing = true;
-            }
-            else if (res) {
-                await (0, http_ts_1.discard)(res);
-            }
-            try {
-                const { bytes } = await this.fetchManifest((0, referrers_ts_1.referrersTag)(subject));
-                const index = JSON.parse(Buffer.from(bytes).toString('utf8'));
-                manifests = Array.isArray(index.manifests) ? index.manifests : [];
-            }
-            catch (error) {
-                if (error instanceof errors_ts_1.NotFoundError)
-                    return [];
-                throw error;
-            }
-        }
-        else {
-            throw await (0, http_ts_1.responseError)(res, 'listing referrers of', context);
-        }
-        // Registries may ignore the filter (no OCI-Filters-Applied): filter here too.
-        return artifactType ? manifests.filter((m) => m.artifactType === artifactType) : manifests;
+    if (expected.digest && digest !== expected.digest) {
+        await cancelUpload(t, location);
+        throw mismatch(t, expected.digest, `the bytes hash to ${digest}`);
     }
-    async checkPushAccess() {
-        const context = this.#context();
-        const { res, location } = await this.#openSession();
-        if (res.status === 202 && location) {
-            await (0, http_ts_1.discard)(res);
-            await this.#cancel(location);
-            return;
+    const res = await t.client.request({ method: 'PUT', url: withDigest(location, digest), headers: { 'content-length': '0' }, scopes: t.push }, t.context(digest));
+    if (res.status !== 201) {
+        const error = await (0, http_ts_1.responseError)(res, 'finishing the upload of', t.context(digest));
+        await cancelUpload(t, location);
+        throw error;
+    }
+    await (0, http_ts_1.discard)(res);
+    return { digest, size: offset, pushed: true };
+}
+/** Mount answers of 202 (an upload session instead) before a store stops asking, when no mount ever worked. */
+const MOUNT_REFUSALS_BEFORE_GIVING_UP = 3;
+async function mountBlob(t, digest, from) {
+    (0, reference_ts_1.parseDigest)(digest);
+    if (from.store.key !== t.store.key)
+        return false;
+    // ghcr.io never mounts (it answers a plain upload start): stop paying a POST and a DELETE per blob.
+    if (!t.store.mountWorked && t.store.mountRefusals >= MOUNT_REFUSALS_BEFORE_GIVING_UP)
+        return false;
+    try {
+        const query = `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from.name)}`;
+        const url = t.url(`blobs/uploads/${query}`);
+        const res = await t.client.request({ method: 'POST', url, headers: { 'content-length': '0' }, scopes: [...t.push, `repository:${from.name}:pull`] }, t.context(digest));
+        await (0, http_ts_1.discard)(res);
+        if (res.status === 201) {
+            t.store.mountWorked = true;
+            return true;
         }
-        if (res.status === 401 || res.status === 403) {
-            const error = await (0, http_ts_1.responseError)(res, 'push access check on', context);
-            throw error;
-        }
-        throw await (0, http_ts_1.responseError)(res, 'push access check on', context);
+        // 202: the registry opened an upload session instead; close it, the caller uploads.
+        const location = (0, http_ts_1.header)(res, 'location');
+        if (res.status === 202)
+            t.store.mountRefusals++;
+        if (res.status === 202 && location)
+            await cancelUpload(t, (0, http_ts_1.checkLocation)(url, location, 'upload location', t.context()));
+        return false;
+    }
+    catch {
+        return false;
     }
 }
-/** Hashes a replayable source once, to know the digest for a monolithic upload. */
-async function hashSource(source, algorithm) {
-    const hash = (0, node_crypto_1.createHash)(algorithm);
-    let sinceCollect = 0;
-    for await (const chunk of source.open(0)) {
-        hash.update(chunk);
-        sinceCollect += chunk.length;
-        if (sinceCollect >= COLLECT_EVERY) {
-            sinceCollect = 0;
-            collectYoungGarbage();
-        }
+async function checkPushAccess(t) {
+    const context = t.context();
+    const { res, location } = await openSession(t);
+    if (res.status === 202 && location) {
+        await (0, http_ts_1.discard)(res);
+        await cancelUpload(t, location);
+        return;
     }
-    return `${algorithm}:${hash.digest('hex')}`;
-}
-class RemoteStore {
-    location;
-    display;
-    key;
-    chunkThreshold;
-    chunkSize;
-    /** Set once the registry showed it has no referrers API (a plain 404): saves a request per referrers lookup. */
-    referrersApiMissing = false;
-    #client;
-    constructor(location, options = {}) {
-        this.location = location;
-        this.display = (0, reference_ts_1.formatLocation)(location);
-        this.key = `registry:${location.scheme}://${location.host}`;
-        this.chunkThreshold = options.chunkThresholdBytes ?? 64 * 1024 * 1024;
-        this.chunkSize = Math.max(1, options.chunkSizeBytes ?? Number.POSITIVE_INFINITY);
-        this.#client = new RegistryClient(location, options);
+    if (res.status === 401 || res.status === 403) {
+        const error = await (0, http_ts_1.responseError)(res, 'push access check on', context);
+        throw error;
     }
-    repository(relativeName) {
-        return new RemoteRepository(this, this.#client, (0, reference_ts_1.repositoryName)(this.location, relativeName));
-    }
-    async listRepositories(prefix = '') {
-        const context = { registry: this.location.host, repository: '_catalog' };
-        const base = this.location.path ? `${this.location.path}/` : '';
-        // The prefix is matched by whole path components: `chan` lists `chan/...`, never `chan-staging/...`.
-        const trimmed = prefix.replace(/^\/+|\/+$/g, '');
-        const wanted = trimmed ? `${base}${trimmed}` : base;
-        const isUnder = (name) => name.length > base.length && (trimmed ? name === wanted || name.startsWith(`${wanted}/`) : name.startsWith(base));
-        const names = [];
-        let url = this.#client.url('/v2/_catalog?n=1000');
-        const seen = new Set();
-        while (url) {
-            if (seen.has(url.href) || seen.size >= MAX_PAGES)
-                throw new errors_ts_1.ProtocolError(`catalog of ${this.location.host} paginates in a loop`, context);
-            seen.add(url.href);
-            let res;
-            let page;
-            try {
-                ({ res, bytes: page } = await this.#client.requestBytes({ method: 'GET', url, scopes: ['registry:catalog:*'] }, context, exports.MAX_LIST_PAGE, 'catalog page'));
-            }
-            catch (error) {
-                if (error instanceof errors_ts_1.UnauthorizedError || error instanceof errors_ts_1.DeniedError)
-                    throw this.#noCatalog(error);
-                throw error;
-            }
-            if ([401, 403, 404, 405].includes(res.status)) {
-                throw this.#noCatalog(await (0, http_ts_1.responseError)(res, 'listing', context));
-            }
-            if (!page)
-                throw await (0, http_ts_1.responseError)(res, 'listing', context);
-            const next = nextLink(res, url, context);
-            let parsed;
-            try {
-                parsed = JSON.parse(page.toString('utf8'));
-            }
-            catch {
-                throw new errors_ts_1.ProtocolError(`catalog of ${this.location.host} is not JSON`, context);
-            }
-            for (const name of Array.isArray(parsed.repositories) ? parsed.repositories : []) {
-                if (typeof name === 'string' && isUnder(name))
-                    names.push(name.slice(base.length));
-            }
-            url = next;
-        }
-        return names;
-    }
-    #noCatalog(cause) {
-        return new errors_ts_1.UnsupportedError(`${this.location.host} offers no repository catalog (${cause.status ?? cause.name}); list repositories another way (e.g. the GitHub packages API)`, { registry: this.location.host, status: cause.status, code: cause.code });
-    }
-    async close() {
-        await this.#client.transport.close();
-    }
-}
-exports.RemoteStore = RemoteStore;
-function createRemoteStore(location, options = {}) {
-    return new RemoteStore(location, options);
+    throw await (0, http_ts_1.responseError)(res, 'push access check on', context);
 }
 
 
@@ -59531,7 +59960,7 @@ exports.EMPTY_SHA256 = exports.MediaType = void 0;
 exports.bytesSource = bytesSource;
 exports.fileSource = fileSource;
 exports.streamSource = streamSource;
-// The one store interface. A remote registry (remote.ts) and an OCI image layout on disk (layout.ts)
+// The one store interface. A remote registry (remote/) and an OCI image layout on disk (layout.ts)
 // both implement it, so copy, upload, promote and reindex never care which side they talk to.
 const node_fs_1 = __nccwpck_require__(73024);
 const node_stream_1 = __nccwpck_require__(57075);
@@ -60284,6 +60713,7 @@ exports.createGithubClient = createGithubClient;
 exports.githubFailure = githubFailure;
 const errors_ts_1 = __nccwpck_require__(83389);
 Object.defineProperty(exports, "GithubApiError", ({ enumerable: true, get: function () { return errors_ts_1.GithubApiError; } }));
+const rate_limit_ts_1 = __nccwpck_require__(76448);
 /** The REST base URL: the explicit one, else GITHUB_API_URL (set by the runner; tests point it at a fake), else github.com. */
 function githubApiUrl(apiUrl, env = process.env) {
     const url = (apiUrl || env.GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, '');
@@ -60304,12 +60734,18 @@ function githubApiUrl(apiUrl, env = process.env) {
     }
     return url;
 }
-async function createGithubClient(token, apiUrl) {
+/**
+ * An octokit for `token`. Every answer's x-ratelimit-* headers land in `rateLimit` (a fresh state by default), and
+ * requests refused for a rate limit are sent again after a short wait (rate-limit.ts).
+ */
+async function createGithubClient(token, apiUrl, rateLimit = {}, options) {
     if (!token)
         throw new errors_ts_1.GithubApiError('no GitHub token given: pass a token with the permissions the call needs');
     const baseUrl = githubApiUrl(apiUrl);
     const { getOctokit: load } = await __nccwpck_require__.e(/* import() */ 413).then(__nccwpck_require__.bind(__nccwpck_require__, 92413));
-    return load(token, { baseUrl, userAgent: 'oci-channel' });
+    const octokit = load(token, { baseUrl, userAgent: 'oci-channel' });
+    (0, rate_limit_ts_1.handleRateLimits)(octokit, rateLimit, options);
+    return octokit;
 }
 const HINTS = {
     401: 'the token is missing, expired or wrong',
@@ -60322,7 +60758,13 @@ function githubFailure(what, error, hint = '') {
     const status = typeof error?.status === 'number' ? error.status : undefined;
     const apiMessage = oneLine(error?.response?.data?.message ??
         (status === undefined && error instanceof Error ? error.message : ''));
-    const reason = status ? `HTTP ${status}${HINTS[status] ? ` (${HINTS[status]})` : ''}` : 'network error';
+    const headers = error?.response?.headers;
+    const spent = (status === 403 || status === 429) && String(headers?.['x-ratelimit-remaining']) === '0';
+    const reset = Number(headers?.['x-ratelimit-reset']);
+    const hint403 = spent
+        ? `the token's API rate limit is spent${Number.isFinite(reset) ? ` until ${(0, rate_limit_ts_1.clockTime)(reset * 1000)}` : ''}; run again after that`
+        : HINTS[status ?? 0];
+    const reason = status ? `HTTP ${status}${hint403 ? ` (${hint403})` : ''}` : 'network error';
     throw new errors_ts_1.GithubApiError(`${what} failed: ${reason}${apiMessage ? `: ${apiMessage}` : ''}${hint ? `; ${hint}` : ''}`, status, { cause: error });
 }
 function oneLine(text) {
@@ -60482,13 +60924,82 @@ var __exportStar = (this && this.__exportStar) || function(m, exports) {
     for (var p in m) if (p !== "default" && !Object.prototype.hasOwnProperty.call(exports, p)) __createBinding(exports, m, p);
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.githubApiUrl = void 0;
+exports.VisibilityChecker = exports.clockTime = exports.githubApiUrl = exports.GithubApiError = exports.createGithubClient = void 0;
 // GitHub REST pieces of the pipeline: repository_dispatch requests and the GitHub Packages API.
 var client_ts_1 = __nccwpck_require__(5891);
+Object.defineProperty(exports, "createGithubClient", ({ enumerable: true, get: function () { return client_ts_1.createGithubClient; } }));
+Object.defineProperty(exports, "GithubApiError", ({ enumerable: true, get: function () { return client_ts_1.GithubApiError; } }));
 Object.defineProperty(exports, "githubApiUrl", ({ enumerable: true, get: function () { return client_ts_1.githubApiUrl; } }));
 __exportStar(__nccwpck_require__(85733), exports);
 __exportStar(__nccwpck_require__(62862), exports);
+var rate_limit_ts_1 = __nccwpck_require__(76448);
+Object.defineProperty(exports, "clockTime", ({ enumerable: true, get: function () { return rate_limit_ts_1.clockTime; } }));
 __exportStar(__nccwpck_require__(6040), exports);
+var visibility_ts_1 = __nccwpck_require__(54144);
+Object.defineProperty(exports, "VisibilityChecker", ({ enumerable: true, get: function () { return visibility_ts_1.VisibilityChecker; } }));
+
+
+/***/ }),
+
+/***/ 35600:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.PackageDeleter = void 0;
+const rate_limit_ts_1 = __nccwpck_require__(76448);
+class PackageDeleter {
+    #client;
+    #options;
+    #versions = new Map();
+    constructor(client, options) {
+        this.#client = client;
+        this.#options = options;
+    }
+    /** Why to stop now (the budget is down to the reserve), or undefined. */
+    budgetLow() {
+        const { remaining, resetAt } = this.#client.rateLimit();
+        const reserve = this.#options.reserve ?? 25;
+        if (remaining === undefined || remaining > reserve)
+            return undefined;
+        return `stopped early: the GitHub API budget of this token is down to ${remaining} request(s)${resetAt ? ` until ${(0, rate_limit_ts_1.clockTime)(resetAt)}` : ''}; the next run continues`;
+    }
+    async #list(packageName) {
+        let versions = this.#versions.get(packageName);
+        if (!versions) {
+            versions = await this.#client.listVersions(packageName);
+            this.#versions.set(packageName, versions);
+        }
+        return versions;
+    }
+    /**
+     * Deletes the versions holding these manifest digests, in order (digests without a version are skipped: gone
+     * already). Calls `deleted` for each digest that is gone; returns whether the whole package went.
+     */
+    async delete(packageName, digests, deleted) {
+        const versions = await this.#list(packageName);
+        const doomed = new Set(digests);
+        const left = versions.filter((v) => !doomed.has(v.name));
+        const stale = (v) => this.#options.now - Date.parse(v.createdAt) >= this.#options.olderThanMs;
+        if (left.every((v) => v.tags.length === 0 && stale(v))) {
+            await this.#client.deletePackage(packageName);
+            this.#versions.set(packageName, []);
+            for (const digest of digests)
+                deleted(digest);
+            return { packageDeleted: true };
+        }
+        for (const digest of digests) {
+            const version = versions.find((v) => v.name === digest);
+            if (version) {
+                await this.#client.deleteVersion(packageName, version.id);
+                versions.splice(versions.indexOf(version), 1);
+            }
+            deleted(digest);
+        }
+        return { packageDeleted: false };
+    }
+}
+exports.PackageDeleter = PackageDeleter;
 
 
 /***/ }),
@@ -60499,8 +61010,10 @@ __exportStar(__nccwpck_require__(6040), exports);
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.createGithubPackagesClient = createGithubPackagesClient;
-// GitHub Packages REST for container packages: ghcr.io has no catalog and no DELETE on the registry API,
-// so gc lists and deletes package versions here.
+exports.packageSettingsUrl = packageSettingsUrl;
+// GitHub Packages REST for container packages: ghcr.io has no catalog and no DELETE on the registry API, so gc
+// lists and deletes package versions here (and whole packages: the API refuses to delete a package's last version),
+// and promote and reindex read a new package's visibility. Every call reads the rate-limit headers (rateLimit()).
 const client_ts_1 = __nccwpck_require__(5891);
 const OWNER_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 function createGithubPackagesClient(options) {
@@ -60517,8 +61030,9 @@ function createGithubPackagesClient(options) {
         throw new client_ts_1.GithubApiError('no GitHub token given: pass a token with the permissions the call needs');
     (0, client_ts_1.githubApiUrl)(options.apiUrl);
     let loading;
+    const budget = {};
     const client = async () => {
-        const octokit = await (loading ??= (0, client_ts_1.createGithubClient)(options.token, options.apiUrl));
+        const octokit = await (loading ??= (0, client_ts_1.createGithubClient)(options.token, options.apiUrl, budget, { maxWaitMs: options.maxRateLimitWaitMs }));
         return { octokit, rest: octokit.rest.packages };
     };
     const scope = ownerType === 'org' ? `organisation ${owner}` : `user ${owner}`;
@@ -60609,7 +61123,48 @@ function createGithubPackagesClient(options) {
                 (0, client_ts_1.githubFailure)(`deleting version ${id} of container package ${owner}/${packageName}`, error, hint);
             }
         },
+        async getPackage(packageName) {
+            checkPackageName(packageName);
+            const { rest } = await client();
+            let data;
+            try {
+                ({ data } =
+                    ownerType === 'org'
+                        ? await rest.getPackageForOrganization({ org: owner, package_type: 'container', package_name: packageName })
+                        : await rest.getPackageForUser({ username: owner, package_type: 'container', package_name: packageName }));
+            }
+            catch (error) {
+                if (error.status === 404)
+                    return undefined;
+                (0, client_ts_1.githubFailure)(`reading container package ${owner}/${packageName}`, error, hint);
+            }
+            const visibility = data.visibility === 'public' || data.visibility === 'internal' ? data.visibility : 'private';
+            return { name: data.name, visibility, ...(data.repository?.full_name ? { repository: data.repository.full_name } : {}) };
+        },
+        async deletePackage(packageName) {
+            checkPackageName(packageName);
+            const { rest } = await client();
+            try {
+                if (ownerType === 'org')
+                    await rest.deletePackageForOrg({ org: owner, package_type: 'container', package_name: packageName });
+                else
+                    await rest.deletePackageForUser({ username: owner, package_type: 'container', package_name: packageName });
+            }
+            catch (error) {
+                (0, client_ts_1.githubFailure)(`deleting container package ${owner}/${packageName}`, error, hint);
+            }
+        },
+        rateLimit() {
+            return { ...budget };
+        },
+        settingsUrl(packageName) {
+            return packageSettingsUrl(owner, ownerType, packageName);
+        },
     };
+}
+/** The package's settings page (visibility, access), for messages: `/` in the name is encoded. */
+function packageSettingsUrl(owner, ownerType, packageName) {
+    return `https://github.com/${ownerType === 'org' ? 'orgs' : 'users'}/${owner}/packages/container/${encodeURIComponent(packageName)}/settings`;
 }
 function checkPackageName(name) {
     // Repository names as the registry knows them, without the owner (octokit encodes the '/').
@@ -60722,6 +61277,160 @@ function quote(value) {
     const text = JSON.stringify(String(value));
     return text.length > 90 ? `${text.slice(0, 87)}..."` : text;
 }
+
+
+/***/ }),
+
+/***/ 76448:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.readRateLimit = readRateLimit;
+exports.rateLimitWait = rateLimitWait;
+exports.handleRateLimits = handleRateLimits;
+exports.clockTime = clockTime;
+// GitHub's REST rate limits, as every call sees them: the x-ratelimit-* headers of each answer are remembered (so a
+// caller can stop before the budget is spent: 1,000 requests an hour for a workflow token), and a request refused
+// for a rate limit (429, or 403 with retry-after, a spent budget or "secondary rate limit") is sent again after the
+// wait GitHub asks for, when that wait is short enough; a longer one fails with the time the budget comes back.
+const promises_1 = __nccwpck_require__(58500);
+/** GitHub's advice for a secondary limit without retry-after: wait at least a minute. */
+const SECONDARY_DEFAULT_WAIT_MS = 60_000;
+function headerNumber(headers, name) {
+    const value = headers?.[name];
+    const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
+    return Number.isFinite(n) ? n : undefined;
+}
+function readRateLimit(state, headers) {
+    const limit = headerNumber(headers, 'x-ratelimit-limit');
+    const remaining = headerNumber(headers, 'x-ratelimit-remaining');
+    const reset = headerNumber(headers, 'x-ratelimit-reset');
+    if (limit !== undefined)
+        state.limit = limit;
+    if (remaining !== undefined)
+        state.remaining = remaining;
+    if (reset !== undefined)
+        state.resetAt = reset * 1000;
+}
+/** How long a refused request asks to wait, or undefined when the refusal is not a rate limit. */
+function rateLimitWait(status, headers, message, now = Date.now()) {
+    if (status !== 403 && status !== 429)
+        return undefined;
+    const retryAfter = headerNumber(headers, 'retry-after');
+    if (retryAfter !== undefined)
+        return retryAfter * 1000;
+    if (headerNumber(headers, 'x-ratelimit-remaining') === 0) {
+        const reset = headerNumber(headers, 'x-ratelimit-reset');
+        return reset !== undefined ? Math.max(0, reset * 1000 - now) : undefined;
+    }
+    if (/secondary rate limit/i.test(message) || status === 429)
+        return SECONDARY_DEFAULT_WAIT_MS;
+    return undefined;
+}
+/** Makes every request of `octokit` remember the rate-limit headers in `state` and wait out short rate limits. */
+function handleRateLimits(octokit, state, options = {}) {
+    const maxWaitMs = options.maxWaitMs ?? 90_000;
+    const attempts = Math.max(1, options.attempts ?? 4);
+    octokit.hook.wrap('request', async (request, requestOptions) => {
+        for (let attempt = 1;; attempt++) {
+            try {
+                const response = await request(requestOptions);
+                readRateLimit(state, response.headers);
+                return response;
+            }
+            catch (error) {
+                const e = error;
+                readRateLimit(state, e.response?.headers);
+                const message = typeof e.response?.data?.message === 'string' ? e.response.data.message : (e.message ?? '');
+                const wait = rateLimitWait(e.status, e.response?.headers, message);
+                if (wait === undefined || wait > maxWaitMs || attempt >= attempts)
+                    throw error;
+                await (0, promises_1.setTimeout)(wait);
+            }
+        }
+    });
+}
+/** `14:05 UTC`, for "the budget comes back at". */
+function clockTime(ms) {
+    return `${new Date(ms).toISOString().slice(11, 16)} UTC`;
+}
+
+
+/***/ }),
+
+/***/ 54144:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.VisibilityChecker = void 0;
+const packages_ts_1 = __nccwpck_require__(85733);
+class VisibilityChecker {
+    mode;
+    #options;
+    #client;
+    #checked = new Map();
+    found = [];
+    /** Without GitHub options the check is off; with them it defaults to 'warn'. */
+    constructor(options, mode) {
+        this.#options = options;
+        this.mode = options ? (mode ?? 'warn') : 'off';
+    }
+    get enabled() {
+        return this.mode !== 'off';
+    }
+    /** Reads the visibility of the package behind a registry repository once per run; records and returns a problem. */
+    check(repository) {
+        if (!this.enabled || !this.#options)
+            return Promise.resolve(undefined);
+        let pending = this.#checked.get(repository);
+        if (!pending) {
+            pending = this.#read(repository);
+            this.#checked.set(repository, pending);
+        }
+        return pending;
+    }
+    async #read(repository) {
+        const { owner, ownerType = 'org' } = this.#options;
+        const prefix = `${owner.toLowerCase()}/`;
+        if (!repository.toLowerCase().startsWith(prefix))
+            return undefined;
+        const name = repository.slice(prefix.length);
+        const settings = (0, packages_ts_1.packageSettingsUrl)(owner, ownerType, name);
+        let pkg;
+        try {
+            this.#client ??= (0, packages_ts_1.createGithubPackagesClient)(this.#options);
+            pkg = await this.#client.getPackage(name);
+        }
+        catch (error) {
+            const problem = {
+                repository,
+                visibility: 'unknown',
+                fix: `could not read the visibility of production package ${repository} (${error instanceof Error ? error.message : String(error)}); check it at ${settings}`,
+            };
+            this.found.push(problem);
+            return problem;
+        }
+        if (pkg?.visibility === 'public')
+            return undefined;
+        const visibility = pkg ? pkg.visibility : 'unknown';
+        const where = ownerType === 'org'
+            ? `; so that new packages can be public, allow public packages in https://github.com/organizations/${owner}/settings/packages`
+            : '';
+        const what = visibility === 'unknown'
+            ? `production package ${repository} cannot be seen with the GitHub token given (private, or the token lacks read:packages)`
+            : `production package ${repository} is ${visibility}: conda clients without credentials cannot read it`;
+        const problem = {
+            repository,
+            visibility,
+            fix: `${what}; make it public at ${settings} (Danger Zone: Change visibility)${where}`,
+        };
+        this.found.push(problem);
+        return problem;
+    }
+}
+exports.VisibilityChecker = VisibilityChecker;
 
 
 /***/ }),
@@ -63645,10 +64354,13 @@ exports.gc = gc;
 // gc: deletes staging artifacts older than a cutoff, with their verdict referrers and the referrers fallback
 // tag. Age comes from the manifest's org.opencontainers.image.created, else from the newest verdict's time;
 // artifacts whose age cannot be told are kept. Only v0 package repositories (`<subdir>/<name>`) are touched.
-// Where the registry cannot list or delete (ghcr.io), the GitHub Packages API does it when `github` is given.
+// Where the registry cannot list or delete (ghcr.io), the GitHub Packages API does it when `github` is given:
+// what one repository loses is deleted in one batch per package (package-deleter.ts), and the run stops while the
+// token's REST budget still has a reserve.
 const oci_1 = __nccwpck_require__(72849);
 const json_ts_1 = __nccwpck_require__(13710);
 const index_ts_1 = __nccwpck_require__(51790);
+const package_deleter_ts_1 = __nccwpck_require__(35600);
 const names_ts_1 = __nccwpck_require__(81675);
 const promotion_log_ts_1 = __nccwpck_require__(11263);
 const open_ts_1 = __nccwpck_require__(70444);
@@ -63668,6 +64380,12 @@ async function gc(o) {
     const result = { ok: true, deleted: [], errors: [] };
     let github;
     const githubClient = () => (github ??= (0, index_ts_1.createGithubPackagesClient)(o.github));
+    let deleter;
+    const restDeleter = () => (deleter ??= new package_deleter_ts_1.PackageDeleter(githubClient(), { olderThanMs: o.olderThanMs, now, reserve: o.github?.reserve }));
+    /** Set once the registry refused a DELETE and the REST API is configured: later deletes go there directly. */
+    let registryCannotDelete = false;
+    /** What one repository loses, in the order it goes: referrers first, then the fallback index, then the manifest. */
+    let doomed = [];
     // GitHub package names are the repository path without the owner.
     const packageName = (repository) => o.github && repository.name.startsWith(`${o.github.owner.toLowerCase()}/`) ? repository.name.slice(o.github.owner.length + 1) : repository.name;
     const channelPath = store.location.path;
@@ -63686,6 +64404,12 @@ async function gc(o) {
         if (!o.allowProduction)
             await refuseProduction(names);
         for (const name of names.filter(names_ts_1.isPackageRepository).sort()) {
+            const low = deleter?.budgetLow();
+            if (low) {
+                result.stoppedEarly = low;
+                report(low);
+                break;
+            }
             const repository = store.repository(name);
             try {
                 await collectRepository(repository);
@@ -63769,23 +64493,34 @@ async function gc(o) {
         for (const e of entries) {
             if (typeof e.digest !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(e.digest))
                 continue;
-            if (!o.dryRun)
-                await remove(repository, e.digest);
-            result.deleted.push({ repository: repository.name, digest: e.digest, ageMs, dryRun: o.dryRun === true, reason: `verdict about ${subject}, which is gone (promoted or collected); newest verdict ${age(ageMs)} old` });
+            doomed.push({ repository: repository.name, digest: e.digest, ageMs, reason: `verdict about ${subject}, which is gone (promoted or collected); newest verdict ${age(ageMs)} old` });
         }
-        if (!o.dryRun)
-            await remove(repository, fetched.descriptor.digest);
-        result.deleted.push({
-            repository: repository.name,
-            tag,
-            digest: fetched.descriptor.digest,
-            ageMs,
-            dryRun: o.dryRun === true,
-            reason: `referrers index of ${subject}, which is gone; newest verdict ${age(ageMs)} old`,
-        });
+        doomed.push({ repository: repository.name, tag, digest: fetched.descriptor.digest, ageMs, reason: `referrers index of ${subject}, which is gone; newest verdict ${age(ageMs)} old` });
     }
     async function collectRepository(repository) {
+        doomed = [];
+        await planRepository(repository);
+        if (o.dryRun) {
+            for (const d of doomed)
+                result.deleted.push({ ...d, dryRun: true });
+            return;
+        }
+        const gone = new Set();
+        try {
+            await remove(repository, [...new Set(doomed.map((d) => d.digest))], (digest) => gone.add(digest));
+        }
+        finally {
+            for (const d of doomed)
+                if (gone.has(d.digest))
+                    result.deleted.push({ ...d, dryRun: false });
+        }
+        for (const d of doomed)
+            if (d.tag && !/^sha256-/.test(d.tag) && gone.has(d.digest))
+                report(`deleted ${repository.display}:${d.tag} (${Math.round(d.ageMs / 60000)} min old)`);
+    }
+    async function planRepository(repository) {
         const all = await repository.listTags();
+        const allTags = new Set(all);
         const tags = all.filter((t) => !REFERRERS_TAG.test(t));
         const seen = new Set();
         for (const tag of tags) {
@@ -63810,46 +64545,44 @@ async function gc(o) {
             }
             if (ageMs < o.olderThanMs)
                 continue;
-            const referrers = await repository.referrers(digest);
             const why = `never promoted, ${age(ageMs)} old (limit ${age(o.olderThanMs)})`;
             const verdictWhy = `verdict on ${repository.name}:${tag}, which goes with it`;
-            if (o.dryRun) {
-                result.deleted.push({ repository: repository.name, tag, digest, ageMs, dryRun: true, reason: why });
-                for (const r of referrers)
-                    result.deleted.push({ repository: repository.name, digest: r.digest, ageMs, dryRun: true, reason: verdictWhy });
-                continue;
-            }
-            // Referrers first: a crash after this leaves an artifact without verdict, which promote refuses anyway.
-            for (const r of referrers) {
-                await remove(repository, r.digest);
-                result.deleted.push({ repository: repository.name, digest: r.digest, ageMs, dryRun: false, reason: verdictWhy });
-            }
-            const fallback = await repository.resolve(`sha256-${digest.slice('sha256:'.length)}`);
+            // Referrers first: a crash after them leaves an artifact without verdict, which promote refuses anyway.
+            for (const r of await repository.referrers(digest))
+                doomed.push({ repository: repository.name, digest: r.digest, ageMs, reason: verdictWhy });
+            const fallback = allTags.has(referrersTagOf(digest)) ? await repository.resolve(referrersTagOf(digest)) : undefined;
             if (fallback)
-                await remove(repository, fallback.digest);
-            await remove(repository, digest);
-            result.deleted.push({ repository: repository.name, tag, digest, ageMs, dryRun: false, reason: why });
-            report(`deleted ${repository.display}:${tag} (${Math.round(ageMs / 60000)} min old)`);
+                doomed.push({ repository: repository.name, tag: referrersTagOf(digest), digest: fallback.digest, ageMs, reason: `referrers index of ${repository.name}:${tag}, which goes with it` });
+            doomed.push({ repository: repository.name, tag, digest, ageMs, reason: why });
         }
         for (const tag of all.filter((t) => REFERRERS_TAG.test(t)))
             await collectOrphanReferrers(repository, tag);
     }
-    async function remove(repository, digest) {
-        try {
-            await repository.deleteManifest(digest);
-            return;
+    /** Deletes through the registry while it can; where it cannot and `github` is given, a package batch over REST. */
+    async function remove(repository, digests, deleted) {
+        let rest = digests;
+        if (!registryCannotDelete) {
+            rest = [];
+            for (const [i, digest] of digests.entries()) {
+                try {
+                    await repository.deleteManifest(digest);
+                    deleted(digest);
+                }
+                catch (error) {
+                    if (error instanceof oci_1.NotFoundError) {
+                        deleted(digest);
+                        continue;
+                    }
+                    if (!(error instanceof oci_1.UnsupportedError || error instanceof oci_1.DeniedError) || !o.github)
+                        throw error;
+                    registryCannotDelete = true;
+                    rest = digests.slice(i);
+                    break;
+                }
+            }
         }
-        catch (error) {
-            if (error instanceof oci_1.NotFoundError)
-                return;
-            if (!(error instanceof oci_1.UnsupportedError || error instanceof oci_1.DeniedError) || !o.github)
-                throw error;
-        }
-        const client = githubClient();
-        const name = packageName(repository);
-        const version = (await client.listVersions(name)).find((v) => v.name === digest);
-        if (version)
-            await client.deleteVersion(name, version.id);
+        if (rest.length > 0)
+            await restDeleter().delete(packageName(repository), rest, deleted);
     }
 }
 /** An age for people: minutes, hours or days. */
@@ -63859,6 +64592,9 @@ function age(ms) {
     if (ms < 2 * 86_400_000)
         return `${Math.round(ms / 3600_000)} h`;
     return `${Math.round(ms / 86_400_000)} d`;
+}
+function referrersTagOf(digest) {
+    return `sha256-${digest.slice('sha256:'.length)}`;
 }
 /** The GitHub package name prefix of a channel path (`owner/channel` -> `channel`). */
 function packageNameOfPath(channelPath, owner) {
@@ -64346,6 +65082,7 @@ const progress_ts_1 = __nccwpck_require__(83115);
 const package_manifest_ts_1 = __nccwpck_require__(7662);
 const validate_ts_1 = __nccwpck_require__(2592);
 const verdict_ts_1 = __nccwpck_require__(52808);
+const visibility_ts_1 = __nccwpck_require__(54144);
 const verdict_key_ts_1 = __nccwpck_require__(74250);
 const MERGE_ATTEMPTS = 6;
 /** Groups promoted at once when not told: promotion is round trips, not bytes (blobs are mounted). */
@@ -64387,7 +65124,9 @@ async function ensureBlob(ctx, from, to, descriptor, source) {
         return;
     }
     const stream = await from.fetchBlob(descriptor.digest, descriptor.size);
-    await to.pushBlob((0, oci_1.streamSource)(stream, descriptor.size), { digest: descriptor.digest, size: descriptor.size });
+    const pushed = await to.pushBlob((0, oci_1.streamSource)(stream, descriptor.size), { digest: descriptor.digest, size: descriptor.size });
+    if (pushed.pushed)
+        ctx.streamedBytes += descriptor.size;
 }
 /**
  * Decide per artifact whether it may go: its newest SIGNED verdict on the exact staged digest, re-validating when
@@ -64462,6 +65201,12 @@ async function ensureLogged(ctx, ref, where, manifestDigest) {
         ...(ctx.options.label ? { label: ctx.options.label } : {}),
     });
     ctx.report('logged', { artifact: (0, artifact_ref_ts_1.formatArtifactRef)(ref) });
+    // The first entry created the log's repository: reindex (and anyone) must be able to read it.
+    if (tags.length === 0 && ctx.visibility.enabled) {
+        const problem = await ctx.visibility.check((0, promotion_log_ts_1.promotionLogRepository)(ctx.production).name);
+        if (problem)
+            ctx.report(problem.fix);
+    }
 }
 /** Puts every pending artifact of one tag into production and returns the verified production manifest. */
 async function publishGroup(ctx, where, staged, pending, 
@@ -64497,7 +65242,7 @@ production) {
             // Blobs first, the tag last, and only if it is still free the moment before (registries have no conditional
             // PUT; the re-read below catches what slips through that last moment).
             try {
-                await (0, retry_ts_1.withConcurrentPushRetry)(() => (0, oci_1.copy)(stagingRepo, staged.descriptor.digest, productionRepo, {
+                const copied = await (0, retry_ts_1.withConcurrentPushRetry)(() => (0, oci_1.copy)(stagingRepo, staged.descriptor.digest, productionRepo, {
                     tag: where.tag,
                     manifest: { bytes: staged.bytes, mediaType: staged.descriptor.mediaType },
                     verify: false,
@@ -64505,6 +65250,8 @@ production) {
                     signal: ctx.options.signal,
                     onProgress: (b) => ticker.tick(b),
                 }));
+                // Streamed rather than mounted: ghcr.io never mounts, a registry-to-registry copy cannot.
+                ctx.streamedBytes += copied.bytesCopied;
             }
             catch (error) {
                 if (error instanceof errors_ts_1.TagTakenError)
@@ -64630,11 +65377,18 @@ async function promoteGroup(ctx, where, refs) {
         try {
             for (const p of pending)
                 ctx.report('copying to production', { artifact: (0, artifact_ref_ts_1.formatArtifactRef)(p.ref), totalBytes: p.verdict.size });
+            // A package name production never had: once it exists, check that anonymous clients can read it.
+            const newName = ctx.visibility.enabled && !production && (await ctx.production.repository(where.repository).listTags()).length === 0;
             const published = await publishGroup(ctx, where, staged, pending, production);
             productionDigest = published.digest;
             current = published.manifest;
             for (const p of pending)
                 ctx.report('copied to production', { artifact: (0, artifact_ref_ts_1.formatArtifactRef)(p.ref) });
+            if (newName) {
+                const problem = await ctx.visibility.check(ctx.production.repository(where.repository).name);
+                if (problem)
+                    ctx.report(problem.fix, { artifact: `${where.repository}:${where.tag}` });
+            }
         }
         catch (error) {
             // A concurrent promote may have finished the job (and removed staging): then it is promoted.
@@ -64727,7 +65481,8 @@ async function promote(o) {
         report(`uploader ${(0, uploader_ts_1.describeUploader)(uploader)}`);
     const staging = (0, open_ts_1.openChannel)(o.staging, (0, open_ts_1.stagingOptions)(o));
     const production = (0, open_ts_1.openChannel)(o.production, (0, open_ts_1.productionOptions)(o));
-    const ctx = { staging: staging.store, production: production.store, options: o, report, verdictKey, uploader, reader: (0, package_reader_ts_1.packageReader)() };
+    const visibility = new visibility_ts_1.VisibilityChecker(o.github, o.visibilityCheck);
+    const ctx = { staging: staging.store, production: production.store, options: o, report, verdictKey, uploader, reader: (0, package_reader_ts_1.packageReader)(), streamedBytes: 0, visibility };
     const withUploader = (result) => (uploader ? { ...result, uploader } : result);
     try {
         const results = [];
@@ -64776,7 +65531,14 @@ async function promote(o) {
             }
         })));
         const artifacts = order(o.artifacts, results);
-        return withUploader({ ok: artifacts.length > 0 && artifacts.every((a) => a.status === 'promoted' || a.status === 'already-promoted'), artifacts });
+        const privatePackages = visibility.found;
+        const promotedAll = artifacts.length > 0 && artifacts.every((a) => a.status === 'promoted' || a.status === 'already-promoted');
+        return withUploader({
+            ok: promotedAll && !(visibility.mode === 'fail' && privatePackages.length > 0),
+            artifacts,
+            streamedBytes: ctx.streamedBytes,
+            ...(privatePackages.length ? { privatePackages } : {}),
+        });
     }
     finally {
         await Promise.all([staging.release(), production.release()]);
@@ -64820,6 +65582,7 @@ const read_ts_1 = __nccwpck_require__(54247);
 const tree_ts_1 = __nccwpck_require__(61923);
 const views_ts_1 = __nccwpck_require__(51133);
 const labels_ts_2 = __nccwpck_require__(45814);
+const visibility_ts_1 = __nccwpck_require__(54144);
 const open_ts_1 = __nccwpck_require__(70444);
 const progress_ts_1 = __nccwpck_require__(83115);
 const promotion_log_ts_1 = __nccwpck_require__(11263);
@@ -64856,6 +65619,10 @@ async function reindex(o) {
     const concurrency = o.concurrency ?? 8;
     const limit = (0, p_limit_1.default)(concurrency);
     const errors = [];
+    // An index repository pushed for the first time may be a new private package (ghcr.io): anonymous clients
+    // could not read the channel. Checked once per repository, where `github` is given.
+    const visibility = new visibility_ts_1.VisibilityChecker(o.github, o.visibilityCheck);
+    const firstPushes = [];
     try {
         const cache = new cache_ts_1.IndexCache(o.cacheDir, store.display);
         await cache.load();
@@ -65261,6 +66028,8 @@ async function reindex(o) {
             channelData = Buffer.from((0, conda_1.channelDataJson)(subdirs, previous ? { previous } : {}), 'utf8');
             if (sha256Of(channelData) !== cache.state.channeldata) {
                 try {
+                    if (visibility.enabled && !(await channelDataRepo.resolve('latest')))
+                        firstPushes.push(channelDataRepo.name);
                     cache.state.channeldata = await (0, publish_ts_1.pushChannelData)(channelDataRepo, channelData, (0, names_ts_1.timestampTag)(now()), createdAt);
                 }
                 catch (error) {
@@ -65290,9 +66059,21 @@ async function reindex(o) {
                 ...(o.signal ? { signal: o.signal } : {}),
             });
         }
+        for (const repository of firstPushes) {
+            const problem = await visibility.check(repository);
+            if (problem)
+                report(problem.fix);
+        }
+        const privatePackages = visibility.found;
         for (const e of errors)
             report(e);
-        return { ok: errors.length === 0, subdirs: results, requests: counting.count(), ...(errors.length ? { errors } : {}) };
+        return {
+            ok: errors.length === 0 && !(visibility.mode === 'fail' && privatePackages.length > 0),
+            subdirs: results,
+            requests: counting.count(),
+            ...(errors.length ? { errors } : {}),
+            ...(privatePackages.length ? { privatePackages } : {}),
+        };
         // --- helpers needing the closure ---------------------------------------------------------------
         async function fullListing() {
             const names = catalog ?? knownPackageRepositories();
@@ -65405,6 +66186,8 @@ async function reindex(o) {
                 const ours = await (0, publish_ts_1.settle)(() => repository.pushManifest(bytes, oci_1.MediaType.ImageManifest, stamp));
                 // Before moving latest: take in whatever a concurrent reindex published meanwhile.
                 const before = await repository.resolve('latest');
+                if (attempt === 1 && !before && !firstPushes.includes(repository.name))
+                    firstPushes.push(repository.name);
                 if (before && before.digest !== w.latest && before.digest !== ours.digest) {
                     const pub = await (0, read_ts_1.readPublishedRepodata)(repository, before.digest, w.subdir);
                     w.latest = before.digest;
@@ -65634,11 +66417,12 @@ const MERGE_ATTEMPTS = 6;
 /** Files uploaded at once when not told. */
 const DEFAULT_CONCURRENCY = 8;
 /**
- * .conda files larger than this are hashed in the pass that sends them instead of before: a chunked upload
- * (POST, PATCH, PUT?digest) needs the digest only at its closing PUT, so the file is read once. Measured on
- * distribution 2.8 with 1 GiB: that PUT does not re-read the upload (10-360 ms), and POST + one PATCH + PUT is as
- * fast as curl's POST + monolithic PUT (see RemoteStoreOptions.chunkSizeBytes). Smaller ones are hashed first and
- * go up in one monolithic PUT (one request less; the second read hits the page cache).
+ * .conda files larger than this are hashed in the pass that sends them instead of before: a streamed upload
+ * (POST, one PATCH without Content-Range, PUT?digest) needs the digest only at its closing PUT, so the file is read
+ * once. Measured on distribution 2.8 with 1 GiB: that PUT does not re-read the upload (10-360 ms), and POST + one
+ * PATCH + PUT is as fast as curl's POST + monolithic PUT; ghcr.io takes it too (it refuses only ranged bodies over
+ * 4 MiB; docs/reliability.md). Smaller ones are hashed first and go up in one monolithic PUT (one request less; the
+ * second read hits the page cache).
  */
 const HASH_WHILE_SENDING_ABOVE = 64 * 1024 * 1024;
 /** What the tag holds of `filename`, from the manifest fetchPackageManifest read. */
@@ -66123,7 +66907,10 @@ async function validateOne(ctx, ref) {
     }
     catch (error) {
         // Without a recorded verdict promote re-validates; the checks above still stand for this run.
-        check('verdict-recorded', false, `could not record the verdict on ${stagingRepo.display}@${manifestDigest}: ${(0, open_ts_1.errorLine)(error)}`);
+        const hint = error instanceof oci_1.DeniedError || error instanceof oci_1.UnauthorizedError
+            ? '; verdicts are written with the staging credential: give validate one that may push to the staged package (on ghcr.io the identity that created it, docs/actions.md)'
+            : '';
+        check('verdict-recorded', false, `could not record the verdict on ${stagingRepo.display}@${manifestDigest}: ${(0, open_ts_1.errorLine)(error)}${hint}`);
         return { ...finish({ manifestDigest, size: layer.size }) };
     }
     ctx.report(result.verdict === 'passed' ? 'passed' : `failed: ${(0, artifact_ref_ts_1.withoutSubject)(result.reason ?? '', artifact)}`, { artifact });

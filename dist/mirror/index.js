@@ -73327,8 +73327,8 @@ function bufferIncludes(buffer, content) {
 /* harmony export */   yo: () => (/* binding */ UserError)
 /* harmony export */ });
 /* harmony import */ var _oci_channel_conda__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9235);
-/* harmony import */ var _oci_channel_oci__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8293);
-/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(7986);
+/* harmony import */ var _oci_channel_oci__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1671);
+/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3383);
 // Tells errors the user can fix (bad input, refused credentials, a bad package) from bugs in oci-channel.
 
 
@@ -73369,9 +73369,9 @@ function oneLine(text, max = 1000) {
 /* harmony export */   sv: () => (/* binding */ storeOptionsFrom),
 /* harmony export */   tE: () => (/* binding */ booleanInput)
 /* harmony export */ });
-/* unused harmony exports durationInput, isGithubRegistry */
+/* unused harmony exports durationInput, isGithubRegistry, OWNER_PATTERN, visibilityOptions */
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6257);
-/* harmony import */ var _oci_channel_oci__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8293);
+/* harmony import */ var _oci_channel_oci__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1671);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9118);
 // Typed, validated action inputs. Every error names the input and says what is expected.
 
@@ -73447,6 +73447,24 @@ function storeOptionsFrom(usernameInput, passwordInput, location) {
     }
     return { credentials: { username, password }, userAgent: 'oci-channel-action' };
 }
+const OWNER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,38}$/;
+/**
+ * Reading the visibility of new production packages through the GitHub Packages API with the workflow token: on
+ * ghcr.io (the owner is the channel path's first component) or wherever an owner is given; `mode` off skips it.
+ */
+function visibilityOptions(location, token, given) {
+    const mode = (given.mode || 'fail');
+    const parsed = parseLocation(location);
+    const owner = given.owner || (isGithubRegistry(location) && parsed.kind === 'registry' ? (parsed.path.split('/')[0] ?? '') : '');
+    if (mode === 'off' || !owner)
+        return { visibilityCheck: 'off' };
+    if (!token)
+        throw new UserError('input token is empty: the visibility check reads the GitHub Packages API with it (or set visibility-check: off)');
+    return {
+        visibilityCheck: mode,
+        github: { token, owner, ownerType: (given.ownerType || 'org'), ...(process.env.GITHUB_API_URL ? { apiUrl: process.env.GITHUB_API_URL } : {}) },
+    };
+}
 
 
 /***/ }),
@@ -73515,8 +73533,8 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 18 modules
 var core = __nccwpck_require__(6257);
-// EXTERNAL MODULE: ./packages/pipeline/src/index.ts + 54 modules
-var src = __nccwpck_require__(7986);
+// EXTERNAL MODULE: ./packages/pipeline/src/index.ts + 57 modules
+var src = __nccwpck_require__(3383);
 // EXTERNAL MODULE: ./actions/src/common/errors.ts
 var errors = __nccwpck_require__(9118);
 ;// CONCATENATED MODULE: ./actions/src/common/secrets.ts
@@ -73611,7 +73629,7 @@ const progressLogger = progress.progress;
 /* harmony export */   ZD: () => (/* binding */ escapeHtml),
 /* harmony export */   yv: () => (/* binding */ addArtifactTable)
 /* harmony export */ });
-/* unused harmony exports formatSize, failedChecks */
+/* unused harmony exports formatSize, failedChecks, addPrivatePackages */
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6257);
 // The job summary: one table row per artifact, written on success and on failure.
 
@@ -73671,6 +73689,21 @@ function failedChecks(checks) {
         .map((c) => (c.detail ? `${c.name}: ${c.detail}` : c.name))
         .join('; ');
 }
+/**
+ * Reports production packages anonymous clients cannot read, with their fix: warnings, and a summary section.
+ * Returns the one-line failure when the check is set to fail, else undefined.
+ */
+function addPrivatePackages(found, mode) {
+    if (!found?.length)
+        return undefined;
+    core.summary.addHeading('Production packages that are not public', 3);
+    core.summary.addList(found.map((p) => escapeHtml(p.fix)));
+    for (const p of found)
+        core.warning(p.fix);
+    if (mode !== 'fail')
+        return undefined;
+    return `${found.length} new production package(s) are not public, first: ${found[0].fix}`;
+}
 
 
 /***/ }),
@@ -73680,7 +73713,7 @@ function failedChecks(checks) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6257);
-/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7986);
+/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3383);
 /* harmony import */ var _common_mirror_report_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8073);
 /* harmony import */ var _common_inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9556);
 /* harmony import */ var _common_run_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8996);
@@ -74789,8 +74822,8 @@ function channelFields(about, source, flags) {
     return out;
 }
 
-// EXTERNAL MODULE: ./packages/oci/src/index.ts + 15 modules
-var src = __nccwpck_require__(8293);
+// EXTERNAL MODULE: ./packages/oci/src/index.ts + 21 modules
+var src = __nccwpck_require__(1671);
 ;// CONCATENATED MODULE: ./packages/conda/src/layout.ts
 // The conda OCI layout v0: repository names, tags, and the package manifest (see docs/layout.md).
 
@@ -76354,7 +76387,7 @@ async function readPatchesPackage(file, options = {}) {
 
 /***/ }),
 
-/***/ 8293:
+/***/ 1671:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -76635,7 +76668,7 @@ function repositoryName(location, relative) {
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./packages/oci/src/store.ts
-// The one store interface. A remote registry (remote.ts) and an OCI image layout on disk (layout.ts)
+// The one store interface. A remote registry (remote/) and an OCI image layout on disk (layout.ts)
 // both implement it, so copy, upload, promote and reindex never care which side they talk to.
 
 
@@ -77492,12 +77525,8 @@ function errorText(error) {
     return error instanceof Error ? (error.code ?? error.message) : String(error);
 }
 
-;// CONCATENATED MODULE: external "node:timers/promises"
-const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
-;// CONCATENATED MODULE: external "node:v8"
-const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
-;// CONCATENATED MODULE: external "node:vm"
-const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:vm");
+// EXTERNAL MODULE: external "node:timers/promises"
+var external_node_timers_promises_ = __nccwpck_require__(8500);
 // EXTERNAL MODULE: ./node_modules/undici/index.js
 var undici = __nccwpck_require__(4371);
 ;// CONCATENATED MODULE: ./packages/oci/src/http.ts
@@ -77545,6 +77574,21 @@ function checkLocation(from, location, what, context = {}) {
         throw new InsecureError(`${where(context) || from.host} sent a ${what} from https to plain http (${target.host}); refused to downgrade`, context);
     }
     return target;
+}
+/** Milliseconds of a Go duration (`10.305464ms`, `1.5s`, `2m0s`), as ghcr.io writes the wait; undefined when none. */
+function parseGoDuration(text) {
+    const units = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+    const m = /^\s*((?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+)/.exec(text);
+    if (!m)
+        return undefined;
+    let total = 0;
+    for (const part of m[1].matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g))
+        total += Number(part[1]) * units[part[2]];
+    return total;
+}
+/** Whether an error message is a rate limit (ghcr.io's TOOMANYREQUESTS text, GitHub's "secondary rate limit"). */
+function isRateLimitMessage(message) {
+    return /rate limit|too many requests|retry-after:/i.test(message ?? '');
 }
 /** Milliseconds a Retry-After header asks for (seconds or an HTTP date), undefined when absent or bad. */
 function parseRetryAfter(value, now = Date.now()) {
@@ -77619,6 +77663,10 @@ async function responseError(res, what, context) {
     const at = where(ctx);
     if (res.status === 401) {
         return new errors_UnauthorizedError(`${what} ${at} failed: ${detail}; check the credentials for ${context.registry}`, ctx);
+    }
+    if ((res.status === 403 || res.status === 429) && isRateLimitMessage(message)) {
+        // A rate limit is never "no access": say so, and when to come back.
+        return new RetryExhaustedError(`${what} ${at} was rate limited: ${detail}; retry later`, ctx);
     }
     if (res.status === 403 || code === 'DENIED') {
         return new errors_DeniedError(`${what} ${at} failed: ${detail}; the credentials lack access to ${context.repository ?? context.registry}`, ctx);
@@ -77731,11 +77779,64 @@ function unreachable(error, url, contacted) {
 function isHeadersTimeout(error) {
     return error?.code === 'UND_ERR_HEADERS_TIMEOUT';
 }
+/** A body already read, handed back as a response body (for callers that read or drop it as usual). */
+function replayBody(bytes) {
+    const body = external_node_stream_.Readable.from([bytes], { objectMode: false });
+    body.dump = async () => {
+        body.destroy();
+    };
+    return body;
+}
+/**
+ * How long a rate-limited answer asks to wait: 429, or 403 that is GitHub's secondary rate limit (retry-after,
+ * x-ratelimit-remaining: 0, or the message says so). The wait comes from Retry-After, else from the body's
+ * `retry-after: <duration>` (ghcr.io), else undefined (back off). `limited` is false for any other answer, whose body
+ * is handed back unread in `res`.
+ */
+async function rateLimitOf(res) {
+    if (res.status !== 429 && res.status !== 403)
+        return { limited: false, res };
+    const asked = parseRetryAfter(header(res, 'retry-after'));
+    if (res.status === 403 && asked === undefined && header(res, 'x-ratelimit-remaining') !== '0') {
+        let bytes;
+        try {
+            bytes = await readCapped(res, ERROR_BODY_CAP, 'error body', {});
+        }
+        catch {
+            return { limited: false, res: { ...res, body: replayBody(Buffer.alloc(0)) } };
+        }
+        const again = { ...res, body: replayBody(bytes) };
+        let message;
+        try {
+            message = JSON.parse(bytes.toString('utf8')).errors?.[0]?.message;
+        }
+        catch {
+            message = bytes.toString('utf8');
+        }
+        return isRateLimitMessage(message) ? { limited: true, res: again } : { limited: false, res: again };
+    }
+    if (asked !== undefined)
+        return { limited: true, waitMs: asked, res };
+    const reset = Number(header(res, 'x-ratelimit-reset'));
+    if (header(res, 'x-ratelimit-remaining') === '0' && Number.isFinite(reset))
+        return { limited: true, waitMs: Math.max(0, reset * 1000 - Date.now()), res };
+    // ghcr.io puts the wait in the message: "retry-after: 10.305464ms, allowed: 2000/minute".
+    let bytes = Buffer.alloc(0);
+    try {
+        bytes = await readCapped(res, ERROR_BODY_CAP, 'error body', {});
+    }
+    catch {
+        // no readable body: back off
+    }
+    const inBody = /retry-after:\s*([0-9.]+(?:ns|us|µs|ms|s|m|h)[0-9.a-zµ]*)/i.exec(bytes.toString('utf8'));
+    return { limited: true, waitMs: inBody ? parseGoDuration(inBody[1]) : undefined, res: { ...res, body: replayBody(bytes) } };
+}
 class HttpTransport {
     agent;
     attempts;
     baseDelayMs;
     maxDelayMs;
+    maxRateLimitWaitMs;
     timeoutMs;
     userAgent;
     registry;
@@ -77746,6 +77847,7 @@ class HttpTransport {
         this.attempts = Math.max(1, options.retry?.attempts ?? 5);
         this.baseDelayMs = options.retry?.baseDelayMs ?? 200;
         this.maxDelayMs = options.retry?.maxDelayMs ?? 30_000;
+        this.maxRateLimitWaitMs = options.retry?.maxRateLimitWaitMs ?? 120_000;
         this.userAgent = options.userAgent ?? 'oci-channel';
         this.registry = options.registry;
         this.agent = new undici/* Agent */.g6({
@@ -77784,14 +77886,23 @@ class HttpTransport {
                         cause: error,
                     });
                 }
-                await (0,external_node_timers_promises_namespaceObject.setTimeout)(this.backoff(attempt), undefined, { signal: options.signal });
+                await (0,external_node_timers_promises_.setTimeout)(this.backoff(attempt), undefined, { signal: options.signal });
+                continue;
+            }
+            if ((res.status === 429 || res.status === 403) && attempt < attempts) {
+                // Rate limits (429, GitHub's secondary limit as 403): wait what the registry asks, when that is not too long.
+                const limit = await rateLimitOf(res);
+                if (!limit.limited || (limit.waitMs !== undefined && limit.waitMs > this.maxRateLimitWaitMs))
+                    return limit.res;
+                await discard(limit.res);
+                await (0,external_node_timers_promises_.setTimeout)(limit.waitMs ?? this.backoff(attempt), undefined, { signal: options.signal });
                 continue;
             }
             if (isRetryableStatus(res.status) && attempt < attempts) {
                 const asked = parseRetryAfter(header(res, 'retry-after'));
                 await discard(res);
                 const wait = asked !== undefined ? Math.min(asked, this.maxDelayMs) : this.backoff(attempt);
-                await (0,external_node_timers_promises_namespaceObject.setTimeout)(wait, undefined, { signal: options.signal });
+                await (0,external_node_timers_promises_.setTimeout)(wait, undefined, { signal: options.signal });
                 continue;
             }
             return res;
@@ -77868,7 +77979,7 @@ class HttpTransport {
                         cause: error,
                     });
                 }
-                await (0,external_node_timers_promises_namespaceObject.setTimeout)(this.backoff(attempt));
+                await (0,external_node_timers_promises_.setTimeout)(this.backoff(attempt));
             }
         }
     }
@@ -78215,98 +78326,13 @@ function dockerConfigCredentials(host, env) {
     return undefined;
 }
 
-;// CONCATENATED MODULE: ./packages/oci/src/referrers.ts
-// The referrers tag schema (OCI distribution 1.1 fallback): where a registry has no referrers API, the client
-// keeps an image index tagged `<alg>-<hex of the subject>` listing the manifests that refer to the subject.
-
-
-
-/** `sha256:abc...` -> `sha256-abc...` (tags are at most 128 characters). */
-function referrersTag(subject) {
-    return `${subject.slice(0, subject.indexOf(':'))}-${digestHex(subject)}`.slice(0, 128);
-}
-async function readIndex(repository, tag) {
-    try {
-        const { bytes } = await repository.fetchManifest(tag);
-        const index = JSON.parse(Buffer.from(bytes).toString('utf8'));
-        return Array.isArray(index.manifests) ? index : { ...index, manifests: [] };
-    }
-    catch (error) {
-        if (error instanceof errors_NotFoundError)
-            return undefined;
-        throw error;
-    }
-}
-// Writers in one process take turns per subject: a run that records several referrers on one manifest at once
-// (validate signs a verdict per format of a build) must never lose its own entries to itself.
-const queues = new Map();
-/**
- * Adds `entry` to the fallback index of `subject`.
- *
- * Race: the read-modify-write is not atomic. Within this process, updates of one subject are serialized (above).
- * Across processes two writers can still each push an index without the other's entry; we re-read after writing
- * and, when our entry is missing, add it again once; a writer losing twice in a row still loses its entry
- * (re-running the publish step repairs it).
- */
-async function updateReferrersIndex(repository, subject, entry) {
-    const key = `${repository.store.key}\u0000${repository.name}\u0000${subject}`;
-    const run = (queues.get(key) ?? Promise.resolve()).then(() => addEntry(repository, subject, entry));
-    const tail = run.catch(() => undefined);
-    queues.set(key, tail);
-    try {
-        await run;
-    }
-    finally {
-        if (queues.get(key) === tail)
-            queues.delete(key);
-    }
-}
-async function addEntry(repository, subject, entry) {
-    const tag = referrersTag(subject);
-    for (let attempt = 0; attempt < 2; attempt++) {
-        const current = await readIndex(repository, tag);
-        if (current?.manifests.some((m) => m.digest === entry.digest))
-            return;
-        const index = {
-            schemaVersion: 2,
-            mediaType: store_MediaType.ImageIndex,
-            manifests: [...(current?.manifests ?? []), entry],
-        };
-        await repository.pushManifest(Buffer.from(JSON.stringify(index)), store_MediaType.ImageIndex, tag);
-        const after = await readIndex(repository, tag);
-        if (after?.manifests.some((m) => m.digest === entry.digest))
-            return;
-    }
-}
-
-;// CONCATENATED MODULE: ./packages/oci/src/remote.ts
-// The registry store: the Store contract over the OCI distribution API (https, or http when the location says so).
+;// CONCATENATED MODULE: ./packages/oci/src/remote/client.ts
+// Transport plus authentication for one registry, and what a repository's operations share: its name, scopes,
+// URLs and how to say where in a message.
 
 
 
 
-
-
-
-
-
-
-
-
-
-/** Registries must accept manifests up to 4 MiB: refuse larger before sending. */
-const remote_MAX_MANIFEST_PUSH = 4 * 1024 * 1024;
-/** Manifests read are capped here. */
-const remote_MAX_MANIFEST_FETCH = 8 * 1024 * 1024;
-/** One page of a tag or catalog list. */
-const MAX_LIST_PAGE = 4 * 1024 * 1024;
-const MAX_PAGES = 10_000;
-const MANIFEST_ACCEPT = [
-    store_MediaType.ImageManifest,
-    store_MediaType.ImageIndex,
-    'application/vnd.docker.distribution.manifest.v2+json',
-    'application/vnd.docker.distribution.manifest.list.v2+json',
-].join(', ');
 /** Transport plus authentication for one registry. */
 class RegistryClient {
     transport;
@@ -78354,6 +78380,145 @@ class RegistryClient {
         throw new errors_UnauthorizedError(`${where(context)}: the registry refused ${this.auth.hasCredentials ? 'the credentials' : 'anonymous access'} (HTTP 401); ${this.auth.hasCredentials ? 'check the username and password' : 'provide credentials (OCI_CHANNEL_<HOST>_USERNAME/_PASSWORD or docker login)'}`, { ...context, status: 401 });
     }
 }
+/** One repository of a registry: what its blob, upload, manifest and listing operations need. */
+class RepositoryTarget {
+    store;
+    client;
+    name;
+    pull;
+    push;
+    /** The Repository these operations belong to (the referrers fallback is kept through it). */
+    repository;
+    constructor(repository, store, client, name) {
+        this.repository = repository;
+        this.store = store;
+        this.client = client;
+        this.name = name;
+        this.pull = [`repository:${name}:pull`];
+        this.push = [`repository:${name}:pull,push`];
+    }
+    context(reference) {
+        return { registry: this.store.location.host, repository: this.name, reference };
+    }
+    url(path) {
+        return this.client.url(`/v2/${this.name}/${path}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./packages/oci/src/remote/listing.ts
+// Listing: the tags of a repository and the registry's catalog, page by page (Link headers, same origin only).
+
+
+/** One page of a tag or catalog list. */
+const MAX_LIST_PAGE = 4 * 1024 * 1024;
+const MAX_PAGES = 10_000;
+function nextLink(res, current, context) {
+    const link = header(res, 'link');
+    if (!link)
+        return undefined;
+    const m = /<([^>]*)>\s*;[^,]*rel="?next"?/.exec(link);
+    if (!m)
+        return undefined;
+    const next = checkLocation(current, m[1], 'pagination link', context);
+    if (next.origin !== current.origin) {
+        throw new InsecureError(`${where(context)} sent a pagination link to another origin (${next.host}); refused to follow it`, context);
+    }
+    return next;
+}
+async function listTags(t) {
+    const context = t.context();
+    const tags = [];
+    let url = t.url('tags/list?n=1000');
+    const seen = new Set();
+    while (url) {
+        if (seen.has(url.href) || seen.size >= MAX_PAGES) {
+            throw new errors_ProtocolError(`tag list of ${where(context)} paginates in a loop; giving up`, context);
+        }
+        seen.add(url.href);
+        const { res, bytes: page } = await t.client.requestBytes({ method: 'GET', url, scopes: t.pull }, context, MAX_LIST_PAGE, 'tag list page');
+        if (res.status === 404) {
+            await discard(res);
+            return tags;
+        }
+        if (!page)
+            throw await responseError(res, 'listing tags of', context);
+        const next = nextLink(res, url, context);
+        let parsed;
+        try {
+            parsed = JSON.parse(page.toString('utf8'));
+        }
+        catch {
+            throw new errors_ProtocolError(`tag list of ${where(context)} is not JSON`, context);
+        }
+        if (parsed.tags != null && !Array.isArray(parsed.tags))
+            throw new errors_ProtocolError(`tag list of ${where(context)} has no tags array`, context);
+        for (const tag of parsed.tags ?? [])
+            if (typeof tag === 'string')
+                tags.push(tag);
+        url = next;
+    }
+    return tags;
+}
+async function listRepositories(client, location, prefix = '') {
+    const context = { registry: location.host, repository: '_catalog' };
+    const base = location.path ? `${location.path}/` : '';
+    // The prefix is matched by whole path components: `chan` lists `chan/...`, never `chan-staging/...`.
+    const trimmed = prefix.replace(/^\/+|\/+$/g, '');
+    const wanted = trimmed ? `${base}${trimmed}` : base;
+    const isUnder = (name) => name.length > base.length && (trimmed ? name === wanted || name.startsWith(`${wanted}/`) : name.startsWith(base));
+    const names = [];
+    let url = client.url('/v2/_catalog?n=1000');
+    const seen = new Set();
+    while (url) {
+        if (seen.has(url.href) || seen.size >= MAX_PAGES)
+            throw new errors_ProtocolError(`catalog of ${location.host} paginates in a loop`, context);
+        seen.add(url.href);
+        let res;
+        let page;
+        try {
+            ({ res, bytes: page } = await client.requestBytes({ method: 'GET', url, scopes: ['registry:catalog:*'] }, context, MAX_LIST_PAGE, 'catalog page'));
+        }
+        catch (error) {
+            if (error instanceof errors_UnauthorizedError || error instanceof errors_DeniedError)
+                throw noCatalog(location, error);
+            throw error;
+        }
+        if ([401, 403, 404, 405].includes(res.status)) {
+            throw noCatalog(location, await responseError(res, 'listing', context));
+        }
+        if (!page)
+            throw await responseError(res, 'listing', context);
+        const next = nextLink(res, url, context);
+        let parsed;
+        try {
+            parsed = JSON.parse(page.toString('utf8'));
+        }
+        catch {
+            throw new errors_ProtocolError(`catalog of ${location.host} is not JSON`, context);
+        }
+        for (const name of Array.isArray(parsed.repositories) ? parsed.repositories : []) {
+            if (typeof name === 'string' && isUnder(name))
+                names.push(name.slice(base.length));
+        }
+        url = next;
+    }
+    return names;
+}
+function noCatalog(location, cause) {
+    return new errors_UnsupportedError(`${location.host} offers no repository catalog (${cause.status ?? cause.name}); list repositories another way (e.g. the GitHub packages API)`, { registry: location.host, status: cause.status, code: cause.code });
+}
+
+;// CONCATENATED MODULE: external "node:v8"
+const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
+;// CONCATENATED MODULE: external "node:vm"
+const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:vm");
+;// CONCATENATED MODULE: ./packages/oci/src/remote/streams.ts
+// Streams of the registry client: progress counting, exact-size guards, a hashing source reader for uploads, and the
+// young-generation collection that keeps the memory of a large transfer flat.
+
+
+
+
 /** Counts bytes and reports progress as they pass. */
 class ProgressStream extends external_node_stream_.Transform {
     #bytes = 0;
@@ -78487,603 +78652,6 @@ class SourceReader {
         this.#stream.destroy();
     }
 }
-function withDigest(location, digest) {
-    // Keep the Location's own query string byte for byte (distribution signs its _state).
-    const url = new URL(location);
-    url.search = `${url.search ? `${url.search}&` : '?'}digest=${encodeURIComponent(digest)}`;
-    return url;
-}
-/** `0-<end>` of a Range header -> bytes held (end + 1); 0 when absent. */
-function rangeEnd(value) {
-    const m = /(\d+)-(-?\d+)/.exec(value ?? '');
-    if (!m)
-        return 0;
-    return Number(m[2]) + 1;
-}
-function nextLink(res, current, context) {
-    const link = header(res, 'link');
-    if (!link)
-        return undefined;
-    const m = /<([^>]*)>\s*;[^,]*rel="?next"?/.exec(link);
-    if (!m)
-        return undefined;
-    const next = checkLocation(current, m[1], 'pagination link', context);
-    if (next.origin !== current.origin) {
-        throw new InsecureError(`${where(context)} sent a pagination link to another origin (${next.host}); refused to follow it`, context);
-    }
-    return next;
-}
-class RemoteRepository {
-    store;
-    name;
-    display;
-    #client;
-    #pull;
-    #push;
-    constructor(store, client, name) {
-        this.store = store;
-        this.#client = client;
-        this.name = name;
-        this.display = `${store.location.scheme === 'https' ? 'oci' : 'oci+http'}://${store.location.host}/${name}`;
-        this.#pull = [`repository:${name}:pull`];
-        this.#push = [`repository:${name}:pull,push`];
-    }
-    #context(reference) {
-        return { registry: this.store.location.host, repository: this.name, reference };
-    }
-    #url(path) {
-        return this.#client.url(`/v2/${this.name}/${path}`);
-    }
-    async statBlob(digest) {
-        reference_parseDigest(digest);
-        const context = this.#context(digest);
-        const url = this.#url(`blobs/${digest}`);
-        const res = await this.#client.request({ method: 'HEAD', url, scopes: this.#pull, followRedirects: false }, context);
-        await discard(res);
-        if (res.status === 404)
-            return undefined;
-        const location = header(res, 'location');
-        if ([301, 302, 303, 307, 308].includes(res.status) && location) {
-            // ghcr.io and Docker Hub redirect blobs to storage URLs that refuse HEAD: ask for one byte instead.
-            return { mediaType: store_MediaType.OctetStream, digest, size: await this.#sizeAt(checkLocation(url, location, 'redirect', context), context) };
-        }
-        if (res.status !== 200)
-            throw await responseError(res, 'HEAD blob', context);
-        const size = Number(header(res, 'content-length'));
-        if (!Number.isSafeInteger(size) || size < 0) {
-            throw new errors_ProtocolError(`HEAD blob ${where(context)} answered without a valid Content-Length`, context);
-        }
-        return { mediaType: store_MediaType.OctetStream, digest, size };
-    }
-    /** Size of a blob behind a redirect, from a one-byte ranged GET (Content-Range total, or Content-Length). */
-    async #sizeAt(url, context) {
-        const res = await this.#client.request({ method: 'GET', url, headers: { range: 'bytes=0-0' }, scopes: this.#pull }, context);
-        if (res.status !== 206 && res.status !== 200)
-            throw await responseError(res, 'sizing blob', context);
-        abandon(res);
-        const total = res.status === 206 ? /\/(\d+)\s*$/.exec(header(res, 'content-range') ?? '')?.[1] : header(res, 'content-length');
-        const size = Number(total);
-        if (total === undefined || !Number.isSafeInteger(size) || size < 0) {
-            throw new errors_ProtocolError(`blob ${where(context)} behind a redirect has no readable size`, context);
-        }
-        return size;
-    }
-    async fetchBlob(digest, size, options = {}) {
-        reference_parseDigest(digest);
-        const context = this.#context(digest);
-        const res = await this.#client.request({ method: 'GET', url: this.#url(`blobs/${digest}`), scopes: this.#pull, signal: options.signal }, context);
-        if (res.status !== 200)
-            throw await responseError(res, 'GET blob', context);
-        const declared = Number(header(res, 'content-length'));
-        if (size !== undefined && Number.isFinite(declared) && declared !== size) {
-            abandon(res);
-            throw new errors_DigestMismatchError(`blob ${where(context)} is ${declared} bytes, not the expected ${size}; refused`, context);
-        }
-        const verifying = new VerifyingStream(digest, size, context);
-        const stages = options.onProgress ? [new ProgressStream(options.onProgress)] : [];
-        const body = external_node_stream_.Readable.from(this.#resumingBody(res, digest, options), { objectMode: false });
-        // pipeline() passes a failure of the response body on to the stream the caller reads.
-        (0,external_node_stream_.pipeline)([body, ...stages, verifying], () => { });
-        return verifying;
-    }
-    /** The blob's bytes; a connection lost mid-body is picked up again with a Range request where it stopped. */
-    async *#resumingBody(first, digest, options) {
-        const context = this.#context(digest);
-        const transport = this.#client.transport;
-        let res = first;
-        let received = 0;
-        let skip = 0;
-        // Received buffers are garbage as soon as the consumer has them: collected young, as on the upload side.
-        let sinceCollect = 0;
-        for (let failures = 0;;) {
-            try {
-                for await (const chunk of res.body) {
-                    let piece = chunk;
-                    if (skip) {
-                        // The registry ignored the Range and sent from the start: drop what we already passed on.
-                        const dropped = Math.min(skip, piece.length);
-                        skip -= dropped;
-                        piece = piece.subarray(dropped);
-                        if (!piece.length)
-                            continue;
-                    }
-                    received += piece.length;
-                    sinceCollect += piece.length;
-                    if (sinceCollect >= COLLECT_EVERY) {
-                        sinceCollect = 0;
-                        collectYoungGarbage();
-                    }
-                    yield piece;
-                }
-                return;
-            }
-            catch (error) {
-                if (options.signal?.aborted || error instanceof errors_OciError || ++failures >= transport.attempts)
-                    throw error;
-            }
-            await (0,external_node_timers_promises_namespaceObject.setTimeout)(transport.backoff(failures));
-            res = await this.#client.request({ method: 'GET', url: this.#url(`blobs/${digest}`), headers: { range: `bytes=${received}-` }, scopes: this.#pull, signal: options.signal }, context);
-            if (res.status === 206) {
-                const start = Number(/bytes\s+(\d+)-/.exec(header(res, 'content-range') ?? '')?.[1]);
-                if (start !== received) {
-                    abandon(res);
-                    throw new errors_ProtocolError(`resuming blob ${where(context)} at ${received}: the registry answered from ${start}`, context);
-                }
-            }
-            else if (res.status === 200) {
-                skip = received;
-            }
-            else {
-                throw await responseError(res, 'resuming GET blob', context);
-            }
-        }
-    }
-    async #openSession(query = '') {
-        const context = this.#context();
-        const url = this.#url(`blobs/uploads/${query}`);
-        const res = await this.#client.request({ method: 'POST', url, scopes: this.#push, headers: { 'content-length': '0' } }, context);
-        const location = header(res, 'location');
-        return { res, location: location ? checkLocation(url, location, 'upload location', context) : undefined };
-    }
-    async #upload() {
-        const context = this.#context();
-        const { res, location } = await this.#openSession();
-        if (res.status !== 202)
-            throw await responseError(res, 'starting an upload to', context);
-        await discard(res);
-        if (!location)
-            throw new errors_ProtocolError(`starting an upload to ${where(context)}: no Location in the answer`, context);
-        return { location, minChunk: Number(header(res, 'oci-chunk-min-length')) || 0 };
-    }
-    async #cancel(location) {
-        try {
-            const res = await this.#client.request({ method: 'DELETE', url: location, scopes: this.#push, retry: false }, this.#context());
-            await discard(res);
-        }
-        catch {
-            // best effort: an abandoned session is purged by the registry
-        }
-    }
-    async pushBlob(source, expected = {}, options = {}) {
-        if (expected.digest) {
-            reference_parseDigest(expected.digest);
-        }
-        if (expected.digest && !options.likelyMissing) {
-            const have = await this.statBlob(expected.digest);
-            if (have)
-                return { digest: expected.digest, size: have.size, pushed: false };
-        }
-        if (expected.size !== undefined && source.size !== undefined && expected.size !== source.size) {
-            throw this.#mismatch(expected.digest, `the source has ${source.size} bytes, not ${expected.size}`);
-        }
-        const size = expected.size ?? source.size;
-        const algorithm = expected.digest?.startsWith('sha512:') ? 'sha512' : 'sha256';
-        if (size !== undefined && size <= this.store.chunkThreshold && (expected.digest || source.replayable)) {
-            const digest = expected.digest ?? (await hashSource(source, algorithm));
-            return this.#pushMonolithic(source, size, digest, expected, options);
-        }
-        return this.#pushChunked(source, algorithm, expected, options);
-    }
-    #mismatch(digest, why) {
-        const context = this.#context(digest);
-        return new errors_DigestMismatchError(`blob pushed to ${where(context)} does not match what was expected: ${why}; nothing was committed, check the source`, context);
-    }
-    async #pushMonolithic(source, size, digest, expected, options) {
-        const context = this.#context(digest);
-        const attempts = source.replayable ? this.#client.transport.attempts : 1;
-        for (let attempt = 1;; attempt++) {
-            const { location } = await this.#upload();
-            let res;
-            try {
-                res = await this.#client.request({
-                    method: 'PUT',
-                    url: withDigest(location, digest),
-                    headers: { 'content-type': store_MediaType.OctetStream, 'content-length': String(size) },
-                    scopes: this.#push,
-                    retry: false,
-                    signal: options.signal,
-                    body: () => (0,external_node_stream_.pipeline)(source.open(0), new SizeGuard(size, (why) => this.#mismatch(digest, why), options.onProgress), () => { }),
-                }, context);
-            }
-            catch (error) {
-                await this.#cancel(location);
-                // Network failures carry their cause; typed answers (denied, mismatch) are final.
-                const transient = !(error instanceof errors_OciError) || error.cause !== undefined;
-                if (transient && attempt < attempts && !options.signal?.aborted) {
-                    await (0,external_node_timers_promises_namespaceObject.setTimeout)(this.#client.transport.backoff(attempt));
-                    continue;
-                }
-                throw error;
-            }
-            if (res.status === 201) {
-                await discard(res);
-                return { digest, size, pushed: true };
-            }
-            const body = res.status === 400 ? await readRegistryError(res) : undefined;
-            if (body?.code === 'DIGEST_INVALID' || body?.code === 'SIZE_INVALID') {
-                await this.#cancel(location);
-                throw this.#mismatch(digest, `the registry found the bytes do not hash to it (${body.code})`);
-            }
-            if (body) {
-                await this.#cancel(location);
-                throw new errors_ProtocolError(`PUT blob ${where(context)} failed: HTTP 400 ${body.code ?? ''}`.trim(), { ...context, status: 400, code: body.code });
-            }
-            if (isRetryableStatus(res.status) && attempt < attempts) {
-                await discard(res);
-                await this.#cancel(location);
-                await (0,external_node_timers_promises_namespaceObject.setTimeout)(this.#client.transport.backoff(attempt));
-                continue;
-            }
-            await this.#cancel(location);
-            throw await responseError(res, 'PUT blob', context);
-        }
-    }
-    async #pushChunked(source, algorithm, expected, options) {
-        const context = this.#context(expected.digest);
-        const knownSize = source.size ?? expected.size;
-        let { location, minChunk } = await this.#upload();
-        const chunkSize = Math.max(this.store.chunkSize, minChunk);
-        let offset = 0; // bytes the registry holds
-        let saved = { offset: 0, hash: (0,external_node_crypto_.createHash)(algorithm) }; // hash state at an offset the registry acknowledged
-        let reader = new SourceReader(source, 0, (0,external_node_crypto_.createHash)(algorithm));
-        let failures = 0;
-        const maxFailures = source.replayable ? this.#client.transport.attempts : 0;
-        // After a failure: ask the registry what it has and reopen the source there; a lost session starts over.
-        const recover = async (cause) => {
-            reader.destroy();
-            failures++;
-            if (failures > maxFailures)
-                throw cause;
-            await (0,external_node_timers_promises_namespaceObject.setTimeout)(this.#client.transport.backoff(failures));
-            let held;
-            try {
-                const res = await this.#client.request({ method: 'GET', url: location, scopes: this.#push }, context);
-                await discard(res);
-                if (res.status === 204 || res.status === 200) {
-                    const range = header(res, 'range');
-                    held = rangeEnd(range);
-                    // distribution answers `0-0` for an empty upload as well as for one byte; we only ever had whole
-                    // chunks acknowledged, so with nothing acknowledged it means empty.
-                    if (held === 1 && saved.offset === 0 && /^\s*(bytes=)?0-0\s*$/.test(range ?? ''))
-                        held = 0;
-                    const next = header(res, 'location');
-                    if (next)
-                        location = checkLocation(location, next, 'upload location', context);
-                }
-            }
-            catch {
-                held = undefined;
-            }
-            if (held === undefined) {
-                await this.#cancel(location);
-                ({ location } = await this.#upload());
-                held = 0;
-            }
-            const from = held >= saved.offset ? saved : { offset: 0, hash: (0,external_node_crypto_.createHash)(algorithm) };
-            reader = new SourceReader(source, from.offset, from.hash.copy());
-            await reader.skip(held - from.offset);
-            offset = held;
-        };
-        try {
-            for (;;) {
-                if (knownSize !== undefined ? offset >= knownSize : await reader.atEnd())
-                    break;
-                const length = knownSize !== undefined ? Math.min(chunkSize, knownSize - offset) : undefined;
-                const start = offset;
-                const headers = { 'content-type': store_MediaType.OctetStream };
-                if (length !== undefined) {
-                    headers['content-range'] = `${start}-${start + length - 1}`;
-                    headers['content-length'] = String(length);
-                }
-                let res;
-                try {
-                    const chunk = external_node_stream_.Readable.from(reader.take(length ?? chunkSize), { objectMode: false });
-                    const body = options.onProgress
-                        ? (0,external_node_stream_.pipeline)(chunk, new ProgressStream((bytes) => options.onProgress?.(start + bytes)), () => { })
-                        : chunk;
-                    res = await this.#client.request({ method: 'PATCH', url: location, headers, scopes: this.#push, retry: false, signal: options.signal, body: () => body }, context);
-                }
-                catch (error) {
-                    if (options.signal?.aborted || (error instanceof errors_OciError && !(error.cause)))
-                        throw error;
-                    await recover(error);
-                    continue;
-                }
-                if (res.status === 202 || res.status === 201 || res.status === 204) {
-                    await discard(res);
-                    const next = header(res, 'location');
-                    if (next)
-                        location = checkLocation(location, next, 'upload location', context);
-                    const held = header(res, 'range') ? rangeEnd(header(res, 'range')) : reader.position;
-                    if (held !== reader.position) {
-                        await recover(new errors_ProtocolError(`upload to ${where(context)} is at ${held} bytes, expected ${reader.position}`, context));
-                        continue;
-                    }
-                    offset = held;
-                    saved = { offset, hash: reader.hash.copy() };
-                    continue;
-                }
-                if (res.status === 416 || isRetryableStatus(res.status)) {
-                    const error = await responseError(res, 'PATCH blob', context);
-                    await recover(error);
-                    continue;
-                }
-                throw await responseError(res, 'PATCH blob', context);
-            }
-        }
-        catch (error) {
-            reader.destroy();
-            await this.#cancel(location);
-            throw error;
-        }
-        reader.destroy();
-        const digest = `${algorithm}:${reader.hash.digest('hex')}`;
-        if (expected.size !== undefined && offset !== expected.size) {
-            await this.#cancel(location);
-            throw this.#mismatch(expected.digest ?? digest, `${offset} bytes instead of ${expected.size}`);
-        }
-        if (expected.digest && digest !== expected.digest) {
-            await this.#cancel(location);
-            throw this.#mismatch(expected.digest, `the bytes hash to ${digest}`);
-        }
-        const res = await this.#client.request({ method: 'PUT', url: withDigest(location, digest), headers: { 'content-length': '0' }, scopes: this.#push }, this.#context(digest));
-        if (res.status !== 201) {
-            const error = await responseError(res, 'finishing the upload of', this.#context(digest));
-            await this.#cancel(location);
-            throw error;
-        }
-        await discard(res);
-        return { digest, size: offset, pushed: true };
-    }
-    async mountBlob(digest, from) {
-        reference_parseDigest(digest);
-        if (from.store.key !== this.store.key || from === this)
-            return false;
-        try {
-            const query = `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from.name)}`;
-            const url = this.#url(`blobs/uploads/${query}`);
-            const res = await this.#client.request({ method: 'POST', url, headers: { 'content-length': '0' }, scopes: [...this.#push, `repository:${from.name}:pull`] }, this.#context(digest));
-            await discard(res);
-            if (res.status === 201)
-                return true;
-            // 202: the registry opened an upload session instead; close it, the caller uploads.
-            const location = header(res, 'location');
-            if (res.status === 202 && location)
-                await this.#cancel(checkLocation(url, location, 'upload location', this.#context()));
-            return false;
-        }
-        catch {
-            return false;
-        }
-    }
-    async resolve(reference) {
-        reference_parseManifestReference(reference);
-        const context = this.#context(reference);
-        const res = await this.#client.request({ method: 'HEAD', url: this.#url(`manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT }, scopes: this.#pull }, context);
-        await discard(res);
-        if (res.status === 404)
-            return undefined;
-        if (res.status !== 200)
-            throw await responseError(res, 'HEAD manifest', context);
-        const sent = header(res, 'docker-content-digest');
-        const size = Number(header(res, 'content-length'));
-        const mediaType = (header(res, 'content-type') ?? '').split(';')[0].trim();
-        if (reference.includes(':') && sent && sent !== reference) {
-            throw new errors_DigestMismatchError(`HEAD manifest ${where(context)} answered digest ${sent}; refused`, context);
-        }
-        const digest = reference.includes(':') ? reference : sent && /^sha(256|512):[a-f0-9]+$/.test(sent) ? sent : undefined;
-        if (!digest || !Number.isSafeInteger(size) || !mediaType) {
-            // Some registries answer HEAD without the headers: fall back to reading it.
-            const fetched = await this.fetchManifest(reference);
-            return fetched.descriptor;
-        }
-        return { mediaType, digest, size };
-    }
-    async fetchManifest(reference) {
-        reference_parseManifestReference(reference);
-        const context = this.#context(reference);
-        const { res, bytes } = await this.#client.requestBytes({ method: 'GET', url: this.#url(`manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT }, scopes: this.#pull }, context, remote_MAX_MANIFEST_FETCH, 'manifest');
-        if (!bytes)
-            throw await responseError(res, 'GET manifest', context);
-        const sent = header(res, 'docker-content-digest');
-        let digest;
-        if (reference.includes(':')) {
-            digest = reference;
-            verifyBytes(bytes, digest, context);
-        }
-        else if (sent && /^sha(256|512):[a-f0-9]+$/.test(sent)) {
-            digest = reference_parseDigest(sent, 'Docker-Content-Digest');
-            verifyBytes(bytes, digest, context);
-        }
-        else {
-            digest = digest_sha256Digest(bytes);
-        }
-        let mediaType = (header(res, 'content-type') ?? '').split(';')[0].trim();
-        let artifactType;
-        try {
-            const parsed = JSON.parse(Buffer.from(bytes).toString('utf8'));
-            if (typeof parsed.mediaType === 'string')
-                mediaType = parsed.mediaType;
-            if (typeof parsed.artifactType === 'string')
-                artifactType = parsed.artifactType;
-        }
-        catch {
-            throw new errors_ProtocolError(`manifest ${where(context)} is not JSON`, context);
-        }
-        const descriptor = { mediaType, digest, size: bytes.length };
-        if (artifactType)
-            descriptor.artifactType = artifactType;
-        return { descriptor, bytes };
-    }
-    async pushManifest(bytes, mediaType, tag) {
-        const digest = digest_sha256Digest(bytes);
-        const reference = tag === undefined ? digest : reference_parseTag(tag);
-        const context = this.#context(reference);
-        if (bytes.byteLength > remote_MAX_MANIFEST_PUSH) {
-            throw new TooLargeError(`manifest for ${where(context)} is ${bytes.byteLength} bytes, over the ${remote_MAX_MANIFEST_PUSH}-byte limit registries accept; not sent`, context);
-        }
-        let parsed;
-        try {
-            parsed = JSON.parse(Buffer.from(bytes).toString('utf8'));
-        }
-        catch {
-            throw new errors_ProtocolError(`manifest for ${where(context)} is not JSON; not sent`, context);
-        }
-        const res = await this.#client.request({
-            method: 'PUT',
-            url: this.#url(`manifests/${reference}`),
-            headers: { 'content-type': mediaType },
-            body: () => Buffer.from(bytes),
-            replayable: true,
-            scopes: this.#push,
-        }, context);
-        if (res.status !== 201)
-            throw await responseError(res, 'PUT manifest', context);
-        await discard(res);
-        const sent = header(res, 'docker-content-digest');
-        if (sent && sent !== digest) {
-            throw new errors_DigestMismatchError(`registry stored manifest ${where(context)} as ${sent}, not ${digest}`, context);
-        }
-        const descriptor = { mediaType, digest, size: bytes.byteLength };
-        const artifactType = parsed.artifactType ?? (mediaType === store_MediaType.ImageManifest ? parsed.config?.mediaType : undefined);
-        if (parsed.artifactType)
-            descriptor.artifactType = parsed.artifactType;
-        if (parsed.subject && typeof parsed.subject.digest === 'string' && !header(res, 'oci-subject')) {
-            const subject = reference_parseDigest(parsed.subject.digest, 'subject digest');
-            const entry = { mediaType, digest, size: bytes.byteLength };
-            if (artifactType)
-                entry.artifactType = artifactType;
-            if (parsed.annotations)
-                entry.annotations = parsed.annotations;
-            await updateReferrersIndex(this, subject, entry);
-        }
-        return descriptor;
-    }
-    async deleteManifest(digest) {
-        reference_parseDigest(digest);
-        const context = this.#context(digest);
-        const res = await this.#client.request({ method: 'DELETE', url: this.#url(`manifests/${digest}`), scopes: this.#push.map((s) => `${s},delete`) }, context);
-        if (res.status === 202 || res.status === 200 || res.status === 204) {
-            await discard(res);
-            return;
-        }
-        const error = await responseError(res, 'DELETE manifest', context);
-        if (res.status === 400 && error.code === 'UNSUPPORTED') {
-            throw new errors_UnsupportedError(`DELETE manifest ${where(context)}: the registry does not allow deleting (UNSUPPORTED)`, error);
-        }
-        throw error;
-    }
-    async listTags() {
-        const context = this.#context();
-        const tags = [];
-        let url = this.#url('tags/list?n=1000');
-        const seen = new Set();
-        while (url) {
-            if (seen.has(url.href) || seen.size >= MAX_PAGES) {
-                throw new errors_ProtocolError(`tag list of ${where(context)} paginates in a loop; giving up`, context);
-            }
-            seen.add(url.href);
-            const { res, bytes: page } = await this.#client.requestBytes({ method: 'GET', url, scopes: this.#pull }, context, MAX_LIST_PAGE, 'tag list page');
-            if (res.status === 404) {
-                await discard(res);
-                return tags;
-            }
-            if (!page)
-                throw await responseError(res, 'listing tags of', context);
-            const next = nextLink(res, url, context);
-            let parsed;
-            try {
-                parsed = JSON.parse(page.toString('utf8'));
-            }
-            catch {
-                throw new errors_ProtocolError(`tag list of ${where(context)} is not JSON`, context);
-            }
-            if (parsed.tags != null && !Array.isArray(parsed.tags))
-                throw new errors_ProtocolError(`tag list of ${where(context)} has no tags array`, context);
-            for (const tag of parsed.tags ?? [])
-                if (typeof tag === 'string')
-                    tags.push(tag);
-            url = next;
-        }
-        return tags;
-    }
-    async referrers(subject, artifactType) {
-        reference_parseDigest(subject);
-        const context = this.#context(subject);
-        const url = this.#url(`referrers/${subject}`);
-        if (artifactType)
-            url.searchParams.set('artifactType', artifactType);
-        const res = this.store.referrersApiMissing
-            ? undefined
-            : await this.#client.request({ method: 'GET', url, headers: { accept: store_MediaType.ImageIndex }, scopes: this.#pull }, context);
-        let manifests;
-        if (res && res.status === 200 && (header(res, 'content-type') ?? '').startsWith(store_MediaType.ImageIndex)) {
-            const index = JSON.parse((await readCapped(res, remote_MAX_MANIFEST_FETCH, 'referrers index', context)).toString('utf8'));
-            manifests = Array.isArray(index.manifests) ? index.manifests : [];
-        }
-        else if (!res || res.status === 404 || res.status === 200) {
-            // No referrers API (distribution 2.8, ghcr.io): the tag schema fallback.
-            if (res?.status === 404) {
-                // A registry with the API answers 200 for any subject; a 404 that is not an OCI error (NAME_UNKNOWN ...)
-                // means the route is not there, so later lookups go straight to the fallback tag.
-                if ((await readRegistryError(res)).code === undefined)
-                    this.store.referrersApiMissing = true;
-            }
-            else if (res) {
-                await discard(res);
-            }
-            try {
-                const { bytes } = await this.fetchManifest(referrersTag(subject));
-                const index = JSON.parse(Buffer.from(bytes).toString('utf8'));
-                manifests = Array.isArray(index.manifests) ? index.manifests : [];
-            }
-            catch (error) {
-                if (error instanceof errors_NotFoundError)
-                    return [];
-                throw error;
-            }
-        }
-        else {
-            throw await responseError(res, 'listing referrers of', context);
-        }
-        // Registries may ignore the filter (no OCI-Filters-Applied): filter here too.
-        return artifactType ? manifests.filter((m) => m.artifactType === artifactType) : manifests;
-    }
-    async checkPushAccess() {
-        const context = this.#context();
-        const { res, location } = await this.#openSession();
-        if (res.status === 202 && location) {
-            await discard(res);
-            await this.#cancel(location);
-            return;
-        }
-        if (res.status === 401 || res.status === 403) {
-            const error = await responseError(res, 'push access check on', context);
-            throw error;
-        }
-        throw await responseError(res, 'push access check on', context);
-    }
-}
 /** Hashes a replayable source once, to know the digest for a monolithic upload. */
 async function hashSource(source, algorithm) {
     const hash = (0,external_node_crypto_.createHash)(algorithm);
@@ -79098,6 +78666,798 @@ async function hashSource(source, algorithm) {
     }
     return `${algorithm}:${hash.digest('hex')}`;
 }
+
+;// CONCATENATED MODULE: ./packages/oci/src/remote/blobs.ts
+// Reading blobs: HEAD (through a storage redirect when the registry sends one) and a verified GET that resumes a
+// body cut mid-way with a Range request.
+
+
+
+
+
+
+
+
+async function statBlob(t, digest) {
+    reference_parseDigest(digest);
+    const context = t.context(digest);
+    const url = t.url(`blobs/${digest}`);
+    const res = await t.client.request({ method: 'HEAD', url, scopes: t.pull, followRedirects: false }, context);
+    await discard(res);
+    if (res.status === 404)
+        return undefined;
+    const location = header(res, 'location');
+    if ([301, 302, 303, 307, 308].includes(res.status) && location) {
+        // ghcr.io and Docker Hub redirect blobs to storage URLs that refuse HEAD: ask for one byte instead.
+        return { mediaType: store_MediaType.OctetStream, digest, size: await sizeAt(t, checkLocation(url, location, 'redirect', context), context) };
+    }
+    if (res.status !== 200)
+        throw await responseError(res, 'HEAD blob', context);
+    const size = Number(header(res, 'content-length'));
+    if (!Number.isSafeInteger(size) || size < 0) {
+        throw new errors_ProtocolError(`HEAD blob ${where(context)} answered without a valid Content-Length`, context);
+    }
+    return { mediaType: store_MediaType.OctetStream, digest, size };
+}
+/** Size of a blob behind a redirect, from a one-byte ranged GET (Content-Range total, or Content-Length). */
+async function sizeAt(t, url, context) {
+    const res = await t.client.request({ method: 'GET', url, headers: { range: 'bytes=0-0' }, scopes: t.pull }, context);
+    if (res.status !== 206 && res.status !== 200)
+        throw await responseError(res, 'sizing blob', context);
+    abandon(res);
+    const total = res.status === 206 ? /\/(\d+)\s*$/.exec(header(res, 'content-range') ?? '')?.[1] : header(res, 'content-length');
+    const size = Number(total);
+    if (total === undefined || !Number.isSafeInteger(size) || size < 0) {
+        throw new errors_ProtocolError(`blob ${where(context)} behind a redirect has no readable size`, context);
+    }
+    return size;
+}
+async function fetchBlob(t, digest, size, options = {}) {
+    reference_parseDigest(digest);
+    const context = t.context(digest);
+    const res = await t.client.request({ method: 'GET', url: t.url(`blobs/${digest}`), scopes: t.pull, signal: options.signal }, context);
+    if (res.status !== 200)
+        throw await responseError(res, 'GET blob', context);
+    const declared = Number(header(res, 'content-length'));
+    if (size !== undefined && Number.isFinite(declared) && declared !== size) {
+        abandon(res);
+        throw new errors_DigestMismatchError(`blob ${where(context)} is ${declared} bytes, not the expected ${size}; refused`, context);
+    }
+    const verifying = new VerifyingStream(digest, size, context);
+    const stages = options.onProgress ? [new ProgressStream(options.onProgress)] : [];
+    const body = external_node_stream_.Readable.from(resumingBody(t, res, digest, options), { objectMode: false });
+    // pipeline() passes a failure of the response body on to the stream the caller reads.
+    (0,external_node_stream_.pipeline)([body, ...stages, verifying], () => { });
+    return verifying;
+}
+/** The blob's bytes; a connection lost mid-body is picked up again with a Range request where it stopped. */
+async function* resumingBody(t, first, digest, options) {
+    const context = t.context(digest);
+    const transport = t.client.transport;
+    let res = first;
+    let received = 0;
+    let skip = 0;
+    // Received buffers are garbage as soon as the consumer has them: collected young, as on the upload side.
+    let sinceCollect = 0;
+    for (let failures = 0;;) {
+        try {
+            for await (const chunk of res.body) {
+                let piece = chunk;
+                if (skip) {
+                    // The registry ignored the Range and sent from the start: drop what we already passed on.
+                    const dropped = Math.min(skip, piece.length);
+                    skip -= dropped;
+                    piece = piece.subarray(dropped);
+                    if (!piece.length)
+                        continue;
+                }
+                received += piece.length;
+                sinceCollect += piece.length;
+                if (sinceCollect >= COLLECT_EVERY) {
+                    sinceCollect = 0;
+                    collectYoungGarbage();
+                }
+                yield piece;
+            }
+            return;
+        }
+        catch (error) {
+            if (options.signal?.aborted || error instanceof errors_OciError || ++failures >= transport.attempts)
+                throw error;
+        }
+        await (0,external_node_timers_promises_.setTimeout)(transport.backoff(failures));
+        res = await t.client.request({ method: 'GET', url: t.url(`blobs/${digest}`), headers: { range: `bytes=${received}-` }, scopes: t.pull, signal: options.signal }, context);
+        if (res.status === 206) {
+            const start = Number(/bytes\s+(\d+)-/.exec(header(res, 'content-range') ?? '')?.[1]);
+            if (start !== received) {
+                abandon(res);
+                throw new errors_ProtocolError(`resuming blob ${where(context)} at ${received}: the registry answered from ${start}`, context);
+            }
+        }
+        else if (res.status === 200) {
+            skip = received;
+        }
+        else {
+            throw await responseError(res, 'resuming GET blob', context);
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./packages/oci/src/referrers.ts
+// The referrers tag schema (OCI distribution 1.1 fallback): where a registry has no referrers API, the client
+// keeps an image index tagged `<alg>-<hex of the subject>` listing the manifests that refer to the subject.
+
+
+
+/** `sha256:abc...` -> `sha256-abc...` (tags are at most 128 characters). */
+function referrersTag(subject) {
+    return `${subject.slice(0, subject.indexOf(':'))}-${digestHex(subject)}`.slice(0, 128);
+}
+async function readIndex(repository, tag) {
+    try {
+        const { bytes } = await repository.fetchManifest(tag);
+        const index = JSON.parse(Buffer.from(bytes).toString('utf8'));
+        return Array.isArray(index.manifests) ? index : { ...index, manifests: [] };
+    }
+    catch (error) {
+        if (error instanceof errors_NotFoundError)
+            return undefined;
+        throw error;
+    }
+}
+// Writers in one process take turns per subject: a run that records several referrers on one manifest at once
+// (validate signs a verdict per format of a build) must never lose its own entries to itself.
+const queues = new Map();
+/**
+ * Adds `entry` to the fallback index of `subject`.
+ *
+ * Race: the read-modify-write is not atomic. Within this process, updates of one subject are serialized (above).
+ * Across processes two writers can still each push an index without the other's entry; we re-read after writing
+ * and, when our entry is missing, add it again once; a writer losing twice in a row still loses its entry
+ * (re-running the publish step repairs it).
+ */
+async function updateReferrersIndex(repository, subject, entry) {
+    const key = `${repository.store.key}\u0000${repository.name}\u0000${subject}`;
+    const run = (queues.get(key) ?? Promise.resolve()).then(() => addEntry(repository, subject, entry));
+    const tail = run.catch(() => undefined);
+    queues.set(key, tail);
+    try {
+        await run;
+    }
+    finally {
+        if (queues.get(key) === tail)
+            queues.delete(key);
+    }
+}
+async function addEntry(repository, subject, entry) {
+    const tag = referrersTag(subject);
+    for (let attempt = 0; attempt < 2; attempt++) {
+        const current = await readIndex(repository, tag);
+        if (current?.manifests.some((m) => m.digest === entry.digest))
+            return;
+        const index = {
+            schemaVersion: 2,
+            mediaType: store_MediaType.ImageIndex,
+            manifests: [...(current?.manifests ?? []), entry],
+        };
+        await repository.pushManifest(Buffer.from(JSON.stringify(index)), store_MediaType.ImageIndex, tag);
+        const after = await readIndex(repository, tag);
+        if (after?.manifests.some((m) => m.digest === entry.digest))
+            return;
+    }
+}
+
+;// CONCATENATED MODULE: ./packages/oci/src/remote/manifests.ts
+// Manifests: HEAD and GET (digest-verified, capped), PUT (keeping the referrers fallback tag where the registry
+// has no referrers API), DELETE, and the referrers list (API or fallback tag).
+
+
+
+
+
+
+/** Registries must accept manifests up to 4 MiB: refuse larger before sending. */
+const manifests_MAX_MANIFEST_PUSH = 4 * 1024 * 1024;
+/** Manifests read are capped here. */
+const manifests_MAX_MANIFEST_FETCH = 8 * 1024 * 1024;
+const MANIFEST_ACCEPT = [
+    store_MediaType.ImageManifest,
+    store_MediaType.ImageIndex,
+    'application/vnd.docker.distribution.manifest.v2+json',
+    'application/vnd.docker.distribution.manifest.list.v2+json',
+].join(', ');
+async function resolve(t, reference) {
+    reference_parseManifestReference(reference);
+    const context = t.context(reference);
+    const res = await t.client.request({ method: 'HEAD', url: t.url(`manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT }, scopes: t.pull }, context);
+    await discard(res);
+    if (res.status === 404)
+        return undefined;
+    if (res.status !== 200)
+        throw await responseError(res, 'HEAD manifest', context);
+    const sent = header(res, 'docker-content-digest');
+    const size = Number(header(res, 'content-length'));
+    const mediaType = (header(res, 'content-type') ?? '').split(';')[0].trim();
+    if (reference.includes(':') && sent && sent !== reference) {
+        throw new errors_DigestMismatchError(`HEAD manifest ${where(context)} answered digest ${sent}; refused`, context);
+    }
+    const digest = reference.includes(':') ? reference : sent && /^sha(256|512):[a-f0-9]+$/.test(sent) ? sent : undefined;
+    if (!digest || !Number.isSafeInteger(size) || !mediaType) {
+        // Some registries answer HEAD without the headers: fall back to reading it.
+        const fetched = await fetchManifest(t, reference);
+        return fetched.descriptor;
+    }
+    return { mediaType, digest, size };
+}
+async function fetchManifest(t, reference) {
+    reference_parseManifestReference(reference);
+    const context = t.context(reference);
+    const { res, bytes } = await t.client.requestBytes({ method: 'GET', url: t.url(`manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT }, scopes: t.pull }, context, manifests_MAX_MANIFEST_FETCH, 'manifest');
+    if (!bytes)
+        throw await responseError(res, 'GET manifest', context);
+    const sent = header(res, 'docker-content-digest');
+    let digest;
+    if (reference.includes(':')) {
+        digest = reference;
+        verifyBytes(bytes, digest, context);
+    }
+    else if (sent && /^sha(256|512):[a-f0-9]+$/.test(sent)) {
+        digest = reference_parseDigest(sent, 'Docker-Content-Digest');
+        verifyBytes(bytes, digest, context);
+    }
+    else {
+        digest = digest_sha256Digest(bytes);
+    }
+    let mediaType = (header(res, 'content-type') ?? '').split(';')[0].trim();
+    let artifactType;
+    try {
+        const parsed = JSON.parse(Buffer.from(bytes).toString('utf8'));
+        if (typeof parsed.mediaType === 'string')
+            mediaType = parsed.mediaType;
+        if (typeof parsed.artifactType === 'string')
+            artifactType = parsed.artifactType;
+    }
+    catch {
+        throw new errors_ProtocolError(`manifest ${where(context)} is not JSON`, context);
+    }
+    const descriptor = { mediaType, digest, size: bytes.length };
+    if (artifactType)
+        descriptor.artifactType = artifactType;
+    return { descriptor, bytes };
+}
+async function pushManifest(t, bytes, mediaType, tag) {
+    const digest = digest_sha256Digest(bytes);
+    const reference = tag === undefined ? digest : reference_parseTag(tag);
+    const context = t.context(reference);
+    if (bytes.byteLength > manifests_MAX_MANIFEST_PUSH) {
+        throw new TooLargeError(`manifest for ${where(context)} is ${bytes.byteLength} bytes, over the ${manifests_MAX_MANIFEST_PUSH}-byte limit registries accept; not sent`, context);
+    }
+    let parsed;
+    try {
+        parsed = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    }
+    catch {
+        throw new errors_ProtocolError(`manifest for ${where(context)} is not JSON; not sent`, context);
+    }
+    const res = await t.client.request({
+        method: 'PUT',
+        url: t.url(`manifests/${reference}`),
+        headers: { 'content-type': mediaType },
+        body: () => Buffer.from(bytes),
+        replayable: true,
+        scopes: t.push,
+    }, context);
+    if (res.status !== 201)
+        throw await responseError(res, 'PUT manifest', context);
+    await discard(res);
+    const sent = header(res, 'docker-content-digest');
+    if (sent && sent !== digest) {
+        throw new errors_DigestMismatchError(`registry stored manifest ${where(context)} as ${sent}, not ${digest}`, context);
+    }
+    const descriptor = { mediaType, digest, size: bytes.byteLength };
+    const artifactType = parsed.artifactType ?? (mediaType === store_MediaType.ImageManifest ? parsed.config?.mediaType : undefined);
+    if (parsed.artifactType)
+        descriptor.artifactType = parsed.artifactType;
+    if (parsed.subject && typeof parsed.subject.digest === 'string' && !header(res, 'oci-subject')) {
+        const subject = reference_parseDigest(parsed.subject.digest, 'subject digest');
+        const entry = { mediaType, digest, size: bytes.byteLength };
+        if (artifactType)
+            entry.artifactType = artifactType;
+        if (parsed.annotations)
+            entry.annotations = parsed.annotations;
+        await updateReferrersIndex(t.repository, subject, entry);
+    }
+    return descriptor;
+}
+async function deleteManifest(t, digest) {
+    reference_parseDigest(digest);
+    const context = t.context(digest);
+    const res = await t.client.request({ method: 'DELETE', url: t.url(`manifests/${digest}`), scopes: t.push.map((s) => `${s},delete`) }, context);
+    if (res.status === 202 || res.status === 200 || res.status === 204) {
+        await discard(res);
+        return;
+    }
+    const error = await responseError(res, 'DELETE manifest', context);
+    if (res.status === 400 && error.code === 'UNSUPPORTED') {
+        throw new errors_UnsupportedError(`DELETE manifest ${where(context)}: the registry does not allow deleting (UNSUPPORTED)`, error);
+    }
+    throw error;
+}
+async function referrers(t, subject, artifactType) {
+    reference_parseDigest(subject);
+    const context = t.context(subject);
+    const url = t.url(`referrers/${subject}`);
+    if (artifactType)
+        url.searchParams.set('artifactType', artifactType);
+    const res = t.store.referrersApiMissing
+        ? undefined
+        : await t.client.request({ method: 'GET', url, headers: { accept: store_MediaType.ImageIndex }, scopes: t.pull }, context);
+    let manifests;
+    if (res && res.status === 200 && (header(res, 'content-type') ?? '').startsWith(store_MediaType.ImageIndex)) {
+        const index = JSON.parse((await readCapped(res, manifests_MAX_MANIFEST_FETCH, 'referrers index', context)).toString('utf8'));
+        manifests = Array.isArray(index.manifests) ? index.manifests : [];
+    }
+    else if (!res || res.status === 404 || res.status === 200) {
+        // No referrers API (distribution 2.8, ghcr.io): the tag schema fallback.
+        if (res?.status === 404) {
+            // A registry with the API answers 200 for any subject; a 404 that is not an OCI error (NAME_UNKNOWN ...)
+            // means the route is not there, so later lookups go straight to the fallback tag.
+            if ((await readRegistryError(res)).code === undefined)
+                t.store.referrersApiMissing = true;
+        }
+        else if (res) {
+            await discard(res);
+        }
+        try {
+            const { bytes } = await fetchManifest(t, referrersTag(subject));
+            const index = JSON.parse(Buffer.from(bytes).toString('utf8'));
+            manifests = Array.isArray(index.manifests) ? index.manifests : [];
+        }
+        catch (error) {
+            if (error instanceof errors_NotFoundError)
+                return [];
+            throw error;
+        }
+    }
+    else {
+        throw await responseError(res, 'listing referrers of', context);
+    }
+    // Registries may ignore the filter (no OCI-Filters-Applied): filter here too.
+    return artifactType ? manifests.filter((m) => m.artifactType === artifactType) : manifests;
+}
+
+;// CONCATENATED MODULE: ./packages/oci/src/remote/upload.ts
+// Blob uploads: upload sessions, the monolithic PUT, the streamed PATCH upload that resumes where the registry stands,
+// and cross-repository mounts.
+//
+// How a large blob goes up (measured in docs/reliability.md, "Large blobs: one request, not 4 MiB chunks"): one
+// PATCH without Content-Range carrying the whole rest of the blob, then PUT?digest. Registries take that at full
+// speed (distribution, and ghcr.io, which refuses a PATCH *with* Content-Range over 4 MiB). Ranged chunks are sent
+// only where the registry asks for them (OCI-Chunk-Max-Length), where the caller set a chunk size, or after a
+// registry refused a body as too large (416 "the request body is too large", 413): that answer is not a glitch to
+// retry but a size to learn; the store keeps it for the rest of the run, so no blob is ever sent more than twice.
+
+
+
+
+
+
+
+
+
+function withDigest(location, digest) {
+    // Keep the Location's own query string byte for byte (distribution signs its _state).
+    const url = new URL(location);
+    url.search = `${url.search ? `${url.search}&` : '?'}digest=${encodeURIComponent(digest)}`;
+    return url;
+}
+/** `0-<end>` of a Range header -> bytes held (end + 1); 0 when absent. */
+function rangeEnd(value) {
+    const m = /(\d+)-(-?\d+)/.exec(value ?? '');
+    if (!m)
+        return 0;
+    return Number(m[2]) + 1;
+}
+async function openSession(t, query = '') {
+    const context = t.context();
+    const url = t.url(`blobs/uploads/${query}`);
+    const res = await t.client.request({ method: 'POST', url, scopes: t.push, headers: { 'content-length': '0' } }, context);
+    const location = header(res, 'location');
+    return { res, location: location ? checkLocation(url, location, 'upload location', context) : undefined };
+}
+async function startUpload(t) {
+    const context = t.context();
+    const { res, location } = await openSession(t);
+    if (res.status !== 202)
+        throw await responseError(res, 'starting an upload to', context);
+    await discard(res);
+    if (!location)
+        throw new errors_ProtocolError(`starting an upload to ${where(context)}: no Location in the answer`, context);
+    const maxChunk = Number(header(res, 'oci-chunk-max-length'));
+    return {
+        location,
+        minChunk: Number(header(res, 'oci-chunk-min-length')) || 0,
+        maxChunk: Number.isSafeInteger(maxChunk) && maxChunk > 0 ? maxChunk : Number.POSITIVE_INFINITY,
+    };
+}
+/**
+ * The body size a "too large" refusal allows: the limit its message names (`4.00MiB`), else half of what was sent
+ * (at least 1 MiB). Undefined when the answer is not about the size (a 416 for a range out of order).
+ */
+function bodyLimit(status, message, sent) {
+    if (status !== 413 && !(status === 416 && /too large|exceeds the maximum/i.test(message ?? '')))
+        return undefined;
+    const named = /(\d+(?:\.\d+)?)\s*(KiB|MiB|GiB|KB|MB|GB)/i.exec(message ?? '');
+    if (named) {
+        const unit = { kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1000, mb: 1000 ** 2, gb: 1000 ** 3 }[named[2].toLowerCase()];
+        return Math.max(1, Math.floor(Number(named[1]) * unit));
+    }
+    return Math.max(1024 * 1024, Math.floor(sent / 2));
+}
+async function cancelUpload(t, location) {
+    try {
+        const res = await t.client.request({ method: 'DELETE', url: location, scopes: t.push, retry: false }, t.context());
+        await discard(res);
+    }
+    catch {
+        // best effort: an abandoned session is purged by the registry
+    }
+}
+async function pushBlob(t, source, expected = {}, options = {}) {
+    if (expected.digest) {
+        reference_parseDigest(expected.digest);
+    }
+    if (expected.digest && !options.likelyMissing) {
+        const have = await statBlob(t, expected.digest);
+        if (have)
+            return { digest: expected.digest, size: have.size, pushed: false };
+    }
+    if (expected.size !== undefined && source.size !== undefined && expected.size !== source.size) {
+        throw mismatch(t, expected.digest, `the source has ${source.size} bytes, not ${expected.size}`);
+    }
+    const size = expected.size ?? source.size;
+    const algorithm = expected.digest?.startsWith('sha512:') ? 'sha512' : 'sha256';
+    const bodyCap = t.store.learnedBodyLimit ?? Number.POSITIVE_INFINITY;
+    // One PUT when the digest is known or cheap to learn; above the threshold also for a one-shot stream whose digest
+    // is known (promote's copy): it cannot be resumed anyway, and the PATCH route would hash it a second time.
+    const small = size !== undefined && size <= t.store.chunkThreshold;
+    const oneShotKnown = expected.digest !== undefined && !source.replayable && !Number.isFinite(t.store.chunkSize);
+    if (size !== undefined && (small || oneShotKnown) && size <= bodyCap && (expected.digest || source.replayable)) {
+        const digest = expected.digest ?? (await hashSource(source, algorithm));
+        return pushMonolithic(t, source, size, digest, expected, options);
+    }
+    return pushStreamed(t, source, algorithm, expected, options);
+}
+function mismatch(t, digest, why) {
+    const context = t.context(digest);
+    return new errors_DigestMismatchError(`blob pushed to ${where(context)} does not match what was expected: ${why}; nothing was committed, check the source`, context);
+}
+async function pushMonolithic(t, source, size, digest, expected, options) {
+    const context = t.context(digest);
+    const attempts = source.replayable ? t.client.transport.attempts : 1;
+    for (let attempt = 1;; attempt++) {
+        const { location, maxChunk } = await startUpload(t);
+        if (size > maxChunk) {
+            // The registry takes no body this large (OCI-Chunk-Max-Length): chunks, for this blob and the next ones.
+            await cancelUpload(t, location);
+            learnBodyLimit(t, maxChunk);
+            return pushStreamed(t, source, digest.startsWith('sha512:') ? 'sha512' : 'sha256', expected, options);
+        }
+        let res;
+        try {
+            res = await t.client.request({
+                method: 'PUT',
+                url: withDigest(location, digest),
+                headers: { 'content-type': store_MediaType.OctetStream, 'content-length': String(size) },
+                scopes: t.push,
+                retry: false,
+                signal: options.signal,
+                body: () => (0,external_node_stream_.pipeline)(source.open(0), new SizeGuard(size, (why) => mismatch(t, digest, why), options.onProgress), () => { }),
+            }, context);
+        }
+        catch (error) {
+            await cancelUpload(t, location);
+            // Network failures carry their cause; typed answers (denied, mismatch) are final.
+            const transient = !(error instanceof errors_OciError) || error.cause !== undefined;
+            if (transient && attempt < attempts && !options.signal?.aborted) {
+                await (0,external_node_timers_promises_.setTimeout)(t.client.transport.backoff(attempt));
+                continue;
+            }
+            throw error;
+        }
+        if (res.status === 201) {
+            await discard(res);
+            return { digest, size, pushed: true };
+        }
+        if (res.status === 413 || res.status === 416) {
+            const refusal = await readRegistryError(res);
+            const limit = bodyLimit(res.status, refusal.message, size);
+            await cancelUpload(t, location);
+            if (limit !== undefined) {
+                // Not a glitch: the registry takes smaller bodies only. Ranged chunks from here on (a one-shot source is
+                // spent: the caller fetches it again and the store already knows to chunk).
+                learnBodyLimit(t, limit);
+                if (source.replayable)
+                    return pushStreamed(t, source, digest.startsWith('sha512:') ? 'sha512' : 'sha256', expected, options);
+                throw new errors_ProtocolError(`PUT blob ${where(context)}: the registry takes bodies of at most ${limit} bytes (HTTP ${res.status}); send it again, in chunks`, { ...context, status: res.status, code: refusal.code });
+            }
+            throw new errors_ProtocolError(`PUT blob ${where(context)} failed: HTTP ${res.status}${refusal.code ? ` ${refusal.code}` : ''}`, { ...context, status: res.status, code: refusal.code });
+        }
+        const body = res.status === 400 ? await readRegistryError(res) : undefined;
+        if (body?.code === 'DIGEST_INVALID' || body?.code === 'SIZE_INVALID') {
+            await cancelUpload(t, location);
+            throw mismatch(t, digest, `the registry found the bytes do not hash to it (${body.code})`);
+        }
+        if (body) {
+            await cancelUpload(t, location);
+            throw new errors_ProtocolError(`PUT blob ${where(context)} failed: HTTP 400 ${body.code ?? ''}`.trim(), { ...context, status: 400, code: body.code });
+        }
+        if (isRetryableStatus(res.status) && attempt < attempts) {
+            await discard(res);
+            await cancelUpload(t, location);
+            await (0,external_node_timers_promises_.setTimeout)(t.client.transport.backoff(attempt));
+            continue;
+        }
+        await cancelUpload(t, location);
+        throw await responseError(res, 'PUT blob', context);
+    }
+}
+function learnBodyLimit(t, limit) {
+    t.store.learnedBodyLimit = Math.min(t.store.learnedBodyLimit ?? Number.POSITIVE_INFINITY, limit);
+}
+/**
+ * POST, then PATCH with the rest of the blob (Content-Range only when chunked: see the top of this file), then
+ * PUT?digest. A failure resumes where the registry stands; a "too large" refusal switches to ranged chunks.
+ */
+async function pushStreamed(t, source, algorithm, expected, options) {
+    const context = t.context(expected.digest);
+    const knownSize = source.size ?? expected.size;
+    let { location, minChunk, maxChunk } = await startUpload(t);
+    // Finite: ranged chunks of this size; infinite: one unranged PATCH with the rest.
+    const chunking = () => Math.max(Math.min(t.store.chunkSize, maxChunk, t.store.learnedBodyLimit ?? Number.POSITIVE_INFINITY), Math.min(minChunk, maxChunk));
+    let chunkSize = chunking();
+    let tooLarge = 0;
+    let offset = 0; // bytes the registry holds
+    let saved = { offset: 0, hash: (0,external_node_crypto_.createHash)(algorithm) }; // hash state at an offset the registry acknowledged
+    let reader = new SourceReader(source, 0, (0,external_node_crypto_.createHash)(algorithm));
+    let failures = 0;
+    const maxFailures = source.replayable ? t.client.transport.attempts : 0;
+    // After a failure: ask the registry what it has and reopen the source there; a lost session starts over. A
+    // refusal for size is no failure (nothing to wait for), but a one-shot source cannot be read again either way.
+    const recover = async (cause, failure = true) => {
+        reader.destroy();
+        if (failure)
+            failures++;
+        if (failures > maxFailures || !source.replayable)
+            throw cause;
+        if (failure)
+            await (0,external_node_timers_promises_.setTimeout)(t.client.transport.backoff(failures));
+        let held;
+        try {
+            const res = await t.client.request({ method: 'GET', url: location, scopes: t.push }, context);
+            await discard(res);
+            if (res.status === 204 || res.status === 200) {
+                const range = header(res, 'range');
+                held = rangeEnd(range);
+                // distribution answers `0-0` for an empty upload as well as for one byte; we only ever had whole
+                // chunks acknowledged, so with nothing acknowledged it means empty.
+                if (held === 1 && saved.offset === 0 && /^\s*(bytes=)?0-0\s*$/.test(range ?? ''))
+                    held = 0;
+                const next = header(res, 'location');
+                if (next)
+                    location = checkLocation(location, next, 'upload location', context);
+            }
+        }
+        catch {
+            held = undefined;
+        }
+        if (held === undefined) {
+            await cancelUpload(t, location);
+            ({ location } = await startUpload(t));
+            held = 0;
+        }
+        const from = held >= saved.offset ? saved : { offset: 0, hash: (0,external_node_crypto_.createHash)(algorithm) };
+        reader = new SourceReader(source, from.offset, from.hash.copy());
+        await reader.skip(held - from.offset);
+        offset = held;
+    };
+    try {
+        for (;;) {
+            if (knownSize !== undefined ? offset >= knownSize : await reader.atEnd())
+                break;
+            const length = knownSize !== undefined ? Math.min(chunkSize, knownSize - offset) : undefined;
+            const start = offset;
+            const headers = { 'content-type': store_MediaType.OctetStream };
+            if (length !== undefined) {
+                // Unranged when the whole rest goes in this one request: ghcr.io caps only ranged bodies (4 MiB).
+                if (Number.isFinite(chunkSize))
+                    headers['content-range'] = `${start}-${start + length - 1}`;
+                headers['content-length'] = String(length);
+            }
+            let res;
+            try {
+                const chunk = external_node_stream_.Readable.from(reader.take(length ?? chunkSize), { objectMode: false });
+                const body = options.onProgress
+                    ? (0,external_node_stream_.pipeline)(chunk, new ProgressStream((bytes) => options.onProgress?.(start + bytes)), () => { })
+                    : chunk;
+                res = await t.client.request({ method: 'PATCH', url: location, headers, scopes: t.push, retry: false, signal: options.signal, body: () => body }, context);
+            }
+            catch (error) {
+                if (options.signal?.aborted || (error instanceof errors_OciError && !(error.cause)))
+                    throw error;
+                await recover(error);
+                continue;
+            }
+            if (res.status === 202 || res.status === 201 || res.status === 204) {
+                await discard(res);
+                const next = header(res, 'location');
+                if (next)
+                    location = checkLocation(location, next, 'upload location', context);
+                const held = header(res, 'range') ? rangeEnd(header(res, 'range')) : reader.position;
+                if (held !== reader.position) {
+                    await recover(new errors_ProtocolError(`upload to ${where(context)} is at ${held} bytes, expected ${reader.position}`, context));
+                    continue;
+                }
+                offset = held;
+                saved = { offset, hash: reader.hash.copy() };
+                continue;
+            }
+            if (res.status === 413 || res.status === 416) {
+                const refusal = await readRegistryError(res);
+                const detail = `HTTP ${res.status}${refusal.code ? ` ${refusal.code}` : ''}${refusal.message ? `: ${refusal.message.slice(0, 200)}` : ''}`;
+                const limit = bodyLimit(res.status, refusal.message, reader.position - start);
+                if (limit !== undefined) {
+                    // A size to learn, not a glitch: chunks no larger, from what the registry holds (nothing of this body).
+                    if (++tooLarge > 3)
+                        throw new errors_ProtocolError(`PATCH blob ${where(context)} kept being refused as too large (${detail}); the registry takes no body this upload can send`, { ...context, status: res.status, code: refusal.code });
+                    learnBodyLimit(t, limit);
+                    chunkSize = chunking();
+                    await recover(new errors_ProtocolError(`PATCH blob ${where(context)} failed: ${detail}`, { ...context, status: res.status, code: refusal.code }), false);
+                    continue;
+                }
+                await recover(new errors_ProtocolError(`PATCH blob ${where(context)} failed: ${detail}`, { ...context, status: res.status, code: refusal.code }));
+                continue;
+            }
+            if (isRetryableStatus(res.status)) {
+                const error = await responseError(res, 'PATCH blob', context);
+                await recover(error);
+                continue;
+            }
+            throw await responseError(res, 'PATCH blob', context);
+        }
+    }
+    catch (error) {
+        reader.destroy();
+        await cancelUpload(t, location);
+        throw error;
+    }
+    reader.destroy();
+    const digest = `${algorithm}:${reader.hash.digest('hex')}`;
+    if (expected.size !== undefined && offset !== expected.size) {
+        await cancelUpload(t, location);
+        throw mismatch(t, expected.digest ?? digest, `${offset} bytes instead of ${expected.size}`);
+    }
+    if (expected.digest && digest !== expected.digest) {
+        await cancelUpload(t, location);
+        throw mismatch(t, expected.digest, `the bytes hash to ${digest}`);
+    }
+    const res = await t.client.request({ method: 'PUT', url: withDigest(location, digest), headers: { 'content-length': '0' }, scopes: t.push }, t.context(digest));
+    if (res.status !== 201) {
+        const error = await responseError(res, 'finishing the upload of', t.context(digest));
+        await cancelUpload(t, location);
+        throw error;
+    }
+    await discard(res);
+    return { digest, size: offset, pushed: true };
+}
+/** Mount answers of 202 (an upload session instead) before a store stops asking, when no mount ever worked. */
+const MOUNT_REFUSALS_BEFORE_GIVING_UP = 3;
+async function mountBlob(t, digest, from) {
+    reference_parseDigest(digest);
+    if (from.store.key !== t.store.key)
+        return false;
+    // ghcr.io never mounts (it answers a plain upload start): stop paying a POST and a DELETE per blob.
+    if (!t.store.mountWorked && t.store.mountRefusals >= MOUNT_REFUSALS_BEFORE_GIVING_UP)
+        return false;
+    try {
+        const query = `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from.name)}`;
+        const url = t.url(`blobs/uploads/${query}`);
+        const res = await t.client.request({ method: 'POST', url, headers: { 'content-length': '0' }, scopes: [...t.push, `repository:${from.name}:pull`] }, t.context(digest));
+        await discard(res);
+        if (res.status === 201) {
+            t.store.mountWorked = true;
+            return true;
+        }
+        // 202: the registry opened an upload session instead; close it, the caller uploads.
+        const location = header(res, 'location');
+        if (res.status === 202)
+            t.store.mountRefusals++;
+        if (res.status === 202 && location)
+            await cancelUpload(t, checkLocation(url, location, 'upload location', t.context()));
+        return false;
+    }
+    catch {
+        return false;
+    }
+}
+async function checkPushAccess(t) {
+    const context = t.context();
+    const { res, location } = await openSession(t);
+    if (res.status === 202 && location) {
+        await discard(res);
+        await cancelUpload(t, location);
+        return;
+    }
+    if (res.status === 401 || res.status === 403) {
+        const error = await responseError(res, 'push access check on', context);
+        throw error;
+    }
+    throw await responseError(res, 'push access check on', context);
+}
+
+;// CONCATENATED MODULE: ./packages/oci/src/remote/repository.ts
+
+
+
+
+
+
+class RemoteRepository {
+    store;
+    name;
+    display;
+    #t;
+    constructor(store, client, name) {
+        this.store = store;
+        this.name = name;
+        this.display = `${store.location.scheme === 'https' ? 'oci' : 'oci+http'}://${store.location.host}/${name}`;
+        this.#t = new RepositoryTarget(this, store, client, name);
+    }
+    statBlob(digest) {
+        return statBlob(this.#t, digest);
+    }
+    fetchBlob(digest, size, options = {}) {
+        return fetchBlob(this.#t, digest, size, options);
+    }
+    pushBlob(source, expected = {}, options = {}) {
+        return pushBlob(this.#t, source, expected, options);
+    }
+    async mountBlob(digest, from) {
+        reference_parseDigest(digest);
+        if (from === this)
+            return false;
+        return mountBlob(this.#t, digest, from);
+    }
+    resolve(reference) {
+        return resolve(this.#t, reference);
+    }
+    fetchManifest(reference) {
+        return fetchManifest(this.#t, reference);
+    }
+    pushManifest(bytes, mediaType, tag) {
+        return pushManifest(this.#t, bytes, mediaType, tag);
+    }
+    deleteManifest(digest) {
+        return deleteManifest(this.#t, digest);
+    }
+    listTags() {
+        return listTags(this.#t);
+    }
+    referrers(subject, artifactType) {
+        return referrers(this.#t, subject, artifactType);
+    }
+    checkPushAccess() {
+        return checkPushAccess(this.#t);
+    }
+}
+
+;// CONCATENATED MODULE: ./packages/oci/src/remote/index.ts
+
+
+
+
+
+
 class RemoteStore {
     location;
     display;
@@ -79106,6 +79466,11 @@ class RemoteStore {
     chunkSize;
     /** Set once the registry showed it has no referrers API (a plain 404): saves a request per referrers lookup. */
     referrersApiMissing = false;
+    /** The largest request body the registry took after refusing a larger one as too large (upload.ts). */
+    learnedBodyLimit;
+    /** Whether a cross-repository mount ever worked here, and how often one was answered with an upload session. */
+    mountWorked = false;
+    mountRefusals = 0;
     #client;
     constructor(location, options = {}) {
         this.location = location;
@@ -79118,53 +79483,8 @@ class RemoteStore {
     repository(relativeName) {
         return new RemoteRepository(this, this.#client, repositoryName(this.location, relativeName));
     }
-    async listRepositories(prefix = '') {
-        const context = { registry: this.location.host, repository: '_catalog' };
-        const base = this.location.path ? `${this.location.path}/` : '';
-        // The prefix is matched by whole path components: `chan` lists `chan/...`, never `chan-staging/...`.
-        const trimmed = prefix.replace(/^\/+|\/+$/g, '');
-        const wanted = trimmed ? `${base}${trimmed}` : base;
-        const isUnder = (name) => name.length > base.length && (trimmed ? name === wanted || name.startsWith(`${wanted}/`) : name.startsWith(base));
-        const names = [];
-        let url = this.#client.url('/v2/_catalog?n=1000');
-        const seen = new Set();
-        while (url) {
-            if (seen.has(url.href) || seen.size >= MAX_PAGES)
-                throw new errors_ProtocolError(`catalog of ${this.location.host} paginates in a loop`, context);
-            seen.add(url.href);
-            let res;
-            let page;
-            try {
-                ({ res, bytes: page } = await this.#client.requestBytes({ method: 'GET', url, scopes: ['registry:catalog:*'] }, context, MAX_LIST_PAGE, 'catalog page'));
-            }
-            catch (error) {
-                if (error instanceof errors_UnauthorizedError || error instanceof errors_DeniedError)
-                    throw this.#noCatalog(error);
-                throw error;
-            }
-            if ([401, 403, 404, 405].includes(res.status)) {
-                throw this.#noCatalog(await responseError(res, 'listing', context));
-            }
-            if (!page)
-                throw await responseError(res, 'listing', context);
-            const next = nextLink(res, url, context);
-            let parsed;
-            try {
-                parsed = JSON.parse(page.toString('utf8'));
-            }
-            catch {
-                throw new errors_ProtocolError(`catalog of ${this.location.host} is not JSON`, context);
-            }
-            for (const name of Array.isArray(parsed.repositories) ? parsed.repositories : []) {
-                if (typeof name === 'string' && isUnder(name))
-                    names.push(name.slice(base.length));
-            }
-            url = next;
-        }
-        return names;
-    }
-    #noCatalog(cause) {
-        return new errors_UnsupportedError(`${this.location.host} offers no repository catalog (${cause.status ?? cause.name}); list repositories another way (e.g. the GitHub packages API)`, { registry: this.location.host, status: cause.status, code: cause.code });
+    listRepositories(prefix = '') {
+        return listRepositories(this.#client, this.location, prefix);
     }
     async close() {
         await this.#client.transport.close();
@@ -79372,8 +79692,10 @@ function retryable(error) {
         return false;
     if (error instanceof Error && error.name === 'AbortError')
         return false;
-    // Network errors, a corrupt or cut stream, a registry hiccup the store could not retry (one-shot body).
-    return error instanceof OciError ? !(error.status !== undefined && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429) : true;
+    // Network errors, a corrupt or cut stream, a registry hiccup the store could not retry (one-shot body), a body
+    // refused as too large (413/416: the store learned the size and chunks the next attempt).
+    const again = [408, 413, 416, 429];
+    return error instanceof OciError ? !(error.status !== undefined && error.status >= 400 && error.status < 500 && !again.includes(error.status)) : true;
 }
 function parseJson(bytes, what) {
     try {
@@ -79418,7 +79740,7 @@ function descriptors(values, what) {
 
 /***/ }),
 
-/***/ 7986:
+/***/ 3383:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -79429,7 +79751,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   Vu: () => (/* reexport */ progressLog)
 });
 
-// UNUSED EXPORTS: ARTIFACT_KEY_PATTERN, AUDIENCE_PREFIX, ArtifactRefError, CONCURRENT_PUSH_ATTEMPTS, CONCURRENT_PUSH_CODES, ConfigBlobs, DEFAULT_DISPATCH_BYTES, DEFAULT_MAX_TOKEN_AGE_MS, DISPATCH_LIMITS, GITHUB_ACTIONS_ISSUER, GithubApiError, IDENTITY_TOKEN_RESERVE_BYTES, IdentityError, LABEL_ARTIFACT_TYPE, LABEL_LOG_REPOSITORY, LabelAnnotation, MAX_ACTOR_LENGTH, MAX_ARTIFACTS_PER_REQUEST, MAX_PAYLOAD_INPUT_BYTES, MAX_REASON_LENGTH, MAX_TOKEN_AGE_LIMIT_MS, MAX_TOKEN_LENGTH, MIN_VERDICT_KEY_LENGTH, MirrorProgress, OWNERS_GLOBS_FILE, OptionsError, PROMOTION_ARTIFACT_TYPE, PROMOTION_LOG_REPOSITORY, PayloadError, PromotionAnnotation, REQUEST_ID_MAX, TagTakenError, UploadConflictError, UpstreamError, VERDICT_ARTIFACT_TYPE, VERDICT_KEY_ENV, VERDICT_MEDIA_TYPE, VerdictAnnotation, VerdictKey, appendLabelChange, appendPromotion, artifactReason, assertOwnersDirectory, assertSeparateChannels, canonicalVerdict, checkIssuerUrl, checkOwnership, createGithubPackagesClient, defaultActor, defaultCacheDir, describeUploader, dispatchPromotion, download, fetchPackageManifest, fileKey, findPromotion, fnmatchRegExp, formatArtifactRef, formatBytes, formatDuration, gc, githubApiUrl, globToRegExp, isConcurrentPushRace, label, labelLogRepository, labelLogTag, labelTextProblem, listLabelTags, listPromotionTags, locateArtifact, newestVerdict, normalizeSha256, openUpstream, ownersFilePath, parseArtifactRef, parsePromotionRequest, promote, promotionAudience, promotionLogRepository, promotionLogTag, promotionRequestSchema, readLabelChange, readPromotion, readPromotions, recordVerdict, refusedIdentity, reindex, removeSubdirIndex, resolveVerdictKey, sendRepositoryDispatch, signVerdict, splitDispatchPayloads, tagsOfFile, upload, uploadOne, uploaderLabel, validate, validateOne, verdictSignedWith, withConcurrentPushRetry, withoutSubject
+// UNUSED EXPORTS: ARTIFACT_KEY_PATTERN, AUDIENCE_PREFIX, ArtifactRefError, CONCURRENT_PUSH_ATTEMPTS, CONCURRENT_PUSH_CODES, ConfigBlobs, DEFAULT_DISPATCH_BYTES, DEFAULT_MAX_TOKEN_AGE_MS, DISPATCH_LIMITS, GITHUB_ACTIONS_ISSUER, GithubApiError, IDENTITY_TOKEN_RESERVE_BYTES, IdentityError, LABEL_ARTIFACT_TYPE, LABEL_LOG_REPOSITORY, LabelAnnotation, MAX_ACTOR_LENGTH, MAX_ARTIFACTS_PER_REQUEST, MAX_PAYLOAD_INPUT_BYTES, MAX_REASON_LENGTH, MAX_TOKEN_AGE_LIMIT_MS, MAX_TOKEN_LENGTH, MIN_VERDICT_KEY_LENGTH, MirrorProgress, OWNERS_GLOBS_FILE, OptionsError, PROMOTION_ARTIFACT_TYPE, PROMOTION_LOG_REPOSITORY, PayloadError, PromotionAnnotation, REQUEST_ID_MAX, TagTakenError, UploadConflictError, UpstreamError, VERDICT_ARTIFACT_TYPE, VERDICT_KEY_ENV, VERDICT_MEDIA_TYPE, VerdictAnnotation, VerdictKey, VisibilityChecker, appendLabelChange, appendPromotion, artifactReason, assertOwnersDirectory, assertSeparateChannels, canonicalVerdict, checkIssuerUrl, checkOwnership, clockTime, createGithubClient, createGithubPackagesClient, defaultActor, defaultCacheDir, describeUploader, dispatchPromotion, download, fetchPackageManifest, fileKey, findPromotion, fnmatchRegExp, formatArtifactRef, formatBytes, formatDuration, gc, githubApiUrl, globToRegExp, isConcurrentPushRace, label, labelLogRepository, labelLogTag, labelTextProblem, listLabelTags, listPromotionTags, locateArtifact, newestVerdict, normalizeSha256, openUpstream, ownersFilePath, packageSettingsUrl, parseArtifactRef, parsePromotionRequest, promote, promotionAudience, promotionLogRepository, promotionLogTag, promotionRequestSchema, readLabelChange, readPromotion, readPromotions, recordVerdict, refusedIdentity, reindex, removeSubdirIndex, resolveVerdictKey, sendRepositoryDispatch, signVerdict, splitDispatchPayloads, tagsOfFile, upload, uploadOne, uploaderLabel, validate, validateOne, verdictSignedWith, withConcurrentPushRetry, withoutSubject
 
 ;// CONCATENATED MODULE: ./packages/pipeline/src/errors.ts
 // The errors the pipeline throws on purpose. Each message is one line for a person: what went wrong, with which
@@ -79474,8 +79796,8 @@ class errors_GithubApiError extends errors_PipelineError {
 var src = __nccwpck_require__(9235);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-// EXTERNAL MODULE: ./packages/oci/src/index.ts + 15 modules
-var oci_src = __nccwpck_require__(8293);
+// EXTERNAL MODULE: ./packages/oci/src/index.ts + 21 modules
+var oci_src = __nccwpck_require__(1671);
 ;// CONCATENATED MODULE: ./packages/pipeline/src/core/json.ts
 // JSON read from a registry or a file: strict UTF-8, an object at the top, one-line errors naming what was read.
 
@@ -80388,7 +80710,77 @@ async function package_manifest_fetchPackageManifest(store, repository, tag) {
     return { descriptor: fetched.descriptor, bytes: fetched.bytes, manifest, view: (0,src/* describePackageManifest */.xi)(manifest, `${repo.display}:${tag}`) };
 }
 
+// EXTERNAL MODULE: external "node:timers/promises"
+var external_node_timers_promises_ = __nccwpck_require__(8500);
+;// CONCATENATED MODULE: ./packages/pipeline/src/github/rate-limit.ts
+// GitHub's REST rate limits, as every call sees them: the x-ratelimit-* headers of each answer are remembered (so a
+// caller can stop before the budget is spent: 1,000 requests an hour for a workflow token), and a request refused
+// for a rate limit (429, or 403 with retry-after, a spent budget or "secondary rate limit") is sent again after the
+// wait GitHub asks for, when that wait is short enough; a longer one fails with the time the budget comes back.
+
+/** GitHub's advice for a secondary limit without retry-after: wait at least a minute. */
+const SECONDARY_DEFAULT_WAIT_MS = 60_000;
+function headerNumber(headers, name) {
+    const value = headers?.[name];
+    const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
+    return Number.isFinite(n) ? n : undefined;
+}
+function readRateLimit(state, headers) {
+    const limit = headerNumber(headers, 'x-ratelimit-limit');
+    const remaining = headerNumber(headers, 'x-ratelimit-remaining');
+    const reset = headerNumber(headers, 'x-ratelimit-reset');
+    if (limit !== undefined)
+        state.limit = limit;
+    if (remaining !== undefined)
+        state.remaining = remaining;
+    if (reset !== undefined)
+        state.resetAt = reset * 1000;
+}
+/** How long a refused request asks to wait, or undefined when the refusal is not a rate limit. */
+function rateLimitWait(status, headers, message, now = Date.now()) {
+    if (status !== 403 && status !== 429)
+        return undefined;
+    const retryAfter = headerNumber(headers, 'retry-after');
+    if (retryAfter !== undefined)
+        return retryAfter * 1000;
+    if (headerNumber(headers, 'x-ratelimit-remaining') === 0) {
+        const reset = headerNumber(headers, 'x-ratelimit-reset');
+        return reset !== undefined ? Math.max(0, reset * 1000 - now) : undefined;
+    }
+    if (/secondary rate limit/i.test(message) || status === 429)
+        return SECONDARY_DEFAULT_WAIT_MS;
+    return undefined;
+}
+/** Makes every request of `octokit` remember the rate-limit headers in `state` and wait out short rate limits. */
+function rate_limit_handleRateLimits(octokit, state, options = {}) {
+    const maxWaitMs = options.maxWaitMs ?? 90_000;
+    const attempts = Math.max(1, options.attempts ?? 4);
+    octokit.hook.wrap('request', async (request, requestOptions) => {
+        for (let attempt = 1;; attempt++) {
+            try {
+                const response = await request(requestOptions);
+                readRateLimit(state, response.headers);
+                return response;
+            }
+            catch (error) {
+                const e = error;
+                readRateLimit(state, e.response?.headers);
+                const message = typeof e.response?.data?.message === 'string' ? e.response.data.message : (e.message ?? '');
+                const wait = rateLimitWait(e.status, e.response?.headers, message);
+                if (wait === undefined || wait > maxWaitMs || attempt >= attempts)
+                    throw error;
+                await sleep(wait);
+            }
+        }
+    });
+}
+/** `14:05 UTC`, for "the budget comes back at". */
+function rate_limit_clockTime(ms) {
+    return `${new Date(ms).toISOString().slice(11, 16)} UTC`;
+}
+
 ;// CONCATENATED MODULE: ./packages/pipeline/src/github/client.ts
+
 
 
 /** The REST base URL: the explicit one, else GITHUB_API_URL (set by the runner; tests point it at a fake), else github.com. */
@@ -80411,12 +80803,18 @@ function client_githubApiUrl(apiUrl, env = process.env) {
     }
     return url;
 }
-async function client_createGithubClient(token, apiUrl) {
+/**
+ * An octokit for `token`. Every answer's x-ratelimit-* headers land in `rateLimit` (a fresh state by default), and
+ * requests refused for a rate limit are sent again after a short wait (rate-limit.ts).
+ */
+async function client_createGithubClient(token, apiUrl, rateLimit = {}, options) {
     if (!token)
         throw new GithubApiError('no GitHub token given: pass a token with the permissions the call needs');
     const baseUrl = client_githubApiUrl(apiUrl);
     const { getOctokit: load } = await __nccwpck_require__.e(/* import() */ 413).then(__nccwpck_require__.bind(__nccwpck_require__, 2413));
-    return load(token, { baseUrl, userAgent: 'oci-channel' });
+    const octokit = load(token, { baseUrl, userAgent: 'oci-channel' });
+    handleRateLimits(octokit, rateLimit, options);
+    return octokit;
 }
 const HINTS = {
     401: 'the token is missing, expired or wrong',
@@ -80429,7 +80827,13 @@ function client_githubFailure(what, error, hint = '') {
     const status = typeof error?.status === 'number' ? error.status : undefined;
     const apiMessage = oneLine(error?.response?.data?.message ??
         (status === undefined && error instanceof Error ? error.message : ''));
-    const reason = status ? `HTTP ${status}${HINTS[status] ? ` (${HINTS[status]})` : ''}` : 'network error';
+    const headers = error?.response?.headers;
+    const spent = (status === 403 || status === 429) && String(headers?.['x-ratelimit-remaining']) === '0';
+    const reset = Number(headers?.['x-ratelimit-reset']);
+    const hint403 = spent
+        ? `the token's API rate limit is spent${Number.isFinite(reset) ? ` until ${clockTime(reset * 1000)}` : ''}; run again after that`
+        : HINTS[status ?? 0];
+    const reason = status ? `HTTP ${status}${hint403 ? ` (${hint403})` : ''}` : 'network error';
     throw new GithubApiError(`${what} failed: ${reason}${apiMessage ? `: ${apiMessage}` : ''}${hint ? `; ${hint}` : ''}`, status, { cause: error });
 }
 function oneLine(text) {
@@ -80437,8 +80841,9 @@ function oneLine(text) {
 }
 
 ;// CONCATENATED MODULE: ./packages/pipeline/src/github/packages.ts
-// GitHub Packages REST for container packages: ghcr.io has no catalog and no DELETE on the registry API,
-// so gc lists and deletes package versions here.
+// GitHub Packages REST for container packages: ghcr.io has no catalog and no DELETE on the registry API, so gc
+// lists and deletes package versions here (and whole packages: the API refuses to delete a package's last version),
+// and promote and reindex read a new package's visibility. Every call reads the rate-limit headers (rateLimit()).
 
 const OWNER_RE = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 function packages_createGithubPackagesClient(options) {
@@ -80455,8 +80860,9 @@ function packages_createGithubPackagesClient(options) {
         throw new GithubApiError('no GitHub token given: pass a token with the permissions the call needs');
     githubApiUrl(options.apiUrl);
     let loading;
+    const budget = {};
     const client = async () => {
-        const octokit = await (loading ??= createGithubClient(options.token, options.apiUrl));
+        const octokit = await (loading ??= createGithubClient(options.token, options.apiUrl, budget, { maxWaitMs: options.maxRateLimitWaitMs }));
         return { octokit, rest: octokit.rest.packages };
     };
     const scope = ownerType === 'org' ? `organisation ${owner}` : `user ${owner}`;
@@ -80547,7 +80953,48 @@ function packages_createGithubPackagesClient(options) {
                 githubFailure(`deleting version ${id} of container package ${owner}/${packageName}`, error, hint);
             }
         },
+        async getPackage(packageName) {
+            checkPackageName(packageName);
+            const { rest } = await client();
+            let data;
+            try {
+                ({ data } =
+                    ownerType === 'org'
+                        ? await rest.getPackageForOrganization({ org: owner, package_type: 'container', package_name: packageName })
+                        : await rest.getPackageForUser({ username: owner, package_type: 'container', package_name: packageName }));
+            }
+            catch (error) {
+                if (error.status === 404)
+                    return undefined;
+                githubFailure(`reading container package ${owner}/${packageName}`, error, hint);
+            }
+            const visibility = data.visibility === 'public' || data.visibility === 'internal' ? data.visibility : 'private';
+            return { name: data.name, visibility, ...(data.repository?.full_name ? { repository: data.repository.full_name } : {}) };
+        },
+        async deletePackage(packageName) {
+            checkPackageName(packageName);
+            const { rest } = await client();
+            try {
+                if (ownerType === 'org')
+                    await rest.deletePackageForOrg({ org: owner, package_type: 'container', package_name: packageName });
+                else
+                    await rest.deletePackageForUser({ username: owner, package_type: 'container', package_name: packageName });
+            }
+            catch (error) {
+                githubFailure(`deleting container package ${owner}/${packageName}`, error, hint);
+            }
+        },
+        rateLimit() {
+            return { ...budget };
+        },
+        settingsUrl(packageName) {
+            return packages_packageSettingsUrl(owner, ownerType, packageName);
+        },
     };
+}
+/** The package's settings page (visibility, access), for messages: `/` in the name is encoded. */
+function packages_packageSettingsUrl(owner, ownerType, packageName) {
+    return `https://github.com/${ownerType === 'org' ? 'orgs' : 'users'}/${owner}/packages/container/${encodeURIComponent(packageName)}/settings`;
 }
 function checkPackageName(name) {
     // Repository names as the registry knows them, without the owner (octokit encodes the '/').
@@ -80772,8 +81219,77 @@ async function dispatchPromotion(options) {
     return { dispatches: sent, payloads };
 }
 
+;// CONCATENATED MODULE: ./packages/pipeline/src/github/visibility.ts
+
+class visibility_VisibilityChecker {
+    mode;
+    #options;
+    #client;
+    #checked = new Map();
+    found = [];
+    /** Without GitHub options the check is off; with them it defaults to 'warn'. */
+    constructor(options, mode) {
+        this.#options = options;
+        this.mode = options ? (mode ?? 'warn') : 'off';
+    }
+    get enabled() {
+        return this.mode !== 'off';
+    }
+    /** Reads the visibility of the package behind a registry repository once per run; records and returns a problem. */
+    check(repository) {
+        if (!this.enabled || !this.#options)
+            return Promise.resolve(undefined);
+        let pending = this.#checked.get(repository);
+        if (!pending) {
+            pending = this.#read(repository);
+            this.#checked.set(repository, pending);
+        }
+        return pending;
+    }
+    async #read(repository) {
+        const { owner, ownerType = 'org' } = this.#options;
+        const prefix = `${owner.toLowerCase()}/`;
+        if (!repository.toLowerCase().startsWith(prefix))
+            return undefined;
+        const name = repository.slice(prefix.length);
+        const settings = packageSettingsUrl(owner, ownerType, name);
+        let pkg;
+        try {
+            this.#client ??= createGithubPackagesClient(this.#options);
+            pkg = await this.#client.getPackage(name);
+        }
+        catch (error) {
+            const problem = {
+                repository,
+                visibility: 'unknown',
+                fix: `could not read the visibility of production package ${repository} (${error instanceof Error ? error.message : String(error)}); check it at ${settings}`,
+            };
+            this.found.push(problem);
+            return problem;
+        }
+        if (pkg?.visibility === 'public')
+            return undefined;
+        const visibility = pkg ? pkg.visibility : 'unknown';
+        const where = ownerType === 'org'
+            ? `; so that new packages can be public, allow public packages in https://github.com/organizations/${owner}/settings/packages`
+            : '';
+        const what = visibility === 'unknown'
+            ? `production package ${repository} cannot be seen with the GitHub token given (private, or the token lacks read:packages)`
+            : `production package ${repository} is ${visibility}: conda clients without credentials cannot read it`;
+        const problem = {
+            repository,
+            visibility,
+            fix: `${what}; make it public at ${settings} (Danger Zone: Change visibility)${where}`,
+        };
+        this.found.push(problem);
+        return problem;
+    }
+}
+
 ;// CONCATENATED MODULE: ./packages/pipeline/src/github/index.ts
 // GitHub REST pieces of the pipeline: repository_dispatch requests and the GitHub Packages API.
+
+
 
 
 
@@ -80960,11 +81476,12 @@ const MERGE_ATTEMPTS = 6;
 /** Files uploaded at once when not told. */
 const DEFAULT_CONCURRENCY = 8;
 /**
- * .conda files larger than this are hashed in the pass that sends them instead of before: a chunked upload
- * (POST, PATCH, PUT?digest) needs the digest only at its closing PUT, so the file is read once. Measured on
- * distribution 2.8 with 1 GiB: that PUT does not re-read the upload (10-360 ms), and POST + one PATCH + PUT is as
- * fast as curl's POST + monolithic PUT (see RemoteStoreOptions.chunkSizeBytes). Smaller ones are hashed first and
- * go up in one monolithic PUT (one request less; the second read hits the page cache).
+ * .conda files larger than this are hashed in the pass that sends them instead of before: a streamed upload
+ * (POST, one PATCH without Content-Range, PUT?digest) needs the digest only at its closing PUT, so the file is read
+ * once. Measured on distribution 2.8 with 1 GiB: that PUT does not re-read the upload (10-360 ms), and POST + one
+ * PATCH + PUT is as fast as curl's POST + monolithic PUT; ghcr.io takes it too (it refuses only ranged bodies over
+ * 4 MiB; docs/reliability.md). Smaller ones are hashed first and go up in one monolithic PUT (one request less; the
+ * second read hits the page cache).
  */
 const HASH_WHILE_SENDING_ABOVE = (/* unused pure expression or super */ null && (64 * 1024 * 1024));
 /** What the tag holds of `filename`, from the manifest fetchPackageManifest read. */
@@ -81898,7 +82415,10 @@ async function validate_validateOne(ctx, ref) {
     }
     catch (error) {
         // Without a recorded verdict promote re-validates; the checks above still stand for this run.
-        check('verdict-recorded', false, `could not record the verdict on ${stagingRepo.display}@${manifestDigest}: ${errorLine(error)}`);
+        const hint = error instanceof DeniedError || error instanceof UnauthorizedError
+            ? '; verdicts are written with the staging credential: give validate one that may push to the staged package (on ghcr.io the identity that created it, docs/actions.md)'
+            : '';
+        check('verdict-recorded', false, `could not record the verdict on ${stagingRepo.display}@${manifestDigest}: ${errorLine(error)}${hint}`);
         return { ...finish({ manifestDigest, size: layer.size }) };
     }
     ctx.report(result.verdict === 'passed' ? 'passed' : `failed: ${withoutSubject(result.reason ?? '', artifact)}`, { artifact });
@@ -81986,6 +82506,7 @@ async function validate(o) {
 
 
 
+
 const promote_MERGE_ATTEMPTS = 6;
 /** Groups promoted at once when not told: promotion is round trips, not bytes (blobs are mounted). */
 const promote_DEFAULT_CONCURRENCY = 16;
@@ -82026,7 +82547,9 @@ async function ensureBlob(ctx, from, to, descriptor, source) {
         return;
     }
     const stream = await from.fetchBlob(descriptor.digest, descriptor.size);
-    await to.pushBlob(streamSource(stream, descriptor.size), { digest: descriptor.digest, size: descriptor.size });
+    const pushed = await to.pushBlob(streamSource(stream, descriptor.size), { digest: descriptor.digest, size: descriptor.size });
+    if (pushed.pushed)
+        ctx.streamedBytes += descriptor.size;
 }
 /**
  * Decide per artifact whether it may go: its newest SIGNED verdict on the exact staged digest, re-validating when
@@ -82101,6 +82624,12 @@ async function ensureLogged(ctx, ref, where, manifestDigest) {
         ...(ctx.options.label ? { label: ctx.options.label } : {}),
     });
     ctx.report('logged', { artifact: formatArtifactRef(ref) });
+    // The first entry created the log's repository: reindex (and anyone) must be able to read it.
+    if (tags.length === 0 && ctx.visibility.enabled) {
+        const problem = await ctx.visibility.check(promotionLogRepository(ctx.production).name);
+        if (problem)
+            ctx.report(problem.fix);
+    }
 }
 /** Puts every pending artifact of one tag into production and returns the verified production manifest. */
 async function publishGroup(ctx, where, staged, pending, 
@@ -82136,7 +82665,7 @@ production) {
             // Blobs first, the tag last, and only if it is still free the moment before (registries have no conditional
             // PUT; the re-read below catches what slips through that last moment).
             try {
-                await withConcurrentPushRetry(() => copy(stagingRepo, staged.descriptor.digest, productionRepo, {
+                const copied = await withConcurrentPushRetry(() => copy(stagingRepo, staged.descriptor.digest, productionRepo, {
                     tag: where.tag,
                     manifest: { bytes: staged.bytes, mediaType: staged.descriptor.mediaType },
                     verify: false,
@@ -82144,6 +82673,8 @@ production) {
                     signal: ctx.options.signal,
                     onProgress: (b) => ticker.tick(b),
                 }));
+                // Streamed rather than mounted: ghcr.io never mounts, a registry-to-registry copy cannot.
+                ctx.streamedBytes += copied.bytesCopied;
             }
             catch (error) {
                 if (error instanceof TagTakenError)
@@ -82269,11 +82800,18 @@ async function promoteGroup(ctx, where, refs) {
         try {
             for (const p of pending)
                 ctx.report('copying to production', { artifact: formatArtifactRef(p.ref), totalBytes: p.verdict.size });
+            // A package name production never had: once it exists, check that anonymous clients can read it.
+            const newName = ctx.visibility.enabled && !production && (await ctx.production.repository(where.repository).listTags()).length === 0;
             const published = await publishGroup(ctx, where, staged, pending, production);
             productionDigest = published.digest;
             current = published.manifest;
             for (const p of pending)
                 ctx.report('copied to production', { artifact: formatArtifactRef(p.ref) });
+            if (newName) {
+                const problem = await ctx.visibility.check(ctx.production.repository(where.repository).name);
+                if (problem)
+                    ctx.report(problem.fix, { artifact: `${where.repository}:${where.tag}` });
+            }
         }
         catch (error) {
             // A concurrent promote may have finished the job (and removed staging): then it is promoted.
@@ -82366,7 +82904,8 @@ async function promote(o) {
         report(`uploader ${describeUploader(uploader)}`);
     const staging = openChannel(o.staging, stagingOptions(o));
     const production = openChannel(o.production, productionOptions(o));
-    const ctx = { staging: staging.store, production: production.store, options: o, report, verdictKey, uploader, reader: packageReader() };
+    const visibility = new VisibilityChecker(o.github, o.visibilityCheck);
+    const ctx = { staging: staging.store, production: production.store, options: o, report, verdictKey, uploader, reader: packageReader(), streamedBytes: 0, visibility };
     const withUploader = (result) => (uploader ? { ...result, uploader } : result);
     try {
         const results = [];
@@ -82415,7 +82954,14 @@ async function promote(o) {
             }
         })));
         const artifacts = order(o.artifacts, results);
-        return withUploader({ ok: artifacts.length > 0 && artifacts.every((a) => a.status === 'promoted' || a.status === 'already-promoted'), artifacts });
+        const privatePackages = visibility.found;
+        const promotedAll = artifacts.length > 0 && artifacts.every((a) => a.status === 'promoted' || a.status === 'already-promoted');
+        return withUploader({
+            ok: promotedAll && !(visibility.mode === 'fail' && privatePackages.length > 0),
+            artifacts,
+            streamedBytes: ctx.streamedBytes,
+            ...(privatePackages.length ? { privatePackages } : {}),
+        });
     }
     finally {
         await Promise.all([staging.release(), production.release()]);
@@ -83621,6 +84167,7 @@ async function labels_readLabelChange(store, logTag) {
 
 
 
+
 /** Attempts to move `latest` when other reindexes keep replacing it. */
 const LATEST_ATTEMPTS = 6;
 function withIndexedTimestamp(pkg, at) {
@@ -83628,7 +84175,7 @@ function withIndexedTimestamp(pkg, at) {
         return pkg;
     return { ...pkg, record: { ...pkg.record, indexed_timestamp: at } };
 }
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const reindex_sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const sha256Of = (bytes) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 /** Refuses subdirs that are no conda platform (a typo would publish an empty index no one asked for). */
 function checkSubdirs(o) {
@@ -83653,6 +84200,10 @@ async function reindex_reindex(o) {
     const concurrency = o.concurrency ?? 8;
     const limit = pLimit(concurrency);
     const errors = [];
+    // An index repository pushed for the first time may be a new private package (ghcr.io): anonymous clients
+    // could not read the channel. Checked once per repository, where `github` is given.
+    const visibility = new VisibilityChecker(o.github, o.visibilityCheck);
+    const firstPushes = [];
     try {
         const cache = new IndexCache(o.cacheDir, store.display);
         await cache.load();
@@ -84058,6 +84609,8 @@ async function reindex_reindex(o) {
             channelData = Buffer.from(channelDataJson(subdirs, previous ? { previous } : {}), 'utf8');
             if (sha256Of(channelData) !== cache.state.channeldata) {
                 try {
+                    if (visibility.enabled && !(await channelDataRepo.resolve('latest')))
+                        firstPushes.push(channelDataRepo.name);
                     cache.state.channeldata = await pushChannelData(channelDataRepo, channelData, timestampTag(now()), createdAt);
                 }
                 catch (error) {
@@ -84087,9 +84640,21 @@ async function reindex_reindex(o) {
                 ...(o.signal ? { signal: o.signal } : {}),
             });
         }
+        for (const repository of firstPushes) {
+            const problem = await visibility.check(repository);
+            if (problem)
+                report(problem.fix);
+        }
+        const privatePackages = visibility.found;
         for (const e of errors)
             report(e);
-        return { ok: errors.length === 0, subdirs: results, requests: counting.count(), ...(errors.length ? { errors } : {}) };
+        return {
+            ok: errors.length === 0 && !(visibility.mode === 'fail' && privatePackages.length > 0),
+            subdirs: results,
+            requests: counting.count(),
+            ...(errors.length ? { errors } : {}),
+            ...(privatePackages.length ? { privatePackages } : {}),
+        };
         // --- helpers needing the closure ---------------------------------------------------------------
         async function fullListing() {
             const names = catalog ?? knownPackageRepositories();
@@ -84202,6 +84767,8 @@ async function reindex_reindex(o) {
                 const ours = await settle(() => repository.pushManifest(bytes, MediaType.ImageManifest, stamp));
                 // Before moving latest: take in whatever a concurrent reindex published meanwhile.
                 const before = await repository.resolve('latest');
+                if (attempt === 1 && !before && !firstPushes.includes(repository.name))
+                    firstPushes.push(repository.name);
                 if (before && before.digest !== w.latest && before.digest !== ours.digest) {
                     const pub = await readPublishedRepodata(repository, before.digest, w.subdir);
                     w.latest = before.digest;
@@ -84212,7 +84779,7 @@ async function reindex_reindex(o) {
                 }
                 await settle(() => repository.pushManifest(bytes, MediaType.ImageManifest, 'latest'));
                 // A racing run may have moved latest between our read and our write: check it kept our files.
-                await sleep(50 + Math.floor(Math.random() * 100));
+                await reindex_sleep(50 + Math.floor(Math.random() * 100));
                 const after = await repository.resolve('latest');
                 let final = ours.digest;
                 let theirs;
@@ -84507,11 +85074,68 @@ async function download(o) {
     }
 }
 
+;// CONCATENATED MODULE: ./packages/pipeline/src/github/package-deleter.ts
+
+class package_deleter_PackageDeleter {
+    #client;
+    #options;
+    #versions = new Map();
+    constructor(client, options) {
+        this.#client = client;
+        this.#options = options;
+    }
+    /** Why to stop now (the budget is down to the reserve), or undefined. */
+    budgetLow() {
+        const { remaining, resetAt } = this.#client.rateLimit();
+        const reserve = this.#options.reserve ?? 25;
+        if (remaining === undefined || remaining > reserve)
+            return undefined;
+        return `stopped early: the GitHub API budget of this token is down to ${remaining} request(s)${resetAt ? ` until ${clockTime(resetAt)}` : ''}; the next run continues`;
+    }
+    async #list(packageName) {
+        let versions = this.#versions.get(packageName);
+        if (!versions) {
+            versions = await this.#client.listVersions(packageName);
+            this.#versions.set(packageName, versions);
+        }
+        return versions;
+    }
+    /**
+     * Deletes the versions holding these manifest digests, in order (digests without a version are skipped: gone
+     * already). Calls `deleted` for each digest that is gone; returns whether the whole package went.
+     */
+    async delete(packageName, digests, deleted) {
+        const versions = await this.#list(packageName);
+        const doomed = new Set(digests);
+        const left = versions.filter((v) => !doomed.has(v.name));
+        const stale = (v) => this.#options.now - Date.parse(v.createdAt) >= this.#options.olderThanMs;
+        if (left.every((v) => v.tags.length === 0 && stale(v))) {
+            await this.#client.deletePackage(packageName);
+            this.#versions.set(packageName, []);
+            for (const digest of digests)
+                deleted(digest);
+            return { packageDeleted: true };
+        }
+        for (const digest of digests) {
+            const version = versions.find((v) => v.name === digest);
+            if (version) {
+                await this.#client.deleteVersion(packageName, version.id);
+                versions.splice(versions.indexOf(version), 1);
+            }
+            deleted(digest);
+        }
+        return { packageDeleted: false };
+    }
+}
+
 ;// CONCATENATED MODULE: ./packages/pipeline/src/steps/gc.ts
 // gc: deletes staging artifacts older than a cutoff, with their verdict referrers and the referrers fallback
 // tag. Age comes from the manifest's org.opencontainers.image.created, else from the newest verdict's time;
 // artifacts whose age cannot be told are kept. Only v0 package repositories (`<subdir>/<name>`) are touched.
-// Where the registry cannot list or delete (ghcr.io), the GitHub Packages API does it when `github` is given.
+// Where the registry cannot list or delete (ghcr.io), the GitHub Packages API does it when `github` is given:
+// what one repository loses is deleted in one batch per package (package-deleter.ts), and the run stops while the
+// token's REST budget still has a reserve.
+
 
 
 
@@ -84534,6 +85158,12 @@ async function gc(o) {
     const result = { ok: true, deleted: [], errors: [] };
     let github;
     const githubClient = () => (github ??= createGithubPackagesClient(o.github));
+    let deleter;
+    const restDeleter = () => (deleter ??= new PackageDeleter(githubClient(), { olderThanMs: o.olderThanMs, now, reserve: o.github?.reserve }));
+    /** Set once the registry refused a DELETE and the REST API is configured: later deletes go there directly. */
+    let registryCannotDelete = false;
+    /** What one repository loses, in the order it goes: referrers first, then the fallback index, then the manifest. */
+    let doomed = [];
     // GitHub package names are the repository path without the owner.
     const packageName = (repository) => o.github && repository.name.startsWith(`${o.github.owner.toLowerCase()}/`) ? repository.name.slice(o.github.owner.length + 1) : repository.name;
     const channelPath = store.location.path;
@@ -84552,6 +85182,12 @@ async function gc(o) {
         if (!o.allowProduction)
             await refuseProduction(names);
         for (const name of names.filter(isPackageRepository).sort()) {
+            const low = deleter?.budgetLow();
+            if (low) {
+                result.stoppedEarly = low;
+                report(low);
+                break;
+            }
             const repository = store.repository(name);
             try {
                 await collectRepository(repository);
@@ -84635,23 +85271,34 @@ async function gc(o) {
         for (const e of entries) {
             if (typeof e.digest !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(e.digest))
                 continue;
-            if (!o.dryRun)
-                await remove(repository, e.digest);
-            result.deleted.push({ repository: repository.name, digest: e.digest, ageMs, dryRun: o.dryRun === true, reason: `verdict about ${subject}, which is gone (promoted or collected); newest verdict ${age(ageMs)} old` });
+            doomed.push({ repository: repository.name, digest: e.digest, ageMs, reason: `verdict about ${subject}, which is gone (promoted or collected); newest verdict ${age(ageMs)} old` });
         }
-        if (!o.dryRun)
-            await remove(repository, fetched.descriptor.digest);
-        result.deleted.push({
-            repository: repository.name,
-            tag,
-            digest: fetched.descriptor.digest,
-            ageMs,
-            dryRun: o.dryRun === true,
-            reason: `referrers index of ${subject}, which is gone; newest verdict ${age(ageMs)} old`,
-        });
+        doomed.push({ repository: repository.name, tag, digest: fetched.descriptor.digest, ageMs, reason: `referrers index of ${subject}, which is gone; newest verdict ${age(ageMs)} old` });
     }
     async function collectRepository(repository) {
+        doomed = [];
+        await planRepository(repository);
+        if (o.dryRun) {
+            for (const d of doomed)
+                result.deleted.push({ ...d, dryRun: true });
+            return;
+        }
+        const gone = new Set();
+        try {
+            await remove(repository, [...new Set(doomed.map((d) => d.digest))], (digest) => gone.add(digest));
+        }
+        finally {
+            for (const d of doomed)
+                if (gone.has(d.digest))
+                    result.deleted.push({ ...d, dryRun: false });
+        }
+        for (const d of doomed)
+            if (d.tag && !/^sha256-/.test(d.tag) && gone.has(d.digest))
+                report(`deleted ${repository.display}:${d.tag} (${Math.round(d.ageMs / 60000)} min old)`);
+    }
+    async function planRepository(repository) {
         const all = await repository.listTags();
+        const allTags = new Set(all);
         const tags = all.filter((t) => !REFERRERS_TAG.test(t));
         const seen = new Set();
         for (const tag of tags) {
@@ -84676,46 +85323,44 @@ async function gc(o) {
             }
             if (ageMs < o.olderThanMs)
                 continue;
-            const referrers = await repository.referrers(digest);
             const why = `never promoted, ${age(ageMs)} old (limit ${age(o.olderThanMs)})`;
             const verdictWhy = `verdict on ${repository.name}:${tag}, which goes with it`;
-            if (o.dryRun) {
-                result.deleted.push({ repository: repository.name, tag, digest, ageMs, dryRun: true, reason: why });
-                for (const r of referrers)
-                    result.deleted.push({ repository: repository.name, digest: r.digest, ageMs, dryRun: true, reason: verdictWhy });
-                continue;
-            }
-            // Referrers first: a crash after this leaves an artifact without verdict, which promote refuses anyway.
-            for (const r of referrers) {
-                await remove(repository, r.digest);
-                result.deleted.push({ repository: repository.name, digest: r.digest, ageMs, dryRun: false, reason: verdictWhy });
-            }
-            const fallback = await repository.resolve(`sha256-${digest.slice('sha256:'.length)}`);
+            // Referrers first: a crash after them leaves an artifact without verdict, which promote refuses anyway.
+            for (const r of await repository.referrers(digest))
+                doomed.push({ repository: repository.name, digest: r.digest, ageMs, reason: verdictWhy });
+            const fallback = allTags.has(referrersTagOf(digest)) ? await repository.resolve(referrersTagOf(digest)) : undefined;
             if (fallback)
-                await remove(repository, fallback.digest);
-            await remove(repository, digest);
-            result.deleted.push({ repository: repository.name, tag, digest, ageMs, dryRun: false, reason: why });
-            report(`deleted ${repository.display}:${tag} (${Math.round(ageMs / 60000)} min old)`);
+                doomed.push({ repository: repository.name, tag: referrersTagOf(digest), digest: fallback.digest, ageMs, reason: `referrers index of ${repository.name}:${tag}, which goes with it` });
+            doomed.push({ repository: repository.name, tag, digest, ageMs, reason: why });
         }
         for (const tag of all.filter((t) => REFERRERS_TAG.test(t)))
             await collectOrphanReferrers(repository, tag);
     }
-    async function remove(repository, digest) {
-        try {
-            await repository.deleteManifest(digest);
-            return;
+    /** Deletes through the registry while it can; where it cannot and `github` is given, a package batch over REST. */
+    async function remove(repository, digests, deleted) {
+        let rest = digests;
+        if (!registryCannotDelete) {
+            rest = [];
+            for (const [i, digest] of digests.entries()) {
+                try {
+                    await repository.deleteManifest(digest);
+                    deleted(digest);
+                }
+                catch (error) {
+                    if (error instanceof NotFoundError) {
+                        deleted(digest);
+                        continue;
+                    }
+                    if (!(error instanceof UnsupportedError || error instanceof DeniedError) || !o.github)
+                        throw error;
+                    registryCannotDelete = true;
+                    rest = digests.slice(i);
+                    break;
+                }
+            }
         }
-        catch (error) {
-            if (error instanceof NotFoundError)
-                return;
-            if (!(error instanceof UnsupportedError || error instanceof DeniedError) || !o.github)
-                throw error;
-        }
-        const client = githubClient();
-        const name = packageName(repository);
-        const version = (await client.listVersions(name)).find((v) => v.name === digest);
-        if (version)
-            await client.deleteVersion(name, version.id);
+        if (rest.length > 0)
+            await restDeleter().delete(packageName(repository), rest, deleted);
     }
 }
 /** An age for people: minutes, hours or days. */
@@ -84725,6 +85370,9 @@ function age(ms) {
     if (ms < 2 * 86_400_000)
         return `${Math.round(ms / 3600_000)} h`;
     return `${Math.round(ms / 86_400_000)} d`;
+}
+function referrersTagOf(digest) {
+    return `sha256-${digest.slice('sha256:'.length)}`;
 }
 /** The GitHub package name prefix of a channel path (`owner/channel` -> `channel`). */
 function packageNameOfPath(channelPath, owner) {
@@ -86330,6 +86978,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers");
+
+/***/ }),
+
+/***/ 8500:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
 
 /***/ }),
 
