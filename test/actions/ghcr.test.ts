@@ -8,6 +8,8 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promotionAudience } from '@oci-channel/pipeline';
+import { startOidcIssuer, type RunningOidcIssuer } from '../harness/oidc-issuer.ts';
 import { buildPackage, sha256File } from '../helpers/hostile-packages.ts';
 import { packageNames, startGhcrWorld, TOKENS, type GhcrWorld } from '../helpers/ghcr-world.ts';
 import { createActionRunner, secretLeaks, type ActionRun, type ActionRunner } from './run-action.ts';
@@ -23,6 +25,9 @@ let workspace: string;
 let runner: ActionRunner;
 const runs: ActionRun[] = [];
 let payload: string;
+let issuer: RunningOidcIssuer;
+/** Identity tokens handed to the actions: secrets like any other. */
+const identityTokens: string[] = [];
 
 async function run(name: string, inputs: Record<string, string>, env: Record<string, string> = {}): Promise<ActionRun> {
   const result = await runner.run(name, inputs, { cwd: workspace, env });
@@ -33,6 +38,7 @@ async function run(name: string, inputs: Record<string, string>, env: Record<str
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'actions-ghcr-'));
   world = await startGhcrWorld();
+  issuer = await startOidcIssuer();
   // The channel repository has been quiet for 50 days: its scheduled workflows stop at 60.
   world.model.repositories.get('prod-org/channel')!.pushedAt = new Date(Date.now() - 50 * 86_400_000).toISOString();
   world.model.addIdentity({ token: BUDGET_TOKEN, kind: 'classic-pat', login: 'stage-bot', scopes: ['read:packages', 'delete:packages'], restLimit: 30 });
@@ -55,6 +61,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await world?.stop();
+  await issuer?.stop();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -69,17 +76,21 @@ test('upload-to-staging with the staging identity', async () => {
     'noarch/left2-1.0-0.conda',
     'noarch/left3-1.0-0.conda',
   ]);
-  payload = JSON.stringify({
-    uploader: 'libfoo',
-    artifacts: {
-      'linux-64/libfoo-2.0-h0_0.conda': await sha256File(path.join(workspace, 'build', 'libfoo-2.0-h0_0.conda')),
-      'linux-64/libfoo-2.0-h0_0.tar.bz2': await sha256File(path.join(workspace, 'build', 'libfoo-2.0-h0_0.tar.bz2')),
-    },
-  });
+  const requested = {
+    'linux-64/libfoo-2.0-h0_0.conda': await sha256File(path.join(workspace, 'build', 'libfoo-2.0-h0_0.conda')),
+    'linux-64/libfoo-2.0-h0_0.tar.bz2': await sha256File(path.join(workspace, 'build', 'libfoo-2.0-h0_0.tar.bz2')),
+  };
+  // The feedstock's upload job mints the identity token for exactly these artifacts (as upload-to-staging does).
+  const refs = Object.entries(requested).map(([key, sha256]) => ({ subdir: key.split('/')[0]!, filename: key.split('/')[1]!, sha256 }));
+  const token = await issuer.mint(promotionAudience(refs), { claims: { repository: 'prod-org/libfoo-feedstock', repository_owner: 'prod-org' } });
+  identityTokens.push(token);
+  payload = JSON.stringify({ uploader: 'libfoo', artifacts: requested, identity_token: token });
 });
 
 test('validate and promote: verdicts in staging, production written only by the release identity, streamed, public', async () => {
-  const common = { payload, staging: world.staging, production: world.production, 'staging-username': 'stage-bot', 'staging-password': TOKENS.stage, 'verdict-key': VERDICT_KEY };
+  const common = { payload, staging: world.staging, production: world.production, 'staging-username': 'stage-bot', 'staging-password': TOKENS.stage, 'verdict-key': VERDICT_KEY,
+    // A single-uploader channel here: who may publish is the allowed owner's verified repositories.
+    owners: 'none', 'oidc-issuer': issuer.url, 'allowed-owners': 'prod-org' };
   const validate = await run('validate', common);
   expect(validate.error).toBeUndefined();
   expect(validate.outputs.ok).toBe('true');
@@ -150,5 +161,5 @@ test('gc-staging deletes through the REST API, stops at the budget reserve, and 
 });
 
 test('no token or key appears in any output, summary or log', () => {
-  for (const result of runs) for (const secret of SECRETS) expect(secretLeaks(result, secret)).toEqual([]);
+  for (const result of runs) for (const secret of [...SECRETS, ...identityTokens]) expect(secretLeaks(result, secret)).toEqual([]);
 });

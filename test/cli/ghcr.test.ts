@@ -131,7 +131,7 @@ test('promote: a staging credential gets "no push access to production" and writ
   const args = ['promote', '--staging', world.staging, '--production', world.production, '--json'];
   const wrong = await cli([...args, ...refs], { ...stage(), ...credentialEnv(world.production, TOKENS.stage), OCI_CHANNEL_VERDICT_KEY: VERDICT_KEY });
   expect(wrong.code).toBe(1);
-  expect(JSON.parse(wrong.stdout).artifacts[0].reason).toMatch(/no push access to production .*permission_denied: create_package/);
+  expect(JSON.parse(wrong.stdout).artifacts[0].reason).toMatch(/no push access to production\b.*permission_denied: create_package/);
   expect(packageNames(world, 'prod-org')).toEqual([]);
 
   const run = await cli([...args, '--github-owner', 'prod-org', '--visibility-check', 'fail', ...refs], {

@@ -173,7 +173,11 @@ describe('every YAML snippet in the docs', () => {
     'README.md',
     ...ACTIONS.map((name) => path.join('actions', name, 'README.md')),
   ];
-  const snippets = sources.flatMap((file) => [...read(path.join(ROOT, file)).matchAll(/```ya?ml\n([\s\S]*?)```/g)].map((m, i) => ({ id: `${file} #${i + 1}`, text: m[1]! })));
+  const all = sources.flatMap((file) => [...read(path.join(ROOT, file)).matchAll(/```ya?ml\n([\s\S]*?)```/g)].map((m, i) => ({ id: `${file} #${i + 1}`, text: m[1]! })));
+  // Label request files (label.yml applies them) are YAML too, but no workflow: they are checked on their own.
+  const isLabelRequest = (text: string) => /^\s*# label-requests\/[^\s]+\.ya?ml/.test(text);
+  const snippets = all.filter((s) => !isLabelRequest(s.text));
+  const labelRequests = all.filter((s) => isLabelRequest(s.text));
   const asWorkflow = (text: string) =>
     text.includes('jobs:')
       ? text
@@ -190,6 +194,15 @@ describe('every YAML snippet in the docs', () => {
       '.github/workflows/pages.yml',
     ]);
     for (const name of ACTIONS) expect(snippets.some((s) => s.id.startsWith(path.join('actions', name)))).toBe(true);
+  });
+
+  test('the label request file in the docs has only the keys label.yml reads', () => {
+    expect(labelRequests.map((s) => s.id.split(' ')[0])).toEqual(['docs/actions.md']);
+    for (const { text } of labelRequests) {
+      const request = YAML.parse(text) as Record<string, unknown>;
+      expect(Object.keys(request).filter((k) => !['artifacts', 'add', 'remove', 'reason'].includes(k))).toEqual([]);
+      expect(Array.isArray(request.artifacts)).toBe(true);
+    }
   });
 
   test.each(snippets.map((s) => [s.id, s.text] as [string, string]))('%s is a valid workflow or steps, linted, using this project right', async (_id, text) => {
