@@ -41,6 +41,7 @@ import {
   type BlobSource,
   type Descriptor,
   type FetchedManifest,
+  type ListTagsOptions,
   type ImageIndex,
   type Repository,
   type Store,
@@ -823,10 +824,12 @@ class RemoteRepository implements Repository {
     throw error;
   }
 
-  async listTags(): Promise<string[]> {
+  async listTags(options: ListTagsOptions = {}): Promise<string[]> {
     const context = this.#context();
     const tags: string[] = [];
+    const { after } = options;
     let url: URL | undefined = this.#url('tags/list?n=1000');
+    if (after !== undefined) url.searchParams.set('last', after);
     const seen = new Set<string>();
     while (url) {
       if (seen.has(url.href) || seen.size >= MAX_PAGES) {
@@ -847,7 +850,7 @@ class RemoteRepository implements Repository {
         throw new ProtocolError(`tag list of ${where(context)} is not JSON`, context);
       }
       if (parsed.tags != null && !Array.isArray(parsed.tags)) throw new ProtocolError(`tag list of ${where(context)} has no tags array`, context);
-      for (const tag of (parsed.tags as unknown[] | null | undefined) ?? []) if (typeof tag === 'string') tags.push(tag);
+      for (const tag of (parsed.tags as unknown[] | null | undefined) ?? []) if (typeof tag === 'string' && (after === undefined || tag > after)) tags.push(tag);
       url = next;
     }
     return tags;

@@ -4,7 +4,7 @@
 // promotion, tagged `<UTC yyyymmddHHMMSSmmm>-<16 hex of sha256(subdir/filename)>`: tags sort by time and
 // two promotions never write the same tag (different files differ in the hash, one file twice in the time).
 import { createHash } from 'node:crypto';
-import type { Repository, Store } from '@oci-channel/oci';
+import { OciError, type Repository, type Store } from '@oci-channel/oci';
 import { parseJsonObject } from '../core/json.ts';
 import { artifactManifest, pushEmptyJson } from './artifact-manifest.ts';
 import { withConcurrentPushRetry } from '../core/retry.ts';
@@ -75,11 +75,24 @@ export async function appendPromotion(store: Store, entry: Omit<PromotionEntry, 
   return { ...entry, promotedAt, logTag, logDigest: descriptor.digest };
 }
 
-/** Log tags in time order, optionally only those after `after` (a log tag: the reader's high-water mark). */
+/**
+ * Log tags in time order, optionally only those after `after` (a log tag or a prefix of one: the reader's
+ * high-water mark). `after` goes to the registry as `last=`, so where it is honoured a reader that keeps its
+ * place pays for what is new, not for the whole log.
+ */
 export async function listPromotionTags(store: Store, after?: string): Promise<string[]> {
-  const tags = (await promotionLogRepository(store).listTags()).filter((t) => LOG_TAG_RE.test(t));
+  const repository = promotionLogRepository(store);
+  let listed: string[];
+  try {
+    listed = await repository.listTags(after ? { after } : {});
+  } catch (error) {
+    // Some registries (Harbor) refuse a `last` that is not an existing tag; the mark rewound is not one.
+    if (!after || !(error instanceof OciError) || error.status !== 400) throw error;
+    listed = await repository.listTags();
+  }
+  const tags = listed.filter((t) => LOG_TAG_RE.test(t) && (!after || t > after));
   tags.sort();
-  return after === undefined ? tags : tags.filter((t) => t > after);
+  return tags;
 }
 
 export async function readPromotion(store: Store, logTag: string): Promise<LoggedPromotion> {
