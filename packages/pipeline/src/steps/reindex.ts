@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import { MediaType, NotFoundError, UnsupportedError } from '@oci-channel/oci';
-import { buildSubdirIndex, channelDataJson, type IndexedPackage, type SubdirIndexFiles } from '@oci-channel/conda';
+import { buildSubdirIndex, channelDataJson, recordWith, type IndexedPackage, type SubdirIndexFiles } from '@oci-channel/conda';
 import { parseJsonObject } from '../core/json.ts';
 import { readSmallBlob } from '../core/blobs.ts';
 import { IndexCache, type CachedEntry } from '../index/cache.ts';
@@ -33,7 +33,7 @@ const LATEST_ATTEMPTS = 6;
 
 function withIndexedTimestamp(pkg: IndexedPackage, at: number): IndexedPackage {
   if (typeof pkg.record.indexed_timestamp === 'number') return pkg;
-  return { ...pkg, record: { ...pkg.record, indexed_timestamp: at } };
+  return { ...pkg, record: recordWith(pkg.record, 'indexed_timestamp', at) };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -156,8 +156,6 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
     await Promise.all([...work.values()].map((w) => limit(() => readLatest(w))));
 
     // --- what is new: the promotion log (incremental) or a listing of production (full) --------------
-    const logTags = await listPromotionTags(store);
-    const lastTag = logTags.at(-1);
     let newMark = cache.state.mark;
     const read = async (repository: string, reference: string, fallback?: string) => {
       const cached = cache.byManifest.get(reference);
@@ -172,12 +170,15 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
     };
 
     if (o.full) {
+      const lastTag = (await listPromotionTags(store)).at(-1);
       await fullListing();
       newMark = lastTag ?? newMark;
     } else {
       const after = cache.warm ? cache.state.mark : marks.some((m) => m === undefined) ? undefined : marks.sort()[0];
       const from = after ? rewindMark(after) : '';
-      const candidates = logTags.filter((t) => t > from);
+      // Only the log past the mark (rewound): a warm run costs the same whatever the log's length.
+      const candidates = await listPromotionTags(store, from || undefined);
+      const lastTag = candidates.at(-1);
       if (candidates.length > 0) {
         const known = new Set<string>();
         for (const [subdir, map] of cache.entries) for (const filename of map.keys()) known.add(fileKey(subdir, filename));
@@ -229,7 +230,7 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
         const unread = [...work.values()].filter((w) => !w.checked);
         await Promise.all(unread.map((w) => limit(() => readLatest(w))));
         if (firstFailure) {
-          const before = logTags.filter((t) => t < firstFailure!).at(-1);
+          const before = candidates.filter((t) => t < firstFailure!).at(-1);
           newMark = before && (!after || before > after) ? before : after;
         } else {
           newMark = lastTag && (!after || lastTag > after) ? lastTag : after;
