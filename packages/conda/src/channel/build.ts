@@ -1,9 +1,9 @@
 // Every index file of one subdir, built from its records in one pass (one sort, one canonicalization each).
 import { createHash } from 'node:crypto';
-import { runExportsJson } from './channeldata.ts';
+import { runExportsJsonBytes } from './channeldata.ts';
 import { subdirIndexHtml } from './html.ts';
 import { sortedByFilename, type IndexedPackage } from './records.ts';
-import { repodataJson, zstdCompress } from './repodata.ts';
+import { repodataJsonBytes, zstdCompress } from './repodata.ts';
 import { buildShardSet, encodeShardIndex, type KnownShard, type Shard } from './shards.ts';
 
 export interface SubdirIndexFiles {
@@ -34,7 +34,7 @@ export interface BuildSubdirOptions {
 
 export function buildSubdirIndex(subdir: string, packages: Iterable<IndexedPackage>, options: BuildSubdirOptions): SubdirIndexFiles {
   const sorted = sortedByFilename(packages);
-  const repodata = Buffer.from(repodataJson(subdir, sorted, { sorted: true, removed: options.removed }), 'utf8');
+  const repodata = repodataJsonBytes(subdir, sorted, { sorted: true, removed: options.removed });
   const { shards, all } = buildShardSet(sorted, options.previousShards);
   const info = {
     base_url: options.baseUrl ?? './',
@@ -47,7 +47,7 @@ export function buildSubdirIndex(subdir: string, packages: Iterable<IndexedPacka
     packages: sorted,
     repodataJson: repodata,
     repodataZst: zstdCompress(repodata),
-    runExportsJson: Buffer.from(runExportsJson(subdir, sorted, { sorted: true }), 'utf8'),
+    runExportsJson: runExportsJsonBytes(subdir, sorted, { sorted: true }),
     shardIndex: encodeShardIndex(
       info,
       [...all].map(([name, known]) => ({ name, sha256: Buffer.from(known.hex, 'hex') })),
