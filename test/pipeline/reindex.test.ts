@@ -56,7 +56,8 @@ async function latest(store: Store, subdir: string) {
   const manifest = JSON.parse(Buffer.from(fetched.bytes).toString()) as { config: Descriptor; layers: Descriptor[]; annotations: Record<string, string> };
   const layer = (type: string) => manifest.layers.find((l) => l.mediaType === type)!;
   const plain = await readBlob(repo, layer(IndexMediaType.Repodata));
-  return { repo, manifest, digest: fetched.descriptor.digest, plain, repodata: JSON.parse(plain.toString()), layer };
+  const plainShardIndex = await readBlob(repo, layer(IndexMediaType.ShardIndex));
+  return { repo, manifest, digest: fetched.descriptor.digest, plain, repodata: JSON.parse(plain.toString()), layer, plainShardIndex };
 }
 
 async function pkgFile(spec: Parameters<typeof makeTarBz2>[1]): Promise<string> {
@@ -208,6 +209,11 @@ describe('reindex', () => {
       for (const name of ['a', 'b']) await publishPackage(store, await pkgFile({ name, version: '1.0' }));
       expect((await reindex({ channel: location, cacheDir: cache })).subdirs.find((s) => s.subdir === 'noarch')?.added).toBe(2);
       expect(logLists()).toEqual([null]); // a first index reads the whole log
+      // ... and pushes the shards of a subdir without an index without asking for them first.
+      const shardDigests = Object.values(decodeShardIndex((await latest(store, 'noarch')).plainShardIndex).shards).map((d) => `sha256:${Buffer.from(d).toString('hex')}`);
+      expect(shardDigests.length).toBe(2);
+      const asked = proxy.log.filter((e) => e.method === 'HEAD' && e.url.includes('/blobs/')).map((e) => e.url.split('/').pop());
+      expect(asked.filter((d) => shardDigests.includes(d!))).toEqual([]);
       const mark = (await store.repository(PROMOTION_LOG_REPOSITORY).listTags()).sort().at(-1)!;
 
       proxy.log.length = 0;

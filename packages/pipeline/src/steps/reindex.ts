@@ -405,7 +405,7 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
       const knownShards = new Set<string>();
       for (let attempt = 1; ; attempt++) {
         const stamp = timestampTag(now());
-        for (const hex of await pushShards(repository, files, knownShards, stamp, concurrency)) knownShards.add(hex);
+        for (const hex of await pushShards(repository, files, knownShards, stamp, concurrency, !w.latest)) knownShards.add(hex);
         const { bytes } = await prepareRepodataManifest(repository, files, { created: createdAt, ...(newMark ? { mark: newMark } : {}) });
         const ours = await settle(() => repository.pushManifest(bytes, MediaType.ImageManifest, stamp));
         // Before moving latest: take in whatever a concurrent reindex published meanwhile.
