@@ -22,6 +22,13 @@ const METRIC_TITLES: Record<string, string> = {
   mounts: 'mounts',
   perPackageMs: 'per package',
   mibPerS: 'MiB/s',
+  perRecordUs: 'per record (µs)',
+  perRecordCpuUs: 'CPU per record (µs)',
+  tagListBytes: 'tag list bytes',
+  avgInFlight: 'requests in flight (average)',
+  maxInFlight: 'requests in flight (most)',
+  blobUploadsInFlight: 'blob uploads in flight (most)',
+  requestsPerPackage: 'requests per package',
 };
 
 function metricTitle(metric: string): string {

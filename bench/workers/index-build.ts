@@ -21,7 +21,7 @@ function zstd(data: Uint8Array, level: number): Buffer {
   });
 }
 
-/** The floor: the same JSON.stringify, msgpack encode, zstd and sha256 calls on the same data, nothing else. */
+/** The floor: the same JSON.stringify, msgpack encode, zstd (same levels) and sha256 calls on the same data, nothing else. */
 function floor(subdir: string, packages: IndexedPackage[]): number {
   let bytes = 0;
   const tarBz2: Record<string, unknown> = {};
@@ -50,7 +50,7 @@ function floor(subdir: string, packages: IndexedPackage[]): number {
         run_exports: p.runExports ?? {},
       };
     }
-    const compressed = zstd(encode(shard, { sortKeys: true, ignoreUndefined: true }), 9);
+    const compressed = zstd(encode(shard, { sortKeys: true, ignoreUndefined: true }), INDEX_ZSTD_LEVEL);
     shardDigests[name] = createHash('sha256').update(compressed).digest();
     bytes += compressed.byteLength;
   }
