@@ -18,11 +18,31 @@ import { largeUploadScenario } from './scenarios/large-upload.ts';
 import { smallUploadScenario } from './scenarios/small-upload.ts';
 import { promoteScenario } from './scenarios/promote.ts';
 import { reindexScenario } from './scenarios/reindex.ts';
+import { promoteLatencyScenario, smallUploadLatencyScenario } from './scenarios/latency.ts';
+import { reindexLogScenario } from './scenarios/reindex-log.ts';
 
-export const SCENARIOS: Scenario[] = [largeUploadScenario, smallUploadScenario, promoteScenario, reindexScenario, indexBuildScenario];
+export const SCENARIOS: Scenario[] = [
+  largeUploadScenario,
+  smallUploadScenario,
+  promoteScenario,
+  reindexScenario,
+  indexBuildScenario,
+  smallUploadLatencyScenario,
+  promoteLatencyScenario,
+  reindexLogScenario,
+];
 
 /** Relative time each scenario needs on a full run (its share of --budget-minutes). */
-const BUDGET_SHARES: Record<string, number> = { 'large-upload': 0.17, 'small-upload': 0.25, promote: 0.25, reindex: 0.28, 'index-build': 0.05 };
+const BUDGET_SHARES: Record<string, number> = {
+  'large-upload': 0.1,
+  'small-upload': 0.12,
+  promote: 0.12,
+  reindex: 0.14,
+  'index-build': 0.15,
+  'small-upload-rtt': 0.15,
+  'promote-rtt': 0.17,
+  'reindex-log': 0.05,
+};
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -43,6 +63,10 @@ export interface BenchRunOptions {
    * once it has one counted run. Results say how many runs each contender got.
    */
   budgetMinutes?: number;
+  /** Records of the index-building scenario's large size (default 700,000; quick: 20,000). */
+  records?: number;
+  /** Delay per request in the latency scenarios (default 20 ms). */
+  rttMs?: number;
   log?: (line: string) => void;
 }
 
@@ -67,6 +91,9 @@ export async function runBench(options: BenchRunOptions): Promise<BenchRunOutput
     workDir,
     root: ROOT,
     log,
+    ...(options.records !== undefined ? { records: options.records } : {}),
+    // Quick runs (CI) keep the latency scenarios short: 5 ms a request unless told.
+    rttMs: options.rttMs ?? (options.quick ? 5 : 20),
   };
   const selected = options.only?.length ? SCENARIOS.filter((s) => options.only!.includes(s.id)) : SCENARIOS;
   const unknown = (options.only ?? []).filter((id) => !SCENARIOS.some((s) => s.id === id));
@@ -79,6 +106,8 @@ export async function runBench(options: BenchRunOptions): Promise<BenchRunOutput
     options.warmups !== undefined ? `--warmups ${options.warmups}` : '',
     options.budgetMinutes !== undefined ? `--budget-minutes ${options.budgetMinutes}` : '',
     options.into ? `--into ${path.relative(ROOT, path.resolve(options.into))}` : '',
+    options.records !== undefined ? `--records ${options.records}` : '',
+    options.rttMs !== undefined ? `--rtt-ms ${options.rttMs}` : '',
   ]
     .filter(Boolean)
     .join(' ');
@@ -161,13 +190,15 @@ async function main(): Promise<void> {
       render: { type: 'string' },
       'budget-minutes': { type: 'string' },
       into: { type: 'string' },
+      records: { type: 'string' },
+      'rtt-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: false,
   });
   if (values.help) {
     process.stdout.write(
-      `usage: npm run bench -- [--quick] [--only ${SCENARIOS.map((s) => s.id).join(',')}] [--runs N] [--warmups N] [--budget-minutes M] [--out DIR | --into RESULTS.json]\n` +
+      `usage: npm run bench -- [--quick] [--only ${SCENARIOS.map((s) => s.id).join(',')}] [--runs N] [--warmups N] [--budget-minutes M] [--records N] [--rtt-ms MS] [--out DIR | --into RESULTS.json]\n` +
         '       npm run bench -- --render bench/results/<file>.json   (chart + docs/benchmarks.md again from saved results)\n',
     );
     return;
@@ -191,6 +222,8 @@ async function main(): Promise<void> {
     out: values.out,
     budgetMinutes: count(values['budget-minutes'], 'budget-minutes', 1),
     into: values.into,
+    records: count(values.records, 'records', 1000),
+    rttMs: count(values['rtt-ms'], 'rtt-ms', 0),
   });
   process.stderr.write(`results: ${files.json}\nchart:   ${files.svg}\nreport:  ${files.markdown}\n`);
   const failed = results.scenarios.filter((s) => s.error);

@@ -10,6 +10,10 @@ export interface BenchContext {
   /** Repository root (where package.json is). */
   root: string;
   log: (line: string) => void;
+  /** Records for the index-building scenario's large size (`--records N`; its small size is 100,000). */
+  records?: number;
+  /** Added to every request by the latency scenarios' proxy (`--rtt-ms`, default 20). */
+  rttMs: number;
   /**
    * Epoch ms after which a scenario starts no new round once it has one counted run (the time budget:
    * a loaded machine must not push a run past its deadline); undefined: no budget.

@@ -1,8 +1,12 @@
 // A loopback reverse proxy in front of the registry that counts what crosses it: requests by kind and the
 // blob bytes moved each way. Every contender of a counted scenario talks to the registry through it, so
 // the figures come from the wire, not from what a tool says about itself.
+// It can also make the loopback registry look like a remote one (ghcr.io from a runner): a delay before
+// every request (the round trip), no cross-repository mounts (ghcr.io answers a mount by opening an upload),
+// and tag lists paginated with `n`/`last` honoured (distribution 2.8 ignores both and sends every tag).
 import http from 'node:http';
 import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 export interface TrafficCounts {
   requests: number;
@@ -23,6 +27,37 @@ export interface TrafficCounts {
   totalBytes: number;
   /** Bytes moved per blob digest (downloads and finished uploads), to tell package blobs from tiny ones. */
   blobMoves: Array<{ digest: string; bytes: number; direction: 'up' | 'down' }>;
+  /** Body bytes of tag list answers (what a reader of a long tag list pays). */
+  tagListBytes: number;
+  /** Requests being answered at once: the most, and the average over the time any was (sum of durations / busy time). */
+  maxInFlight: number;
+  /** Requests carrying blob bytes up (PATCH/PUT/POST with a body under /blobs/uploads/) at once, at most. */
+  maxBlobUploadsInFlight: number;
+  /** Sum of every request's duration (arrival to end of answer), ms. */
+  requestMs: number;
+  /** From the first request's arrival to the last answer's end, ms. */
+  spanMs: number;
+}
+
+export interface ProxyOptions {
+  /** Added before every request is forwarded: a round trip to a registry that far away. */
+  delayMs?: number;
+  /** Cross-repository mounts are not offered to the registry: it opens an upload session instead (202). */
+  noMount?: boolean;
+  /** Tag lists answered page by page, at most this many tags, honouring `n` and `last` with a `Link` to the next page. */
+  tagPageSize?: number;
+  /** Keep every request's method, path and times (bench/profile-rtt.ts reads where requests wait on each other). */
+  timeline?: boolean;
+}
+
+export interface TimedRequest {
+  method: string;
+  /** Path without the query. */
+  path: string;
+  /** ms since the proxy started: arrival, and end of the answer. */
+  start: number;
+  end: number;
+  status: number;
 }
 
 export interface CountingProxy {
@@ -30,6 +65,8 @@ export interface CountingProxy {
   host: string;
   url: string;
   counts(): TrafficCounts;
+  /** The requests seen since the last reset (only with `timeline`). */
+  timeline(): TimedRequest[];
   reset(): void;
   close(): Promise<void>;
 }
@@ -47,7 +84,26 @@ function zero(): TrafficCounts {
     tagListRequests: 0,
     totalBytes: 0,
     blobMoves: [],
+    tagListBytes: 0,
+    maxInFlight: 0,
+    maxBlobUploadsInFlight: 0,
+    requestMs: 0,
+    spanMs: 0,
   };
+}
+
+/** One page of `tags` as a registry honouring `n` and `last` answers it (OCI distribution spec). */
+function tagPage(url: URL, tags: string[], pageSize: number): { tags: string[]; next?: string } {
+  const last = url.searchParams.get('last');
+  const asked = Number(url.searchParams.get('n') ?? pageSize);
+  const n = Math.max(1, Math.min(pageSize, Number.isFinite(asked) ? asked : pageSize));
+  const after = [...tags].sort().filter((t) => last === null || t > last);
+  const page = after.slice(0, n);
+  if (after.length <= n) return { tags: page };
+  const next = new URL(url);
+  next.searchParams.set('n', String(n));
+  next.searchParams.set('last', page.at(-1)!);
+  return { tags: page, next: `${next.pathname}${next.search}` };
 }
 
 const BLOB_UPLOAD = /^\/v2\/.+\/blobs\/uploads\//;
@@ -55,7 +111,7 @@ const BLOB = /^\/v2\/.+\/blobs\/sha256:[0-9a-f]{64}$/;
 const MANIFEST = /^\/v2\/.+\/manifests\/[^/]+$/;
 const TAGS = /^\/v2\/.+\/tags\/list$/;
 
-export async function startCountingProxy(upstreamHost: string): Promise<CountingProxy> {
+export async function startCountingProxy(upstreamHost: string, options: ProxyOptions = {}): Promise<CountingProxy> {
   const [upHost, upPort] = upstreamHost.split(':');
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   let counts = zero();
@@ -63,12 +119,38 @@ export async function startCountingProxy(upstreamHost: string): Promise<Counting
   let sessions = new Map<string, number>();
   const sockets = new Set<net.Socket>();
 
+  let inFlight = 0;
+  let uploadsInFlight = 0;
+  let timeline: TimedRequest[] = [];
+  let firstAt = 0;
   const server = http.createServer((req, res) => {
-    const url = req.url ?? '/';
+    const arrived = performance.now();
+    if (counts.requests === 0) firstAt = arrived;
+    let url = req.url ?? '/';
     const pathname = url.split('?')[0]!;
     const method = req.method ?? 'GET';
     const c = counts;
     c.requests++;
+    inFlight++;
+    c.maxInFlight = Math.max(c.maxInFlight, inFlight);
+    const carriesBlob = /\/blobs\/uploads\//.test(pathname) && method !== 'POST' && method !== 'DELETE' && method !== 'GET' && Number(req.headers['content-length'] ?? 1) > 0;
+    if (carriesBlob) c.maxBlobUploadsInFlight = Math.max(c.maxBlobUploadsInFlight, ++uploadsInFlight);
+    res.on('close', () => {
+      if (options.timeline) timeline.push({ method, path: pathname, start: arrived, end: performance.now(), status: res.statusCode });
+      inFlight--;
+      if (carriesBlob) uploadsInFlight--;
+      const now = performance.now();
+      c.requestMs += now - arrived;
+      c.spanMs = now - firstAt;
+    });
+    if (options.noMount && method === 'POST' && /[?&]mount=/.test(url)) {
+      // What ghcr.io does with a mount: an ordinary upload session (202), the bytes must be sent.
+      const [base, query] = url.split('?');
+      const kept = new URLSearchParams(query);
+      kept.delete('mount');
+      kept.delete('from');
+      url = kept.size ? `${base}?${kept}` : base!;
+    }
     c.byMethod[method] = (c.byMethod[method] ?? 0) + 1;
     const isUpload = BLOB_UPLOAD.test(pathname) || (method === 'POST' && pathname.endsWith('/blobs/uploads/'));
     const isBlob = BLOB.test(pathname);
@@ -81,6 +163,36 @@ export async function startCountingProxy(upstreamHost: string): Promise<Counting
     const sessionMap = sessions;
     let down = 0;
 
+    if (options.tagPageSize && method === 'GET' && TAGS.test(pathname)) {
+      // Distribution 2.8 sends every tag whatever the query: ask for them all, answer one page.
+      const full = http.request({ host: upHost, port: Number(upPort), method, path: pathname, headers: req.headers, agent }, (upRes) => {
+        const chunks: Buffer[] = [];
+        upRes.on('data', (chunk: Buffer) => chunks.push(chunk));
+        upRes.on('end', () => {
+          if (upRes.statusCode !== 200) {
+            res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+            res.end(Buffer.concat(chunks));
+            return;
+          }
+          const listed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { name: string; tags: string[] | null };
+          const page = tagPage(new URL(url, 'http://proxy'), listed.tags ?? [], options.tagPageSize!);
+          const body = Buffer.from(JSON.stringify({ name: listed.name, tags: page.tags }));
+          c.totalBytes += body.length;
+          c.tagListBytes += body.length;
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length), ...(page.next ? { link: `<${page.next}>; rel="next"` } : {}) });
+          res.end(body);
+        });
+      });
+      full.on('error', (error) => {
+        if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+        res.end(`bench proxy: upstream failed: ${error.message}`);
+      });
+      const send = () => full.end();
+      if (options.delayMs) setTimeout(send, options.delayMs);
+      else send();
+      req.resume();
+      return;
+    }
     // Host stays as the client sent it: the registry builds its Location headers from it, so uploads come
     // back through this proxy.
     const upstream = http.request(
@@ -90,6 +202,7 @@ export async function startCountingProxy(upstreamHost: string): Promise<Counting
         res.writeHead(upRes.statusCode ?? 502, upRes.rawHeaders as unknown as http.OutgoingHttpHeaders);
         upRes.on('data', (chunk: Buffer) => {
           c.totalBytes += chunk.length;
+          if (TAGS.test(pathname)) c.tagListBytes += chunk.length;
           if (isBlob && method === 'GET') {
             c.blobBytesDown += chunk.length;
             down += chunk.length;
@@ -116,7 +229,13 @@ export async function startCountingProxy(upstreamHost: string): Promise<Counting
         if (session) sessionMap.set(session, (sessionMap.get(session) ?? 0) + chunk.length);
       }
     });
-    req.pipe(upstream);
+    if (options.delayMs) {
+      // The round trip: the request reaches the registry this much later (its body waits in the socket).
+      req.pause();
+      setTimeout(() => req.pipe(upstream), options.delayMs);
+    } else {
+      req.pipe(upstream);
+    }
   });
   server.keepAliveTimeout = 30_000;
   server.on('connection', (socket) => {
@@ -130,7 +249,9 @@ export async function startCountingProxy(upstreamHost: string): Promise<Counting
     host,
     url: `http://${host}`,
     counts: () => structuredClone(counts),
+    timeline: () => [...timeline].sort((a, b) => a.start - b.start),
     reset() {
+      timeline = [];
       counts = zero();
       sessions = new Map();
     },

@@ -1,7 +1,7 @@
 // Synthetic but realistic repodata records (conda-forge-like shape: a few versions and builds per name,
 // both formats, depends/constrains, some run_exports), deterministic for a given count.
 import { createHash } from 'node:crypto';
-import type { IndexedPackage } from '../../packages/conda/src/channel/index.ts';
+import { repodataRecord, type IndexedPackage } from '../../packages/conda/src/channel/index.ts';
 
 /** A small deterministic PRNG (mulberry32): the same records every run, no Math.random. */
 export function prng(seed: number): () => number {
@@ -30,21 +30,22 @@ export function syntheticRecords(count: number, subdir = 'linux-64', seed = 42):
     const depends = Array.from({ length: 2 + Math.floor(rand() * 7) }, (_, d) => `dep-${((i + d * 31) % names).toString(36)} >=${1 + d}.${d % 5}`);
     if (i % 3 === 0) depends.push('python >=3.12,<3.13.0a0', 'python_abi 3.12.* *_cp312');
     const hash = createHash('sha256').update(`${name}-${version}-${build}`).digest('hex');
-    const record = {
-      name,
-      version,
-      build,
-      build_number: buildNumber,
-      depends,
-      ...(i % 5 === 0 ? { constrains: [`${name}-extra ${version}`] } : {}),
-      license: pick(LICENSES),
-      license_family: 'OTHER',
-      subdir,
-      timestamp: 1_700_000_000_000 + i * 1000,
-      md5: hash.slice(0, 32),
-      sha256: hash,
-      size: 20_000 + Math.floor(rand() * 5_000_000),
-    };
+    // Made as the pipeline makes records: info/index.json plus the file's facts.
+    const record = repodataRecord(
+      {
+        name,
+        version,
+        build,
+        build_number: buildNumber,
+        depends,
+        ...(i % 5 === 0 ? { constrains: [`${name}-extra ${version}`] } : {}),
+        license: pick(LICENSES),
+        license_family: 'OTHER',
+        subdir,
+        timestamp: 1_700_000_000_000 + i * 1000,
+      },
+      { md5: hash.slice(0, 32), sha256: hash, size: 20_000 + Math.floor(rand() * 5_000_000) },
+    );
     const runExports = i % 4 === 0 ? { weak: [`${name} >=${version},<${1 + (i % 7) + 1}.0a0`] } : undefined;
     // Most builds exist as .conda; some older ones only as .tar.bz2, some as both.
     const formats = i % 10 === 0 ? ['.tar.bz2', '.conda'] : i % 10 === 1 ? ['.tar.bz2'] : ['.conda'];

@@ -22,6 +22,13 @@ const METRIC_TITLES: Record<string, string> = {
   mounts: 'mounts',
   perPackageMs: 'per package',
   mibPerS: 'MiB/s',
+  perRecordUs: 'per record (µs)',
+  perRecordCpuUs: 'CPU per record (µs)',
+  tagListBytes: 'tag list bytes',
+  avgInFlight: 'requests in flight (average)',
+  maxInFlight: 'requests in flight (most)',
+  blobUploadsInFlight: 'blob uploads in flight (most)',
+  requestsPerPackage: 'requests per package',
 };
 
 function metricTitle(metric: string): string {
@@ -107,7 +114,7 @@ export function benchMarkdown(results: BenchResults, links: { json: string; svg:
     'contender is not a tool but the bare requests a publish needs, with everything known beforehand: what this',
     'registry on this machine allows at best.',
     '',
-    `Reproduce: \`npm run bench\` (about 40 minutes on a quiet 2-core machine; \`npm run bench -- --quick\` is the ~2 minute`,
+    `Reproduce: \`npm run bench\` (about 90 minutes on a quiet 2-core machine, most of it skopeo loops 20 ms from the registry and 700,000-record index builds; \`npm run bench -- --quick\` is the ~2 minute`,
     `smoke run CI does). This run: \`${results.command}\`.`,
     '',
     `Ran ${results.startedAt} - ${results.finishedAt} on: ${m.cores} cores (${m.cpuModel}), ${formatBytes(m.memoryBytes)} memory,`,

@@ -17,6 +17,8 @@ export interface Contender {
    * rounds, which would only double the scenario's time.
    */
   warmup?: boolean;
+  /** At most this many counted runs (a contender that takes minutes a run, like a skopeo loop at 20 ms a request). */
+  maxRuns?: number;
 }
 
 export interface RoundOptions {
@@ -44,6 +46,7 @@ export async function alternate(contenders: Contender[], options: RoundOptions):
     }
     for (const contender of contenders) {
       if (warm && contender.warmup === false) continue;
+      if (!warm && contender.maxRuns !== undefined && counted.get(contender.name)!.length >= contender.maxRuns) continue;
       await contender.prepare?.(round);
       let metrics: Metrics;
       try {

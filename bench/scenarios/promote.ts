@@ -22,7 +22,7 @@ import { promoteFloorPlan } from '../lib/floor.ts';
  * here because concurrent first pushes of that blob race on distribution 2.8's filesystem driver (a manifest
  * PUT can read a half-written blob link and answer DIGEST_INVALID; see docs/benchmarks.md).
  */
-async function seedPromotionLog(production: string): Promise<void> {
+export async function seedPromotionLog(production: string): Promise<void> {
   const store = openStore(production);
   try {
     await store.repository(PROMOTION_LOG_REPOSITORY).pushBlob(bytesSource(new TextEncoder().encode('{}')));

@@ -21,7 +21,7 @@ function zstd(data: Uint8Array, level: number): Buffer {
   });
 }
 
-/** The floor: the same JSON.stringify, msgpack encode, zstd and sha256 calls on the same data, nothing else. */
+/** The floor: the same JSON.stringify, msgpack encode, zstd (same levels) and sha256 calls on the same data, nothing else. */
 function floor(subdir: string, packages: IndexedPackage[]): number {
   let bytes = 0;
   const tarBz2: Record<string, unknown> = {};
@@ -50,7 +50,7 @@ function floor(subdir: string, packages: IndexedPackage[]): number {
         run_exports: p.runExports ?? {},
       };
     }
-    const compressed = zstd(encode(shard, { sortKeys: true, ignoreUndefined: true }), 9);
+    const compressed = zstd(encode(shard, { sortKeys: true, ignoreUndefined: true }), INDEX_ZSTD_LEVEL);
     shardDigests[name] = createHash('sha256').update(compressed).digest();
     bytes += compressed.byteLength;
   }
@@ -63,6 +63,7 @@ const packages = syntheticRecords(count);
 (globalThis as { gc?: () => void }).gc?.();
 const rssBefore = process.memoryUsage().rss;
 const started = performance.now();
+const cpuStart = process.cpuUsage();
 let outputBytes = 0;
 if (mode === 'build') {
   const files = buildSubdirIndex('linux-64', packages, { createdAt: '2026-01-01T00:00:00Z' });
@@ -72,5 +73,7 @@ if (mode === 'build') {
   outputBytes = floor('linux-64', packages);
 }
 const buildMs = performance.now() - started;
+const cpu = process.cpuUsage(cpuStart);
+const buildCpuMs = (cpu.user + cpu.system) / 1000;
 const maxRssBytes = process.resourceUsage().maxRSS * 1024;
-process.stdout.write(`${JSON.stringify({ buildMs, maxRssBytes, rssBeforeBytes: rssBefore, outputBytes })}\n`);
+process.stdout.write(`${JSON.stringify({ buildMs, buildCpuMs, maxRssBytes, rssBeforeBytes: rssBefore, outputBytes })}\n`);

@@ -12,7 +12,7 @@ import { summarize } from '../../bench/lib/stats.ts';
 import type { BenchResults, ContenderResult } from '../../bench/lib/types.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const SCENARIOS = ['large-upload', 'small-upload', 'promote', 'reindex', 'index-build'];
+const SCENARIOS = ['large-upload', 'small-upload', 'promote', 'reindex', 'index-build', 'small-upload-rtt', 'promote-rtt', 'reindex-log'];
 
 function run(command: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -129,6 +129,23 @@ describe('npm run bench -- --quick', () => {
     const reindex = byId['reindex']!;
     expect(reindex.contenders.find((c) => c.name === 'warm (nothing new)')!.runs[0]!.blobDownloads).toBe(0);
     expect(reindex.contenders.find((c) => c.name === 'first index')!.runs[0]!.requests).toBeGreaterThan(200);
+    // The latency scenarios go through the delaying proxy: every contender, the floor too, and the proxy saw
+    // how many requests were in flight; without mounts the package bytes are streamed.
+    expect(byId['small-upload-rtt']!.contenders.map((c) => c.name)).toEqual(['oci-channel', 'registry floor', 'skopeo loop']);
+    const rtt = byId['promote-rtt']!;
+    expect(rtt.contenders.map((c) => c.name)).toEqual(['oci-channel', 'registry floor', 'oci-channel, no mount', 'skopeo loop']);
+    expect(rtt.contenders[0]!.runs[0]!.packageBytes).toBe(0);
+    expect(rtt.contenders[2]!.runs[0]!.packageBytes).toBeGreaterThan(0);
+    expect(rtt.contenders[2]!.runs[0]!.blobUploadsInFlight).toBeGreaterThan(1);
+    for (const c of [...rtt.contenders, ...byId['small-upload-rtt']!.contenders]) expect(c.runs[0]!.avgInFlight).toBeGreaterThan(0);
+    // A warm reindex reads the log past its mark: through a registry honouring last=, the tag list it reads is
+    // the same size with 20 or 320 entries; distribution 2.8 ignores last= and sends all of them.
+    const log = byId['reindex-log']!;
+    const bytes = (name: string) => log.contenders.find((c) => c.name === name)!.runs[0]!.tagListBytes!;
+    expect(bytes('paginating, 320 entries')).toBe(bytes('paginating, 20 entries'));
+    expect(bytes('2.8, 320 entries')).toBeGreaterThan(10 * bytes('2.8, 20 entries'));
+    // Index building ran at two sizes against the floor at each.
+    expect(byId['index-build']!.contenders.map((c) => c.name)).toEqual(['oci-channel 5,000', 'floor 5,000', 'oci-channel 20,000', 'floor 20,000']);
     // Peak memory is measured for the processes that ran.
     expect(byId['large-upload']!.contenders[0]!.runs[0]!.maxRssBytes).toBeGreaterThan(10 << 20);
 

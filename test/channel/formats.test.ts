@@ -80,6 +80,33 @@ describe('repodata.json', () => {
     }
   });
 
+  it('writes records of any key order, nesting and text exactly as the canonical serializer, across batches', () => {
+    // Enough records for many JSON.stringify batches, with every shape a batch must hand to the slow path.
+    const packages: IndexedPackage[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const record: Record<string, unknown> = { version: `${i}.0`, name: `p${i % 37}`, build: `h${i}_0`, build_number: 0, md5: 'm'.repeat(32), sha256: 's'.repeat(64), size: i };
+      if (i % 5 === 0) record.depends = ['b >=1', 'a'];
+      if (i % 7 === 0) record.extra = { z: [1, { y: 2, b: null }], a: 'x' }; // nested, unsorted
+      if (i % 11 === 0) record.summary = `caf\u00e9 \u{1F600} ${i}\u007f`; // non-ASCII
+      if (i === 500) record.odd = { '10': 1, '9': 2, a: 3 }; // integer-like keys: Python's order, not V8's
+      if (i === 501) Object.defineProperty(record, '__proto__', { value: { k: 1 }, enumerable: true, configurable: true, writable: true });
+      const filename = `p${i % 37}-${i}.0-h${i}_0.${i % 3 === 0 ? 'tar.bz2' : 'conda'}`;
+      packages.push({ filename, record: record as IndexedPackage['record'], ...(i % 4 === 0 ? { runExports: { weak: [`p${i} >=1`], strong: [] } } : {}) });
+    }
+    const byFormat = (conda: boolean, value: (p: IndexedPackage) => unknown) =>
+      Object.fromEntries(packages.filter((p) => p.filename.endsWith('.conda') === conda).map((p) => [p.filename, value(p)]));
+    const text = repodataJson('linux-64', [...packages].reverse(), { removed: ['z.conda', 'a.conda'] });
+    expect(text).toBe(
+      stableJson({ info: { subdir: 'linux-64' }, packages: byFormat(false, (p) => p.record), 'packages.conda': byFormat(true, (p) => p.record), removed: ['a.conda', 'z.conda'], repodata_version: 1 }),
+    );
+    expect(text).toContain('"odd": {\n        "10": 1,\n        "9": 2,');
+    expect(text).toContain('"__proto__": {');
+    const runExports = (p: IndexedPackage) => ({ run_exports: p.runExports ?? {} });
+    expect(runExportsJson('linux-64', packages)).toBe(stableJson({ info: { subdir: 'linux-64' }, packages: byFormat(false, runExports), 'packages.conda': byFormat(true, runExports) }));
+    // The bytes buildSubdirIndex publishes are that same text.
+    expect(buildSubdirIndex('linux-64', packages, { createdAt: '2026-01-01T00:00:00Z', removed: ['z.conda', 'a.conda'] }).repodataJson.toString('latin1')).toBe(text);
+  });
+
   it('puts .conda records under packages.conda and keeps indexed_timestamp', () => {
     const record = { name: 'a', version: '1', build: '0', build_number: 0, md5: 'm', sha256: 's', size: 1, indexed_timestamp: 1700000000123 };
     const parsed = JSON.parse(repodataJson('linux-64', [{ filename: 'a-1-0.conda', record }]));

@@ -149,6 +149,18 @@ for (const [kindName, kind, enabled] of kinds) {
       expect(await repo.listTags()).toEqual(['latest', 'old']);
     });
 
+    test('listTags after a tag gives only the tags that sort after it (a registry ignoring last= included)', async () => {
+      const repo = store.repository(uniqueName('after'));
+      const pushed = await pushArtifact(repo, { tag: '20260101000000000-aa' });
+      for (const tag of ['20260101000000001-bb', '20260102000000000-cc', '2025-old']) await repo.pushManifest(pushed.bytes, MediaType.ImageManifest, tag);
+      expect((await repo.listTags({ after: '20260101000000000-aa' })).sort()).toEqual(['20260101000000001-bb', '20260102000000000-cc']);
+      // A prefix that is no tag at all (a reader's mark, rewound) works the same.
+      expect((await repo.listTags({ after: '20260101000000001' })).sort()).toEqual(['20260101000000001-bb', '20260102000000000-cc']);
+      expect(await repo.listTags({ after: '20270101' })).toEqual([]);
+      expect((await repo.listTags()).length).toBe(4);
+      expect(await store.repository(uniqueName('absent')).listTags({ after: '2026' })).toEqual([]);
+    });
+
     test('delete by digest removes the manifest and its tag', async () => {
       const repo = store.repository(uniqueName('delete'));
       const keep = await pushArtifact(repo, { tag: 'keep' });

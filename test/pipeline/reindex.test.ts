@@ -17,7 +17,7 @@ import {
 } from '@oci-channel/conda';
 import { reindex } from '../../packages/pipeline/src/steps/reindex.ts';
 import { countingStore } from '../../packages/pipeline/src/index/counting.ts';
-import { IndexMediaType, PROMOTION_MARK } from '../../packages/pipeline/src/index/names.ts';
+import { IndexMediaType, PROMOTION_MARK, rewindMark } from '../../packages/pipeline/src/index/names.ts';
 import { PROMOTION_LOG_REPOSITORY } from '../../packages/pipeline/src/records/promotion-log.ts';
 import { startProxy } from '../harness/proxy.ts';
 import { inspectRaw, skopeoCopy, skopeoReference } from '../harness/skopeo.ts';
@@ -56,7 +56,8 @@ async function latest(store: Store, subdir: string) {
   const manifest = JSON.parse(Buffer.from(fetched.bytes).toString()) as { config: Descriptor; layers: Descriptor[]; annotations: Record<string, string> };
   const layer = (type: string) => manifest.layers.find((l) => l.mediaType === type)!;
   const plain = await readBlob(repo, layer(IndexMediaType.Repodata));
-  return { repo, manifest, digest: fetched.descriptor.digest, plain, repodata: JSON.parse(plain.toString()), layer };
+  const plainShardIndex = await readBlob(repo, layer(IndexMediaType.ShardIndex));
+  return { repo, manifest, digest: fetched.descriptor.digest, plain, repodata: JSON.parse(plain.toString()), layer, plainShardIndex };
 }
 
 async function pkgFile(spec: Parameters<typeof makeTarBz2>[1]): Promise<string> {
@@ -197,6 +198,45 @@ describe('reindex', () => {
     // A full rebuild of an unchanged channel pushes nothing.
     const again = await reindex({ channel: store, cacheDir: path.join(cache, 'third'), full: true });
     expect(again.subdirs.every((s) => s.tags.length === 0)).toBe(true);
+  });
+
+  it('reads only the promotion log past its mark (last=), and the whole log where a registry refuses that', async () => {
+    const proxy = await startProxy({ host: '127.0.0.1', port: registry.port });
+    try {
+      const { store, cache } = channel();
+      const location = proxy.location(`ch${counter}`);
+      const logLists = () => proxy.log.filter((e) => e.url.includes(`/${PROMOTION_LOG_REPOSITORY}/tags/list`)).map((e) => new URL(e.url, 'http://x').searchParams.get('last'));
+      for (const name of ['a', 'b']) await publishPackage(store, await pkgFile({ name, version: '1.0' }));
+      expect((await reindex({ channel: location, cacheDir: cache })).subdirs.find((s) => s.subdir === 'noarch')?.added).toBe(2);
+      expect(logLists()).toEqual([null]); // a first index reads the whole log
+      // ... and pushes the shards of a subdir without an index without asking for them first.
+      const shardDigests = Object.values(decodeShardIndex((await latest(store, 'noarch')).plainShardIndex).shards).map((d) => `sha256:${Buffer.from(d).toString('hex')}`);
+      expect(shardDigests.length).toBe(2);
+      const asked = proxy.log.filter((e) => e.method === 'HEAD' && e.url.includes('/blobs/')).map((e) => e.url.split('/').pop());
+      expect(asked.filter((d) => shardDigests.includes(d!))).toEqual([]);
+      const mark = (await store.repository(PROMOTION_LOG_REPOSITORY).listTags()).sort().at(-1)!;
+
+      proxy.log.length = 0;
+      await publishPackage(store, await pkgFile({ name: 'c', version: '1.0' }));
+      expect((await reindex({ channel: location, cacheDir: cache })).subdirs.find((s) => s.subdir === 'noarch')).toMatchObject({ packages: 3, added: 1 });
+      // Warm: only the tags after the mark, rewound by the window in which late entries still count.
+      expect(logLists()).toEqual([rewindMark(mark)]);
+
+      // A registry that answers 400 to a `last` naming no tag (Harbor): the whole log, and nothing is missed.
+      proxy.log.length = 0;
+      proxy.handler = (req) =>
+        req.url.includes('/tags/list') && req.url.includes('last=')
+          ? { respond: { status: 400, headers: { 'content-type': 'application/json' }, body: '{"errors":[{"code":"BAD_REQUEST","message":"the last should be a valid tag name"}]}' } }
+          : undefined;
+      await publishPackage(store, await pkgFile({ name: 'd', version: '1.0' }));
+      const res = await reindex({ channel: location, cacheDir: cache });
+      expect(res.ok).toBe(true);
+      expect(res.subdirs.find((s) => s.subdir === 'noarch')).toMatchObject({ packages: 4, added: 1 });
+      expect(logLists()).toEqual([expect.any(String), null]);
+      expect(Object.keys((await latest(store, 'noarch')).repodata.packages).sort()).toEqual(['a-1.0-0.tar.bz2', 'b-1.0-0.tar.bz2', 'c-1.0-0.tar.bz2', 'd-1.0-0.tar.bz2']);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('picks up a promotion logged late with a timestamp before the mark', async () => {

@@ -32,6 +32,7 @@ import {
   type BlobSource,
   type Descriptor,
   type FetchedManifest,
+  type ListTagsOptions,
   type Repository,
   type Store,
   type TransferOptions,
@@ -386,11 +387,12 @@ class LayoutRepository implements Repository {
     }
   }
 
-  async listTags(): Promise<string[]> {
+  async listTags(options: ListTagsOptions = {}): Promise<string[]> {
     const tags = new Set<string>();
+    const { after } = options;
     for (const entry of usable(await this.#readIndex())) {
       const tag = entry.annotations?.[REF_NAME_ANNOTATION];
-      if (tag !== undefined && isTag(tag)) tags.add(tag);
+      if (tag !== undefined && isTag(tag) && (after === undefined || tag > after)) tags.add(tag);
     }
     return [...tags].sort();
   }

@@ -93,6 +93,11 @@ export interface TransferOptions {
   likelyMissing?: boolean;
 }
 
+export interface ListTagsOptions {
+  /** Only tags after this one: what a reader that remembers its place (the promotion log) asks for. */
+  after?: string;
+}
+
 export interface FetchedManifest {
   descriptor: Descriptor;
   bytes: Uint8Array;
@@ -138,8 +143,12 @@ export interface Repository {
   pushManifest(bytes: Uint8Array, mediaType: string, tag?: string): Promise<Descriptor>;
   /** DELETE by digest. Throws UnsupportedError where the store cannot delete. */
   deleteManifest(digest: Digest): Promise<void>;
-  /** Every tag, following pagination. An absent repository has no tags. */
-  listTags(): Promise<string[]>;
+  /**
+   * Every tag, following pagination. An absent repository has no tags. With `after`, only the tags that sort
+   * after it (code unit order): sent as the registry's `last=` so one that honours it (ghcr.io, distribution 3)
+   * returns just those; filtered here too, for one that ignores it (distribution 2.8 returns every tag).
+   */
+  listTags(options?: ListTagsOptions): Promise<string[]>;
   /** Manifests whose subject is `subject`, optionally of one artifactType. */
   referrers(subject: Digest, artifactType?: string): Promise<Descriptor[]>;
   /**

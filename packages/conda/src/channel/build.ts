@@ -1,9 +1,9 @@
 // Every index file of one subdir, built from its records in one pass (one sort, one canonicalization each).
 import { createHash } from 'node:crypto';
-import { runExportsJson } from './channeldata.ts';
+import { runExportsJsonBytes } from './channeldata.ts';
 import { subdirIndexHtml } from './html.ts';
 import { sortedByFilename, type IndexedPackage } from './records.ts';
-import { repodataJson, zstdCompress } from './repodata.ts';
+import { repodataJsonBytes, zstdCompress } from './repodata.ts';
 import { buildShardSet, encodeShardIndex, type KnownShard, type Shard } from './shards.ts';
 
 export interface SubdirIndexFiles {
@@ -46,10 +46,7 @@ export interface BuildSubdirOptions {
 
 export function buildSubdirIndex(subdir: string, packages: Iterable<IndexedPackage>, options: BuildSubdirOptions): SubdirIndexFiles {
   const sorted = sortedByFilename(packages);
-  const repodata = Buffer.from(
-    repodataJson(subdir, sorted, { sorted: true, removed: options.removed, ...(options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}) }),
-    'utf8',
-  );
+  const repodata = repodataJsonBytes(subdir, sorted, { sorted: true, removed: options.removed, ...(options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}) });
   const fromPackages = options.fromPackages ? sortedByFilename(options.fromPackages) : undefined;
   const { shards, all } = buildShardSet(sorted, options.previousShards, options.removed);
   const info = {
@@ -63,14 +60,14 @@ export function buildSubdirIndex(subdir: string, packages: Iterable<IndexedPacka
     packages: sorted,
     repodataJson: repodata,
     repodataZst: zstdCompress(repodata),
-    runExportsJson: Buffer.from(runExportsJson(subdir, fromPackages ?? sorted, { sorted: true }), 'utf8'),
+    runExportsJson: runExportsJsonBytes(subdir, fromPackages ?? sorted, { sorted: true }),
     shardIndex: encodeShardIndex(
       info,
       [...all].map(([name, known]) => ({ name, sha256: Buffer.from(known.hex, 'hex') })),
     ),
     shards,
     shardKeys: all,
-    ...(fromPackages ? { fromPackages, repodataFromPackagesJson: Buffer.from(repodataJson(subdir, fromPackages, { sorted: true }), 'utf8') } : {}),
+    ...(fromPackages ? { fromPackages, repodataFromPackagesJson: repodataJsonBytes(subdir, fromPackages, { sorted: true }) } : {}),
   };
 }
 

@@ -1,7 +1,7 @@
 // channeldata.json (CEP 38) at the channel root and run_exports.json (CEP 12) per subdir.
-import { isCondaV2, sortedByFilename, type IndexedPackage } from './records.ts';
-import { serializeCanonical, canonicalize, nestedStableJson } from './json.ts';
-import { jsonMapAtDepth1 } from './repodata.ts';
+import { sortedByFilename, type IndexedPackage } from './records.ts';
+import { serializeCanonical, canonicalize } from './json.ts';
+import { packageMapFile } from './repodata.ts';
 import { newestVersion } from './version.ts';
 
 /** about.json fields channeldata carries, null when the newest package does not say. */
@@ -89,19 +89,15 @@ export function channelDataJson(
   return serializeCanonical(canonicalize({ channeldata_version: 1, packages: out, subdirs: allSubdirs }));
 }
 
-/** run_exports.json of one subdir (CEP 12): every file, `{}` for packages without run_exports. */
-export function runExportsJson(subdir: string, packages: Iterable<IndexedPackage>, options: { sorted?: boolean } = {}): string {
+const NO_RUN_EXPORTS = Object.freeze({ run_exports: Object.freeze({}) });
+
+/** run_exports.json of one subdir (CEP 12) as bytes: every file, `{}` for packages without run_exports. */
+export function runExportsJsonBytes(subdir: string, packages: Iterable<IndexedPackage>, options: { sorted?: boolean } = {}): Buffer {
   const list = options.sorted ? Array.from(packages) : sortedByFilename(packages);
-  const tarBz2: Array<[string, string]> = [];
-  const conda: Array<[string, string]> = [];
-  for (const pkg of list) {
-    const text = pkg.runExports && Object.keys(pkg.runExports).length > 0 ? nestedStableJson({ run_exports: pkg.runExports }, 2) : EMPTY_RUN_EXPORTS;
-    (isCondaV2(pkg.filename) ? conda : tarBz2).push([pkg.filename, text]);
-  }
-  return (
-    `{\n  "info": ${nestedStableJson({ subdir }, 1)},\n  "packages": ${jsonMapAtDepth1(tarBz2)},\n` +
-    `  "packages.conda": ${jsonMapAtDepth1(conda)}\n}\n`
-  );
+  return packageMapFile(subdir, list, (pkg) => (pkg.runExports && Object.keys(pkg.runExports).length > 0 ? { run_exports: pkg.runExports } : NO_RUN_EXPORTS), '');
 }
 
-const EMPTY_RUN_EXPORTS = '{\n      "run_exports": {}\n    }';
+/** run_exports.json of one subdir (CEP 12): every file, `{}` for packages without run_exports. */
+export function runExportsJson(subdir: string, packages: Iterable<IndexedPackage>, options: { sorted?: boolean } = {}): string {
+  return runExportsJsonBytes(subdir, packages, options).toString('latin1');
+}

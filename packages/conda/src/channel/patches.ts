@@ -8,7 +8,8 @@
 //   3. `remove`: the file leaves the index (both formats of a .tar.bz2 name) and is listed in `removed`, sorted.
 // Pure: records in, new records out (a patched record is a new object; the input is never changed).
 import { createHash } from 'node:crypto';
-import { isCondaV2, recordJsonText, type ChannelRecord, type IndexedPackage } from './records.ts';
+import { nestedStableJson } from './json.ts';
+import { isCondaV2, type ChannelRecord, type IndexedPackage } from './records.ts';
 
 /** A record's fix. `field: null` is not the same as a missing field (see the header). */
 export interface RecordPatch {
@@ -158,7 +159,7 @@ function applyOne(records: Map<string, ChannelRecord>, instructions: PatchInstru
 
 /** A short fingerprint of a patched record's content (feeds the shard key: patches change records, not sha256). */
 function fingerprint(record: ChannelRecord): string {
-  return createHash('sha256').update(recordJsonText(record)).digest('hex').slice(0, 16);
+  return createHash('sha256').update(nestedStableJson(record, 2)).digest('hex').slice(0, 16);
 }
 
 /**

@@ -1,5 +1,4 @@
 // The records a channel index is made of: one per package file, as they appear in repodata.json.
-import { nestedStableJson } from './json.ts';
 
 /** A repodata record: info/index.json (stripped) + md5, sha256, size (+ CEP 47 indexed_timestamp). */
 export interface ChannelRecord {
@@ -47,35 +46,32 @@ export const STRIPPED_INDEX_FIELDS = [
   'operatingsystem',
 ] as const;
 
-/** A repodata record from a package's info/index.json and its file facts, as conda-index makes it. */
+/**
+ * A repodata record from a package's info/index.json and its file facts, as conda-index makes it. Keys are
+ * inserted in sorted order (the order repodata.json writes them), so serializing needs no sorted copy.
+ */
 export function repodataRecord(
   indexJson: Record<string, unknown>,
   file: { md5: string; sha256: string; size: number },
 ): ChannelRecord {
-  const record: Record<string, unknown> = { ...indexJson };
-  for (const field of STRIPPED_INDEX_FIELDS) delete record[field];
-  record.md5 = file.md5;
-  record.sha256 = file.sha256;
-  record.size = file.size;
-  return record as ChannelRecord;
+  const fields: Record<string, unknown> = { ...indexJson, md5: file.md5, sha256: file.sha256, size: file.size };
+  for (const field of STRIPPED_INDEX_FIELDS) delete fields[field];
+  return inKeyOrder(fields) as ChannelRecord;
+}
+
+/** `record` with `field` set, keys kept in sorted order (a new object: records are never changed once made). */
+export function recordWith(record: ChannelRecord, field: string, value: unknown): ChannelRecord {
+  return inKeyOrder({ ...record, [field]: value }) as ChannelRecord;
+}
+
+function inKeyOrder(fields: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(fields).sort()) out[key] = fields[key];
+  return out;
 }
 
 export function isCondaV2(filename: string): boolean {
   return filename.endsWith('.conda');
-}
-
-// Each record is serialized once, however many times the subdir is rebuilt: records are never mutated
-// once indexed (a changed record is a new object).
-const recordTextCache = new WeakMap<object, string>();
-
-/** A record's JSON as it sits in repodata.json (two levels deep), cached per record object. */
-export function recordJsonText(record: object): string {
-  let text = recordTextCache.get(record);
-  if (text === undefined) {
-    text = nestedStableJson(record, 2);
-    recordTextCache.set(record, text);
-  }
-  return text;
 }
 
 /** Filenames in conda-index's order (code point order), computed once per build. */

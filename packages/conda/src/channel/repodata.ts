@@ -1,7 +1,7 @@
 // repodata.json (CEP 36, repodata_version 1) exactly as conda-index serializes it, and its zstd form.
 import zlib from 'node:zlib';
-import { nestedStableJson, pythonString } from './json.ts';
-import { recordJsonText, isCondaV2, sortedByFilename, type IndexedPackage, type ChannelRecord } from './records.ts';
+import { estimateJsonMapBytes, JsonBytes, nestedStableJson, writeJsonMapAtDepth1 } from './json.ts';
+import { isCondaV2, sortedByFilename, type IndexedPackage, type ChannelRecord } from './records.ts';
 
 export interface Repodata {
   info: { subdir: string; [field: string]: unknown };
@@ -11,42 +11,58 @@ export interface Repodata {
   repodata_version: number;
 }
 
-/** `{}` or the members at depth 1 (`"key": value` lines), as json.dumps(indent=2) writes a map. */
-export function jsonMapAtDepth1(entries: Array<[string, string]>): string {
-  if (entries.length === 0) return '{}';
-  let out = '{';
-  for (let i = 0; i < entries.length; i++) {
-    const [key, text] = entries[i]!;
-    out += `${i === 0 ? '' : ','}\n    ${pythonString(key)}: ${text}`;
-  }
-  return `${out}\n  }`;
+/** `[filename, value]` of the packages of one format, made as they are written (none are kept). */
+function* entriesOf(list: IndexedPackage[], conda: boolean, value: (pkg: IndexedPackage) => unknown): Generator<[string, unknown]> {
+  for (const pkg of list) if (isCondaV2(pkg.filename) === conda) yield [pkg.filename, value(pkg)];
 }
 
 /**
- * repodata.json text for `subdir`, byte-identical to conda-index's for the same records. Pass `sorted` when
+ * Writes an index file shaped like repodata.json (`info`, `packages`, `packages.conda`, then `tail`: the
+ * members after them, already serialized) with one value per package file.
+ */
+export function packageMapFile(
+  subdir: string,
+  list: IndexedPackage[],
+  value: (pkg: IndexedPackage) => unknown,
+  tail: string,
+  info: Record<string, unknown> = { subdir },
+): Buffer {
+  const out = new JsonBytes();
+  // One Buffer for the whole file when the estimate holds (10% of room for what the sample missed).
+  const estimate = estimateJsonMapBytes(list.length, (i) => [list[i]!.filename, value(list[i]!)]);
+  out.reserve(1.1 * estimate + tail.length + 4096);
+  out.text(`{\n  "info": ${nestedStableJson(info, 1)},\n  "packages": `);
+  writeJsonMapAtDepth1(out, entriesOf(list, false, value));
+  out.text(',\n  "packages.conda": ');
+  writeJsonMapAtDepth1(out, entriesOf(list, true, value));
+  out.text(`${tail}\n}\n`);
+  return out.toBuffer();
+}
+
+/**
+ * repodata.json bytes for `subdir`, byte-identical to conda-index's for the same records. Pass `sorted` when
  * the packages are already in filename order (buildSubdirIndex sorts once for every file it writes).
  */
-export function repodataJson(
-  subdir: string,
-  packages: Iterable<IndexedPackage>,
-  options: {
-    removed?: string[];
-    sorted?: boolean;
-    /** CEP 15: where the packages are (absolute, or relative to this subdir); makes it repodata_version 2. */
-    baseUrl?: string;
-  } = {},
-): string {
+/** What repodata.json can say beyond its records. */
+export interface RepodataOptions {
+  removed?: string[];
+  sorted?: boolean;
+  /** CEP 15: where the packages are (absolute, or relative to this subdir); makes it repodata_version 2. */
+  baseUrl?: string;
+}
+
+export function repodataJsonBytes(subdir: string, packages: Iterable<IndexedPackage>, options: RepodataOptions = {}): Buffer {
   const list = options.sorted ? Array.from(packages) : sortedByFilename(packages);
-  const tarBz2: Array<[string, string]> = [];
-  const conda: Array<[string, string]> = [];
-  for (const pkg of list) (isCondaV2(pkg.filename) ? conda : tarBz2).push([pkg.filename, recordJsonText(pkg.record)]);
   const removed = [...(options.removed ?? [])].sort();
   const info = options.baseUrl === undefined ? { subdir } : { base_url: options.baseUrl, subdir };
   // Top-level keys in sorted order: info, packages, packages.conda, removed, repodata_version.
-  return (
-    `{\n  "info": ${nestedStableJson(info, 1)},\n  "packages": ${jsonMapAtDepth1(tarBz2)},\n` +
-    `  "packages.conda": ${jsonMapAtDepth1(conda)},\n  "removed": ${nestedStableJson(removed, 1)},\n  "repodata_version": ${options.baseUrl === undefined ? 1 : 2}\n}\n`
-  );
+  const version = options.baseUrl === undefined ? 1 : 2;
+  return packageMapFile(subdir, list, (pkg) => pkg.record, `,\n  "removed": ${nestedStableJson(removed, 1)},\n  "repodata_version": ${version}`, info);
+}
+
+/** repodata.json text for `subdir` (repodataJsonBytes as a string). */
+export function repodataJson(subdir: string, packages: Iterable<IndexedPackage>, options: RepodataOptions = {}): string {
+  return repodataJsonBytes(subdir, packages, options).toString('latin1');
 }
 
 /** Parses repodata.json and checks the parts an index relies on; `what` names the input in errors. */
@@ -86,10 +102,19 @@ export function packagesOfRepodata(repodata: Repodata): IndexedPackage[] {
 export const INDEX_ZSTD_LEVEL = 3;
 
 export function zstdCompress(data: Uint8Array | string, level = INDEX_ZSTD_LEVEL): Buffer {
-  return zlib.zstdCompressSync(typeof data === 'string' ? Buffer.from(data, 'utf8') : data, {
+  const input = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const out = zlib.zstdCompressSync(input, {
+    // zlib gives every call a new 64 KiB output buffer: tens of thousands of small shards made that gigabytes
+    // of short-lived buffers, and garbage collections that grew with the channel. Small chunks come from
+    // Buffer's pool instead.
+    ...(input.byteLength < SMALL_INPUT ? { chunkSize: 4096 } : {}),
     params: { [zlib.constants.ZSTD_c_compressionLevel]: level, [zlib.constants.ZSTD_c_checksumFlag]: 1 },
   });
+  // A small result is a view of a larger buffer: kept as it is (a shard), it would keep all of it.
+  return out.buffer.byteLength > 2 * out.byteLength ? Buffer.from(out) : out;
 }
+
+const SMALL_INPUT = 1 << 20;
 
 /** Decompresses index files, refusing output larger than `maxBytes` (a zstd bomb). */
 export function zstdDecompress(data: Uint8Array, maxBytes = 1 << 30): Buffer {

@@ -83,6 +83,11 @@ export interface BuiltShards {
   all: Map<string, KnownShard>;
 }
 
+function inFilenameOrder(list: IndexedPackage[]): boolean {
+  for (let i = 1; i < list.length; i++) if (list[i - 1]!.filename > list[i]!.filename) return false;
+  return true;
+}
+
 /**
  * Every shard of a subdir, keyed by package name. Names whose key equals the one in `previous` are not encoded
  * again (incremental reindex): they appear in `all` only.
@@ -108,7 +113,8 @@ export function buildShardSet(packages: Iterable<IndexedPackage>, previous?: Rea
   const all = new Map<string, KnownShard>();
   for (const name of [...byName.keys()].sort()) {
     const list = byName.get(name)!;
-    list.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
+    // Already in filename order when the packages were (buildSubdirIndex sorts them once).
+    if (!inFilenameOrder(list)) list.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
     const gone = removedByName.get(name) ?? [];
     const key = shardKey(list, gone);
     const known = previous?.get(name);

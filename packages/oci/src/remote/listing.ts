@@ -2,6 +2,7 @@
 import { DeniedError, InsecureError, OciError, ProtocolError, UnauthorizedError, UnsupportedError, where, type OciErrorContext } from '../errors.ts';
 import { checkLocation, discard, header, responseError, type HttpResponse } from '../http.ts';
 import type { RegistryClient, RegistryLocation, RepositoryTarget } from './client.ts';
+import type { ListTagsOptions } from '../store.ts';
 
 /** One page of a tag or catalog list. */
 export const MAX_LIST_PAGE = 4 * 1024 * 1024;
@@ -22,10 +23,13 @@ function nextLink(res: HttpResponse, current: URL, context: OciErrorContext): UR
   return next;
 }
 
-export async function listTags(t: RepositoryTarget): Promise<string[]> {
+/** Every tag, or with `after` only those sorting after it (`last=`; filtered here too: distribution 2.8 ignores it). */
+export async function listTags(t: RepositoryTarget, options: ListTagsOptions = {}): Promise<string[]> {
   const context = t.context();
   const tags: string[] = [];
+  const { after } = options;
   let url: URL | undefined = t.url('tags/list?n=1000');
+  if (after !== undefined) url.searchParams.set('last', after);
   const seen = new Set<string>();
   while (url) {
     if (seen.has(url.href) || seen.size >= MAX_PAGES) {
@@ -46,7 +50,7 @@ export async function listTags(t: RepositoryTarget): Promise<string[]> {
       throw new ProtocolError(`tag list of ${where(context)} is not JSON`, context);
     }
     if (parsed.tags != null && !Array.isArray(parsed.tags)) throw new ProtocolError(`tag list of ${where(context)} has no tags array`, context);
-    for (const tag of (parsed.tags as unknown[] | null | undefined) ?? []) if (typeof tag === 'string') tags.push(tag);
+    for (const tag of (parsed.tags as unknown[] | null | undefined) ?? []) if (typeof tag === 'string' && (after === undefined || tag > after)) tags.push(tag);
     url = next;
   }
   return tags;

@@ -1,7 +1,7 @@
 // One repository of a registry: the Repository contract, each verb delegated to the file that holds it.
 import type { Readable } from 'node:stream';
 import { parseDigest, type Digest } from '../reference.ts';
-import type { BlobSource, Descriptor, FetchedManifest, Repository, TransferOptions } from '../store.ts';
+import type { BlobSource, Descriptor, FetchedManifest, ListTagsOptions, Repository, TransferOptions } from '../store.ts';
 import { fetchBlob, statBlob } from './blobs.ts';
 import { RepositoryTarget, type RegistryClient } from './client.ts';
 import type { RemoteStore } from './index.ts';
@@ -56,8 +56,8 @@ export class RemoteRepository implements Repository {
     return deleteManifest(this.#t, digest);
   }
 
-  listTags(): Promise<string[]> {
-    return listTags(this.#t);
+  listTags(options?: ListTagsOptions): Promise<string[]> {
+    return listTags(this.#t, options);
   }
 
   referrers(subject: Digest, artifactType?: string): Promise<Descriptor[]> {

@@ -18,9 +18,9 @@ export function settle<T>(push: () => Promise<T>, attempts?: number): Promise<T>
   return withConcurrentPushRetry(push, attempts);
 }
 
-export async function pushBytes(repository: Repository, bytes: Uint8Array, mediaType: string, title: string): Promise<Descriptor> {
+export async function pushBytes(repository: Repository, bytes: Uint8Array, mediaType: string, title: string, likelyMissing = false): Promise<Descriptor> {
   const digest = sha256Digest(bytes);
-  await repository.pushBlob(bytesSource(bytes), { digest, size: bytes.byteLength });
+  await repository.pushBlob(bytesSource(bytes), { digest, size: bytes.byteLength }, { likelyMissing });
   return { mediaType, digest, size: bytes.byteLength, annotations: { [TITLE]: title } };
 }
 
@@ -42,7 +42,8 @@ export function manifestBytes(layers: Descriptor[], annotations: Record<string, 
 
 /**
  * Pushes the shards not yet known to be there, then one or more manifests referencing them (tagged
- * `shards-<stamp>-<n>`) so garbage collection keeps them. Returns the hexes now pushed.
+ * `shards-<stamp>-<n>`) so garbage collection keeps them. Returns the hexes now pushed. `firstIndex`: the
+ * subdir has no index yet, so no shard is there and none is asked about first (one request less each).
  */
 export async function pushShards(
   repository: Repository,
@@ -50,6 +51,7 @@ export async function pushShards(
   known: Set<string>,
   stamp: string,
   concurrency: number,
+  firstIndex = false,
 ): Promise<string[]> {
   const fresh = [...files.shards.values()].filter((s) => !known.has(s.hex));
   if (fresh.length === 0) return [];
@@ -57,7 +59,7 @@ export async function pushShards(
   const descriptors = await Promise.all(
     fresh.map((shard) =>
       limit(async () => {
-        const d = await pushBytes(repository, shard.bytes, IndexMediaType.Shard, `shards/${shard.hex}.msgpack.zst`);
+        const d = await pushBytes(repository, shard.bytes, IndexMediaType.Shard, `shards/${shard.hex}.msgpack.zst`, firstIndex);
         return d;
       }),
     ),

@@ -3,7 +3,7 @@
 // sort by time and two entries never share a tag. Nothing is ever rewritten: a reader lists the tags and reads
 // the entries it has not seen.
 import { createHash } from 'node:crypto';
-import { MediaType, type Repository } from '@oci-channel/oci';
+import { MediaType, OciError, type Repository } from '@oci-channel/oci';
 import { parseJsonObject } from '../core/json.ts';
 import { withConcurrentPushRetry } from '../core/retry.ts';
 import { artifactManifest, pushEmptyJson } from './artifact-manifest.ts';
@@ -49,4 +49,21 @@ export async function readLogEntry(
       return value;
     },
   };
+}
+
+/**
+ * A log's tags matching `pattern`, in time order; with `after` (the reader's high-water mark, a tag or a prefix of
+ * one) only the newer ones. `after` goes to the registry as `last=`, so where it is honoured a reader that keeps
+ * its place pays for what is new, not for the whole log.
+ */
+export async function listLogTags(repository: Repository, pattern: RegExp, after?: string): Promise<string[]> {
+  let listed: string[];
+  try {
+    listed = await repository.listTags(after ? { after } : {});
+  } catch (error) {
+    // Some registries (Harbor) refuse a `last` that is not an existing tag; a rewound mark is not one.
+    if (!after || !(error instanceof OciError) || error.status !== 400) throw error;
+    listed = await repository.listTags();
+  }
+  return listed.filter((t) => pattern.test(t) && (!after || t > after)).sort();
 }

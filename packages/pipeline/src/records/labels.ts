@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Repository, Store } from '@oci-channel/oci';
 import { isLabel, isValidSubdir, parsePackageFilename, type Label } from '@oci-channel/conda';
-import { appendLogEntry, fileKey, logStamp, readLogEntry } from './append-log.ts';
+import { appendLogEntry, fileKey, listLogTags, logStamp, readLogEntry } from './append-log.ts';
 import { PipelineError } from '../errors.ts';
 
 export const LABEL_LOG_REPOSITORY = 'oci_channel/labels';
@@ -89,8 +89,7 @@ export async function appendLabelChange(store: Store, change: LabelChange, at = 
 
 /** Label log tags in time order, optionally only those after `after`. */
 export async function listLabelTags(store: Store, after?: string): Promise<string[]> {
-  const tags = (await labelLogRepository(store).listTags()).filter((t) => LABEL_TAG_RE.test(t)).sort();
-  return after === undefined ? tags : tags.filter((t) => t > after);
+  return listLogTags(labelLogRepository(store), LABEL_TAG_RE, after);
 }
 
 /** The tags of one file's changes (its key is in the tag: no entry is read to find them). */

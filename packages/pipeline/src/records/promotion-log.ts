@@ -5,7 +5,7 @@
 // two promotions never write the same tag (different files differ in the hash, one file twice in the time).
 import type { Repository, Store } from '@oci-channel/oci';
 import { isLabel, MAIN_LABEL } from '@oci-channel/conda';
-import { appendLogEntry, fileKey, logStamp, readLogEntry } from './append-log.ts';
+import { appendLogEntry, fileKey, listLogTags, logStamp, readLogEntry } from './append-log.ts';
 import { PipelineError } from '../errors.ts';
 
 export { fileKey } from './append-log.ts';
@@ -75,11 +75,13 @@ export async function appendPromotion(store: Store, entry: Omit<PromotionEntry, 
   return { ...entry, label, promotedAt, logTag, logDigest };
 }
 
-/** Log tags in time order, optionally only those after `after` (a log tag: the reader's high-water mark). */
+/**
+ * Log tags in time order, optionally only those after `after` (a log tag or a prefix of one: the reader's
+ * high-water mark). `after` goes to the registry as `last=`, so where it is honoured a reader that keeps its
+ * place pays for what is new, not for the whole log.
+ */
 export async function listPromotionTags(store: Store, after?: string): Promise<string[]> {
-  const tags = (await promotionLogRepository(store).listTags()).filter((t) => LOG_TAG_RE.test(t));
-  tags.sort();
-  return after === undefined ? tags : tags.filter((t) => t > after);
+  return listLogTags(promotionLogRepository(store), LOG_TAG_RE, after);
 }
 
 export async function readPromotion(store: Store, logTag: string): Promise<LoggedPromotion> {

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import { MediaType, NotFoundError, UnsupportedError } from '@oci-channel/oci';
-import { channelDataJson, isKnownSubdir, KNOWN_SUBDIRS, MAIN_LABEL, newestVersion, type IndexedPackage, type KnownShard, type PatchInstructions } from '@oci-channel/conda';
+import { buildSubdirIndex, channelDataJson, isKnownSubdir, KNOWN_SUBDIRS, MAIN_LABEL, newestVersion, recordWith, type IndexedPackage, type KnownShard, type PatchInstructions, type SubdirIndexFiles } from '@oci-channel/conda';
 import { parseJsonObject } from '../core/json.ts';
 import { readSmallBlob } from '../core/blobs.ts';
 import { IndexCache, type CachedEntry, type SubdirState } from '../index/cache.ts';
@@ -43,7 +43,7 @@ const LATEST_ATTEMPTS = 6;
 
 function withIndexedTimestamp(pkg: IndexedPackage, at: number): IndexedPackage {
   if (typeof pkg.record.indexed_timestamp === 'number') return pkg;
-  return { ...pkg, record: { ...pkg.record, indexed_timestamp: at } };
+  return { ...pkg, record: recordWith(pkg.record, 'indexed_timestamp', at) };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -222,10 +222,9 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
     await Promise.all([...work.values()].map((w) => limit(() => readLatest(w))));
 
     // --- what is new: the promotion log (incremental) or a listing of production (full) --------------
-    const logTags = await listPromotionTags(store);
-    const lastTag = logTags.at(-1);
-    // A channel with neither packages nor a promotion log is a wrong path (a typo): publish nothing there.
-    if (logTags.length === 0 && !(await holdsPackages())) {
+    // A channel with neither packages nor a promotion log is a wrong path (a typo): publish nothing there. Only a
+    // first index (cold cache, no published index anywhere) lists the whole log for it; it reads all of it anyway.
+    if (!cache.warm && [...work.values()].every((w) => !w.latest) && (await listPromotionTags(store)).length === 0 && !(await holdsPackages())) {
       throw new OptionsError(`nothing at ${store.display}: it holds no packages and no promotion log; check the path (nothing was written)`);
     }
     let newMark = cache.state.mark;
@@ -242,12 +241,15 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
     };
 
     if (o.full) {
+      const lastTag = (await listPromotionTags(store)).at(-1);
       await fullListing();
       newMark = lastTag ?? newMark;
     } else {
       const after = cache.warm ? cache.state.mark : marks.some((m) => m === undefined) ? undefined : marks.sort()[0];
       const from = after ? rewindMark(after) : '';
-      const candidates = logTags.filter((t) => t > from);
+      // Only the log past the mark (rewound): a warm run costs the same whatever the log's length.
+      const candidates = await listPromotionTags(store, from || undefined);
+      const lastTag = candidates.at(-1);
       if (candidates.length > 0) {
         const known = new Set<string>();
         for (const [subdir, map] of cache.entries) for (const filename of map.keys()) known.add(fileKey(subdir, filename));
@@ -303,7 +305,7 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
         const unread = [...work.values()].filter((w) => !w.checked);
         await Promise.all(unread.map((w) => limit(() => readLatest(w))));
         if (firstFailure) {
-          const before = logTags.filter((t) => t < firstFailure!).at(-1);
+          const before = candidates.filter((t) => t < firstFailure!).at(-1);
           newMark = before && (!after || before > after) ? before : after;
         } else {
           newMark = lastTag && (!after || lastTag > after) ? lastTag : after;
@@ -317,9 +319,10 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
     // file's promotion entry is then always seen with it) -------------------------------------------------------
     let newLabelMark = cache.state.labelMark;
     {
-      const labelTags = await listLabelTags(store);
       const after = cache.warm ? cache.state.labelMark : labelMarks.length > 0 && labelMarks.every((m) => m !== undefined) ? labelMarks.sort()[0] : undefined;
       const from = after ? rewindMark(after) : '';
+      // Only the log past the mark (rewound), like the promotion log.
+      const labelTags = await listLabelTags(store, from || undefined);
       // Changes already applied are known by their tags; only the rest is read.
       const applied = new Set<string>();
       for (const files of Object.values(labels.ops)) for (const ops of Object.values(files)) for (const [tag] of Object.values(ops)) applied.add(tag);
@@ -611,7 +614,7 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
       for (let attempt = 1; ; attempt++) {
         const files = b.files;
         const stamp = timestampTag(now());
-        for (const hex of await pushShards(repository, files, knownShards, stamp, concurrency)) knownShards.add(hex);
+        for (const hex of await pushShards(repository, files, knownShards, stamp, concurrency, !w.latest)) knownShards.add(hex);
         const { bytes } = await prepareRepodataManifest(
           repository,
           files,
