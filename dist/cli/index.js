@@ -53794,7 +53794,7 @@ const repodata_ts_1 = __nccwpck_require__(31607);
 const shards_ts_1 = __nccwpck_require__(93742);
 function buildSubdirIndex(subdir, packages, options) {
     const sorted = (0, records_ts_1.sortedByFilename)(packages);
-    const repodata = Buffer.from((0, repodata_ts_1.repodataJson)(subdir, sorted, { sorted: true, removed: options.removed, ...(options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}) }), 'utf8');
+    const repodata = (0, repodata_ts_1.repodataJsonBytes)(subdir, sorted, { sorted: true, removed: options.removed, ...(options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}) });
     const fromPackages = options.fromPackages ? (0, records_ts_1.sortedByFilename)(options.fromPackages) : undefined;
     const { shards, all } = (0, shards_ts_1.buildShardSet)(sorted, options.previousShards, options.removed);
     const info = {
@@ -53808,11 +53808,11 @@ function buildSubdirIndex(subdir, packages, options) {
         packages: sorted,
         repodataJson: repodata,
         repodataZst: (0, repodata_ts_1.zstdCompress)(repodata),
-        runExportsJson: Buffer.from((0, channeldata_ts_1.runExportsJson)(subdir, fromPackages ?? sorted, { sorted: true }), 'utf8'),
+        runExportsJson: (0, channeldata_ts_1.runExportsJsonBytes)(subdir, fromPackages ?? sorted, { sorted: true }),
         shardIndex: (0, shards_ts_1.encodeShardIndex)(info, [...all].map(([name, known]) => ({ name, sha256: Buffer.from(known.hex, 'hex') }))),
         shards,
         shardKeys: all,
-        ...(fromPackages ? { fromPackages, repodataFromPackagesJson: Buffer.from((0, repodata_ts_1.repodataJson)(subdir, fromPackages, { sorted: true }), 'utf8') } : {}),
+        ...(fromPackages ? { fromPackages, repodataFromPackagesJson: (0, repodata_ts_1.repodataJsonBytes)(subdir, fromPackages, { sorted: true }) } : {}),
     };
 }
 function fileFacts(name, bytes, modified) {
@@ -53843,6 +53843,7 @@ function subdirHtml(channelName, files, modified, label) {
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.channelDataJson = channelDataJson;
+exports.runExportsJsonBytes = runExportsJsonBytes;
 exports.runExportsJson = runExportsJson;
 // channeldata.json (CEP 38) at the channel root and run_exports.json (CEP 12) per subdir.
 const records_ts_1 = __nccwpck_require__(16597);
@@ -53920,19 +53921,16 @@ function channelDataJson(subdirs, options = {}) {
     const allSubdirs = [...new Set(subdirs.map((s) => s.subdir))].sort();
     return (0, json_ts_1.serializeCanonical)((0, json_ts_1.canonicalize)({ channeldata_version: 1, packages: out, subdirs: allSubdirs }));
 }
+const NO_RUN_EXPORTS = Object.freeze({ run_exports: Object.freeze({}) });
+/** run_exports.json of one subdir (CEP 12) as bytes: every file, `{}` for packages without run_exports. */
+function runExportsJsonBytes(subdir, packages, options = {}) {
+    const list = options.sorted ? Array.from(packages) : (0, records_ts_1.sortedByFilename)(packages);
+    return (0, repodata_ts_1.packageMapFile)(subdir, list, (pkg) => (pkg.runExports && Object.keys(pkg.runExports).length > 0 ? { run_exports: pkg.runExports } : NO_RUN_EXPORTS), '');
+}
 /** run_exports.json of one subdir (CEP 12): every file, `{}` for packages without run_exports. */
 function runExportsJson(subdir, packages, options = {}) {
-    const list = options.sorted ? Array.from(packages) : (0, records_ts_1.sortedByFilename)(packages);
-    const tarBz2 = [];
-    const conda = [];
-    for (const pkg of list) {
-        const text = pkg.runExports && Object.keys(pkg.runExports).length > 0 ? (0, json_ts_1.nestedStableJson)({ run_exports: pkg.runExports }, 2) : EMPTY_RUN_EXPORTS;
-        ((0, records_ts_1.isCondaV2)(pkg.filename) ? conda : tarBz2).push([pkg.filename, text]);
-    }
-    return (`{\n  "info": ${(0, json_ts_1.nestedStableJson)({ subdir }, 1)},\n  "packages": ${(0, repodata_ts_1.jsonMapAtDepth1)(tarBz2)},\n` +
-        `  "packages.conda": ${(0, repodata_ts_1.jsonMapAtDepth1)(conda)}\n}\n`);
+    return runExportsJsonBytes(subdir, packages, options).toString('latin1');
 }
-const EMPTY_RUN_EXPORTS = '{\n      "run_exports": {}\n    }';
 
 
 /***/ }),
@@ -54047,10 +54045,13 @@ __exportStar(__nccwpck_require__(72389), exports);
 // Deterministic JSON exactly as conda-index writes it: Python's json.dumps(value, indent=2, sort_keys=True)
 // plus a final newline, so our repodata.json is byte-identical to conda-index's for the same records.
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.JsonBytes = void 0;
 exports.canonicalize = canonicalize;
 exports.serializeCanonical = serializeCanonical;
 exports.nestedStableJson = nestedStableJson;
 exports.pythonString = pythonString;
+exports.estimateJsonMapBytes = estimateJsonMapBytes;
+exports.writeJsonMapAtDepth1 = writeJsonMapAtDepth1;
 exports.stableJson = stableJson;
 // JS objects list integer-like keys first, numerically, whatever the insertion order: such keys need the
 // slow serializer to keep Python's code-point order.
@@ -54090,7 +54091,8 @@ function canonicalize(value) {
                 continue;
             if (INTEGER_KEY.test(key))
                 integerKeys = true;
-            out[key] = walk(item);
+            // An own "__proto__" (JSON.parse makes one) stays a member; assigning it would set the prototype.
+            Object.defineProperty(out, key, { value: walk(item), enumerable: true, writable: true, configurable: true });
         }
         return out;
     };
@@ -54148,6 +54150,176 @@ function pythonString(text) {
     const json = JSON.stringify(text);
     return hasNonAscii(json) ? escapeNonAscii(json) : json;
 }
+// --- whole index files at conda-forge's size ------------------------------------------------------------
+// A subdir's repodata.json can pass 500 MB: more than one V8 string may hold, and building it record by record
+// (a string per record, then one big concatenation) doubles the heap a 700,000-record build needs. Instead,
+// map entries are written in batches: one native JSON.stringify per batch of records whose keys are already
+// in order, straight into Buffers.
+/**
+ * Records per JSON.stringify call: enough to spend the time in native code, few enough that each string stays
+ * in V8's young generation (under 128 KiB): big strings go to the old generation, whose collections get slower
+ * as the records held grow, which made the cost per record grow with the channel.
+ */
+const BATCH_ENTRIES = 96;
+/** Marks a value JSON.stringify cannot write as Python does (integer-like keys, non-plain objects). */
+const NEEDS_SLOW_PATH = Symbol('needs the slow serializer');
+function plainObject(value) {
+    const proto = Object.getPrototypeOf(value);
+    return proto === Object.prototype || proto === null;
+}
+/** A key V8 would list first (an array index): '0'-'9' first, checked by the regex only then. */
+function integerLike(key) {
+    const c = key.charCodeAt(0);
+    return c >= 48 && c <= 57 && INTEGER_KEY.test(key);
+}
+/**
+ * `value` itself when JSON.stringify already writes it in Python's key order (every object plain, keys sorted,
+ * none integer-like), a copy with sorted keys when only the order is off, or NEEDS_SLOW_PATH.
+ * Records read from index.json or repodata.json are nearly always in order already: no copy is made.
+ */
+function inJsonOrder(value) {
+    if (value === null || typeof value !== 'object')
+        return value;
+    if (Array.isArray(value)) {
+        let copy;
+        for (let i = 0; i < value.length; i++) {
+            const item = value[i];
+            if (item === null || typeof item !== 'object')
+                continue;
+            const ordered = inJsonOrder(item);
+            if (ordered === NEEDS_SLOW_PATH)
+                return NEEDS_SLOW_PATH;
+            if (ordered !== item)
+                (copy ??= value.slice())[i] = ordered;
+        }
+        return copy ?? value;
+    }
+    if (!plainObject(value))
+        return NEEDS_SLOW_PATH;
+    const keys = Object.keys(value);
+    let sorted = true;
+    let changed = false;
+    const members = new Array(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+        const key = keys[i];
+        if (integerLike(key) || key === '__proto__')
+            return NEEDS_SLOW_PATH;
+        if (i > 0 && keys[i - 1] > key)
+            sorted = false;
+        const item = value[key];
+        const ordered = item !== null && typeof item === 'object' ? inJsonOrder(item) : item;
+        if (ordered === NEEDS_SLOW_PATH)
+            return NEEDS_SLOW_PATH;
+        if (ordered !== item)
+            changed = true;
+        members[i] = ordered;
+    }
+    if (sorted && !changed)
+        return value;
+    const order = keys.map((key, i) => [key, i]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const copy = {};
+    for (const [key, i] of order)
+        copy[key] = members[i];
+    return copy;
+}
+/**
+ * ASCII JSON text written straight into large Buffers (never one huge string), joined once at the end.
+ * Parts grow with what was written, so a file of any size takes a few parts and one final copy.
+ */
+class JsonBytes {
+    #parts = [];
+    #part = Buffer.allocUnsafeSlow(0);
+    #offset = 0;
+    #length = 0;
+    /**
+     * Makes room for about `bytes` more in one part, so a file whose size is known roughly is written into one
+     * Buffer and returned without the final copy (allocUnsafeSlow: room never written costs no memory).
+     */
+    reserve(bytes) {
+        if (bytes <= this.#part.byteLength - this.#offset)
+            return;
+        this.#close();
+        this.#part = Buffer.allocUnsafeSlow(Math.ceil(bytes));
+    }
+    /** Appends text that is already ASCII (escaped). */
+    text(text) {
+        if (text.length > this.#part.byteLength - this.#offset) {
+            this.#close();
+            this.#part = Buffer.allocUnsafeSlow(Math.max(text.length, this.#length, 1 << 20));
+        }
+        this.#offset += this.#part.write(text, this.#offset, 'latin1');
+    }
+    #close() {
+        if (this.#offset === 0)
+            return;
+        this.#parts.push(this.#part.subarray(0, this.#offset));
+        this.#length += this.#offset;
+        this.#offset = 0;
+    }
+    toBuffer() {
+        this.#close();
+        const out = this.#parts.length === 1 ? this.#parts[0] : Buffer.concat(this.#parts, this.#length);
+        this.#parts = [];
+        this.#part = Buffer.allocUnsafeSlow(0);
+        return out;
+    }
+}
+exports.JsonBytes = JsonBytes;
+const ascii = (text) => (hasNonAscii(text) ? escapeNonAscii(text) : text);
+// JSON.stringify({p: {...}}, null, 2) puts the map's members exactly where a depth-1 map has them.
+const BATCH_HEAD = '{\n  "p": {';
+const BATCH_TAIL = '\n  }\n}';
+/** About the bytes writeJsonMapAtDepth1 writes for `count` entries like these (an evenly spread sample). */
+function estimateJsonMapBytes(count, entryAt) {
+    if (count === 0)
+        return 2;
+    const step = Math.max(1, Math.floor(count / 64));
+    let sampled = 0;
+    let bytes = 0;
+    for (let i = 0; i < count; i += step) {
+        const [key, value] = entryAt(i);
+        bytes += JSON.stringify({ p: { [key]: value } }, null, 2).length - BATCH_HEAD.length - BATCH_TAIL.length + 1;
+        sampled++;
+    }
+    return (bytes / sampled) * count;
+}
+/**
+ * Writes a JSON map nested one level deep (`"packages": {...}` in repodata.json) as json.dumps(indent=2,
+ * sort_keys=True, ensure_ascii=True) does, from entries already in key order. Values are written as they
+ * are when their keys are in order, else from a sorted copy; the rare value that needs Python's slow order
+ * (integer-like keys) is written on its own.
+ */
+function writeJsonMapAtDepth1(out, entries) {
+    let batch = {};
+    let inBatch = 0;
+    let written = 0;
+    const flush = () => {
+        if (inBatch === 0)
+            return;
+        const text = JSON.stringify({ p: batch }, null, 2);
+        out.text(written === 0 ? '{' : ',');
+        out.text(ascii(text.slice(BATCH_HEAD.length, text.length - BATCH_TAIL.length)));
+        written += inBatch;
+        batch = {};
+        inBatch = 0;
+    };
+    for (const [key, value] of entries) {
+        if (Object.hasOwn(batch, key))
+            flush(); // a repeated key stays repeated, as in the input
+        const ordered = integerLike(key) || key === '__proto__' ? NEEDS_SLOW_PATH : inJsonOrder(value);
+        if (ordered === NEEDS_SLOW_PATH) {
+            flush();
+            out.text(`${written === 0 ? '{' : ','}\n    ${pythonString(key)}: ${ascii(pythonDumps(canonicalize(value).value, '    '))}`);
+            written++;
+            continue;
+        }
+        batch[key] = ordered;
+        if (++inBatch >= BATCH_ENTRIES)
+            flush();
+    }
+    flush();
+    out.text(written === 0 ? '{}' : '\n  }');
+}
 /** canonicalize + serializeCanonical. */
 function stableJson(value) {
     return serializeCanonical(canonicalize(value));
@@ -54175,6 +54347,7 @@ exports.applyPatches = applyPatches;
 //   3. `remove`: the file leaves the index (both formats of a .tar.bz2 name) and is listed in `removed`, sorted.
 // Pure: records in, new records out (a patched record is a new object; the input is never changed).
 const node_crypto_1 = __nccwpck_require__(77598);
+const json_ts_1 = __nccwpck_require__(68965);
 const records_ts_1 = __nccwpck_require__(16597);
 /** Fields a patch may not touch: they say which file a record is and how to check it (and CEP 47's stamp). */
 exports.PROTECTED_RECORD_FIELDS = ['name', 'version', 'build', 'subdir', 'md5', 'sha256', 'size', 'indexed_timestamp'];
@@ -54305,7 +54478,7 @@ function applyOne(records, instructions) {
 }
 /** A short fingerprint of a patched record's content (feeds the shard key: patches change records, not sha256). */
 function fingerprint(record) {
-    return (0, node_crypto_1.createHash)('sha256').update((0, records_ts_1.recordJsonText)(record)).digest('hex').slice(0, 16);
+    return (0, node_crypto_1.createHash)('sha256').update((0, json_ts_1.nestedStableJson)(record, 2)).digest('hex').slice(0, 16);
 }
 /**
  * Applies instruction sets in order (e.g. a patches package's, then the channel's own) to a subdir's packages.
@@ -54337,17 +54510,16 @@ function applyPatches(packages, instructions, alreadyRemoved = []) {
 /***/ }),
 
 /***/ 16597:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+/***/ ((__unused_webpack_module, exports) => {
 
 
+// The records a channel index is made of: one per package file, as they appear in repodata.json.
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.STRIPPED_INDEX_FIELDS = void 0;
 exports.repodataRecord = repodataRecord;
+exports.recordWith = recordWith;
 exports.isCondaV2 = isCondaV2;
-exports.recordJsonText = recordJsonText;
 exports.sortedByFilename = sortedByFilename;
-// The records a channel index is made of: one per package file, as they appear in repodata.json.
-const json_ts_1 = __nccwpck_require__(68965);
 /** index.json fields conda-index drops from records. */
 exports.STRIPPED_INDEX_FIELDS = [
     'arch',
@@ -54361,30 +54533,28 @@ exports.STRIPPED_INDEX_FIELDS = [
     'machine',
     'operatingsystem',
 ];
-/** A repodata record from a package's info/index.json and its file facts, as conda-index makes it. */
+/**
+ * A repodata record from a package's info/index.json and its file facts, as conda-index makes it. Keys are
+ * inserted in sorted order (the order repodata.json writes them), so serializing needs no sorted copy.
+ */
 function repodataRecord(indexJson, file) {
-    const record = { ...indexJson };
+    const fields = { ...indexJson, md5: file.md5, sha256: file.sha256, size: file.size };
     for (const field of exports.STRIPPED_INDEX_FIELDS)
-        delete record[field];
-    record.md5 = file.md5;
-    record.sha256 = file.sha256;
-    record.size = file.size;
-    return record;
+        delete fields[field];
+    return inKeyOrder(fields);
+}
+/** `record` with `field` set, keys kept in sorted order (a new object: records are never changed once made). */
+function recordWith(record, field, value) {
+    return inKeyOrder({ ...record, [field]: value });
+}
+function inKeyOrder(fields) {
+    const out = {};
+    for (const key of Object.keys(fields).sort())
+        out[key] = fields[key];
+    return out;
 }
 function isCondaV2(filename) {
     return filename.endsWith('.conda');
-}
-// Each record is serialized once, however many times the subdir is rebuilt: records are never mutated
-// once indexed (a changed record is a new object).
-const recordTextCache = new WeakMap();
-/** A record's JSON as it sits in repodata.json (two levels deep), cached per record object. */
-function recordJsonText(record) {
-    let text = recordTextCache.get(record);
-    if (text === undefined) {
-        text = (0, json_ts_1.nestedStableJson)(record, 2);
-        recordTextCache.set(record, text);
-    }
-    return text;
 }
 /** Filenames in conda-index's order (code point order), computed once per build. */
 function sortedByFilename(packages) {
@@ -54405,7 +54575,8 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.INDEX_ZSTD_LEVEL = void 0;
-exports.jsonMapAtDepth1 = jsonMapAtDepth1;
+exports.packageMapFile = packageMapFile;
+exports.repodataJsonBytes = repodataJsonBytes;
 exports.repodataJson = repodataJson;
 exports.parseRepodata = parseRepodata;
 exports.packagesOfRepodata = packagesOfRepodata;
@@ -54415,32 +54586,39 @@ exports.zstdDecompress = zstdDecompress;
 const node_zlib_1 = __importDefault(__nccwpck_require__(38522));
 const json_ts_1 = __nccwpck_require__(68965);
 const records_ts_1 = __nccwpck_require__(16597);
-/** `{}` or the members at depth 1 (`"key": value` lines), as json.dumps(indent=2) writes a map. */
-function jsonMapAtDepth1(entries) {
-    if (entries.length === 0)
-        return '{}';
-    let out = '{';
-    for (let i = 0; i < entries.length; i++) {
-        const [key, text] = entries[i];
-        out += `${i === 0 ? '' : ','}\n    ${(0, json_ts_1.pythonString)(key)}: ${text}`;
-    }
-    return `${out}\n  }`;
+/** `[filename, value]` of the packages of one format, made as they are written (none are kept). */
+function* entriesOf(list, conda, value) {
+    for (const pkg of list)
+        if ((0, records_ts_1.isCondaV2)(pkg.filename) === conda)
+            yield [pkg.filename, value(pkg)];
 }
 /**
- * repodata.json text for `subdir`, byte-identical to conda-index's for the same records. Pass `sorted` when
- * the packages are already in filename order (buildSubdirIndex sorts once for every file it writes).
+ * Writes an index file shaped like repodata.json (`info`, `packages`, `packages.conda`, then `tail`: the
+ * members after them, already serialized) with one value per package file.
  */
-function repodataJson(subdir, packages, options = {}) {
+function packageMapFile(subdir, list, value, tail, info = { subdir }) {
+    const out = new json_ts_1.JsonBytes();
+    // One Buffer for the whole file when the estimate holds (10% of room for what the sample missed).
+    const estimate = (0, json_ts_1.estimateJsonMapBytes)(list.length, (i) => [list[i].filename, value(list[i])]);
+    out.reserve(1.1 * estimate + tail.length + 4096);
+    out.text(`{\n  "info": ${(0, json_ts_1.nestedStableJson)(info, 1)},\n  "packages": `);
+    (0, json_ts_1.writeJsonMapAtDepth1)(out, entriesOf(list, false, value));
+    out.text(',\n  "packages.conda": ');
+    (0, json_ts_1.writeJsonMapAtDepth1)(out, entriesOf(list, true, value));
+    out.text(`${tail}\n}\n`);
+    return out.toBuffer();
+}
+function repodataJsonBytes(subdir, packages, options = {}) {
     const list = options.sorted ? Array.from(packages) : (0, records_ts_1.sortedByFilename)(packages);
-    const tarBz2 = [];
-    const conda = [];
-    for (const pkg of list)
-        ((0, records_ts_1.isCondaV2)(pkg.filename) ? conda : tarBz2).push([pkg.filename, (0, records_ts_1.recordJsonText)(pkg.record)]);
     const removed = [...(options.removed ?? [])].sort();
     const info = options.baseUrl === undefined ? { subdir } : { base_url: options.baseUrl, subdir };
     // Top-level keys in sorted order: info, packages, packages.conda, removed, repodata_version.
-    return (`{\n  "info": ${(0, json_ts_1.nestedStableJson)(info, 1)},\n  "packages": ${jsonMapAtDepth1(tarBz2)},\n` +
-        `  "packages.conda": ${jsonMapAtDepth1(conda)},\n  "removed": ${(0, json_ts_1.nestedStableJson)(removed, 1)},\n  "repodata_version": ${options.baseUrl === undefined ? 1 : 2}\n}\n`);
+    const version = options.baseUrl === undefined ? 1 : 2;
+    return packageMapFile(subdir, list, (pkg) => pkg.record, `,\n  "removed": ${(0, json_ts_1.nestedStableJson)(removed, 1)},\n  "repodata_version": ${version}`, info);
+}
+/** repodata.json text for `subdir` (repodataJsonBytes as a string). */
+function repodataJson(subdir, packages, options = {}) {
+    return repodataJsonBytes(subdir, packages, options).toString('latin1');
 }
 /** Parses repodata.json and checks the parts an index relies on; `what` names the input in errors. */
 function parseRepodata(text, what) {
@@ -54478,10 +54656,18 @@ function packagesOfRepodata(repodata) {
 /** zstd level for index files: the default level keeps a 100k-record repodata fast to build. */
 exports.INDEX_ZSTD_LEVEL = 3;
 function zstdCompress(data, level = exports.INDEX_ZSTD_LEVEL) {
-    return node_zlib_1.default.zstdCompressSync(typeof data === 'string' ? Buffer.from(data, 'utf8') : data, {
+    const input = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    const out = node_zlib_1.default.zstdCompressSync(input, {
+        // zlib gives every call a new 64 KiB output buffer: tens of thousands of small shards made that gigabytes
+        // of short-lived buffers, and garbage collections that grew with the channel. Small chunks come from
+        // Buffer's pool instead.
+        ...(input.byteLength < SMALL_INPUT ? { chunkSize: 4096 } : {}),
         params: { [node_zlib_1.default.constants.ZSTD_c_compressionLevel]: level, [node_zlib_1.default.constants.ZSTD_c_checksumFlag]: 1 },
     });
+    // A small result is a view of a larger buffer: kept as it is (a shard), it would keep all of it.
+    return out.buffer.byteLength > 2 * out.byteLength ? Buffer.from(out) : out;
 }
+const SMALL_INPUT = 1 << 20;
 /** Decompresses index files, refusing output larger than `maxBytes` (a zstd bomb). */
 function zstdDecompress(data, maxBytes = 1 << 30) {
     return node_zlib_1.default.zstdDecompressSync(data, { maxOutputLength: maxBytes });
@@ -54549,6 +54735,12 @@ function shardKey(packages, removed = []) {
         hash.update(`removed\0${[...removed].sort().join('\0')}`);
     return hash.digest('hex').slice(0, 32);
 }
+function inFilenameOrder(list) {
+    for (let i = 1; i < list.length; i++)
+        if (list[i - 1].filename > list[i].filename)
+            return false;
+    return true;
+}
 /**
  * Every shard of a subdir, keyed by package name. Names whose key equals the one in `previous` are not encoded
  * again (incremental reindex): they appear in `all` only.
@@ -54580,7 +54772,9 @@ function buildShardSet(packages, previous, removed = []) {
     const all = new Map();
     for (const name of [...byName.keys()].sort()) {
         const list = byName.get(name);
-        list.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
+        // Already in filename order when the packages were (buildSubdirIndex sorts them once).
+        if (!inFilenameOrder(list))
+            list.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
         const gone = removedByName.get(name) ?? [];
         const key = shardKey(list, gone);
         const known = previous?.get(name);
@@ -58058,11 +58252,12 @@ class LayoutRepository {
             throw new errors_ts_1.NotFoundError(`manifest ${digest} not found in ${this.display}; nothing was deleted`, { ...this.#context, reference: digest });
         }
     }
-    async listTags() {
+    async listTags(options = {}) {
         const tags = new Set();
+        const { after } = options;
         for (const entry of usable(await this.#readIndex())) {
             const tag = entry.annotations?.[exports.REF_NAME_ANNOTATION];
-            if (tag !== undefined && (0, reference_ts_1.isTag)(tag))
+            if (tag !== undefined && (0, reference_ts_1.isTag)(tag) && (after === undefined || tag > after))
                 tags.add(tag);
         }
         return [...tags].sort();
@@ -59058,10 +59253,14 @@ function nextLink(res, current, context) {
     }
     return next;
 }
-async function listTags(t) {
+/** Every tag, or with `after` only those sorting after it (`last=`; filtered here too: distribution 2.8 ignores it). */
+async function listTags(t, options = {}) {
     const context = t.context();
     const tags = [];
+    const { after } = options;
     let url = t.url('tags/list?n=1000');
+    if (after !== undefined)
+        url.searchParams.set('last', after);
     const seen = new Set();
     while (url) {
         if (seen.has(url.href) || seen.size >= MAX_PAGES) {
@@ -59086,7 +59285,7 @@ async function listTags(t) {
         if (parsed.tags != null && !Array.isArray(parsed.tags))
             throw new errors_ts_1.ProtocolError(`tag list of ${(0, errors_ts_1.where)(context)} has no tags array`, context);
         for (const tag of parsed.tags ?? [])
-            if (typeof tag === 'string')
+            if (typeof tag === 'string' && (after === undefined || tag > after))
                 tags.push(tag);
         url = next;
     }
@@ -59386,8 +59585,8 @@ class RemoteRepository {
     deleteManifest(digest) {
         return (0, manifests_ts_1.deleteManifest)(this.#t, digest);
     }
-    listTags() {
-        return (0, listing_ts_1.listTags)(this.#t);
+    listTags(options) {
+        return (0, listing_ts_1.listTags)(this.#t, options);
     }
     referrers(subject, artifactType) {
         return (0, manifests_ts_1.referrers)(this.#t, subject, artifactType);
@@ -62847,9 +63046,9 @@ const MAX_SHARDS_PER_MANIFEST = 12_000;
 function settle(push, attempts) {
     return (0, retry_ts_1.withConcurrentPushRetry)(push, attempts);
 }
-async function pushBytes(repository, bytes, mediaType, title) {
+async function pushBytes(repository, bytes, mediaType, title, likelyMissing = false) {
     const digest = (0, oci_1.sha256Digest)(bytes);
-    await repository.pushBlob((0, oci_1.bytesSource)(bytes), { digest, size: bytes.byteLength });
+    await repository.pushBlob((0, oci_1.bytesSource)(bytes), { digest, size: bytes.byteLength }, { likelyMissing });
     return { mediaType, digest, size: bytes.byteLength, annotations: { [names_ts_1.TITLE]: title } };
 }
 async function pushConfig(repository) {
@@ -62868,15 +63067,16 @@ function manifestBytes(layers, annotations, artifactType) {
 }
 /**
  * Pushes the shards not yet known to be there, then one or more manifests referencing them (tagged
- * `shards-<stamp>-<n>`) so garbage collection keeps them. Returns the hexes now pushed.
+ * `shards-<stamp>-<n>`) so garbage collection keeps them. Returns the hexes now pushed. `firstIndex`: the
+ * subdir has no index yet, so no shard is there and none is asked about first (one request less each).
  */
-async function pushShards(repository, files, known, stamp, concurrency) {
+async function pushShards(repository, files, known, stamp, concurrency, firstIndex = false) {
     const fresh = [...files.shards.values()].filter((s) => !known.has(s.hex));
     if (fresh.length === 0)
         return [];
     const limit = (0, p_limit_1.default)(concurrency);
     const descriptors = await Promise.all(fresh.map((shard) => limit(async () => {
-        const d = await pushBytes(repository, shard.bytes, names_ts_1.IndexMediaType.Shard, `shards/${shard.hex}.msgpack.zst`);
+        const d = await pushBytes(repository, shard.bytes, names_ts_1.IndexMediaType.Shard, `shards/${shard.hex}.msgpack.zst`, firstIndex);
         return d;
     })));
     await pushConfig(repository);
@@ -63655,6 +63855,7 @@ exports.fileKey = fileKey;
 exports.logStamp = logStamp;
 exports.appendLogEntry = appendLogEntry;
 exports.readLogEntry = readLogEntry;
+exports.listLogTags = listLogTags;
 // Append-only logs kept in the registry (the promotion log, the label log): one tiny artifact per entry,
 // its data in annotations, tagged `<UTC yyyymmddHHMMSSmmm>-<16 hex of sha256(subdir/filename)>[-<more>]` so tags
 // sort by time and two entries never share a tag. Nothing is ever rewritten: a reader lists the tags and reads
@@ -63699,6 +63900,24 @@ async function readLogEntry(repository, tag, what) {
             return value;
         },
     };
+}
+/**
+ * A log's tags matching `pattern`, in time order; with `after` (the reader's high-water mark, a tag or a prefix of
+ * one) only the newer ones. `after` goes to the registry as `last=`, so where it is honoured a reader that keeps
+ * its place pays for what is new, not for the whole log.
+ */
+async function listLogTags(repository, pattern, after) {
+    let listed;
+    try {
+        listed = await repository.listTags(after ? { after } : {});
+    }
+    catch (error) {
+        // Some registries (Harbor) refuse a `last` that is not an existing tag; a rewound mark is not one.
+        if (!after || !(error instanceof oci_1.OciError) || error.status !== 400)
+            throw error;
+        listed = await repository.listTags();
+    }
+    return listed.filter((t) => pattern.test(t) && (!after || t > after)).sort();
 }
 
 
@@ -63827,8 +64046,7 @@ async function appendLabelChange(store, change, at = new Date()) {
 }
 /** Label log tags in time order, optionally only those after `after`. */
 async function listLabelTags(store, after) {
-    const tags = (await labelLogRepository(store).listTags()).filter((t) => LABEL_TAG_RE.test(t)).sort();
-    return after === undefined ? tags : tags.filter((t) => t > after);
+    return (0, append_log_ts_1.listLogTags)(labelLogRepository(store), LABEL_TAG_RE, after);
 }
 /** The tags of one file's changes (its key is in the tag: no entry is read to find them). */
 function tagsOfFile(tags, subdir, filename) {
@@ -63933,11 +64151,13 @@ async function appendPromotion(store, entry, at = new Date()) {
     }, logTag);
     return { ...entry, label, promotedAt, logTag, logDigest };
 }
-/** Log tags in time order, optionally only those after `after` (a log tag: the reader's high-water mark). */
+/**
+ * Log tags in time order, optionally only those after `after` (a log tag or a prefix of one: the reader's
+ * high-water mark). `after` goes to the registry as `last=`, so where it is honoured a reader that keeps its
+ * place pays for what is new, not for the whole log.
+ */
 async function listPromotionTags(store, after) {
-    const tags = (await promotionLogRepository(store).listTags()).filter((t) => LOG_TAG_RE.test(t));
-    tags.sort();
-    return after === undefined ? tags : tags.filter((t) => t > after);
+    return (0, append_log_ts_1.listLogTags)(promotionLogRepository(store), LOG_TAG_RE, after);
 }
 async function readPromotion(store, logTag) {
     const entry = await (0, append_log_ts_1.readLogEntry)(promotionLogRepository(store), logTag, 'promotion log entry');
@@ -65592,7 +65812,7 @@ const LATEST_ATTEMPTS = 6;
 function withIndexedTimestamp(pkg, at) {
     if (typeof pkg.record.indexed_timestamp === 'number')
         return pkg;
-    return { ...pkg, record: { ...pkg.record, indexed_timestamp: at } };
+    return { ...pkg, record: (0, conda_1.recordWith)(pkg.record, 'indexed_timestamp', at) };
 }
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const sha256Of = (bytes) => `sha256:${(0, node_crypto_1.createHash)('sha256').update(bytes).digest('hex')}`;
@@ -65767,10 +65987,9 @@ async function reindex(o) {
         };
         await Promise.all([...work.values()].map((w) => limit(() => readLatest(w))));
         // --- what is new: the promotion log (incremental) or a listing of production (full) --------------
-        const logTags = await (0, promotion_log_ts_1.listPromotionTags)(store);
-        const lastTag = logTags.at(-1);
-        // A channel with neither packages nor a promotion log is a wrong path (a typo): publish nothing there.
-        if (logTags.length === 0 && !(await holdsPackages())) {
+        // A channel with neither packages nor a promotion log is a wrong path (a typo): publish nothing there. Only a
+        // first index (cold cache, no published index anywhere) lists the whole log for it; it reads all of it anyway.
+        if (!cache.warm && [...work.values()].every((w) => !w.latest) && (await (0, promotion_log_ts_1.listPromotionTags)(store)).length === 0 && !(await holdsPackages())) {
             throw new errors_ts_1.OptionsError(`nothing at ${store.display}: it holds no packages and no promotion log; check the path (nothing was written)`);
         }
         let newMark = cache.state.mark;
@@ -65789,13 +66008,16 @@ async function reindex(o) {
             }
         };
         if (o.full) {
+            const lastTag = (await (0, promotion_log_ts_1.listPromotionTags)(store)).at(-1);
             await fullListing();
             newMark = lastTag ?? newMark;
         }
         else {
             const after = cache.warm ? cache.state.mark : marks.some((m) => m === undefined) ? undefined : marks.sort()[0];
             const from = after ? (0, names_ts_1.rewindMark)(after) : '';
-            const candidates = logTags.filter((t) => t > from);
+            // Only the log past the mark (rewound): a warm run costs the same whatever the log's length.
+            const candidates = await (0, promotion_log_ts_1.listPromotionTags)(store, from || undefined);
+            const lastTag = candidates.at(-1);
             if (candidates.length > 0) {
                 const known = new Set();
                 for (const [subdir, map] of cache.entries)
@@ -65851,7 +66073,7 @@ async function reindex(o) {
                 const unread = [...work.values()].filter((w) => !w.checked);
                 await Promise.all(unread.map((w) => limit(() => readLatest(w))));
                 if (firstFailure) {
-                    const before = logTags.filter((t) => t < firstFailure).at(-1);
+                    const before = candidates.filter((t) => t < firstFailure).at(-1);
                     newMark = before && (!after || before > after) ? before : after;
                 }
                 else {
@@ -65866,9 +66088,10 @@ async function reindex(o) {
         // file's promotion entry is then always seen with it) -------------------------------------------------------
         let newLabelMark = cache.state.labelMark;
         {
-            const labelTags = await (0, labels_ts_2.listLabelTags)(store);
             const after = cache.warm ? cache.state.labelMark : labelMarks.length > 0 && labelMarks.every((m) => m !== undefined) ? labelMarks.sort()[0] : undefined;
             const from = after ? (0, names_ts_1.rewindMark)(after) : '';
+            // Only the log past the mark (rewound), like the promotion log.
+            const labelTags = await (0, labels_ts_2.listLabelTags)(store, from || undefined);
             // Changes already applied are known by their tags; only the rest is read.
             const applied = new Set();
             for (const files of Object.values(labels.ops))
@@ -66175,7 +66398,7 @@ async function reindex(o) {
             for (let attempt = 1;; attempt++) {
                 const files = b.files;
                 const stamp = (0, names_ts_1.timestampTag)(now());
-                for (const hex of await (0, publish_ts_1.pushShards)(repository, files, knownShards, stamp, concurrency))
+                for (const hex of await (0, publish_ts_1.pushShards)(repository, files, knownShards, stamp, concurrency, !w.latest))
                     knownShards.add(hex);
                 const { bytes } = await (0, publish_ts_1.prepareRepodataManifest)(repository, files, {
                     created: createdAt,

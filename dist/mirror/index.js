@@ -73326,7 +73326,7 @@ function bufferIncludes(buffer, content) {
 /* harmony export */   iU: () => (/* binding */ isUserError),
 /* harmony export */   yo: () => (/* binding */ UserError)
 /* harmony export */ });
-/* harmony import */ var _oci_channel_conda__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9235);
+/* harmony import */ var _oci_channel_conda__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9076);
 /* harmony import */ var _oci_channel_oci__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1671);
 /* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3383);
 // Tells errors the user can fix (bad input, refused credentials, a bad package) from bugs in oci-channel.
@@ -73746,7 +73746,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9235:
+/***/ 9076:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -73776,7 +73776,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   v3: () => (/* reexport */ zstdDecompress)
 });
 
-// UNUSED EXPORTS: Annotation, BROKEN_LABEL, CHANNEL_ABOUT_FIELDS, CondaMediaType, DEFAULT_PACKAGE_LIMITS, EMPTY_PATCH_INSTRUCTIONS, INDEX_ZSTD_LEVEL, KNOWN_SUBDIRS, MAX_PATCH_INSTRUCTIONS_BYTES, PATCH_INSTRUCTIONS_VERSION, POST_INSTALL_FLAGS, PROTECTED_RECORD_FIELDS, PatchError, STRIPPED_INDEX_FIELDS, STRIPPED_RECORD_FIELDS, applyPatches, buildInfoTarGz, buildPackage, buildShardSet, buildShards, buildSubdirIndex, bzip2To, canonicalManifestDifference, canonicalize, channelDataJson, creationTime, decodeTag, defaultBuild, encodeShard, encodeShardIndex, isCondaV2, isKnownSubdir, jsonMapAtDepth1, labelProblem, nestedStableJson, newestVersion, packageFilename, packageLimits, parseLabel, parsePatchInstructions, parsePatchInstructionsJson, pythonString, randomStream, rattler, readPackageUnhashed, readPatchesPackage, recordFromIndexJson, recordFromPackage, recordJsonText, repodataJson, runExportsJson, serializeCanonical, shardKey, sortedByFilename, stableJson, subdirFromIndex, subdirHtml, subdirIndexHtml, tarStreamOf, updatedRecord, withChannelSource, writeConda, writeTarBz2, writeZip, zstdCompress, zstdTo
+// UNUSED EXPORTS: Annotation, BROKEN_LABEL, CHANNEL_ABOUT_FIELDS, CondaMediaType, DEFAULT_PACKAGE_LIMITS, EMPTY_PATCH_INSTRUCTIONS, INDEX_ZSTD_LEVEL, JsonBytes, KNOWN_SUBDIRS, MAX_PATCH_INSTRUCTIONS_BYTES, PATCH_INSTRUCTIONS_VERSION, POST_INSTALL_FLAGS, PROTECTED_RECORD_FIELDS, PatchError, STRIPPED_INDEX_FIELDS, STRIPPED_RECORD_FIELDS, applyPatches, buildInfoTarGz, buildPackage, buildShardSet, buildShards, buildSubdirIndex, bzip2To, canonicalManifestDifference, canonicalize, channelDataJson, creationTime, decodeTag, defaultBuild, encodeShard, encodeShardIndex, estimateJsonMapBytes, isCondaV2, isKnownSubdir, labelProblem, nestedStableJson, newestVersion, packageFilename, packageLimits, packageMapFile, parseLabel, parsePatchInstructions, parsePatchInstructionsJson, pythonString, randomStream, rattler, readPackageUnhashed, readPatchesPackage, recordFromIndexJson, recordFromPackage, recordWith, repodataJson, repodataJsonBytes, runExportsJson, runExportsJsonBytes, serializeCanonical, shardKey, sortedByFilename, stableJson, subdirFromIndex, subdirHtml, subdirIndexHtml, tarStreamOf, updatedRecord, withChannelSource, writeConda, writeJsonMapAtDepth1, writeTarBz2, writeZip, zstdCompress, zstdTo
 
 ;// CONCATENATED MODULE: ./packages/conda/src/errors.ts
 // The one error type of this package: a conda artifact (or its manifest) that cannot be used, and why.
@@ -75415,9 +75415,282 @@ async function writeConda(file, parts) {
     }
 }
 
+;// CONCATENATED MODULE: ./packages/conda/src/channel/json.ts
+// Deterministic JSON exactly as conda-index writes it: Python's json.dumps(value, indent=2, sort_keys=True)
+// plus a final newline, so our repodata.json is byte-identical to conda-index's for the same records.
+// JS objects list integer-like keys first, numerically, whatever the insertion order: such keys need the
+// slow serializer to keep Python's code-point order.
+const INTEGER_KEY = /^(?:0|[1-9][0-9]{0,9})$/;
+// Python's ensure_ascii escapes everything outside space..'~'; JSON.stringify already escapes control chars.
+const NON_ASCII = /[\u007f-\uffff]/g;
+function escapeNonAscii(text) {
+    return text.replace(NON_ASCII, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+function hasNonAscii(text) {
+    NON_ASCII.lastIndex = 0;
+    const found = NON_ASCII.test(text);
+    NON_ASCII.lastIndex = 0;
+    return found;
+}
+/** Python-compatible key order: by UTF-16 code unit, which equals code-point order within the BMP. */
+function sortedKeys(object) {
+    return Object.keys(object).sort();
+}
+/**
+ * A copy of `value` whose objects have sorted keys; `undefined` members are dropped (as JSON does).
+ * Done once per record, so serializing a whole subdir is one JSON.stringify.
+ */
+function json_canonicalize(value) {
+    let integerKeys = false;
+    const walk = (v) => {
+        if (v === null || typeof v !== 'object')
+            return v;
+        if (Array.isArray(v))
+            return v.map((item) => (item === undefined ? null : walk(item)));
+        if (v instanceof Uint8Array)
+            return Buffer.from(v).toString('hex');
+        const out = {};
+        for (const key of sortedKeys(v)) {
+            const item = v[key];
+            if (item === undefined || typeof item === 'function')
+                continue;
+            if (INTEGER_KEY.test(key))
+                integerKeys = true;
+            // An own "__proto__" (JSON.parse makes one) stays a member; assigning it would set the prototype.
+            Object.defineProperty(out, key, { value: walk(item), enumerable: true, writable: true, configurable: true });
+        }
+        return out;
+    };
+    return { value: walk(value), integerKeys };
+}
+/** json.dumps(indent=2, sort_keys=True) of an already canonical value, without the final newline. */
+function pythonDumps(value, indent) {
+    if (value === null || typeof value !== 'object')
+        return JSON.stringify(value);
+    const inner = `${indent}  `;
+    if (Array.isArray(value)) {
+        if (value.length === 0)
+            return '[]';
+        return `[\n${inner}${value.map((v) => pythonDumps(v, inner)).join(`,\n${inner}`)}\n${indent}]`;
+    }
+    const keys = sortedKeys(value);
+    if (keys.length === 0)
+        return '{}';
+    const parts = keys.map((k) => `${JSON.stringify(k)}: ${pythonDumps(value[k], inner)}`);
+    return `{\n${inner}${parts.join(`,\n${inner}`)}\n${indent}}`;
+}
+/** Serializes a canonical value as conda-index does (2-space indent, sorted keys, ASCII, final newline). */
+function json_serializeCanonical(canonical) {
+    const text = canonical.integerKeys ? pythonDumps(canonical.value, '') : JSON.stringify(canonical.value, null, 2);
+    return `${hasNonAscii(text) ? escapeNonAscii(text) : text}\n`;
+}
+function collectKeys(value, into) {
+    if (value === null || typeof value !== 'object')
+        return;
+    if (Array.isArray(value)) {
+        for (const item of value)
+            collectKeys(item, into);
+        return;
+    }
+    for (const key in value) {
+        into.add(key);
+        collectKeys(value[key], into);
+    }
+}
+/**
+ * The stableJson text of `value` (without the final newline) as it appears nested `depth` levels deep.
+ * JSON.stringify with a sorted key list writes every object's keys in that list's order, integer-like keys
+ * included, in native code: the fast path for 100,000 records.
+ */
+function json_nestedStableJson(value, depth) {
+    const keys = new Set();
+    collectKeys(value, keys);
+    let text = JSON.stringify(value, [...keys].sort(), 2);
+    if (depth > 0 && text.includes('\n'))
+        text = text.replace(/\n/g, `\n${'  '.repeat(depth)}`);
+    return hasNonAscii(text) ? escapeNonAscii(text) : text;
+}
+/** A JSON string literal as Python's json.dumps writes it (ASCII only). */
+function pythonString(text) {
+    const json = JSON.stringify(text);
+    return hasNonAscii(json) ? escapeNonAscii(json) : json;
+}
+// --- whole index files at conda-forge's size ------------------------------------------------------------
+// A subdir's repodata.json can pass 500 MB: more than one V8 string may hold, and building it record by record
+// (a string per record, then one big concatenation) doubles the heap a 700,000-record build needs. Instead,
+// map entries are written in batches: one native JSON.stringify per batch of records whose keys are already
+// in order, straight into Buffers.
+/**
+ * Records per JSON.stringify call: enough to spend the time in native code, few enough that each string stays
+ * in V8's young generation (under 128 KiB): big strings go to the old generation, whose collections get slower
+ * as the records held grow, which made the cost per record grow with the channel.
+ */
+const BATCH_ENTRIES = 96;
+/** Marks a value JSON.stringify cannot write as Python does (integer-like keys, non-plain objects). */
+const NEEDS_SLOW_PATH = Symbol('needs the slow serializer');
+function plainObject(value) {
+    const proto = Object.getPrototypeOf(value);
+    return proto === Object.prototype || proto === null;
+}
+/** A key V8 would list first (an array index): '0'-'9' first, checked by the regex only then. */
+function integerLike(key) {
+    const c = key.charCodeAt(0);
+    return c >= 48 && c <= 57 && INTEGER_KEY.test(key);
+}
+/**
+ * `value` itself when JSON.stringify already writes it in Python's key order (every object plain, keys sorted,
+ * none integer-like), a copy with sorted keys when only the order is off, or NEEDS_SLOW_PATH.
+ * Records read from index.json or repodata.json are nearly always in order already: no copy is made.
+ */
+function inJsonOrder(value) {
+    if (value === null || typeof value !== 'object')
+        return value;
+    if (Array.isArray(value)) {
+        let copy;
+        for (let i = 0; i < value.length; i++) {
+            const item = value[i];
+            if (item === null || typeof item !== 'object')
+                continue;
+            const ordered = inJsonOrder(item);
+            if (ordered === NEEDS_SLOW_PATH)
+                return NEEDS_SLOW_PATH;
+            if (ordered !== item)
+                (copy ??= value.slice())[i] = ordered;
+        }
+        return copy ?? value;
+    }
+    if (!plainObject(value))
+        return NEEDS_SLOW_PATH;
+    const keys = Object.keys(value);
+    let sorted = true;
+    let changed = false;
+    const members = new Array(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+        const key = keys[i];
+        if (integerLike(key) || key === '__proto__')
+            return NEEDS_SLOW_PATH;
+        if (i > 0 && keys[i - 1] > key)
+            sorted = false;
+        const item = value[key];
+        const ordered = item !== null && typeof item === 'object' ? inJsonOrder(item) : item;
+        if (ordered === NEEDS_SLOW_PATH)
+            return NEEDS_SLOW_PATH;
+        if (ordered !== item)
+            changed = true;
+        members[i] = ordered;
+    }
+    if (sorted && !changed)
+        return value;
+    const order = keys.map((key, i) => [key, i]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const copy = {};
+    for (const [key, i] of order)
+        copy[key] = members[i];
+    return copy;
+}
+/**
+ * ASCII JSON text written straight into large Buffers (never one huge string), joined once at the end.
+ * Parts grow with what was written, so a file of any size takes a few parts and one final copy.
+ */
+class json_JsonBytes {
+    #parts = [];
+    #part = Buffer.allocUnsafeSlow(0);
+    #offset = 0;
+    #length = 0;
+    /**
+     * Makes room for about `bytes` more in one part, so a file whose size is known roughly is written into one
+     * Buffer and returned without the final copy (allocUnsafeSlow: room never written costs no memory).
+     */
+    reserve(bytes) {
+        if (bytes <= this.#part.byteLength - this.#offset)
+            return;
+        this.#close();
+        this.#part = Buffer.allocUnsafeSlow(Math.ceil(bytes));
+    }
+    /** Appends text that is already ASCII (escaped). */
+    text(text) {
+        if (text.length > this.#part.byteLength - this.#offset) {
+            this.#close();
+            this.#part = Buffer.allocUnsafeSlow(Math.max(text.length, this.#length, 1 << 20));
+        }
+        this.#offset += this.#part.write(text, this.#offset, 'latin1');
+    }
+    #close() {
+        if (this.#offset === 0)
+            return;
+        this.#parts.push(this.#part.subarray(0, this.#offset));
+        this.#length += this.#offset;
+        this.#offset = 0;
+    }
+    toBuffer() {
+        this.#close();
+        const out = this.#parts.length === 1 ? this.#parts[0] : Buffer.concat(this.#parts, this.#length);
+        this.#parts = [];
+        this.#part = Buffer.allocUnsafeSlow(0);
+        return out;
+    }
+}
+const ascii = (text) => (hasNonAscii(text) ? escapeNonAscii(text) : text);
+// JSON.stringify({p: {...}}, null, 2) puts the map's members exactly where a depth-1 map has them.
+const BATCH_HEAD = '{\n  "p": {';
+const BATCH_TAIL = '\n  }\n}';
+/** About the bytes writeJsonMapAtDepth1 writes for `count` entries like these (an evenly spread sample). */
+function json_estimateJsonMapBytes(count, entryAt) {
+    if (count === 0)
+        return 2;
+    const step = Math.max(1, Math.floor(count / 64));
+    let sampled = 0;
+    let bytes = 0;
+    for (let i = 0; i < count; i += step) {
+        const [key, value] = entryAt(i);
+        bytes += JSON.stringify({ p: { [key]: value } }, null, 2).length - BATCH_HEAD.length - BATCH_TAIL.length + 1;
+        sampled++;
+    }
+    return (bytes / sampled) * count;
+}
+/**
+ * Writes a JSON map nested one level deep (`"packages": {...}` in repodata.json) as json.dumps(indent=2,
+ * sort_keys=True, ensure_ascii=True) does, from entries already in key order. Values are written as they
+ * are when their keys are in order, else from a sorted copy; the rare value that needs Python's slow order
+ * (integer-like keys) is written on its own.
+ */
+function json_writeJsonMapAtDepth1(out, entries) {
+    let batch = {};
+    let inBatch = 0;
+    let written = 0;
+    const flush = () => {
+        if (inBatch === 0)
+            return;
+        const text = JSON.stringify({ p: batch }, null, 2);
+        out.text(written === 0 ? '{' : ',');
+        out.text(ascii(text.slice(BATCH_HEAD.length, text.length - BATCH_TAIL.length)));
+        written += inBatch;
+        batch = {};
+        inBatch = 0;
+    };
+    for (const [key, value] of entries) {
+        if (Object.hasOwn(batch, key))
+            flush(); // a repeated key stays repeated, as in the input
+        const ordered = integerLike(key) || key === '__proto__' ? NEEDS_SLOW_PATH : inJsonOrder(value);
+        if (ordered === NEEDS_SLOW_PATH) {
+            flush();
+            out.text(`${written === 0 ? '{' : ','}\n    ${pythonString(key)}: ${ascii(pythonDumps(json_canonicalize(value).value, '    '))}`);
+            written++;
+            continue;
+        }
+        batch[key] = ordered;
+        if (++inBatch >= BATCH_ENTRIES)
+            flush();
+    }
+    flush();
+    out.text(written === 0 ? '{}' : '\n  }');
+}
+/** canonicalize + serializeCanonical. */
+function stableJson(value) {
+    return json_serializeCanonical(json_canonicalize(value));
+}
+
 ;// CONCATENATED MODULE: ./packages/conda/src/channel/records.ts
 // The records a channel index is made of: one per package file, as they appear in repodata.json.
-
 /** index.json fields conda-index drops from records. */
 const STRIPPED_INDEX_FIELDS = [
     'arch',
@@ -75431,30 +75704,28 @@ const STRIPPED_INDEX_FIELDS = [
     'machine',
     'operatingsystem',
 ];
-/** A repodata record from a package's info/index.json and its file facts, as conda-index makes it. */
+/**
+ * A repodata record from a package's info/index.json and its file facts, as conda-index makes it. Keys are
+ * inserted in sorted order (the order repodata.json writes them), so serializing needs no sorted copy.
+ */
 function repodataRecord(indexJson, file) {
-    const record = { ...indexJson };
+    const fields = { ...indexJson, md5: file.md5, sha256: file.sha256, size: file.size };
     for (const field of STRIPPED_INDEX_FIELDS)
-        delete record[field];
-    record.md5 = file.md5;
-    record.sha256 = file.sha256;
-    record.size = file.size;
-    return record;
+        delete fields[field];
+    return inKeyOrder(fields);
+}
+/** `record` with `field` set, keys kept in sorted order (a new object: records are never changed once made). */
+function recordWith(record, field, value) {
+    return inKeyOrder({ ...record, [field]: value });
+}
+function inKeyOrder(fields) {
+    const out = {};
+    for (const key of Object.keys(fields).sort())
+        out[key] = fields[key];
+    return out;
 }
 function records_isCondaV2(filename) {
     return filename.endsWith('.conda');
-}
-// Each record is serialized once, however many times the subdir is rebuilt: records are never mutated
-// once indexed (a changed record is a new object).
-const recordTextCache = new WeakMap();
-/** A record's JSON as it sits in repodata.json (two levels deep), cached per record object. */
-function records_recordJsonText(record) {
-    let text = recordTextCache.get(record);
-    if (text === undefined) {
-        text = nestedStableJson(record, 2);
-        recordTextCache.set(record, text);
-    }
-    return text;
 }
 /** Filenames in conda-index's order (code point order), computed once per build. */
 function records_sortedByFilename(packages) {
@@ -75468,32 +75739,39 @@ function records_sortedByFilename(packages) {
 
 
 
-/** `{}` or the members at depth 1 (`"key": value` lines), as json.dumps(indent=2) writes a map. */
-function repodata_jsonMapAtDepth1(entries) {
-    if (entries.length === 0)
-        return '{}';
-    let out = '{';
-    for (let i = 0; i < entries.length; i++) {
-        const [key, text] = entries[i];
-        out += `${i === 0 ? '' : ','}\n    ${pythonString(key)}: ${text}`;
-    }
-    return `${out}\n  }`;
+/** `[filename, value]` of the packages of one format, made as they are written (none are kept). */
+function* entriesOf(list, conda, value) {
+    for (const pkg of list)
+        if (isCondaV2(pkg.filename) === conda)
+            yield [pkg.filename, value(pkg)];
 }
 /**
- * repodata.json text for `subdir`, byte-identical to conda-index's for the same records. Pass `sorted` when
- * the packages are already in filename order (buildSubdirIndex sorts once for every file it writes).
+ * Writes an index file shaped like repodata.json (`info`, `packages`, `packages.conda`, then `tail`: the
+ * members after them, already serialized) with one value per package file.
  */
-function repodata_repodataJson(subdir, packages, options = {}) {
+function repodata_packageMapFile(subdir, list, value, tail, info = { subdir }) {
+    const out = new JsonBytes();
+    // One Buffer for the whole file when the estimate holds (10% of room for what the sample missed).
+    const estimate = estimateJsonMapBytes(list.length, (i) => [list[i].filename, value(list[i])]);
+    out.reserve(1.1 * estimate + tail.length + 4096);
+    out.text(`{\n  "info": ${nestedStableJson(info, 1)},\n  "packages": `);
+    writeJsonMapAtDepth1(out, entriesOf(list, false, value));
+    out.text(',\n  "packages.conda": ');
+    writeJsonMapAtDepth1(out, entriesOf(list, true, value));
+    out.text(`${tail}\n}\n`);
+    return out.toBuffer();
+}
+function repodata_repodataJsonBytes(subdir, packages, options = {}) {
     const list = options.sorted ? Array.from(packages) : sortedByFilename(packages);
-    const tarBz2 = [];
-    const conda = [];
-    for (const pkg of list)
-        (isCondaV2(pkg.filename) ? conda : tarBz2).push([pkg.filename, recordJsonText(pkg.record)]);
     const removed = [...(options.removed ?? [])].sort();
     const info = options.baseUrl === undefined ? { subdir } : { base_url: options.baseUrl, subdir };
     // Top-level keys in sorted order: info, packages, packages.conda, removed, repodata_version.
-    return (`{\n  "info": ${nestedStableJson(info, 1)},\n  "packages": ${repodata_jsonMapAtDepth1(tarBz2)},\n` +
-        `  "packages.conda": ${repodata_jsonMapAtDepth1(conda)},\n  "removed": ${nestedStableJson(removed, 1)},\n  "repodata_version": ${options.baseUrl === undefined ? 1 : 2}\n}\n`);
+    const version = options.baseUrl === undefined ? 1 : 2;
+    return repodata_packageMapFile(subdir, list, (pkg) => pkg.record, `,\n  "removed": ${nestedStableJson(removed, 1)},\n  "repodata_version": ${version}`, info);
+}
+/** repodata.json text for `subdir` (repodataJsonBytes as a string). */
+function repodataJson(subdir, packages, options = {}) {
+    return repodata_repodataJsonBytes(subdir, packages, options).toString('latin1');
 }
 /** Parses repodata.json and checks the parts an index relies on; `what` names the input in errors. */
 function parseRepodata(text, what) {
@@ -75531,10 +75809,18 @@ function packagesOfRepodata(repodata) {
 /** zstd level for index files: the default level keeps a 100k-record repodata fast to build. */
 const INDEX_ZSTD_LEVEL = 3;
 function repodata_zstdCompress(data, level = INDEX_ZSTD_LEVEL) {
-    return zlib.zstdCompressSync(typeof data === 'string' ? Buffer.from(data, 'utf8') : data, {
+    const input = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    const out = zlib.zstdCompressSync(input, {
+        // zlib gives every call a new 64 KiB output buffer: tens of thousands of small shards made that gigabytes
+        // of short-lived buffers, and garbage collections that grew with the channel. Small chunks come from
+        // Buffer's pool instead.
+        ...(input.byteLength < SMALL_INPUT ? { chunkSize: 4096 } : {}),
         params: { [zlib.constants.ZSTD_c_compressionLevel]: level, [zlib.constants.ZSTD_c_checksumFlag]: 1 },
     });
+    // A small result is a view of a larger buffer: kept as it is (a shard), it would keep all of it.
+    return out.buffer.byteLength > 2 * out.byteLength ? Buffer.from(out) : out;
 }
+const SMALL_INPUT = (/* unused pure expression or super */ null && (1 << 20));
 /** Decompresses index files, refusing output larger than `maxBytes` (a zstd bomb). */
 function zstdDecompress(data, maxBytes = 1 << 30) {
     return external_node_zlib_default().zstdDecompressSync(data, { maxOutputLength: maxBytes });
@@ -75664,19 +75950,16 @@ function channelDataJson(subdirs, options = {}) {
     const allSubdirs = [...new Set(subdirs.map((s) => s.subdir))].sort();
     return serializeCanonical(canonicalize({ channeldata_version: 1, packages: out, subdirs: allSubdirs }));
 }
-/** run_exports.json of one subdir (CEP 12): every file, `{}` for packages without run_exports. */
-function channeldata_runExportsJson(subdir, packages, options = {}) {
+const NO_RUN_EXPORTS = Object.freeze({ run_exports: Object.freeze({}) });
+/** run_exports.json of one subdir (CEP 12) as bytes: every file, `{}` for packages without run_exports. */
+function channeldata_runExportsJsonBytes(subdir, packages, options = {}) {
     const list = options.sorted ? Array.from(packages) : sortedByFilename(packages);
-    const tarBz2 = [];
-    const conda = [];
-    for (const pkg of list) {
-        const text = pkg.runExports && Object.keys(pkg.runExports).length > 0 ? nestedStableJson({ run_exports: pkg.runExports }, 2) : EMPTY_RUN_EXPORTS;
-        (isCondaV2(pkg.filename) ? conda : tarBz2).push([pkg.filename, text]);
-    }
-    return (`{\n  "info": ${nestedStableJson({ subdir }, 1)},\n  "packages": ${jsonMapAtDepth1(tarBz2)},\n` +
-        `  "packages.conda": ${jsonMapAtDepth1(conda)}\n}\n`);
+    return packageMapFile(subdir, list, (pkg) => (pkg.runExports && Object.keys(pkg.runExports).length > 0 ? { run_exports: pkg.runExports } : NO_RUN_EXPORTS), '');
 }
-const EMPTY_RUN_EXPORTS = '{\n      "run_exports": {}\n    }';
+/** run_exports.json of one subdir (CEP 12): every file, `{}` for packages without run_exports. */
+function runExportsJson(subdir, packages, options = {}) {
+    return channeldata_runExportsJsonBytes(subdir, packages, options).toString('latin1');
+}
 
 // EXTERNAL MODULE: ./node_modules/@msgpack/msgpack/dist.cjs/index.cjs
 var dist_cjs = __nccwpck_require__(6435);
@@ -75727,6 +76010,12 @@ function shardKey(packages, removed = []) {
         hash.update(`removed\0${[...removed].sort().join('\0')}`);
     return hash.digest('hex').slice(0, 32);
 }
+function inFilenameOrder(list) {
+    for (let i = 1; i < list.length; i++)
+        if (list[i - 1].filename > list[i].filename)
+            return false;
+    return true;
+}
 /**
  * Every shard of a subdir, keyed by package name. Names whose key equals the one in `previous` are not encoded
  * again (incremental reindex): they appear in `all` only.
@@ -75758,7 +76047,9 @@ function shards_buildShardSet(packages, previous, removed = []) {
     const all = new Map();
     for (const name of [...byName.keys()].sort()) {
         const list = byName.get(name);
-        list.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
+        // Already in filename order when the packages were (buildSubdirIndex sorts them once).
+        if (!inFilenameOrder(list))
+            list.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));
         const gone = removedByName.get(name) ?? [];
         const key = shardKey(list, gone);
         const known = previous?.get(name);
@@ -75891,7 +76182,7 @@ ${rows.join('\n')}
 
 function buildSubdirIndex(subdir, packages, options) {
     const sorted = sortedByFilename(packages);
-    const repodata = Buffer.from(repodataJson(subdir, sorted, { sorted: true, removed: options.removed, ...(options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}) }), 'utf8');
+    const repodata = repodataJsonBytes(subdir, sorted, { sorted: true, removed: options.removed, ...(options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}) });
     const fromPackages = options.fromPackages ? sortedByFilename(options.fromPackages) : undefined;
     const { shards, all } = buildShardSet(sorted, options.previousShards, options.removed);
     const info = {
@@ -75905,11 +76196,11 @@ function buildSubdirIndex(subdir, packages, options) {
         packages: sorted,
         repodataJson: repodata,
         repodataZst: zstdCompress(repodata),
-        runExportsJson: Buffer.from(runExportsJson(subdir, fromPackages ?? sorted, { sorted: true }), 'utf8'),
+        runExportsJson: runExportsJsonBytes(subdir, fromPackages ?? sorted, { sorted: true }),
         shardIndex: encodeShardIndex(info, [...all].map(([name, known]) => ({ name, sha256: Buffer.from(known.hex, 'hex') }))),
         shards,
         shardKeys: all,
-        ...(fromPackages ? { fromPackages, repodataFromPackagesJson: Buffer.from(repodataJson(subdir, fromPackages, { sorted: true }), 'utf8') } : {}),
+        ...(fromPackages ? { fromPackages, repodataFromPackagesJson: repodataJsonBytes(subdir, fromPackages, { sorted: true }) } : {}),
     };
 }
 function fileFacts(name, bytes, modified) {
@@ -76030,6 +76321,7 @@ function sortedByKey(map) {
 //   2. `revoke`: `revoked: true` and the dependency `package_has_been_revoked` (both formats of a .tar.bz2 name).
 //   3. `remove`: the file leaves the index (both formats of a .tar.bz2 name) and is listed in `removed`, sorted.
 // Pure: records in, new records out (a patched record is a new object; the input is never changed).
+
 
 
 /** Fields a patch may not touch: they say which file a record is and how to check it (and CEP 47's stamp). */
@@ -76160,7 +76452,7 @@ function applyOne(records, instructions) {
 }
 /** A short fingerprint of a patched record's content (feeds the shard key: patches change records, not sha256). */
 function fingerprint(record) {
-    return createHash('sha256').update(recordJsonText(record)).digest('hex').slice(0, 16);
+    return createHash('sha256').update(nestedStableJson(record, 2)).digest('hex').slice(0, 16);
 }
 /**
  * Applies instruction sets in order (e.g. a patches package's, then the channel's own) to a subdir's packages.
@@ -77135,11 +77427,12 @@ class LayoutRepository {
             throw new errors_NotFoundError(`manifest ${digest} not found in ${this.display}; nothing was deleted`, { ...this.#context, reference: digest });
         }
     }
-    async listTags() {
+    async listTags(options = {}) {
         const tags = new Set();
+        const { after } = options;
         for (const entry of usable(await this.#readIndex())) {
             const tag = entry.annotations?.[REF_NAME_ANNOTATION];
-            if (tag !== undefined && isTag(tag))
+            if (tag !== undefined && isTag(tag) && (after === undefined || tag > after))
                 tags.add(tag);
         }
         return [...tags].sort();
@@ -78425,10 +78718,14 @@ function nextLink(res, current, context) {
     }
     return next;
 }
-async function listTags(t) {
+/** Every tag, or with `after` only those sorting after it (`last=`; filtered here too: distribution 2.8 ignores it). */
+async function listTags(t, options = {}) {
     const context = t.context();
     const tags = [];
+    const { after } = options;
     let url = t.url('tags/list?n=1000');
+    if (after !== undefined)
+        url.searchParams.set('last', after);
     const seen = new Set();
     while (url) {
         if (seen.has(url.href) || seen.size >= MAX_PAGES) {
@@ -78453,7 +78750,7 @@ async function listTags(t) {
         if (parsed.tags != null && !Array.isArray(parsed.tags))
             throw new errors_ProtocolError(`tag list of ${where(context)} has no tags array`, context);
         for (const tag of parsed.tags ?? [])
-            if (typeof tag === 'string')
+            if (typeof tag === 'string' && (after === undefined || tag > after))
                 tags.push(tag);
         url = next;
     }
@@ -79440,8 +79737,8 @@ class RemoteRepository {
     deleteManifest(digest) {
         return deleteManifest(this.#t, digest);
     }
-    listTags() {
-        return listTags(this.#t);
+    listTags(options) {
+        return listTags(this.#t, options);
     }
     referrers(subject, artifactType) {
         return referrers(this.#t, subject, artifactType);
@@ -79792,8 +80089,8 @@ class errors_GithubApiError extends errors_PipelineError {
     }
 }
 
-// EXTERNAL MODULE: ./packages/conda/src/index.ts + 25 modules
-var src = __nccwpck_require__(9235);
+// EXTERNAL MODULE: ./packages/conda/src/index.ts + 26 modules
+var src = __nccwpck_require__(9076);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: ./packages/oci/src/index.ts + 21 modules
@@ -79930,6 +80227,24 @@ async function append_log_readLogEntry(repository, tag, what) {
         },
     };
 }
+/**
+ * A log's tags matching `pattern`, in time order; with `after` (the reader's high-water mark, a tag or a prefix of
+ * one) only the newer ones. `after` goes to the registry as `last=`, so where it is honoured a reader that keeps
+ * its place pays for what is new, not for the whole log.
+ */
+async function append_log_listLogTags(repository, pattern, after) {
+    let listed;
+    try {
+        listed = await repository.listTags(after ? { after } : {});
+    }
+    catch (error) {
+        // Some registries (Harbor) refuse a `last` that is not an existing tag; a rewound mark is not one.
+        if (!after || !(error instanceof oci_src/* OciError */.Mf) || error.status !== 400)
+            throw error;
+        listed = await repository.listTags();
+    }
+    return listed.filter((t) => pattern.test(t) && (!after || t > after)).sort();
+}
 
 ;// CONCATENATED MODULE: ./packages/pipeline/src/records/promotion-log.ts
 
@@ -79970,11 +80285,13 @@ async function promotion_log_appendPromotion(store, entry, at = new Date()) {
     }, logTag);
     return { ...entry, label, promotedAt, logTag, logDigest };
 }
-/** Log tags in time order, optionally only those after `after` (a log tag: the reader's high-water mark). */
+/**
+ * Log tags in time order, optionally only those after `after` (a log tag or a prefix of one: the reader's
+ * high-water mark). `after` goes to the registry as `last=`, so where it is honoured a reader that keeps its
+ * place pays for what is new, not for the whole log.
+ */
 async function promotion_log_listPromotionTags(store, after) {
-    const tags = (await promotion_log_promotionLogRepository(store).listTags()).filter((t) => LOG_TAG_RE.test(t));
-    tags.sort();
-    return after === undefined ? tags : tags.filter((t) => t > after);
+    return append_log_listLogTags(promotion_log_promotionLogRepository(store), LOG_TAG_RE, after);
 }
 async function promotion_log_readPromotion(store, logTag) {
     const entry = await readLogEntry(promotion_log_promotionLogRepository(store), logTag, 'promotion log entry');
@@ -83538,9 +83855,9 @@ const MAX_SHARDS_PER_MANIFEST = 12_000;
 function publish_settle(push, attempts) {
     return withConcurrentPushRetry(push, attempts);
 }
-async function pushBytes(repository, bytes, mediaType, title) {
+async function pushBytes(repository, bytes, mediaType, title, likelyMissing = false) {
     const digest = sha256Digest(bytes);
-    await repository.pushBlob(bytesSource(bytes), { digest, size: bytes.byteLength });
+    await repository.pushBlob(bytesSource(bytes), { digest, size: bytes.byteLength }, { likelyMissing });
     return { mediaType, digest, size: bytes.byteLength, annotations: { [TITLE]: title } };
 }
 async function pushConfig(repository) {
@@ -83559,15 +83876,16 @@ function manifestBytes(layers, annotations, artifactType) {
 }
 /**
  * Pushes the shards not yet known to be there, then one or more manifests referencing them (tagged
- * `shards-<stamp>-<n>`) so garbage collection keeps them. Returns the hexes now pushed.
+ * `shards-<stamp>-<n>`) so garbage collection keeps them. Returns the hexes now pushed. `firstIndex`: the
+ * subdir has no index yet, so no shard is there and none is asked about first (one request less each).
  */
-async function publish_pushShards(repository, files, known, stamp, concurrency) {
+async function publish_pushShards(repository, files, known, stamp, concurrency, firstIndex = false) {
     const fresh = [...files.shards.values()].filter((s) => !known.has(s.hex));
     if (fresh.length === 0)
         return [];
     const limit = pLimit(concurrency);
     const descriptors = await Promise.all(fresh.map((shard) => limit(async () => {
-        const d = await pushBytes(repository, shard.bytes, IndexMediaType.Shard, `shards/${shard.hex}.msgpack.zst`);
+        const d = await pushBytes(repository, shard.bytes, IndexMediaType.Shard, `shards/${shard.hex}.msgpack.zst`, firstIndex);
         return d;
     })));
     await pushConfig(repository);
@@ -84090,8 +84408,7 @@ async function labels_appendLabelChange(store, change, at = new Date()) {
 }
 /** Label log tags in time order, optionally only those after `after`. */
 async function labels_listLabelTags(store, after) {
-    const tags = (await labelLogRepository(store).listTags()).filter((t) => LABEL_TAG_RE.test(t)).sort();
-    return after === undefined ? tags : tags.filter((t) => t > after);
+    return listLogTags(labelLogRepository(store), LABEL_TAG_RE, after);
 }
 /** The tags of one file's changes (its key is in the tag: no entry is read to find them). */
 function labels_tagsOfFile(tags, subdir, filename) {
@@ -84173,7 +84490,7 @@ const LATEST_ATTEMPTS = 6;
 function withIndexedTimestamp(pkg, at) {
     if (typeof pkg.record.indexed_timestamp === 'number')
         return pkg;
-    return { ...pkg, record: { ...pkg.record, indexed_timestamp: at } };
+    return { ...pkg, record: recordWith(pkg.record, 'indexed_timestamp', at) };
 }
 const reindex_sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const sha256Of = (bytes) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -84348,10 +84665,9 @@ async function reindex_reindex(o) {
         };
         await Promise.all([...work.values()].map((w) => limit(() => readLatest(w))));
         // --- what is new: the promotion log (incremental) or a listing of production (full) --------------
-        const logTags = await listPromotionTags(store);
-        const lastTag = logTags.at(-1);
-        // A channel with neither packages nor a promotion log is a wrong path (a typo): publish nothing there.
-        if (logTags.length === 0 && !(await holdsPackages())) {
+        // A channel with neither packages nor a promotion log is a wrong path (a typo): publish nothing there. Only a
+        // first index (cold cache, no published index anywhere) lists the whole log for it; it reads all of it anyway.
+        if (!cache.warm && [...work.values()].every((w) => !w.latest) && (await listPromotionTags(store)).length === 0 && !(await holdsPackages())) {
             throw new OptionsError(`nothing at ${store.display}: it holds no packages and no promotion log; check the path (nothing was written)`);
         }
         let newMark = cache.state.mark;
@@ -84370,13 +84686,16 @@ async function reindex_reindex(o) {
             }
         };
         if (o.full) {
+            const lastTag = (await listPromotionTags(store)).at(-1);
             await fullListing();
             newMark = lastTag ?? newMark;
         }
         else {
             const after = cache.warm ? cache.state.mark : marks.some((m) => m === undefined) ? undefined : marks.sort()[0];
             const from = after ? rewindMark(after) : '';
-            const candidates = logTags.filter((t) => t > from);
+            // Only the log past the mark (rewound): a warm run costs the same whatever the log's length.
+            const candidates = await listPromotionTags(store, from || undefined);
+            const lastTag = candidates.at(-1);
             if (candidates.length > 0) {
                 const known = new Set();
                 for (const [subdir, map] of cache.entries)
@@ -84432,7 +84751,7 @@ async function reindex_reindex(o) {
                 const unread = [...work.values()].filter((w) => !w.checked);
                 await Promise.all(unread.map((w) => limit(() => readLatest(w))));
                 if (firstFailure) {
-                    const before = logTags.filter((t) => t < firstFailure).at(-1);
+                    const before = candidates.filter((t) => t < firstFailure).at(-1);
                     newMark = before && (!after || before > after) ? before : after;
                 }
                 else {
@@ -84447,9 +84766,10 @@ async function reindex_reindex(o) {
         // file's promotion entry is then always seen with it) -------------------------------------------------------
         let newLabelMark = cache.state.labelMark;
         {
-            const labelTags = await listLabelTags(store);
             const after = cache.warm ? cache.state.labelMark : labelMarks.length > 0 && labelMarks.every((m) => m !== undefined) ? labelMarks.sort()[0] : undefined;
             const from = after ? rewindMark(after) : '';
+            // Only the log past the mark (rewound), like the promotion log.
+            const labelTags = await listLabelTags(store, from || undefined);
             // Changes already applied are known by their tags; only the rest is read.
             const applied = new Set();
             for (const files of Object.values(labels.ops))
@@ -84756,7 +85076,7 @@ async function reindex_reindex(o) {
             for (let attempt = 1;; attempt++) {
                 const files = b.files;
                 const stamp = timestampTag(now());
-                for (const hex of await pushShards(repository, files, knownShards, stamp, concurrency))
+                for (const hex of await pushShards(repository, files, knownShards, stamp, concurrency, !w.latest))
                     knownShards.add(hex);
                 const { bytes } = await prepareRepodataManifest(repository, files, {
                     created: createdAt,
