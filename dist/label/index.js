@@ -84437,7 +84437,8 @@ async function reindex_reindex(o) {
         // --- what is new: the promotion log (incremental) or a listing of production (full) --------------
         // A channel with neither packages nor a promotion log is a wrong path (a typo): publish nothing there. Only a
         // first index (cold cache, no published index anywhere) lists the whole log for it; it reads all of it anyway.
-        if (!cache.warm && [...work.values()].every((w) => !w.latest) && (await listPromotionTags(store)).length === 0 && !(await holdsPackages())) {
+        const wholeLog = !cache.warm && [...work.values()].every((w) => !w.latest) ? await listPromotionTags(store) : undefined;
+        if (wholeLog?.length === 0 && !(await holdsPackages())) {
             throw new OptionsError(`nothing at ${store.display}: it holds no packages and no promotion log; check the path (nothing was written)`);
         }
         let newMark = cache.state.mark;
@@ -84456,7 +84457,7 @@ async function reindex_reindex(o) {
             }
         };
         if (o.full) {
-            const lastTag = (await listPromotionTags(store)).at(-1);
+            const lastTag = (wholeLog ?? (await listPromotionTags(store))).at(-1);
             await fullListing();
             newMark = lastTag ?? newMark;
         }
@@ -84464,7 +84465,7 @@ async function reindex_reindex(o) {
             const after = cache.warm ? cache.state.mark : marks.some((m) => m === undefined) ? undefined : marks.sort()[0];
             const from = after ? rewindMark(after) : '';
             // Only the log past the mark (rewound): a warm run costs the same whatever the log's length.
-            const candidates = await listPromotionTags(store, from || undefined);
+            const candidates = !from && wholeLog ? wholeLog : await listPromotionTags(store, from || undefined);
             const lastTag = candidates.at(-1);
             if (candidates.length > 0) {
                 const known = new Set();
