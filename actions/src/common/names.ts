@@ -44,6 +44,7 @@ export const INPUT = {
 
   // reindex (and mirror's subdirs).
   subdirs: 'subdirs',
+  allowSubdirs: 'allow-subdirs',
   full: 'full',
   out: 'out',
   patchGenerator: 'patch-generator',
@@ -62,6 +63,7 @@ export const INPUT = {
   // gc-staging (and mirror's dry-run).
   olderThan: 'older-than',
   dryRun: 'dry-run',
+  allowProductionChannel: 'allow-production-channel',
 
   // mirror.
   packages: 'packages',

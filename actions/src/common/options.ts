@@ -24,7 +24,7 @@ export async function readUploadFiles(): Promise<string[]> {
   return files;
 }
 
-// The shape of a subdir (reindex refuses one conda does not know).
+// The shape of a subdir (reindex refuses one conda does not know unless input allow-subdirs names it).
 const SUBDIR_RE = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
 function subdirsInput(name: string): string[] {
@@ -38,6 +38,7 @@ function subdirsInput(name: string): string[] {
 export function readReindexOptions(): ReindexOptions {
   const { location: channel, storeOptions } = channelInput(INPUT.channel);
   const subdirs = subdirsInput(INPUT.subdirs);
+  const allowSubdirs = subdirsInput(INPUT.allowSubdirs);
   const out = stringInput(INPUT.out);
   const patchGenerator = stringInput(INPUT.patchGenerator);
   const patchPackage = stringInput(INPUT.patchPackage, { maxLength: 64, pattern: /^[a-z0-9_][a-z0-9._-]*$/, hint: 'a conda package name, e.g. conda-forge-repodata-patches' });
@@ -47,6 +48,7 @@ export function readReindexOptions(): ReindexOptions {
     channel,
     storeOptions,
     ...(subdirs.length ? { subdirs } : {}),
+    ...(allowSubdirs.length ? { allowSubdirs } : {}),
     full: booleanInput(INPUT.full, false),
     ...(out ? { out: path.resolve(out) } : {}),
     ...(patchGenerator ? { patchGenerator } : {}),
@@ -64,6 +66,7 @@ export function readGcOptions(): GcOptions {
     storeOptions,
     olderThanMs: durationInput(INPUT.olderThan, '7d'),
     dryRun: booleanInput(INPUT.dryRun, false),
+    allowProduction: booleanInput(INPUT.allowProductionChannel, false),
     ...(github ? { github } : {}),
   };
 }
