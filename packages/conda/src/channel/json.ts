@@ -14,6 +14,7 @@ export function isIntegerKey(key: string): boolean {
   const c = key.charCodeAt(0);
   return c >= 48 && c <= 57 && INTEGER_KEY.test(key);
 }
+
 // Python's ensure_ascii escapes everything outside space..'~'; JSON.stringify already escapes control chars.
 const NON_ASCII = /[\u007f-\uffff]/g;
 
