@@ -166,8 +166,8 @@ Options:
 ${IDENTITY_HELP}
   --label LABEL            the label the request promotes to (default main; the identity token vouches for it)
   --concurrency N          artifacts in parallel (default 8)
-  --json                print the result as one JSON object on stdout
-  -h, --help            this help
+  --json                   print the result as one JSON object on stdout
+  -h, --help               this help
 `,
   async run(args, ctx) {
     const { values, positionals } = parse(this.name, args, PROMOTION_OPTIONS);
@@ -205,8 +205,8 @@ ${IDENTITY_HELP}
   --github-owner-type T    org (default) or user
   --visibility-check M     warn (default with --github-owner), fail (exit 1) or off
   --concurrency N          artifacts in parallel (default 16)
-  --json                print the result as one JSON object on stdout
-  -h, --help            this help
+  --json                   print the result as one JSON object on stdout
+  -h, --help               this help
 `,
   async run(args, ctx) {
     const { values, positionals } = parse(this.name, args, {

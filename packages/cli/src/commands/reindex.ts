@@ -25,7 +25,7 @@ export function indexTable(result: ReindexResult): string {
 export const reindexCommand: Command = {
   name: 'reindex',
   summary: "rebuild a channel's repodata from production",
-  help: `Usage: oci-channel reindex --channel CHANNEL [--subdir SUBDIR]... [--full] [--out DIR] [--cache-dir DIR]
+  help: `Usage: oci-channel reindex --channel CHANNEL [--subdir SUBDIR]... [--allow-subdir SUBDIR]... [--full] [--out DIR] [--cache-dir DIR]
                            [--patch-generator PATH|SUBDIR/FILENAME | --patch-package NAME] [--patch-instructions DIR]
                            [--github-owner OWNER [--github-owner-type org|user] [--visibility-check fail|warn|off]] [--json]
        oci-channel reindex --channel CHANNEL --remove-subdir SUBDIR [--json]
