@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import YAML from 'yaml';
 import { openStore, type Store } from '@oci-channel/oci';
 import { listLabelTags, promotionAudience, readLabelChange, type ArtifactRef } from '@oci-channel/pipeline';
 import { startGithubApi, type FakeGithubApi } from '../harness/github-api.ts';
@@ -16,7 +17,7 @@ import { serveChannel } from '../harness/channel-server.ts';
 import { buildPackage, sha256File } from '../helpers/hostile-packages.ts';
 import { writeOwners } from '../pipeline/pipeline-helpers.ts';
 import { startCacheService } from './cache-server.ts';
-import { createActionRunner, secretLeaks, WORKFLOW_TOKEN, type ActionRun, type ActionRunner } from './run-action.ts';
+import { createActionRunner, ROOT, secretLeaks, WORKFLOW_TOKEN, type ActionRun, type ActionRunner } from './run-action.ts';
 
 const USER = 'ci-bot';
 const PASSWORD = 'Pw-7f3a9c1e-DISTINCT-b8d2-never-print';
@@ -565,6 +566,43 @@ describe('wrong inputs fail with a one-line reason and publish nothing', () => {
     const result = await run('gc-staging', { channel: staging, password: PASSWORD, 'older-than': '7 days' });
     expectOneLineFailure(result, 'gc-staging', /input older-than is "7 days": expected a number and a unit/);
   });
+
+  test('gc-staging refuses the production channel and deletes nothing; allow-production-channel lets a dry run through', async () => {
+    const before = await productionStore.repository('linux-64/good').listTags();
+    expect(before).toContain('1.0-h0_0');
+    const refused = await run('gc-staging', { channel: production, password: PASSWORD, 'older-than': '0s' });
+    expectOneLineFailure(refused, 'gc-staging', /holds a promotion log .*it is a production channel.*--allow-production-channel.*Nothing was deleted/);
+    expect(refused.outputs.deleted).toBeUndefined();
+    expect(await productionStore.repository('linux-64/good').listTags()).toEqual(before);
+    // Admitted, the same channel is collected like staging: in a dry run every package is listed, none deleted.
+    const admitted = await run('gc-staging', { channel: production, password: PASSWORD, 'older-than': '0s', 'dry-run': 'true', 'allow-production-channel': 'true' });
+    expect(admitted.error).toBeUndefined();
+    const deleted = JSON.parse(admitted.outputs.result!).deleted as Array<{ repository: string; tag?: string; dryRun: boolean }>;
+    expect(deleted).toContainEqual(expect.objectContaining({ repository: 'channel/linux-64/good', tag: '1.0-h0_0', dryRun: true }));
+    expect(await productionStore.repository('linux-64/good').listTags()).toEqual(before);
+  });
+
+  test('reindex refuses a subdir conda does not know and writes nothing; allow-subdirs admits the new platform', async () => {
+    const refused = await run('reindex', { channel: production, password: PASSWORD, subdirs: 'linux-sparc64' });
+    expectOneLineFailure(refused, 'reindex', /unknown subdir "linux-sparc64": .*admit a new platform .*allow-subdirs.*nothing was written/);
+    expect(await productionStore.listRepositories()).not.toContain('linux-sparc64/repodata.json');
+    const admitted = await run('reindex', { channel: production, password: PASSWORD, subdirs: 'linux-sparc64', 'allow-subdirs': 'linux-sparc64' });
+    expect(admitted.error).toBeUndefined();
+    expect(JSON.parse(admitted.outputs.result!).subdirs).toEqual([expect.objectContaining({ subdir: 'linux-sparc64', packages: 0 })]);
+    expect(await productionStore.repository('linux-sparc64/repodata.json').listTags()).toContain('latest');
+    const badShape = await run('reindex', { channel: production, password: PASSWORD, 'allow-subdirs': 'Sparc 64' });
+    expectOneLineFailure(badShape, 'reindex', /input allow-subdirs has "Sparc 64": expected conda subdirs/);
+  });
+});
+
+test('across these runs each action read exactly the inputs its action.yml declares', async () => {
+  const read = new Map<string, Set<string>>();
+  for (const { name, run } of runs) for (const input of run.inputsRead) (read.get(name) ?? read.set(name, new Set()).get(name)!).add(input);
+  expect([...read.keys()].sort()).toEqual(['gc-staging', 'label', 'mirror', 'promote', 'reindex', 'upload-to-staging', 'validate']);
+  for (const [name, inputs] of read) {
+    const declared = Object.keys((YAML.parse(await readFile(path.join(ROOT, 'actions', name, 'action.yml'), 'utf8')) as { inputs: object }).inputs);
+    expect({ name, read: [...inputs].sort() }).toEqual({ name, read: declared.sort() });
+  }
 });
 
 describe('secrets', () => {

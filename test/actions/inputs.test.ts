@@ -1,6 +1,10 @@
 // The actions' input helpers: typed values, one-line errors naming the input, and where the workflow token may go.
 import { afterEach, expect, test } from '@jest/globals';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import YAML from 'yaml';
 import { booleanInput, durationInput, listInput, locationInput, storeOptionsFrom } from '../../actions/src/common/inputs.ts';
+import { INPUT } from '../../actions/src/common/names.ts';
 
 const saved = { ...process.env };
 afterEach(() => {
@@ -40,4 +44,16 @@ test('durations, lists, booleans and locations', () => {
   expect(locationInput('where')).toBe('oci://ghcr.io/o/c');
   expect(() => locationInput('nowhere')).toThrow(/^input nowhere: invalid location "ghcr.io\/o\/c"/);
   expect(() => locationInput('missing')).toThrow('input missing is required: a channel location such as oci://ghcr.io/OWNER/CHANNEL');
+});
+
+test('the input names the sources read are exactly the ones the action.yml files declare', async () => {
+  const actions = path.resolve(import.meta.dirname, '../../actions');
+  const declared = new Set<string>();
+  for (const entry of await readdir(actions, { withFileTypes: true })) {
+    if (!entry.isDirectory() || entry.name === 'src') continue;
+    const yml = YAML.parse(await readFile(path.join(actions, entry.name, 'action.yml'), 'utf8')) as { inputs: Record<string, unknown> };
+    for (const name of Object.keys(yml.inputs)) declared.add(name);
+  }
+  expect(declared.size).toBeGreaterThan(40);
+  expect([...new Set(Object.values(INPUT))].sort()).toEqual([...declared].sort());
 });

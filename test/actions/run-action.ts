@@ -1,14 +1,16 @@
 // Runs a bundled action the way the runner does: `node dist/<name>/index.js` (Node 24) with INPUT_* variables
 // (hyphens kept, defaults from action.yml filled in as the runner does), GITHUB_OUTPUT, GITHUB_STEP_SUMMARY and
-// GITHUB_EVENT_PATH files; returns what the step printed, its outputs and its summary.
+// GITHUB_EVENT_PATH files; returns what the step printed, its outputs, its summary and which inputs it read.
 import { spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import YAML from 'yaml';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const NODE24 = path.join(ROOT, 'node_modules', '.bin', 'node');
+const RECORD_INPUTS = pathToFileURL(path.join(import.meta.dirname, 'fixtures', 'record-inputs.mjs')).href;
 
 export interface ActionRun {
   code: number | null;
@@ -18,6 +20,8 @@ export interface ActionRun {
   summary: string;
   /** The `::error::` line, when the step failed. */
   error?: string;
+  /** The inputs the step read (INPUT_* variables, lowercase, without the prefix). */
+  inputsRead: string[];
 }
 
 export interface ActionRunner {
@@ -44,6 +48,7 @@ export async function createActionRunner(baseEnv: Record<string, string>): Promi
         output: path.join(dir, 'output'),
         summary: path.join(dir, 'summary'),
         event: path.join(dir, 'event.json'),
+        inputsRead: path.join(dir, 'inputs-read'),
       };
       await writeFile(files.output, '');
       await writeFile(files.summary, '');
@@ -56,6 +61,7 @@ export async function createActionRunner(baseEnv: Record<string, string>): Promi
         GITHUB_STEP_SUMMARY: files.summary,
         GITHUB_EVENT_PATH: files.event,
         GITHUB_WORKSPACE: workspace,
+        OCI_CHANNEL_TEST_INPUTS_READ: files.inputsRead,
         ...baseEnv,
         ...options.env,
       };
@@ -70,7 +76,7 @@ export async function createActionRunner(baseEnv: Record<string, string>): Promi
       for (const input of Object.keys(inputs)) {
         if (!(input in yml.inputs)) throw new Error(`test bug: ${name} has no input ${input}`);
       }
-      const child = spawn(NODE24, [path.join(distDir, name, 'index.js')], { cwd: options.cwd ?? workspace, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(NODE24, ['--import', RECORD_INPUTS, path.join(distDir, name, 'index.js')], { cwd: options.cwd ?? workspace, env, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -84,6 +90,7 @@ export async function createActionRunner(baseEnv: Record<string, string>): Promi
         outputs: parseOutputs(await readFile(files.output, 'utf8')),
         summary: await readFile(files.summary, 'utf8'),
         error: errorLine?.slice('::error::'.length),
+        inputsRead: (await readFile(files.inputsRead, 'utf8').catch(() => '')).split('\n').filter(Boolean),
       };
     },
   };

@@ -127,11 +127,16 @@ test('demo: the whole flow on disk ends with a solved environment and one refusa
   const run = await cli(['demo']);
   expect(run.code).toBe(0);
   expect(run.stdout).toMatch(/rejected\s+linux-64\/intruder-1\.0-h0_0\.conda .*does not own package name intruder/);
-  const solution = run.stdout.slice(run.stdout.indexOf('== 6.'));
+  // The .tar.bz2 of libsample is marked broken: still indexed in linux-64 (4 files) but removed from the main index.
+  expect(run.stdout).toMatch(/^changed\s+linux-64\/libsample-2\.0\.1\+demo-h1a2b3c4_0\.tar\.bz2\s+broken,main\s+add broken/m);
+  expect(run.stdout).toMatch(/^linux-64\s+4\s+4\s+1\s+[0-9a-f]{12}\s+.*latest\s+broken:1\*$/m);
+  const solution = run.stdout.slice(run.stdout.indexOf('== 7.'));
   for (const name of ['_sample_mutex', 'libsample', 'sample-data', 'sampletool']) expect(solution).toMatch(new RegExp(`^${name}\\s`, 'm'));
   expect(solution).not.toMatch(/^intruder/m);
+  expect(solution).toContain('libsample-2.0.1+demo-h1a2b3c4_0.conda');
+  expect(solution).not.toContain('.tar.bz2');
   // The counts match the tables: 5 files of 4 packages (libsample in both formats), the intruder refused.
-  expect(run.stdout).toMatch(/Done: 5 files \(4 packages\) published, 1 refused/);
+  expect(run.stdout).toMatch(/Done: 5 files \(4 packages\) published, 1 refused, 1 marked broken/);
   expect(run.stdout).toMatch(/"zzz" before a name starting with "_".*"\+" written "__p__"/);
 });
 

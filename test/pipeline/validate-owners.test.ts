@@ -1,7 +1,8 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { checkOwnership, fnmatchRegExp, ownersFilePath, OWNERS_GLOBS_FILE } from '../../packages/pipeline/src/identity/owners.ts';
+import { fnmatchRegExp } from '../../packages/pipeline/src/core/fnmatch.ts';
+import { checkOwnership, ownersFilePath, OWNERS_GLOBS_FILE } from '../../packages/pipeline/src/identity/owners.ts';
 
 let root: string;
 

@@ -243,18 +243,6 @@ describe('action.yml files', () => {
     expect(existsSync(path.join(ROOT, 'actions', name, doc.runs.main))).toBe(true);
   });
 
-  test.each([...ACTIONS])('%s: the inputs the code reads are the inputs action.yml declares', (name) => {
-    const doc = YAML.parse(read(path.join(ROOT, 'actions', name, 'action.yml')));
-    const declared = Object.keys(doc.inputs).sort();
-    let source = read(path.join(ROOT, 'actions', 'src', `${name}.ts`));
-    if (source.includes('./common/promotion.ts')) source += read(path.join(ROOT, 'actions', 'src', 'common', 'promotion.ts'));
-    const used = new Set<string>();
-    // Input names are string literals given to the input helpers (and secret lists).
-    const re = /(?:Input|getInput|getMultilineInput|storeOptionsFrom)\(\s*'([a-z-]+)'(?:\s*,\s*'([a-z-]+)')?|input: '([a-z-]+)'|usernameInput: '([a-z-]+)'/g;
-    for (const m of source.matchAll(re)) for (const g of m.slice(1)) if (g) used.add(g);
-    expect([...used].sort()).toEqual(declared);
-  });
-
   test.each([...ACTIONS])('%s: README.md is generated from action.yml and current', (name) => {
     const yml = YAML.parse(read(path.join(ROOT, 'actions', name, 'action.yml')));
     expect(read(path.join(ROOT, 'actions', name, 'README.md'))).toBe(renderActionReadme(name, yml));

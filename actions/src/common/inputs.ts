@@ -1,8 +1,10 @@
 // Typed, validated action inputs. Every error names the input and says what is expected.
 import * as core from '@actions/core';
+import * as glob from '@actions/glob';
 import { parseChannelLocation, parseLocation, type StoreOptions } from '@oci-channel/oci';
-import type { VisibilityOptions } from '@oci-channel/pipeline';
+import type { GithubPackagesAccess, VisibilityOptions } from '@oci-channel/pipeline';
 import { UserError } from './errors.ts';
+import { INPUT } from './names.ts';
 
 export function stringInput(name: string, options: { required?: boolean; maxLength?: number; pattern?: RegExp; hint?: string } = {}): string {
   const value = core.getInput(name);
@@ -67,7 +69,7 @@ export function isGithubRegistry(location: string): boolean {
  * so the store falls back to its environment/docker-config lookup (or anonymous access).
  */
 export function storeOptionsFrom(usernameInput: string, passwordInput: string, location: string): StoreOptions {
-  const password = core.getInput(passwordInput) || (isGithubRegistry(location) ? core.getInput('token') : '');
+  const password = core.getInput(passwordInput) || (isGithubRegistry(location) ? core.getInput(INPUT.token) : '');
   if (!password) return { userAgent: 'oci-channel-action' };
   const username = core.getInput(usernameInput) || process.env.GITHUB_ACTOR || '';
   if (!username) {
@@ -76,20 +78,63 @@ export function storeOptionsFrom(usernameInput: string, passwordInput: string, l
   return { credentials: { username, password }, userAgent: 'oci-channel-action' };
 }
 
-export const OWNER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,38}$/;
+/** A channel location input with the credentials of the action's `username` and `password` inputs. */
+export function channelInput(name: string): { location: string; storeOptions: StoreOptions } {
+  const location = locationInput(name);
+  return { location, storeOptions: storeOptionsFrom(INPUT.username, INPUT.password, location) };
+}
+
+/** Paths or globs, one per line, and the files they match (sorted; directories left out). */
+export async function globInput(name: string): Promise<{ patterns: string[]; files: string[] }> {
+  const patterns = core.getMultilineInput(name).filter(Boolean);
+  if (patterns.length === 0) return { patterns, files: [] };
+  const files = (await (await glob.create(patterns.join('\n'), { matchDirectories: false })).glob()).sort();
+  return { patterns, files };
+}
+
+const OWNER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,38}$/;
+
+/**
+ * Who owns the channel's packages on GitHub: input github-owner, else (when `derive`) the channel path's first
+ * component, as ghcr.io/OWNER/...; and github-owner-type.
+ */
+function githubOwnerInputs(location: string, derive: boolean): Omit<GithubPackagesAccess, 'token' | 'apiUrl'> {
+  const parsed = parseLocation(location);
+  const owner =
+    stringInput(INPUT.githubOwner, { pattern: OWNER_PATTERN, hint: 'a user or organisation login' }) ||
+    (derive && parsed.kind === 'registry' ? (parsed.path.split('/')[0] ?? '') : '');
+  const ownerType = (stringInput(INPUT.githubOwnerType, { pattern: /^(org|user)$/, hint: 'expected org or user' }) || 'org') as 'org' | 'user';
+  return { owner, ownerType };
+}
+
+const apiUrl = () => (process.env.GITHUB_API_URL ? { apiUrl: process.env.GITHUB_API_URL } : {});
 
 /**
  * Reading the visibility of new production packages through the GitHub Packages API with the workflow token: on
- * ghcr.io (the owner is the channel path's first component) or wherever an owner is given; `mode` off skips it.
+ * ghcr.io (the owner is the channel path's first component) or wherever input github-owner is given; input
+ * visibility-check off skips it.
  */
-export function visibilityOptions(location: string, token: string, given: { mode: string; owner: string; ownerType: string }): VisibilityOptions {
-  const mode = (given.mode || 'fail') as NonNullable<VisibilityOptions['visibilityCheck']>;
-  const parsed = parseLocation(location);
-  const owner = given.owner || (isGithubRegistry(location) && parsed.kind === 'registry' ? (parsed.path.split('/')[0] ?? '') : '');
+export function visibilityInputs(location: string): VisibilityOptions {
+  const mode = (stringInput(INPUT.visibilityCheck, { pattern: /^(fail|warn|off)$/, hint: 'expected fail, warn or off' }) || 'fail') as NonNullable<
+    VisibilityOptions['visibilityCheck']
+  >;
+  const { owner, ownerType } = githubOwnerInputs(location, isGithubRegistry(location));
   if (mode === 'off' || !owner) return { visibilityCheck: 'off' };
-  if (!token) throw new UserError('input token is empty: the visibility check reads the GitHub Packages API with it (or set visibility-check: off)');
-  return {
-    visibilityCheck: mode,
-    github: { token, owner, ownerType: (given.ownerType || 'org') as 'org' | 'user', ...(process.env.GITHUB_API_URL ? { apiUrl: process.env.GITHUB_API_URL } : {}) },
-  };
+  const token = core.getInput(INPUT.token);
+  if (!token) throw new UserError(`input ${INPUT.token} is empty: the visibility check reads the GitHub Packages API with it (or set ${INPUT.visibilityCheck}: off)`);
+  return { visibilityCheck: mode, github: { token, owner, ownerType, ...apiUrl() } };
+}
+
+/**
+ * Deleting through the GitHub Packages REST API where the registry cannot (input github-packages-api: auto = on
+ * ghcr.io), with input github-token; undefined when the registry API deletes.
+ */
+export function packageDeletionInputs(location: string): GithubPackagesAccess | undefined {
+  const mode = stringInput(INPUT.githubPackagesApi, { pattern: /^(auto|true|false)$/, hint: 'expected auto, true or false' }) || 'auto';
+  if (mode === 'false' || (mode === 'auto' && !isGithubRegistry(location))) return undefined;
+  const token = core.getInput(INPUT.githubToken);
+  if (!token) throw new UserError(`input ${INPUT.githubToken} is required to delete through the GitHub Packages API (packages: write, delete)`);
+  const { owner, ownerType } = githubOwnerInputs(location, true);
+  if (!owner) throw new UserError(`input ${INPUT.githubOwner} is required: the channel path does not start with an owner`);
+  return { token, owner, ownerType, ...apiUrl() };
 }

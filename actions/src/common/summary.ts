@@ -1,6 +1,6 @@
 // The job summary: one table row per artifact, written on success and on failure.
 import * as core from '@actions/core';
-import type { PrivatePackage } from '@oci-channel/pipeline';
+import { formatBytes, type PrivatePackage } from '@oci-channel/pipeline';
 
 export interface SummaryRow {
   artifact: string;
@@ -20,16 +20,7 @@ export function escapeHtml(text: string): string {
 }
 
 export function formatSize(bytes: number | undefined): string {
-  if (bytes === undefined) return '';
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
+  return bytes === undefined ? '' : formatBytes(bytes);
 }
 
 const MAX_ROWS = 2000; // a step summary is capped at 1 MiB

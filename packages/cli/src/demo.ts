@@ -1,6 +1,7 @@
 // `oci-channel demo`: the whole flow on sample packages, on disk (oci-layout:) or against a real registry.
-// Builds packages, uploads them to staging, validates and promotes them (one is refused, with its reason),
-// reindexes production into a static channel, serves it on loopback and solves an environment with rattler.
+// Builds packages, uploads them to staging, validates and promotes them (one is refused, with its reason), marks
+// one build broken, reindexes production into a static channel, serves it on loopback and solves an environment
+// with rattler. The tables are the ones the commands print.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,7 +10,10 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { buildPackage, type PackageFormat } from '@oci-channel/conda';
 import * as pipeline from '@oci-channel/pipeline';
-import { formatBytes, progressPrinter, shortDigest, table } from './output.ts';
+import { labelTable } from './commands/label.ts';
+import { promotionTable, verdictTable } from './commands/promotion.ts';
+import { indexTable } from './commands/reindex.ts';
+import { formatBytes, progressPrinter, table } from './output.ts';
 
 export interface DemoOptions {
   /** `oci+http://HOST:PORT/PATH` or `oci://...`; undefined runs on oci-layout: directories. */
@@ -44,6 +48,8 @@ const SAMPLES: Sample[] = [
 ];
 /** Uploaded by someone who does not own the name: validation refuses it. */
 const INTRUDER: Sample = { name: 'intruder', version: '1.0', build: 'h0_0', subdir: 'linux-64', formats: ['conda'], summary: 'not ours' };
+/** Marked broken after promotion (an admin's correction): it leaves the index, its file stays. */
+const BROKEN = 'linux-64/libsample-2.0.1+demo-h1a2b3c4_0.tar.bz2';
 
 function heading(o: DemoOptions, n: number, text: string): void {
   o.write(`\n== ${n}. ${text}\n\n`);
@@ -147,39 +153,29 @@ export async function runDemo(o: DemoOptions): Promise<number> {
 
     heading(o, 3, `Validate (uploader: feedstock "${FEEDSTOCK}")`);
     const validated = await pipeline.validate({ staging, production, artifacts: refs, owners, uploader: FEEDSTOCK, progress });
-    o.write(
-      table(
-        ['VERDICT', 'ARTIFACT', 'CHECKS', 'REASON'],
-        validated.artifacts.map((a) => [a.verdict, `${a.subdir}/${a.filename}`, `${a.checks.filter((c) => c.ok).length}/${a.checks.length} ok${a.checks.some((c) => !c.ok) ? ` (failed: ${a.checks.filter((c) => !c.ok).map((c) => c.name).join(', ')})` : ''}`, a.reason ?? '']),
-      ),
-    );
+    o.write(verdictTable(validated.artifacts));
 
     heading(o, 4, 'Promote staging -> production');
     const promoted = await pipeline.promote({ staging, production, artifacts: refs, owners, uploader: FEEDSTOCK, progress });
-    o.write(
-      table(
-        ['STATUS', 'ARTIFACT', 'PRODUCTION', 'STAGING', 'REASON'],
-        promoted.artifacts.map((a) => [
-          a.status,
-          `${a.subdir}/${a.filename}`,
-          shortDigest(a.productionDigest),
-          a.stagingRemoved === undefined ? 'kept' : a.stagingRemoved ? 'removed' : 'kept (gc)',
-          a.reason ?? '',
-        ]),
-      ),
-    );
+    o.write(promotionTable(promoted.artifacts));
     const rejected = promoted.artifacts.filter((a) => a.status === 'rejected');
     o.write(`\n${rejected.length} artifact(s) refused, as expected: ${rejected.map((a) => a.reason).join('; ') || 'none'}\n`);
     const unexpected = promoted.artifacts.filter((a) => a.status !== 'rejected' && a.status !== 'promoted' && a.status !== 'already-promoted');
     if (unexpected.length) throw new Error(`promotion failed for ${unexpected.map((a) => a.filename).join(', ')}`);
 
-    heading(o, 5, 'Reindex production into repodata (and a static channel tree)');
+    heading(o, 5, `Mark ${BROKEN} broken (its .conda twin stays)`);
+    const labeled = await pipeline.label({ channel: production, artifacts: [pipeline.parseArtifactRef(BROKEN)], add: ['broken'], actor: 'demo', reason: 'an example correction', progress });
+    o.write(labelTable(labeled.artifacts));
+    if (!labeled.ok) throw new Error('label failed');
+
+    heading(o, 6, 'Reindex production into repodata (and a static channel tree)');
     const out = path.join(work, 'index');
     const indexed = await pipeline.reindex({ channel: production, out, cacheDir: path.join(work, 'cache'), progress });
-    o.write(table(['SUBDIR', 'PACKAGES', 'REPODATA', 'TAGS'], indexed.subdirs.map((s) => [s.subdir, String(s.packages), shortDigest(s.repodataDigest), s.tags.join(' ') || '-'])));
+    o.write(indexTable(indexed));
+    o.write('\nThe broken .tar.bz2 is still counted (PACKAGES) but the main index leaves it out (REMOVED): only label/broken lists it (LABELS; * = pushed now). Its file stays in the registry.\n');
     if (!indexed.ok) throw new Error('reindex failed');
 
-    heading(o, 6, 'Serve the static index on loopback and solve "sampletool" with rattler');
+    heading(o, 7, 'Serve the static index on loopback and solve "sampletool" with rattler');
     const server = await serve(out);
     try {
       const rattler = createRequire(import.meta.url)('@conda-org/rattler') as typeof import('@conda-org/rattler');
@@ -197,13 +193,14 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       const missing = SAMPLES.map((s) => s.name).filter((n) => !names.has(n));
       if (missing.length) throw new Error(`the solution lacks ${missing.join(', ')}`);
       if (names.has(INTRUDER.name)) throw new Error('the refused package reached production');
+      if (solution.some((p) => p.filename === path.posix.basename(BROKEN))) throw new Error('the broken build was solved for');
     } finally {
       await server.close();
     }
     const published = promoted.artifacts.filter((a) => a.status === 'promoted' || a.status === 'already-promoted');
     const publishedNames = new Set(published.map((a) => a.filename.replace(/-[^-]+-[^-]+\.(conda|tar\.bz2)$/, '')));
     o.write(
-      `\nDone: ${published.length} files (${publishedNames.size} packages) published, ${rejected.length} refused, environment solved from the published index.\n`,
+      `\nDone: ${published.length} files (${publishedNames.size} packages) published, ${rejected.length} refused, ${labeled.artifacts.length} marked broken; environment solved from the published index.\n`,
     );
   } catch (error) {
     o.log(`demo failed: ${(error as Error).message}\n`);

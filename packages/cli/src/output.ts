@@ -1,7 +1,7 @@
 // Human output: progress on stderr (live bars on a terminal, lines in a log), a summary table at the end.
 // Machine output: one JSON object on stdout.
 import cliProgress from 'cli-progress';
-import { formatBytes, progressLog, type ProgressEvent, type ProgressLog } from '@oci-channel/pipeline';
+import { formatBytes, progressLog, withoutSubject, type ProgressEvent, type ProgressLog } from '@oci-channel/pipeline';
 
 export { formatBytes };
 
@@ -69,18 +69,7 @@ export function table(header: string[], rows: string[][]): string {
 
 /** A reason shown next to the thing it is about: without a leading `THING: ` the row names already. */
 export function reasonCell(reason: string | undefined, ...subjects: string[]): string {
-  if (!reason) return '';
-  let rest = reason;
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (const subject of subjects) {
-      if (subject && rest.startsWith(`${subject}: `)) {
-        rest = rest.slice(subject.length + 2);
-        changed = true;
-      }
-    }
-  }
-  return rest;
+  return reason ? withoutSubject(reason, ...subjects) : '';
 }
 
 export function shortDigest(digest: string | undefined): string {

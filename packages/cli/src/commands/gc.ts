@@ -7,7 +7,8 @@ import type { Command } from './command.ts';
 export const gcCommand: Command = {
   name: 'gc',
   summary: 'delete old, unpromoted staging artifacts',
-  help: `Usage: oci-channel gc --channel CHANNEL --older-than DURATION [--dry-run] [--json]
+  help: `Usage: oci-channel gc --channel CHANNEL --older-than DURATION [--dry-run] [--allow-production-channel]
+                      [--github-owner OWNER [--github-owner-type org|user]] [--json]
 
 Deletes staging artifacts older than DURATION (e.g. 2h, 30m, 7d) that were never promoted, with their verdicts.
 gc is for staging: a channel holding a promotion log or a channel index is production and is refused.

@@ -1,9 +1,17 @@
 import { labelProblem } from '@oci-channel/conda';
-import { defaultActor, label, labelTextProblem } from '@oci-channel/pipeline';
+import { defaultActor, label, labelTextProblem, type LabeledArtifact } from '@oci-channel/pipeline';
 import { artifacts, COMMON_OPTIONS, concurrency, location, optionalString, parse, required } from '../args.ts';
 import { table } from '../output.ts';
 import { UsageError } from '../usage.ts';
 import type { Command } from './command.ts';
+
+/** label's table (the demo prints it too): each artifact's labels after the run and the changes recorded. */
+export function labelTable(artifacts: LabeledArtifact[]): string {
+  return table(
+    ['STATUS', 'ARTIFACT', 'LABELS', 'RECORDED', 'REASON'],
+    artifacts.map((a) => [a.status, `${a.subdir}/${a.filename}`, (a.labels ?? []).join(',') || '-', (a.recorded ?? []).join(', ') || '-', a.reason ?? '']),
+  );
+}
 
 export const labelCommand: Command = {
   name: 'label',
@@ -64,12 +72,7 @@ Options:
       concurrency: concurrency(this.name, values),
     });
     if (values.json) return ctx.json(result, result.ok);
-    ctx.out(
-      table(
-        ['STATUS', 'ARTIFACT', 'LABELS', 'RECORDED', 'REASON'],
-        result.artifacts.map((a) => [a.status, `${a.subdir}/${a.filename}`, (a.labels ?? []).join(',') || '-', (a.recorded ?? []).join(', ') || '-', a.reason ?? '']),
-      ),
-    );
+    ctx.out(labelTable(result.artifacts));
     ctx.out('\nRun reindex to publish the change.\n');
     return result.ok ? 0 : 1;
   },

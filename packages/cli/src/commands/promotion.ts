@@ -11,7 +11,9 @@ import {
   MAX_TOKEN_LENGTH,
   promote,
   validate,
+  type ArtifactVerdict,
   type IdentityOptions,
+  type PromotedArtifact,
   type UploaderIdentity,
   type ValidateOptions,
 } from '@oci-channel/pipeline';
@@ -125,6 +127,28 @@ function checkedLabel(command: string, value: string): string {
   return value;
 }
 
+/** validate's table (the demo prints it too): each artifact's verdict, checks passed, the first failure. */
+export function verdictTable(artifacts: ArtifactVerdict[]): string {
+  return table(
+    ['VERDICT', 'ARTIFACT', 'CHECKS', 'REASON'],
+    artifacts.map((a) => [a.verdict, `${a.subdir}/${a.filename}`, `${a.checks.filter((c) => c.ok).length}/${a.checks.length} ok`, reasonCell(a.reason, `${a.subdir}/${a.filename}`, a.filename)]),
+  );
+}
+
+/** promote's table (the demo prints it too): each artifact's status, production digest, its staging copy. */
+export function promotionTable(artifacts: PromotedArtifact[]): string {
+  return table(
+    ['STATUS', 'ARTIFACT', 'PRODUCTION', 'STAGING', 'REASON'],
+    artifacts.map((a) => [
+      a.status,
+      `${a.subdir}/${a.filename}`,
+      shortDigest(a.productionDigest),
+      a.stagingRemoved === undefined ? '-' : a.stagingRemoved ? 'removed' : 'kept (gc)',
+      reasonCell(a.reason, `${a.subdir}/${a.filename}`, a.filename),
+    ]),
+  );
+}
+
 export const validateCommand: Command = {
   name: 'validate',
   summary: 'check staged artifacts and record a verdict on each',
@@ -142,19 +166,14 @@ Options:
 ${IDENTITY_HELP}
   --label LABEL            the label the request promotes to (default main; the identity token vouches for it)
   --concurrency N          artifacts in parallel (default 8)
-  --json                print the result as one JSON object on stdout
-  -h, --help            this help
+  --json                   print the result as one JSON object on stdout
+  -h, --help               this help
 `,
   async run(args, ctx) {
     const { values, positionals } = parse(this.name, args, PROMOTION_OPTIONS);
     const result = await validate(promotionOptions(this.name, values, positionals, ctx));
     if (values.json) return ctx.json(result, result.ok);
-    ctx.out(
-      table(
-        ['VERDICT', 'ARTIFACT', 'CHECKS', 'REASON'],
-        result.artifacts.map((a) => [a.verdict, `${a.subdir}/${a.filename}`, `${a.checks.filter((c) => c.ok).length}/${a.checks.length} ok`, reasonCell(a.reason, `${a.subdir}/${a.filename}`, a.filename)]),
-      ),
-    );
+    ctx.out(verdictTable(result.artifacts));
     ctx.out(`\n${uploaderLine(result.uploader)}`);
     ctx.out(`${result.artifacts.filter((a) => a.verdict === 'passed').length} passed, ${result.artifacts.filter((a) => a.verdict !== 'passed').length} failed\n`);
     return result.ok ? 0 : 1;
@@ -186,8 +205,8 @@ ${IDENTITY_HELP}
   --github-owner-type T    org (default) or user
   --visibility-check M     warn (default with --github-owner), fail (exit 1) or off
   --concurrency N          artifacts in parallel (default 16)
-  --json                print the result as one JSON object on stdout
-  -h, --help            this help
+  --json                   print the result as one JSON object on stdout
+  -h, --help               this help
 `,
   async run(args, ctx) {
     const { values, positionals } = parse(this.name, args, {
@@ -210,18 +229,7 @@ ${IDENTITY_HELP}
       ...(check ? { visibilityCheck: check } : {}),
     });
     if (values.json) return ctx.json(result, result.ok);
-    ctx.out(
-      table(
-        ['STATUS', 'ARTIFACT', 'PRODUCTION', 'STAGING', 'REASON'],
-        result.artifacts.map((a) => [
-          a.status,
-          `${a.subdir}/${a.filename}`,
-          shortDigest(a.productionDigest),
-          a.stagingRemoved === undefined ? '-' : a.stagingRemoved ? 'removed' : 'kept (gc)',
-          reasonCell(a.reason, `${a.subdir}/${a.filename}`, a.filename),
-        ]),
-      ),
-    );
+    ctx.out(promotionTable(result.artifacts));
     const good = result.artifacts.filter((a) => a.status === 'promoted' || a.status === 'already-promoted').length;
     ctx.out(`\n${uploaderLine(result.uploader)}`);
     ctx.out(`${good} promoted or already there, ${result.artifacts.length - good} rejected or failed\n`);

@@ -2,10 +2,11 @@ import { defaultCacheDir, reindex, removeSubdirIndex, type ReindexResult } from 
 import { GITHUB_OPTIONS, githubAccess, location, noPositionals, optionalString, parse, required, visibilityCheck } from '../args.ts';
 import { shortDigest, table } from '../output.ts';
 import { UsageError } from '../usage.ts';
-import type { Command, CommandContext } from './command.ts';
+import type { Command } from './command.ts';
 
-function subdirTable(ctx: CommandContext, result: ReindexResult): void {
-  ctx.out(
+/** reindex's table (the demo prints it too): per subdir its packages, the repodata pushed, its label indexes. */
+export function indexTable(result: ReindexResult): string {
+  return (
     table(
       ['SUBDIR', 'PACKAGES', 'ADDED', 'REMOVED', 'REPODATA', 'TAGS', 'LABELS'],
       result.subdirs.map((s) => [
@@ -17,15 +18,14 @@ function subdirTable(ctx: CommandContext, result: ReindexResult): void {
         s.tags.join(' ') || '(unchanged)',
         (s.labels ?? []).map((l) => `${l.label}:${l.packages}${l.pushed ? '*' : ''}`).join(' ') || '-',
       ]),
-    ),
+    ) + (result.errors ?? []).map((e) => `error: ${e}\n`).join('')
   );
-  for (const e of result.errors ?? []) ctx.out(`error: ${e}\n`);
 }
 
 export const reindexCommand: Command = {
   name: 'reindex',
   summary: "rebuild a channel's repodata from production",
-  help: `Usage: oci-channel reindex --channel CHANNEL [--subdir SUBDIR]... [--full] [--out DIR] [--cache-dir DIR]
+  help: `Usage: oci-channel reindex --channel CHANNEL [--subdir SUBDIR]... [--allow-subdir SUBDIR]... [--full] [--out DIR] [--cache-dir DIR]
                            [--patch-generator PATH|SUBDIR/FILENAME | --patch-package NAME] [--patch-instructions DIR]
                            [--github-owner OWNER [--github-owner-type org|user] [--visibility-check fail|warn|off]] [--json]
        oci-channel reindex --channel CHANNEL --remove-subdir SUBDIR [--json]
@@ -95,7 +95,7 @@ Options:
       if (removed.channelDataRemoved) ctx.out(`The channel holds no packages: channeldata.json was removed too.\n`);
       if (removed.reindex) {
         ctx.out('\nchanneldata.json rebuilt without it; the index now:\n\n');
-        subdirTable(ctx, removed.reindex);
+        ctx.out(indexTable(removed.reindex));
       }
       return removed.ok ? 0 : 1;
     }
@@ -116,7 +116,7 @@ Options:
       ...(patchInstructions !== undefined ? { patchInstructions } : {}),
     });
     if (values.json) return ctx.json(result, result.ok);
-    subdirTable(ctx, result);
+    ctx.out(indexTable(result));
     for (const p of result.privatePackages ?? []) ctx.out(`not public: ${p.fix}\n`);
     return result.ok ? 0 : 1;
   },

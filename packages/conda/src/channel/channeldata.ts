@@ -3,8 +3,13 @@ import { sortedByFilename, type IndexedPackage } from './records.ts';
 import { serializeCanonical, canonicalize } from './json.ts';
 import { packageMapFile } from './repodata.ts';
 import { newestVersion } from './version.ts';
+import { POST_INSTALL_FLAGS } from '../read.ts';
 
-/** about.json fields channeldata carries, null when the newest package does not say. */
+/**
+ * about.json fields channeldata carries, null when the newest package does not say: conda-index's
+ * CHANNELDATA_FIELDS, with the icon fields and without license_family (which read.ts's CHANNEL_ABOUT_FIELDS keep
+ * in the manifest's about annotation).
+ */
 const ABOUT_FIELDS = [
   'description',
   'dev_url',
@@ -22,9 +27,6 @@ const ABOUT_FIELDS = [
   'summary',
   'tags',
 ] as const;
-
-/** Package-content flags conda-index reads from info/; false when the index does not know them. */
-const FLAG_FIELDS = ['activate.d', 'binary_prefix', 'deactivate.d', 'post_link', 'pre_link', 'pre_unlink', 'text_prefix'] as const;
 
 export interface ChannelSubdir {
   subdir: string;
@@ -77,7 +79,8 @@ export function channelDataJson(
     const previous = options.previous?.[name];
     const about = newest?.about ?? (previous && previous.version === version ? previous : {});
     for (const field of ABOUT_FIELDS) entry[field] = about[field] ?? null;
-    for (const field of FLAG_FIELDS) entry[field] = about[field] === true;
+    // The package-content flags read.ts found in info/paths.json; false when the index does not know them.
+    for (const field of POST_INSTALL_FLAGS) entry[field] = about[field] === true;
     entry.run_exports = runExports;
     entry.subdirs = [...group.subdirs].sort();
     // conda-index stores seconds here (repodata has ms); old packages may already be in seconds.

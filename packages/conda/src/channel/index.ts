@@ -1,5 +1,6 @@
 // Channel index formats: repodata.json (+zst), channeldata.json, run_exports.json, sharded repodata, index.html.
-export * from './json.ts';
+export { canonicalize, nestedStableJson, pythonString, serializeCanonical, stableJson, type Canonical, type JsonValue } from './json.ts';
+export { estimateJsonMapBytes, JsonBytes, writeJsonMapAtDepth1 } from './json-bytes.ts';
 export * from './records.ts';
 export * from './repodata.ts';
 export * from './channeldata.ts';

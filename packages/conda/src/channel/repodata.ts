@@ -1,6 +1,7 @@
 // repodata.json (CEP 36, repodata_version 1) exactly as conda-index serializes it, and its zstd form.
 import zlib from 'node:zlib';
-import { estimateJsonMapBytes, JsonBytes, nestedStableJson, writeJsonMapAtDepth1 } from './json.ts';
+import { estimateJsonMapBytes, JsonBytes, writeJsonMapAtDepth1 } from './json-bytes.ts';
+import { nestedStableJson } from './json.ts';
 import { isCondaV2, sortedByFilename, type IndexedPackage, type ChannelRecord } from './records.ts';
 
 export interface Repodata {

@@ -1,8 +1,11 @@
 // Progress events: a failing or slow listener must never break a step.
 import type { Progress, ProgressEvent } from '../types.ts';
 
-export function reporter(progress: Progress | undefined, step: ProgressEvent['step']) {
-  return (message: string, extra: Omit<ProgressEvent, 'step' | 'message'> = {}): void => {
+/** Reports one step's progress: a phase message, or bytes of a transfer with `extra`. */
+export type Reporter = (message: string, extra?: Omit<ProgressEvent, 'step' | 'message'>) => void;
+
+export function reporter(progress: Progress | undefined, step: ProgressEvent['step']): Reporter {
+  return (message, extra = {}) => {
     if (!progress) return;
     try {
       progress({ step, message, ...extra });

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PipelineError } from '../errors.ts';
+import { fnmatchRegExp } from '../core/fnmatch.ts';
 import YAML from 'yaml';
 
 interface OwnersConfig {
@@ -47,34 +48,6 @@ export function ownersFilePath(name: string, config: Partial<OwnersConfig> = {})
   const shards: string[] = [];
   for (let i = 0; i < level; i++) shards.push(chars[i] ?? fill);
   return path.posix.join(config.outputsPath ?? 'outputs', ...shards, `${lower}.json`);
-}
-
-/**
- * Python's fnmatch.fnmatchcase as a RegExp (what conda-forge's tools apply to the allow-list): `*` any run, `?` one
- * character, `[seq]` / `[!seq]` a class; everything else literal, case-sensitive, the whole name.
- */
-export function fnmatchRegExp(pattern: string): RegExp {
-  let out = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '*') out += '.*';
-    else if (c === '?') out += '.';
-    else if (c === '[') {
-      let j = i + 1;
-      if (pattern[j] === '!') j++;
-      if (pattern[j] === ']') j++;
-      while (j < pattern.length && pattern[j] !== ']') j++;
-      if (j >= pattern.length) {
-        out += '\\[';
-        continue;
-      }
-      let body = pattern.slice(i + 1, j).replace(/\\/g, '\\\\').replace(/\^/g, '\\^');
-      if (body.startsWith('!')) body = `^${body.slice(1)}`;
-      out += `[${body}]`;
-      i = j;
-    } else out += c.replace(/[.+^${}()|[\]\\/]/g, '\\$&');
-  }
-  return new RegExp(`^${out}$`, 's');
 }
 
 /** Feedstocks whose allow-listed patterns match `name`; a missing file is no patterns. */

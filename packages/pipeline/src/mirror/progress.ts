@@ -2,24 +2,7 @@
 // once a second (and once at the end), e.g.
 //   120/5000 packages (95 already there, 1 refused), 1.2 GiB of 40 GiB, 35 MiB/s, ETA 19 min
 // Bytes count what is fetched from upstream; files found already there leave the byte total.
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}
-
-function formatDuration(seconds: number): string {
-  if (seconds < 90) return `${Math.max(1, Math.round(seconds))} s`;
-  if (seconds < 90 * 60) return `${Math.round(seconds / 60)} min`;
-  return `${(seconds / 3600).toFixed(1)} h`;
-}
+import { formatBytes, formatDuration } from '../core/progress.ts';
 
 export class MirrorProgress {
   total = 0;
@@ -86,7 +69,7 @@ export class MirrorProgress {
       const rate = this.bytes / seconds;
       text += `, ${formatBytes(rate)}/s`;
       const left = this.totalBytes - this.bytes;
-      if (left > 0) text += `, ETA ${formatDuration(left / rate)}`;
+      if (left > 0) text += `, ETA ${formatDuration((left / rate) * 1000)}`;
     }
     return text;
   }

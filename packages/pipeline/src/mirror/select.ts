@@ -1,30 +1,11 @@
 // Which upstream files a mirror run takes: package name globs and a time cut, and the grouping by v0 tag (the two
 // formats of one build share a manifest, so they are checked and pushed together, one after the other).
 import { encodeTag, packageRepository, parsePackageFilename } from '@oci-channel/conda';
+import { fnmatchRegExp } from '../core/fnmatch.ts';
 import type { UpstreamFile } from '../upstream/index.ts';
 
 /** fnmatch-style glob -> RegExp: `*` any run, `?` one character, `[abc]` / `[!abc]` a class; the rest literal. */
-export function globToRegExp(glob: string): RegExp {
-  let out = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*') out += '.*';
-    else if (c === '?') out += '.';
-    else if (c === '[') {
-      const end = glob.indexOf(']', i + 2);
-      if (end < 0) {
-        out += '\\[';
-        continue;
-      }
-      let body = glob.slice(i + 1, end);
-      const negate = body.startsWith('!');
-      if (negate) body = body.slice(1);
-      out += `[${negate ? '^' : ''}${body.replace(/[\\\]^]/g, '\\$&')}]`;
-      i = end;
-    } else out += c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
-  }
-  return new RegExp(`^${out}$`);
-}
+export const globToRegExp = fnmatchRegExp;
 
 /** A name filter from globs (none: every name). */
 export function nameFilter(globs: readonly string[] | undefined): (name: string) => boolean {

@@ -19,25 +19,23 @@ import {
   type Repository,
   type Store,
 } from '@oci-channel/oci';
-import { buildPackageManifest, parseLabel, withChannelSource } from '@oci-channel/conda';
+import { buildPackageManifest, withChannelSource } from '@oci-channel/conda';
 import { artifactReason, formatArtifactRef, normalizeSha256, withoutSubject } from '../core/artifact-ref.ts';
 import { downloadBlob } from '../core/blobs.ts';
 import { withConcurrentPushRetry } from '../core/retry.ts';
 import { TagTakenError, PipelineError } from '../errors.ts';
 import { errorLine, openChannel, productionOptions, stagingOptions, throwIfUnreachable } from '../core/open.ts';
-import { assertOwnersDirectory, assertSeparateChannels } from '../core/guards.ts';
 import { checkOwnership } from '../identity/owners.ts';
-import { IdentityError } from '../identity/errors.ts';
-import { describeUploader, resolveUploader, uploaderLabel } from '../identity/uploader.ts';
+import { describeUploader, uploaderLabel } from '../identity/uploader.ts';
 import { packageReader, type PackageReader } from '../core/package-reader.ts';
 import { appendPromotion, findPromotion, listPromotionTags, promotionLogRepository } from '../records/promotion-log.ts';
-import { byteTicker, reporter } from '../core/progress.ts';
+import { byteTicker, type Reporter } from '../core/progress.ts';
 import type { ArtifactRef, ArtifactVerdict, PromotedArtifact, PromoteOptions, PromoteResult, UploaderIdentity } from '../types.ts';
 import { fetchPackageManifest, locateArtifact, type PackageManifest, type StagedLocation } from '../core/package-manifest.ts';
-import { refusedIdentity, validateOne } from './validate.ts';
+import { admitRequest, validateOne } from './validate.ts';
 import { newestVerdict } from '../records/verdict.ts';
 import { VisibilityChecker } from '../github/visibility.ts';
-import { resolveVerdictKey, type VerdictKey } from '../records/verdict-key.ts';
+import type { VerdictKey } from '../records/verdict-key.ts';
 
 const MERGE_ATTEMPTS = 6;
 /** Groups promoted at once when not told: promotion is round trips, not bytes (blobs are mounted). */
@@ -52,7 +50,7 @@ interface PromoteContext {
   staging: Store;
   production: Store;
   options: PromoteRunOptions;
-  report: ReturnType<typeof reporter>;
+  report: Reporter;
   /** The admins' key: verdicts are signed with it and only verdicts signed with it are trusted. */
   verdictKey?: VerdictKey | undefined;
   /** Who uploaded: verified from the identity token, or a name given for local use. */
@@ -435,22 +433,8 @@ async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: Ar
 }
 
 export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
-  // Overlapping channels, a missing owners checkout, a bad key or label fail here, before anything is opened or written.
-  assertSeparateChannels(o.staging, o.production);
-  assertOwnersDirectory(o.owners);
-  const verdictKey = resolveVerdictKey(o);
-  if (o.label !== undefined) parseLabel(o.label, 'the promotion label');
-  const report = reporter(o.progress, 'promote');
-  // Who uploaded comes first: a refused identity token stops the request before anything is read or written.
-  let uploader: UploaderIdentity | undefined;
-  try {
-    uploader = await resolveUploader(o);
-  } catch (error) {
-    if (!(error instanceof IdentityError)) throw error;
-    report(`identity refused: ${error.message}`);
-    return { ok: false, artifacts: refusedIdentity(o.artifacts, error).map((a) => ({ ...a, status: 'rejected' as const })) };
-  }
-  if (uploader) report(`uploader ${describeUploader(uploader)}`);
+  const { report, verdictKey, uploader, refused } = await admitRequest(o, 'promote');
+  if (refused) return { ok: false, artifacts: refused.map((a) => ({ ...a, status: 'rejected' as const })) };
   const staging = openChannel(o.staging, stagingOptions(o));
   const production = openChannel(o.production, productionOptions(o));
   const visibility = new VisibilityChecker(o.github, o.visibilityCheck);

@@ -71,7 +71,7 @@ function checkSubdirs(o: ReindexOptions): void {
     if (!isSubdirName(s)) throw new OptionsError(`invalid subdir ${JSON.stringify(s)}: use noarch or OS-ARCH such as linux-64`);
     if (!isKnownSubdir(s) && !(o.allowSubdirs ?? []).includes(s)) {
       throw new OptionsError(
-        `unknown subdir ${JSON.stringify(s)}: conda and rattler know ${KNOWN_SUBDIRS.join(', ')}; check the spelling, or admit a new platform with allowSubdirs (--allow-subdir ${s}); nothing was written`,
+        `unknown subdir ${JSON.stringify(s)}: conda and rattler know ${KNOWN_SUBDIRS.join(', ')}; check the spelling, or admit a new platform with allowSubdirs (--allow-subdir ${s}; the reindex action's allow-subdirs); nothing was written`,
       );
     }
   }

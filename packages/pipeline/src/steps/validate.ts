@@ -17,7 +17,7 @@ import { checkOwnership } from '../identity/owners.ts';
 import { IdentityError } from '../identity/errors.ts';
 import { describeUploader, resolveUploader, uploaderLabel } from '../identity/uploader.ts';
 import { packageReader, type PackageReader } from '../core/package-reader.ts';
-import { byteTicker, reporter } from '../core/progress.ts';
+import { byteTicker, reporter, type Reporter } from '../core/progress.ts';
 import type { ArtifactRef, ArtifactVerdict, Check, UploaderIdentity, ValidateOptions, ValidateResult } from '../types.ts';
 import { recordVerdict } from '../records/verdict.ts';
 import { resolveVerdictKey, type VerdictKey } from '../records/verdict-key.ts';
@@ -26,7 +26,7 @@ interface ValidateContext {
   staging: Store;
   production: Store;
   options: ValidateOptions;
-  report: ReturnType<typeof reporter>;
+  report: Reporter;
   /** Signs recorded verdicts; without it they are recorded unsigned (and promote will not trust them). */
   verdictKey?: VerdictKey | undefined;
   /** Who uploaded: verified from the identity token, or a name given for local use. */
@@ -207,7 +207,7 @@ export async function validateOne(ctx: ValidateContext, ref: ArtifactRef): Promi
 }
 
 /** Every artifact failed with the same identity reason: nothing is read, recorded or published. */
-export function refusedIdentity(refs: ArtifactRef[], error: IdentityError): ArtifactVerdict[] {
+function refusedIdentity(refs: ArtifactRef[], error: IdentityError): ArtifactVerdict[] {
   return refs.map((ref) => ({
     subdir: ref.subdir,
     filename: ref.filename,
@@ -218,23 +218,34 @@ export function refusedIdentity(refs: ArtifactRef[], error: IdentityError): Arti
   }));
 }
 
-export async function validate(o: ValidateOptions): Promise<ValidateResult> {
-  // Overlapping channels, a missing owners checkout, a bad key or label fail here, before anything is opened or written.
+/**
+ * What validate and promote check before anything is opened: the guards (overlapping channels, a missing owners
+ * checkout, a bad verdict key or label throw), then who uploaded. A refused identity token ends the request here:
+ * `refused` holds every artifact failed with the reason, and nothing is read or written.
+ */
+export async function admitRequest(
+  o: ValidateOptions,
+  step: 'validate' | 'promote',
+): Promise<{ report: Reporter; verdictKey: VerdictKey | undefined; uploader?: UploaderIdentity; refused?: ArtifactVerdict[] }> {
   assertSeparateChannels(o.staging, o.production);
   assertOwnersDirectory(o.owners);
   const verdictKey = resolveVerdictKey(o);
   if (o.label !== undefined) parseLabel(o.label, 'the promotion label');
-  const report = reporter(o.progress, 'validate');
-  // Who uploaded comes first: a refused identity token stops the request before anything is read or written.
-  let uploader: UploaderIdentity | undefined;
+  const report = reporter(o.progress, step);
   try {
-    uploader = await resolveUploader(o);
+    const uploader = await resolveUploader(o);
+    if (uploader) report(`uploader ${describeUploader(uploader)}`);
+    return { report, verdictKey, ...(uploader ? { uploader } : {}) };
   } catch (error) {
     if (!(error instanceof IdentityError)) throw error;
     report(`identity refused: ${error.message}`);
-    return { ok: false, artifacts: refusedIdentity(o.artifacts, error) };
+    return { report, verdictKey, refused: refusedIdentity(o.artifacts, error) };
   }
-  if (uploader) report(`uploader ${describeUploader(uploader)}`);
+}
+
+export async function validate(o: ValidateOptions): Promise<ValidateResult> {
+  const { report, verdictKey, uploader, refused } = await admitRequest(o, 'validate');
+  if (refused) return { ok: false, artifacts: refused };
   const staging = openChannel(o.staging, stagingOptions(o));
   const production = openChannel(o.production, productionOptions(o));
   try {
