@@ -71,6 +71,8 @@ export class ConfigBlobs {
   readonly #present = new Map<string, Promise<void>>();
   /** A repository of this run known to hold the blob. */
   #holder: Repository | undefined;
+  /** The first placement of the run: the packages that start meanwhile mount from it instead of pushing it too. */
+  #first: Promise<void> | undefined;
 
   ensure(repository: Repository, blob: { descriptor: Descriptor; source: BlobSource }, signal?: AbortSignal): Promise<void> {
     let present = this.#present.get(repository.name);
@@ -83,6 +85,15 @@ export class ConfigBlobs {
   }
 
   async #place(repository: Repository, blob: { descriptor: Descriptor; source: BlobSource }, signal?: AbortSignal): Promise<void> {
+    if (!this.#first) {
+      this.#first = this.#push(repository, blob, signal);
+      return this.#first;
+    }
+    await this.#first.catch(() => undefined);
+    return this.#push(repository, blob, signal);
+  }
+
+  async #push(repository: Repository, blob: { descriptor: Descriptor; source: BlobSource }, signal?: AbortSignal): Promise<void> {
     const holder = this.#holder;
     if (holder && (await repository.mountBlob(blob.descriptor.digest, holder))) return;
     await repository.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size }, { signal });
