@@ -37,12 +37,13 @@ async function items(store: Store, artifacts: PlannedArtifact[], blob: (reposito
 }
 
 /** Upload the layouts' blobs (POST + PUT each) and manifests into `<prefix>/<repository>`. */
-export async function uploadFloorPlan(file: string, layoutDir: string, artifacts: PlannedArtifact[], prefix: string, concurrency: number): Promise<string> {
+export async function uploadFloorPlan(file: string, layoutDir: string, artifacts: PlannedArtifact[], prefix: string, concurrency: number, singlePost = false): Promise<string> {
   const layout = openStore(`oci-layout:${layoutDir}`);
   try {
     const plan: FloorPlan = {
       registry: 'http://unset',
       concurrency,
+      ...(singlePost ? { singlePost } : {}),
       items: await items(
         layout,
         artifacts,

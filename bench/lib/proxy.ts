@@ -48,6 +48,12 @@ export interface ProxyOptions {
   tagPageSize?: number;
   /** Keep every request's method, path and times (bench/profile-rtt.ts reads where requests wait on each other). */
   timeline?: boolean;
+  /**
+   * Take OCI's single POST (`POST .../blobs/uploads/?digest=` with the bytes) as a registry that supports it does
+   * (zot, for one): the proxy completes it on distribution 2.8 (which ignores such a body) as a session POST and a
+   * PUT, and answers 201. The client sees one request, counted once, with one round trip's delay.
+   */
+  singlePost?: boolean;
 }
 
 export interface TimedRequest {
@@ -110,6 +116,43 @@ const BLOB_UPLOAD = /^\/v2\/.+\/blobs\/uploads\//;
 const BLOB = /^\/v2\/.+\/blobs\/sha256:[0-9a-f]{64}$/;
 const MANIFEST = /^\/v2\/.+\/manifests\/[^/]+$/;
 const TAGS = /^\/v2\/.+\/tags\/list$/;
+
+/** The digest of a single POST (`?digest=` on the upload start), undefined for any other request. */
+function digestOfPost(url: string): string | undefined {
+  if (!/\/blobs\/uploads\/\?/.test(url)) return undefined;
+  const value = /[?&]digest=([^&]+)/.exec(url)?.[1];
+  return value ? decodeURIComponent(value) : undefined;
+}
+
+/** One upstream request, its answer read whole (small: upload starts and blob PUT answers). */
+function upstreamCall(agent: http.Agent, host: string, port: number, method: string, path: string, headers: http.OutgoingHttpHeaders, body?: Buffer) {
+  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+    const request = http.request({ host, port, method, path, headers, agent }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => parts.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(parts) }));
+      res.on('error', reject);
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+/** A single POST done on distribution 2.8 as a session POST and a PUT with the digest (the registry checks it). */
+async function completeSinglePost(agent: http.Agent, host: string, port: number, pathname: string, clientHeaders: http.IncomingHttpHeaders, digest: string, body: Buffer) {
+  const headers = { ...clientHeaders };
+  delete headers['content-length'];
+  delete headers['transfer-encoding'];
+  const opened = await upstreamCall(agent, host, port, 'POST', pathname, { ...headers, 'content-length': '0' });
+  const location = opened.headers.location;
+  if (opened.status !== 202 || !location) return { status: opened.status, headers: { 'content-length': String(opened.body.length) }, body: opened.body };
+  const target = new URL(location, 'http://registry');
+  target.searchParams.set('digest', digest);
+  const put = await upstreamCall(agent, host, port, 'PUT', `${target.pathname}${target.search}`, { ...headers, 'content-type': 'application/octet-stream', 'content-length': String(body.length) }, body);
+  const answer: http.OutgoingHttpHeaders = { 'content-length': String(put.body.length) };
+  for (const name of ['content-type', 'location', 'docker-content-digest']) if (put.headers[name]) answer[name] = put.headers[name];
+  return { status: put.status, headers: answer, body: put.body };
+}
 
 export async function startCountingProxy(upstreamHost: string, options: ProxyOptions = {}): Promise<CountingProxy> {
   const [upHost, upPort] = upstreamHost.split(':');
@@ -191,6 +234,33 @@ export async function startCountingProxy(upstreamHost: string, options: ProxyOpt
       if (options.delayMs) setTimeout(send, options.delayMs);
       else send();
       req.resume();
+      return;
+    }
+    if (options.singlePost && method === 'POST' && digestOfPost(url) && !/[?&]mount=/.test(url)) {
+      const digest = digestOfPost(url)!;
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        c.totalBytes += chunk.length;
+        c.blobBytesUp += chunk.length;
+      });
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const complete = () =>
+          completeSinglePost(agent, upHost!, Number(upPort), pathname, req.headers, digest, body).then(
+            (answer) => {
+              if (answer.status === 201) c.blobMoves.push({ digest, bytes: body.length, direction: 'up' });
+              res.writeHead(answer.status, answer.headers);
+              res.end(answer.body);
+            },
+            (error: Error) => {
+              if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+              res.end(`bench proxy: upstream failed: ${error.message}`);
+            },
+          );
+        if (options.delayMs) setTimeout(complete, options.delayMs);
+        else void complete();
+      });
       return;
     }
     // Host stays as the client sent it: the registry builds its Location headers from it, so uploads come

@@ -1,6 +1,6 @@
 // The registry's floor for a publish: only the requests any client must make to put these artifacts in place,
 // with everything known beforehand (digests, manifests) and no checks, logs or verification. Each blob is either
-// uploaded (POST + one monolithic PUT of its file) or mounted from another repository (one POST); then the manifest
+// uploaded (POST + one monolithic PUT of its file, or one single POST where the registry takes it) or mounted from another repository (one POST); then the manifest
 // is PUT under its tag. Not a peer people run: it shows how close oci-channel and the peers get to what this
 // registry on this machine allows. Run: node bench/workers/floor.ts <plan.json> [registry-url]; prints one JSON line.
 import { createReadStream } from 'node:fs';
@@ -31,6 +31,8 @@ export interface FloorPlan {
   registry: string;
   /** Artifacts in flight at once (each one's blobs go at once too). */
   concurrency: number;
+  /** Upload each blob file in OCI's single POST (one request; the registry must take it) instead of POST + PUT. */
+  singlePost?: boolean;
   items: FloorItem[];
 }
 
@@ -60,6 +62,10 @@ async function main(): Promise<void> {
       const res = await call('POST', `${base}?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(blob.mountFrom)}`);
       if (res.statusCode === 201) return;
       throw new Error(`mount of ${blob.digest} into ${item.repository} was refused`);
+    }
+    if (plan.singlePost) {
+      await call('POST', `${base}?digest=${encodeURIComponent(blob.digest)}`, { body: createReadStream(blob.file!), headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.size) } }, [201]);
+      return;
     }
     const opened = await call('POST', base, {}, [202]);
     const location = new URL(String(opened.headers.location), plan.registry);

@@ -47,6 +47,8 @@ describe('the package manifest', () => {
     expect(infoLayer!.annotations![Annotation.Title]).toBe('_private-pkg-1.0+local-h1_0/info.tar.gz');
     expect(indexLayer!.digest).toBe(sha256Digest(conda.indexJsonBytes));
     expect(indexLayer!.annotations![Annotation.Title]).toBe('_private-pkg-1.0+local-h1_0/info/index.json');
+    // index.json also rides inline (OCI 1.1 `data`): the manifest alone holds the record reindex needs.
+    expect(Buffer.from(indexLayer!.data!, 'base64').equals(Buffer.from(conda.indexJsonBytes))).toBe(true);
     expect(m.annotations).toMatchObject({
       'org.conda.package.name': '_private-pkg',
       'org.conda.package.version': '1.0+local',
@@ -144,6 +146,8 @@ describe('describePackageManifest', () => {
     ['bad digest', (m) => (m.layers[0]!.digest = 'sha256:xyz' as never), /no valid digest/],
     ['extra layer', (m) => m.layers.push({ mediaType: 'text/plain', digest: EMPTY_SHA256, size: 0, annotations: { [Annotation.Title]: 'x' } }), /unexpected layer media type/],
     ['bad run_exports', (m) => (m.annotations![Annotation.RunExports] = '[1'), /run_exports is not a JSON object/],
+    ['inline data not the blob', (m) => (m.layers[2]!.data = Buffer.from('{"name":"evil"}').toString('base64')), /carries data that is not its blob/],
+    ['inline data not base64', (m) => (m.layers[2]!.data = '%%%'), /carries data that is not its blob/],
   ];
   test.each(breakers)('refuses: %s', (_label, breakIt, reason) => {
     const m = good();

@@ -8,6 +8,9 @@
 //   (wasmCloud/wash-archive#268); unranged PATCH and monolithic PUT take any size;
 // - no referrers API (a plain 404), no catalog, manifest DELETE answered 405 UNSUPPORTED (containers/skopeo#1880);
 // - a cross-repository mount answered as a plain upload start (202);
+// - OCI's single POST (`?digest=` with the bytes) answered as distribution answers it: 202, an upload session, the
+//   body ignored. No public report says whether ghcr.io takes the single POST; this is the answer a client must
+//   survive (it then PUTs the bytes to the session), and the one that costs it most;
 // - tag lists in pages of 100 with Link headers;
 // - blob GETs redirected (307) to a second origin that refuses requests carrying Authorization, and HEAD;
 // - occasional 429 TOOMANYREQUESTS with the wait in the message ("retry-after: 10.3ms, allowed: 2000/minute",

@@ -46,6 +46,13 @@ export interface ProxyPlan {
   rewriteRequestHeaders?: (headers: IncomingHttpHeaders) => IncomingHttpHeaders;
   /** Change the registry's status and headers before they reach the client. */
   rewriteResponse?: (head: ProxyResponseHead, request: ProxyRequestInfo) => ProxyResponseHead;
+  /**
+   * Take OCI's single POST (`POST /v2/<name>/blobs/uploads/?digest=D` with the bytes) as a registry that supports it
+   * does (zot, for one): the proxy opens a session on the registry behind it and PUTs the bytes there with the
+   * digest (so the real registry checks them), then answers 201, or passes the registry's refusal on. Distribution
+   * 2.8 itself ignores such a body and answers 202 with a session. Bodies up to 64 MiB.
+   */
+  completeSinglePost?: boolean;
 }
 
 export type ProxyHandler = (request: ProxyRequestInfo) => ProxyPlan | undefined | void | Promise<ProxyPlan | undefined | void>;
@@ -235,6 +242,45 @@ export async function startProxy(target: { host: string; port: number }): Promis
       res.writeHead(plan.respond.status, { 'content-length': String(Buffer.byteLength(body)), ...plan.respond.headers });
       res.end(body);
       return;
+    }
+
+    const single = /^(\/v2\/.+\/blobs\/uploads\/)\?(?:.*&)?digest=([^&]+)/.exec(info.url);
+    if (plan.completeSinglePost && info.method === 'POST' && single && !/[?&]mount=/.test(info.url)) {
+      entry.injected = 'completed a single POST';
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const c of req) {
+        size += (c as Buffer).length;
+        if (size > 64 << 20) {
+          res.writeHead(413).end();
+          return;
+        }
+        chunks.push(c as Buffer);
+      }
+      entry.requestBytes = size;
+      const forwarded = (extra: IncomingHttpHeaders) => Object.fromEntries(Object.entries({ ...req.headers, ...extra }).filter(([, v]) => v !== undefined)) as IncomingHttpHeaders;
+      const answer = (status: number, headers: IncomingHttpHeaders, body: Buffer) => {
+        entry.status = status;
+        entry.responseBytes = body.length;
+        const cleaned = Object.fromEntries(Object.entries(headers).filter(([k, v]) => v !== undefined && k !== 'transfer-encoding' && k !== 'content-length'));
+        res.writeHead(status, { ...cleaned, 'content-length': String(body.length) }).end(body);
+      };
+      const opened = await proxy.upstream('POST', single[1]!, forwarded({ 'content-length': '0' }));
+      const location = opened.headers.location;
+      if (opened.status !== 202 || typeof location !== 'string') return answer(opened.status, opened.headers, opened.body);
+      const target = new URL(location, 'http://registry');
+      target.searchParams.set('digest', decodeURIComponent(single[2]!));
+      const put = await new Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+        const upPut = upstreamRequest('PUT', `${target.pathname}${target.search}`, forwarded({ 'content-length': String(size), 'content-type': 'application/octet-stream' }));
+        upPut.on('error', reject);
+        upPut.on('response', (r) => {
+          const parts: Buffer[] = [];
+          r.on('data', (c: Buffer) => parts.push(c));
+          r.on('end', () => resolve({ status: r.statusCode ?? 502, headers: r.headers, body: Buffer.concat(parts) }));
+        });
+        upPut.end(Buffer.concat(chunks));
+      });
+      return answer(put.status, put.headers, put.body);
     }
 
     const headers = plan.rewriteRequestHeaders ? plan.rewriteRequestHeaders({ ...req.headers }) : req.headers;

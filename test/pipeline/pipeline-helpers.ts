@@ -75,6 +75,8 @@ export async function stageTampered(
     const layer = manifest.layers.find((l) => l.mediaType === CondaMediaType.IndexJson)!;
     layer.digest = sha256Digest(replace.indexJson);
     layer.size = replace.indexJson.byteLength;
+    // A consistent lie: the inline copy says the same as the blob.
+    if (layer.data !== undefined) layer.data = Buffer.from(replace.indexJson).toString('base64');
     await repo.pushBlob(bytesSource(replace.indexJson), { digest: layer.digest, size: layer.size });
   }
   await repo.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), MediaType.ImageManifest, tag);

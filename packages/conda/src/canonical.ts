@@ -87,11 +87,14 @@ export function canonicalManifestDifference(manifest: unknown, pkg: PackageInfo)
     const expected = expectedLayers[i]!;
     const name = layerName(actual, i);
     if (!isObject(actual)) return `${name} is not a descriptor`;
-    for (const key of Object.keys(actual)) if (!['mediaType', 'digest', 'size', 'annotations'].includes(key)) return `${name} has field ${clip(key)}, which a package layer does not`;
+    for (const key of Object.keys(actual)) if (!['mediaType', 'digest', 'size', 'annotations', 'data'].includes(key)) return `${name} has field ${clip(key)}, which a package layer does not`;
     if (expected === other) continue;
     for (const key of ['mediaType', 'digest', 'size'] as const) {
       if (actual[key] !== expected[key]) return `${name} ${key} is ${clip(String(actual[key]))}, the package yields ${clip(String(expected[key]))}`;
     }
+    // `data` (index.json inline, what reindex reads) must be exactly the package's; a manifest written before it
+    // existed, or merged onto one, may lack it (reindex then reads the blob).
+    if (actual.data !== undefined && actual.data !== expected.data) return `${name} data is not the content the package yields`;
     const difference = annotationDifference(actual.annotations, (expected.annotations ?? {}) as Record<string, string>, UNVERIFIABLE_LAYER_ANNOTATIONS, `${name} `);
     if (difference) return difference;
   }

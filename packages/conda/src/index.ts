@@ -20,6 +20,8 @@ export {
   decodeTag,
   describePackageManifest,
   encodeTag,
+  inlineDataMatches,
+  INLINE_INDEX_JSON_BYTES,
   packageRepository,
   type BuiltPackageManifest,
   type PackageManifestOptions,

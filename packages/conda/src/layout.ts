@@ -176,6 +176,8 @@ export function buildPackageManifest(pkg: PackageInfo, options: PackageManifestO
     digest: sha256Digest(pkg.indexJsonBytes),
     size: pkg.indexJsonBytes.byteLength,
     annotations: { [Annotation.Title]: `${dist}/info/index.json`, [Annotation.CreationTime]: stamp },
+    // index.json rides in the manifest too (OCI 1.1 `data`): reindex reads a package's record without a blob GET.
+    ...(pkg.indexJsonBytes.byteLength <= INLINE_INDEX_JSON_BYTES ? { data: Buffer.from(pkg.indexJsonBytes).toString('base64') } : {}),
   };
   const packages: Descriptor[] = [packageLayer];
   let existingAnnotations: Record<string, string> = {};
@@ -379,6 +381,19 @@ export function describePackageManifest(manifest: unknown, where = 'the manifest
   return view;
 }
 
+/**
+ * index.json up to this size is also carried in its layer's descriptor (`data`, base64; real ones are 0.5-5 KB), so
+ * the manifest alone holds the package's record. Larger ones are read from the blob.
+ */
+export const INLINE_INDEX_JSON_BYTES = 16 * 1024;
+
+/** Whether a descriptor's `data` is exactly its blob: valid base64 of `size` bytes hashing to `digest`. */
+export function inlineDataMatches(descriptor: { digest: string; size: number; data?: unknown }): boolean {
+  if (typeof descriptor.data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(descriptor.data) || descriptor.data.length % 4 !== 0) return false;
+  const bytes = Buffer.from(descriptor.data, 'base64');
+  return bytes.byteLength === descriptor.size && bytes.toString('base64') === descriptor.data && sha256Digest(bytes) === descriptor.digest;
+}
+
 function descriptorOf(value: unknown, what: string, bad: (reason: string) => PackageError): Descriptor {
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw bad(`${what} is not a descriptor`);
   const d = value as Record<string, unknown>;
@@ -386,7 +401,8 @@ function descriptorOf(value: unknown, what: string, bad: (reason: string) => Pac
   if (typeof d.digest !== 'string' || !/^sha(256:[a-f0-9]{64}|512:[a-f0-9]{128})$/.test(d.digest)) throw bad(`${what} has no valid digest`);
   if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) throw bad(`${what} has no valid size`);
   const annotations = d.annotations === undefined ? undefined : stringRecord(d.annotations, `${what} annotations`, bad);
-  return { mediaType: d.mediaType, digest: d.digest as Digest, size: d.size, ...(annotations ? { annotations } : {}) };
+  if (d.data !== undefined && !inlineDataMatches(d as { digest: string; size: number; data?: unknown })) throw bad(`${what} carries data that is not its blob`);
+  return { mediaType: d.mediaType, digest: d.digest as Digest, size: d.size, ...(annotations ? { annotations } : {}), ...(typeof d.data === 'string' ? { data: d.data } : {}) };
 }
 
 function stringRecord(value: unknown, what: string, bad: (reason: string) => PackageError): Record<string, string> {

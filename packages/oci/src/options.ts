@@ -14,7 +14,7 @@ export interface StoreOptions {
   credentials?: Credentials;
   /** Where credential variables are looked up (default process.env). */
   env?: Record<string, string | undefined>;
-  /** Concurrent requests per registry (default 8). */
+  /** Concurrent requests per registry: the connection pool (default 8; the pipeline's steps size it to their concurrency). */
   concurrency?: number;
   /**
    * Attempts per request (default 5), backoff (200 ms doubling, capped at 30 s), and the longest wait a rate-limit

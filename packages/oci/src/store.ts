@@ -19,6 +19,8 @@ export interface Descriptor {
   digest: Digest;
   size: number;
   annotations?: Record<string, string>;
+  /** OCI 1.1: the blob's content itself, base64, for a tiny blob (a reader checks it against `digest` and `size`). */
+  data?: string;
   artifactType?: string;
 }
 

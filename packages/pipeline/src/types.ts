@@ -22,7 +22,10 @@ export interface CommonOptions {
   stagingStoreOptions?: StoreOptions;
   productionStoreOptions?: StoreOptions;
   progress?: Progress;
-  /** Parallel artifacts (default 8). */
+  /**
+   * Artifacts worked on at once; each step's default is in `defaults.ts` (upload and promote 16, validate 8). A
+   * store the step opens gets a connection pool sized to it (4 connections per artifact, at most 64).
+   */
   concurrency?: number;
   signal?: AbortSignal;
 }

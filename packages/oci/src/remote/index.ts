@@ -23,6 +23,8 @@ export interface RemoteStoreOptions extends StoreOptions {
    * learned anyway).
    */
   chunkSizeBytes?: number;
+  /** false: never try OCI's single POST for a small blob (POST then PUT, two requests, as before). Default: ask once. */
+  singlePost?: boolean;
 }
 
 
@@ -39,6 +41,12 @@ export class RemoteStore implements Store {
   /** Whether a cross-repository mount ever worked here, and how often one was answered with an upload session. */
   mountWorked = false;
   mountRefusals = 0;
+  /**
+   * Whether the registry takes OCI's single POST (`POST /blobs/uploads/?digest=` with the bytes): learned from the
+   * first small blob pushed (upload.ts), and while that question is out, the answer others wait for.
+   */
+  singlePost: 'unknown' | 'yes' | 'no';
+  singlePostProbe: Promise<void> | undefined;
   readonly #client: RegistryClient;
 
   constructor(location: RegistryLocation, options: RemoteStoreOptions = {}) {
@@ -47,6 +55,7 @@ export class RemoteStore implements Store {
     this.key = `registry:${location.scheme}://${location.host}`;
     this.chunkThreshold = options.chunkThresholdBytes ?? 64 * 1024 * 1024;
     this.chunkSize = Math.max(1, options.chunkSizeBytes ?? Number.POSITIVE_INFINITY);
+    this.singlePost = options.singlePost === false ? 'no' : 'unknown';
     this.#client = new RegistryClient(location, options);
   }
 

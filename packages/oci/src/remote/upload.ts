@@ -7,6 +7,12 @@
 // only where the registry asks for them (OCI-Chunk-Max-Length), where the caller set a chunk size, or after a
 // registry refused a body as too large (416 "the request body is too large", 413): that answer is not a glitch to
 // retry but a size to learn; the store keeps it for the rest of the run, so no blob is ever sent more than twice.
+//
+// How a small blob goes up: OCI's single POST (`POST /blobs/uploads/?digest=` with the bytes: one request) where
+// the registry takes it, else POST then PUT (two). Registries MAY support the single POST; one that does not answers
+// 202 with an upload session and ignores the body (distribution 2.8 does: measured), so the bytes then go again in
+// a PUT to that session. Each store asks once (one small blob alone, the others wait for the answer) and keeps
+// what it learned for the rest of the run: at most one blob is sent twice.
 import { createHash } from 'node:crypto';
 import { Readable, pipeline } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -126,7 +132,31 @@ async function pushMonolithic(
   const context = t.context(digest);
   const attempts = source.replayable ? t.client.transport.attempts : 1;
   for (let attempt = 1; ; attempt++) {
-    const { location, maxChunk } = await startUpload(t);
+    let session: { location: URL; maxChunk: number } | undefined;
+    const single = await singlePostWorthTrying(t, source, size);
+    if (single) {
+      let posted: Awaited<ReturnType<typeof postWhole>>;
+      try {
+        posted = await postWhole(t, source, size, digest, options);
+      } catch (error) {
+        single.asking?.();
+        const transient = !(error instanceof OciError) || error.cause !== undefined || (error.status !== undefined && isRetryableStatus(error.status));
+        if (transient && attempt < attempts && !options.signal?.aborted) {
+          await sleep(t.client.transport.backoff(attempt));
+          continue;
+        }
+        throw error;
+      }
+      single.asking?.();
+      if (posted.kind === 'stored') return { digest, size, pushed: true };
+      if (posted.kind === 'too-large') {
+        if (source.replayable) return pushStreamed(t, source, digest.startsWith('sha512:') ? 'sha512' : 'sha256', expected, options);
+        throw new ProtocolError(`POST blob ${where(context)}: the registry takes bodies of at most ${t.store.learnedBodyLimit} bytes; send it again, in chunks`, context);
+      }
+      // An upload session the registry opened instead (it ignored the body): the bytes go in the PUT below.
+      if (posted.kind === 'session') session = posted;
+    }
+    const { location, maxChunk } = session ?? (await startUpload(t));
     if (size > maxChunk) {
       // The registry takes no body this large (OCI-Chunk-Max-Length): chunks, for this blob and the next ones.
       await cancelUpload(t, location);
@@ -192,6 +222,96 @@ async function pushMonolithic(
     await cancelUpload(t, location);
     throw await responseError(res, 'PUT blob', context);
   }
+}
+
+/** Blobs up to this size may ask whether the registry takes a single POST (the answer may cost sending it twice). */
+const SINGLE_POST_PROBE_BYTES = 1024 * 1024;
+
+/**
+ * Whether this blob goes up in a single POST: where the store learned that the registry takes it, or as the one
+ * question about it (a small replayable blob; blobs that come meanwhile wait for the answer).
+ */
+async function singlePostWorthTrying(t: RepositoryTarget, source: BlobSource, size: number): Promise<false | { asking?: () => void }> {
+  const store = t.store;
+  while (store.singlePost === 'unknown' && store.singlePostProbe) await store.singlePostProbe;
+  if (store.singlePost === 'yes') return size <= (store.learnedBodyLimit ?? Number.POSITIVE_INFINITY) && {};
+  if (store.singlePost === 'no' || !source.replayable || size > SINGLE_POST_PROBE_BYTES) return false;
+  // The question: claimed before any await, so the blobs that come meanwhile wait for its answer.
+  let asked!: () => void;
+  store.singlePostProbe = new Promise<void>((resolve) => (asked = resolve));
+  return {
+    asking: () => {
+      store.singlePostProbe = undefined;
+      asked();
+    },
+  };
+}
+
+/**
+ * `POST /blobs/uploads/?digest=` with the whole blob. `stored`: done in one request; `session`: the registry does not
+ * take a single POST and opened an ordinary upload session instead (the caller PUTs the bytes there); `refused`:
+ * it refused the route (the caller starts an ordinary session); `too-large`: a body limit was learned.
+ */
+async function postWhole(
+  t: RepositoryTarget,
+  source: BlobSource,
+  size: number,
+  digest: Digest,
+  options: TransferOptions,
+): Promise<{ kind: 'stored' } | { kind: 'session'; location: URL; maxChunk: number } | { kind: 'refused' } | { kind: 'too-large' }> {
+  const store = t.store;
+  const context = t.context(digest);
+  const url = t.url(`blobs/uploads/?digest=${encodeURIComponent(digest)}`);
+  const learn = (answer: 'yes' | 'no') => {
+    if (store.singlePost === 'unknown') store.singlePost = answer;
+  };
+  const res = await t.client.request(
+    {
+      method: 'POST',
+      url,
+      headers: { 'content-type': MediaType.OctetStream, 'content-length': String(size) },
+      scopes: t.push,
+      retry: false,
+      replayable: source.replayable,
+      signal: options.signal,
+      body: () => pipeline(source.open(0), new SizeGuard(size, (why) => mismatch(t, digest, why), options.onProgress), () => {}),
+    },
+    context,
+  );
+  if (res.status === 201) {
+    await discard(res);
+    learn('yes');
+    return { kind: 'stored' };
+  }
+  if (res.status === 202) {
+    await discard(res);
+    learn('no');
+    const location = header(res, 'location');
+    if (!location) throw new ProtocolError(`POST blob ${where(context)}: an upload session without a Location; the registry is misbehaving`, context);
+    const maxChunk = Number(header(res, 'oci-chunk-max-length'));
+    return { kind: 'session', location: checkLocation(url, location, 'upload location', context), maxChunk: Number.isSafeInteger(maxChunk) && maxChunk > 0 ? maxChunk : Number.POSITIVE_INFINITY };
+  }
+  if (res.status === 413 || res.status === 416) {
+    const refusal = await readRegistryError(res);
+    const limit = bodyLimit(res.status, refusal.message, size);
+    if (limit === undefined) throw new ProtocolError(`POST blob ${where(context)} failed: HTTP ${res.status}${refusal.code ? ` ${refusal.code}` : ''}`, { ...context, status: res.status, code: refusal.code });
+    learnBodyLimit(t, limit);
+    return { kind: 'too-large' };
+  }
+  if (res.status === 400) {
+    const body = await readRegistryError(res);
+    // A registry that took the bytes and found they do not hash to the digest: a real mismatch, not a refusal.
+    if (body.code === 'DIGEST_INVALID' || body.code === 'SIZE_INVALID') throw mismatch(t, digest, `the registry found the bytes do not hash to it (${body.code})`);
+    learn('no');
+    return { kind: 'refused' };
+  }
+  if (res.status === 404 || res.status === 405 || res.status === 415 || res.status === 501) {
+    // The route or the body is not taken here (credentials are not the question: 401/403 are errors below).
+    await discard(res);
+    learn('no');
+    return { kind: 'refused' };
+  }
+  throw await responseError(res, 'POST blob', context);
 }
 
 function learnBodyLimit(t: RepositoryTarget, limit: number): void {

@@ -1,6 +1,7 @@
 // Opening the channels a step works on: a location string is opened (and closed) here, a Store is used as given.
 import { openStore, UnreachableError, type Store, type StoreOptions } from '@oci-channel/oci';
 import type { ChannelInput, CommonOptions } from '../types.ts';
+import { connectionsFor } from '../defaults.ts';
 
 export interface OpenedChannel {
   store: Store;
@@ -8,9 +9,15 @@ export interface OpenedChannel {
   release(): Promise<void>;
 }
 
-export function openChannel(input: ChannelInput, options: StoreOptions | undefined): OpenedChannel {
+/**
+ * Opens a location (or takes a given store). `concurrency` is the step's resolved number of artifacts at once: the
+ * store's connection pool is sized to it (connectionsFor) unless the options set `concurrency` themselves, so the
+ * step's artifacts never queue for a connection (the pool was 8 whatever the step ran).
+ */
+export function openChannel(input: ChannelInput, options: StoreOptions | undefined, concurrency?: number): OpenedChannel {
   if (typeof input !== 'string') return { store: input, release: async () => {} };
-  const store = openStore(input, options ?? {});
+  const pool = options?.concurrency === undefined && concurrency !== undefined ? { concurrency: connectionsFor(concurrency) } : {};
+  const store = openStore(input, { ...options, ...pool });
   return { store, release: () => store.close() };
 }
 

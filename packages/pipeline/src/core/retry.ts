@@ -4,11 +4,13 @@
 // Pushing the same manifest again a moment later succeeds; pushing identical bytes twice is harmless.
 // Every manifest push in the pipeline goes through here (upload, verdicts, promote, the promotion log, reindex).
 
+import { ATTEMPTS } from '../defaults.ts';
+
 /** Registry error codes that mean "a blob this manifest names is being written right now". */
 export const CONCURRENT_PUSH_CODES: ReadonlySet<string> = new Set(['DIGEST_INVALID', 'MANIFEST_BLOB_UNKNOWN', 'BLOB_UNKNOWN']);
 
 /** Attempts in all (the first push included); the pauses add up to about 1.5 s. */
-export const CONCURRENT_PUSH_ATTEMPTS = 5;
+export const CONCURRENT_PUSH_ATTEMPTS: number = ATTEMPTS.concurrentPush;
 
 export function isConcurrentPushRace(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tarStream from 'tar-stream';
 import { NotFoundError, parseDigest, type Descriptor, type Digest, type Repository } from '@oci-channel/oci';
-import { packagesOfRepodata, parseRepodata, repodataRecord, zstdDecompress, type IndexedPackage } from '@oci-channel/conda';
+import { inlineDataMatches, packagesOfRepodata, parseRepodata, repodataRecord, zstdDecompress, type IndexedPackage } from '@oci-channel/conda';
 import { parseJsonObject } from '../core/json.ts';
 import { readSmallBlob } from '../core/blobs.ts';
 import { parseLabelsDocument, type LabelsDocument } from './labels.ts';
@@ -125,10 +125,10 @@ export async function readPackageEntries(repository: Repository, reference: stri
   const layers = manifestLayers(fetched.bytes, `package manifest ${what}`);
   if (layers.packages.length === 0) throw new PipelineError(`package manifest ${what} has no conda package layer; it is not a v0 package, remove or re-promote it`);
   if (!layers.indexJson) throw new PipelineError(`package manifest ${what} has no info/index.json layer; re-promote the package to rebuild its manifest`);
-  const indexJson = parseJsonObject(
-    await readSmallBlob(repository, parseDigest(layers.indexJson.digest), layers.indexJson.size, MAX_INDEX_JSON),
-    `info/index.json of ${what}`,
-  );
+  // index.json carried in the manifest (`data`) saves a blob GET; data that is not exactly its blob is ignored.
+  const indexLayer = layers.indexJson;
+  const inline = typeof indexLayer.data === 'string' && indexLayer.size <= MAX_INDEX_JSON && inlineDataMatches(indexLayer) ? Buffer.from(indexLayer.data, 'base64') : undefined;
+  const indexJson = parseJsonObject(inline ?? (await readSmallBlob(repository, parseDigest(indexLayer.digest), indexLayer.size, MAX_INDEX_JSON)), `info/index.json of ${what}`);
   // buildPackageManifest puts about (with the channeldata flags) and run_exports in annotations; info.tar.gz
   // is read only for manifests without them (other tools, or values too big for an annotation).
   const annotations = layers.annotations;

@@ -12,6 +12,7 @@ import { applyLabelChange, effectiveLabels, type LabelOps } from '../index/label
 import { appendLabelChange, labelTextProblem, listLabelTags, readLabelChange, tagsOfFile, type LabelAction } from '../records/labels.ts';
 import { findPromotion, listPromotionTags } from '../records/promotion-log.ts';
 import type { ArtifactRef, LabeledArtifact, LabelOptions, LabelResult } from '../types.ts';
+import { resolveConcurrency } from '../defaults.ts';
 
 /** Who runs the change when not told: the GitHub actor in a workflow, else the login name. */
 export function defaultActor(env: NodeJS.ProcessEnv = process.env): string {
@@ -60,7 +61,7 @@ export async function label(o: LabelOptions): Promise<LabelResult> {
   try {
     // Both logs are listed once; each artifact then reads only its own entries (their keys are in the tags).
     const [promotionTags, labelTags] = await Promise.all([listPromotionTags(store), listLabelTags(store)]);
-    const limit = pLimit(o.concurrency ?? 8);
+    const limit = pLimit(resolveConcurrency(o.concurrency, 'label'));
     const one = async (ref: ArtifactRef): Promise<LabeledArtifact> => {
       const artifact = formatArtifactRef(ref);
       const refused = (why: string): LabeledArtifact => ({ subdir: ref.subdir, filename: ref.filename, status: 'refused', reason: `${artifact}: ${why}` });

@@ -22,9 +22,8 @@ import { appendPromotion, fileKey, listPromotionTags, promotionLogRepository } f
 import { openUpstream, type UpstreamFile } from '../upstream/index.ts';
 import type { MirroredArtifact, MirrorOptions, MirrorResult } from '../types.ts';
 import { ConfigBlobs } from './upload.ts';
+import { resolveConcurrency } from '../defaults.ts';
 
-/** Tags (builds) worked on at once when not told. */
-const DEFAULT_CONCURRENCY = 8;
 
 /**
  * indexed_timestamp (CEP 47) says when a channel first indexed a file: the mirror's own reindex sets its own, so
@@ -50,7 +49,7 @@ export async function mirror(o: MirrorOptions): Promise<MirrorResult> {
   if (o.since !== undefined && Number.isNaN(o.since.getTime())) throw new Error('the --since time is not a valid date; use YYYY-MM-DD or an RFC 3339 time');
   if (typeof o.to === 'string' && o.to.replace(/\/+$/, '') === o.from.replace(/\/+$/, '')) throw new Error(`mirror from ${o.from} to itself: give another destination`);
 
-  const concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
+  const concurrency = resolveConcurrency(o.concurrency, 'mirror');
   const upstream = openUpstream(o.from, {
     concurrency,
     ...(o.fromStoreOptions ? { storeOptions: o.fromStoreOptions } : {}),

@@ -36,11 +36,15 @@ import { admitRequest, validateOne } from './validate.ts';
 import { newestVerdict } from '../records/verdict.ts';
 import { VisibilityChecker } from '../github/visibility.ts';
 import type { VerdictKey } from '../records/verdict-key.ts';
+import { ATTEMPTS, resolveConcurrency } from '../defaults.ts';
 
-const MERGE_ATTEMPTS = 6;
-/** Groups promoted at once when not told: promotion is round trips, not bytes (blobs are mounted). */
-const DEFAULT_CONCURRENCY = 16;
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const MERGE_ATTEMPTS = ATTEMPTS.merge;
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+/**
+ * How long after its PUT was sent a tag is read back: a concurrent promotion of the other format gets that moment
+ * to land (first attempt short, later ones jittered). 20 ms away the PUT's own round trip is most of it.
+ */
+const readBackAt = (sentAt: number, attempt: number) => sentAt + (attempt === 0 ? 25 : 50 + Math.floor(Math.random() * 200));
 
 
 /** Promote's options plus `revalidate`: ignore recorded verdicts and validate every artifact afresh. */
@@ -69,6 +73,8 @@ interface Pending {
   verdict: ArtifactVerdict;
   /** The verified sha256 (hex) production must end up holding. */
   sha256: string;
+  /** Validated in this call (a download and a read: long enough for the production tag to change meanwhile). */
+  validatedHere: boolean;
 }
 
 function failed(ref: ArtifactRef, status: PromotedArtifact['status'], reason: string, extra: Partial<PromotedArtifact> = {}): PromotedArtifact {
@@ -139,6 +145,7 @@ async function admit(
       // Verdicts made before validate compared the staged manifest with the canonical one do not vouch for it.
       !recorded.doc.checks.some((c) => c.name === 'canonical-manifest' && c.ok));
   let verdict: ArtifactVerdict;
+  let validatedHere = false;
   if (ctx.options.revalidate || stale || mismatch || recorded.doc.verdict === 'failed') {
     ctx.report(
       recorded || ctx.options.revalidate
@@ -149,6 +156,7 @@ async function admit(
       { artifact },
     );
     verdict = await validateOne(ctx, ref);
+    validatedHere = true;
   } else {
     verdict = {
       subdir: ref.subdir,
@@ -171,7 +179,7 @@ async function admit(
     const owner = await checkOwnership(ctx.options.owners, where.name, ctx.uploader?.name);
     if (!owner.ok) return { ok: false, result: failed(ref, 'rejected', `${owner.detail} (${describeUploader(ctx.uploader)})`, verdict) };
   }
-  return { ok: true, pending: { ref, verdict, sha256: layer.sha256 } };
+  return { ok: true, pending: { ref, verdict, sha256: layer.sha256, validatedHere } };
 }
 
 async function ensureLogged(ctx: PromoteContext, ref: ArtifactRef, where: StagedLocation, manifestDigest: string): Promise<void> {
@@ -202,6 +210,12 @@ async function publishGroup(
   pending: Pending[],
   /** Production at this tag as read a moment ago (saves reading it again for the first attempt). */
   production: PackageManifest | undefined,
+  /**
+   * Read the tag again (a HEAD) right before the copy's PUT: when an artifact was validated in this call, the first
+   * read of production is a download and a package read ago. Otherwise it is two rounds ago (the verdict, the
+   * mounts), and the read-back after the PUT is what catches a concurrent promotion.
+   */
+  recheckTag: boolean,
 ): Promise<{ digest: string; manifest: Awaited<ReturnType<typeof fetchPackageManifest>> }> {
   const stagingRepo = ctx.staging.repository(where.repository);
   const productionRepo = ctx.production.repository(where.repository);
@@ -224,8 +238,10 @@ async function publishGroup(
     // The validated (canonical) staged manifest with the channel's own source annotation: staging's is never copied.
     const productionBytes = exact ? withChannelSource(staged.manifest, ctx.options.sourceUrl) : undefined;
     const tagStillFree = async () => {
-      if (await productionRepo.resolve(where.tag)) throw new TagTakenError(`${productionRepo.display}:${where.tag} appeared meanwhile`);
+      if ((recheckTag || attempt > 0) && (await productionRepo.resolve(where.tag))) throw new TagTakenError(`${productionRepo.display}:${where.tag} appeared meanwhile`);
+      sentAt = performance.now();
     };
+    let sentAt = performance.now();
     if (productionBytes && Buffer.from(productionBytes).equals(Buffer.from(staged.bytes))) {
       // Byte-identical copy by digest: mounts on one registry, streams otherwise.
       const total = staged.view.packages.reduce((sum, p) => sum + p.size, 0);
@@ -291,13 +307,14 @@ async function publishGroup(
         const before = await productionRepo.resolve(where.tag);
         if (before?.digest !== current?.descriptor.digest) continue;
         const manifestBytes = bytes;
+        sentAt = performance.now();
         await withConcurrentPushRetry(() => productionRepo.pushManifest(manifestBytes, MediaType.ImageManifest, where.tag));
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
     }
     // Verify what production serves now; a concurrent promote of the other format may have replaced it.
-    await pause(attempt === 0 ? 25 : 50 + Math.floor(Math.random() * 200));
+    await pause(readBackAt(sentAt, attempt) - performance.now());
     const after = await fetchPackageManifest(ctx.production, where.repository, where.tag);
     if (after && holdsAll(after.view)) {
       for (const p of after.view.packages) {
@@ -313,8 +330,11 @@ async function publishGroup(
 async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: ArtifactRef[]): Promise<PromotedArtifact[]> {
   const results: PromotedArtifact[] = [];
   const stagingRepo = ctx.staging.repository(where.repository);
-  const staged = await fetchPackageManifest(ctx.staging, where.repository, where.tag);
-  const production = await fetchPackageManifest(ctx.production, where.repository, where.tag);
+  // Both at once: one round, not two.
+  const [staged, production] = await Promise.all([
+    fetchPackageManifest(ctx.staging, where.repository, where.tag),
+    fetchPackageManifest(ctx.production, where.repository, where.tag),
+  ]);
   const pending: Pending[] = [];
   const already: Array<{ ref: ArtifactRef; sha256: string }> = [];
 
@@ -359,7 +379,7 @@ async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: Ar
       for (const p of pending) ctx.report('copying to production', { artifact: formatArtifactRef(p.ref), totalBytes: p.verdict.size });
       // A package name production never had: once it exists, check that anonymous clients can read it.
       const newName = ctx.visibility.enabled && !production && (await ctx.production.repository(where.repository).listTags()).length === 0;
-      const published = await publishGroup(ctx, where, staged, pending, production);
+      const published = await publishGroup(ctx, where, staged, pending, production, pending.some((p) => p.validatedHere));
       productionDigest = published.digest;
       current = published.manifest;
       for (const p of pending) ctx.report('copied to production', { artifact: formatArtifactRef(p.ref) });
@@ -435,8 +455,9 @@ async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: Ar
 export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
   const { report, verdictKey, uploader, refused } = await admitRequest(o, 'promote');
   if (refused) return { ok: false, artifacts: refused.map((a) => ({ ...a, status: 'rejected' as const })) };
-  const staging = openChannel(o.staging, stagingOptions(o));
-  const production = openChannel(o.production, productionOptions(o));
+  const concurrency = resolveConcurrency(o.concurrency, 'promote');
+  const staging = openChannel(o.staging, stagingOptions(o), concurrency);
+  const production = openChannel(o.production, productionOptions(o), concurrency);
   const visibility = new VisibilityChecker(o.github, o.visibilityCheck);
   const ctx: PromoteContext = { staging: staging.store, production: production.store, options: o, report, verdictKey, uploader, reader: packageReader(), streamedBytes: 0, visibility };
   const withUploader = (result: PromoteResult): PromoteResult => (uploader ? { ...result, uploader } : result);
@@ -461,7 +482,7 @@ export async function promote(o: PromoteRunOptions): Promise<PromoteResult> {
     // log is written by every promotion, so it is the one probe (two requests per package repository cost more
     // than the promotion itself); a token scoped to fewer repositories is refused at that artifact's first blob
     // mount, before its tag is written, and reported for that artifact.
-    const limit = pLimit(o.concurrency ?? DEFAULT_CONCURRENCY);
+    const limit = pLimit(concurrency);
     try {
       await promotionLogRepository(production.store).checkPushAccess();
     } catch (error) {

@@ -36,9 +36,10 @@ import { reporter } from '../core/progress.ts';
 import { fileKey, listPromotionTags, readPromotion, type LoggedPromotion } from '../records/promotion-log.ts';
 import type { ReindexOptions, ReindexResult, SubdirIndex } from '../types.ts';
 import { OptionsError, PipelineError } from '../errors.ts';
+import { ATTEMPTS, resolveConcurrency } from '../defaults.ts';
 
 /** Attempts to move `latest` when other reindexes keep replacing it. */
-const LATEST_ATTEMPTS = 6;
+const LATEST_ATTEMPTS = ATTEMPTS.latest;
 
 
 function withIndexedTimestamp(pkg: IndexedPackage, at: number): IndexedPackage {
@@ -86,11 +87,11 @@ const shardRecord = (keys: Map<string, KnownShard>): Record<string, [string, str
 export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
   const report = reporter(o.progress, 'reindex');
   checkSubdirs(o);
-  const opened = openChannel(o.channel, productionOptions(o));
+  const opened = openChannel(o.channel, productionOptions(o), resolveConcurrency(o.concurrency, 'reindex'));
   const counting = countingStore(opened.store);
   const store = counting.store;
   const now = o.now ?? (() => new Date());
-  const concurrency = o.concurrency ?? 8;
+  const concurrency = resolveConcurrency(o.concurrency, 'reindex');
   const limit = pLimit(concurrency);
   const errors: string[] = [];
   // An index repository pushed for the first time may be a new private package (ghcr.io): anonymous clients

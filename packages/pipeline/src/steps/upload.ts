@@ -22,12 +22,16 @@ import { withoutSubject } from '../core/artifact-ref.ts';
 import { errorLine, openChannel, throwIfUnreachable } from '../core/open.ts';
 import { byteTicker, reporter } from '../core/progress.ts';
 import type { UploadedArtifact, UploadOptions, UploadResult } from '../types.ts';
+import { ATTEMPTS, resolveConcurrency } from '../defaults.ts';
 import { fetchPackageManifest, type PackageManifest } from '../core/package-manifest.ts';
 
 /** Rounds of read-merge-push when a concurrent upload of the other format keeps replacing the tag. */
-const MERGE_ATTEMPTS = 6;
-/** Files uploaded at once when not told. */
-const DEFAULT_CONCURRENCY = 8;
+const MERGE_ATTEMPTS = ATTEMPTS.merge;
+/**
+ * A package at least this large takes long enough to send that the tag is read again (a HEAD) right before the
+ * manifest PUT. A smaller one's tag read and PUT are a round or two apart: the read-back after the PUT covers it.
+ */
+const TAG_RECHECK_FROM_BYTES = 8 * 1024 * 1024;
 /**
  * .conda files larger than this are hashed in the pass that sends them instead of before: a streamed upload
  * (POST, one PATCH without Content-Range, PUT?digest) needs the digest only at its closing PUT, so the file is read
@@ -44,9 +48,12 @@ function heldAt(existing: PackageManifest, filename: string): { sha256: string }
   return existing.view.packages.find((p) => p.filename === filename);
 }
 
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-/** Wait before re-reading a tag we wrote: first round short, later ones jittered so racing writers spread out. */
-const settle = (round: number) => pause(round === 0 ? 50 : 100 + Math.floor(Math.random() * 200));
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+/**
+ * Wait before re-reading a tag we wrote, counted from when its PUT was sent (20 ms away, the round trip is most of
+ * it): first round short, later ones jittered so racing writers spread out. The caller holds no slot meanwhile.
+ */
+const settle = (sentAt: number, round: number) => pause(sentAt + (round === 0 ? 50 : 100 + Math.floor(Math.random() * 200)) - performance.now());
 
 interface UploadStepOptions {
   sourceUrl?: string;
@@ -64,6 +71,8 @@ export class ConfigBlobs {
   readonly #present = new Map<string, Promise<void>>();
   /** A repository of this run known to hold the blob. */
   #holder: Repository | undefined;
+  /** The first placement of the run: the packages that start meanwhile mount from it instead of pushing it too. */
+  #first: Promise<void> | undefined;
 
   ensure(repository: Repository, blob: { descriptor: Descriptor; source: BlobSource }, signal?: AbortSignal): Promise<void> {
     let present = this.#present.get(repository.name);
@@ -76,6 +85,15 @@ export class ConfigBlobs {
   }
 
   async #place(repository: Repository, blob: { descriptor: Descriptor; source: BlobSource }, signal?: AbortSignal): Promise<void> {
+    if (!this.#first) {
+      this.#first = this.#push(repository, blob, signal);
+      return this.#first;
+    }
+    await this.#first.catch(() => undefined);
+    return this.#push(repository, blob, signal);
+  }
+
+  async #push(repository: Repository, blob: { descriptor: Descriptor; source: BlobSource }, signal?: AbortSignal): Promise<void> {
     const holder = this.#holder;
     if (holder && (await repository.mountBlob(blob.descriptor.digest, holder))) return;
     await repository.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size }, { signal });
@@ -161,7 +179,7 @@ async function pushToTag(
   file: string,
   input: UnhashedPackageInfo,
   options: UploadStepOptions,
-): Promise<{ result: UploadedArtifact; unverified: boolean; pkg: PackageInfo }> {
+): Promise<{ result: UploadedArtifact; unverified: boolean; pkg: PackageInfo; sentAt: number }> {
   let pkg = input;
   const relative = packageRepository(pkg.subdir, pkg.name);
   const tag = encodeTag(pkg.version, pkg.build);
@@ -181,7 +199,7 @@ async function pushToTag(
       if (held && !isHashed(pkg)) pkg = await hashNow(file, pkg, options.signal);
       if (held && held.sha256 === pkg.sha256) {
         const hashed = pkg as PackageInfo;
-        return { result: { ...base(hashed), manifestDigest: existing.descriptor.digest, status: pushedBlobs ? 'uploaded' : 'unchanged' }, unverified: false, pkg: hashed };
+        return { result: { ...base(hashed), manifestDigest: existing.descriptor.digest, status: pushedBlobs ? 'uploaded' : 'unchanged' }, unverified: false, pkg: hashed, sentAt: 0 };
       }
       if (held) {
         throw new UploadConflictError(
@@ -218,11 +236,14 @@ async function pushToTag(
       }),
     );
     pushedBlobs = true;
-    // Someone changed the tag while we pushed blobs: merge again from what is there now.
-    const before = await repository.resolve(tag);
-    if ((before?.digest ?? undefined) !== existing?.descriptor.digest) continue;
+    if (hashed.size >= TAG_RECHECK_FROM_BYTES) {
+      // Someone changed the tag while we sent a large package: merge again from what is there now.
+      const before = await repository.resolve(tag);
+      if ((before?.digest ?? undefined) !== existing?.descriptor.digest) continue;
+    }
+    const sentAt = performance.now();
     const pushed = await withConcurrentPushRetry(() => repository.pushManifest(built.bytes, MediaType.ImageManifest, tag));
-    return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed };
+    return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed, sentAt };
   }
   throw new PipelineError(`${artifact}: ${where} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
 }
@@ -257,7 +278,7 @@ export async function uploadOne(
     const outcome = await pushToTag(store, file, pkg, step);
     pkg = outcome.pkg;
     if (!outcome.unverified) return outcome.result;
-    await settle(round);
+    await settle(outcome.sentAt, round);
     const kept = await verifyAtTag(store, outcome.pkg, outcome.result);
     if (kept) return kept;
   }
@@ -281,15 +302,14 @@ function keyedSerializer() {
 }
 
 export async function upload(o: UploadOptions): Promise<UploadResult> {
-  const opened = openChannel(o.to, o.storeOptions);
+  const concurrency = resolveConcurrency(o.concurrency, 'upload');
+  const opened = openChannel(o.to, o.storeOptions, concurrency);
   // Within one run, files that land under the same tag merge one after the other instead of racing.
   const serialize = keyedSerializer();
   const report = reporter(o.progress, 'upload');
-  const limit = pLimit(o.concurrency ?? DEFAULT_CONCURRENCY);
+  const limit = pLimit(concurrency);
   const artifacts: UploadedArtifact[] = [];
   const errors: UploadResult['errors'] = [];
-  // Manifests we wrote, re-read once for the whole batch (not after a pause per package).
-  let unverified: Array<{ file: string; pkg: PackageInfo; result: UploadedArtifact }> = [];
   const step: UploadStepOptions = { sourceUrl: o.sourceUrl, report, signal: o.signal, configs: new ConfigBlobs() };
   const tagKey = (pkg: UnhashedPackageInfo) => `${packageRepository(pkg.subdir, pkg.name)}:${encodeTag(pkg.version, pkg.build)}`;
   const refuse = (file: string, shown: string, error: unknown) => {
@@ -297,60 +317,49 @@ export async function upload(o: UploadOptions): Promise<UploadResult> {
     report(`refused: ${withoutSubject(line, shown, path.basename(file))}`, { artifact: shown });
     errors.push({ file, error: line });
   };
-  const push = async (file: string, pkg: UnhashedPackageInfo) => {
-    const outcome = await serialize(tagKey(pkg), () => pushToTag(opened.store, file, pkg, step));
-    if (outcome.unverified) unverified.push({ file, pkg: outcome.pkg, result: outcome.result });
-    else finish(outcome.result);
-  };
+  const push = (file: string, pkg: UnhashedPackageInfo) => serialize(tagKey(pkg), () => pushToTag(opened.store, file, pkg, step));
   const finish = (result: UploadedArtifact) => {
     report(result.status, { artifact: `${result.subdir}/${result.filename}`, bytes: result.size, totalBytes: result.size });
     artifacts.push(result);
   };
-  try {
-    await Promise.all(
-      o.files.map((file) =>
-        limit(async () => {
-          const shown = path.basename(file);
-          try {
-            const info = await stat(file);
-            if (!info.isFile()) throw new PipelineError(`${file} is not a regular file`);
-            report('reading', { artifact: shown, totalBytes: info.size });
-            // Metadata only: validate reads the staged package in full before anything is promoted.
-            const pkg = info.size > (o.hashWhileSendingAboveBytes ?? HASH_WHILE_SENDING_ABOVE) ? await readPackageUnhashed(file) : await readPackage(file, { metadataOnly: true });
-            report('uploading', { artifact: `${pkg.subdir}/${pkg.filename}`, totalBytes: pkg.size });
-            await push(file, pkg);
-          } catch (error) {
-            throwIfUnreachable(error);
-            refuse(file, shown, error);
-          }
-        }),
-      ),
-    );
-    for (let round = 0; unverified.length > 0; round++) {
-      const pending = unverified;
-      unverified = [];
-      if (round >= MERGE_ATTEMPTS) {
-        for (const { file, pkg } of pending) {
-          refuse(file, path.basename(file), new Error(`${pkg.subdir}/${pkg.filename}: its tag kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`));
+  /**
+   * One file: read and push it in a slot, then, holding no slot, wait a moment and read its tag back (a concurrent
+   * upload of the other format may have replaced our manifest; then it is merged again, in a slot). Each package
+   * is read back on its own, right after its own PUT: no package waits for the others.
+   */
+  const one = async (file: string) => {
+    const shown = path.basename(file);
+    try {
+      let outcome = await limit(async () => {
+        const info = await stat(file);
+        if (!info.isFile()) throw new PipelineError(`${file} is not a regular file`);
+        report('reading', { artifact: shown, totalBytes: info.size });
+        // Metadata only: validate reads the staged package in full before anything is promoted.
+        const pkg = info.size > (o.hashWhileSendingAboveBytes ?? HASH_WHILE_SENDING_ABOVE) ? await readPackageUnhashed(file) : await readPackage(file, { metadataOnly: true });
+        report('uploading', { artifact: `${pkg.subdir}/${pkg.filename}`, totalBytes: pkg.size });
+        return push(file, pkg);
+      });
+      for (let round = 0; outcome.unverified; round++) {
+        const { pkg } = outcome;
+        if (round + 1 >= MERGE_ATTEMPTS) {
+          throw new PipelineError(`${pkg.subdir}/${pkg.filename}: its tag kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
         }
-        break;
+        await settle(outcome.sentAt, round);
+        const kept = await verifyAtTag(opened.store, pkg, outcome.result);
+        if (kept) {
+          finish(kept);
+          return;
+        }
+        outcome = await limit(() => push(file, pkg));
       }
-      // A concurrent upload of the other format may have replaced a manifest we wrote; give it a moment to land.
-      await settle(round);
-      await Promise.all(
-        pending.map(({ file, pkg, result }) =>
-          limit(async () => {
-            try {
-              const kept = await verifyAtTag(opened.store, pkg, result);
-              if (kept) finish(kept);
-              else await push(file, pkg);
-            } catch (error) {
-              refuse(file, path.basename(file), error);
-            }
-          }),
-        ),
-      );
+      finish(outcome.result);
+    } catch (error) {
+      throwIfUnreachable(error);
+      refuse(file, shown, error);
     }
+  };
+  try {
+    await Promise.all(o.files.map(one));
   } finally {
     await opened.release();
   }

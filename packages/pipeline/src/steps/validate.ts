@@ -21,6 +21,7 @@ import { byteTicker, reporter, type Reporter } from '../core/progress.ts';
 import type { ArtifactRef, ArtifactVerdict, Check, UploaderIdentity, ValidateOptions, ValidateResult } from '../types.ts';
 import { recordVerdict } from '../records/verdict.ts';
 import { resolveVerdictKey, type VerdictKey } from '../records/verdict-key.ts';
+import { resolveConcurrency } from '../defaults.ts';
 
 interface ValidateContext {
   staging: Store;
@@ -250,7 +251,7 @@ export async function validate(o: ValidateOptions): Promise<ValidateResult> {
   const production = openChannel(o.production, productionOptions(o));
   try {
     const ctx: ValidateContext = { staging: staging.store, production: production.store, options: o, report, verdictKey, uploader, reader: packageReader() };
-    const limit = pLimit(o.concurrency ?? 8);
+    const limit = pLimit(resolveConcurrency(o.concurrency, 'validate'));
     const artifacts = await Promise.all(
       o.artifacts.map((ref) =>
         limit(async () => {

@@ -9,6 +9,7 @@ import { decodeShard, decodeShardIndex, isValidSubdir, zstdDecompress, SHARD_IND
 import { errorLine } from '../core/open.ts';
 import type { FetchedPackage, Upstream, UpstreamFile, UpstreamOptions, UpstreamSubdir } from './index.ts';
 import { collectFiles, UpstreamError, writeHashed } from './records.ts';
+import { ATTEMPTS, CONCURRENCY } from '../defaults.ts';
 
 /** V8 cannot hold a longer string, so no bigger repodata.json can be parsed whole: shards are the way past it. */
 const MAX_REPODATA = 512 * 1024 * 1024;
@@ -16,7 +17,7 @@ const MAX_SHARD_INDEX = 256 * 1024 * 1024;
 const MAX_SHARD = 64 * 1024 * 1024;
 const MAX_CHANNELDATA = 256 * 1024 * 1024;
 /** Attempts per package download: the transport retries until the answer starts, not a body cut mid-way. */
-const PACKAGE_ATTEMPTS = 3;
+const PACKAGE_ATTEMPTS = ATTEMPTS.upstreamPackage;
 /** What #get's undefined looks like to sendAndRead: not 200, so nothing is read. */
 const NOT_THERE = { status: 404 } as HttpResponse;
 
@@ -63,7 +64,7 @@ class HttpUpstream implements Upstream {
   constructor(from: string, options: UpstreamOptions) {
     this.#base = channelBase(from);
     this.display = this.#base.href;
-    this.#concurrency = options.concurrency ?? 8;
+    this.#concurrency = options.concurrency ?? CONCURRENCY.upstream;
     this.#http = new HttpTransport({ registry: this.#base.host, concurrency: this.#concurrency, timeoutMs: options.timeoutMs ?? 60_000, userAgent: 'oci-channel-mirror' });
   }
 
