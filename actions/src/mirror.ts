@@ -15,11 +15,12 @@ await runAction({
     const production = booleanInput('production', false);
     const dryRun = booleanInput('dry-run', false);
     const applyRemovals = booleanInput('apply-removals', false);
+    const patches = booleanInput('patches', true);
     const subdirs = listInput('subdirs');
     const packages = listInput('packages');
     const storeOptions = storeOptionsFrom('username', 'password', to);
     const result = await core.group(`Mirror ${from} into ${to}`, () =>
-      mirror({ from, to, storeOptions, production, dryRun, applyRemovals, progress: progressLogger, ...(subdirs.length ? { subdirs } : {}), ...(packages.length ? { packages } : {}), ...(since ? { since: new Date(since) } : {}) }),
+      mirror({ from, to, storeOptions, production, dryRun, applyRemovals, patches, progress: progressLogger, ...(subdirs.length ? { subdirs } : {}), ...(packages.length ? { packages } : {}), ...(since ? { since: new Date(since) } : {}) }),
     );
     await reportMirror(result, dryRun);
   },
