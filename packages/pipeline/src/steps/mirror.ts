@@ -93,6 +93,7 @@ export async function mirror(o: MirrorOptions): Promise<MirrorResult> {
   const subdirResults: MirrorResult['subdirs'] = [];
   const errors: string[] = [];
   const limit = pLimit(concurrency);
+  const logLimit = pLimit(concurrency);
   const wantName = nameFilter(o.packages);
   const since = sinceFilter(o.since);
   let tmpDir: string | undefined;
@@ -346,21 +347,23 @@ export async function mirror(o: MirrorOptions): Promise<MirrorResult> {
       blocked ??= `its promotion log could not be listed (${errorLine(error)}); run mirror again`;
       keys = new Set();
     }
-    for (const { file, repository, tag, manifestDigest } of items) {
-      const key = fileKey(file.subdir, file.filename);
-      if (keys.has(key)) continue;
-      if (blocked) {
-        unloggedFile(file, `in the destination but not in its promotion log: ${blocked}`);
-        continue;
-      }
-      try {
-        await appendPromotion(store, { subdir: file.subdir, filename: file.filename, repository, tag, manifestDigest });
-        keys.add(key);
-        report('logged', { artifact: `${file.subdir}/${file.filename}` });
-      } catch (error) {
-        unloggedFile(file, `in the destination but its promotion log entry could not be written (${errorLine(error)}); run mirror again`);
-      }
-    }
+    // As many entries in flight as builds are (a checkpoint can cover thousands of files).
+    await Promise.all(
+      items.map(({ file, repository, tag, manifestDigest }) =>
+        logLimit(async () => {
+          const key = fileKey(file.subdir, file.filename);
+          if (keys.has(key)) return;
+          if (blocked) return unloggedFile(file, `in the destination but not in its promotion log: ${blocked}`);
+          try {
+            await appendPromotion(store, { subdir: file.subdir, filename: file.filename, repository, tag, manifestDigest });
+            keys.add(key);
+            report('logged', { artifact: `${file.subdir}/${file.filename}` });
+          } catch (error) {
+            unloggedFile(file, `in the destination but its promotion log entry could not be written (${errorLine(error)}); run mirror again`);
+          }
+        }),
+      ),
+    );
   }
 
   /** A file in production that reindex will not see yet: it counts as failed (mirrored now, or already there). */
