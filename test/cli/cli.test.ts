@@ -75,6 +75,8 @@ describe('usage errors exit 2 with one line and a hint', () => {
     [['reindex', '--channel'], /needs a value/],
     [['mirror', '--from', 'ftp://example.org/ch', '--to', 'oci-layout:/tmp/m'], /--from must be an http\(s\) channel URL or an oci-channel location/],
     [['mirror', '--from', 'https://example.org/ch', '--to', 'oci-layout:/tmp/m', '--since', 'yesterday'], /--since "yesterday" is not a date/],
+    [['mirror', '--from', 'https://example.org/ch', '--to', 'oci-layout:/tmp/m', '--no-patches'], /--no-patches goes with --production/],
+    [['mirror', '--from', 'https://example.org/ch', '--to', 'oci-layout:/tmp/m', '--production', '--no-patches', '--apply-removals'], /--apply-removals .* cannot go with --no-patches/],
     [['reindex', '--channel', 'oci-layout:/tmp/s', '--patch-generator', 'a.conda', '--patch-package', 'p'], /--patch-generator or --patch-package, not both/],
     [['label', '--channel', 'oci-layout:/tmp/s', 'linux-64/a-1-0.conda'], /give --add LABEL or --remove LABEL/],
     [['label', '--channel', 'oci-layout:/tmp/s', '--add', 'Broken', 'linux-64/a-1-0.conda'], /--add: label "Broken" may only hold/],
@@ -211,22 +213,29 @@ describe('against a registry with credentials from the environment', () => {
 
   test('mirror from the production channel (credentials from the environment for both sides): --json, then a run with nothing new', async () => {
     const copy = registry.location('cli/mirror');
-    const first = await cli(['mirror', '--from', production, '--to', copy, '--production', '--json']);
+    const resultFile = path.join(dir, 'mirror-result.json');
+    const first = await cli(['mirror', '--from', production, '--to', copy, '--production', '--json', '--result-file', resultFile]);
     noSecret(first);
     expect(first.code).toBe(0);
     const result = JSON.parse(first.stdout);
-    expect(result).toMatchObject({ ok: true, errors: [], removedUpstream: [], patches: [], summary: { mirrored: 2, alreadyThere: 0, refused: 0, failed: 0 } });
-    expect(result.artifacts.map((a: { subdir: string; filename: string; status: string }) => `${a.status} ${a.subdir}/${a.filename}`)).toEqual([
-      'mirrored linux-64/clipkg-1.0-h0_0.conda',
-      'mirrored noarch/cli-dep-0.1-0.conda',
-    ]);
+    // It copies what the channel's clients read: clipkg is marked broken (in no index but label/broken), and
+    // cli-dep's record carries the license the channel patched in, kept as the copy's own patch instructions.
+    expect(result).toMatchObject({ ok: true, errors: [], removedUpstream: [], artifactsNotListed: 0, resultFile, summary: { mirrored: 1, alreadyThere: 0, refused: 0, failed: 0 } });
+    expect(result.patches).toEqual([{ subdir: 'noarch', status: 'written', patched: 1, changed: 1, records: 1, digest: expect.stringMatching(/^sha256:/), unrepresentable: [] }]);
+    // The whole result in the file: the same files (stdout lists at most 100, problems first).
+    expect(JSON.parse(await readFile(resultFile, 'utf8')).artifacts).toEqual(result.artifacts);
+    expect(result.artifacts.map((a: { subdir: string; filename: string; status: string }) => `${a.status} ${a.subdir}/${a.filename}`)).toEqual(['mirrored noarch/cli-dep-0.1-0.conda']);
     // Without --verbose, stderr carries the status line, not every file's steps.
-    expect(first.stderr).toMatch(/\[mirror\] 2\/2 packages, .* of /);
+    expect(first.stderr).toMatch(/\[mirror\] 1\/1 packages, .* of /);
     expect(first.stderr).not.toMatch(/fetching/);
     const again = await cli(['mirror', '--from', production, '--to', copy, '--production']);
     noSecret(again);
     expect(again.code).toBe(0);
-    expect(again.stdout).toBe('0 mirrored (0 B), 2 already there, 0 refused, 0 failed, 0 removed upstream\n');
+    // Not reindexed yet: cli-dep is compared again, and its instructions already say it.
+    expect(again.stdout).toBe(
+      "noarch: 1 record(s) compared differ from their package's; patch instructions unchanged (1 record(s) patched)\n" +
+        '0 mirrored (0 B), 1 already there, 0 refused, 0 failed, 0 removed upstream\n',
+    );
   });
 
   test('an identity token: verified and shown as such; one for other bytes refused without printing it', async () => {

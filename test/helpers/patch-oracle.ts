@@ -4,16 +4,28 @@ import type { PatchInstructions } from '@oci-channel/conda';
 
 export type PatchableRepodata = { packages: Record<string, Record<string, unknown>>; 'packages.conda': Record<string, Record<string, unknown>>; removed: string[] };
 
-/** conda-index's merge_or_update_dict(merge=False): objects merged key by key (keys added), the rest replaced. */
+const isMap = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+/** Python's `==` on JSON values: dicts in any key order. */
+function pyEqual(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => pyEqual(x, b[i]));
+  if (isMap(a)) return isMap(b) && Object.keys(a).length === Object.keys(b).length && Object.keys(a).every((k) => k in b && pyEqual(a[k], b[k]));
+  return a === b;
+}
+
+/**
+ * conda-index's merge_or_update_dict(merge=False), in place: maps merged key by key (a missing map taken as
+ * it is), lists and scalars replaced, `None` deleting a key the base has and set where it has none.
+ */
 function mergeInto(base: Record<string, unknown>, patch: Record<string, unknown>, addMissing = true): void {
+  if (pyEqual(base, patch)) return;
   for (const [key, value] of Object.entries(patch)) {
     if (!(key in base) && !addMissing) continue;
-    const current = base[key];
-    if (value && typeof value === 'object' && !Array.isArray(value)) {
-      const target = current && typeof current === 'object' && !Array.isArray(current) ? (current as Record<string, unknown>) : structuredClone(value as Record<string, unknown>);
-      mergeInto(target, value as Record<string, unknown>);
-      base[key] = target;
-    } else base[key] = structuredClone(value);
+    if (isMap(value)) {
+      if (!(key in base)) base[key] = structuredClone(value);
+      else if (isMap(base[key])) mergeInto(base[key] as Record<string, unknown>, value);
+      else throw new Error(`conda-index cannot merge a map into the scalar at ${key}`);
+    } else if (value === null && key in base) delete base[key];
+    else base[key] = structuredClone(value);
   }
 }
 

@@ -1,5 +1,6 @@
-// The mirror's small parts: package name globs (fnmatch) and the status line (counts, bytes, rate, ETA).
-import { globToRegExp, MirrorProgress } from '@oci-channel/pipeline';
+// The mirror's small parts: package name globs (fnmatch), the status line (counts, bytes, rate, ETA) and what
+// printed output keeps of a large result.
+import { globToRegExp, MirrorProgress, patchLine, printedMirrorResult, type MirroredArtifact, type MirrorResult } from '@oci-channel/pipeline';
 import { openUpstream } from '../../packages/pipeline/src/upstream/index.ts';
 
 test('globs match package names as fnmatch does', () => {
@@ -53,4 +54,33 @@ test('an upstream URL carrying credentials is refused without echoing them', () 
   }
   // A public channel whose name merely starts with t is fine.
   expect(openUpstream('https://conda.example/t/').display).toBe('https://conda.example/t/');
+});
+
+test('printed output of a large result: counts, at most N files with problems first, no patch instructions', () => {
+  const artifact = (i: number, status: MirroredArtifact['status']): MirroredArtifact => ({ subdir: 'linux-64', filename: `p${String(i).padStart(4, '0')}-1-0.conda`, sha256: '', size: 1, status });
+  const artifacts = Array.from({ length: 250 }, (_, i) => artifact(i, i === 200 || i === 240 ? 'refused' : 'mirrored'));
+  const instructions = { patch_instructions_version: 1, packages: {}, 'packages.conda': { 'p0000-1-0.conda': { license: 'MIT' } }, remove: [], revoke: [] };
+  const result: MirrorResult = {
+    ok: false,
+    artifacts,
+    removedUpstream: [],
+    patches: [{ subdir: 'linux-64', status: 'not-written', patched: 1, changed: 0, instructions, unrepresentable: [] }],
+    subdirs: [{ subdir: 'linux-64', format: 'shards', selected: 250 }],
+    summary: { selected: 250, mirrored: 248, alreadyThere: 0, refused: 2, failed: 0, removedUpstream: 0, bytes: 248 },
+    errors: [],
+  };
+  const printed = printedMirrorResult(result, 100);
+  expect(printed.artifacts).toHaveLength(100);
+  expect(printed.artifacts.slice(0, 3).map((a) => `${a.status} ${a.filename}`)).toEqual(['refused p0200-1-0.conda', 'refused p0240-1-0.conda', 'mirrored p0000-1-0.conda']);
+  expect(printed.artifactsNotListed).toBe(150);
+  expect(printed.summary).toEqual(result.summary);
+  expect(printed.patches).toEqual([{ subdir: 'linux-64', status: 'not-written', patched: 1, changed: 0, unrepresentable: [] }]);
+  // The result itself is left whole.
+  expect(result.artifacts).toHaveLength(250);
+  expect(result.patches[0]!.instructions).toBe(instructions);
+
+  expect(patchLine({ subdir: 'osx-64', status: 'written', patched: 4, changed: 1, records: 12, digest: 'sha256:x', unrepresentable: ['a-1-0.conda: version'] })).toBe(
+    "osx-64: 4 record(s) compared differ from their package's, 1 difference(s) patches cannot express; patch instructions updated (1 entry changed, 12 record(s) patched)",
+  );
+  expect(patchLine(result.patches[0]!)).toBe("linux-64: 1 record(s) compared differ from their package's; patch instructions not written (staging, dry run or patches off)");
 });

@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as core from '@actions/core';
-import type { MirrorResult } from '@oci-channel/pipeline';
+import { patchLine, type MirrorResult } from '@oci-channel/pipeline';
 import { UserError } from './errors.ts';
 import { addArtifactTable, escapeHtml } from './summary.ts';
 
@@ -22,11 +22,10 @@ export async function reportMirror(result: MirrorResult, dryRun: boolean): Promi
     ['Subdir', 'Index read', 'Selected'].map((data) => ({ data, header: true })),
     ...result.subdirs.map((d) => [escapeHtml(d.subdir), escapeHtml(d.format), String(d.selected)]),
   ]);
-  core.summary.addRaw(
-    `${s.mirrored} mirrored, ${s.alreadyThere} already there, ${s.refused} refused, ${s.failed} failed, ${s.removedUpstream} removed upstream; ` +
-      `${result.patches.length} subdir(s) with upstream patches (in the result file).`,
-    true,
-  );
+  core.summary.addRaw(`${s.mirrored} mirrored, ${s.alreadyThere} already there, ${s.refused} refused, ${s.failed} failed, ${s.removedUpstream} removed upstream.`, true);
+  // Upstream's patched records, per subdir: how many differ from their packages and what the channel's
+  // patch instructions now hold (the result file has every unrepresentable difference).
+  if (result.patches.length) core.summary.addList(result.patches.map((p) => escapeHtml(patchLine(p))));
   const problems = result.artifacts.filter((a) => a.status === 'refused' || a.status === 'failed' || a.status === 'would-mirror');
   if (problems.length) addArtifactTable('Files not mirrored', problems.map((a) => ({ artifact: `${a.subdir}/${a.filename}`, status: a.status, failedChecks: a.reason ?? '', size: a.size })));
   for (const e of result.errors) core.summary.addRaw(`error: ${escapeHtml(e)}`, true);

@@ -69,6 +69,7 @@ export const INPUT = {
   packages: 'packages',
   since: 'since',
   applyRemovals: 'apply-removals',
+  patches: 'patches',
 } as const;
 
 export interface SecretInput {

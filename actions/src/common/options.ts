@@ -84,6 +84,7 @@ export function readMirrorOptions(): MirrorOptions {
     production: booleanInput(INPUT.production, false),
     dryRun: booleanInput(INPUT.dryRun, false),
     applyRemovals: booleanInput(INPUT.applyRemovals, false),
+    patches: booleanInput(INPUT.patches, true),
     ...(subdirs.length ? { subdirs } : {}),
     ...(packages.length ? { packages } : {}),
     ...(since ? { since: new Date(since) } : {}),

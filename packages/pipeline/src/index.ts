@@ -26,6 +26,7 @@ export * from './steps/mirror.ts';
 export { openUpstream, UpstreamError, type Upstream, type UpstreamFile, type UpstreamSubdir } from './upstream/index.ts';
 export { MirrorProgress } from './mirror/progress.ts';
 export { globToRegExp } from './mirror/select.ts';
+export { LISTED_ARTIFACTS, patchLine, printedMirrorResult, problemsFirst, type PrintedMirrorResult } from './mirror/report.ts';
 export { formatBytes, formatDuration, progressLog, type ProgressLog } from './core/progress.ts';
 export { assertOwnersDirectory, assertSeparateChannels } from './core/guards.ts';
 export * from './steps/label.ts';

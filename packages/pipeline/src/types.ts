@@ -1,6 +1,6 @@
 // The pipeline's public contract: what the CLI and the GitHub Actions pass in and get back.
 import type { Store, StoreOptions } from '@oci-channel/oci';
-import type { UpstreamPatch } from '@oci-channel/conda';
+import type { PatchInstructions } from '@oci-channel/conda';
 
 /** A channel: a location string (oci://, oci+http://, oci-layout:) or an opened store. */
 export type ChannelInput = string | Store;
@@ -313,8 +313,20 @@ export interface MirrorOptions extends CommonOptions {
    * reindex sees it like a promotion, and every package is read in full first (validate does not run).
    */
   production?: boolean;
-  /** Put files upstream no longer lists into each subdir patch's `remove` list (they are reported anyway). */
+  /**
+   * Into production (default true there): keep upstream's patched records as the channel's own patch
+   * instructions (`<subdir>/patch_instructions.json:latest`), so reindex serves upstream's records. false: write
+   * none (a channel indexed with its patches package, `reindex --patch-package`). Never written into staging
+   * or by a dry run: the result reports them.
+   */
+  patches?: boolean;
+  /** Put files upstream no longer lists into that subdir's patch instructions' `remove` list (they are reported anyway). */
   applyRemovals?: boolean;
+  /**
+   * Files compared between two checkpoints (default 2000; at most 5 minutes apart): each checkpoint writes the
+   * patch instructions of what it compared, then records those files in the promotion log.
+   */
+  checkpointFiles?: number;
   /** Options for an oci-channel `from` (credentials, concurrency); `storeOptions` are the destination's. */
   fromStoreOptions?: StoreOptions;
   /** HTTP upstream: per-request timeout without progress, ms (default 60 s). */
@@ -343,16 +355,41 @@ export interface MirrorResult {
   /** Files the destination's index serves that upstream no longer lists (reported; see applyRemovals). */
   removedUpstream: Array<{ subdir: string; filename: string }>;
   /**
-   * Per subdir, the patch instructions that make the package records of the files compared in this run read as
-   * upstream's records (conda-index's patch_instructions.json shape; see @oci-channel/conda upstreamPatch).
-   * Subdirs with nothing to patch are left out. Not written anywhere by mirror itself.
+   * Per subdir where upstream's records differ from the packages' (or the stored instructions changed): what
+   * was done with upstream's patched records. Subdirs with nothing to patch are left out.
    */
-  patches: UpstreamPatch[];
+  patches: MirrorPatchReport[];
   /** Per subdir: the index format read and how many files the filters selected. */
   subdirs: Array<{ subdir: string; format: string; selected: number }>;
   summary: { selected: number; mirrored: number; alreadyThere: number; refused: number; failed: number; removedUpstream: number; bytes: number };
   /** Whole-subdir failures (upstream index unreadable, destination unreachable), one line each. */
   errors: string[];
+}
+
+/** One subdir's upstream patches in a mirror run. */
+export interface MirrorPatchReport {
+  subdir: string;
+  /**
+   * `written`: the channel's patch instructions were updated (`digest`); `unchanged`: they already said this;
+   * `not-written`: staging, a dry run or `patches: false` (`instructions` holds what the files compared would
+   * need); `failed`: they could not be updated (see errors; the files they cover were not logged).
+   */
+  status: 'written' | 'unchanged' | 'not-written' | 'failed';
+  /** Files compared in this run whose upstream record differs from their package's record. */
+  patched: number;
+  /** Entries this run added, changed or dropped in the channel's instructions (0 when nothing was written). */
+  changed: number;
+  /** Records the channel's instructions patch now (written or unchanged). */
+  records?: number;
+  /** The manifest of `<subdir>/patch_instructions.json:latest` afterwards. */
+  digest?: string;
+  /** not-written: patch instructions (conda-index's shape) for the files compared in this run. */
+  instructions?: PatchInstructions;
+  /**
+   * Differences instructions cannot express, `filename: field` (a `null` upstream sets where the package has a
+   * value; a field that says which file a record is). Those records stay as their package gives them.
+   */
+  unrepresentable: string[];
 }
 
 export interface LabelOptions extends CommonOptions {

@@ -103,18 +103,18 @@ export interface PatchedPackages {
 const deepEqual = (a: unknown, b: unknown): boolean => a === b || JSON.stringify(a) === JSON.stringify(b);
 const TAR_BZ2 = '.tar.bz2';
 const CONDA = '.conda';
-/** Python's str.replace: every occurrence. */
-const toConda = (filename: string) => filename.split(TAR_BZ2).join(CONDA);
+/** The .conda name a `packages` fix also reaches: Python's str.replace, every occurrence. */
+export const condaTwin = (filename: string) => filename.split(TAR_BZ2).join(CONDA);
 
-/** merge_or_update_dict(base, fix, merge=False) on a copy of `base`. */
-function mergeFix(base: Record<string, unknown>, fix: Record<string, unknown>): Record<string, unknown> {
+/** merge_or_update_dict(base, fix, merge=False) on a copy of `base`: the record one fix makes (the input is kept). */
+export function applyRecordFix(base: Record<string, unknown>, fix: Record<string, unknown>): Record<string, unknown> {
   if (deepEqual(base, fix)) return base;
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(fix)) {
     if (isMap(value)) {
       const current = key in out ? out[key] : value;
       // conda-index merges a map into a map; a map over a scalar has no defined merge there: it replaces it.
-      out[key] = isMap(current) ? mergeFix(current, value) : structuredClone(value);
+      out[key] = isMap(current) ? applyRecordFix(current, value) : structuredClone(value);
     } else if (Array.isArray(value)) {
       out[key] = structuredClone(value);
     } else if (value === null && key in out) {
@@ -130,18 +130,18 @@ function mergeFix(base: Record<string, unknown>, fix: Record<string, unknown>): 
 function applyOne(records: Map<string, ChannelRecord>, instructions: PatchInstructions): string[] {
   const patch = (filename: string, fix: RecordPatch) => {
     const record = records.get(filename);
-    if (record) records.set(filename, mergeFix(record, fix) as ChannelRecord);
+    if (record) records.set(filename, applyRecordFix(record, fix) as ChannelRecord);
   };
   // .tar.bz2 fixes: only records in "packages" (the .tar.bz2 ones) can match.
   for (const [filename, fix] of Object.entries(instructions.packages)) if (!isCondaV2(filename)) patch(filename, fix);
   // The same fixes for the .conda twin; a later key wins where two map to one name, as in a dict comprehension.
   const twins = new Map<string, RecordPatch>();
-  for (const [filename, fix] of Object.entries(instructions.packages)) twins.set(toConda(filename), fix);
+  for (const [filename, fix] of Object.entries(instructions.packages)) twins.set(condaTwin(filename), fix);
   for (const [filename, fix] of twins) if (isCondaV2(filename)) patch(filename, fix);
   for (const [filename, fix] of Object.entries(instructions['packages.conda'])) if (isCondaV2(filename)) patch(filename, fix);
 
   // Each name is looked up as given in "packages" and, a .tar.bz2 name turned .conda, in "packages.conda".
-  const formats = (filename: string): string[] => [...new Set([...(isCondaV2(filename) ? [] : [filename]), filename.endsWith(TAR_BZ2) ? toConda(filename) : filename])];
+  const formats = (filename: string): string[] => [...new Set([...(isCondaV2(filename) ? [] : [filename]), filename.endsWith(TAR_BZ2) ? condaTwin(filename) : filename])];
   for (const name of instructions.revoke) {
     for (const filename of formats(name)) {
       const record = records.get(filename);

@@ -1,15 +1,17 @@
 // What a mirror must patch so its repodata says what upstream says. Upstream channels edit records after the
-// fact (repodata patches: a tightened dependency, a license fixed, a revoked build); a mirror that indexes the
-// packages themselves would serve the original records. Per subdir, this compares each mirrored file's upstream
-// record with the record its package gives (`repodataRecord` of info/index.json + md5, sha256, size) and returns
-// the difference as conda-index's patch_instructions.json. Applied the way conda-index applies them, the
-// instructions turn the package records into upstream's:
-//   1. `packages` entries update the .tar.bz2 records, and the .conda record of the same stem too;
-//   2. `packages.conda` entries then update the .conda records;
-//   updates set the fields they name (objects are merged key by key, lists and scalars replaced), never delete one.
-import type { PatchInstructions } from './patches.ts';
+// fact (repodata patches: a tightened dependency, a license fixed, a field dropped, a revoked build); a mirror
+// that indexes the packages themselves would serve the original records. Per subdir, this compares each
+// mirrored file's upstream record with the record its package gives (`repodataRecord` of info/index.json + md5,
+// sha256, size) and folds the difference into the channel's own patch_instructions.json, which reindex applies
+// the way conda-index applies them (`applyRecordFix` in patches.ts):
+//   1. `packages` entries fix the .tar.bz2 records, and the .conda record of the same stem too;
+//   2. `packages.conda` entries then fix the .conda records;
+//   a fix sets the fields it names (maps merged key by key, lists and scalars replaced), and `null` deletes a
+//   field the record has (and writes `null` where it has none).
+// One entry per filename: a file compared again gets its entry replaced, or dropped when its upstream record is
+// its package record again; entries of files not compared are kept.
+import { PROTECTED_RECORD_FIELDS, applyRecordFix, condaTwin, type PatchInstructions, type RecordPatch } from './patches.ts';
 import type { ChannelRecord } from './records.ts';
-
 
 /** One mirrored file: the record upstream serves and the record its package gives. */
 export interface MirroredRecord {
@@ -21,16 +23,23 @@ export interface MirroredRecord {
 
 export interface UpstreamPatch {
   subdir: string;
+  /** The instructions to keep: the stored ones with this run's entries folded in. */
   instructions: PatchInstructions;
+  /** Files compared whose upstream record differs from their package's (each has an entry). */
+  patched: string[];
+  /** Entries added, changed or dropped, and remove entries added or dropped, compared with the stored instructions. */
+  changed: number;
   /**
-   * Differences patch instructions cannot express (they set fields, never delete one): `filename: field` for
-   * each field the package record has and upstream's lacks. Rare (upstream dropped a field); reported, not fixed.
+   * Differences patch instructions cannot express, `filename: field`: a field upstream sets to `null` where the
+   * package has a value (a `null` fix deletes it instead), and fields that say which file a record is
+   * (`name`, `version`, `build`, `subdir`, `md5`, `sha256`, `size`: a patch may not touch them). Reported, not fixed.
    */
   unrepresentable: string[];
 }
 
 const CONDA = '.conda';
 const TAR_BZ2 = '.tar.bz2';
+const PROTECTED: ReadonlySet<string> = new Set(PROTECTED_RECORD_FIELDS);
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -48,66 +57,126 @@ export function sameJson(a: unknown, b: unknown): boolean {
   return false;
 }
 
-/** `base` updated by `patch` as conda-index does (objects merged key by key, anything else replaced). */
-export function updatedRecord(base: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [key, value] of Object.entries(patch)) {
-    out[key] = isPlainObject(value) && isPlainObject(out[key]) ? updatedRecord(out[key] as Record<string, unknown>, value) : value;
-  }
-  return out;
-}
-
 /**
- * Fields to set on `base` so it reads as `target`, and the fields that cannot get there (in `base`, not in
- * `target`, at any depth: an update never deletes).
+ * The fix that turns `base` into `target` under applyRecordFix, keys sorted; what cannot get there goes to
+ * `missing` as `<at>field`. `top`: the record itself (protected fields are only checked there).
  */
-function fieldsToSet(base: Record<string, unknown>, target: Record<string, unknown>, path: string, missing: string[]): Record<string, unknown> {
-  const set: Record<string, unknown> = {};
-  for (const key of Object.keys(target).sort()) {
-    if (!sameJson(base[key], target[key])) set[key] = target[key];
-  }
-  const walk = (from: Record<string, unknown>, to: Record<string, unknown>, at: string) => {
-    for (const key of Object.keys(from)) {
-      if (!Object.hasOwn(to, key)) missing.push(`${at}${key}`);
-      else if (isPlainObject(from[key]) && isPlainObject(to[key])) walk(from[key] as Record<string, unknown>, to[key] as Record<string, unknown>, `${at}${key}.`);
+function recordFix(base: Record<string, unknown>, target: Record<string, unknown>, at: string, missing: string[], top: boolean): RecordPatch {
+  const fix: RecordPatch = {};
+  for (const key of [...new Set([...Object.keys(base), ...Object.keys(target)])].sort()) {
+    const inBase = Object.hasOwn(base, key);
+    const inTarget = Object.hasOwn(target, key);
+    if (inBase && inTarget && sameJson(base[key], target[key])) continue;
+    if (top && PROTECTED.has(key)) {
+      if (key !== 'indexed_timestamp') missing.push(`${at}${key}`);
+      continue;
     }
-  };
-  walk(base, target, path);
-  return set;
+    const want = target[key];
+    if (!inTarget) fix[key] = null; // upstream dropped it: a null fix deletes it
+    else if (want === null) {
+      if (inBase) missing.push(`${at}${key}`); // a null fix would delete it, not set it to null
+      else fix[key] = null; // written as null where the record has none
+    } else if (isPlainObject(want) && isPlainObject(base[key])) {
+      const nested = recordFix(base[key] as Record<string, unknown>, want, `${at}${key}.`, missing, false);
+      if (Object.keys(nested).length > 0) fix[key] = nested;
+    } else fix[key] = structuredClone(want);
+  }
+  return fix;
+}
+
+/** How many records the instructions fix (entries in `packages` and `packages.conda`). */
+export function patchedRecordCount(instructions: PatchInstructions): number {
+  return Object.keys(instructions.packages).length + Object.keys(instructions['packages.conda']).length;
+}
+
+/** What `packages` fixes reach each .conda by name (a later key wins, as in conda-index's dict comprehension). */
+export function condaTwinFixes(instructions: PatchInstructions): Map<string, RecordPatch> {
+  const twins = new Map<string, RecordPatch>();
+  for (const [filename, fix] of Object.entries(instructions.packages)) twins.set(condaTwin(filename), fix);
+  return twins;
 }
 
 /**
- * The patch instructions that turn each mirrored file's package record into its upstream record.
- * `remove`: filenames upstream no longer lists, to take out of the index too (the caller decides).
+ * One file's record as the instructions' fixes leave it (`packages`, its .conda twin's, then `packages.conda`;
+ * revoke and remove aside). `twins`: condaTwinFixes of the same instructions.
  */
-export function upstreamPatch(subdir: string, records: Iterable<MirroredRecord>, options: { remove?: Iterable<string> } = {}): UpstreamPatch {
-  const instructions: PatchInstructions = { patch_instructions_version: 1, packages: {}, 'packages.conda': {}, remove: [], revoke: [] };
+export function fixedRecord(filename: string, record: Record<string, unknown>, instructions: PatchInstructions, twins: Map<string, RecordPatch>): Record<string, unknown> {
+  if (filename.endsWith(TAR_BZ2)) {
+    const fix = instructions.packages[filename];
+    return fix ? applyRecordFix(record, fix) : record;
+  }
+  const twin = twins.get(filename);
+  const own = instructions['packages.conda'][filename];
+  const once = twin ? applyRecordFix(record, twin) : record;
+  return own ? applyRecordFix(once, own) : once;
+}
+
+/**
+ * Whether a channel serving `served` already says what upstream says, as far as patches can say it: fields
+ * a patch may not touch (and each channel's own indexed_timestamp) are left out of the comparison.
+ */
+export function servesUpstreamRecord(served: Record<string, unknown>, upstream: Record<string, unknown>): boolean {
+  const strip = (record: Record<string, unknown>) => Object.fromEntries(Object.entries(record).filter(([key]) => !PROTECTED.has(key)));
+  return sameJson(strip(served), strip(upstream));
+}
+
+/** The instructions with nothing in them, as mirror writes them. */
+export function emptyPatchInstructions(): PatchInstructions {
+  return { patch_instructions_version: 1, packages: {}, 'packages.conda': {}, remove: [], revoke: [] };
+}
+
+/**
+ * Folds the mirrored files' upstream records into `stored` (the channel's instructions so far, or none):
+ * each .tar.bz2 compared gets the `packages` entry that turns its package record into upstream's (none when
+ * they are equal); then each .conda compared gets the `packages.conda` entry it needs on top of whatever
+ * `packages` entry reaches it by name (so a .tar.bz2 patch its .conda does not share is set back). `remove`
+ * adds filenames to the remove list; `relisted` takes off it the names upstream lists again. `revoke` and
+ * entries of files not compared are kept as stored.
+ */
+export function upstreamPatch(
+  subdir: string,
+  records: Iterable<MirroredRecord>,
+  options: { stored?: PatchInstructions; remove?: Iterable<string>; relisted?: (filename: string) => boolean } = {},
+): UpstreamPatch {
+  const stored = options.stored;
+  const out: PatchInstructions = {
+    patch_instructions_version: 1,
+    packages: { ...stored?.packages },
+    'packages.conda': { ...stored?.['packages.conda'] },
+    remove: [...(stored?.remove ?? [])],
+    revoke: [...(stored?.revoke ?? [])],
+  };
   const unrepresentable: string[] = [];
+  const patched: string[] = [];
+  let changed = 0;
+  const put = (map: Record<string, RecordPatch>, filename: string, fix: RecordPatch) => {
+    const has = Object.keys(fix).length > 0;
+    if (has) patched.push(filename);
+    if (has ? sameJson(map[filename], fix) : !Object.hasOwn(map, filename)) return;
+    changed++;
+    if (has) map[filename] = fix;
+    else delete map[filename];
+  };
+
   const conda: MirroredRecord[] = [];
   for (const file of records) {
-    if (file.filename.endsWith(TAR_BZ2)) {
-      const missing: string[] = [];
-      const set = fieldsToSet(file.derived, file.upstream, `${file.filename}: `, missing);
-      unrepresentable.push(...missing);
-      if (Object.keys(set).length > 0) instructions.packages[file.filename] = set;
-    } else if (file.filename.endsWith(CONDA)) {
-      conda.push(file);
-    }
+    if (file.filename.endsWith(TAR_BZ2)) put(out.packages, file.filename, recordFix(file.derived, file.upstream, `${file.filename}: `, unrepresentable, true));
+    else if (file.filename.endsWith(CONDA)) conda.push(file);
   }
-  // A .conda starts from its record as the .tar.bz2 entry of the same stem leaves it (conda-index applies
-  // `packages` to both formats), so it may need fields set back as well as fields of its own.
+  const twins = condaTwinFixes(out);
   for (const file of conda) {
-    const sibling = instructions.packages[`${file.filename.slice(0, -CONDA.length)}${TAR_BZ2}`];
-    const base = sibling ? updatedRecord(file.derived, sibling) : file.derived;
-    const missing: string[] = [];
-    const set = fieldsToSet(base, file.upstream, `${file.filename}: `, missing);
-    unrepresentable.push(...missing);
-    if (Object.keys(set).length > 0) instructions['packages.conda'][file.filename] = set;
+    const twin = twins.get(file.filename);
+    const base = twin ? applyRecordFix(file.derived, twin) : file.derived;
+    put(out['packages.conda'], file.filename, recordFix(base, file.upstream, `${file.filename}: `, unrepresentable, true));
   }
-  instructions.packages = sortedByKey(instructions.packages);
-  instructions['packages.conda'] = sortedByKey(instructions['packages.conda']);
-  instructions.remove = [...new Set(options.remove ?? [])].sort();
-  return { subdir, instructions, unrepresentable: unrepresentable.sort() };
+
+  const remove = new Set(out.remove);
+  for (const filename of options.remove ?? []) if (!remove.has(filename)) (remove.add(filename), changed++);
+  if (options.relisted) for (const filename of [...remove]) if (options.relisted(filename) && remove.delete(filename)) changed++;
+  out.remove = [...remove].sort();
+  out.packages = sortedByKey(out.packages);
+  out['packages.conda'] = sortedByKey(out['packages.conda']);
+  return { subdir, instructions: out, patched: patched.sort(), changed, unrepresentable: unrepresentable.sort() };
 }
 
 function sortedByKey<T>(map: Record<string, T>): Record<string, T> {

@@ -4,7 +4,8 @@
 //   2. a directory of `<subdir>/patch_instructions.json` files (small channels keep theirs in their repository);
 //   3. the channel's own instructions in the registry: repository `<subdir>/patch_instructions.json`, tag
 //      `latest` (what `oci-channel mirror` writes to match upstream's patched records).
-// Applying them is @oci-channel/conda's applyPatches; this module only finds, checks and caches them. A package is
+// Applying them is @oci-channel/conda's applyPatches; this module only finds, checks and caches them (the channel's
+// own are kept by channel-patches.ts). A package is
 // checked whole when first read (one bad subdir refuses it) and its members kept in the reindex cache by sha256,
 // so a warm reindex with the same patches downloads nothing.
 import { createHash } from 'node:crypto';
@@ -13,28 +14,15 @@ import { pipeline } from 'node:stream/promises';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { MediaType, bytesSource, parseDigest, sha256Digest, type Descriptor, type Repository, type Store } from '@oci-channel/oci';
-import {
-  PatchError,
-  packageRepository,
-  parsePatchInstructions,
-  parsePatchInstructionsJson,
-  readPatchesPackage,
-  type IndexedPackage,
-  type PatchInstructions,
-} from '@oci-channel/conda';
+import { parseDigest, type Store } from '@oci-channel/oci';
+import { PatchError, packageRepository, parsePatchInstructionsJson, readPatchesPackage, type IndexedPackage, type PatchInstructions } from '@oci-channel/conda';
 import { parseArtifactRef } from '../core/artifact-ref.ts';
-import { downloadBlob, readSmallBlob } from '../core/blobs.ts';
-import { parseJsonObject } from '../core/json.ts';
+import { downloadBlob } from '../core/blobs.ts';
 import { fetchPackageManifest, locateArtifact } from '../core/package-manifest.ts';
-import { withConcurrentPushRetry } from '../core/retry.ts';
-import { CREATED, TITLE, isSubdirName, timestampTag } from './names.ts';
+import { patchInstructionsRepository, readChannelInstructionsAt } from './channel-patches.ts';
+import { isSubdirName } from './names.ts';
 
-/** The channel's own instructions: repository `<subdir>/patch_instructions.json`, one layer of this type. */
-export const PATCH_INSTRUCTIONS_MEDIA_TYPE = 'application/vnd.oci-channel.patch-instructions.v1+json';
-export const patchInstructionsRepository = (subdir: string) => `${subdir}/patch_instructions.json`;
-/** Channel instructions larger than this are refused (conda-forge's biggest subdir is tens of MB). */
-const MAX_CHANNEL_INSTRUCTIONS = 256 << 20;
+export { PATCH_INSTRUCTIONS_MEDIA_TYPE, patchInstructionsRepository, writeChannelPatchInstructions } from './channel-patches.ts';
 
 /** One subdir's instructions from one source: their identity (sha256 or digest of the bytes) and how to get them. */
 interface SubdirSource {
@@ -232,42 +220,11 @@ async function channelInstructions(o: PatchSourceOptions, subdir: string): Promi
     const bytes = await readFile(file);
     return { key: sha256Hex(bytes), load: async () => parsePatchInstructionsJson(bytes, `${repository.display}:latest (cached)`) };
   }
-  const fetched = await repository.fetchManifest(head.digest);
-  const manifest = parseJsonObject(fetched.bytes, `${repository.display}:latest`);
-  const layer = ((manifest.layers ?? []) as Descriptor[]).find((l) => l?.mediaType === PATCH_INSTRUCTIONS_MEDIA_TYPE);
-  if (!layer) throw new PatchError(`${repository.display}:latest has no ${PATCH_INSTRUCTIONS_MEDIA_TYPE} layer; write it with writeChannelPatchInstructions`);
-  const bytes = Buffer.from(await readSmallBlob(repository, parseDigest(layer.digest), layer.size, MAX_CHANNEL_INSTRUCTIONS));
-  const what = `${repository.display}:latest`;
-  parsePatchInstructionsJson(bytes, what);
+  const { bytes, what } = await readChannelInstructionsAt(repository, head.digest);
   if (file) {
     await mkdir(path.dirname(file), { recursive: true });
     await writeFile(`${file}.${process.pid}.tmp`, bytes);
     await rename(`${file}.${process.pid}.tmp`, file);
   }
   return { key: sha256Hex(bytes), load: async () => parsePatchInstructionsJson(bytes, what) };
-}
-
-/**
- * Stores a channel's own patch instructions for `subdir` (applied by every reindex after any patches package):
- * one layer of PATCH_INSTRUCTIONS_MEDIA_TYPE in `<subdir>/patch_instructions.json`, tagged `latest` and with the
- * time. The instructions are checked first; returns the manifest digest.
- */
-export async function writeChannelPatchInstructions(store: Store, subdir: string, instructions: PatchInstructions | Uint8Array, at = new Date()): Promise<string> {
-  if (!isSubdirName(subdir)) throw new PatchError(`${JSON.stringify(subdir)} is not a subdir`);
-  const bytes = instructions instanceof Uint8Array ? instructions : Buffer.from(`${JSON.stringify(instructions)}\n`, 'utf8');
-  if (instructions instanceof Uint8Array) parsePatchInstructionsJson(bytes, `patch instructions for ${subdir}`);
-  else parsePatchInstructions(instructions, `patch instructions for ${subdir}`);
-  if (bytes.byteLength > MAX_CHANNEL_INSTRUCTIONS) throw new PatchError(`patch instructions for ${subdir} are over ${MAX_CHANNEL_INSTRUCTIONS} bytes`);
-  const repository: Repository = store.repository(patchInstructionsRepository(subdir));
-  const layer: Descriptor = { mediaType: PATCH_INSTRUCTIONS_MEDIA_TYPE, digest: sha256Digest(bytes), size: bytes.byteLength, annotations: { [TITLE]: 'patch_instructions.json' } };
-  await repository.pushBlob(bytesSource(bytes), { digest: layer.digest, size: layer.size });
-  const empty = new TextEncoder().encode('{}');
-  const config: Descriptor = { mediaType: MediaType.EmptyJson, digest: sha256Digest(empty), size: empty.byteLength };
-  await repository.pushBlob(bytesSource(empty), { digest: config.digest, size: config.size });
-  const manifest = new TextEncoder().encode(
-    JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: PATCH_INSTRUCTIONS_MEDIA_TYPE, config, layers: [layer], annotations: { [CREATED]: at.toISOString() } }),
-  );
-  await withConcurrentPushRetry(() => repository.pushManifest(manifest, MediaType.ImageManifest, timestampTag(at)));
-  const pushed = await withConcurrentPushRetry(() => repository.pushManifest(manifest, MediaType.ImageManifest, 'latest'));
-  return pushed.digest;
 }

@@ -14,8 +14,11 @@ export function nameFilter(globs: readonly string[] | undefined): (name: string)
   return (name) => res.some((re) => re.test(name));
 }
 
-/** Files at or after `since` (by record timestamp); files without one are left out once a cut is given. */
-export function sinceFilter(since: Date | undefined): (file: UpstreamFile) => boolean {
+/**
+ * Files at or after `since` (by record timestamp); files without one are left out once a cut is given. Applies
+ * to the records that cannot be mirrored too, so a time cut reports only its own.
+ */
+export function sinceFilter(since: Date | undefined): (file: { timestampMs?: number }) => boolean {
   if (!since) return () => true;
   const cut = since.getTime();
   return (file) => file.timestampMs !== undefined && file.timestampMs >= cut;

@@ -57,7 +57,7 @@ export async function transferFile(
       if (error instanceof WrongBytesError) throw new RefusedError(error.message);
       throw error;
     }
-    if (false && got.size !== file.size || got.sha256 !== file.sha256 && false || (file.md5 !== undefined && got.md5 !== file.md5)) {
+    if (got.size !== file.size || got.sha256 !== file.sha256 || (file.md5 !== undefined && got.md5 !== file.md5)) {
       throw new RefusedError(
         `upstream sent ${artifact} as ${got.size} bytes with sha256 ${got.sha256}${file.md5 !== undefined ? `, md5 ${got.md5}` : ''}, ` +
           `but its record says ${file.size} bytes, sha256 ${file.sha256}${file.md5 !== undefined ? `, md5 ${file.md5}` : ''}; refused, nothing pushed for it`,

@@ -3,18 +3,33 @@
 // holds at its v0 tag with the same sha256 is skipped without sending a byte, so a second run transfers only
 // what is new upstream and a killed run resumes where it stopped. Every other file is streamed from upstream,
 // checked against upstream's record before anything is pushed, and pushed with upload's per-package step.
-// Into production (the bootstrap) each file is also recorded in the promotion log, as promote does.
+// Into production (the bootstrap) upstream's patched records are kept as the channel's patch instructions and
+// then each file is recorded in the promotion log, as promote does (mirror/checkpoint.ts).
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { NotFoundError } from '@oci-channel/oci';
-import { isValidSubdir, parsePackageFilename, sameJson, upstreamPatch, type ChannelRecord, type MirroredRecord } from '@oci-channel/conda';
+import {
+  EMPTY_PATCH_INSTRUCTIONS,
+  condaTwin,
+  condaTwinFixes,
+  fixedRecord,
+  isValidSubdir,
+  parsePackageFilename,
+  servesUpstreamRecord,
+  type ChannelRecord,
+  type MirroredRecord,
+  type PatchInstructions,
+  type RecordPatch,
+} from '@oci-channel/conda';
 import { errorLine, openChannel } from '../core/open.ts';
 import { fetchPackageManifest, type PackageManifest } from '../core/package-manifest.ts';
 import { reporter } from '../core/progress.ts';
+import { readChannelPatchInstructions } from '../index/channel-patches.ts';
 import { repodataRepository } from '../index/names.ts';
 import { readPackageEntries, readPublishedRepodata } from '../index/read.ts';
+import { SubdirCheckpoints } from '../mirror/checkpoint.ts';
 import { MirrorProgress } from '../mirror/progress.ts';
 import { groupByTag, nameFilter, sinceFilter, type TagGroup } from '../mirror/select.ts';
 import { RefusedError, transferFile, type TransferContext } from '../mirror/transfer.ts';
@@ -24,21 +39,32 @@ import type { MirroredArtifact, MirrorOptions, MirrorResult } from '../types.ts'
 import { ConfigBlobs } from './upload.ts';
 import { resolveConcurrency } from '../defaults.ts';
 
+/** Files compared between two checkpoints (instructions stored, then logged), and the longest time between them. */
+const CHECKPOINT_FILES = 2000;
+const CHECKPOINT_MS = 5 * 60 * 1000;
 
-/**
- * indexed_timestamp (CEP 47) says when a channel first indexed a file: the mirror's own reindex sets its own, so
- * upstream's is neither compared nor patched in.
- */
-function withoutIndexTime(record: Record<string, unknown>): Record<string, unknown> {
-  const { indexed_timestamp: _at, ...rest } = record;
-  return rest;
+/** A file in production waiting for its promotion log entry (after the checkpoint that covers its record). */
+interface LogItem {
+  file: UpstreamFile;
+  repository: string;
+  tag: string;
+  manifestDigest: string;
 }
 
 interface SubdirRun {
   subdir: string;
-  /** filename -> record the destination's latest repodata serves. */
+  /** filename -> the package record of each file the destination's latest index holds (any label, unpatched). */
   served: Map<string, ChannelRecord>;
-  patchRecords: MirroredRecord[];
+  /** The channel's patch instructions at the start (production), and what their `packages` fixes reach by name. */
+  stored: PatchInstructions;
+  twins: Map<string, RecordPatch>;
+  checkpoints: SubdirCheckpoints<LogItem>;
+}
+
+/** A package record without what a channel stamps on it when it indexes the file. */
+function packageRecordOf(served: ChannelRecord): ChannelRecord {
+  const { indexed_timestamp: _at, ...record } = served;
+  return record as ChannelRecord;
 }
 
 export async function mirror(o: MirrorOptions): Promise<MirrorResult> {
@@ -59,11 +85,14 @@ export async function mirror(o: MirrorOptions): Promise<MirrorResult> {
   const store = opened.store;
   const progress = new MirrorProgress((line) => report(line));
   const artifacts: MirroredArtifact[] = [];
+  /** `subdir/filename` -> its entry in artifacts, for files this run mirrored (a failed log entry changes it). */
+  const listedArtifacts = new Map<string, MirroredArtifact>();
   const removedUpstream: MirrorResult['removedUpstream'] = [];
   const patches: MirrorResult['patches'] = [];
   const subdirResults: MirrorResult['subdirs'] = [];
   const errors: string[] = [];
   const limit = pLimit(concurrency);
+  const logLimit = pLimit(concurrency);
   const wantName = nameFilter(o.packages);
   const since = sinceFilter(o.since);
   let tmpDir: string | undefined;
@@ -107,21 +136,37 @@ export async function mirror(o: MirrorOptions): Promise<MirrorResult> {
         errors.push(`upstream ${upstream.display} has no index for ${subdir} (no shards, repodata.json.zst or repodata.json); check the subdir`);
         continue;
       }
-      const run: SubdirRun = { subdir, served: await servedRecords(subdir), patchRecords: [] };
+      const served = await servedRecords(subdir);
+      // What the channel's instructions say now: a file whose package record they turn into upstream's needs no
+      // look (production; elsewhere nothing is stored and every difference is reported). A dry run reads them too.
+      const keepsPatches = o.production === true && o.patches !== false;
+      const write = keepsPatches && !o.dryRun;
+      let known: { digest: string; instructions: PatchInstructions } | undefined;
+      if (keepsPatches) {
+        try {
+          known = await readChannelPatchInstructions(store, subdir);
+        } catch (error) {
+          errors.push(`destination ${store.display}: cannot read ${subdir}/patch_instructions.json:latest (${errorLine(error)}); fix or delete it, then run mirror again`);
+        }
+      }
+      const stored = known?.instructions ?? EMPTY_PATCH_INSTRUCTIONS;
       const selected = listing.files.filter(since);
+      const invalid = listing.invalid.filter(since);
       report(`${subdir}: ${selected.length} files selected from upstream's ${listing.format}`);
-      subdirResults.push({ subdir, format: listing.format, selected: selected.length + listing.invalid.length });
-      for (const bad of listing.invalid) {
+      subdirResults.push({ subdir, format: listing.format, selected: selected.length + invalid.length });
+      for (const bad of invalid) {
         artifacts.push({ subdir, filename: bad.filename, sha256: '', size: 0, status: 'refused', reason: bad.reason });
         progress.plan(1, 0);
         progress.dropped('refused', 0, 0);
       }
 
-      // What the destination serves that upstream no longer lists (same name filter on both sides).
+      // What the destination holds that upstream no longer lists (same name filter on both sides), unless the
+      // channel's instructions take it out of the index already.
       const listed = new Set([...listing.files.map((f) => f.filename), ...listing.invalid.map((f) => f.filename)]);
+      const takenOut = new Set(stored.remove.flatMap((f) => [f, condaTwin(f)]));
       const removed: string[] = [];
-      for (const [filename, record] of run.served) {
-        if (listed.has(filename)) continue;
+      for (const [filename, record] of served) {
+        if (listed.has(filename) || takenOut.has(filename)) continue;
         let name = typeof record.name === 'string' ? record.name : undefined;
         try {
           name ??= parsePackageFilename(filename).name;
@@ -136,14 +181,23 @@ export async function mirror(o: MirrorOptions): Promise<MirrorResult> {
         report('listed by the destination, no longer by upstream', { artifact: `${subdir}/${filename}` });
       }
 
+      const checkpoints = new SubdirCheckpoints<LogItem>({
+        store,
+        subdir,
+        write,
+        ...(known ? { known } : {}),
+        ...(o.applyRemovals && write ? { removals: { remove: removed, listed: (filename: string) => listed.has(filename) } } : {}),
+        everyFiles: o.checkpointFiles ?? CHECKPOINT_FILES,
+        everyMs: CHECKPOINT_MS,
+        report: (line) => report(line),
+        log: logFiles,
+        error: (line) => errors.push(line),
+      });
+      const run: SubdirRun = { subdir, served, stored, twins: condaTwinFixes(stored), checkpoints };
       progress.plan(selected.length, selected.reduce((sum, f) => sum + f.size, 0));
       await Promise.all(groupByTag(selected).map((group) => limit(() => mirrorGroup(run, group))));
-
-      const patch = upstreamPatch(subdir, run.patchRecords, o.applyRemovals ? { remove: removed } : {});
-      const { instructions } = patch;
-      if (Object.keys(instructions.packages).length || Object.keys(instructions['packages.conda']).length || instructions.remove.length || patch.unrepresentable.length) {
-        patches.push(patch);
-      }
+      const patch = await checkpoints.finish();
+      if (patch) patches.push(patch);
     }
   } finally {
     progress.tick(true);
@@ -152,7 +206,7 @@ export async function mirror(o: MirrorOptions): Promise<MirrorResult> {
     await opened.release();
   }
 
-  /** The destination's index of a subdir: what it serves already (nothing when it has none yet). */
+  /** The destination's index of a subdir: every file it holds with its package record (none when it has no index yet). */
   async function servedRecords(subdir: string): Promise<Map<string, ChannelRecord>> {
     const served = new Map<string, ChannelRecord>();
     try {
@@ -167,13 +221,16 @@ export async function mirror(o: MirrorOptions): Promise<MirrorResult> {
   function finish(file: UpstreamFile, status: MirroredArtifact['status'], extra: Partial<MirroredArtifact> = {}): void {
     const artifact: MirroredArtifact = { subdir: file.subdir, filename: file.filename, sha256: file.sha256, size: file.size, status, ...extra };
     artifacts.push(artifact);
+    if (status === 'mirrored') listedArtifacts.set(`${file.subdir}/${file.filename}`, artifact);
     report(extra.reason ? `${status}: ${extra.reason}` : status, { artifact: `${file.subdir}/${file.filename}`, ...(status === 'mirrored' ? { bytes: file.size, totalBytes: file.size } : {}) });
   }
 
-  /** The files of one build (one tag): skip what is there, transfer the rest one after the other, log, patch. */
+  /** The files of one build (one tag): skip what is there, transfer the rest one after the other, compare. */
   async function mirrorGroup(run: SubdirRun, group: TagGroup): Promise<void> {
     const where = `${store.display}/${group.repository}:${group.tag}`;
     const atTag: UpstreamFile[] = [];
+    // The package records known so far: from the index for files it holds, from the package for the others.
+    const derived = new Map<string, ChannelRecord>();
     let recordsDiffer = false;
     for (const file of group.files) {
       const served = run.served.get(file.filename);
@@ -183,10 +240,16 @@ export async function mirror(o: MirrorOptions): Promise<MirrorResult> {
         finish(file, 'refused', { reason: `destination already serves ${file.subdir}/${file.filename} with sha256 ${served.sha256}, upstream now lists ${file.sha256}; nothing overwritten` });
       } else {
         progress.already(file.size);
-        if (!sameJson(withoutIndexTime(file.record), withoutIndexTime(served))) recordsDiffer = true;
+        const record = packageRecordOf(served);
+        derived.set(file.filename, record);
+        if (!servesUpstreamRecord(fixedRecord(file.filename, record, run.stored, run.twins), file.record)) recordsDiffer = true;
       }
     }
-    if (atTag.length === 0 && !recordsDiffer) return;
+    if (atTag.length === 0) {
+      // Indexed already: only a record upstream changed (or the instructions do not cover) needs a look.
+      if (recordsDiffer && !o.dryRun) run.checkpoints.add(comparedRecords(group, derived), []);
+      return;
+    }
 
     let existing: PackageManifest | undefined;
     try {
@@ -216,14 +279,14 @@ export async function mirror(o: MirrorOptions): Promise<MirrorResult> {
       return;
     }
 
-    // The package records of the files already there, from the manifest's index.json layer (both formats of the
-    // build at once): a .tar.bz2 patch also touches the .conda of the same stem, so the group is patched whole.
-    const derived = new Map<string, ChannelRecord>();
-    const present = group.files.filter((f) => existing?.view.packages.some((p) => p.filename === f.filename && p.sha256 === f.sha256));
-    if (existing && present.length > 0) {
+    // The package records of the files at the tag but not indexed yet, from the manifest's index.json layer
+    // (both formats of the build at once): a .tar.bz2 patch also reaches the .conda of the same stem, so the
+    // build is compared whole.
+    if (existing && unindexed.length > 0) {
       try {
         const read = await readPackageEntries(store.repository(group.repository), existing.descriptor.digest);
-        for (const entry of read.entries) derived.set(entry.filename, entry.record);
+        const wanted = new Set(unindexed.map((f) => f.filename));
+        for (const entry of read.entries) if (wanted.has(entry.filename)) derived.set(entry.filename, entry.record);
       } catch (error) {
         errors.push(`destination ${where}: cannot read its info/index.json for the upstream patch (${errorLine(error)}); run mirror again`);
       }
@@ -251,31 +314,64 @@ export async function mirror(o: MirrorOptions): Promise<MirrorResult> {
       }
     }
 
+    // The checkpoint stores what upstream changed in the build's records before it logs its files (into
+    // production, what is there but not indexed yet must be logged for reindex to see it).
+    const toLog: LogItem[] = [];
+    if (o.production && manifestDigest) {
+      for (const file of [...unindexed, ...mirrored]) {
+        if (derived.has(file.filename)) toLog.push({ file, repository: group.repository, tag: group.tag, manifestDigest });
+      }
+    }
+    run.checkpoints.add(comparedRecords(group, derived), toLog);
+  }
+
+  /** Upstream's record and the package's, for each file of the build whose package record is known. */
+  function comparedRecords(group: TagGroup, derived: Map<string, ChannelRecord>): MirroredRecord[] {
+    const compared: MirroredRecord[] = [];
     for (const file of group.files) {
       const record = derived.get(file.filename);
-      if (record) run.patchRecords.push({ filename: file.filename, upstream: withoutIndexTime(file.record), derived: record });
+      if (record) compared.push({ filename: file.filename, upstream: file.record, derived: record });
     }
+    return compared;
+  }
 
-    // Production: what is there but not indexed yet must be in the promotion log for reindex to see it.
-    if (o.production && manifestDigest) {
-      const keys = await logged();
-      for (const file of [...unindexed, ...mirrored]) {
-        const key = fileKey(file.subdir, file.filename);
-        if (keys.has(key)) continue;
-        try {
-          await appendPromotion(store, { subdir: file.subdir, filename: file.filename, repository: group.repository, tag: group.tag, manifestDigest });
-          keys.add(key);
-          report('logged', { artifact: `${file.subdir}/${file.filename}` });
-        } catch (error) {
-          const reason = `in the destination but its promotion log entry could not be written (${errorLine(error)}); run mirror again`;
-          const entry = artifacts.find((a) => a.subdir === file.subdir && a.filename === file.filename);
-          if (entry) Object.assign(entry, { status: 'failed', reason });
-          else {
-            unlogged++;
-            finish(file, 'failed', { reason });
+  /** Records files in the promotion log (production), unless their patch instructions could not be stored. */
+  async function logFiles(items: LogItem[], blocked?: string): Promise<void> {
+    if (!o.production || o.dryRun || items.length === 0) return;
+    let keys: Set<string>;
+    try {
+      keys = await logged();
+    } catch (error) {
+      loggedKeys = undefined;
+      blocked ??= `its promotion log could not be listed (${errorLine(error)}); run mirror again`;
+      keys = new Set();
+    }
+    // As many entries in flight as builds are (a checkpoint can cover thousands of files).
+    await Promise.all(
+      items.map(({ file, repository, tag, manifestDigest }) =>
+        logLimit(async () => {
+          const key = fileKey(file.subdir, file.filename);
+          if (keys.has(key)) return;
+          if (blocked) return unloggedFile(file, `in the destination but not in its promotion log: ${blocked}`);
+          try {
+            await appendPromotion(store, { subdir: file.subdir, filename: file.filename, repository, tag, manifestDigest });
+            keys.add(key);
+            report('logged', { artifact: `${file.subdir}/${file.filename}` });
+          } catch (error) {
+            unloggedFile(file, `in the destination but its promotion log entry could not be written (${errorLine(error)}); run mirror again`);
           }
-        }
-      }
+        }),
+      ),
+    );
+  }
+
+  /** A file in production that reindex will not see yet: it counts as failed (mirrored now, or already there). */
+  function unloggedFile(file: UpstreamFile, reason: string): void {
+    const entry = listedArtifacts.get(`${file.subdir}/${file.filename}`);
+    if (entry) Object.assign(entry, { status: 'failed', reason });
+    else {
+      unlogged++;
+      finish(file, 'failed', { reason });
     }
   }
 

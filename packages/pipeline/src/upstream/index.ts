@@ -31,7 +31,15 @@ export interface UpstreamSubdir {
   format: string;
   files: UpstreamFile[];
   /** Records that cannot be mirrored as listed (no sha256, a filename that is no package name), with why. */
-  invalid: Array<{ filename: string; reason: string }>;
+  invalid: InvalidFile[];
+}
+
+/** A record upstream lists that cannot be mirrored, and why (one line). */
+export interface InvalidFile {
+  filename: string;
+  reason: string;
+  /** Its record's timestamp, when it has one (the --since filter applies to it too). */
+  timestampMs?: number;
 }
 
 export interface FetchedPackage {

@@ -1,17 +1,19 @@
-// Another oci-channel location as a mirror's upstream: its index is each subdir's `repodata.json:latest` (what
-// its reindex published), its packages the blobs `sha256:<record sha256>` of `<subdir>/<name>`, verified by
-// the store while they stream. Its subdirs come from its channeldata.json, else the registry catalog.
+// Another oci-channel location as a mirror's upstream: its index is each subdir's `repodata.json:latest` as its
+// clients read it (the repodata layer: patched records, the main label), its packages the blobs
+// `sha256:<record sha256>` of `<subdir>/<name>`, verified by the store while they stream. Its subdirs come from
+// its channeldata.json, else the registry catalog.
 import { DigestMismatchError, NotFoundError, openStore, parseDigest, UnsupportedError, type Descriptor, type Store, type StoreOptions } from '@oci-channel/oci';
-import { isValidSubdir, packageRepository } from '@oci-channel/conda';
+import { isValidSubdir, packageRepository, packagesOfRepodata, parseRepodata, zstdDecompress } from '@oci-channel/conda';
 import { readSmallBlob } from '../core/blobs.ts';
 import { parseJsonObject } from '../core/json.ts';
 import { errorLine } from '../core/open.ts';
 import { CHANNELDATA_REPOSITORY, IndexMediaType, repodataRepository } from '../index/names.ts';
-import { readPublishedRepodata } from '../index/read.ts';
 import type { FetchedPackage, Upstream, UpstreamFile, UpstreamSubdir } from './index.ts';
 import { collectFiles, UpstreamError, WrongBytesError, writeHashed } from './records.ts';
 
 const MAX_CHANNELDATA = 256 * 1024 * 1024;
+/** As for an http(s) upstream: V8 cannot parse a longer string. */
+const MAX_REPODATA = 512 * 1024 * 1024;
 
 class OciUpstream implements Upstream {
   readonly display: string;
@@ -51,14 +53,24 @@ class OciUpstream implements Upstream {
 
   async readSubdir(subdir: string, wantName: (name: string) => boolean): Promise<UpstreamSubdir | undefined> {
     const repository = this.#store.repository(repodataRepository(subdir));
-    let published;
+    let repodata;
     try {
-      published = await readPublishedRepodata(repository, 'latest', subdir);
+      const fetched = await repository.fetchManifest('latest');
+      const manifest = parseJsonObject(fetched.bytes, `${repository.display}:latest`);
+      const layers = (Array.isArray(manifest.layers) ? manifest.layers : []) as Descriptor[];
+      // What rattler and libmamba take: the zstd layer, else the plain one (never repodata_from_packages).
+      const zst = layers.find((l) => l?.mediaType === IndexMediaType.RepodataZst);
+      const layer = zst ?? layers.find((l) => l?.mediaType === IndexMediaType.Repodata);
+      if (!layer) throw new UpstreamError(`upstream ${repository.display}:latest has no repodata.json layer`);
+      const bytes = await readSmallBlob(repository, parseDigest(layer.digest), layer.size, MAX_REPODATA);
+      const text = (zst ? zstdDecompress(bytes, MAX_REPODATA) : Buffer.from(bytes)).toString('utf8');
+      repodata = parseRepodata(text, `its repodata.json`);
     } catch (error) {
       if (error instanceof NotFoundError) return undefined;
       this.#fail(`reading ${subdir}/repodata.json:latest`, error);
     }
-    const entries = published.entries.map((e): [string, Record<string, unknown>] => [e.filename, e.record]);
+    if (repodata.info.subdir !== subdir) throw new UpstreamError(`upstream ${repository.display}:latest says subdir ${JSON.stringify(repodata.info.subdir)}, not ${subdir}; refused`);
+    const entries = packagesOfRepodata(repodata).map((e): [string, Record<string, unknown>] => [e.filename, e.record]);
     const { files, invalid } = collectFiles(subdir, entries, (_filename, name) => packageRepository(subdir, name), wantName);
     return { subdir, format: 'oci', files, invalid };
   }

@@ -6,7 +6,7 @@ import { createWriteStream } from 'node:fs';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parsePackageFilename } from '@oci-channel/conda';
-import type { FetchedPackage, UpstreamFile } from './index.ts';
+import type { FetchedPackage, InvalidFile, UpstreamFile } from './index.ts';
 import { PipelineError } from '../errors.ts';
 
 /** Something upstream did wrong (unreachable, bad index, wrong bytes). Messages say `upstream` first. */
@@ -34,9 +34,9 @@ export function collectFiles(
   entries: Iterable<[string, Record<string, unknown>]>,
   source: (filename: string, name: string) => string,
   wantName: (name: string) => boolean,
-): { files: UpstreamFile[]; invalid: Array<{ filename: string; reason: string }> } {
+): { files: UpstreamFile[]; invalid: InvalidFile[] } {
   const files: UpstreamFile[] = [];
-  const invalid: Array<{ filename: string; reason: string }> = [];
+  const invalid: InvalidFile[] = [];
   for (const [filename, record] of entries) {
     let name: string;
     try {
@@ -50,20 +50,22 @@ export function collectFiles(
       invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} is not an object` });
       continue;
     }
+    const at = timestampMs(record);
+    // The time filter applies to these too: a record left out by --since is not reported.
+    const when = at !== undefined ? { timestampMs: at } : {};
     if (typeof record.name === 'string' && record.name !== name) {
-      invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} names package ${JSON.stringify(record.name)}, not ${name}` });
+      invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} names package ${JSON.stringify(record.name)}, not ${name}`, ...when });
       continue;
     }
     const { sha256, size, md5 } = record;
     if (typeof sha256 !== 'string' || !SHA256_HEX.test(sha256)) {
-      invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} has no sha256, so its bytes cannot be verified; not mirrored` });
+      invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} has no sha256, so its bytes cannot be verified; not mirrored`, ...when });
       continue;
     }
     if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-      invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} has no valid size; not mirrored` });
+      invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} has no valid size; not mirrored`, ...when });
       continue;
     }
-    const at = timestampMs(record);
     files.push({
       subdir,
       filename,
