@@ -45,8 +45,9 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.runDemo = runDemo;
 // `oci-channel demo`: the whole flow on sample packages, on disk (oci-layout:) or against a real registry.
-// Builds packages, uploads them to staging, validates and promotes them (one is refused, with its reason),
-// reindexes production into a static channel, serves it on loopback and solves an environment with rattler.
+// Builds packages, uploads them to staging, validates and promotes them (one is refused, with its reason), marks
+// one build broken, reindexes production into a static channel, serves it on loopback and solves an environment
+// with rattler. The tables are the ones the commands print.
 const promises_1 = __webpack_require__(51455);
 const node_http_1 = __importDefault(__webpack_require__(37067));
 const node_os_1 = __importDefault(__webpack_require__(48161));
@@ -54,6 +55,9 @@ const node_path_1 = __importDefault(__webpack_require__(76760));
 const node_module_1 = __webpack_require__(98995);
 const conda_1 = __webpack_require__(6611);
 const pipeline = __importStar(__webpack_require__(61524));
+const label_ts_1 = __webpack_require__(9059);
+const promotion_ts_1 = __webpack_require__(65876);
+const reindex_ts_1 = __webpack_require__(80842);
 const output_ts_1 = __webpack_require__(57101);
 const FEEDSTOCK = 'sample';
 /** Small packages with dependencies between them; `+` in a version, a name starting with `_`, both formats. */
@@ -65,6 +69,8 @@ const SAMPLES = [
 ];
 /** Uploaded by someone who does not own the name: validation refuses it. */
 const INTRUDER = { name: 'intruder', version: '1.0', build: 'h0_0', subdir: 'linux-64', formats: ['conda'], summary: 'not ours' };
+/** Marked broken after promotion (an admin's correction): it leaves the index, its file stays. */
+const BROKEN = 'linux-64/libsample-2.0.1+demo-h1a2b3c4_0.tar.bz2';
 function heading(o, n, text) {
     o.write(`\n== ${n}. ${text}\n\n`);
 }
@@ -148,28 +154,28 @@ async function runDemo(o) {
         const refs = artifacts.map((a) => ({ ...a, sha256: declared.get(`${a.subdir}/${a.filename}`) }));
         heading(o, 3, `Validate (uploader: feedstock "${FEEDSTOCK}")`);
         const validated = await pipeline.validate({ staging, production, artifacts: refs, owners, uploader: FEEDSTOCK, progress });
-        o.write((0, output_ts_1.table)(['VERDICT', 'ARTIFACT', 'CHECKS', 'REASON'], validated.artifacts.map((a) => [a.verdict, `${a.subdir}/${a.filename}`, `${a.checks.filter((c) => c.ok).length}/${a.checks.length} ok${a.checks.some((c) => !c.ok) ? ` (failed: ${a.checks.filter((c) => !c.ok).map((c) => c.name).join(', ')})` : ''}`, a.reason ?? ''])));
+        o.write((0, promotion_ts_1.verdictTable)(validated.artifacts));
         heading(o, 4, 'Promote staging -> production');
         const promoted = await pipeline.promote({ staging, production, artifacts: refs, owners, uploader: FEEDSTOCK, progress });
-        o.write((0, output_ts_1.table)(['STATUS', 'ARTIFACT', 'PRODUCTION', 'STAGING', 'REASON'], promoted.artifacts.map((a) => [
-            a.status,
-            `${a.subdir}/${a.filename}`,
-            (0, output_ts_1.shortDigest)(a.productionDigest),
-            a.stagingRemoved === undefined ? 'kept' : a.stagingRemoved ? 'removed' : 'kept (gc)',
-            a.reason ?? '',
-        ])));
+        o.write((0, promotion_ts_1.promotionTable)(promoted.artifacts));
         const rejected = promoted.artifacts.filter((a) => a.status === 'rejected');
         o.write(`\n${rejected.length} artifact(s) refused, as expected: ${rejected.map((a) => a.reason).join('; ') || 'none'}\n`);
         const unexpected = promoted.artifacts.filter((a) => a.status !== 'rejected' && a.status !== 'promoted' && a.status !== 'already-promoted');
         if (unexpected.length)
             throw new Error(`promotion failed for ${unexpected.map((a) => a.filename).join(', ')}`);
-        heading(o, 5, 'Reindex production into repodata (and a static channel tree)');
+        heading(o, 5, `Mark ${BROKEN} broken (its .conda twin stays)`);
+        const labeled = await pipeline.label({ channel: production, artifacts: [pipeline.parseArtifactRef(BROKEN)], add: ['broken'], actor: 'demo', reason: 'an example correction', progress });
+        o.write((0, label_ts_1.labelTable)(labeled.artifacts));
+        if (!labeled.ok)
+            throw new Error('label failed');
+        heading(o, 6, 'Reindex production into repodata (and a static channel tree)');
         const out = node_path_1.default.join(work, 'index');
         const indexed = await pipeline.reindex({ channel: production, out, cacheDir: node_path_1.default.join(work, 'cache'), progress });
-        o.write((0, output_ts_1.table)(['SUBDIR', 'PACKAGES', 'REPODATA', 'TAGS'], indexed.subdirs.map((s) => [s.subdir, String(s.packages), (0, output_ts_1.shortDigest)(s.repodataDigest), s.tags.join(' ') || '-'])));
+        o.write((0, reindex_ts_1.indexTable)(indexed));
+        o.write('\nThe broken .tar.bz2 is still counted (PACKAGES) but the main index leaves it out (REMOVED): only label/broken lists it (LABELS; * = pushed now). Its file stays in the registry.\n');
         if (!indexed.ok)
             throw new Error('reindex failed');
-        heading(o, 6, 'Serve the static index on loopback and solve "sampletool" with rattler');
+        heading(o, 7, 'Serve the static index on loopback and solve "sampletool" with rattler');
         const server = await serve(out);
         try {
             const rattler = (0, node_module_1.createRequire)(import.meta.url)('@conda-org/rattler');
@@ -184,13 +190,15 @@ async function runDemo(o) {
                 throw new Error(`the solution lacks ${missing.join(', ')}`);
             if (names.has(INTRUDER.name))
                 throw new Error('the refused package reached production');
+            if (solution.some((p) => p.filename === node_path_1.default.posix.basename(BROKEN)))
+                throw new Error('the broken build was solved for');
         }
         finally {
             await server.close();
         }
         const published = promoted.artifacts.filter((a) => a.status === 'promoted' || a.status === 'already-promoted');
         const publishedNames = new Set(published.map((a) => a.filename.replace(/-[^-]+-[^-]+\.(conda|tar\.bz2)$/, '')));
-        o.write(`\nDone: ${published.length} files (${publishedNames.size} packages) published, ${rejected.length} refused, environment solved from the published index.\n`);
+        o.write(`\nDone: ${published.length} files (${publishedNames.size} packages) published, ${rejected.length} refused, ${labeled.artifacts.length} marked broken; environment solved from the published index.\n`);
     }
     catch (error) {
         o.log(`demo failed: ${error.message}\n`);

@@ -52388,7 +52388,8 @@ const usage_ts_1 = __nccwpck_require__(47105);
 exports.gcCommand = {
     name: 'gc',
     summary: 'delete old, unpromoted staging artifacts',
-    help: `Usage: oci-channel gc --channel CHANNEL --older-than DURATION [--dry-run] [--json]
+    help: `Usage: oci-channel gc --channel CHANNEL --older-than DURATION [--dry-run] [--allow-production-channel]
+                      [--github-owner OWNER [--github-owner-type org|user]] [--json]
 
 Deletes staging artifacts older than DURATION (e.g. 2h, 30m, 7d) that were never promoted, with their verdicts.
 gc is for staging: a channel holding a promotion log or a channel index is production and is refused.
@@ -52469,11 +52470,16 @@ exports.COMMANDS = [upload_ts_1.uploadCommand, promotion_ts_1.validateCommand, p
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.labelCommand = void 0;
+exports.labelTable = labelTable;
 const conda_1 = __nccwpck_require__(6611);
 const pipeline_1 = __nccwpck_require__(61524);
 const args_ts_1 = __nccwpck_require__(27109);
 const output_ts_1 = __nccwpck_require__(57101);
 const usage_ts_1 = __nccwpck_require__(47105);
+/** label's table (the demo prints it too): each artifact's labels after the run and the changes recorded. */
+function labelTable(artifacts) {
+    return (0, output_ts_1.table)(['STATUS', 'ARTIFACT', 'LABELS', 'RECORDED', 'REASON'], artifacts.map((a) => [a.status, `${a.subdir}/${a.filename}`, (a.labels ?? []).join(',') || '-', (a.recorded ?? []).join(', ') || '-', a.reason ?? '']));
+}
 exports.labelCommand = {
     name: 'label',
     summary: 'add or remove labels of promoted artifacts (broken marks a build broken)',
@@ -52538,7 +52544,7 @@ Options:
         });
         if (values.json)
             return ctx.json(result, result.ok);
-        ctx.out((0, output_ts_1.table)(['STATUS', 'ARTIFACT', 'LABELS', 'RECORDED', 'REASON'], result.artifacts.map((a) => [a.status, `${a.subdir}/${a.filename}`, (a.labels ?? []).join(',') || '-', (a.recorded ?? []).join(', ') || '-', a.reason ?? ''])));
+        ctx.out(labelTable(result.artifacts));
         ctx.out('\nRun reindex to publish the change.\n');
         return result.ok ? 0 : 1;
     },
@@ -52548,11 +52554,16 @@ Options:
 /***/ }),
 
 /***/ 63366:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 
+var __importDefault = (this && this.__importDefault) || function (mod) {
+    return (mod && mod.__esModule) ? mod : { "default": mod };
+};
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.mirrorCommand = void 0;
+const promises_1 = __nccwpck_require__(51455);
+const node_path_1 = __importDefault(__nccwpck_require__(76760));
 const pipeline_1 = __nccwpck_require__(61524);
 const args_ts_1 = __nccwpck_require__(27109);
 const output_ts_1 = __nccwpck_require__(57101);
@@ -52569,7 +52580,8 @@ exports.mirrorCommand = {
     name: 'mirror',
     summary: 'copy an existing conda channel into the registry, incrementally',
     help: `Usage: oci-channel mirror --from URL --to CHANNEL [--subdir S]... [--package GLOB]... [--since DATE]
-                          [--production] [--apply-removals] [--dry-run] [--concurrency N] [--verbose] [--json]
+                          [--production [--no-patches]] [--apply-removals] [--dry-run] [--concurrency N]
+                          [--result-file FILE] [--verbose] [--json]
 
 Copies the packages of an existing channel into CHANNEL in the conda OCI layout v0. URL is an http(s) conda
 channel (https://conda.anaconda.org/conda-forge, a static file server, a 'reindex --out' tree) or another
@@ -52577,6 +52589,8 @@ oci-channel location. Its index is read as a conda client reads it (CEP 16 shard
 repodata.json.zst, else repodata.json); each package is streamed, checked against upstream's sha256, md5 and
 size (a mismatch is refused and nothing is pushed for it), then pushed as upload pushes it. Files CHANNEL holds
 already are skipped without a transfer: a second run sends only what is new, an interrupted run resumes.
+Into production, where upstream serves a record other than its package's (repodata patches), that record is
+kept in the channel's patch instructions (<subdir>/patch_instructions.json), so reindex serves upstream's.
 
 Options:
   --from URL          the channel to copy
@@ -52585,13 +52599,19 @@ Options:
   --subdir S          only this subdir (repeatable; default every subdir upstream's channeldata.json lists)
   --package GLOB      only package names matching GLOB (repeatable; * ? [..] as in fnmatch)
   --since DATE        only files built at or after DATE (YYYY-MM-DD or RFC 3339, by the record's timestamp)
-  --production        CHANNEL is production (the bootstrap): every package is read in full, and each mirrored
-                      file is recorded in the promotion log so reindex sees it like a promotion
-  --apply-removals    put files upstream no longer lists into the upstream patch's remove list (always reported)
+  --production        CHANNEL is production (the bootstrap): every package is read in full, upstream's patched
+                      records are stored as the channel's patch instructions, and each mirrored file is recorded
+                      in the promotion log so reindex sees it like a promotion
+  --no-patches        with --production: store no patch instructions (the channel is indexed with its patches
+                      package instead, reindex --patch-package NAME)
+  --apply-removals    put files upstream no longer lists into the patch instructions' remove list (always reported)
   --dry-run           compare only: list what would be mirrored, transfer and write nothing
   --concurrency N     builds in parallel (default 8)
-  -v, --verbose       show every file's progress, not only the status line and problems
-  --json              print the result as one JSON object on stdout (with the upstream patch per subdir)
+  --result-file FILE  write the whole result as JSON to FILE (every file, the patch instructions not written)
+  -v, --verbose       show every file's progress and every file in the summary, not only the status line and
+                      problems
+  --json              print the result as one JSON object on stdout (at most ${pipeline_1.LISTED_ARTIFACTS} files, problems first;
+                      the rest in --result-file)
   -h, --help          this help
 `,
     async run(args, ctx) {
@@ -52604,6 +52624,8 @@ Options:
             since: { type: 'string' },
             production: { type: 'boolean' },
             'apply-removals': { type: 'boolean' },
+            'no-patches': { type: 'boolean' },
+            'result-file': { type: 'string' },
             'dry-run': { type: 'boolean' },
             verbose: { type: 'boolean', short: 'v' },
         });
@@ -52615,6 +52637,11 @@ Options:
             throw new usage_ts_1.UsageError('--from must be an http(s) channel URL or an oci-channel location (oci://, oci+http://, oci-layout:)', this.name);
         const to = (0, args_ts_1.location)(this.name, 'to', (0, args_ts_1.required)(this.name, values, 'to'));
         const since = (0, args_ts_1.optionalString)(values, 'since');
+        const resultFile = (0, args_ts_1.optionalString)(values, 'result-file');
+        if (values['no-patches'] && !values.production)
+            throw new usage_ts_1.UsageError('--no-patches goes with --production (patch instructions are only written into production)', this.name);
+        if (values['no-patches'] && values['apply-removals'])
+            throw new usage_ts_1.UsageError('--apply-removals writes the patch instructions\' remove list: it cannot go with --no-patches', this.name);
         const globs = values.package ?? [];
         if (globs.some((g) => g === ''))
             throw new usage_ts_1.UsageError('--package needs a non-empty GLOB', this.name);
@@ -52633,21 +52660,26 @@ Options:
             ...(since !== undefined ? { since: parseSince(since) } : {}),
             ...(values.production ? { production: true } : {}),
             ...(values['apply-removals'] ? { applyRemovals: true } : {}),
+            ...(values['no-patches'] ? { patches: false } : {}),
             ...(values['dry-run'] ? { dryRun: true } : {}),
         });
+        if (resultFile)
+            await (0, promises_1.writeFile)(resultFile, `${JSON.stringify(result)}\n`);
+        const whole = resultFile ? `the whole list is in ${node_path_1.default.resolve(resultFile)}` : 'give --result-file FILE for the whole list';
         if (values.json)
-            return ctx.json(result, result.ok);
-        const listed = result.artifacts.filter((a) => a.status !== 'mirrored' || values.verbose);
-        if (listed.length)
-            ctx.out((0, output_ts_1.table)(['STATUS', 'ARTIFACT', 'SIZE', 'REASON'], listed.map((a) => [a.status, `${a.subdir}/${a.filename}`, (0, output_ts_1.formatBytes)(a.size), a.reason ?? ''])) + '\n');
+            return ctx.json({ ...(0, pipeline_1.printedMirrorResult)(result), ...(resultFile ? { resultFile: node_path_1.default.resolve(resultFile) } : {}) }, result.ok);
+        const listed = (0, pipeline_1.problemsFirst)(result.artifacts.filter((a) => a.status !== 'mirrored' || values.verbose));
+        const shown = values.verbose ? listed : listed.slice(0, pipeline_1.LISTED_ARTIFACTS);
+        if (shown.length)
+            ctx.out((0, output_ts_1.table)(['STATUS', 'ARTIFACT', 'SIZE', 'REASON'], shown.map((a) => [a.status, `${a.subdir}/${a.filename}`, (0, output_ts_1.formatBytes)(a.size), a.reason ?? ''])) + '\n');
+        if (shown.length < listed.length)
+            ctx.out(`... and ${listed.length - shown.length} more file(s); ${whole}\n`);
         if (result.removedUpstream.length)
             ctx.out((0, output_ts_1.table)(['REMOVED UPSTREAM'], result.removedUpstream.map((r) => [`${r.subdir}/${r.filename}`])) + '\n');
         for (const e of result.errors)
             ctx.out(`error: ${e}\n`);
-        for (const p of result.patches) {
-            const records = Object.keys(p.instructions.packages).length + Object.keys(p.instructions['packages.conda']).length;
-            ctx.out(`${p.subdir}: upstream patched ${records} record(s)${p.instructions.remove.length ? `, removes ${p.instructions.remove.length}` : ''} (--json shows the patch instructions)\n`);
-        }
+        for (const p of result.patches)
+            ctx.out(`${(0, pipeline_1.patchLine)(p)}\n`);
         const s = result.summary;
         ctx.out(`${values['dry-run'] ? `${result.artifacts.filter((a) => a.status === 'would-mirror').length} would be mirrored` : `${s.mirrored} mirrored (${(0, output_ts_1.formatBytes)(s.bytes)})`}, ` +
             `${s.alreadyThere} already there, ${s.refused} refused, ${s.failed} failed, ${s.removedUpstream} removed upstream\n`);
@@ -52664,6 +52696,8 @@ Options:
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.promoteCommand = exports.validateCommand = exports.IDENTITY_TOKEN_ENV = void 0;
+exports.verdictTable = verdictTable;
+exports.promotionTable = promotionTable;
 // validate and promote take the same request: two channels, the artifacts, the label they go to, and who uploaded
 // them (proved by an OIDC identity token, or named with --uploader for local use and then shown as unverified).
 const node_fs_1 = __nccwpck_require__(73024);
@@ -52783,6 +52817,20 @@ function checkedLabel(command, value) {
         throw new usage_ts_1.UsageError(`--label: ${problem}`, command);
     return value;
 }
+/** validate's table (the demo prints it too): each artifact's verdict, checks passed, the first failure. */
+function verdictTable(artifacts) {
+    return (0, output_ts_1.table)(['VERDICT', 'ARTIFACT', 'CHECKS', 'REASON'], artifacts.map((a) => [a.verdict, `${a.subdir}/${a.filename}`, `${a.checks.filter((c) => c.ok).length}/${a.checks.length} ok`, (0, output_ts_1.reasonCell)(a.reason, `${a.subdir}/${a.filename}`, a.filename)]));
+}
+/** promote's table (the demo prints it too): each artifact's status, production digest, its staging copy. */
+function promotionTable(artifacts) {
+    return (0, output_ts_1.table)(['STATUS', 'ARTIFACT', 'PRODUCTION', 'STAGING', 'REASON'], artifacts.map((a) => [
+        a.status,
+        `${a.subdir}/${a.filename}`,
+        (0, output_ts_1.shortDigest)(a.productionDigest),
+        a.stagingRemoved === undefined ? '-' : a.stagingRemoved ? 'removed' : 'kept (gc)',
+        (0, output_ts_1.reasonCell)(a.reason, `${a.subdir}/${a.filename}`, a.filename),
+    ]));
+}
 exports.validateCommand = {
     name: 'validate',
     summary: 'check staged artifacts and record a verdict on each',
@@ -52800,15 +52848,15 @@ Options:
 ${IDENTITY_HELP}
   --label LABEL            the label the request promotes to (default main; the identity token vouches for it)
   --concurrency N          artifacts in parallel (default 8)
-  --json                print the result as one JSON object on stdout
-  -h, --help            this help
+  --json                   print the result as one JSON object on stdout
+  -h, --help               this help
 `,
     async run(args, ctx) {
         const { values, positionals } = (0, args_ts_1.parse)(this.name, args, PROMOTION_OPTIONS);
         const result = await (0, pipeline_1.validate)(promotionOptions(this.name, values, positionals, ctx));
         if (values.json)
             return ctx.json(result, result.ok);
-        ctx.out((0, output_ts_1.table)(['VERDICT', 'ARTIFACT', 'CHECKS', 'REASON'], result.artifacts.map((a) => [a.verdict, `${a.subdir}/${a.filename}`, `${a.checks.filter((c) => c.ok).length}/${a.checks.length} ok`, (0, output_ts_1.reasonCell)(a.reason, `${a.subdir}/${a.filename}`, a.filename)])));
+        ctx.out(verdictTable(result.artifacts));
         ctx.out(`\n${uploaderLine(result.uploader)}`);
         ctx.out(`${result.artifacts.filter((a) => a.verdict === 'passed').length} passed, ${result.artifacts.filter((a) => a.verdict !== 'passed').length} failed\n`);
         return result.ok ? 0 : 1;
@@ -52839,8 +52887,8 @@ ${IDENTITY_HELP}
   --github-owner-type T    org (default) or user
   --visibility-check M     warn (default with --github-owner), fail (exit 1) or off
   --concurrency N          artifacts in parallel (default 16)
-  --json                print the result as one JSON object on stdout
-  -h, --help            this help
+  --json                   print the result as one JSON object on stdout
+  -h, --help               this help
 `,
     async run(args, ctx) {
         const { values, positionals } = (0, args_ts_1.parse)(this.name, args, {
@@ -52865,13 +52913,7 @@ ${IDENTITY_HELP}
         });
         if (values.json)
             return ctx.json(result, result.ok);
-        ctx.out((0, output_ts_1.table)(['STATUS', 'ARTIFACT', 'PRODUCTION', 'STAGING', 'REASON'], result.artifacts.map((a) => [
-            a.status,
-            `${a.subdir}/${a.filename}`,
-            (0, output_ts_1.shortDigest)(a.productionDigest),
-            a.stagingRemoved === undefined ? '-' : a.stagingRemoved ? 'removed' : 'kept (gc)',
-            (0, output_ts_1.reasonCell)(a.reason, `${a.subdir}/${a.filename}`, a.filename),
-        ])));
+        ctx.out(promotionTable(result.artifacts));
         const good = result.artifacts.filter((a) => a.status === 'promoted' || a.status === 'already-promoted').length;
         ctx.out(`\n${uploaderLine(result.uploader)}`);
         ctx.out(`${good} promoted or already there, ${result.artifacts.length - good} rejected or failed\n`);
@@ -52892,12 +52934,14 @@ ${IDENTITY_HELP}
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.reindexCommand = void 0;
+exports.indexTable = indexTable;
 const pipeline_1 = __nccwpck_require__(61524);
 const args_ts_1 = __nccwpck_require__(27109);
 const output_ts_1 = __nccwpck_require__(57101);
 const usage_ts_1 = __nccwpck_require__(47105);
-function subdirTable(ctx, result) {
-    ctx.out((0, output_ts_1.table)(['SUBDIR', 'PACKAGES', 'ADDED', 'REMOVED', 'REPODATA', 'TAGS', 'LABELS'], result.subdirs.map((s) => [
+/** reindex's table (the demo prints it too): per subdir its packages, the repodata pushed, its label indexes. */
+function indexTable(result) {
+    return ((0, output_ts_1.table)(['SUBDIR', 'PACKAGES', 'ADDED', 'REMOVED', 'REPODATA', 'TAGS', 'LABELS'], result.subdirs.map((s) => [
         s.subdir,
         String(s.packages),
         String(s.added),
@@ -52905,14 +52949,12 @@ function subdirTable(ctx, result) {
         (0, output_ts_1.shortDigest)(s.repodataDigest),
         s.tags.join(' ') || '(unchanged)',
         (s.labels ?? []).map((l) => `${l.label}:${l.packages}${l.pushed ? '*' : ''}`).join(' ') || '-',
-    ])));
-    for (const e of result.errors ?? [])
-        ctx.out(`error: ${e}\n`);
+    ])) + (result.errors ?? []).map((e) => `error: ${e}\n`).join(''));
 }
 exports.reindexCommand = {
     name: 'reindex',
     summary: "rebuild a channel's repodata from production",
-    help: `Usage: oci-channel reindex --channel CHANNEL [--subdir SUBDIR]... [--full] [--out DIR] [--cache-dir DIR]
+    help: `Usage: oci-channel reindex --channel CHANNEL [--subdir SUBDIR]... [--allow-subdir SUBDIR]... [--full] [--out DIR] [--cache-dir DIR]
                            [--patch-generator PATH|SUBDIR/FILENAME | --patch-package NAME] [--patch-instructions DIR]
                            [--github-owner OWNER [--github-owner-type org|user] [--visibility-check fail|warn|off]] [--json]
        oci-channel reindex --channel CHANNEL --remove-subdir SUBDIR [--json]
@@ -52984,7 +53026,7 @@ Options:
                 ctx.out(`The channel holds no packages: channeldata.json was removed too.\n`);
             if (removed.reindex) {
                 ctx.out('\nchanneldata.json rebuilt without it; the index now:\n\n');
-                subdirTable(ctx, removed.reindex);
+                ctx.out(indexTable(removed.reindex));
             }
             return removed.ok ? 0 : 1;
         }
@@ -53006,7 +53048,7 @@ Options:
         });
         if (values.json)
             return ctx.json(result, result.ok);
-        subdirTable(ctx, result);
+        ctx.out(indexTable(result));
         for (const p of result.privatePackages ?? [])
             ctx.out(`not public: ${p.fix}\n`);
         return result.ok ? 0 : 1;
@@ -53267,19 +53309,7 @@ function table(header, rows) {
 }
 /** A reason shown next to the thing it is about: without a leading `THING: ` the row names already. */
 function reasonCell(reason, ...subjects) {
-    if (!reason)
-        return '';
-    let rest = reason;
-    for (let changed = true; changed;) {
-        changed = false;
-        for (const subject of subjects) {
-            if (subject && rest.startsWith(`${subject}: `)) {
-                rest = rest.slice(subject.length + 2);
-                changed = true;
-            }
-        }
-    }
-    return rest;
+    return reason ? (0, pipeline_1.withoutSubject)(reason, ...subjects) : '';
 }
 function shortDigest(digest) {
     if (!digest)
@@ -53737,7 +53767,7 @@ function canonicalManifestDifference(manifest, pkg) {
         if (!isObject(actual))
             return `${name} is not a descriptor`;
         for (const key of Object.keys(actual))
-            if (!['mediaType', 'digest', 'size', 'annotations'].includes(key))
+            if (!['mediaType', 'digest', 'size', 'annotations', 'data'].includes(key))
                 return `${name} has field ${clip(key)}, which a package layer does not`;
         if (expected === other)
             continue;
@@ -53745,6 +53775,10 @@ function canonicalManifestDifference(manifest, pkg) {
             if (actual[key] !== expected[key])
                 return `${name} ${key} is ${clip(String(actual[key]))}, the package yields ${clip(String(expected[key]))}`;
         }
+        // `data` (index.json inline, what reindex reads) must be exactly the package's; a manifest written before it
+        // existed, or merged onto one, may lack it (reindex then reads the blob).
+        if (actual.data !== undefined && actual.data !== expected.data)
+            return `${name} data is not the content the package yields`;
         const difference = annotationDifference(actual.annotations, (expected.annotations ?? {}), UNVERIFIABLE_LAYER_ANNOTATIONS, `${name} `);
         if (difference)
             return difference;
@@ -53850,7 +53884,12 @@ const records_ts_1 = __nccwpck_require__(16597);
 const json_ts_1 = __nccwpck_require__(68965);
 const repodata_ts_1 = __nccwpck_require__(31607);
 const version_ts_1 = __nccwpck_require__(89631);
-/** about.json fields channeldata carries, null when the newest package does not say. */
+const read_ts_1 = __nccwpck_require__(87767);
+/**
+ * about.json fields channeldata carries, null when the newest package does not say: conda-index's
+ * CHANNELDATA_FIELDS, with the icon fields and without license_family (which read.ts's CHANNEL_ABOUT_FIELDS keep
+ * in the manifest's about annotation).
+ */
 const ABOUT_FIELDS = [
     'description',
     'dev_url',
@@ -53868,8 +53907,6 @@ const ABOUT_FIELDS = [
     'summary',
     'tags',
 ];
-/** Package-content flags conda-index reads from info/; false when the index does not know them. */
-const FLAG_FIELDS = ['activate.d', 'binary_prefix', 'deactivate.d', 'post_link', 'pre_link', 'pre_unlink', 'text_prefix'];
 /**
  * channeldata.json for a whole channel: every subdir (empty ones too) and, per package name, the data of its
  * newest version (conda's version order, then newest build timestamp), run_exports by version, and the
@@ -53909,7 +53946,8 @@ function channelDataJson(subdirs, options = {}) {
         const about = newest?.about ?? (previous && previous.version === version ? previous : {});
         for (const field of ABOUT_FIELDS)
             entry[field] = about[field] ?? null;
-        for (const field of FLAG_FIELDS)
+        // The package-content flags read.ts found in info/paths.json; false when the index does not know them.
+        for (const field of read_ts_1.POST_INSTALL_FLAGS)
             entry[field] = about[field] === true;
         entry.run_exports = runExports;
         entry.subdirs = [...group.subdirs].sort();
@@ -54021,9 +54059,18 @@ var __exportStar = (this && this.__exportStar) || function(m, exports) {
     for (var p in m) if (p !== "default" && !Object.prototype.hasOwnProperty.call(exports, p)) __createBinding(exports, m, p);
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.newestVersion = void 0;
+exports.newestVersion = exports.writeJsonMapAtDepth1 = exports.JsonBytes = exports.estimateJsonMapBytes = exports.stableJson = exports.serializeCanonical = exports.pythonString = exports.nestedStableJson = exports.canonicalize = void 0;
 // Channel index formats: repodata.json (+zst), channeldata.json, run_exports.json, sharded repodata, index.html.
-__exportStar(__nccwpck_require__(68965), exports);
+var json_ts_1 = __nccwpck_require__(68965);
+Object.defineProperty(exports, "canonicalize", ({ enumerable: true, get: function () { return json_ts_1.canonicalize; } }));
+Object.defineProperty(exports, "nestedStableJson", ({ enumerable: true, get: function () { return json_ts_1.nestedStableJson; } }));
+Object.defineProperty(exports, "pythonString", ({ enumerable: true, get: function () { return json_ts_1.pythonString; } }));
+Object.defineProperty(exports, "serializeCanonical", ({ enumerable: true, get: function () { return json_ts_1.serializeCanonical; } }));
+Object.defineProperty(exports, "stableJson", ({ enumerable: true, get: function () { return json_ts_1.stableJson; } }));
+var json_bytes_ts_1 = __nccwpck_require__(9319);
+Object.defineProperty(exports, "estimateJsonMapBytes", ({ enumerable: true, get: function () { return json_bytes_ts_1.estimateJsonMapBytes; } }));
+Object.defineProperty(exports, "JsonBytes", ({ enumerable: true, get: function () { return json_bytes_ts_1.JsonBytes; } }));
+Object.defineProperty(exports, "writeJsonMapAtDepth1", ({ enumerable: true, get: function () { return json_bytes_ts_1.writeJsonMapAtDepth1; } }));
 __exportStar(__nccwpck_require__(16597), exports);
 __exportStar(__nccwpck_require__(31607), exports);
 __exportStar(__nccwpck_require__(16340), exports);
@@ -54038,123 +54085,20 @@ __exportStar(__nccwpck_require__(72389), exports);
 
 /***/ }),
 
-/***/ 68965:
-/***/ ((__unused_webpack_module, exports) => {
+/***/ 9319:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
-// Deterministic JSON exactly as conda-index writes it: Python's json.dumps(value, indent=2, sort_keys=True)
-// plus a final newline, so our repodata.json is byte-identical to conda-index's for the same records.
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.JsonBytes = void 0;
-exports.canonicalize = canonicalize;
-exports.serializeCanonical = serializeCanonical;
-exports.nestedStableJson = nestedStableJson;
-exports.pythonString = pythonString;
 exports.estimateJsonMapBytes = estimateJsonMapBytes;
 exports.writeJsonMapAtDepth1 = writeJsonMapAtDepth1;
-exports.stableJson = stableJson;
-// JS objects list integer-like keys first, numerically, whatever the insertion order: such keys need the
-// slow serializer to keep Python's code-point order.
-const INTEGER_KEY = /^(?:0|[1-9][0-9]{0,9})$/;
-// Python's ensure_ascii escapes everything outside space..'~'; JSON.stringify already escapes control chars.
-const NON_ASCII = /[\u007f-\uffff]/g;
-function escapeNonAscii(text) {
-    return text.replace(NON_ASCII, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-function hasNonAscii(text) {
-    NON_ASCII.lastIndex = 0;
-    const found = NON_ASCII.test(text);
-    NON_ASCII.lastIndex = 0;
-    return found;
-}
-/** Python-compatible key order: by UTF-16 code unit, which equals code-point order within the BMP. */
-function sortedKeys(object) {
-    return Object.keys(object).sort();
-}
-/**
- * A copy of `value` whose objects have sorted keys; `undefined` members are dropped (as JSON does).
- * Done once per record, so serializing a whole subdir is one JSON.stringify.
- */
-function canonicalize(value) {
-    let integerKeys = false;
-    const walk = (v) => {
-        if (v === null || typeof v !== 'object')
-            return v;
-        if (Array.isArray(v))
-            return v.map((item) => (item === undefined ? null : walk(item)));
-        if (v instanceof Uint8Array)
-            return Buffer.from(v).toString('hex');
-        const out = {};
-        for (const key of sortedKeys(v)) {
-            const item = v[key];
-            if (item === undefined || typeof item === 'function')
-                continue;
-            if (INTEGER_KEY.test(key))
-                integerKeys = true;
-            // An own "__proto__" (JSON.parse makes one) stays a member; assigning it would set the prototype.
-            Object.defineProperty(out, key, { value: walk(item), enumerable: true, writable: true, configurable: true });
-        }
-        return out;
-    };
-    return { value: walk(value), integerKeys };
-}
-/** json.dumps(indent=2, sort_keys=True) of an already canonical value, without the final newline. */
-function pythonDumps(value, indent) {
-    if (value === null || typeof value !== 'object')
-        return JSON.stringify(value);
-    const inner = `${indent}  `;
-    if (Array.isArray(value)) {
-        if (value.length === 0)
-            return '[]';
-        return `[\n${inner}${value.map((v) => pythonDumps(v, inner)).join(`,\n${inner}`)}\n${indent}]`;
-    }
-    const keys = sortedKeys(value);
-    if (keys.length === 0)
-        return '{}';
-    const parts = keys.map((k) => `${JSON.stringify(k)}: ${pythonDumps(value[k], inner)}`);
-    return `{\n${inner}${parts.join(`,\n${inner}`)}\n${indent}}`;
-}
-/** Serializes a canonical value as conda-index does (2-space indent, sorted keys, ASCII, final newline). */
-function serializeCanonical(canonical) {
-    const text = canonical.integerKeys ? pythonDumps(canonical.value, '') : JSON.stringify(canonical.value, null, 2);
-    return `${hasNonAscii(text) ? escapeNonAscii(text) : text}\n`;
-}
-function collectKeys(value, into) {
-    if (value === null || typeof value !== 'object')
-        return;
-    if (Array.isArray(value)) {
-        for (const item of value)
-            collectKeys(item, into);
-        return;
-    }
-    for (const key in value) {
-        into.add(key);
-        collectKeys(value[key], into);
-    }
-}
-/**
- * The stableJson text of `value` (without the final newline) as it appears nested `depth` levels deep.
- * JSON.stringify with a sorted key list writes every object's keys in that list's order, integer-like keys
- * included, in native code: the fast path for 100,000 records.
- */
-function nestedStableJson(value, depth) {
-    const keys = new Set();
-    collectKeys(value, keys);
-    let text = JSON.stringify(value, [...keys].sort(), 2);
-    if (depth > 0 && text.includes('\n'))
-        text = text.replace(/\n/g, `\n${'  '.repeat(depth)}`);
-    return hasNonAscii(text) ? escapeNonAscii(text) : text;
-}
-/** A JSON string literal as Python's json.dumps writes it (ASCII only). */
-function pythonString(text) {
-    const json = JSON.stringify(text);
-    return hasNonAscii(json) ? escapeNonAscii(json) : json;
-}
-// --- whole index files at conda-forge's size ------------------------------------------------------------
-// A subdir's repodata.json can pass 500 MB: more than one V8 string may hold, and building it record by record
-// (a string per record, then one big concatenation) doubles the heap a 700,000-record build needs. Instead,
-// map entries are written in batches: one native JSON.stringify per batch of records whose keys are already
-// in order, straight into Buffers.
+// Whole index files at conda-forge's size, as the bytes json.dumps(indent=2, sort_keys=True) writes them (json.ts
+// serializes single values). A subdir's repodata.json can pass 500 MB: more than one V8 string may hold, and
+// building it record by record (a string per record, then one big concatenation) doubles the heap a
+// 700,000-record build needs. Instead, map entries are written in batches: one native JSON.stringify per batch of
+// records whose keys are already in order, straight into Buffers.
+const json_ts_1 = __nccwpck_require__(68965);
 /**
  * Records per JSON.stringify call: enough to spend the time in native code, few enough that each string stays
  * in V8's young generation (under 128 KiB): big strings go to the old generation, whose collections get slower
@@ -54166,11 +54110,6 @@ const NEEDS_SLOW_PATH = Symbol('needs the slow serializer');
 function plainObject(value) {
     const proto = Object.getPrototypeOf(value);
     return proto === Object.prototype || proto === null;
-}
-/** A key V8 would list first (an array index): '0'-'9' first, checked by the regex only then. */
-function integerLike(key) {
-    const c = key.charCodeAt(0);
-    return c >= 48 && c <= 57 && INTEGER_KEY.test(key);
 }
 /**
  * `value` itself when JSON.stringify already writes it in Python's key order (every object plain, keys sorted,
@@ -54202,7 +54141,7 @@ function inJsonOrder(value) {
     const members = new Array(keys.length);
     for (let i = 0; i < keys.length; i++) {
         const key = keys[i];
-        if (integerLike(key) || key === '__proto__')
+        if ((0, json_ts_1.isIntegerKey)(key) || key === '__proto__')
             return NEEDS_SLOW_PATH;
         if (i > 0 && keys[i - 1] > key)
             sorted = false;
@@ -54265,7 +54204,6 @@ class JsonBytes {
     }
 }
 exports.JsonBytes = JsonBytes;
-const ascii = (text) => (hasNonAscii(text) ? escapeNonAscii(text) : text);
 // JSON.stringify({p: {...}}, null, 2) puts the map's members exactly where a depth-1 map has them.
 const BATCH_HEAD = '{\n  "p": {';
 const BATCH_TAIL = '\n  }\n}';
@@ -54298,7 +54236,7 @@ function writeJsonMapAtDepth1(out, entries) {
             return;
         const text = JSON.stringify({ p: batch }, null, 2);
         out.text(written === 0 ? '{' : ',');
-        out.text(ascii(text.slice(BATCH_HEAD.length, text.length - BATCH_TAIL.length)));
+        out.text((0, json_ts_1.asciiJson)(text.slice(BATCH_HEAD.length, text.length - BATCH_TAIL.length)));
         written += inBatch;
         batch = {};
         inBatch = 0;
@@ -54306,10 +54244,10 @@ function writeJsonMapAtDepth1(out, entries) {
     for (const [key, value] of entries) {
         if (Object.hasOwn(batch, key))
             flush(); // a repeated key stays repeated, as in the input
-        const ordered = integerLike(key) || key === '__proto__' ? NEEDS_SLOW_PATH : inJsonOrder(value);
+        const ordered = (0, json_ts_1.isIntegerKey)(key) || key === '__proto__' ? NEEDS_SLOW_PATH : inJsonOrder(value);
         if (ordered === NEEDS_SLOW_PATH) {
             flush();
-            out.text(`${written === 0 ? '{' : ','}\n    ${pythonString(key)}: ${ascii(pythonDumps(canonicalize(value).value, '    '))}`);
+            out.text(`${written === 0 ? '{' : ','}\n    ${(0, json_ts_1.pythonString)(key)}: ${(0, json_ts_1.asciiJson)((0, json_ts_1.pythonDumps)((0, json_ts_1.canonicalize)(value).value, '    '))}`);
             written++;
             continue;
         }
@@ -54319,6 +54257,131 @@ function writeJsonMapAtDepth1(out, entries) {
     }
     flush();
     out.text(written === 0 ? '{}' : '\n  }');
+}
+
+
+/***/ }),
+
+/***/ 68965:
+/***/ ((__unused_webpack_module, exports) => {
+
+
+// Deterministic JSON exactly as conda-index writes it: Python's json.dumps(value, indent=2, sort_keys=True)
+// plus a final newline, so our repodata.json is byte-identical to conda-index's for the same records.
+// This file serializes values (a record, channeldata.json); json-bytes.ts writes whole index files as bytes.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.isIntegerKey = isIntegerKey;
+exports.asciiJson = asciiJson;
+exports.canonicalize = canonicalize;
+exports.pythonDumps = pythonDumps;
+exports.serializeCanonical = serializeCanonical;
+exports.nestedStableJson = nestedStableJson;
+exports.pythonString = pythonString;
+exports.stableJson = stableJson;
+// JS objects list integer-like keys first, numerically, whatever the insertion order: such keys need the
+// slow serializer to keep Python's code-point order.
+const INTEGER_KEY = /^(?:0|[1-9][0-9]{0,9})$/;
+/** A key V8 would list first (an array index): '0'-'9' first, checked by the regex only then. */
+function isIntegerKey(key) {
+    const c = key.charCodeAt(0);
+    return c >= 48 && c <= 57 && INTEGER_KEY.test(key);
+}
+// Python's ensure_ascii escapes everything outside space..'~'; JSON.stringify already escapes control chars.
+const NON_ASCII = /[\u007f-\uffff]/g;
+function escapeNonAscii(text) {
+    return text.replace(NON_ASCII, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+function hasNonAscii(text) {
+    NON_ASCII.lastIndex = 0;
+    const found = NON_ASCII.test(text);
+    NON_ASCII.lastIndex = 0;
+    return found;
+}
+/** JSON text as Python's ensure_ascii writes it. */
+function asciiJson(text) {
+    return hasNonAscii(text) ? escapeNonAscii(text) : text;
+}
+/** Python-compatible key order: by UTF-16 code unit, which equals code-point order within the BMP. */
+function sortedKeys(object) {
+    return Object.keys(object).sort();
+}
+/**
+ * A copy of `value` whose objects have sorted keys; `undefined` members are dropped (as JSON does).
+ * Done once per record, so serializing a whole subdir is one JSON.stringify.
+ */
+function canonicalize(value) {
+    let integerKeys = false;
+    const walk = (v) => {
+        if (v === null || typeof v !== 'object')
+            return v;
+        if (Array.isArray(v))
+            return v.map((item) => (item === undefined ? null : walk(item)));
+        if (v instanceof Uint8Array)
+            return Buffer.from(v).toString('hex');
+        const out = {};
+        for (const key of sortedKeys(v)) {
+            const item = v[key];
+            if (item === undefined || typeof item === 'function')
+                continue;
+            if (INTEGER_KEY.test(key))
+                integerKeys = true;
+            // An own "__proto__" (JSON.parse makes one) stays a member; assigning it would set the prototype.
+            Object.defineProperty(out, key, { value: walk(item), enumerable: true, writable: true, configurable: true });
+        }
+        return out;
+    };
+    return { value: walk(value), integerKeys };
+}
+/** json.dumps(indent=2, sort_keys=True) of an already canonical value, without the final newline. */
+function pythonDumps(value, indent) {
+    if (value === null || typeof value !== 'object')
+        return JSON.stringify(value);
+    const inner = `${indent}  `;
+    if (Array.isArray(value)) {
+        if (value.length === 0)
+            return '[]';
+        return `[\n${inner}${value.map((v) => pythonDumps(v, inner)).join(`,\n${inner}`)}\n${indent}]`;
+    }
+    const keys = sortedKeys(value);
+    if (keys.length === 0)
+        return '{}';
+    const parts = keys.map((k) => `${JSON.stringify(k)}: ${pythonDumps(value[k], inner)}`);
+    return `{\n${inner}${parts.join(`,\n${inner}`)}\n${indent}}`;
+}
+/** Serializes a canonical value as conda-index does (2-space indent, sorted keys, ASCII, final newline). */
+function serializeCanonical(canonical) {
+    const text = canonical.integerKeys ? pythonDumps(canonical.value, '') : JSON.stringify(canonical.value, null, 2);
+    return `${asciiJson(text)}\n`;
+}
+function collectKeys(value, into) {
+    if (value === null || typeof value !== 'object')
+        return;
+    if (Array.isArray(value)) {
+        for (const item of value)
+            collectKeys(item, into);
+        return;
+    }
+    for (const key in value) {
+        into.add(key);
+        collectKeys(value[key], into);
+    }
+}
+/**
+ * The stableJson text of `value` (without the final newline) as it appears nested `depth` levels deep.
+ * JSON.stringify with a sorted key list writes every object's keys in that list's order, integer-like keys
+ * included, in native code: the fast path for 100,000 records.
+ */
+function nestedStableJson(value, depth) {
+    const keys = new Set();
+    collectKeys(value, keys);
+    let text = JSON.stringify(value, [...keys].sort(), 2);
+    if (depth > 0 && text.includes('\n'))
+        text = text.replace(/\n/g, `\n${'  '.repeat(depth)}`);
+    return asciiJson(text);
+}
+/** A JSON string literal as Python's json.dumps writes it (ASCII only). */
+function pythonString(text) {
+    return asciiJson(JSON.stringify(text));
 }
 /** canonicalize + serializeCanonical. */
 function stableJson(value) {
@@ -54333,9 +54396,10 @@ function stableJson(value) {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.EMPTY_PATCH_INSTRUCTIONS = exports.PatchError = exports.PATCH_INSTRUCTIONS_VERSION = exports.PROTECTED_RECORD_FIELDS = void 0;
+exports.condaTwin = exports.EMPTY_PATCH_INSTRUCTIONS = exports.PatchError = exports.PATCH_INSTRUCTIONS_VERSION = exports.PROTECTED_RECORD_FIELDS = void 0;
 exports.parsePatchInstructions = parsePatchInstructions;
 exports.parsePatchInstructionsJson = parsePatchInstructionsJson;
+exports.applyRecordFix = applyRecordFix;
 exports.applyPatches = applyPatches;
 // Repodata patches (patch_instructions.json, as conda-forge-repodata-patches ships one per subdir), applied
 // exactly as conda-index applies them (`_apply_instructions` + `merge_or_update_dict(merge=False)`):
@@ -54411,10 +54475,11 @@ function parsePatchInstructionsJson(bytes, what) {
 const deepEqual = (a, b) => a === b || JSON.stringify(a) === JSON.stringify(b);
 const TAR_BZ2 = '.tar.bz2';
 const CONDA = '.conda';
-/** Python's str.replace: every occurrence. */
-const toConda = (filename) => filename.split(TAR_BZ2).join(CONDA);
-/** merge_or_update_dict(base, fix, merge=False) on a copy of `base`. */
-function mergeFix(base, fix) {
+/** The .conda name a `packages` fix also reaches: Python's str.replace, every occurrence. */
+const condaTwin = (filename) => filename.split(TAR_BZ2).join(CONDA);
+exports.condaTwin = condaTwin;
+/** merge_or_update_dict(base, fix, merge=False) on a copy of `base`: the record one fix makes (the input is kept). */
+function applyRecordFix(base, fix) {
     if (deepEqual(base, fix))
         return base;
     const out = { ...base };
@@ -54422,7 +54487,7 @@ function mergeFix(base, fix) {
         if (isMap(value)) {
             const current = key in out ? out[key] : value;
             // conda-index merges a map into a map; a map over a scalar has no defined merge there: it replaces it.
-            out[key] = isMap(current) ? mergeFix(current, value) : structuredClone(value);
+            out[key] = isMap(current) ? applyRecordFix(current, value) : structuredClone(value);
         }
         else if (Array.isArray(value)) {
             out[key] = structuredClone(value);
@@ -54441,7 +54506,7 @@ function applyOne(records, instructions) {
     const patch = (filename, fix) => {
         const record = records.get(filename);
         if (record)
-            records.set(filename, mergeFix(record, fix));
+            records.set(filename, applyRecordFix(record, fix));
     };
     // .tar.bz2 fixes: only records in "packages" (the .tar.bz2 ones) can match.
     for (const [filename, fix] of Object.entries(instructions.packages))
@@ -54450,7 +54515,7 @@ function applyOne(records, instructions) {
     // The same fixes for the .conda twin; a later key wins where two map to one name, as in a dict comprehension.
     const twins = new Map();
     for (const [filename, fix] of Object.entries(instructions.packages))
-        twins.set(toConda(filename), fix);
+        twins.set((0, exports.condaTwin)(filename), fix);
     for (const [filename, fix] of twins)
         if ((0, records_ts_1.isCondaV2)(filename))
             patch(filename, fix);
@@ -54458,7 +54523,7 @@ function applyOne(records, instructions) {
         if ((0, records_ts_1.isCondaV2)(filename))
             patch(filename, fix);
     // Each name is looked up as given in "packages" and, a .tar.bz2 name turned .conda, in "packages.conda".
-    const formats = (filename) => [...new Set([...((0, records_ts_1.isCondaV2)(filename) ? [] : [filename]), filename.endsWith(TAR_BZ2) ? toConda(filename) : filename])];
+    const formats = (filename) => [...new Set([...((0, records_ts_1.isCondaV2)(filename) ? [] : [filename]), filename.endsWith(TAR_BZ2) ? (0, exports.condaTwin)(filename) : filename])];
     for (const name of instructions.revoke) {
         for (const filename of formats(name)) {
             const record = records.get(filename);
@@ -54584,6 +54649,7 @@ exports.zstdCompress = zstdCompress;
 exports.zstdDecompress = zstdDecompress;
 // repodata.json (CEP 36, repodata_version 1) exactly as conda-index serializes it, and its zstd form.
 const node_zlib_1 = __importDefault(__nccwpck_require__(38522));
+const json_bytes_ts_1 = __nccwpck_require__(9319);
 const json_ts_1 = __nccwpck_require__(68965);
 const records_ts_1 = __nccwpck_require__(16597);
 /** `[filename, value]` of the packages of one format, made as they are written (none are kept). */
@@ -54597,14 +54663,14 @@ function* entriesOf(list, conda, value) {
  * members after them, already serialized) with one value per package file.
  */
 function packageMapFile(subdir, list, value, tail, info = { subdir }) {
-    const out = new json_ts_1.JsonBytes();
+    const out = new json_bytes_ts_1.JsonBytes();
     // One Buffer for the whole file when the estimate holds (10% of room for what the sample missed).
-    const estimate = (0, json_ts_1.estimateJsonMapBytes)(list.length, (i) => [list[i].filename, value(list[i])]);
+    const estimate = (0, json_bytes_ts_1.estimateJsonMapBytes)(list.length, (i) => [list[i].filename, value(list[i])]);
     out.reserve(1.1 * estimate + tail.length + 4096);
     out.text(`{\n  "info": ${(0, json_ts_1.nestedStableJson)(info, 1)},\n  "packages": `);
-    (0, json_ts_1.writeJsonMapAtDepth1)(out, entriesOf(list, false, value));
+    (0, json_bytes_ts_1.writeJsonMapAtDepth1)(out, entriesOf(list, false, value));
     out.text(',\n  "packages.conda": ');
-    (0, json_ts_1.writeJsonMapAtDepth1)(out, entriesOf(list, true, value));
+    (0, json_bytes_ts_1.writeJsonMapAtDepth1)(out, entriesOf(list, true, value));
     out.text(`${tail}\n}\n`);
     return out.toBuffer();
 }
@@ -54842,15 +54908,33 @@ function decodeShard(bytes, what = 'shard') {
 /***/ }),
 
 /***/ 73109:
-/***/ ((__unused_webpack_module, exports) => {
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.sameJson = sameJson;
-exports.updatedRecord = updatedRecord;
+exports.patchedRecordCount = patchedRecordCount;
+exports.condaTwinFixes = condaTwinFixes;
+exports.fixedRecord = fixedRecord;
+exports.servesUpstreamRecord = servesUpstreamRecord;
+exports.emptyPatchInstructions = emptyPatchInstructions;
 exports.upstreamPatch = upstreamPatch;
+// What a mirror must patch so its repodata says what upstream says. Upstream channels edit records after the
+// fact (repodata patches: a tightened dependency, a license fixed, a field dropped, a revoked build); a mirror
+// that indexes the packages themselves would serve the original records. Per subdir, this compares each
+// mirrored file's upstream record with the record its package gives (`repodataRecord` of info/index.json + md5,
+// sha256, size) and folds the difference into the channel's own patch_instructions.json, which reindex applies
+// the way conda-index applies them (`applyRecordFix` in patches.ts):
+//   1. `packages` entries fix the .tar.bz2 records, and the .conda record of the same stem too;
+//   2. `packages.conda` entries then fix the .conda records;
+//   a fix sets the fields it names (maps merged key by key, lists and scalars replaced), and `null` deletes a
+//   field the record has (and writes `null` where it has none).
+// One entry per filename: a file compared again gets its entry replaced, or dropped when its upstream record is
+// its package record again; entries of files not compared are kept.
+const patches_ts_1 = __nccwpck_require__(72389);
 const CONDA = '.conda';
 const TAR_BZ2 = '.tar.bz2';
+const PROTECTED = new Set(patches_ts_1.PROTECTED_RECORD_FIELDS);
 function isPlainObject(value) {
     return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -54868,70 +54952,135 @@ function sameJson(a, b) {
     }
     return false;
 }
-/** `base` updated by `patch` as conda-index does (objects merged key by key, anything else replaced). */
-function updatedRecord(base, patch) {
-    const out = { ...base };
-    for (const [key, value] of Object.entries(patch)) {
-        out[key] = isPlainObject(value) && isPlainObject(out[key]) ? updatedRecord(out[key], value) : value;
-    }
-    return out;
-}
 /**
- * Fields to set on `base` so it reads as `target`, and the fields that cannot get there (in `base`, not in
- * `target`, at any depth: an update never deletes).
+ * The fix that turns `base` into `target` under applyRecordFix, keys sorted; what cannot get there goes to
+ * `missing` as `<at>field`. `top`: the record itself (protected fields are only checked there).
  */
-function fieldsToSet(base, target, path, missing) {
-    const set = {};
-    for (const key of Object.keys(target).sort()) {
-        if (!sameJson(base[key], target[key]))
-            set[key] = target[key];
-    }
-    const walk = (from, to, at) => {
-        for (const key of Object.keys(from)) {
-            if (!Object.hasOwn(to, key))
+function recordFix(base, target, at, missing, top) {
+    const fix = {};
+    for (const key of [...new Set([...Object.keys(base), ...Object.keys(target)])].sort()) {
+        const inBase = Object.hasOwn(base, key);
+        const inTarget = Object.hasOwn(target, key);
+        if (inBase && inTarget && sameJson(base[key], target[key]))
+            continue;
+        if (top && PROTECTED.has(key)) {
+            if (key !== 'indexed_timestamp')
                 missing.push(`${at}${key}`);
-            else if (isPlainObject(from[key]) && isPlainObject(to[key]))
-                walk(from[key], to[key], `${at}${key}.`);
+            continue;
         }
-    };
-    walk(base, target, path);
-    return set;
+        const want = target[key];
+        if (!inTarget)
+            fix[key] = null; // upstream dropped it: a null fix deletes it
+        else if (want === null) {
+            if (inBase)
+                missing.push(`${at}${key}`); // a null fix would delete it, not set it to null
+            else
+                fix[key] = null; // written as null where the record has none
+        }
+        else if (isPlainObject(want) && isPlainObject(base[key])) {
+            const nested = recordFix(base[key], want, `${at}${key}.`, missing, false);
+            if (Object.keys(nested).length > 0)
+                fix[key] = nested;
+        }
+        else
+            fix[key] = structuredClone(want);
+    }
+    return fix;
+}
+/** How many records the instructions fix (entries in `packages` and `packages.conda`). */
+function patchedRecordCount(instructions) {
+    return Object.keys(instructions.packages).length + Object.keys(instructions['packages.conda']).length;
+}
+/** What `packages` fixes reach each .conda by name (a later key wins, as in conda-index's dict comprehension). */
+function condaTwinFixes(instructions) {
+    const twins = new Map();
+    for (const [filename, fix] of Object.entries(instructions.packages))
+        twins.set((0, patches_ts_1.condaTwin)(filename), fix);
+    return twins;
 }
 /**
- * The patch instructions that turn each mirrored file's package record into its upstream record.
- * `remove`: filenames upstream no longer lists, to take out of the index too (the caller decides).
+ * One file's record as the instructions' fixes leave it (`packages`, its .conda twin's, then `packages.conda`;
+ * revoke and remove aside). `twins`: condaTwinFixes of the same instructions.
+ */
+function fixedRecord(filename, record, instructions, twins) {
+    if (filename.endsWith(TAR_BZ2)) {
+        const fix = instructions.packages[filename];
+        return fix ? (0, patches_ts_1.applyRecordFix)(record, fix) : record;
+    }
+    const twin = twins.get(filename);
+    const own = instructions['packages.conda'][filename];
+    const once = twin ? (0, patches_ts_1.applyRecordFix)(record, twin) : record;
+    return own ? (0, patches_ts_1.applyRecordFix)(once, own) : once;
+}
+/**
+ * Whether a channel serving `served` already says what upstream says, as far as patches can say it: fields
+ * a patch may not touch (and each channel's own indexed_timestamp) are left out of the comparison.
+ */
+function servesUpstreamRecord(served, upstream) {
+    const strip = (record) => Object.fromEntries(Object.entries(record).filter(([key]) => !PROTECTED.has(key)));
+    return sameJson(strip(served), strip(upstream));
+}
+/** The instructions with nothing in them, as mirror writes them. */
+function emptyPatchInstructions() {
+    return { patch_instructions_version: 1, packages: {}, 'packages.conda': {}, remove: [], revoke: [] };
+}
+/**
+ * Folds the mirrored files' upstream records into `stored` (the channel's instructions so far, or none):
+ * each .tar.bz2 compared gets the `packages` entry that turns its package record into upstream's (none when
+ * they are equal); then each .conda compared gets the `packages.conda` entry it needs on top of whatever
+ * `packages` entry reaches it by name (so a .tar.bz2 patch its .conda does not share is set back). `remove`
+ * adds filenames to the remove list; `relisted` takes off it the names upstream lists again. `revoke` and
+ * entries of files not compared are kept as stored.
  */
 function upstreamPatch(subdir, records, options = {}) {
-    const instructions = { patch_instructions_version: 1, packages: {}, 'packages.conda': {}, remove: [], revoke: [] };
+    const stored = options.stored;
+    const out = {
+        patch_instructions_version: 1,
+        packages: { ...stored?.packages },
+        'packages.conda': { ...stored?.['packages.conda'] },
+        remove: [...(stored?.remove ?? [])],
+        revoke: [...(stored?.revoke ?? [])],
+    };
     const unrepresentable = [];
+    const patched = [];
+    let changed = 0;
+    const put = (map, filename, fix) => {
+        const has = Object.keys(fix).length > 0;
+        if (has)
+            patched.push(filename);
+        if (has ? sameJson(map[filename], fix) : !Object.hasOwn(map, filename))
+            return;
+        changed++;
+        if (has)
+            map[filename] = fix;
+        else
+            delete map[filename];
+    };
     const conda = [];
     for (const file of records) {
-        if (file.filename.endsWith(TAR_BZ2)) {
-            const missing = [];
-            const set = fieldsToSet(file.derived, file.upstream, `${file.filename}: `, missing);
-            unrepresentable.push(...missing);
-            if (Object.keys(set).length > 0)
-                instructions.packages[file.filename] = set;
-        }
-        else if (file.filename.endsWith(CONDA)) {
+        if (file.filename.endsWith(TAR_BZ2))
+            put(out.packages, file.filename, recordFix(file.derived, file.upstream, `${file.filename}: `, unrepresentable, true));
+        else if (file.filename.endsWith(CONDA))
             conda.push(file);
-        }
     }
-    // A .conda starts from its record as the .tar.bz2 entry of the same stem leaves it (conda-index applies
-    // `packages` to both formats), so it may need fields set back as well as fields of its own.
+    const twins = condaTwinFixes(out);
     for (const file of conda) {
-        const sibling = instructions.packages[`${file.filename.slice(0, -CONDA.length)}${TAR_BZ2}`];
-        const base = sibling ? updatedRecord(file.derived, sibling) : file.derived;
-        const missing = [];
-        const set = fieldsToSet(base, file.upstream, `${file.filename}: `, missing);
-        unrepresentable.push(...missing);
-        if (Object.keys(set).length > 0)
-            instructions['packages.conda'][file.filename] = set;
+        const twin = twins.get(file.filename);
+        const base = twin ? (0, patches_ts_1.applyRecordFix)(file.derived, twin) : file.derived;
+        put(out['packages.conda'], file.filename, recordFix(base, file.upstream, `${file.filename}: `, unrepresentable, true));
     }
-    instructions.packages = sortedByKey(instructions.packages);
-    instructions['packages.conda'] = sortedByKey(instructions['packages.conda']);
-    instructions.remove = [...new Set(options.remove ?? [])].sort();
-    return { subdir, instructions, unrepresentable: unrepresentable.sort() };
+    const remove = new Set(out.remove);
+    for (const filename of options.remove ?? [])
+        if (!remove.has(filename))
+            (remove.add(filename), changed++);
+    if (options.relisted)
+        for (const filename of [...remove])
+            if (options.relisted(filename) && remove.delete(filename))
+                changed++;
+    out.remove = [...remove].sort();
+    out.packages = sortedByKey(out.packages);
+    out['packages.conda'] = sortedByKey(out['packages.conda']);
+    return { subdir, instructions: out, patched: patched.sort(), changed, unrepresentable: unrepresentable.sort() };
 }
 function sortedByKey(map) {
     return Object.fromEntries(Object.entries(map).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
@@ -55054,7 +55203,7 @@ var __exportStar = (this && this.__exportStar) || function(m, exports) {
     for (var p in m) if (p !== "default" && !Object.prototype.hasOwnProperty.call(exports, p)) __createBinding(exports, m, p);
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.readPatchesPackage = exports.MAX_PATCH_INSTRUCTIONS_BYTES = exports.withChannelSource = exports.canonicalManifestDifference = exports.zstdTo = exports.writeZip = exports.writeTarBz2 = exports.writeConda = exports.tarStreamOf = exports.randomStream = exports.defaultBuild = exports.bzip2To = exports.buildPackage = exports.rattler = exports.buildInfoTarGz = exports.recordFromPackage = exports.recordFromIndexJson = exports.STRIPPED_RECORD_FIELDS = exports.packageRepository = exports.encodeTag = exports.describePackageManifest = exports.decodeTag = exports.creationTime = exports.buildPackageManifest = exports.CondaMediaType = exports.Annotation = exports.readPackageUnhashed = exports.readPackage = exports.hashPackageFile = exports.POST_INSTALL_FLAGS = exports.CHANNEL_ABOUT_FIELDS = exports.subdirFromIndex = exports.parsePackageFilename = exports.packageFilename = exports.KNOWN_SUBDIRS = exports.isValidSubdir = exports.isKnownSubdir = exports.parseLabel = exports.labelProblem = exports.isLabel = exports.MAX_LABEL_LENGTH = exports.MAIN_LABEL = exports.LABEL_PATTERN = exports.BROKEN_LABEL = exports.packageLimits = exports.DEFAULT_PACKAGE_LIMITS = exports.PackageError = void 0;
+exports.readPatchesPackage = exports.MAX_PATCH_INSTRUCTIONS_BYTES = exports.withChannelSource = exports.canonicalManifestDifference = exports.zstdTo = exports.writeZip = exports.writeTarBz2 = exports.writeConda = exports.tarStreamOf = exports.randomStream = exports.defaultBuild = exports.bzip2To = exports.buildPackage = exports.rattler = exports.buildInfoTarGz = exports.recordFromPackage = exports.recordFromIndexJson = exports.STRIPPED_RECORD_FIELDS = exports.packageRepository = exports.INLINE_INDEX_JSON_BYTES = exports.inlineDataMatches = exports.encodeTag = exports.describePackageManifest = exports.decodeTag = exports.creationTime = exports.buildPackageManifest = exports.CondaMediaType = exports.Annotation = exports.readPackageUnhashed = exports.readPackage = exports.hashPackageFile = exports.POST_INSTALL_FLAGS = exports.CHANNEL_ABOUT_FIELDS = exports.subdirFromIndex = exports.parsePackageFilename = exports.packageFilename = exports.KNOWN_SUBDIRS = exports.isValidSubdir = exports.isKnownSubdir = exports.parseLabel = exports.labelProblem = exports.isLabel = exports.MAX_LABEL_LENGTH = exports.MAIN_LABEL = exports.LABEL_PATTERN = exports.BROKEN_LABEL = exports.packageLimits = exports.DEFAULT_PACKAGE_LIMITS = exports.PackageError = void 0;
 var errors_ts_1 = __nccwpck_require__(8192);
 Object.defineProperty(exports, "PackageError", ({ enumerable: true, get: function () { return errors_ts_1.PackageError; } }));
 var limits_ts_1 = __nccwpck_require__(89595);
@@ -55089,6 +55238,8 @@ Object.defineProperty(exports, "creationTime", ({ enumerable: true, get: functio
 Object.defineProperty(exports, "decodeTag", ({ enumerable: true, get: function () { return layout_ts_1.decodeTag; } }));
 Object.defineProperty(exports, "describePackageManifest", ({ enumerable: true, get: function () { return layout_ts_1.describePackageManifest; } }));
 Object.defineProperty(exports, "encodeTag", ({ enumerable: true, get: function () { return layout_ts_1.encodeTag; } }));
+Object.defineProperty(exports, "inlineDataMatches", ({ enumerable: true, get: function () { return layout_ts_1.inlineDataMatches; } }));
+Object.defineProperty(exports, "INLINE_INDEX_JSON_BYTES", ({ enumerable: true, get: function () { return layout_ts_1.INLINE_INDEX_JSON_BYTES; } }));
 Object.defineProperty(exports, "packageRepository", ({ enumerable: true, get: function () { return layout_ts_1.packageRepository; } }));
 var record_ts_1 = __nccwpck_require__(89050);
 Object.defineProperty(exports, "STRIPPED_RECORD_FIELDS", ({ enumerable: true, get: function () { return record_ts_1.STRIPPED_RECORD_FIELDS; } }));
@@ -55225,13 +55376,14 @@ function quote(value) {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.Annotation = exports.CondaMediaType = void 0;
+exports.INLINE_INDEX_JSON_BYTES = exports.Annotation = exports.CondaMediaType = void 0;
 exports.packageRepository = packageRepository;
 exports.encodeTag = encodeTag;
 exports.decodeTag = decodeTag;
 exports.creationTime = creationTime;
 exports.buildPackageManifest = buildPackageManifest;
 exports.describePackageManifest = describePackageManifest;
+exports.inlineDataMatches = inlineDataMatches;
 // The conda OCI layout v0: repository names, tags, and the package manifest (see docs/layout.md).
 const node_crypto_1 = __nccwpck_require__(77598);
 const oci_1 = __nccwpck_require__(72849);
@@ -55370,6 +55522,8 @@ function buildPackageManifest(pkg, options = {}) {
         digest: (0, oci_1.sha256Digest)(pkg.indexJsonBytes),
         size: pkg.indexJsonBytes.byteLength,
         annotations: { [exports.Annotation.Title]: `${dist}/info/index.json`, [exports.Annotation.CreationTime]: stamp },
+        // index.json rides in the manifest too (OCI 1.1 `data`): reindex reads a package's record without a blob GET.
+        ...(pkg.indexJsonBytes.byteLength <= exports.INLINE_INDEX_JSON_BYTES ? { data: Buffer.from(pkg.indexJsonBytes).toString('base64') } : {}),
     };
     const packages = [packageLayer];
     let existingAnnotations = {};
@@ -55570,6 +55724,18 @@ function describePackageManifest(manifest, where = 'the manifest') {
     packages.sort((a, b) => FORMATS.indexOf(a.format) - FORMATS.indexOf(b.format));
     return view;
 }
+/**
+ * index.json up to this size is also carried in its layer's descriptor (`data`, base64; real ones are 0.5-5 KB), so
+ * the manifest alone holds the package's record. Larger ones are read from the blob.
+ */
+exports.INLINE_INDEX_JSON_BYTES = 16 * 1024;
+/** Whether a descriptor's `data` is exactly its blob: valid base64 of `size` bytes hashing to `digest`. */
+function inlineDataMatches(descriptor) {
+    if (typeof descriptor.data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(descriptor.data) || descriptor.data.length % 4 !== 0)
+        return false;
+    const bytes = Buffer.from(descriptor.data, 'base64');
+    return bytes.byteLength === descriptor.size && bytes.toString('base64') === descriptor.data && (0, oci_1.sha256Digest)(bytes) === descriptor.digest;
+}
 function descriptorOf(value, what, bad) {
     if (!value || typeof value !== 'object' || Array.isArray(value))
         throw bad(`${what} is not a descriptor`);
@@ -55581,7 +55747,9 @@ function descriptorOf(value, what, bad) {
     if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0)
         throw bad(`${what} has no valid size`);
     const annotations = d.annotations === undefined ? undefined : stringRecord(d.annotations, `${what} annotations`, bad);
-    return { mediaType: d.mediaType, digest: d.digest, size: d.size, ...(annotations ? { annotations } : {}) };
+    if (d.data !== undefined && !inlineDataMatches(d))
+        throw bad(`${what} carries data that is not its blob`);
+    return { mediaType: d.mediaType, digest: d.digest, size: d.size, ...(annotations ? { annotations } : {}), ...(typeof d.data === 'string' ? { data: d.data } : {}) };
 }
 function stringRecord(value, what, bad) {
     if (value === undefined)
@@ -59199,6 +59367,12 @@ class RemoteStore {
     /** Whether a cross-repository mount ever worked here, and how often one was answered with an upload session. */
     mountWorked = false;
     mountRefusals = 0;
+    /**
+     * Whether the registry takes OCI's single POST (`POST /blobs/uploads/?digest=` with the bytes): learned from the
+     * first small blob pushed (upload.ts), and while that question is out, the answer others wait for.
+     */
+    singlePost;
+    singlePostProbe;
     #client;
     constructor(location, options = {}) {
         this.location = location;
@@ -59206,6 +59380,7 @@ class RemoteStore {
         this.key = `registry:${location.scheme}://${location.host}`;
         this.chunkThreshold = options.chunkThresholdBytes ?? 64 * 1024 * 1024;
         this.chunkSize = Math.max(1, options.chunkSizeBytes ?? Number.POSITIVE_INFINITY);
+        this.singlePost = options.singlePost === false ? 'no' : 'unknown';
         this.#client = new client_ts_1.RegistryClient(location, options);
     }
     repository(relativeName) {
@@ -59788,6 +59963,12 @@ exports.checkPushAccess = checkPushAccess;
 // only where the registry asks for them (OCI-Chunk-Max-Length), where the caller set a chunk size, or after a
 // registry refused a body as too large (416 "the request body is too large", 413): that answer is not a glitch to
 // retry but a size to learn; the store keeps it for the rest of the run, so no blob is ever sent more than twice.
+//
+// How a small blob goes up: OCI's single POST (`POST /blobs/uploads/?digest=` with the bytes: one request) where
+// the registry takes it, else POST then PUT (two). Registries MAY support the single POST; one that does not answers
+// 202 with an upload session and ignores the body (distribution 2.8 does: measured), so the bytes then go again in
+// a PUT to that session. Each store asks once (one small blob alone, the others wait for the answer) and keeps
+// what it learned for the rest of the run: at most one blob is sent twice.
 const node_crypto_1 = __nccwpck_require__(77598);
 const node_stream_1 = __nccwpck_require__(57075);
 const promises_1 = __nccwpck_require__(58500);
@@ -59888,7 +60069,35 @@ async function pushMonolithic(t, source, size, digest, expected, options) {
     const context = t.context(digest);
     const attempts = source.replayable ? t.client.transport.attempts : 1;
     for (let attempt = 1;; attempt++) {
-        const { location, maxChunk } = await startUpload(t);
+        let session;
+        const single = await singlePostWorthTrying(t, source, size);
+        if (single) {
+            let posted;
+            try {
+                posted = await postWhole(t, source, size, digest, options);
+            }
+            catch (error) {
+                single.asking?.();
+                const transient = !(error instanceof errors_ts_1.OciError) || error.cause !== undefined || (error.status !== undefined && (0, http_ts_1.isRetryableStatus)(error.status));
+                if (transient && attempt < attempts && !options.signal?.aborted) {
+                    await (0, promises_1.setTimeout)(t.client.transport.backoff(attempt));
+                    continue;
+                }
+                throw error;
+            }
+            single.asking?.();
+            if (posted.kind === 'stored')
+                return { digest, size, pushed: true };
+            if (posted.kind === 'too-large') {
+                if (source.replayable)
+                    return pushStreamed(t, source, digest.startsWith('sha512:') ? 'sha512' : 'sha256', expected, options);
+                throw new errors_ts_1.ProtocolError(`POST blob ${(0, errors_ts_1.where)(context)}: the registry takes bodies of at most ${t.store.learnedBodyLimit} bytes; send it again, in chunks`, context);
+            }
+            // An upload session the registry opened instead (it ignored the body): the bytes go in the PUT below.
+            if (posted.kind === 'session')
+                session = posted;
+        }
+        const { location, maxChunk } = session ?? (await startUpload(t));
         if (size > maxChunk) {
             // The registry takes no body this large (OCI-Chunk-Max-Length): chunks, for this blob and the next ones.
             await cancelUpload(t, location);
@@ -59953,6 +60162,91 @@ async function pushMonolithic(t, source, size, digest, expected, options) {
         await cancelUpload(t, location);
         throw await (0, http_ts_1.responseError)(res, 'PUT blob', context);
     }
+}
+/** Blobs up to this size may ask whether the registry takes a single POST (the answer may cost sending it twice). */
+const SINGLE_POST_PROBE_BYTES = 1024 * 1024;
+/**
+ * Whether this blob goes up in a single POST: where the store learned that the registry takes it, or as the one
+ * question about it (a small replayable blob; blobs that come meanwhile wait for the answer).
+ */
+async function singlePostWorthTrying(t, source, size) {
+    const store = t.store;
+    while (store.singlePost === 'unknown' && store.singlePostProbe)
+        await store.singlePostProbe;
+    if (store.singlePost === 'yes')
+        return size <= (store.learnedBodyLimit ?? Number.POSITIVE_INFINITY) && {};
+    if (store.singlePost === 'no' || !source.replayable || size > SINGLE_POST_PROBE_BYTES)
+        return false;
+    // The question: claimed before any await, so the blobs that come meanwhile wait for its answer.
+    let asked;
+    store.singlePostProbe = new Promise((resolve) => (asked = resolve));
+    return {
+        asking: () => {
+            store.singlePostProbe = undefined;
+            asked();
+        },
+    };
+}
+/**
+ * `POST /blobs/uploads/?digest=` with the whole blob. `stored`: done in one request; `session`: the registry does not
+ * take a single POST and opened an ordinary upload session instead (the caller PUTs the bytes there); `refused`:
+ * it refused the route (the caller starts an ordinary session); `too-large`: a body limit was learned.
+ */
+async function postWhole(t, source, size, digest, options) {
+    const store = t.store;
+    const context = t.context(digest);
+    const url = t.url(`blobs/uploads/?digest=${encodeURIComponent(digest)}`);
+    const learn = (answer) => {
+        if (store.singlePost === 'unknown')
+            store.singlePost = answer;
+    };
+    const res = await t.client.request({
+        method: 'POST',
+        url,
+        headers: { 'content-type': store_ts_1.MediaType.OctetStream, 'content-length': String(size) },
+        scopes: t.push,
+        retry: false,
+        replayable: source.replayable,
+        signal: options.signal,
+        body: () => (0, node_stream_1.pipeline)(source.open(0), new streams_ts_1.SizeGuard(size, (why) => mismatch(t, digest, why), options.onProgress), () => { }),
+    }, context);
+    if (res.status === 201) {
+        await (0, http_ts_1.discard)(res);
+        learn('yes');
+        return { kind: 'stored' };
+    }
+    if (res.status === 202) {
+        await (0, http_ts_1.discard)(res);
+        learn('no');
+        const location = (0, http_ts_1.header)(res, 'location');
+        if (!location)
+            throw new errors_ts_1.ProtocolError(`POST blob ${(0, errors_ts_1.where)(context)}: an upload session without a Location; the registry is misbehaving`, context);
+        const maxChunk = Number((0, http_ts_1.header)(res, 'oci-chunk-max-length'));
+        return { kind: 'session', location: (0, http_ts_1.checkLocation)(url, location, 'upload location', context), maxChunk: Number.isSafeInteger(maxChunk) && maxChunk > 0 ? maxChunk : Number.POSITIVE_INFINITY };
+    }
+    if (res.status === 413 || res.status === 416) {
+        const refusal = await (0, http_ts_1.readRegistryError)(res);
+        const limit = bodyLimit(res.status, refusal.message, size);
+        if (limit === undefined)
+            throw new errors_ts_1.ProtocolError(`POST blob ${(0, errors_ts_1.where)(context)} failed: HTTP ${res.status}${refusal.code ? ` ${refusal.code}` : ''}`, { ...context, status: res.status, code: refusal.code });
+        learnBodyLimit(t, limit);
+        return { kind: 'too-large' };
+    }
+    if (res.status === 400) {
+        const body = await (0, http_ts_1.readRegistryError)(res);
+        // A registry that took the bytes and found they do not hash to the digest: a real mismatch, not a refusal.
+        if (body.code === 'DIGEST_INVALID' || body.code === 'SIZE_INVALID')
+            throw mismatch(t, digest, `the registry found the bytes do not hash to it (${body.code})`);
+        learn('no');
+        return { kind: 'refused' };
+    }
+    if (res.status === 404 || res.status === 405 || res.status === 415 || res.status === 501) {
+        // The route or the body is not taken here (credentials are not the question: 401/403 are errors below).
+        await (0, http_ts_1.discard)(res);
+        learn('no');
+        return { kind: 'refused' };
+    }
+    throw await (0, http_ts_1.responseError)(res, 'POST blob', context);
 }
 function learnBodyLimit(t, limit) {
     t.store.learnedBodyLimit = Math.min(t.store.learnedBodyLimit ?? Number.POSITIVE_INFINITY, limit);
@@ -60310,6 +60604,52 @@ async function downloadBlob(repository, digest, size, file, options = {}) {
 
 /***/ }),
 
+/***/ 68027:
+/***/ ((__unused_webpack_module, exports) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.fnmatchRegExp = fnmatchRegExp;
+// Package name globs as conda-forge's tools match them: the owners allow-list and the mirror's --package filters.
+/**
+ * Python's fnmatch.fnmatchcase as a RegExp (what conda-forge's tools apply to the allow-list): `*` any run, `?` one
+ * character, `[seq]` / `[!seq]` a class; everything else literal, case-sensitive, the whole name.
+ */
+function fnmatchRegExp(pattern) {
+    let out = '';
+    for (let i = 0; i < pattern.length; i++) {
+        const c = pattern[i];
+        if (c === '*')
+            out += '.*';
+        else if (c === '?')
+            out += '.';
+        else if (c === '[') {
+            let j = i + 1;
+            if (pattern[j] === '!')
+                j++;
+            if (pattern[j] === ']')
+                j++;
+            while (j < pattern.length && pattern[j] !== ']')
+                j++;
+            if (j >= pattern.length) {
+                out += '\\[';
+                continue;
+            }
+            let body = pattern.slice(i + 1, j).replace(/\\/g, '\\\\').replace(/\^/g, '\\^');
+            if (body.startsWith('!'))
+                body = `^${body.slice(1)}`;
+            out += `[${body}]`;
+            i = j;
+        }
+        else
+            out += c.replace(/[.+^${}()|[\]\\/]/g, '\\$&');
+    }
+    return new RegExp(`^${out}$`, 's');
+}
+
+
+/***/ }),
+
 /***/ 66330:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -60401,10 +60741,17 @@ exports.errorLine = errorLine;
 exports.throwIfUnreachable = throwIfUnreachable;
 // Opening the channels a step works on: a location string is opened (and closed) here, a Store is used as given.
 const oci_1 = __nccwpck_require__(72849);
-function openChannel(input, options) {
+const defaults_ts_1 = __nccwpck_require__(80432);
+/**
+ * Opens a location (or takes a given store). `concurrency` is the step's resolved number of artifacts at once: the
+ * store's connection pool is sized to it (connectionsFor) unless the options set `concurrency` themselves, so the
+ * step's artifacts never queue for a connection (the pool was 8 whatever the step ran).
+ */
+function openChannel(input, options, concurrency) {
     if (typeof input !== 'string')
         return { store: input, release: async () => { } };
-    const store = (0, oci_1.openStore)(input, options ?? {});
+    const pool = options?.concurrency === undefined && concurrency !== undefined ? { concurrency: (0, defaults_ts_1.connectionsFor)(concurrency) } : {};
+    const store = (0, oci_1.openStore)(input, { ...options, ...pool });
     return { store, release: () => store.close() };
 }
 function stagingOptions(o) {
@@ -60807,7 +61154,7 @@ function progressLog(write, options = {}) {
 /***/ }),
 
 /***/ 38796:
-/***/ ((__unused_webpack_module, exports) => {
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 // One bounded retry for a quirk of distribution (the reference registry, filesystem storage): a manifest PUT
@@ -60819,10 +61166,11 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.CONCURRENT_PUSH_ATTEMPTS = exports.CONCURRENT_PUSH_CODES = void 0;
 exports.isConcurrentPushRace = isConcurrentPushRace;
 exports.withConcurrentPushRetry = withConcurrentPushRetry;
+const defaults_ts_1 = __nccwpck_require__(80432);
 /** Registry error codes that mean "a blob this manifest names is being written right now". */
 exports.CONCURRENT_PUSH_CODES = new Set(['DIGEST_INVALID', 'MANIFEST_BLOB_UNKNOWN', 'BLOB_UNKNOWN']);
 /** Attempts in all (the first push included); the pauses add up to about 1.5 s. */
-exports.CONCURRENT_PUSH_ATTEMPTS = 5;
+exports.CONCURRENT_PUSH_ATTEMPTS = defaults_ts_1.ATTEMPTS.concurrentPush;
 function isConcurrentPushRace(error) {
     const code = error?.code;
     return typeof code === 'string' && exports.CONCURRENT_PUSH_CODES.has(code);
@@ -60842,6 +61190,70 @@ async function withConcurrentPushRetry(push, attempts = exports.CONCURRENT_PUSH_
             await new Promise((resolve) => setTimeout(resolve, 40 * 2 ** attempt + Math.floor(Math.random() * 40)));
         }
     }
+}
+
+
+/***/ }),
+
+/***/ 80432:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.ATTEMPTS = exports.CONCURRENCY = void 0;
+exports.connectionsFor = connectionsFor;
+exports.resolveConcurrency = resolveConcurrency;
+// Every concurrency default and attempt count of the pipeline, in one place. Steps resolve their options against
+// these once, at the top, and pass the resolved values down; nothing below a step picks its own default.
+//
+// Why these numbers (docs/benchmarks.md, "20 ms away"): a step waits on round trips, not bytes, so what keeps a
+// remote registry busy is how many requests are in flight. Each artifact has several requests in flight at
+// once (its blobs, or its mounts), so a store's connection pool must be larger than the number of artifacts,
+// or the pool, not the step, becomes the limit (it was 8 for every store while promote ran 16 artifacts).
+const errors_ts_1 = __nccwpck_require__(83389);
+/** Artifacts (or tags, builds) a step works on at once when not told. */
+exports.CONCURRENCY = {
+    /** Packages read and pushed at once. Reading is CPU; pushing is round trips (4 blobs per package at once). */
+    upload: 16,
+    /** Tags promoted at once: round trips only (blobs are mounted), no package bytes on one registry. */
+    promote: 16,
+    /** Artifacts validated at once: each downloads and reads a whole package (disk and CPU). */
+    validate: 8,
+    /** Manifests read at once by reindex, and index blobs pushed at once. */
+    reindex: 16,
+    /** Label changes recorded at once. */
+    label: 8,
+    /** Builds mirrored at once (each downloads, reads and pushes its files). */
+    mirror: 8,
+    /** Package downloads from an HTTP upstream at once. */
+    upstream: 8,
+};
+/** Requests one artifact has in flight at most (a package's blobs or mounts: config, package, info, index.json). */
+const REQUESTS_PER_ARTIFACT = 4;
+/** Connections per registry, at most: beyond this the registry, not the client, is the limit. */
+const MAX_CONNECTIONS = 64;
+/** The connection pool a store needs so that `concurrency` artifacts never wait for a connection. */
+function connectionsFor(concurrency) {
+    return Math.max(1, Math.min(MAX_CONNECTIONS, concurrency * REQUESTS_PER_ARTIFACT));
+}
+/** Attempt counts: how often a step starts over before it reports a failure instead. */
+exports.ATTEMPTS = {
+    /** Read-merge-push rounds when a concurrent upload or promotion of the other format keeps replacing a tag. */
+    merge: 6,
+    /** The same manifest PUT again after distribution's concurrent-push refusals (core/retry.ts). */
+    concurrentPush: 5,
+    /** Reindex's rounds when `latest` moved under it (a concurrent reindex). */
+    latest: 6,
+    /** A package body from an HTTP upstream cut mid-way. */
+    upstreamPackage: 3,
+};
+/** Resolves a step's `concurrency` option: a whole number of at least 1, else the step's default. */
+function resolveConcurrency(given, step) {
+    if (given === undefined)
+        return exports.CONCURRENCY[step];
+    if (!Number.isSafeInteger(given) || given < 1)
+        throw new errors_ts_1.OptionsError(`concurrency must be a whole number of at least 1, not ${String(given)}`);
+    return given;
 }
 
 
@@ -61921,7 +62333,6 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.OWNERS_GLOBS_FILE = void 0;
 exports.ownersFilePath = ownersFilePath;
-exports.fnmatchRegExp = fnmatchRegExp;
 exports.checkOwnership = checkOwnership;
 // Package-name ownership, read from a feedstock-outputs checkout (conda-forge/feedstock-outputs):
 // `outputs/<c1>/<c2>/<c3>/<name>.json` = `{"feedstocks": [...]}`, c1..c3 the first three letters or digits
@@ -61931,6 +62342,7 @@ exports.checkOwnership = checkOwnership;
 const promises_1 = __nccwpck_require__(51455);
 const node_path_1 = __importDefault(__nccwpck_require__(76760));
 const errors_ts_1 = __nccwpck_require__(83389);
+const fnmatch_ts_1 = __nccwpck_require__(68027);
 const yaml_1 = __importDefault(__nccwpck_require__(38815));
 const MAX_OWNERS_FILE = 1 << 20;
 /** The glob allow-list, at the root of the checkout. */
@@ -61967,41 +62379,6 @@ function ownersFilePath(name, config = {}) {
         shards.push(chars[i] ?? fill);
     return node_path_1.default.posix.join(config.outputsPath ?? 'outputs', ...shards, `${lower}.json`);
 }
-/**
- * Python's fnmatch.fnmatchcase as a RegExp (what conda-forge's tools apply to the allow-list): `*` any run, `?` one
- * character, `[seq]` / `[!seq]` a class; everything else literal, case-sensitive, the whole name.
- */
-function fnmatchRegExp(pattern) {
-    let out = '';
-    for (let i = 0; i < pattern.length; i++) {
-        const c = pattern[i];
-        if (c === '*')
-            out += '.*';
-        else if (c === '?')
-            out += '.';
-        else if (c === '[') {
-            let j = i + 1;
-            if (pattern[j] === '!')
-                j++;
-            if (pattern[j] === ']')
-                j++;
-            while (j < pattern.length && pattern[j] !== ']')
-                j++;
-            if (j >= pattern.length) {
-                out += '\\[';
-                continue;
-            }
-            let body = pattern.slice(i + 1, j).replace(/\\/g, '\\\\').replace(/\^/g, '\\^');
-            if (body.startsWith('!'))
-                body = `^${body.slice(1)}`;
-            out += `[${body}]`;
-            i = j;
-        }
-        else
-            out += c.replace(/[.+^${}()|[\]\\/]/g, '\\$&');
-    }
-    return new RegExp(`^${out}$`, 's');
-}
 /** Feedstocks whose allow-listed patterns match `name`; a missing file is no patterns. */
 async function globOwners(root, name) {
     let text;
@@ -62035,7 +62412,7 @@ async function globOwners(root, name) {
         for (const pattern of patterns) {
             let re;
             try {
-                re = fnmatchRegExp(pattern);
+                re = (0, fnmatch_ts_1.fnmatchRegExp)(pattern);
             }
             catch {
                 return { error: `${exports.OWNERS_GLOBS_FILE}: pattern ${JSON.stringify(pattern.slice(0, 100))} of ${feedstock} is not a valid glob` };
@@ -62308,7 +62685,7 @@ var __exportStar = (this && this.__exportStar) || function(m, exports) {
     for (var p in m) if (p !== "default" && !Object.prototype.hasOwnProperty.call(exports, p)) __createBinding(exports, m, p);
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.assertSeparateChannels = exports.assertOwnersDirectory = exports.progressLog = exports.formatDuration = exports.formatBytes = exports.globToRegExp = exports.MirrorProgress = exports.UpstreamError = exports.openUpstream = exports.defaultCacheDir = exports.uploaderLabel = exports.describeUploader = exports.MAX_TOKEN_LENGTH = exports.MAX_TOKEN_AGE_LIMIT_MS = exports.DEFAULT_MAX_TOKEN_AGE_MS = exports.checkIssuerUrl = exports.GITHUB_ACTIONS_ISSUER = void 0;
+exports.assertSeparateChannels = exports.assertOwnersDirectory = exports.progressLog = exports.formatDuration = exports.formatBytes = exports.problemsFirst = exports.printedMirrorResult = exports.patchLine = exports.LISTED_ARTIFACTS = exports.globToRegExp = exports.MirrorProgress = exports.UpstreamError = exports.openUpstream = exports.defaultCacheDir = exports.uploaderLabel = exports.describeUploader = exports.MAX_TOKEN_LENGTH = exports.MAX_TOKEN_AGE_LIMIT_MS = exports.DEFAULT_MAX_TOKEN_AGE_MS = exports.checkIssuerUrl = exports.GITHUB_ACTIONS_ISSUER = void 0;
 __exportStar(__nccwpck_require__(83389), exports);
 __exportStar(__nccwpck_require__(11263), exports);
 __exportStar(__nccwpck_require__(88707), exports);
@@ -62347,6 +62724,11 @@ var progress_ts_1 = __nccwpck_require__(45699);
 Object.defineProperty(exports, "MirrorProgress", ({ enumerable: true, get: function () { return progress_ts_1.MirrorProgress; } }));
 var select_ts_1 = __nccwpck_require__(96592);
 Object.defineProperty(exports, "globToRegExp", ({ enumerable: true, get: function () { return select_ts_1.globToRegExp; } }));
+var report_ts_1 = __nccwpck_require__(62390);
+Object.defineProperty(exports, "LISTED_ARTIFACTS", ({ enumerable: true, get: function () { return report_ts_1.LISTED_ARTIFACTS; } }));
+Object.defineProperty(exports, "patchLine", ({ enumerable: true, get: function () { return report_ts_1.patchLine; } }));
+Object.defineProperty(exports, "printedMirrorResult", ({ enumerable: true, get: function () { return report_ts_1.printedMirrorResult; } }));
+Object.defineProperty(exports, "problemsFirst", ({ enumerable: true, get: function () { return report_ts_1.problemsFirst; } }));
 var progress_ts_2 = __nccwpck_require__(83115);
 Object.defineProperty(exports, "formatBytes", ({ enumerable: true, get: function () { return progress_ts_2.formatBytes; } }));
 Object.defineProperty(exports, "formatDuration", ({ enumerable: true, get: function () { return progress_ts_2.formatDuration; } }));
@@ -62493,6 +62875,137 @@ class IndexCache {
     }
 }
 exports.IndexCache = IndexCache;
+
+
+/***/ }),
+
+/***/ 38379:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.patchInstructionsRepository = exports.PATCH_INSTRUCTIONS_MEDIA_TYPE = void 0;
+exports.readChannelInstructionsAt = readChannelInstructionsAt;
+exports.readChannelPatchInstructions = readChannelPatchInstructions;
+exports.writeChannelPatchInstructions = writeChannelPatchInstructions;
+exports.updateChannelPatchInstructions = updateChannelPatchInstructions;
+// The channel's own patch instructions in the registry: repository `<subdir>/patch_instructions.json`, one image
+// manifest per version (tag `YYYY.MM.DD.HH.MM.SS.mmm`) whose single layer is the patch_instructions.json, and
+// `latest` the one reindex applies (after any patches package). `oci-channel mirror` keeps upstream's patched
+// records here, one entry per file, with a read-change-write that never drops another writer's change.
+const oci_1 = __nccwpck_require__(72849);
+const conda_1 = __nccwpck_require__(6611);
+const blobs_ts_1 = __nccwpck_require__(42558);
+const json_ts_1 = __nccwpck_require__(13710);
+const retry_ts_1 = __nccwpck_require__(38796);
+const errors_ts_1 = __nccwpck_require__(83389);
+const names_ts_1 = __nccwpck_require__(81675);
+/** The channel's own instructions: repository `<subdir>/patch_instructions.json`, one layer of this type. */
+exports.PATCH_INSTRUCTIONS_MEDIA_TYPE = 'application/vnd.oci-channel.patch-instructions.v1+json';
+const patchInstructionsRepository = (subdir) => `${subdir}/patch_instructions.json`;
+exports.patchInstructionsRepository = patchInstructionsRepository;
+/** Channel instructions larger than this are refused (conda-forge's biggest subdir is tens of MB). */
+const MAX_CHANNEL_INSTRUCTIONS = 256 << 20;
+/** The instructions a manifest of `<subdir>/patch_instructions.json` holds: its bytes, checked, and parsed. */
+async function readChannelInstructionsAt(repository, digest) {
+    const fetched = await repository.fetchManifest(digest);
+    const manifest = (0, json_ts_1.parseJsonObject)(fetched.bytes, `${repository.display}:latest`);
+    const layer = (manifest.layers ?? []).find((l) => l?.mediaType === exports.PATCH_INSTRUCTIONS_MEDIA_TYPE);
+    if (!layer)
+        throw new conda_1.PatchError(`${repository.display}:latest has no ${exports.PATCH_INSTRUCTIONS_MEDIA_TYPE} layer; write it with writeChannelPatchInstructions`);
+    const bytes = Buffer.from(await (0, blobs_ts_1.readSmallBlob)(repository, (0, oci_1.parseDigest)(layer.digest), layer.size, MAX_CHANNEL_INSTRUCTIONS));
+    const what = `${repository.display}:latest`;
+    return { bytes, instructions: (0, conda_1.parsePatchInstructionsJson)(bytes, what), what };
+}
+/** The channel's instructions for `subdir` at `latest` and that manifest's digest, or undefined when it has none. */
+async function readChannelPatchInstructions(store, subdir) {
+    const repository = store.repository((0, exports.patchInstructionsRepository)(subdir));
+    const head = await repository.resolve('latest');
+    return head ? { digest: head.digest, instructions: (await readChannelInstructionsAt(repository, head.digest)).instructions } : undefined;
+}
+/**
+ * Stores a channel's own patch instructions for `subdir` (applied by every reindex after any patches package):
+ * one layer of PATCH_INSTRUCTIONS_MEDIA_TYPE in `<subdir>/patch_instructions.json`, tagged `latest` and with the
+ * time. The instructions are checked first; returns the manifest digest.
+ */
+async function writeChannelPatchInstructions(store, subdir, instructions, at = new Date()) {
+    const repository = store.repository((0, exports.patchInstructionsRepository)(subdir));
+    const manifest = await pushInstructionsManifest(repository, subdir, instructions, at);
+    const pushed = await (0, retry_ts_1.withConcurrentPushRetry)(() => repository.pushManifest(manifest, oci_1.MediaType.ImageManifest, 'latest'));
+    return pushed.digest;
+}
+/** Checks the instructions, pushes their blobs and the manifest under the time tag; returns the manifest bytes. */
+async function pushInstructionsManifest(repository, subdir, instructions, at) {
+    if (!(0, names_ts_1.isSubdirName)(subdir))
+        throw new conda_1.PatchError(`${JSON.stringify(subdir)} is not a subdir`);
+    const bytes = instructions instanceof Uint8Array ? instructions : Buffer.from(`${JSON.stringify(instructions)}\n`, 'utf8');
+    if (instructions instanceof Uint8Array)
+        (0, conda_1.parsePatchInstructionsJson)(bytes, `patch instructions for ${subdir}`);
+    else
+        (0, conda_1.parsePatchInstructions)(instructions, `patch instructions for ${subdir}`);
+    if (bytes.byteLength > MAX_CHANNEL_INSTRUCTIONS)
+        throw new conda_1.PatchError(`patch instructions for ${subdir} are over ${MAX_CHANNEL_INSTRUCTIONS} bytes`);
+    const layer = { mediaType: exports.PATCH_INSTRUCTIONS_MEDIA_TYPE, digest: (0, oci_1.sha256Digest)(bytes), size: bytes.byteLength, annotations: { [names_ts_1.TITLE]: 'patch_instructions.json' } };
+    await repository.pushBlob((0, oci_1.bytesSource)(bytes), { digest: layer.digest, size: layer.size });
+    const empty = new TextEncoder().encode('{}');
+    const config = { mediaType: oci_1.MediaType.EmptyJson, digest: (0, oci_1.sha256Digest)(empty), size: empty.byteLength };
+    await repository.pushBlob((0, oci_1.bytesSource)(empty), { digest: config.digest, size: config.size });
+    const manifest = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: oci_1.MediaType.ImageManifest, artifactType: exports.PATCH_INSTRUCTIONS_MEDIA_TYPE, config, layers: [layer], annotations: { [names_ts_1.CREATED]: at.toISOString() } }));
+    await (0, retry_ts_1.withConcurrentPushRetry)(() => repository.pushManifest(manifest, oci_1.MediaType.ImageManifest, (0, names_ts_1.timestampTag)(at)));
+    return manifest;
+}
+/** Read-change-write rounds before an update of the channel's instructions gives up on a `latest` that keeps moving. */
+const UPDATE_ATTEMPTS = 6;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Same fixes, removals and revocations (the version field aside: absent, 0 and 1 read the same). */
+function sameInstructions(a, b) {
+    const x = a ?? conda_1.EMPTY_PATCH_INSTRUCTIONS;
+    const y = b ?? conda_1.EMPTY_PATCH_INSTRUCTIONS;
+    return (0, conda_1.sameJson)(x.packages, y.packages) && (0, conda_1.sameJson)(x['packages.conda'], y['packages.conda']) && (0, conda_1.sameJson)(x.remove, y.remove) && (0, conda_1.sameJson)(x.revoke, y.revoke);
+}
+/**
+ * Changes the channel's own instructions for `subdir`: reads what `latest` holds, applies `update` (a pure
+ * function of the stored instructions, so it can run again over another writer's), and writes the result only
+ * when it differs. Registries have no conditional PUT, so `latest` is checked right before it is moved (someone
+ * moved it since the read: start again from theirs) and once more after a short pause (a writer that moved it
+ * in between is read and folded in again); at most UPDATE_ATTEMPTS rounds. Writers of different subdirs never
+ * meet: each subdir has its own repository. `known`: instructions this process read or wrote at a digest (not
+ * read again while `latest` is still that digest).
+ */
+async function updateChannelPatchInstructions(store, subdir, update, options = {}) {
+    const repository = store.repository((0, exports.patchInstructionsRepository)(subdir));
+    const now = options.now ?? (() => new Date());
+    let known = options.known;
+    let written = false;
+    for (let attempt = 1;; attempt++) {
+        const head = await repository.resolve('latest');
+        let stored;
+        if (head)
+            stored = known?.digest === head.digest ? known.instructions : (await readChannelInstructionsAt(repository, head.digest)).instructions;
+        const next = update(stored);
+        if (sameInstructions(stored, next))
+            return { written, ...(head ? { digest: head.digest, instructions: stored } : {}) };
+        const manifest = await pushInstructionsManifest(repository, subdir, next, now());
+        const checked = Date.now();
+        const before = await repository.resolve('latest');
+        if (before?.digest !== head?.digest) {
+            if (attempt >= UPDATE_ATTEMPTS)
+                break;
+            continue; // another writer moved it since our read: fold into theirs
+        }
+        const ours = await (0, retry_ts_1.withConcurrentPushRetry)(() => repository.pushManifest(manifest, oci_1.MediaType.ImageManifest, 'latest'));
+        written = true;
+        known = { digest: ours.digest, instructions: next };
+        // Long enough for a writer that checked just before our PUT to have made its own (about two requests).
+        await sleep(Math.max(50, 2 * (Date.now() - checked)) + Math.floor(Math.random() * 100));
+        const after = await repository.resolve('latest');
+        if (after?.digest === ours.digest)
+            return { written, digest: ours.digest, instructions: next };
+        if (attempt >= UPDATE_ATTEMPTS)
+            break;
+    }
+    throw new errors_ts_1.PipelineError(`${repository.display}:latest kept being moved by other writers while its patch instructions were updated; run again`);
+}
 
 
 /***/ }),
@@ -62771,16 +63284,16 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
     return (mod && mod.__esModule) ? mod : { "default": mod };
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.patchInstructionsRepository = exports.PATCH_INSTRUCTIONS_MEDIA_TYPE = void 0;
+exports.writeChannelPatchInstructions = exports.patchInstructionsRepository = exports.PATCH_INSTRUCTIONS_MEDIA_TYPE = void 0;
 exports.loadPatches = loadPatches;
-exports.writeChannelPatchInstructions = writeChannelPatchInstructions;
 // Where reindex finds repodata patches, in the order they are applied:
 //   1. a patches package: a file, an artifact of the channel (`SUBDIR/FILENAME`), or the newest build of a named
 //      package in noarch (as conda-forge's indexer always takes the latest conda-forge-repodata-patches);
 //   2. a directory of `<subdir>/patch_instructions.json` files (small channels keep theirs in their repository);
 //   3. the channel's own instructions in the registry: repository `<subdir>/patch_instructions.json`, tag
 //      `latest` (what `oci-channel mirror` writes to match upstream's patched records).
-// Applying them is @oci-channel/conda's applyPatches; this module only finds, checks and caches them. A package is
+// Applying them is @oci-channel/conda's applyPatches; this module only finds, checks and caches them (the channel's
+// own are kept by channel-patches.ts). A package is
 // checked whole when first read (one bad subdir refuses it) and its members kept in the reindex cache by sha256,
 // so a warm reindex with the same patches downloads nothing.
 const node_crypto_1 = __nccwpck_require__(77598);
@@ -62793,16 +63306,13 @@ const oci_1 = __nccwpck_require__(72849);
 const conda_1 = __nccwpck_require__(6611);
 const artifact_ref_ts_1 = __nccwpck_require__(24958);
 const blobs_ts_1 = __nccwpck_require__(42558);
-const json_ts_1 = __nccwpck_require__(13710);
 const package_manifest_ts_1 = __nccwpck_require__(7662);
-const retry_ts_1 = __nccwpck_require__(38796);
+const channel_patches_ts_1 = __nccwpck_require__(38379);
 const names_ts_1 = __nccwpck_require__(81675);
-/** The channel's own instructions: repository `<subdir>/patch_instructions.json`, one layer of this type. */
-exports.PATCH_INSTRUCTIONS_MEDIA_TYPE = 'application/vnd.oci-channel.patch-instructions.v1+json';
-const patchInstructionsRepository = (subdir) => `${subdir}/patch_instructions.json`;
-exports.patchInstructionsRepository = patchInstructionsRepository;
-/** Channel instructions larger than this are refused (conda-forge's biggest subdir is tens of MB). */
-const MAX_CHANNEL_INSTRUCTIONS = 256 << 20;
+var channel_patches_ts_2 = __nccwpck_require__(38379);
+Object.defineProperty(exports, "PATCH_INSTRUCTIONS_MEDIA_TYPE", ({ enumerable: true, get: function () { return channel_patches_ts_2.PATCH_INSTRUCTIONS_MEDIA_TYPE; } }));
+Object.defineProperty(exports, "patchInstructionsRepository", ({ enumerable: true, get: function () { return channel_patches_ts_2.patchInstructionsRepository; } }));
+Object.defineProperty(exports, "writeChannelPatchInstructions", ({ enumerable: true, get: function () { return channel_patches_ts_2.writeChannelPatchInstructions; } }));
 const sha256Hex = (bytes) => (0, node_crypto_1.createHash)('sha256').update(bytes).digest('hex');
 /** Finds every source and checks what it holds; throws a PatchError (one line) when a source cannot be used. */
 async function loadPatches(o) {
@@ -62961,7 +63471,7 @@ async function instructionsFile(file, subdir) {
 }
 /** The channel's own instructions for `subdir`: one HEAD per run, the layer read only when it changed. */
 async function channelInstructions(o, subdir) {
-    const repository = o.store.repository((0, exports.patchInstructionsRepository)(subdir));
+    const repository = o.store.repository((0, channel_patches_ts_1.patchInstructionsRepository)(subdir));
     const head = await repository.resolve('latest');
     if (!head)
         return undefined;
@@ -62970,46 +63480,13 @@ async function channelInstructions(o, subdir) {
         const bytes = await (0, promises_2.readFile)(file);
         return { key: sha256Hex(bytes), load: async () => (0, conda_1.parsePatchInstructionsJson)(bytes, `${repository.display}:latest (cached)`) };
     }
-    const fetched = await repository.fetchManifest(head.digest);
-    const manifest = (0, json_ts_1.parseJsonObject)(fetched.bytes, `${repository.display}:latest`);
-    const layer = (manifest.layers ?? []).find((l) => l?.mediaType === exports.PATCH_INSTRUCTIONS_MEDIA_TYPE);
-    if (!layer)
-        throw new conda_1.PatchError(`${repository.display}:latest has no ${exports.PATCH_INSTRUCTIONS_MEDIA_TYPE} layer; write it with writeChannelPatchInstructions`);
-    const bytes = Buffer.from(await (0, blobs_ts_1.readSmallBlob)(repository, (0, oci_1.parseDigest)(layer.digest), layer.size, MAX_CHANNEL_INSTRUCTIONS));
-    const what = `${repository.display}:latest`;
-    (0, conda_1.parsePatchInstructionsJson)(bytes, what);
+    const { bytes, what } = await (0, channel_patches_ts_1.readChannelInstructionsAt)(repository, head.digest);
     if (file) {
         await (0, promises_2.mkdir)(node_path_1.default.dirname(file), { recursive: true });
         await (0, promises_2.writeFile)(`${file}.${process.pid}.tmp`, bytes);
         await (0, promises_2.rename)(`${file}.${process.pid}.tmp`, file);
     }
     return { key: sha256Hex(bytes), load: async () => (0, conda_1.parsePatchInstructionsJson)(bytes, what) };
-}
-/**
- * Stores a channel's own patch instructions for `subdir` (applied by every reindex after any patches package):
- * one layer of PATCH_INSTRUCTIONS_MEDIA_TYPE in `<subdir>/patch_instructions.json`, tagged `latest` and with the
- * time. The instructions are checked first; returns the manifest digest.
- */
-async function writeChannelPatchInstructions(store, subdir, instructions, at = new Date()) {
-    if (!(0, names_ts_1.isSubdirName)(subdir))
-        throw new conda_1.PatchError(`${JSON.stringify(subdir)} is not a subdir`);
-    const bytes = instructions instanceof Uint8Array ? instructions : Buffer.from(`${JSON.stringify(instructions)}\n`, 'utf8');
-    if (instructions instanceof Uint8Array)
-        (0, conda_1.parsePatchInstructionsJson)(bytes, `patch instructions for ${subdir}`);
-    else
-        (0, conda_1.parsePatchInstructions)(instructions, `patch instructions for ${subdir}`);
-    if (bytes.byteLength > MAX_CHANNEL_INSTRUCTIONS)
-        throw new conda_1.PatchError(`patch instructions for ${subdir} are over ${MAX_CHANNEL_INSTRUCTIONS} bytes`);
-    const repository = store.repository((0, exports.patchInstructionsRepository)(subdir));
-    const layer = { mediaType: exports.PATCH_INSTRUCTIONS_MEDIA_TYPE, digest: (0, oci_1.sha256Digest)(bytes), size: bytes.byteLength, annotations: { [names_ts_1.TITLE]: 'patch_instructions.json' } };
-    await repository.pushBlob((0, oci_1.bytesSource)(bytes), { digest: layer.digest, size: layer.size });
-    const empty = new TextEncoder().encode('{}');
-    const config = { mediaType: oci_1.MediaType.EmptyJson, digest: (0, oci_1.sha256Digest)(empty), size: empty.byteLength };
-    await repository.pushBlob((0, oci_1.bytesSource)(empty), { digest: config.digest, size: config.size });
-    const manifest = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: oci_1.MediaType.ImageManifest, artifactType: exports.PATCH_INSTRUCTIONS_MEDIA_TYPE, config, layers: [layer], annotations: { [names_ts_1.CREATED]: at.toISOString() } }));
-    await (0, retry_ts_1.withConcurrentPushRetry)(() => repository.pushManifest(manifest, oci_1.MediaType.ImageManifest, (0, names_ts_1.timestampTag)(at)));
-    const pushed = await (0, retry_ts_1.withConcurrentPushRetry)(() => repository.pushManifest(manifest, oci_1.MediaType.ImageManifest, 'latest'));
-    return pushed.digest;
 }
 
 
@@ -63260,7 +63737,10 @@ async function readPackageEntries(repository, reference) {
         throw new errors_ts_1.PipelineError(`package manifest ${what} has no conda package layer; it is not a v0 package, remove or re-promote it`);
     if (!layers.indexJson)
         throw new errors_ts_1.PipelineError(`package manifest ${what} has no info/index.json layer; re-promote the package to rebuild its manifest`);
-    const indexJson = (0, json_ts_1.parseJsonObject)(await (0, blobs_ts_1.readSmallBlob)(repository, (0, oci_1.parseDigest)(layers.indexJson.digest), layers.indexJson.size, MAX_INDEX_JSON), `info/index.json of ${what}`);
+    // index.json carried in the manifest (`data`) saves a blob GET; data that is not exactly its blob is ignored.
+    const indexLayer = layers.indexJson;
+    const inline = typeof indexLayer.data === 'string' && indexLayer.size <= MAX_INDEX_JSON && (0, conda_1.inlineDataMatches)(indexLayer) ? Buffer.from(indexLayer.data, 'base64') : undefined;
+    const indexJson = (0, json_ts_1.parseJsonObject)(inline ?? (await (0, blobs_ts_1.readSmallBlob)(repository, (0, oci_1.parseDigest)(indexLayer.digest), indexLayer.size, MAX_INDEX_JSON)), `info/index.json of ${what}`);
     // buildPackageManifest puts about (with the channeldata flags) and run_exports in annotations; info.tar.gz
     // is read only for manifests without them (other tools, or values too big for an annotation).
     const annotations = layers.annotations;
@@ -63575,36 +64055,123 @@ function buildLabelIndexes(built, options) {
 
 /***/ }),
 
+/***/ 23554:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.SubdirCheckpoints = void 0;
+const conda_1 = __nccwpck_require__(6611);
+const open_ts_1 = __nccwpck_require__(70444);
+const channel_patches_ts_1 = __nccwpck_require__(38379);
+class SubdirCheckpoints {
+    #o;
+    #pending = [];
+    #toLog = [];
+    #last = Date.now();
+    #chain = Promise.resolve();
+    /** What this run read or wrote at `latest` last (not read again while `latest` stays there). */
+    #known;
+    /** Not written: the instructions the files compared so far need. */
+    #reported;
+    #patched = 0;
+    #changed = 0;
+    #unrepresentable = [];
+    #failed = false;
+    constructor(options) {
+        this.#o = options;
+    }
+    /** Records compared and files to log once they are covered; a checkpoint starts when one is due. */
+    add(records, toLog) {
+        this.#pending.push(...records);
+        this.#toLog.push(...toLog);
+        if (this.#pending.length >= this.#o.everyFiles || Date.now() - this.#last >= this.#o.everyMs)
+            this.#next(false);
+    }
+    /** The last checkpoint of the subdir; what happened to its patches (undefined: nothing to patch). */
+    async finish() {
+        this.#next(true);
+        await this.#chain;
+        const { subdir, write } = this.#o;
+        const status = !write ? 'not-written' : this.#failed ? 'failed' : this.#changed > 0 ? 'written' : 'unchanged';
+        if (this.#patched === 0 && this.#changed === 0 && this.#unrepresentable.length === 0 && !this.#failed)
+            return undefined;
+        return {
+            subdir,
+            status,
+            patched: this.#patched,
+            changed: this.#changed,
+            ...(write && this.#known ? { records: (0, conda_1.patchedRecordCount)(this.#known.instructions), digest: this.#known.digest } : {}),
+            ...(!write && this.#reported ? { instructions: this.#reported } : {}),
+            unrepresentable: this.#unrepresentable.sort(),
+        };
+    }
+    #next(final) {
+        this.#chain = this.#chain
+            .then(() => this.#checkpoint(final))
+            .catch((error) => {
+            this.#failed = true;
+            this.#o.error(`destination ${this.#o.store.display}: a checkpoint of ${this.#o.subdir} failed (${(0, open_ts_1.errorLine)(error)}); run mirror again`);
+        });
+    }
+    async #checkpoint(final) {
+        const records = this.#pending;
+        const toLog = this.#toLog;
+        this.#pending = [];
+        this.#toLog = [];
+        this.#last = Date.now();
+        const { store, subdir, removals } = this.#o;
+        const fold = (stored) => (0, conda_1.upstreamPatch)(subdir, records, { ...(stored ? { stored } : {}), ...(removals ? { remove: removals.remove, relisted: removals.listed } : {}) });
+        const count = (patch) => {
+            this.#patched += patch.patched.length;
+            this.#unrepresentable.push(...patch.unrepresentable);
+        };
+        // Removals need one look at the stored list, at the end; otherwise nothing compared, nothing to fold.
+        if (records.length === 0 && !(final && removals))
+            return this.#o.log(toLog);
+        if (!this.#o.write) {
+            const patch = fold(this.#reported);
+            count(patch);
+            this.#reported = patch.instructions;
+            return this.#o.log(toLog);
+        }
+        let last;
+        let blocked;
+        try {
+            const result = await (0, channel_patches_ts_1.updateChannelPatchInstructions)(store, subdir, (stored) => (last = fold(stored)).instructions, this.#known ? { known: this.#known } : {});
+            if (result.digest && result.instructions)
+                this.#known = { digest: result.digest, instructions: result.instructions };
+            if (last)
+                count(last);
+            if (result.written && last)
+                this.#changed += last.changed;
+            const records = result.instructions ? (0, conda_1.patchedRecordCount)(result.instructions) : 0;
+            this.#o.report(`${subdir}: patch instructions ${result.written ? 'updated' : 'unchanged'}, ${records} record(s) patched`);
+        }
+        catch (error) {
+            this.#failed = true;
+            blocked = `its patch instructions could not be stored (${(0, open_ts_1.errorLine)(error)}); run mirror again`;
+            this.#o.error(`destination ${store.display}: cannot update ${subdir}/patch_instructions.json (${(0, open_ts_1.errorLine)(error)}); the files it covers are not logged; run mirror again`);
+        }
+        await this.#o.log(toLog, blocked);
+    }
+}
+exports.SubdirCheckpoints = SubdirCheckpoints;
+
+
+/***/ }),
+
 /***/ 45699:
-/***/ ((__unused_webpack_module, exports) => {
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MirrorProgress = void 0;
 // The mirror's status line: packages and bytes done out of the total, the transfer rate and an ETA, at most
 // once a second (and once at the end), e.g.
 //   120/5000 packages (95 already there, 1 refused), 1.2 GiB of 40 GiB, 35 MiB/s, ETA 19 min
 // Bytes count what is fetched from upstream; files found already there leave the byte total.
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.MirrorProgress = void 0;
-exports.formatBytes = formatBytes;
-function formatBytes(bytes) {
-    if (bytes < 1024)
-        return `${bytes} B`;
-    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-    let value = bytes / 1024;
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit++;
-    }
-    return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}
-function formatDuration(seconds) {
-    if (seconds < 90)
-        return `${Math.max(1, Math.round(seconds))} s`;
-    if (seconds < 90 * 60)
-        return `${Math.round(seconds / 60)} min`;
-    return `${(seconds / 3600).toFixed(1)} h`;
-}
+const progress_ts_1 = __nccwpck_require__(83115);
 class MirrorProgress {
     total = 0;
     totalBytes = 0;
@@ -63657,14 +64224,14 @@ class MirrorProgress {
             this.refused ? `${this.refused} refused` : '',
             this.failed ? `${this.failed} failed` : '',
         ].filter(Boolean);
-        let text = `${finished}/${this.total} packages${notes.length ? ` (${notes.join(', ')})` : ''}, ${formatBytes(this.bytes)} of ${formatBytes(Math.max(this.totalBytes, this.bytes))}`;
+        let text = `${finished}/${this.total} packages${notes.length ? ` (${notes.join(', ')})` : ''}, ${(0, progress_ts_1.formatBytes)(this.bytes)} of ${(0, progress_ts_1.formatBytes)(Math.max(this.totalBytes, this.bytes))}`;
         const seconds = this.#started === undefined ? 0 : (this.#now() - this.#started) / 1000;
         if (seconds > 0 && this.bytes > 0) {
             const rate = this.bytes / seconds;
-            text += `, ${formatBytes(rate)}/s`;
+            text += `, ${(0, progress_ts_1.formatBytes)(rate)}/s`;
             const left = this.totalBytes - this.bytes;
             if (left > 0)
-                text += `, ETA ${formatDuration(left / rate)}`;
+                text += `, ETA ${(0, progress_ts_1.formatDuration)((left / rate) * 1000)}`;
         }
         return text;
     }
@@ -63681,53 +64248,77 @@ exports.MirrorProgress = MirrorProgress;
 
 /***/ }),
 
+/***/ 62390:
+/***/ ((__unused_webpack_module, exports) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.LISTED_ARTIFACTS = void 0;
+exports.problemsFirst = problemsFirst;
+exports.printedMirrorResult = printedMirrorResult;
+exports.patchLine = patchLine;
+/** Files listed in printed output when not told otherwise. */
+exports.LISTED_ARTIFACTS = 100;
+/** Refused and failed files first, then the rest, each in the result's order. */
+function problemsFirst(artifacts) {
+    const problem = (a) => a.status === 'refused' || a.status === 'failed';
+    return [...artifacts.filter(problem), ...artifacts.filter((a) => !problem(a))];
+}
+/** The result for printing: at most `max` artifacts, patch instructions left out. */
+function printedMirrorResult(result, max = exports.LISTED_ARTIFACTS) {
+    const listed = problemsFirst(result.artifacts).slice(0, max);
+    return {
+        ...result,
+        artifacts: listed,
+        artifactsNotListed: result.artifacts.length - listed.length,
+        patches: result.patches.map(({ instructions: _instructions, ...rest }) => rest),
+    };
+}
+/** One line per subdir: what upstream patched and what happened to the channel's patch instructions. */
+function patchLine(p) {
+    const differ = `${p.patched} record(s) compared differ from their package's`;
+    const odd = p.unrepresentable.length ? `, ${p.unrepresentable.length} difference(s) patches cannot express` : '';
+    switch (p.status) {
+        case 'written':
+            return `${p.subdir}: ${differ}${odd}; patch instructions updated (${p.changed} entr${p.changed === 1 ? 'y' : 'ies'} changed, ${p.records ?? 0} record(s) patched)`;
+        case 'unchanged':
+            return `${p.subdir}: ${differ}${odd}; patch instructions unchanged (${p.records ?? 0} record(s) patched)`;
+        case 'failed':
+            return `${p.subdir}: ${differ}${odd}; patch instructions NOT stored (see the errors)`;
+        default:
+            return `${p.subdir}: ${differ}${odd}; patch instructions not written (staging, dry run or patches off)`;
+    }
+}
+
+
+/***/ }),
+
 /***/ 96592:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.globToRegExp = globToRegExp;
+exports.globToRegExp = void 0;
 exports.nameFilter = nameFilter;
 exports.sinceFilter = sinceFilter;
 exports.groupByTag = groupByTag;
 // Which upstream files a mirror run takes: package name globs and a time cut, and the grouping by v0 tag (the two
 // formats of one build share a manifest, so they are checked and pushed together, one after the other).
 const conda_1 = __nccwpck_require__(6611);
+const fnmatch_ts_1 = __nccwpck_require__(68027);
 /** fnmatch-style glob -> RegExp: `*` any run, `?` one character, `[abc]` / `[!abc]` a class; the rest literal. */
-function globToRegExp(glob) {
-    let out = '';
-    for (let i = 0; i < glob.length; i++) {
-        const c = glob[i];
-        if (c === '*')
-            out += '.*';
-        else if (c === '?')
-            out += '.';
-        else if (c === '[') {
-            const end = glob.indexOf(']', i + 2);
-            if (end < 0) {
-                out += '\\[';
-                continue;
-            }
-            let body = glob.slice(i + 1, end);
-            const negate = body.startsWith('!');
-            if (negate)
-                body = body.slice(1);
-            out += `[${negate ? '^' : ''}${body.replace(/[\\\]^]/g, '\\$&')}]`;
-            i = end;
-        }
-        else
-            out += c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
-    }
-    return new RegExp(`^${out}$`);
-}
+exports.globToRegExp = fnmatch_ts_1.fnmatchRegExp;
 /** A name filter from globs (none: every name). */
 function nameFilter(globs) {
     if (!globs || globs.length === 0)
         return () => true;
-    const res = globs.map(globToRegExp);
+    const res = globs.map(exports.globToRegExp);
     return (name) => res.some((re) => re.test(name));
 }
-/** Files at or after `since` (by record timestamp); files without one are left out once a cut is given. */
+/**
+ * Files at or after `since` (by record timestamp); files without one are left out once a cut is given. Applies
+ * to the records that cannot be mirrored too, so a time cut reports only its own.
+ */
 function sinceFilter(since) {
     if (!since)
         return () => true;
@@ -63805,7 +64396,7 @@ onBytes) {
                 throw new RefusedError(error.message);
             throw error;
         }
-        if ( false || got.sha256 !== file.sha256 && false || (file.md5 !== undefined && got.md5 !== file.md5)) {
+        if (got.size !== file.size || got.sha256 !== file.sha256 || (file.md5 !== undefined && got.md5 !== file.md5)) {
             throw new RefusedError(`upstream sent ${artifact} as ${got.size} bytes with sha256 ${got.sha256}${file.md5 !== undefined ? `, md5 ${got.md5}` : ''}, ` +
                 `but its record says ${file.size} bytes, sha256 ${file.sha256}${file.md5 !== undefined ? `, md5 ${file.md5}` : ''}; refused, nothing pushed for it`);
         }
@@ -64850,6 +65441,7 @@ const progress_ts_1 = __nccwpck_require__(83115);
 const labels_ts_1 = __nccwpck_require__(4884);
 const labels_ts_2 = __nccwpck_require__(45814);
 const promotion_log_ts_1 = __nccwpck_require__(11263);
+const defaults_ts_1 = __nccwpck_require__(80432);
 /** Who runs the change when not told: the GitHub actor in a workflow, else the login name. */
 function defaultActor(env = process.env) {
     if (env.GITHUB_ACTOR)
@@ -64901,7 +65493,7 @@ async function label(o) {
     try {
         // Both logs are listed once; each artifact then reads only its own entries (their keys are in the tags).
         const [promotionTags, labelTags] = await Promise.all([(0, promotion_log_ts_1.listPromotionTags)(store), (0, labels_ts_2.listLabelTags)(store)]);
-        const limit = (0, p_limit_1.default)(o.concurrency ?? 8);
+        const limit = (0, p_limit_1.default)((0, defaults_ts_1.resolveConcurrency)(o.concurrency, 'label'));
         const one = async (ref) => {
             const artifact = (0, artifact_ref_ts_1.formatArtifactRef)(ref);
             const refused = (why) => ({ subdir: ref.subdir, filename: ref.filename, status: 'refused', reason: `${artifact}: ${why}` });
@@ -64970,7 +65562,8 @@ exports.mirror = mirror;
 // holds at its v0 tag with the same sha256 is skipped without sending a byte, so a second run transfers only
 // what is new upstream and a killed run resumes where it stopped. Every other file is streamed from upstream,
 // checked against upstream's record before anything is pushed, and pushed with upload's per-package step.
-// Into production (the bootstrap) each file is also recorded in the promotion log, as promote does.
+// Into production (the bootstrap) upstream's patched records are kept as the channel's patch instructions and
+// then each file is recorded in the promotion log, as promote does (mirror/checkpoint.ts).
 const promises_1 = __nccwpck_require__(51455);
 const node_os_1 = __importDefault(__nccwpck_require__(48161));
 const node_path_1 = __importDefault(__nccwpck_require__(76760));
@@ -64980,23 +65573,24 @@ const conda_1 = __nccwpck_require__(6611);
 const open_ts_1 = __nccwpck_require__(70444);
 const package_manifest_ts_1 = __nccwpck_require__(7662);
 const progress_ts_1 = __nccwpck_require__(83115);
+const channel_patches_ts_1 = __nccwpck_require__(38379);
 const names_ts_1 = __nccwpck_require__(81675);
 const read_ts_1 = __nccwpck_require__(54247);
+const checkpoint_ts_1 = __nccwpck_require__(23554);
 const progress_ts_2 = __nccwpck_require__(45699);
 const select_ts_1 = __nccwpck_require__(96592);
 const transfer_ts_1 = __nccwpck_require__(18331);
 const promotion_log_ts_1 = __nccwpck_require__(11263);
 const index_ts_1 = __nccwpck_require__(99292);
 const upload_ts_1 = __nccwpck_require__(33731);
-/** Tags (builds) worked on at once when not told. */
-const DEFAULT_CONCURRENCY = 8;
-/**
- * indexed_timestamp (CEP 47) says when a channel first indexed a file: the mirror's own reindex sets its own, so
- * upstream's is neither compared nor patched in.
- */
-function withoutIndexTime(record) {
-    const { indexed_timestamp: _at, ...rest } = record;
-    return rest;
+const defaults_ts_1 = __nccwpck_require__(80432);
+/** Files compared between two checkpoints (instructions stored, then logged), and the longest time between them. */
+const CHECKPOINT_FILES = 2000;
+const CHECKPOINT_MS = 5 * 60 * 1000;
+/** A package record without what a channel stamps on it when it indexes the file. */
+function packageRecordOf(served) {
+    const { indexed_timestamp: _at, ...record } = served;
+    return record;
 }
 async function mirror(o) {
     const report = (0, progress_ts_1.reporter)(o.progress, 'mirror');
@@ -65008,7 +65602,7 @@ async function mirror(o) {
         throw new Error('the --since time is not a valid date; use YYYY-MM-DD or an RFC 3339 time');
     if (typeof o.to === 'string' && o.to.replace(/\/+$/, '') === o.from.replace(/\/+$/, ''))
         throw new Error(`mirror from ${o.from} to itself: give another destination`);
-    const concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
+    const concurrency = (0, defaults_ts_1.resolveConcurrency)(o.concurrency, 'mirror');
     const upstream = (0, index_ts_1.openUpstream)(o.from, {
         concurrency,
         ...(o.fromStoreOptions ? { storeOptions: o.fromStoreOptions } : {}),
@@ -65018,11 +65612,14 @@ async function mirror(o) {
     const store = opened.store;
     const progress = new progress_ts_2.MirrorProgress((line) => report(line));
     const artifacts = [];
+    /** `subdir/filename` -> its entry in artifacts, for files this run mirrored (a failed log entry changes it). */
+    const listedArtifacts = new Map();
     const removedUpstream = [];
     const patches = [];
     const subdirResults = [];
     const errors = [];
     const limit = (0, p_limit_1.default)(concurrency);
+    const logLimit = (0, p_limit_1.default)(concurrency);
     const wantName = (0, select_ts_1.nameFilter)(o.packages);
     const since = (0, select_ts_1.sinceFilter)(o.since);
     let tmpDir;
@@ -65067,20 +65664,37 @@ async function mirror(o) {
                 errors.push(`upstream ${upstream.display} has no index for ${subdir} (no shards, repodata.json.zst or repodata.json); check the subdir`);
                 continue;
             }
-            const run = { subdir, served: await servedRecords(subdir), patchRecords: [] };
+            const served = await servedRecords(subdir);
+            // What the channel's instructions say now: a file whose package record they turn into upstream's needs no
+            // look (production; elsewhere nothing is stored and every difference is reported). A dry run reads them too.
+            const keepsPatches = o.production === true && o.patches !== false;
+            const write = keepsPatches && !o.dryRun;
+            let known;
+            if (keepsPatches) {
+                try {
+                    known = await (0, channel_patches_ts_1.readChannelPatchInstructions)(store, subdir);
+                }
+                catch (error) {
+                    errors.push(`destination ${store.display}: cannot read ${subdir}/patch_instructions.json:latest (${(0, open_ts_1.errorLine)(error)}); fix or delete it, then run mirror again`);
+                }
+            }
+            const stored = known?.instructions ?? conda_1.EMPTY_PATCH_INSTRUCTIONS;
             const selected = listing.files.filter(since);
+            const invalid = listing.invalid.filter(since);
             report(`${subdir}: ${selected.length} files selected from upstream's ${listing.format}`);
-            subdirResults.push({ subdir, format: listing.format, selected: selected.length + listing.invalid.length });
-            for (const bad of listing.invalid) {
+            subdirResults.push({ subdir, format: listing.format, selected: selected.length + invalid.length });
+            for (const bad of invalid) {
                 artifacts.push({ subdir, filename: bad.filename, sha256: '', size: 0, status: 'refused', reason: bad.reason });
                 progress.plan(1, 0);
                 progress.dropped('refused', 0, 0);
             }
-            // What the destination serves that upstream no longer lists (same name filter on both sides).
+            // What the destination holds that upstream no longer lists (same name filter on both sides), unless the
+            // channel's instructions take it out of the index already.
             const listed = new Set([...listing.files.map((f) => f.filename), ...listing.invalid.map((f) => f.filename)]);
+            const takenOut = new Set(stored.remove.flatMap((f) => [f, (0, conda_1.condaTwin)(f)]));
             const removed = [];
-            for (const [filename, record] of run.served) {
-                if (listed.has(filename))
+            for (const [filename, record] of served) {
+                if (listed.has(filename) || takenOut.has(filename))
                     continue;
                 let name = typeof record.name === 'string' ? record.name : undefined;
                 try {
@@ -65097,13 +65711,24 @@ async function mirror(o) {
                 removedUpstream.push({ subdir, filename });
                 report('listed by the destination, no longer by upstream', { artifact: `${subdir}/${filename}` });
             }
+            const checkpoints = new checkpoint_ts_1.SubdirCheckpoints({
+                store,
+                subdir,
+                write,
+                ...(known ? { known } : {}),
+                ...(o.applyRemovals && write ? { removals: { remove: removed, listed: (filename) => listed.has(filename) } } : {}),
+                everyFiles: o.checkpointFiles ?? CHECKPOINT_FILES,
+                everyMs: CHECKPOINT_MS,
+                report: (line) => report(line),
+                log: logFiles,
+                error: (line) => errors.push(line),
+            });
+            const run = { subdir, served, stored, twins: (0, conda_1.condaTwinFixes)(stored), checkpoints };
             progress.plan(selected.length, selected.reduce((sum, f) => sum + f.size, 0));
             await Promise.all((0, select_ts_1.groupByTag)(selected).map((group) => limit(() => mirrorGroup(run, group))));
-            const patch = (0, conda_1.upstreamPatch)(subdir, run.patchRecords, o.applyRemovals ? { remove: removed } : {});
-            const { instructions } = patch;
-            if (Object.keys(instructions.packages).length || Object.keys(instructions['packages.conda']).length || instructions.remove.length || patch.unrepresentable.length) {
+            const patch = await checkpoints.finish();
+            if (patch)
                 patches.push(patch);
-            }
         }
     }
     finally {
@@ -65113,7 +65738,7 @@ async function mirror(o) {
         await upstream.close();
         await opened.release();
     }
-    /** The destination's index of a subdir: what it serves already (nothing when it has none yet). */
+    /** The destination's index of a subdir: every file it holds with its package record (none when it has no index yet). */
     async function servedRecords(subdir) {
         const served = new Map();
         try {
@@ -65130,12 +65755,16 @@ async function mirror(o) {
     function finish(file, status, extra = {}) {
         const artifact = { subdir: file.subdir, filename: file.filename, sha256: file.sha256, size: file.size, status, ...extra };
         artifacts.push(artifact);
+        if (status === 'mirrored')
+            listedArtifacts.set(`${file.subdir}/${file.filename}`, artifact);
         report(extra.reason ? `${status}: ${extra.reason}` : status, { artifact: `${file.subdir}/${file.filename}`, ...(status === 'mirrored' ? { bytes: file.size, totalBytes: file.size } : {}) });
     }
-    /** The files of one build (one tag): skip what is there, transfer the rest one after the other, log, patch. */
+    /** The files of one build (one tag): skip what is there, transfer the rest one after the other, compare. */
     async function mirrorGroup(run, group) {
         const where = `${store.display}/${group.repository}:${group.tag}`;
         const atTag = [];
+        // The package records known so far: from the index for files it holds, from the package for the others.
+        const derived = new Map();
         let recordsDiffer = false;
         for (const file of group.files) {
             const served = run.served.get(file.filename);
@@ -65147,12 +65776,18 @@ async function mirror(o) {
             }
             else {
                 progress.already(file.size);
-                if (!(0, conda_1.sameJson)(withoutIndexTime(file.record), withoutIndexTime(served)))
+                const record = packageRecordOf(served);
+                derived.set(file.filename, record);
+                if (!(0, conda_1.servesUpstreamRecord)((0, conda_1.fixedRecord)(file.filename, record, run.stored, run.twins), file.record))
                     recordsDiffer = true;
             }
         }
-        if (atTag.length === 0 && !recordsDiffer)
+        if (atTag.length === 0) {
+            // Indexed already: only a record upstream changed (or the instructions do not cover) needs a look.
+            if (recordsDiffer && !o.dryRun)
+                run.checkpoints.add(comparedRecords(group, derived), []);
             return;
+        }
         let existing;
         try {
             existing = await (0, package_manifest_ts_1.fetchPackageManifest)(store, group.repository, group.tag);
@@ -65184,15 +65819,16 @@ async function mirror(o) {
                 finish(file, 'would-mirror', { repository: group.repository, tag: group.tag });
             return;
         }
-        // The package records of the files already there, from the manifest's index.json layer (both formats of the
-        // build at once): a .tar.bz2 patch also touches the .conda of the same stem, so the group is patched whole.
-        const derived = new Map();
-        const present = group.files.filter((f) => existing?.view.packages.some((p) => p.filename === f.filename && p.sha256 === f.sha256));
-        if (existing && present.length > 0) {
+        // The package records of the files at the tag but not indexed yet, from the manifest's index.json layer
+        // (both formats of the build at once): a .tar.bz2 patch also reaches the .conda of the same stem, so the
+        // build is compared whole.
+        if (existing && unindexed.length > 0) {
             try {
                 const read = await (0, read_ts_1.readPackageEntries)(store.repository(group.repository), existing.descriptor.digest);
+                const wanted = new Set(unindexed.map((f) => f.filename));
                 for (const entry of read.entries)
-                    derived.set(entry.filename, entry.record);
+                    if (wanted.has(entry.filename))
+                        derived.set(entry.filename, entry.record);
             }
             catch (error) {
                 errors.push(`destination ${where}: cannot read its info/index.json for the upstream patch (${(0, open_ts_1.errorLine)(error)}); run mirror again`);
@@ -65221,34 +65857,65 @@ async function mirror(o) {
                 finish(file, status, { reason: (0, open_ts_1.errorLine)(error) });
             }
         }
+        // The checkpoint stores what upstream changed in the build's records before it logs its files (into
+        // production, what is there but not indexed yet must be logged for reindex to see it).
+        const toLog = [];
+        if (o.production && manifestDigest) {
+            for (const file of [...unindexed, ...mirrored]) {
+                if (derived.has(file.filename))
+                    toLog.push({ file, repository: group.repository, tag: group.tag, manifestDigest });
+            }
+        }
+        run.checkpoints.add(comparedRecords(group, derived), toLog);
+    }
+    /** Upstream's record and the package's, for each file of the build whose package record is known. */
+    function comparedRecords(group, derived) {
+        const compared = [];
         for (const file of group.files) {
             const record = derived.get(file.filename);
             if (record)
-                run.patchRecords.push({ filename: file.filename, upstream: withoutIndexTime(file.record), derived: record });
+                compared.push({ filename: file.filename, upstream: file.record, derived: record });
         }
-        // Production: what is there but not indexed yet must be in the promotion log for reindex to see it.
-        if (o.production && manifestDigest) {
-            const keys = await logged();
-            for (const file of [...unindexed, ...mirrored]) {
-                const key = (0, promotion_log_ts_1.fileKey)(file.subdir, file.filename);
-                if (keys.has(key))
-                    continue;
-                try {
-                    await (0, promotion_log_ts_1.appendPromotion)(store, { subdir: file.subdir, filename: file.filename, repository: group.repository, tag: group.tag, manifestDigest });
-                    keys.add(key);
-                    report('logged', { artifact: `${file.subdir}/${file.filename}` });
-                }
-                catch (error) {
-                    const reason = `in the destination but its promotion log entry could not be written (${(0, open_ts_1.errorLine)(error)}); run mirror again`;
-                    const entry = artifacts.find((a) => a.subdir === file.subdir && a.filename === file.filename);
-                    if (entry)
-                        Object.assign(entry, { status: 'failed', reason });
-                    else {
-                        unlogged++;
-                        finish(file, 'failed', { reason });
-                    }
-                }
+        return compared;
+    }
+    /** Records files in the promotion log (production), unless their patch instructions could not be stored. */
+    async function logFiles(items, blocked) {
+        if (!o.production || o.dryRun || items.length === 0)
+            return;
+        let keys;
+        try {
+            keys = await logged();
+        }
+        catch (error) {
+            loggedKeys = undefined;
+            blocked ??= `its promotion log could not be listed (${(0, open_ts_1.errorLine)(error)}); run mirror again`;
+            keys = new Set();
+        }
+        // As many entries in flight as builds are (a checkpoint can cover thousands of files).
+        await Promise.all(items.map(({ file, repository, tag, manifestDigest }) => logLimit(async () => {
+            const key = (0, promotion_log_ts_1.fileKey)(file.subdir, file.filename);
+            if (keys.has(key))
+                return;
+            if (blocked)
+                return unloggedFile(file, `in the destination but not in its promotion log: ${blocked}`);
+            try {
+                await (0, promotion_log_ts_1.appendPromotion)(store, { subdir: file.subdir, filename: file.filename, repository, tag, manifestDigest });
+                keys.add(key);
+                report('logged', { artifact: `${file.subdir}/${file.filename}` });
             }
+            catch (error) {
+                unloggedFile(file, `in the destination but its promotion log entry could not be written (${(0, open_ts_1.errorLine)(error)}); run mirror again`);
+            }
+        })));
+    }
+    /** A file in production that reindex will not see yet: it counts as failed (mirrored now, or already there). */
+    function unloggedFile(file, reason) {
+        const entry = listedArtifacts.get(`${file.subdir}/${file.filename}`);
+        if (entry)
+            Object.assign(entry, { status: 'failed', reason });
+        else {
+            unlogged++;
+            finish(file, 'failed', { reason });
         }
     }
     artifacts.sort((a, b) => (a.subdir === b.subdir ? (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0) : a.subdir < b.subdir ? -1 : 1));
@@ -65292,9 +65959,7 @@ const blobs_ts_1 = __nccwpck_require__(42558);
 const retry_ts_1 = __nccwpck_require__(38796);
 const errors_ts_1 = __nccwpck_require__(83389);
 const open_ts_1 = __nccwpck_require__(70444);
-const guards_ts_1 = __nccwpck_require__(66330);
 const owners_ts_1 = __nccwpck_require__(88707);
-const errors_ts_2 = __nccwpck_require__(31596);
 const uploader_ts_1 = __nccwpck_require__(76829);
 const package_reader_ts_1 = __nccwpck_require__(3176);
 const promotion_log_ts_1 = __nccwpck_require__(11263);
@@ -65303,11 +65968,14 @@ const package_manifest_ts_1 = __nccwpck_require__(7662);
 const validate_ts_1 = __nccwpck_require__(2592);
 const verdict_ts_1 = __nccwpck_require__(52808);
 const visibility_ts_1 = __nccwpck_require__(54144);
-const verdict_key_ts_1 = __nccwpck_require__(74250);
-const MERGE_ATTEMPTS = 6;
-/** Groups promoted at once when not told: promotion is round trips, not bytes (blobs are mounted). */
-const DEFAULT_CONCURRENCY = 16;
-const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const defaults_ts_1 = __nccwpck_require__(80432);
+const MERGE_ATTEMPTS = defaults_ts_1.ATTEMPTS.merge;
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+/**
+ * How long after its PUT was sent a tag is read back: a concurrent promotion of the other format gets that moment
+ * to land (first attempt short, later ones jittered). 20 ms away the PUT's own round trip is most of it.
+ */
+const readBackAt = (sentAt, attempt) => sentAt + (attempt === 0 ? 25 : 50 + Math.floor(Math.random() * 200));
 function failed(ref, status, reason, extra = {}) {
     return {
         subdir: ref.subdir,
@@ -65374,6 +66042,7 @@ async function admit(ctx, ref, where, staged) {
             // Verdicts made before validate compared the staged manifest with the canonical one do not vouch for it.
             !recorded.doc.checks.some((c) => c.name === 'canonical-manifest' && c.ok));
     let verdict;
+    let validatedHere = false;
     if (ctx.options.revalidate || stale || mismatch || recorded.doc.verdict === 'failed') {
         ctx.report(recorded || ctx.options.revalidate
             ? 're-validating'
@@ -65381,6 +66050,7 @@ async function admit(ctx, ref, where, staged) {
                 ? 'validating (no signed verdict yet)'
                 : 'validating (no verdict key: recorded verdicts are not trusted)', { artifact });
         verdict = await (0, validate_ts_1.validateOne)(ctx, ref);
+        validatedHere = true;
     }
     else {
         verdict = {
@@ -65405,7 +66075,7 @@ async function admit(ctx, ref, where, staged) {
         if (!owner.ok)
             return { ok: false, result: failed(ref, 'rejected', `${owner.detail} (${(0, uploader_ts_1.describeUploader)(ctx.uploader)})`, verdict) };
     }
-    return { ok: true, pending: { ref, verdict, sha256: layer.sha256 } };
+    return { ok: true, pending: { ref, verdict, sha256: layer.sha256, validatedHere } };
 }
 async function ensureLogged(ctx, ref, where, manifestDigest) {
     ctx.logTags ??= (0, promotion_log_ts_1.listPromotionTags)(ctx.production);
@@ -65431,7 +66101,13 @@ async function ensureLogged(ctx, ref, where, manifestDigest) {
 /** Puts every pending artifact of one tag into production and returns the verified production manifest. */
 async function publishGroup(ctx, where, staged, pending, 
 /** Production at this tag as read a moment ago (saves reading it again for the first attempt). */
-production) {
+production, 
+/**
+ * Read the tag again (a HEAD) right before the copy's PUT: when an artifact was validated in this call, the first
+ * read of production is a download and a package read ago. Otherwise it is two rounds ago (the verdict, the
+ * mounts), and the read-back after the PUT is what catches a concurrent promotion.
+ */
+recheckTag) {
     const stagingRepo = ctx.staging.repository(where.repository);
     const productionRepo = ctx.production.repository(where.repository);
     const wanted = new Map(pending.map((p) => [p.ref.filename, p.sha256]));
@@ -65452,9 +66128,11 @@ production) {
         // The validated (canonical) staged manifest with the channel's own source annotation: staging's is never copied.
         const productionBytes = exact ? (0, conda_1.withChannelSource)(staged.manifest, ctx.options.sourceUrl) : undefined;
         const tagStillFree = async () => {
-            if (await productionRepo.resolve(where.tag))
+            if ((recheckTag || attempt > 0) && (await productionRepo.resolve(where.tag)))
                 throw new errors_ts_1.TagTakenError(`${productionRepo.display}:${where.tag} appeared meanwhile`);
+            sentAt = performance.now();
         };
+        let sentAt = performance.now();
         if (productionBytes && Buffer.from(productionBytes).equals(Buffer.from(staged.bytes))) {
             // Byte-identical copy by digest: mounts on one registry, streams otherwise.
             const total = staged.view.packages.reduce((sum, p) => sum + p.size, 0);
@@ -65530,6 +66208,7 @@ production) {
                 if (before?.digest !== current?.descriptor.digest)
                     continue;
                 const manifestBytes = bytes;
+                sentAt = performance.now();
                 await (0, retry_ts_1.withConcurrentPushRetry)(() => productionRepo.pushManifest(manifestBytes, oci_1.MediaType.ImageManifest, where.tag));
             }
             finally {
@@ -65537,7 +66216,7 @@ production) {
             }
         }
         // Verify what production serves now; a concurrent promote of the other format may have replaced it.
-        await pause(attempt === 0 ? 25 : 50 + Math.floor(Math.random() * 200));
+        await pause(readBackAt(sentAt, attempt) - performance.now());
         const after = await (0, package_manifest_ts_1.fetchPackageManifest)(ctx.production, where.repository, where.tag);
         if (after && holdsAll(after.view)) {
             for (const p of after.view.packages) {
@@ -65553,8 +66232,11 @@ production) {
 async function promoteGroup(ctx, where, refs) {
     const results = [];
     const stagingRepo = ctx.staging.repository(where.repository);
-    const staged = await (0, package_manifest_ts_1.fetchPackageManifest)(ctx.staging, where.repository, where.tag);
-    const production = await (0, package_manifest_ts_1.fetchPackageManifest)(ctx.production, where.repository, where.tag);
+    // Both at once: one round, not two.
+    const [staged, production] = await Promise.all([
+        (0, package_manifest_ts_1.fetchPackageManifest)(ctx.staging, where.repository, where.tag),
+        (0, package_manifest_ts_1.fetchPackageManifest)(ctx.production, where.repository, where.tag),
+    ]);
     const pending = [];
     const already = [];
     for (const ref of refs) {
@@ -65599,7 +66281,7 @@ async function promoteGroup(ctx, where, refs) {
                 ctx.report('copying to production', { artifact: (0, artifact_ref_ts_1.formatArtifactRef)(p.ref), totalBytes: p.verdict.size });
             // A package name production never had: once it exists, check that anonymous clients can read it.
             const newName = ctx.visibility.enabled && !production && (await ctx.production.repository(where.repository).listTags()).length === 0;
-            const published = await publishGroup(ctx, where, staged, pending, production);
+            const published = await publishGroup(ctx, where, staged, pending, production, pending.some((p) => p.validatedHere));
             productionDigest = published.digest;
             current = published.manifest;
             for (const p of pending)
@@ -65679,28 +66361,12 @@ async function promoteGroup(ctx, where, refs) {
     return results;
 }
 async function promote(o) {
-    // Overlapping channels, a missing owners checkout, a bad key or label fail here, before anything is opened or written.
-    (0, guards_ts_1.assertSeparateChannels)(o.staging, o.production);
-    (0, guards_ts_1.assertOwnersDirectory)(o.owners);
-    const verdictKey = (0, verdict_key_ts_1.resolveVerdictKey)(o);
-    if (o.label !== undefined)
-        (0, conda_1.parseLabel)(o.label, 'the promotion label');
-    const report = (0, progress_ts_1.reporter)(o.progress, 'promote');
-    // Who uploaded comes first: a refused identity token stops the request before anything is read or written.
-    let uploader;
-    try {
-        uploader = await (0, uploader_ts_1.resolveUploader)(o);
-    }
-    catch (error) {
-        if (!(error instanceof errors_ts_2.IdentityError))
-            throw error;
-        report(`identity refused: ${error.message}`);
-        return { ok: false, artifacts: (0, validate_ts_1.refusedIdentity)(o.artifacts, error).map((a) => ({ ...a, status: 'rejected' })) };
-    }
-    if (uploader)
-        report(`uploader ${(0, uploader_ts_1.describeUploader)(uploader)}`);
-    const staging = (0, open_ts_1.openChannel)(o.staging, (0, open_ts_1.stagingOptions)(o));
-    const production = (0, open_ts_1.openChannel)(o.production, (0, open_ts_1.productionOptions)(o));
+    const { report, verdictKey, uploader, refused } = await (0, validate_ts_1.admitRequest)(o, 'promote');
+    if (refused)
+        return { ok: false, artifacts: refused.map((a) => ({ ...a, status: 'rejected' })) };
+    const concurrency = (0, defaults_ts_1.resolveConcurrency)(o.concurrency, 'promote');
+    const staging = (0, open_ts_1.openChannel)(o.staging, (0, open_ts_1.stagingOptions)(o), concurrency);
+    const production = (0, open_ts_1.openChannel)(o.production, (0, open_ts_1.productionOptions)(o), concurrency);
     const visibility = new visibility_ts_1.VisibilityChecker(o.github, o.visibilityCheck);
     const ctx = { staging: staging.store, production: production.store, options: o, report, verdictKey, uploader, reader: (0, package_reader_ts_1.packageReader)(), streamedBytes: 0, visibility };
     const withUploader = (result) => (uploader ? { ...result, uploader } : result);
@@ -65726,7 +66392,7 @@ async function promote(o) {
         // log is written by every promotion, so it is the one probe (two requests per package repository cost more
         // than the promotion itself); a token scoped to fewer repositories is refused at that artifact's first blob
         // mount, before its tag is written, and reported for that artifact.
-        const limit = (0, p_limit_1.default)(o.concurrency ?? DEFAULT_CONCURRENCY);
+        const limit = (0, p_limit_1.default)(concurrency);
         try {
             await (0, promotion_log_ts_1.promotionLogRepository)(production.store).checkPushAccess();
         }
@@ -65807,8 +66473,9 @@ const open_ts_1 = __nccwpck_require__(70444);
 const progress_ts_1 = __nccwpck_require__(83115);
 const promotion_log_ts_1 = __nccwpck_require__(11263);
 const errors_ts_1 = __nccwpck_require__(83389);
+const defaults_ts_1 = __nccwpck_require__(80432);
 /** Attempts to move `latest` when other reindexes keep replacing it. */
-const LATEST_ATTEMPTS = 6;
+const LATEST_ATTEMPTS = defaults_ts_1.ATTEMPTS.latest;
 function withIndexedTimestamp(pkg, at) {
     if (typeof pkg.record.indexed_timestamp === 'number')
         return pkg;
@@ -65822,7 +66489,7 @@ function checkSubdirs(o) {
         if (!(0, names_ts_1.isSubdirName)(s))
             throw new errors_ts_1.OptionsError(`invalid subdir ${JSON.stringify(s)}: use noarch or OS-ARCH such as linux-64`);
         if (!(0, conda_1.isKnownSubdir)(s) && !(o.allowSubdirs ?? []).includes(s)) {
-            throw new errors_ts_1.OptionsError(`unknown subdir ${JSON.stringify(s)}: conda and rattler know ${conda_1.KNOWN_SUBDIRS.join(', ')}; check the spelling, or admit a new platform with allowSubdirs (--allow-subdir ${s}); nothing was written`);
+            throw new errors_ts_1.OptionsError(`unknown subdir ${JSON.stringify(s)}: conda and rattler know ${conda_1.KNOWN_SUBDIRS.join(', ')}; check the spelling, or admit a new platform with allowSubdirs (--allow-subdir ${s}; the reindex action's allow-subdirs); nothing was written`);
         }
     }
 }
@@ -65832,11 +66499,11 @@ const shardRecord = (keys) => Object.fromEntries([...keys].map(([name, k]) => [n
 async function reindex(o) {
     const report = (0, progress_ts_1.reporter)(o.progress, 'reindex');
     checkSubdirs(o);
-    const opened = (0, open_ts_1.openChannel)(o.channel, (0, open_ts_1.productionOptions)(o));
+    const opened = (0, open_ts_1.openChannel)(o.channel, (0, open_ts_1.productionOptions)(o), (0, defaults_ts_1.resolveConcurrency)(o.concurrency, 'reindex'));
     const counting = (0, counting_ts_1.countingStore)(opened.store);
     const store = counting.store;
     const now = o.now ?? (() => new Date());
-    const concurrency = o.concurrency ?? 8;
+    const concurrency = (0, defaults_ts_1.resolveConcurrency)(o.concurrency, 'reindex');
     const limit = (0, p_limit_1.default)(concurrency);
     const errors = [];
     // An index repository pushed for the first time may be a new private package (ghcr.io): anonymous clients
@@ -66635,11 +67302,15 @@ const errors_ts_1 = __nccwpck_require__(83389);
 const artifact_ref_ts_1 = __nccwpck_require__(24958);
 const open_ts_1 = __nccwpck_require__(70444);
 const progress_ts_1 = __nccwpck_require__(83115);
+const defaults_ts_1 = __nccwpck_require__(80432);
 const package_manifest_ts_1 = __nccwpck_require__(7662);
 /** Rounds of read-merge-push when a concurrent upload of the other format keeps replacing the tag. */
-const MERGE_ATTEMPTS = 6;
-/** Files uploaded at once when not told. */
-const DEFAULT_CONCURRENCY = 8;
+const MERGE_ATTEMPTS = defaults_ts_1.ATTEMPTS.merge;
+/**
+ * A package at least this large takes long enough to send that the tag is read again (a HEAD) right before the
+ * manifest PUT. A smaller one's tag read and PUT are a round or two apart: the read-back after the PUT covers it.
+ */
+const TAG_RECHECK_FROM_BYTES = 8 * 1024 * 1024;
 /**
  * .conda files larger than this are hashed in the pass that sends them instead of before: a streamed upload
  * (POST, one PATCH without Content-Range, PUT?digest) needs the digest only at its closing PUT, so the file is read
@@ -66653,9 +67324,12 @@ const HASH_WHILE_SENDING_ABOVE = 64 * 1024 * 1024;
 function heldAt(existing, filename) {
     return existing.view.packages.find((p) => p.filename === filename);
 }
-const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-/** Wait before re-reading a tag we wrote: first round short, later ones jittered so racing writers spread out. */
-const settle = (round) => pause(round === 0 ? 50 : 100 + Math.floor(Math.random() * 200));
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+/**
+ * Wait before re-reading a tag we wrote, counted from when its PUT was sent (20 ms away, the round trip is most of
+ * it): first round short, later ones jittered so racing writers spread out. The caller holds no slot meanwhile.
+ */
+const settle = (sentAt, round) => pause(sentAt + (round === 0 ? 50 : 100 + Math.floor(Math.random() * 200)) - performance.now());
 /**
  * The `{}` config blob every package manifest shares: checked (and pushed when missing) once per repository and
  * run instead of once per package, and mounted (one request) into a new repository from one that has it, instead
@@ -66665,6 +67339,8 @@ class ConfigBlobs {
     #present = new Map();
     /** A repository of this run known to hold the blob. */
     #holder;
+    /** The first placement of the run: the packages that start meanwhile mount from it instead of pushing it too. */
+    #first;
     ensure(repository, blob, signal) {
         let present = this.#present.get(repository.name);
         if (!present) {
@@ -66675,6 +67351,14 @@ class ConfigBlobs {
         return present;
     }
     async #place(repository, blob, signal) {
+        if (!this.#first) {
+            this.#first = this.#push(repository, blob, signal);
+            return this.#first;
+        }
+        await this.#first.catch(() => undefined);
+        return this.#push(repository, blob, signal);
+    }
+    async #push(repository, blob, signal) {
         const holder = this.#holder;
         if (holder && (await repository.mountBlob(blob.descriptor.digest, holder)))
             return;
@@ -66773,7 +67457,7 @@ async function pushToTag(store, file, input, options) {
                 pkg = await hashNow(file, pkg, options.signal);
             if (held && held.sha256 === pkg.sha256) {
                 const hashed = pkg;
-                return { result: { ...base(hashed), manifestDigest: existing.descriptor.digest, status: pushedBlobs ? 'uploaded' : 'unchanged' }, unverified: false, pkg: hashed };
+                return { result: { ...base(hashed), manifestDigest: existing.descriptor.digest, status: pushedBlobs ? 'uploaded' : 'unchanged' }, unverified: false, pkg: hashed, sentAt: 0 };
             }
             if (held) {
                 throw new errors_ts_1.UploadConflictError(`${artifact}: ${where} already holds a different ${pkg.filename} (sha256 ${held.sha256}, this file ${pkg.sha256}); nothing overwritten - bump the build number`);
@@ -66804,12 +67488,15 @@ async function pushToTag(store, file, input, options) {
             return repository.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size }, { onProgress: (b) => ticker.tick(b), signal: options.signal, likelyMissing });
         }));
         pushedBlobs = true;
-        // Someone changed the tag while we pushed blobs: merge again from what is there now.
-        const before = await repository.resolve(tag);
-        if ((before?.digest ?? undefined) !== existing?.descriptor.digest)
-            continue;
+        if (hashed.size >= TAG_RECHECK_FROM_BYTES) {
+            // Someone changed the tag while we sent a large package: merge again from what is there now.
+            const before = await repository.resolve(tag);
+            if ((before?.digest ?? undefined) !== existing?.descriptor.digest)
+                continue;
+        }
+        const sentAt = performance.now();
         const pushed = await (0, retry_ts_1.withConcurrentPushRetry)(() => repository.pushManifest(built.bytes, oci_1.MediaType.ImageManifest, tag));
-        return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed };
+        return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed, sentAt };
     }
     throw new errors_ts_1.PipelineError(`${artifact}: ${where} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
 }
@@ -66839,7 +67526,7 @@ async function uploadOne(store, file, input, options) {
         pkg = outcome.pkg;
         if (!outcome.unverified)
             return outcome.result;
-        await settle(round);
+        await settle(outcome.sentAt, round);
         const kept = await verifyAtTag(store, outcome.pkg, outcome.result);
         if (kept)
             return kept;
@@ -66864,15 +67551,14 @@ function keyedSerializer() {
     };
 }
 async function upload(o) {
-    const opened = (0, open_ts_1.openChannel)(o.to, o.storeOptions);
+    const concurrency = (0, defaults_ts_1.resolveConcurrency)(o.concurrency, 'upload');
+    const opened = (0, open_ts_1.openChannel)(o.to, o.storeOptions, concurrency);
     // Within one run, files that land under the same tag merge one after the other instead of racing.
     const serialize = keyedSerializer();
     const report = (0, progress_ts_1.reporter)(o.progress, 'upload');
-    const limit = (0, p_limit_1.default)(o.concurrency ?? DEFAULT_CONCURRENCY);
+    const limit = (0, p_limit_1.default)(concurrency);
     const artifacts = [];
     const errors = [];
-    // Manifests we wrote, re-read once for the whole batch (not after a pause per package).
-    let unverified = [];
     const step = { sourceUrl: o.sourceUrl, report, signal: o.signal, configs: new ConfigBlobs() };
     const tagKey = (pkg) => `${(0, conda_1.packageRepository)(pkg.subdir, pkg.name)}:${(0, conda_1.encodeTag)(pkg.version, pkg.build)}`;
     const refuse = (file, shown, error) => {
@@ -66880,21 +67566,20 @@ async function upload(o) {
         report(`refused: ${(0, artifact_ref_ts_1.withoutSubject)(line, shown, node_path_1.default.basename(file))}`, { artifact: shown });
         errors.push({ file, error: line });
     };
-    const push = async (file, pkg) => {
-        const outcome = await serialize(tagKey(pkg), () => pushToTag(opened.store, file, pkg, step));
-        if (outcome.unverified)
-            unverified.push({ file, pkg: outcome.pkg, result: outcome.result });
-        else
-            finish(outcome.result);
-    };
+    const push = (file, pkg) => serialize(tagKey(pkg), () => pushToTag(opened.store, file, pkg, step));
     const finish = (result) => {
         report(result.status, { artifact: `${result.subdir}/${result.filename}`, bytes: result.size, totalBytes: result.size });
         artifacts.push(result);
     };
-    try {
-        await Promise.all(o.files.map((file) => limit(async () => {
-            const shown = node_path_1.default.basename(file);
-            try {
+    /**
+     * One file: read and push it in a slot, then, holding no slot, wait a moment and read its tag back (a concurrent
+     * upload of the other format may have replaced our manifest; then it is merged again, in a slot). Each package
+     * is read back on its own, right after its own PUT: no package waits for the others.
+     */
+    const one = async (file) => {
+        const shown = node_path_1.default.basename(file);
+        try {
+            let outcome = await limit(async () => {
                 const info = await (0, promises_1.stat)(file);
                 if (!info.isFile())
                     throw new errors_ts_1.PipelineError(`${file} is not a regular file`);
@@ -66902,37 +67587,30 @@ async function upload(o) {
                 // Metadata only: validate reads the staged package in full before anything is promoted.
                 const pkg = info.size > (o.hashWhileSendingAboveBytes ?? HASH_WHILE_SENDING_ABOVE) ? await (0, conda_1.readPackageUnhashed)(file) : await (0, conda_1.readPackage)(file, { metadataOnly: true });
                 report('uploading', { artifact: `${pkg.subdir}/${pkg.filename}`, totalBytes: pkg.size });
-                await push(file, pkg);
-            }
-            catch (error) {
-                (0, open_ts_1.throwIfUnreachable)(error);
-                refuse(file, shown, error);
-            }
-        })));
-        for (let round = 0; unverified.length > 0; round++) {
-            const pending = unverified;
-            unverified = [];
-            if (round >= MERGE_ATTEMPTS) {
-                for (const { file, pkg } of pending) {
-                    refuse(file, node_path_1.default.basename(file), new Error(`${pkg.subdir}/${pkg.filename}: its tag kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`));
+                return push(file, pkg);
+            });
+            for (let round = 0; outcome.unverified; round++) {
+                const { pkg } = outcome;
+                if (round + 1 >= MERGE_ATTEMPTS) {
+                    throw new errors_ts_1.PipelineError(`${pkg.subdir}/${pkg.filename}: its tag kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
                 }
-                break;
+                await settle(outcome.sentAt, round);
+                const kept = await verifyAtTag(opened.store, pkg, outcome.result);
+                if (kept) {
+                    finish(kept);
+                    return;
+                }
+                outcome = await limit(() => push(file, pkg));
             }
-            // A concurrent upload of the other format may have replaced a manifest we wrote; give it a moment to land.
-            await settle(round);
-            await Promise.all(pending.map(({ file, pkg, result }) => limit(async () => {
-                try {
-                    const kept = await verifyAtTag(opened.store, pkg, result);
-                    if (kept)
-                        finish(kept);
-                    else
-                        await push(file, pkg);
-                }
-                catch (error) {
-                    refuse(file, node_path_1.default.basename(file), error);
-                }
-            })));
+            finish(outcome.result);
         }
+        catch (error) {
+            (0, open_ts_1.throwIfUnreachable)(error);
+            refuse(file, shown, error);
+        }
+    };
+    try {
+        await Promise.all(o.files.map(one));
     }
     finally {
         await opened.release();
@@ -66955,7 +67633,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.validateOne = validateOne;
-exports.refusedIdentity = refusedIdentity;
+exports.admitRequest = admitRequest;
 exports.validate = validate;
 // validate: check staged artifacts the way conda-forge's copy service does (who uploaded, declared hash, name
 // grammar, ownership) and further (the v0 manifest shape, the package read and checked in full in a child process
@@ -66979,6 +67657,7 @@ const package_reader_ts_1 = __nccwpck_require__(3176);
 const progress_ts_1 = __nccwpck_require__(83115);
 const verdict_ts_1 = __nccwpck_require__(52808);
 const verdict_key_ts_1 = __nccwpck_require__(74250);
+const defaults_ts_1 = __nccwpck_require__(80432);
 async function validateOne(ctx, ref) {
     const artifact = (0, artifact_ref_ts_1.formatArtifactRef)(ref);
     const checks = [];
@@ -67151,32 +67830,40 @@ function refusedIdentity(refs, error) {
         reason: `${(0, artifact_ref_ts_1.formatArtifactRef)(ref)}: ${error.message}`,
     }));
 }
-async function validate(o) {
-    // Overlapping channels, a missing owners checkout, a bad key or label fail here, before anything is opened or written.
+/**
+ * What validate and promote check before anything is opened: the guards (overlapping channels, a missing owners
+ * checkout, a bad verdict key or label throw), then who uploaded. A refused identity token ends the request here:
+ * `refused` holds every artifact failed with the reason, and nothing is read or written.
+ */
+async function admitRequest(o, step) {
     (0, guards_ts_1.assertSeparateChannels)(o.staging, o.production);
     (0, guards_ts_1.assertOwnersDirectory)(o.owners);
     const verdictKey = (0, verdict_key_ts_1.resolveVerdictKey)(o);
     if (o.label !== undefined)
         (0, conda_1.parseLabel)(o.label, 'the promotion label');
-    const report = (0, progress_ts_1.reporter)(o.progress, 'validate');
-    // Who uploaded comes first: a refused identity token stops the request before anything is read or written.
-    let uploader;
+    const report = (0, progress_ts_1.reporter)(o.progress, step);
     try {
-        uploader = await (0, uploader_ts_1.resolveUploader)(o);
+        const uploader = await (0, uploader_ts_1.resolveUploader)(o);
+        if (uploader)
+            report(`uploader ${(0, uploader_ts_1.describeUploader)(uploader)}`);
+        return { report, verdictKey, ...(uploader ? { uploader } : {}) };
     }
     catch (error) {
         if (!(error instanceof errors_ts_1.IdentityError))
             throw error;
         report(`identity refused: ${error.message}`);
-        return { ok: false, artifacts: refusedIdentity(o.artifacts, error) };
+        return { report, verdictKey, refused: refusedIdentity(o.artifacts, error) };
     }
-    if (uploader)
-        report(`uploader ${(0, uploader_ts_1.describeUploader)(uploader)}`);
+}
+async function validate(o) {
+    const { report, verdictKey, uploader, refused } = await admitRequest(o, 'validate');
+    if (refused)
+        return { ok: false, artifacts: refused };
     const staging = (0, open_ts_1.openChannel)(o.staging, (0, open_ts_1.stagingOptions)(o));
     const production = (0, open_ts_1.openChannel)(o.production, (0, open_ts_1.productionOptions)(o));
     try {
         const ctx = { staging: staging.store, production: production.store, options: o, report, verdictKey, uploader, reader: (0, package_reader_ts_1.packageReader)() };
-        const limit = (0, p_limit_1.default)(o.concurrency ?? 8);
+        const limit = (0, p_limit_1.default)((0, defaults_ts_1.resolveConcurrency)(o.concurrency, 'validate'));
         const artifacts = await Promise.all(o.artifacts.map((ref) => limit(async () => {
             report('validating', { artifact: (0, artifact_ref_ts_1.formatArtifactRef)(ref) });
             try {
@@ -67217,13 +67904,14 @@ const oci_1 = __nccwpck_require__(72849);
 const conda_1 = __nccwpck_require__(6611);
 const open_ts_1 = __nccwpck_require__(70444);
 const records_ts_1 = __nccwpck_require__(50918);
+const defaults_ts_1 = __nccwpck_require__(80432);
 /** V8 cannot hold a longer string, so no bigger repodata.json can be parsed whole: shards are the way past it. */
 const MAX_REPODATA = 512 * 1024 * 1024;
 const MAX_SHARD_INDEX = 256 * 1024 * 1024;
 const MAX_SHARD = 64 * 1024 * 1024;
 const MAX_CHANNELDATA = 256 * 1024 * 1024;
 /** Attempts per package download: the transport retries until the answer starts, not a body cut mid-way. */
-const PACKAGE_ATTEMPTS = 3;
+const PACKAGE_ATTEMPTS = defaults_ts_1.ATTEMPTS.upstreamPackage;
 /** What #get's undefined looks like to sendAndRead: not 200, so nothing is read. */
 const NOT_THERE = { status: 404 };
 function channelBase(from) {
@@ -67269,7 +67957,7 @@ class HttpUpstream {
     constructor(from, options) {
         this.#base = channelBase(from);
         this.display = this.#base.href;
-        this.#concurrency = options.concurrency ?? 8;
+        this.#concurrency = options.concurrency ?? defaults_ts_1.CONCURRENCY.upstream;
         this.#http = new oci_1.HttpTransport({ registry: this.#base.host, concurrency: this.#concurrency, timeoutMs: options.timeoutMs ?? 60_000, userAgent: 'oci-channel-mirror' });
     }
     /** GET; undefined for 404/410 (an index format not offered), an UpstreamError for any other failure. */
@@ -67489,18 +68177,20 @@ function openUpstream(from, options = {}) {
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.openOciUpstream = openOciUpstream;
-// Another oci-channel location as a mirror's upstream: its index is each subdir's `repodata.json:latest` (what
-// its reindex published), its packages the blobs `sha256:<record sha256>` of `<subdir>/<name>`, verified by
-// the store while they stream. Its subdirs come from its channeldata.json, else the registry catalog.
+// Another oci-channel location as a mirror's upstream: its index is each subdir's `repodata.json:latest` as its
+// clients read it (the repodata layer: patched records, the main label), its packages the blobs
+// `sha256:<record sha256>` of `<subdir>/<name>`, verified by the store while they stream. Its subdirs come from
+// its channeldata.json, else the registry catalog.
 const oci_1 = __nccwpck_require__(72849);
 const conda_1 = __nccwpck_require__(6611);
 const blobs_ts_1 = __nccwpck_require__(42558);
 const json_ts_1 = __nccwpck_require__(13710);
 const open_ts_1 = __nccwpck_require__(70444);
 const names_ts_1 = __nccwpck_require__(81675);
-const read_ts_1 = __nccwpck_require__(54247);
 const records_ts_1 = __nccwpck_require__(50918);
 const MAX_CHANNELDATA = 256 * 1024 * 1024;
+/** As for an http(s) upstream: V8 cannot parse a longer string. */
+const MAX_REPODATA = 512 * 1024 * 1024;
 class OciUpstream {
     display;
     #store;
@@ -67541,16 +68231,28 @@ class OciUpstream {
     }
     async readSubdir(subdir, wantName) {
         const repository = this.#store.repository((0, names_ts_1.repodataRepository)(subdir));
-        let published;
+        let repodata;
         try {
-            published = await (0, read_ts_1.readPublishedRepodata)(repository, 'latest', subdir);
+            const fetched = await repository.fetchManifest('latest');
+            const manifest = (0, json_ts_1.parseJsonObject)(fetched.bytes, `${repository.display}:latest`);
+            const layers = (Array.isArray(manifest.layers) ? manifest.layers : []);
+            // What rattler and libmamba take: the zstd layer, else the plain one (never repodata_from_packages).
+            const zst = layers.find((l) => l?.mediaType === names_ts_1.IndexMediaType.RepodataZst);
+            const layer = zst ?? layers.find((l) => l?.mediaType === names_ts_1.IndexMediaType.Repodata);
+            if (!layer)
+                throw new records_ts_1.UpstreamError(`upstream ${repository.display}:latest has no repodata.json layer`);
+            const bytes = await (0, blobs_ts_1.readSmallBlob)(repository, (0, oci_1.parseDigest)(layer.digest), layer.size, MAX_REPODATA);
+            const text = (zst ? (0, conda_1.zstdDecompress)(bytes, MAX_REPODATA) : Buffer.from(bytes)).toString('utf8');
+            repodata = (0, conda_1.parseRepodata)(text, `its repodata.json`);
         }
         catch (error) {
             if (error instanceof oci_1.NotFoundError)
                 return undefined;
             this.#fail(`reading ${subdir}/repodata.json:latest`, error);
         }
-        const entries = published.entries.map((e) => [e.filename, e.record]);
+        if (repodata.info.subdir !== subdir)
+            throw new records_ts_1.UpstreamError(`upstream ${repository.display}:latest says subdir ${JSON.stringify(repodata.info.subdir)}, not ${subdir}; refused`);
+        const entries = (0, conda_1.packagesOfRepodata)(repodata).map((e) => [e.filename, e.record]);
         const { files, invalid } = (0, records_ts_1.collectFiles)(subdir, entries, (_filename, name) => (0, conda_1.packageRepository)(subdir, name), wantName);
         return { subdir, format: 'oci', files, invalid };
     }
@@ -67638,20 +68340,22 @@ function collectFiles(subdir, entries, source, wantName) {
             invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} is not an object` });
             continue;
         }
+        const at = timestampMs(record);
+        // The time filter applies to these too: a record left out by --since is not reported.
+        const when = at !== undefined ? { timestampMs: at } : {};
         if (typeof record.name === 'string' && record.name !== name) {
-            invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} names package ${JSON.stringify(record.name)}, not ${name}` });
+            invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} names package ${JSON.stringify(record.name)}, not ${name}`, ...when });
             continue;
         }
         const { sha256, size, md5 } = record;
         if (typeof sha256 !== 'string' || !SHA256_HEX.test(sha256)) {
-            invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} has no sha256, so its bytes cannot be verified; not mirrored` });
+            invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} has no sha256, so its bytes cannot be verified; not mirrored`, ...when });
             continue;
         }
         if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-            invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} has no valid size; not mirrored` });
+            invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} has no valid size; not mirrored`, ...when });
             continue;
         }
-        const at = timestampMs(record);
         files.push({
             subdir,
             filename,

@@ -73327,9 +73327,9 @@ function bufferIncludes(buffer, content) {
 /* harmony export */   iU: () => (/* binding */ isUserError),
 /* harmony export */   yo: () => (/* binding */ UserError)
 /* harmony export */ });
-/* harmony import */ var _oci_channel_conda__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8233);
+/* harmony import */ var _oci_channel_conda__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(76);
 /* harmony import */ var _oci_channel_oci__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1671);
-/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9402);
+/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9410);
 // Tells errors the user can fix (bad input, refused credentials, a bad package) from bugs in oci-channel.
 
 
@@ -73360,32 +73360,3762 @@ function oneLine(text, max = 1000) {
 
 /***/ }),
 
-/***/ 9556:
+/***/ 9747:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   Uj: () => (/* binding */ stringInput),
-/* harmony export */   dt: () => (/* binding */ listInput),
-/* harmony export */   sc: () => (/* binding */ locationInput),
-/* harmony export */   sv: () => (/* binding */ storeOptionsFrom)
-/* harmony export */ });
-/* unused harmony exports booleanInput, durationInput, isGithubRegistry, OWNER_PATTERN, visibilityOptions */
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8179);
-/* harmony import */ var _oci_channel_oci__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1671);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9118);
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  W0: () => (/* binding */ channelInput),
+  J4: () => (/* binding */ globInput),
+  dt: () => (/* binding */ listInput),
+  Uj: () => (/* binding */ stringInput)
+});
+
+// UNUSED EXPORTS: booleanInput, durationInput, isGithubRegistry, locationInput, packageDeletionInputs, storeOptionsFrom, visibilityInputs
+
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 16 modules
+var lib_core = __nccwpck_require__(8179);
+// EXTERNAL MODULE: external "fs"
+var external_fs_ = __nccwpck_require__(9896);
+;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-glob-options-helper.js
+
+/**
+ * Returns a copy with defaults filled in.
+ */
+function getOptions(copy) {
+    const result = {
+        followSymbolicLinks: true,
+        implicitDescendants: true,
+        matchDirectories: true,
+        omitBrokenSymbolicLinks: true,
+        excludeHiddenFiles: false
+    };
+    if (copy) {
+        if (typeof copy.followSymbolicLinks === 'boolean') {
+            result.followSymbolicLinks = copy.followSymbolicLinks;
+            lib_core/* debug */.Yz(`followSymbolicLinks '${result.followSymbolicLinks}'`);
+        }
+        if (typeof copy.implicitDescendants === 'boolean') {
+            result.implicitDescendants = copy.implicitDescendants;
+            lib_core/* debug */.Yz(`implicitDescendants '${result.implicitDescendants}'`);
+        }
+        if (typeof copy.matchDirectories === 'boolean') {
+            result.matchDirectories = copy.matchDirectories;
+            lib_core/* debug */.Yz(`matchDirectories '${result.matchDirectories}'`);
+        }
+        if (typeof copy.omitBrokenSymbolicLinks === 'boolean') {
+            result.omitBrokenSymbolicLinks = copy.omitBrokenSymbolicLinks;
+            lib_core/* debug */.Yz(`omitBrokenSymbolicLinks '${result.omitBrokenSymbolicLinks}'`);
+        }
+        if (typeof copy.excludeHiddenFiles === 'boolean') {
+            result.excludeHiddenFiles = copy.excludeHiddenFiles;
+            lib_core/* debug */.Yz(`excludeHiddenFiles '${result.excludeHiddenFiles}'`);
+        }
+    }
+    return result;
+}
+//# sourceMappingURL=internal-glob-options-helper.js.map
+// EXTERNAL MODULE: external "path"
+var external_path_ = __nccwpck_require__(6928);
+// EXTERNAL MODULE: external "assert"
+var external_assert_ = __nccwpck_require__(2613);
+;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-path-helper.js
+
+
+const IS_WINDOWS = process.platform === 'win32';
+/**
+ * Similar to path.dirname except normalizes the path separators and slightly better handling for Windows UNC paths.
+ *
+ * For example, on Linux/macOS:
+ * - `/               => /`
+ * - `/hello          => /`
+ *
+ * For example, on Windows:
+ * - `C:\             => C:\`
+ * - `C:\hello        => C:\`
+ * - `C:              => C:`
+ * - `C:hello         => C:`
+ * - `\               => \`
+ * - `\hello          => \`
+ * - `\\hello         => \\hello`
+ * - `\\hello\world   => \\hello\world`
+ */
+function dirname(p) {
+    // Normalize slashes and trim unnecessary trailing slash
+    p = safeTrimTrailingSeparator(p);
+    // Windows UNC root, e.g. \\hello or \\hello\world
+    if (IS_WINDOWS && /^\\\\[^\\]+(\\[^\\]+)?$/.test(p)) {
+        return p;
+    }
+    // Get dirname
+    let result = external_path_.dirname(p);
+    // Trim trailing slash for Windows UNC root, e.g. \\hello\world\
+    if (IS_WINDOWS && /^\\\\[^\\]+\\[^\\]+\\$/.test(result)) {
+        result = safeTrimTrailingSeparator(result);
+    }
+    return result;
+}
+/**
+ * Roots the path if not already rooted. On Windows, relative roots like `\`
+ * or `C:` are expanded based on the current working directory.
+ */
+function ensureAbsoluteRoot(root, itemPath) {
+    external_assert_(root, `ensureAbsoluteRoot parameter 'root' must not be empty`);
+    external_assert_(itemPath, `ensureAbsoluteRoot parameter 'itemPath' must not be empty`);
+    // Already rooted
+    if (hasAbsoluteRoot(itemPath)) {
+        return itemPath;
+    }
+    // Windows
+    if (IS_WINDOWS) {
+        // Check for itemPath like C: or C:foo
+        if (itemPath.match(/^[A-Z]:[^\\/]|^[A-Z]:$/i)) {
+            let cwd = process.cwd();
+            external_assert_(cwd.match(/^[A-Z]:\\/i), `Expected current directory to start with an absolute drive root. Actual '${cwd}'`);
+            // Drive letter matches cwd? Expand to cwd
+            if (itemPath[0].toUpperCase() === cwd[0].toUpperCase()) {
+                // Drive only, e.g. C:
+                if (itemPath.length === 2) {
+                    // Preserve specified drive letter case (upper or lower)
+                    return `${itemPath[0]}:\\${cwd.substr(3)}`;
+                }
+                // Drive + path, e.g. C:foo
+                else {
+                    if (!cwd.endsWith('\\')) {
+                        cwd += '\\';
+                    }
+                    // Preserve specified drive letter case (upper or lower)
+                    return `${itemPath[0]}:\\${cwd.substr(3)}${itemPath.substr(2)}`;
+                }
+            }
+            // Different drive
+            else {
+                return `${itemPath[0]}:\\${itemPath.substr(2)}`;
+            }
+        }
+        // Check for itemPath like \ or \foo
+        else if (normalizeSeparators(itemPath).match(/^\\$|^\\[^\\]/)) {
+            const cwd = process.cwd();
+            external_assert_(cwd.match(/^[A-Z]:\\/i), `Expected current directory to start with an absolute drive root. Actual '${cwd}'`);
+            return `${cwd[0]}:\\${itemPath.substr(1)}`;
+        }
+    }
+    external_assert_(hasAbsoluteRoot(root), `ensureAbsoluteRoot parameter 'root' must have an absolute root`);
+    // Otherwise ensure root ends with a separator
+    if (root.endsWith('/') || (IS_WINDOWS && root.endsWith('\\'))) {
+        // Intentionally empty
+    }
+    else {
+        // Append separator
+        root += external_path_.sep;
+    }
+    return root + itemPath;
+}
+/**
+ * On Linux/macOS, true if path starts with `/`. On Windows, true for paths like:
+ * `\\hello\share` and `C:\hello` (and using alternate separator).
+ */
+function hasAbsoluteRoot(itemPath) {
+    external_assert_(itemPath, `hasAbsoluteRoot parameter 'itemPath' must not be empty`);
+    // Normalize separators
+    itemPath = normalizeSeparators(itemPath);
+    // Windows
+    if (IS_WINDOWS) {
+        // E.g. \\hello\share or C:\hello
+        return itemPath.startsWith('\\\\') || /^[A-Z]:\\/i.test(itemPath);
+    }
+    // E.g. /hello
+    return itemPath.startsWith('/');
+}
+/**
+ * On Linux/macOS, true if path starts with `/`. On Windows, true for paths like:
+ * `\`, `\hello`, `\\hello\share`, `C:`, and `C:\hello` (and using alternate separator).
+ */
+function hasRoot(itemPath) {
+    external_assert_(itemPath, `isRooted parameter 'itemPath' must not be empty`);
+    // Normalize separators
+    itemPath = normalizeSeparators(itemPath);
+    // Windows
+    if (IS_WINDOWS) {
+        // E.g. \ or \hello or \\hello
+        // E.g. C: or C:\hello
+        return itemPath.startsWith('\\') || /^[A-Z]:/i.test(itemPath);
+    }
+    // E.g. /hello
+    return itemPath.startsWith('/');
+}
+/**
+ * Removes redundant slashes and converts `/` to `\` on Windows
+ */
+function normalizeSeparators(p) {
+    p = p || '';
+    // Windows
+    if (IS_WINDOWS) {
+        // Convert slashes on Windows
+        p = p.replace(/\//g, '\\');
+        // Remove redundant slashes
+        const isUnc = /^\\\\+[^\\]/.test(p); // e.g. \\hello
+        return (isUnc ? '\\' : '') + p.replace(/\\\\+/g, '\\'); // preserve leading \\ for UNC
+    }
+    // Remove redundant slashes
+    return p.replace(/\/\/+/g, '/');
+}
+/**
+ * Normalizes the path separators and trims the trailing separator (when safe).
+ * For example, `/foo/ => /foo` but `/ => /`
+ */
+function safeTrimTrailingSeparator(p) {
+    // Short-circuit if empty
+    if (!p) {
+        return '';
+    }
+    // Normalize separators
+    p = normalizeSeparators(p);
+    // No trailing slash
+    if (!p.endsWith(external_path_.sep)) {
+        return p;
+    }
+    // Check '/' on Linux/macOS and '\' on Windows
+    if (p === external_path_.sep) {
+        return p;
+    }
+    // On Windows check if drive root. E.g. C:\
+    if (IS_WINDOWS && /^[A-Z]:\\$/i.test(p)) {
+        return p;
+    }
+    // Otherwise trim trailing slash
+    return p.substr(0, p.length - 1);
+}
+//# sourceMappingURL=internal-path-helper.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-match-kind.js
+/**
+ * Indicates whether a pattern matches a path
+ */
+var MatchKind;
+(function (MatchKind) {
+    /** Not matched */
+    MatchKind[MatchKind["None"] = 0] = "None";
+    /** Matched if the path is a directory */
+    MatchKind[MatchKind["Directory"] = 1] = "Directory";
+    /** Matched if the path is a regular file */
+    MatchKind[MatchKind["File"] = 2] = "File";
+    /** Matched */
+    MatchKind[MatchKind["All"] = 3] = "All";
+})(MatchKind || (MatchKind = {}));
+//# sourceMappingURL=internal-match-kind.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-pattern-helper.js
+
+
+const internal_pattern_helper_IS_WINDOWS = process.platform === 'win32';
+/**
+ * Given an array of patterns, returns an array of paths to search.
+ * Duplicates and paths under other included paths are filtered out.
+ */
+function getSearchPaths(patterns) {
+    // Ignore negate patterns
+    patterns = patterns.filter(x => !x.negate);
+    // Create a map of all search paths
+    const searchPathMap = {};
+    for (const pattern of patterns) {
+        const key = internal_pattern_helper_IS_WINDOWS
+            ? pattern.searchPath.toUpperCase()
+            : pattern.searchPath;
+        searchPathMap[key] = 'candidate';
+    }
+    const result = [];
+    for (const pattern of patterns) {
+        // Check if already included
+        const key = internal_pattern_helper_IS_WINDOWS
+            ? pattern.searchPath.toUpperCase()
+            : pattern.searchPath;
+        if (searchPathMap[key] === 'included') {
+            continue;
+        }
+        // Check for an ancestor search path
+        let foundAncestor = false;
+        let tempKey = key;
+        let parent = dirname(tempKey);
+        while (parent !== tempKey) {
+            if (searchPathMap[parent]) {
+                foundAncestor = true;
+                break;
+            }
+            tempKey = parent;
+            parent = dirname(tempKey);
+        }
+        // Include the search pattern in the result
+        if (!foundAncestor) {
+            result.push(pattern.searchPath);
+            searchPathMap[key] = 'included';
+        }
+    }
+    return result;
+}
+/**
+ * Matches the patterns against the path
+ */
+function internal_pattern_helper_match(patterns, itemPath) {
+    let result = MatchKind.None;
+    for (const pattern of patterns) {
+        if (pattern.negate) {
+            result &= ~pattern.match(itemPath);
+        }
+        else {
+            result |= pattern.match(itemPath);
+        }
+    }
+    return result;
+}
+/**
+ * Checks whether to descend further into the directory
+ */
+function internal_pattern_helper_partialMatch(patterns, itemPath) {
+    return patterns.some(x => !x.negate && x.partialMatch(itemPath));
+}
+//# sourceMappingURL=internal-pattern-helper.js.map
+// EXTERNAL MODULE: external "os"
+var external_os_ = __nccwpck_require__(857);
+;// CONCATENATED MODULE: ./node_modules/balanced-match/dist/esm/index.js
+const balanced = (a, b, str) => {
+    const ma = a instanceof RegExp ? maybeMatch(a, str) : a;
+    const mb = b instanceof RegExp ? maybeMatch(b, str) : b;
+    const r = ma !== null && mb != null && range(ma, mb, str);
+    return (r && {
+        start: r[0],
+        end: r[1],
+        pre: str.slice(0, r[0]),
+        body: str.slice(r[0] + ma.length, r[1]),
+        post: str.slice(r[1] + mb.length),
+    });
+};
+const maybeMatch = (reg, str) => {
+    const m = str.match(reg);
+    return m ? m[0] : null;
+};
+const range = (a, b, str) => {
+    let begs, beg, left, right = undefined, result;
+    let ai = str.indexOf(a);
+    let bi = str.indexOf(b, ai + 1);
+    let i = ai;
+    if (ai >= 0 && bi > 0) {
+        if (a === b) {
+            return [ai, bi];
+        }
+        begs = [];
+        left = str.length;
+        while (i >= 0 && !result) {
+            if (i === ai) {
+                begs.push(i);
+                ai = str.indexOf(a, i + 1);
+            }
+            else if (begs.length === 1) {
+                const r = begs.pop();
+                if (r !== undefined)
+                    result = [r, bi];
+            }
+            else {
+                beg = begs.pop();
+                if (beg !== undefined && beg < left) {
+                    left = beg;
+                    right = bi;
+                }
+                bi = str.indexOf(b, i + 1);
+            }
+            i = ai < bi && ai >= 0 ? ai : bi;
+        }
+        if (begs.length && right !== undefined) {
+            result = [left, right];
+        }
+    }
+    return result;
+};
+//# sourceMappingURL=index.js.map
+;// CONCATENATED MODULE: ./node_modules/brace-expansion/dist/esm/index.js
+
+const escSlash = '\0SLASH' + Math.random().toFixed(16) + '\0';
+const escOpen = '\0OPEN' + Math.random().toFixed(16) + '\0';
+const escClose = '\0CLOSE' + Math.random().toFixed(16) + '\0';
+const escComma = '\0COMMA' + Math.random().toFixed(16) + '\0';
+const escPeriod = '\0PERIOD' + Math.random().toFixed(16) + '\0';
+const escSlashPattern = new RegExp(escSlash, 'g');
+const escOpenPattern = new RegExp(escOpen, 'g');
+const escClosePattern = new RegExp(escClose, 'g');
+const escCommaPattern = new RegExp(escComma, 'g');
+const escPeriodPattern = new RegExp(escPeriod, 'g');
+const slashPattern = /\\\\/g;
+const openPattern = /\\{/g;
+const closePattern = /\\}/g;
+const commaPattern = /\\,/g;
+const periodPattern = /\\\./g;
+const EXPANSION_MAX = 100_000;
+// `EXPANSION_MAX` caps the *number* of expansions, but not their length. An
+// input like `'{a,b}'.repeat(1500)` stays under that count - its output is
+// truncated to 100k results - while making every result ~1500 characters
+// long. The result set, and the intermediate arrays built while combining
+// brace sets, then grow large enough to exhaust memory and crash the process
+// (CVE-2026-14257). `EXPANSION_MAX_LENGTH` bounds the total number of
+// characters the accumulator may hold at any point, so memory stays flat no
+// matter how many brace groups are chained. The limit sits well above any
+// realistic expansion (100k results hitting `EXPANSION_MAX` measure ~1M
+// characters) so legitimate input is unaffected.
+const EXPANSION_MAX_LENGTH = 4_000_000;
+// `expand_` recurses once per level of brace *nesting* - both when expanding a
+// set's comma members and when re-wrapping a set whose body is a single part.
+// The CVE-2026-14257 fix made the *tail* iterative (recursion on `m.post`, one
+// level per chained group), which left nesting depth unbounded: about 3,100
+// levels of `{{{...a,b...}}}` - only ~6KB of input - exhausted the native stack
+// and crashed the process. `EXPANSION_MAX_DEPTH` bounds how deep the parser
+// will follow nesting. It sits far above any realistic pattern and well below
+// the depth at which the stack runs out.
+const EXPANSION_MAX_DEPTH = 1_000;
+// Bash keeps a quirk where a brace group followed by a comma set still expands
+// (`{a},b}`). The parser implements it by rewriting the string and restarting
+// the scan, absorbing one `}` per pass. `n` trailing braces therefore cost `n`
+// full passes over a string that itself grows by one `escClose` sentinel each
+// time - quadratic in `n`, with a ~26x constant from the sentinel's length.
+// 128KB of `'{a}' + '}'.repeat(n) + ',z}'` blocked the event loop for 27
+// seconds to produce two results. `EXPANSION_MAX_REWRITES` bounds how many
+// times the scan may restart. Real `{a},b}` input needs a handful.
+const EXPANSION_MAX_REWRITES = 1_000;
+// `EXPANSION_MAX_STEPS` bounds the work one `expand` call does, which `max`,
+// `maxLength` and `maxDepth` don't: nested sets are rescanned at every level
+// and chained groups each rebuild up to `max` results, so 2KB of input could
+// block the event loop for over 30 seconds. Each character scanned, result
+// built and sequence value generated is a step, and each `expand_` call costs
+// `CALL_STEPS` more. Past the budget, the set being expanded and everything
+// after it stay literal. A glob needs a few hundred steps, and nesting all the
+// way to `EXPANSION_MAX_DEPTH` about 4M.
+const EXPANSION_MAX_STEPS = 20_000_000;
+// What one `expand_` call costs on top of what it scans and builds. Setting
+// one up takes about as long as scanning 16 characters, and a set whose
+// results are wrapped to be expanded again makes one call per result, each
+// scanning and building next to nothing: 64KB of
+// `('{{' + ','.repeat(316) + '}{' + ','.repeat(316) + '}}').repeat(n)` made
+// 4M such calls, which spent the budget three times as slowly as anything
+// else.
+const CALL_STEPS = 16;
+function numeric(str) {
+    return !isNaN(str) ? parseInt(str, 10) : str.charCodeAt(0);
+}
+function escapeBraces(str) {
+    return str
+        .replace(slashPattern, escSlash)
+        .replace(openPattern, escOpen)
+        .replace(closePattern, escClose)
+        .replace(commaPattern, escComma)
+        .replace(periodPattern, escPeriod);
+}
+function unescapeBraces(str) {
+    return str
+        .replace(escSlashPattern, '\\')
+        .replace(escOpenPattern, '{')
+        .replace(escClosePattern, '}')
+        .replace(escCommaPattern, ',')
+        .replace(escPeriodPattern, '.');
+}
+// Like `target.push(...items)` but doesn't overflow the stack
+function pushAll(target, items) {
+    for (let i = 0; i < items.length; i++) {
+        target.push(items[i]);
+    }
+}
+// `balanced`, run on `masked` (see `maskUnmatchedOpens`), sliced from `str`
+// and charged for the characters it walks: up to the group's `}`, or the
+// whole string when there is no match or unmatched `{` come first, which
+// `unmatched` then flags for masking. Once a call overdraws the budget, it
+// and every later one return undefined, so the rest stays literal.
+function balancedWithBudget(str, masked, budget) {
+    if (budget.remaining < 0) {
+        return undefined;
+    }
+    const r = range('{', '}', masked);
+    const unmatched = r !== undefined && masked.indexOf('{') < r[0];
+    budget.remaining -= r && !unmatched ? r[1] + 1 : str.length;
+    if (!r || budget.remaining < 0) {
+        return undefined;
+    }
+    return {
+        end: r[1],
+        pre: str.slice(0, r[0]),
+        body: str.slice(r[0] + 1, r[1]),
+        post: str.slice(r[1] + 1),
+        unmatched,
+    };
+}
+// `masked` with every `{` that has no matching `}` swapped for a `\0`, which
+// keeps the length, so a scan of it still lines up with the string it was
+// made from. Such a `{` is literal either way, but `balanced` only learns that
+// one is unmatched by reading to the end of the string, so with one at the
+// head of every group (`'{a,{b,c}'.repeat(n)`) each scan read the rest of the
+// input. That was quadratic, and once the step budget charged for it, it ran
+// out partway through and left the rest literal. A scan of the masked copy
+// stops at the group's `}`. It is one pass, charged as such.
+function maskUnmatchedOpens(masked, budget) {
+    budget.remaining -= masked.length;
+    const open = [];
+    for (let i = 0; i < masked.length; i++) {
+        const c = masked.charCodeAt(i);
+        if (c === 0x7b) {
+            open.push(i);
+        }
+        else if (c === 0x7d && open.length) {
+            open.pop();
+        }
+    }
+    let out = '';
+    let last = 0;
+    for (let i = 0; i < open.length; i++) {
+        const at = open[i];
+        out += masked.slice(last, at) + '\0';
+        last = at + 1;
+    }
+    return out + masked.slice(last);
+}
+// Whether `str` has a `,` not followed by another `,`, with a `}` after it on
+// the same line - what `/,(?!,).*\}/.test(str)` asks, answered in one pass from
+// the end. The regex tries every `,` and backtracks through the rest of its
+// line from each, which is quadratic, and the `{a},b}` rewrite asks again on
+// every pass. Like a scan, it is charged for the whole string and refused if
+// that overdraws the budget.
+function commaSetFollows(str, budget) {
+    budget.remaining -= str.length;
+    if (budget.remaining < 0) {
+        return false;
+    }
+    // Whether a `}` follows the current position before the line ends
+    let close = false;
+    for (let i = str.length - 1; i >= 0; i--) {
+        const c = str.charCodeAt(i);
+        if (c === 0x7d) {
+            close = true;
+        }
+        else if (c === 0x0a || c === 0x0d || c === 0x2028 || c === 0x2029) {
+            // A line terminator, which `.` does not match
+            close = false;
+        }
+        else if (c === 0x2c && close && str.charCodeAt(i + 1) !== 0x2c) {
+            return true;
+        }
+    }
+    return false;
+}
+/**
+ * Basically just str.split(","), but handling cases
+ * where we have nested braced sections, which should be
+ * treated as individual members, like {a,{b,c},d}
+ *
+ * Returns `undefined` if the step budget runs out before the whole set is
+ * split, since splitting what is left on every comma would tear apart the
+ * nested sets it still holds.
+ */
+function parseCommaParts(str, budget) {
+    const parts = [];
+    // Walk the brace groups iteratively. Recursing on `post` once per group let a
+    // chain of them exhaust the stack - the parsing-side counterpart to
+    // the `expand_` overflow fixed for CVE-2026-14257, and not something `max` or
+    // `maxLength` can bound, since it happens before expansion.
+    //
+    // The part the next chunk continues
+    let carry = '';
+    for (;;) {
+        // A set's body holds no unmatched `{`, so there is nothing to mask.
+        const m = balancedWithBudget(str, str, budget);
+        if (budget.remaining < 0) {
+            return undefined;
+        }
+        if (!m) {
+            const tail = str.split(',');
+            tail[0] = carry + tail[0];
+            pushAll(parts, tail);
+            return parts;
+        }
+        const { pre, body, post } = m;
+        const p = pre.split(',');
+        p[0] = carry + p[0];
+        p[p.length - 1] += '{' + body + '}';
+        if (!post.length) {
+            pushAll(parts, p);
+            return parts;
+        }
+        carry = p.pop();
+        pushAll(parts, p);
+        str = post;
+    }
+}
+// An option that is left out, or that is NaN, gets its default. Every
+// comparison against NaN is false, so a NaN bound would never be reached:
+// `{ maxSteps: NaN }` let 15KB of input block the event loop for 16 seconds,
+// and `{ maxDepth: NaN }` overflowed the stack again (CVE-2026-102278). Pass
+// `Infinity` to lift a bound.
+function bound(value, fallback) {
+    return value === undefined || isNaN(value) ? fallback : value;
+}
+function expand(str, options = {}) {
+    if (!str) {
+        return [];
+    }
+    const max = bound(options.max, EXPANSION_MAX);
+    const maxLength = bound(options.maxLength, EXPANSION_MAX_LENGTH);
+    const maxDepth = bound(options.maxDepth, EXPANSION_MAX_DEPTH);
+    const maxRewrites = bound(options.maxRewrites, EXPANSION_MAX_REWRITES);
+    const maxSteps = bound(options.maxSteps, EXPANSION_MAX_STEPS);
+    // I don't know why Bash 4.3 does this, but it does.
+    // Anything starting with {} will have the first two bytes preserved
+    // but *only* at the top level, so {},a}b will not expand to anything,
+    // but a{},b}c will be expanded to [a}c,abc].
+    // One could argue that this is a bug in Bash, but since the goal of
+    // this module is to match Bash's rules, we escape a leading {}
+    if (str.slice(0, 2) === '{}') {
+        str = '\\{\\}' + str.slice(2);
+    }
+    return expand_(escapeBraces(str), max, maxLength, maxDepth, 0, maxRewrites, { remaining: maxSteps }, true).map(unescapeBraces);
+}
+function embrace(str) {
+    return '{' + str + '}';
+}
+function isPadded(el) {
+    return /^-?0\d/.test(el);
+}
+function lte(i, y) {
+    return i <= y;
+}
+function gte(i, y) {
+    return i >= y;
+}
+// Build `{ acc[a] + pre + values[v] }` for every combination, capping the
+// number of results at `max` and the total number of characters at `maxLength`.
+// This is the one place output grows, so bounding it here keeps the single
+// accumulator - and therefore memory - flat regardless of how many brace groups
+// are combined (CVE-2026-14257). Each result built is a step, since `max` and
+// `maxLength` bound one combination, not how many brace groups are combined.
+function combine(acc, pre, values, max, maxLength, dropEmpties, budget) {
+    const out = [];
+    let length = 0;
+    // Bash drops empty results at the top level, and they don't count against
+    // `max`, so `max` bounds the number of *kept* results. Only an empty
+    // `acc[a] + pre` can make one, so for those the empty values are skipped
+    // without being visited. Visiting them one at a time let a set of empties
+    // cost `acc.length * values.length` while keeping nothing.
+    let nonEmpty;
+    outer: for (let a = 0; a < acc.length; a++) {
+        const prefix = acc[a] + pre;
+        let vs = values;
+        if (dropEmpties && !prefix) {
+            if (!nonEmpty)
+                nonEmpty = values.filter(v => v);
+            vs = nonEmpty;
+        }
+        for (let v = 0; v < vs.length; v++) {
+            if (out.length >= max)
+                break outer;
+            const expansion = prefix + vs[v];
+            if (length + expansion.length > maxLength)
+                break outer;
+            out.push(expansion);
+            length += expansion.length;
+        }
+    }
+    budget.remaining -= out.length;
+    return out;
+}
+// The expansion values of a single numeric (`1..5`) or alphabetic (`a..e..2`)
+// sequence body, or `undefined` if the step budget runs out generating them.
+function expandSequence(body, isAlphaSequence, max, maxLength, budget) {
+    const n = body.split(/\.\./);
+    const N = [];
+    // A sequence body always splits into two or three parts, but the compiler
+    // can't know that.
+    /* c8 ignore start */
+    if (n[0] === undefined || n[1] === undefined) {
+        return N;
+    }
+    /* c8 ignore stop */
+    const x = numeric(n[0]);
+    const y = numeric(n[1]);
+    const width = Math.max(n[0].length, n[1].length);
+    let incr = n.length === 3 && n[2] !== undefined ?
+        Math.max(Math.abs(numeric(n[2])), 1)
+        : 1;
+    let test = lte;
+    const reverse = y < x;
+    if (reverse) {
+        incr *= -1;
+        test = gte;
+    }
+    const pad = n.some(isPadded);
+    // A padded value is built a character at a time to `width`, which the input
+    // sets, so it costs one step per character: 64KB of
+    // `('{' + '0'.repeat(100) + '..99999}').repeat(n)` took 7 seconds charged
+    // one step per value.
+    const cost = pad ? width : 1;
+    let length = 0;
+    for (let i = x; test(i, y) && N.length < max; i += incr) {
+        // Each value is a step. `max` and `maxLength` bound one sequence, but a
+        // chain of them still generated up to `max` values each, however few
+        // combining could keep.
+        budget.remaining -= cost;
+        if (budget.remaining < 0) {
+            return undefined;
+        }
+        let c;
+        if (isAlphaSequence) {
+            c = String.fromCharCode(i);
+            if (c === '\\') {
+                c = '';
+            }
+        }
+        else {
+            c = String(i);
+            if (pad) {
+                const need = width - c.length;
+                if (need > 0) {
+                    const z = new Array(need + 1).join('0');
+                    if (i < 0) {
+                        c = '-' + z + c.slice(1);
+                    }
+                    else {
+                        c = z + c;
+                    }
+                }
+            }
+        }
+        if (length + c.length > maxLength)
+            break;
+        N.push(c);
+        length += c.length;
+    }
+    return N;
+}
+function expand_(str, max, maxLength, maxDepth, depth, maxRewrites, budget, isTop) {
+    // An overdraft here makes the first scan refuse, so `str` stays literal.
+    budget.remaining -= CALL_STEPS;
+    // Too deeply nested to keep following: treat the rest as literal, the same
+    // way a group that cannot expand is already handled. Truncating rather than
+    // throwing keeps `expand` total, matching `max` and `maxLength`.
+    if (depth > maxDepth) {
+        return [str];
+    }
+    // Consume the string's top-level brace groups left to right, threading a
+    // running set of combined prefixes (`acc`). Expanding the tail iteratively -
+    // rather than recursing on `m.post` once per group - keeps the native stack
+    // depth constant, so deeply chained input (`'{a,b}'.repeat(3000)`) can no
+    // longer overflow the stack, and leaves a single accumulator whose size
+    // `maxLength` bounds directly (CVE-2026-14257).
+    let acc = [''];
+    // Bash drops empty results, but only when the *first* top-level group is a
+    // comma set - a sequence like `{a..\}` may legitimately yield ''. The drop
+    // is on the final strings, so it is applied to whichever `combine` produces
+    // them (the one with no brace set left in the tail).
+    // How many times the `{a},b}` rewrite below has restarted the scan. Each pass
+    // re-reads the whole string, so leaving this unbounded is quadratic.
+    let rewrites = 0;
+    let dropEmpties = false;
+    let firstGroup = true;
+    // `str` with its unmatched `{` masked, once a scan has run into them
+    let masked = str;
+    for (;;) {
+        const m = balancedWithBudget(str, masked, budget);
+        // No brace set left, or no step budget left to look for one: the rest of
+        // the string is literal.
+        if (!m) {
+            return combine(acc, str, [''], max, maxLength, dropEmpties, budget);
+        }
+        if (m.unmatched) {
+            masked = maskUnmatchedOpens(masked, budget);
+        }
+        // no need to expand pre, since it is guaranteed to be free of brace-sets
+        const pre = m.pre;
+        // This set and the rest of the string, literal: for a set that cannot
+        // expand, and for one the step budget runs out on. Once it is overdrawn,
+        // every set still being expanded, at every level, stays literal like this -
+        // otherwise each level above would go on combining, and wrapping and
+        // expanding again, results the budget was too small for.
+        const literal = () => combine(acc, pre + '{' + m.body + '}' + m.post, [''], max, maxLength, dropEmpties, budget);
+        if (/\$$/.test(pre)) {
+            acc = combine(acc, pre + '{' + m.body + '}', [''], max, maxLength, dropEmpties && !m.post.length, budget);
+            firstGroup = false;
+            if (!m.post.length)
+                break;
+            str = m.post;
+            masked = masked.slice(m.end + 1);
+            continue;
+        }
+        const isNumericSequence = /^-?\d+\.\.-?\d+(?:\.\.-?\d+)?$/.test(m.body);
+        const isAlphaSequence = /^[a-zA-Z]\.\.[a-zA-Z](?:\.\.-?\d+)?$/.test(m.body);
+        const isSequence = isNumericSequence || isAlphaSequence;
+        const isOptions = m.body.indexOf(',') >= 0;
+        if (!isSequence && !isOptions) {
+            // {a},b}
+            if (rewrites < maxRewrites && commaSetFollows(m.post, budget)) {
+                rewrites++;
+                str = m.pre + '{' + m.body + escClose + m.post;
+                // Taking a `}` away never gives an unmatched `{` a partner, so what
+                // is masked stays unmatched. The `{` it closed can be left without
+                // one, and the next scan masks it.
+                masked =
+                    masked.slice(0, m.end) + escClose + masked.slice(m.end + 1);
+                isTop = true;
+                continue;
+            }
+            // Nothing here expands, so the whole remaining string is literal.
+            return literal();
+        }
+        if (firstGroup) {
+            dropEmpties = isTop && !isSequence;
+            firstGroup = false;
+        }
+        let values;
+        if (isSequence) {
+            values = expandSequence(m.body, isAlphaSequence, max, maxLength, budget);
+            if (!values) {
+                return literal();
+            }
+        }
+        else {
+            let n = parseCommaParts(m.body, budget);
+            // The step budget ran out partway through the set.
+            if (!n) {
+                return literal();
+            }
+            if (n.length === 1 && n[0] !== undefined) {
+                // x{{a,b}}y ==> x{a}y x{b}y
+                n = expand_(n[0], max, maxLength, maxDepth, depth + 1, maxRewrites, budget, false).map(embrace);
+                // The step budget ran out expanding the set's only part.
+                if (budget.remaining < 0) {
+                    return literal();
+                }
+                //XXX is this necessary? Can't seem to hit it in tests.
+                /* c8 ignore start */
+                if (n.length === 1) {
+                    const next = combine(acc, pre + n[0], [''], max, maxLength, dropEmpties && !m.post.length, budget);
+                    if (budget.remaining < 0) {
+                        return literal();
+                    }
+                    acc = next;
+                    if (!m.post.length)
+                        break;
+                    str = m.post;
+                    masked = masked.slice(m.end + 1);
+                    continue;
+                }
+                /* c8 ignore stop */
+            }
+            // Values that `combine` is going to drop as empty produce no result, so
+            // they must not count against `max` - otherwise `{a,,b}` with `max: 2`
+            // would stop at `['a', '']` and yield one result instead of two. Skipping
+            // them outright keeps `values` bounded while leaving `max` a bound on
+            // *kept* results.
+            let dropsEmpties = dropEmpties && !m.post.length && !pre;
+            for (let d = 0; dropsEmpties && d < acc.length; d++) {
+                if (acc[d]) {
+                    dropsEmpties = false;
+                }
+            }
+            values = [];
+            let valuesLength = 0;
+            outer: for (let j = 0; j < n.length; j++) {
+                const expanded = expand_(n[j], max, maxLength, maxDepth, depth + 1, maxRewrites, budget, false);
+                // The step budget ran out expanding a member.
+                if (budget.remaining < 0) {
+                    return literal();
+                }
+                for (let k = 0; k < expanded.length; k++) {
+                    const v = expanded[k];
+                    if (dropsEmpties && !v)
+                        continue;
+                    if (values.length >= max ||
+                        valuesLength + v.length > maxLength) {
+                        break outer;
+                    }
+                    values.push(v);
+                    valuesLength += v.length;
+                }
+            }
+        }
+        const next = combine(acc, pre, values, max, maxLength, dropEmpties && !m.post.length, budget);
+        // The step budget ran out combining the set's values in.
+        if (budget.remaining < 0) {
+            return literal();
+        }
+        acc = next;
+        if (!m.post.length)
+            break;
+        str = m.post;
+        masked = masked.slice(m.end + 1);
+    }
+    return acc;
+}
+//# sourceMappingURL=index.js.map
+;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/assert-valid-pattern.js
+const MAX_PATTERN_LENGTH = 1024 * 64;
+const assertValidPattern = (pattern) => {
+    if (typeof pattern !== 'string') {
+        throw new TypeError('invalid pattern');
+    }
+    if (pattern.length > MAX_PATTERN_LENGTH) {
+        throw new TypeError('pattern is too long');
+    }
+};
+//# sourceMappingURL=assert-valid-pattern.js.map
+;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/brace-expressions.js
+// translate the various posix character classes into unicode properties
+// this works across all unicode locales
+// { <posix class>: [<translation>, /u flag required, negated]
+const posixClasses = {
+    '[:alnum:]': ['\\p{L}\\p{Nl}\\p{Nd}', true],
+    '[:alpha:]': ['\\p{L}\\p{Nl}', true],
+    '[:ascii:]': ['\\x' + '00-\\x' + '7f', false],
+    '[:blank:]': ['\\p{Zs}\\t', true],
+    '[:cntrl:]': ['\\p{Cc}', true],
+    '[:digit:]': ['\\p{Nd}', true],
+    '[:graph:]': ['\\p{Z}\\p{C}', true, true],
+    '[:lower:]': ['\\p{Ll}', true],
+    '[:print:]': ['\\p{C}', true],
+    '[:punct:]': ['\\p{P}', true],
+    '[:space:]': ['\\p{Z}\\t\\r\\n\\v\\f', true],
+    '[:upper:]': ['\\p{Lu}', true],
+    '[:word:]': ['\\p{L}\\p{Nl}\\p{Nd}\\p{Pc}', true],
+    '[:xdigit:]': ['A-Fa-f0-9', false],
+};
+// only need to escape a few things inside of brace expressions
+// escapes: [ \ ] -
+const braceEscape = (s) => s.replace(/[[\]\\-]/g, '\\$&');
+// escape all regexp magic characters
+const regexpEscape = (s) => s.replace(/[-[\]{}()*+?.,\\^$|#\s]/g, '\\$&');
+// everything has already been escaped, we just have to join
+const rangesToString = (ranges) => ranges.join('');
+// takes a glob string at a posix brace expression, and returns
+// an equivalent regular expression source, and boolean indicating
+// whether the /u flag needs to be applied, and the number of chars
+// consumed to parse the character class.
+// This also removes out of order ranges, and returns ($.) if the
+// entire class just no good.
+const parseClass = (glob, position) => {
+    const pos = position;
+    /* c8 ignore start */
+    if (glob.charAt(pos) !== '[') {
+        throw new Error('not in a brace expression');
+    }
+    /* c8 ignore stop */
+    const ranges = [];
+    const negs = [];
+    let i = pos + 1;
+    let sawStart = false;
+    let uflag = false;
+    let escaping = false;
+    let negate = false;
+    let endPos = pos;
+    let rangeStart = '';
+    WHILE: while (i < glob.length) {
+        const c = glob.charAt(i);
+        if ((c === '!' || c === '^') && i === pos + 1) {
+            negate = true;
+            i++;
+            continue;
+        }
+        if (c === ']' && sawStart && !escaping) {
+            endPos = i + 1;
+            break;
+        }
+        sawStart = true;
+        if (c === '\\') {
+            if (!escaping) {
+                escaping = true;
+                i++;
+                continue;
+            }
+            // escaped \ char, fall through and treat like normal char
+        }
+        if (c === '[' && !escaping) {
+            // either a posix class, a collation equivalent, or just a [
+            for (const [cls, [unip, u, neg]] of Object.entries(posixClasses)) {
+                if (glob.startsWith(cls, i)) {
+                    // invalid, [a-[] is fine, but not [a-[:alpha]]
+                    if (rangeStart) {
+                        return ['$.', false, glob.length - pos, true];
+                    }
+                    i += cls.length;
+                    if (neg)
+                        negs.push(unip);
+                    else
+                        ranges.push(unip);
+                    uflag = uflag || u;
+                    continue WHILE;
+                }
+            }
+        }
+        // now it's just a normal character, effectively
+        escaping = false;
+        if (rangeStart) {
+            // throw this range away if it's not valid, but others
+            // can still match.
+            if (c > rangeStart) {
+                ranges.push(braceEscape(rangeStart) + '-' + braceEscape(c));
+            }
+            else if (c === rangeStart) {
+                ranges.push(braceEscape(c));
+            }
+            rangeStart = '';
+            i++;
+            continue;
+        }
+        // now might be the start of a range.
+        // can be either c-d or c-] or c<more...>] or c] at this point
+        if (glob.startsWith('-]', i + 1)) {
+            ranges.push(braceEscape(c + '-'));
+            i += 2;
+            continue;
+        }
+        if (glob.startsWith('-', i + 1)) {
+            rangeStart = c;
+            i += 2;
+            continue;
+        }
+        // not the start of a range, just a single character
+        ranges.push(braceEscape(c));
+        i++;
+    }
+    if (endPos < i) {
+        // didn't see the end of the class, not a valid class,
+        // but might still be valid as a literal match.
+        return ['', false, 0, false];
+    }
+    // if we got no ranges and no negates, then we have a range that
+    // cannot possibly match anything, and that poisons the whole glob
+    if (!ranges.length && !negs.length) {
+        return ['$.', false, glob.length - pos, true];
+    }
+    // if we got one positive range, and it's a single character, then that's
+    // not actually a magic pattern, it's just that one literal character.
+    // we should not treat that as "magic", we should just return the literal
+    // character. [_] is a perfectly valid way to escape glob magic chars.
+    if (negs.length === 0 &&
+        ranges.length === 1 &&
+        /^\\?.$/.test(ranges[0]) &&
+        !negate) {
+        const r = ranges[0].length === 2 ? ranges[0].slice(-1) : ranges[0];
+        return [regexpEscape(r), false, endPos - pos, false];
+    }
+    const sranges = '[' + (negate ? '^' : '') + rangesToString(ranges) + ']';
+    const snegs = '[' + (negate ? '' : '^') + rangesToString(negs) + ']';
+    const comb = ranges.length && negs.length ? '(' + sranges + '|' + snegs + ')'
+        : ranges.length ? sranges
+            : snegs;
+    return [comb, uflag, endPos - pos, true];
+};
+//# sourceMappingURL=brace-expressions.js.map
+;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/unescape.js
+/**
+ * Un-escape a string that has been escaped with {@link escape}.
+ *
+ * If the {@link MinimatchOptions.windowsPathsNoEscape} option is used, then
+ * square-bracket escapes are removed, but not backslash escapes.
+ *
+ * For example, it will turn the string `'[*]'` into `*`, but it will not
+ * turn `'\\*'` into `'*'`, because `\` is a path separator in
+ * `windowsPathsNoEscape` mode.
+ *
+ * When `windowsPathsNoEscape` is not set, then both square-bracket escapes and
+ * backslash escapes are removed.
+ *
+ * Slashes (and backslashes in `windowsPathsNoEscape` mode) cannot be escaped
+ * or unescaped.
+ *
+ * When `magicalBraces` is not set, escapes of braces (`{` and `}`) will not be
+ * unescaped.
+ */
+const unescape_unescape = (s, { windowsPathsNoEscape = false, magicalBraces = true, } = {}) => {
+    if (magicalBraces) {
+        return windowsPathsNoEscape ?
+            s.replace(/\[([^/\\])\]/g, '$1')
+            : s
+                .replace(/((?!\\).|^)\[([^/\\])\]/g, '$1$2')
+                .replace(/\\([^/])/g, '$1');
+    }
+    return windowsPathsNoEscape ?
+        s.replace(/\[([^/\\{}])\]/g, '$1')
+        : s
+            .replace(/((?!\\).|^)\[([^/\\{}])\]/g, '$1$2')
+            .replace(/\\([^/{}])/g, '$1');
+};
+//# sourceMappingURL=unescape.js.map
+;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/ast.js
+// parse a single path portion
+var _a;
+
+
+const types = new Set(['!', '?', '+', '*', '@']);
+const isExtglobType = (c) => types.has(c);
+const isExtglobAST = (c) => isExtglobType(c.type);
+// Map of which extglob types can adopt the children of a nested extglob
+//
+// anything but ! can adopt a matching type:
+// +(a|+(b|c)|d) => +(a|b|c|d)
+// *(a|*(b|c)|d) => *(a|b|c|d)
+// @(a|@(b|c)|d) => @(a|b|c|d)
+// ?(a|?(b|c)|d) => ?(a|b|c|d)
+//
+// * can adopt anything, because 0 or repetition is allowed
+// *(a|?(b|c)|d) => *(a|b|c|d)
+// *(a|+(b|c)|d) => *(a|b|c|d)
+// *(a|@(b|c)|d) => *(a|b|c|d)
+//
+// + can adopt @, because 1 or repetition is allowed
+// +(a|@(b|c)|d) => +(a|b|c|d)
+//
+// + and @ CANNOT adopt *, because 0 would be allowed
+// +(a|*(b|c)|d) => would match "", on *(b|c)
+// @(a|*(b|c)|d) => would match "", on *(b|c)
+//
+// + and @ CANNOT adopt ?, because 0 would be allowed
+// +(a|?(b|c)|d) => would match "", on ?(b|c)
+// @(a|?(b|c)|d) => would match "", on ?(b|c)
+//
+// ? can adopt @, because 0 or 1 is allowed
+// ?(a|@(b|c)|d) => ?(a|b|c|d)
+//
+// ? and @ CANNOT adopt * or +, because >1 would be allowed
+// ?(a|*(b|c)|d) => would match bbb on *(b|c)
+// @(a|*(b|c)|d) => would match bbb on *(b|c)
+// ?(a|+(b|c)|d) => would match bbb on +(b|c)
+// @(a|+(b|c)|d) => would match bbb on +(b|c)
+//
+// ! CANNOT adopt ! (nothing else can either)
+// !(a|!(b|c)|d) => !(a|b|c|d) would fail to match on b (not not b|c)
+//
+// ! can adopt @
+// !(a|@(b|c)|d) => !(a|b|c|d)
+//
+// ! CANNOT adopt *
+// !(a|*(b|c)|d) => !(a|b|c|d) would match on bbb, not allowed
+//
+// ! CANNOT adopt +
+// !(a|+(b|c)|d) => !(a|b|c|d) would match on bbb, not allowed
+//
+// ! CANNOT adopt ?
+// x!(a|?(b|c)|d) => x!(a|b|c|d) would fail to match "x"
+const adoptionMap = new Map([
+    ['!', ['@']],
+    ['?', ['?', '@']],
+    ['@', ['@']],
+    ['*', ['*', '+', '?', '@']],
+    ['+', ['+', '@']],
+]);
+// nested extglobs that can be adopted in, but with the addition of
+// a blank '' element.
+const adoptionWithSpaceMap = new Map([
+    ['!', ['?']],
+    ['@', ['?']],
+    ['+', ['?', '*']],
+]);
+// union of the previous two maps
+const adoptionAnyMap = new Map([
+    ['!', ['?', '@']],
+    ['?', ['?', '@']],
+    ['@', ['?', '@']],
+    ['*', ['*', '+', '?', '@']],
+    ['+', ['+', '@', '?', '*']],
+]);
+// Extglobs that can take over their parent if they are the only child
+// the key is parent, value maps child to resulting extglob parent type
+// '@' is omitted because it's a special case. An `@` extglob with a single
+// member can always be usurped by that subpattern.
+const usurpMap = new Map([
+    ['!', new Map([['!', '@']])],
+    [
+        '?',
+        new Map([
+            ['*', '*'],
+            ['+', '*'],
+        ]),
+    ],
+    [
+        '@',
+        new Map([
+            ['!', '!'],
+            ['?', '?'],
+            ['@', '@'],
+            ['*', '*'],
+            ['+', '+'],
+        ]),
+    ],
+    [
+        '+',
+        new Map([
+            ['?', '*'],
+            ['*', '*'],
+        ]),
+    ],
+]);
+// Patterns that get prepended to bind to the start of either the
+// entire string, or just a single path portion, to prevent dots
+// and/or traversal patterns, when needed.
+// Exts don't need the ^ or / bit, because the root binds that already.
+const startNoTraversal = '(?!(?:^|/)\\.\\.?(?:$|/))';
+const startNoDot = '(?!\\.)';
+// characters that indicate a start of pattern needs the "no dots" bit,
+// because a dot *might* be matched. ( is not in the list, because in
+// the case of a child extglob, it will handle the prevention itself.
+const addPatternStart = new Set(['[', '.']);
+// cases where traversal is A-OK, no dot prevention needed
+const justDots = new Set(['..', '.']);
+const reSpecials = new Set('().*{}+?[]^$\\!');
+const regExpEscape = (s) => s.replace(/[-[\]{}()*+?.,\\^$|#\s]/g, '\\$&');
+// any single thing other than /
+const qmark = '[^/]';
+// * => any number of characters
+const star = qmark + '*?';
+// use + when we need to ensure that *something* matches, because the * is
+// the only thing in the path portion.
+const starNoEmpty = qmark + '+?';
+// remove the \ chars that we added if we end up doing a nonmagic compare
+// const deslash = (s: string) => s.replace(/\\(.)/g, '$1')
+let ID = 0;
+class AST {
+    type;
+    #root;
+    #hasMagic;
+    #uflag = false;
+    #parts = [];
+    #parent;
+    #parentIndex;
+    #negs;
+    #filledNegs = false;
+    #options;
+    #toString;
+    // set to true if it's an extglob with no children
+    // (which really means one child of '')
+    #emptyExt = false;
+    id = ++ID;
+    get depth() {
+        return (this.#parent?.depth ?? -1) + 1;
+    }
+    [Symbol.for('nodejs.util.inspect.custom')]() {
+        return {
+            '@@type': 'AST',
+            id: this.id,
+            type: this.type,
+            root: this.#root.id,
+            parent: this.#parent?.id,
+            depth: this.depth,
+            partsLength: this.#parts.length,
+            parts: this.#parts,
+        };
+    }
+    constructor(type, parent, options = {}) {
+        this.type = type;
+        // extglobs are inherently magical
+        if (type)
+            this.#hasMagic = true;
+        this.#parent = parent;
+        this.#root = this.#parent ? this.#parent.#root : this;
+        this.#options = this.#root === this ? options : this.#root.#options;
+        this.#negs = this.#root === this ? [] : this.#root.#negs;
+        if (type === '!' && !this.#root.#filledNegs)
+            this.#negs.push(this);
+        this.#parentIndex = this.#parent ? this.#parent.#parts.length : 0;
+    }
+    get hasMagic() {
+        /* c8 ignore start */
+        if (this.#hasMagic !== undefined)
+            return this.#hasMagic;
+        /* c8 ignore stop */
+        for (const p of this.#parts) {
+            if (typeof p === 'string')
+                continue;
+            if (p.type || p.hasMagic)
+                return (this.#hasMagic = true);
+        }
+        // note: will be undefined until we generate the regexp src and find out
+        return this.#hasMagic;
+    }
+    // reconstructs the pattern
+    toString() {
+        return (this.#toString !== undefined ? this.#toString
+            : !this.type ?
+                (this.#toString = this.#parts.map(p => String(p)).join(''))
+                : (this.#toString =
+                    this.type +
+                        '(' +
+                        this.#parts.map(p => String(p)).join('|') +
+                        ')'));
+    }
+    #fillNegs() {
+        /* c8 ignore start */
+        if (this !== this.#root)
+            throw new Error('should only call on root');
+        if (this.#filledNegs)
+            return this;
+        /* c8 ignore stop */
+        // call toString() once to fill this out
+        this.toString();
+        this.#filledNegs = true;
+        let n;
+        while ((n = this.#negs.pop())) {
+            if (n.type !== '!')
+                continue;
+            // walk up the tree, appending everthing that comes AFTER parentIndex
+            let p = n;
+            let pp = p.#parent;
+            while (pp) {
+                for (let i = p.#parentIndex + 1; !pp.type && i < pp.#parts.length; i++) {
+                    for (const part of n.#parts) {
+                        /* c8 ignore start */
+                        if (typeof part === 'string') {
+                            throw new Error('string part in extglob AST??');
+                        }
+                        /* c8 ignore stop */
+                        part.copyIn(pp.#parts[i]);
+                    }
+                }
+                p = pp;
+                pp = p.#parent;
+            }
+        }
+        return this;
+    }
+    push(...parts) {
+        for (const p of parts) {
+            if (p === '')
+                continue;
+            /* c8 ignore start */
+            if (typeof p !== 'string' &&
+                !(p instanceof _a && p.#parent === this)) {
+                throw new Error('invalid part: ' + p);
+            }
+            /* c8 ignore stop */
+            this.#parts.push(p);
+        }
+    }
+    toJSON() {
+        const ret = this.type === null ?
+            this.#parts
+                .slice()
+                .map(p => (typeof p === 'string' ? p : p.toJSON()))
+            : [this.type, ...this.#parts.map(p => p.toJSON())];
+        if (this.isStart() && !this.type)
+            ret.unshift([]);
+        if (this.isEnd() &&
+            (this === this.#root ||
+                (this.#root.#filledNegs && this.#parent?.type === '!'))) {
+            ret.push({});
+        }
+        return ret;
+    }
+    isStart() {
+        if (this.#root === this)
+            return true;
+        // if (this.type) return !!this.#parent?.isStart()
+        if (!this.#parent?.isStart())
+            return false;
+        if (this.#parentIndex === 0)
+            return true;
+        // if everything AHEAD of this is a negation, then it's still the "start"
+        const p = this.#parent;
+        for (let i = 0; i < this.#parentIndex; i++) {
+            const pp = p.#parts[i];
+            if (!(pp instanceof _a && pp.type === '!')) {
+                return false;
+            }
+        }
+        return true;
+    }
+    isEnd() {
+        if (this.#root === this)
+            return true;
+        if (this.#parent?.type === '!')
+            return true;
+        if (!this.#parent?.isEnd())
+            return false;
+        if (!this.type)
+            return this.#parent?.isEnd();
+        // if not root, it'll always have a parent
+        /* c8 ignore start */
+        const pl = this.#parent ? this.#parent.#parts.length : 0;
+        /* c8 ignore stop */
+        return this.#parentIndex === pl - 1;
+    }
+    copyIn(part) {
+        if (typeof part === 'string')
+            this.push(part);
+        else
+            this.push(part.clone(this));
+    }
+    clone(parent) {
+        const c = new _a(this.type, parent);
+        for (const p of this.#parts) {
+            c.copyIn(p);
+        }
+        return c;
+    }
+    static #parseAST(str, ast, pos, opt, extDepth) {
+        const maxDepth = opt.maxExtglobRecursion ?? 2;
+        let escaping = false;
+        let inBrace = false;
+        let braceStart = -1;
+        let braceNeg = false;
+        if (ast.type === null) {
+            // outside of a extglob, append until we find a start
+            let i = pos;
+            let acc = '';
+            while (i < str.length) {
+                const c = str.charAt(i++);
+                // still accumulate escapes at this point, but we do ignore
+                // starts that are escaped
+                if (escaping || c === '\\') {
+                    escaping = !escaping;
+                    acc += c;
+                    continue;
+                }
+                if (inBrace) {
+                    if (i === braceStart + 1) {
+                        if (c === '^' || c === '!') {
+                            braceNeg = true;
+                        }
+                    }
+                    else if (c === ']' && !(i === braceStart + 2 && braceNeg)) {
+                        inBrace = false;
+                    }
+                    acc += c;
+                    continue;
+                }
+                else if (c === '[') {
+                    inBrace = true;
+                    braceStart = i;
+                    braceNeg = false;
+                    acc += c;
+                    continue;
+                }
+                // we don't have to check for adoption here, because that's
+                // done at the other recursion point.
+                const doRecurse = !opt.noext &&
+                    isExtglobType(c) &&
+                    str.charAt(i) === '(' &&
+                    extDepth <= maxDepth;
+                if (doRecurse) {
+                    ast.push(acc);
+                    acc = '';
+                    const ext = new _a(c, ast);
+                    i = _a.#parseAST(str, ext, i, opt, extDepth + 1);
+                    ast.push(ext);
+                    continue;
+                }
+                acc += c;
+            }
+            ast.push(acc);
+            return i;
+        }
+        // some kind of extglob, pos is at the (
+        // find the next | or )
+        let i = pos + 1;
+        let part = new _a(null, ast);
+        const parts = [];
+        let acc = '';
+        while (i < str.length) {
+            const c = str.charAt(i++);
+            // still accumulate escapes at this point, but we do ignore
+            // starts that are escaped
+            if (escaping || c === '\\') {
+                escaping = !escaping;
+                acc += c;
+                continue;
+            }
+            if (inBrace) {
+                if (i === braceStart + 1) {
+                    if (c === '^' || c === '!') {
+                        braceNeg = true;
+                    }
+                }
+                else if (c === ']' && !(i === braceStart + 2 && braceNeg)) {
+                    inBrace = false;
+                }
+                acc += c;
+                continue;
+            }
+            else if (c === '[') {
+                inBrace = true;
+                braceStart = i;
+                braceNeg = false;
+                acc += c;
+                continue;
+            }
+            const doRecurse = !opt.noext &&
+                isExtglobType(c) &&
+                str.charAt(i) === '(' &&
+                /* c8 ignore start - the maxDepth is sufficient here */
+                (extDepth <= maxDepth || (ast && ast.#canAdoptType(c)));
+            /* c8 ignore stop */
+            if (doRecurse) {
+                const depthAdd = ast && ast.#canAdoptType(c) ? 0 : 1;
+                part.push(acc);
+                acc = '';
+                const ext = new _a(c, part);
+                part.push(ext);
+                i = _a.#parseAST(str, ext, i, opt, extDepth + depthAdd);
+                continue;
+            }
+            if (c === '|') {
+                part.push(acc);
+                acc = '';
+                parts.push(part);
+                part = new _a(null, ast);
+                continue;
+            }
+            if (c === ')') {
+                if (acc === '' && ast.#parts.length === 0) {
+                    ast.#emptyExt = true;
+                }
+                part.push(acc);
+                acc = '';
+                ast.push(...parts, part);
+                return i;
+            }
+            acc += c;
+        }
+        // unfinished extglob
+        // if we got here, it was a malformed extglob! not an extglob, but
+        // maybe something else in there.
+        ast.type = null;
+        ast.#hasMagic = undefined;
+        ast.#parts = [str.substring(pos - 1)];
+        return i;
+    }
+    #canAdoptWithSpace(child) {
+        return this.#canAdopt(child, adoptionWithSpaceMap);
+    }
+    #canAdopt(child, map = adoptionMap) {
+        if (!child ||
+            typeof child !== 'object' ||
+            child.type !== null ||
+            child.#parts.length !== 1 ||
+            this.type === null) {
+            return false;
+        }
+        const gc = child.#parts[0];
+        if (!gc || typeof gc !== 'object' || gc.type === null) {
+            return false;
+        }
+        return this.#canAdoptType(gc.type, map);
+    }
+    #canAdoptType(c, map = adoptionAnyMap) {
+        return !!map.get(this.type)?.includes(c);
+    }
+    #adoptWithSpace(child, index) {
+        const gc = child.#parts[0];
+        const blank = new _a(null, gc, this.options);
+        blank.#parts.push('');
+        gc.push(blank);
+        this.#adopt(child, index);
+    }
+    #adopt(child, index) {
+        const gc = child.#parts[0];
+        this.#parts.splice(index, 1, ...gc.#parts);
+        for (const p of gc.#parts) {
+            if (typeof p === 'object')
+                p.#parent = this;
+        }
+        this.#toString = undefined;
+    }
+    #canUsurpType(c) {
+        const m = usurpMap.get(this.type);
+        return !!m?.has(c);
+    }
+    #canUsurp(child) {
+        if (!child ||
+            typeof child !== 'object' ||
+            child.type !== null ||
+            child.#parts.length !== 1 ||
+            this.type === null ||
+            this.#parts.length !== 1) {
+            return false;
+        }
+        const gc = child.#parts[0];
+        if (!gc || typeof gc !== 'object' || gc.type === null) {
+            return false;
+        }
+        return this.#canUsurpType(gc.type);
+    }
+    #usurp(child) {
+        const m = usurpMap.get(this.type);
+        const gc = child.#parts[0];
+        const nt = m?.get(gc.type);
+        /* c8 ignore start - impossible */
+        if (!nt)
+            return false;
+        /* c8 ignore stop */
+        this.#parts = gc.#parts;
+        for (const p of this.#parts) {
+            if (typeof p === 'object') {
+                p.#parent = this;
+            }
+        }
+        this.type = nt;
+        this.#toString = undefined;
+        this.#emptyExt = false;
+    }
+    static fromGlob(pattern, options = {}) {
+        const ast = new _a(null, undefined, options);
+        _a.#parseAST(pattern, ast, 0, options, 0);
+        return ast;
+    }
+    // returns the regular expression if there's magic, or the unescaped
+    // string if not.
+    toMMPattern() {
+        // should only be called on root
+        /* c8 ignore start */
+        if (this !== this.#root)
+            return this.#root.toMMPattern();
+        /* c8 ignore stop */
+        const glob = this.toString();
+        const [re, body, hasMagic, uflag] = this.toRegExpSource();
+        // if we're in nocase mode, and not nocaseMagicOnly, then we do
+        // still need a regular expression if we have to case-insensitively
+        // match capital/lowercase characters.
+        const anyMagic = hasMagic ||
+            this.#hasMagic ||
+            (this.#options.nocase &&
+                !this.#options.nocaseMagicOnly &&
+                glob.toUpperCase() !== glob.toLowerCase());
+        if (!anyMagic) {
+            return body;
+        }
+        const flags = (this.#options.nocase ? 'i' : '') + (uflag ? 'u' : '');
+        return Object.assign(new RegExp(`^${re}$`, flags), {
+            _src: re,
+            _glob: glob,
+        });
+    }
+    get options() {
+        return this.#options;
+    }
+    // returns the string match, the regexp source, whether there's magic
+    // in the regexp (so a regular expression is required) and whether or
+    // not the uflag is needed for the regular expression (for posix classes)
+    // TODO: instead of injecting the start/end at this point, just return
+    // the BODY of the regexp, along with the start/end portions suitable
+    // for binding the start/end in either a joined full-path makeRe context
+    // (where we bind to (^|/), or a standalone matchPart context (where
+    // we bind to ^, and not /).  Otherwise slashes get duped!
+    //
+    // In part-matching mode, the start is:
+    // - if not isStart: nothing
+    // - if traversal possible, but not allowed: ^(?!\.\.?$)
+    // - if dots allowed or not possible: ^
+    // - if dots possible and not allowed: ^(?!\.)
+    // end is:
+    // - if not isEnd(): nothing
+    // - else: $
+    //
+    // In full-path matching mode, we put the slash at the START of the
+    // pattern, so start is:
+    // - if first pattern: same as part-matching mode
+    // - if not isStart(): nothing
+    // - if traversal possible, but not allowed: /(?!\.\.?(?:$|/))
+    // - if dots allowed or not possible: /
+    // - if dots possible and not allowed: /(?!\.)
+    // end is:
+    // - if last pattern, same as part-matching mode
+    // - else nothing
+    //
+    // Always put the (?:$|/) on negated tails, though, because that has to be
+    // there to bind the end of the negated pattern portion, and it's easier to
+    // just stick it in now rather than try to inject it later in the middle of
+    // the pattern.
+    //
+    // We can just always return the same end, and leave it up to the caller
+    // to know whether it's going to be used joined or in parts.
+    // And, if the start is adjusted slightly, can do the same there:
+    // - if not isStart: nothing
+    // - if traversal possible, but not allowed: (?:/|^)(?!\.\.?$)
+    // - if dots allowed or not possible: (?:/|^)
+    // - if dots possible and not allowed: (?:/|^)(?!\.)
+    //
+    // But it's better to have a simpler binding without a conditional, for
+    // performance, so probably better to return both start options.
+    //
+    // Then the caller just ignores the end if it's not the first pattern,
+    // and the start always gets applied.
+    //
+    // But that's always going to be $ if it's the ending pattern, or nothing,
+    // so the caller can just attach $ at the end of the pattern when building.
+    //
+    // So the todo is:
+    // - better detect what kind of start is needed
+    // - return both flavors of starting pattern
+    // - attach $ at the end of the pattern when creating the actual RegExp
+    //
+    // Ah, but wait, no, that all only applies to the root when the first pattern
+    // is not an extglob. If the first pattern IS an extglob, then we need all
+    // that dot prevention biz to live in the extglob portions, because eg
+    // +(*|.x*) can match .xy but not .yx.
+    //
+    // So, return the two flavors if it's #root and the first child is not an
+    // AST, otherwise leave it to the child AST to handle it, and there,
+    // use the (?:^|/) style of start binding.
+    //
+    // Even simplified further:
+    // - Since the start for a join is eg /(?!\.) and the start for a part
+    // is ^(?!\.), we can just prepend (?!\.) to the pattern (either root
+    // or start or whatever) and prepend ^ or / at the Regexp construction.
+    toRegExpSource(allowDot) {
+        const dot = allowDot ?? !!this.#options.dot;
+        if (this.#root === this) {
+            this.#flatten();
+            this.#fillNegs();
+        }
+        if (!isExtglobAST(this)) {
+            const noEmpty = this.isStart() &&
+                this.isEnd() &&
+                !this.#parts.some(s => typeof s !== 'string');
+            const src = this.#parts
+                .map(p => {
+                const [re, _, hasMagic, uflag] = typeof p === 'string' ?
+                    _a.#parseGlob(p, this.#hasMagic, noEmpty)
+                    : p.toRegExpSource(allowDot);
+                this.#hasMagic = this.#hasMagic || hasMagic;
+                this.#uflag = this.#uflag || uflag;
+                return re;
+            })
+                .join('');
+            let start = '';
+            if (this.isStart()) {
+                if (typeof this.#parts[0] === 'string') {
+                    // this is the string that will match the start of the pattern,
+                    // so we need to protect against dots and such.
+                    // '.' and '..' cannot match unless the pattern is that exactly,
+                    // even if it starts with . or dot:true is set.
+                    const dotTravAllowed = this.#parts.length === 1 && justDots.has(this.#parts[0]);
+                    if (!dotTravAllowed) {
+                        const aps = addPatternStart;
+                        // check if we have a possibility of matching . or ..,
+                        // and prevent that.
+                        const needNoTrav = 
+                        // dots are allowed, and the pattern starts with [ or .
+                        (dot && aps.has(src.charAt(0))) ||
+                            // the pattern starts with \., and then [ or .
+                            (src.startsWith('\\.') && aps.has(src.charAt(2))) ||
+                            // the pattern starts with \.\., and then [ or .
+                            (src.startsWith('\\.\\.') && aps.has(src.charAt(4)));
+                        // no need to prevent dots if it can't match a dot, or if a
+                        // sub-pattern will be preventing it anyway.
+                        const needNoDot = !dot && !allowDot && aps.has(src.charAt(0));
+                        start =
+                            needNoTrav ? startNoTraversal
+                                : needNoDot ? startNoDot
+                                    : '';
+                    }
+                }
+            }
+            // append the "end of path portion" pattern to negation tails
+            let end = '';
+            if (this.isEnd() &&
+                this.#root.#filledNegs &&
+                this.#parent?.type === '!') {
+                end = '(?:$|\\/)';
+            }
+            const final = start + src + end;
+            return [
+                final,
+                unescape_unescape(src),
+                (this.#hasMagic = !!this.#hasMagic),
+                this.#uflag,
+            ];
+        }
+        // We need to calculate the body *twice* if it's a repeat pattern
+        // at the start, once in nodot mode, then again in dot mode, so a
+        // pattern like *(?) can match 'x.y'
+        const repeated = this.type === '*' || this.type === '+';
+        // some kind of extglob
+        const start = this.type === '!' ? '(?:(?!(?:' : '(?:';
+        let body = this.#partsToRegExp(dot);
+        if (this.isStart() && this.isEnd() && !body && this.type !== '!') {
+            // invalid extglob, has to at least be *something* present, if it's
+            // the entire path portion.
+            const s = this.toString();
+            const me = this;
+            me.#parts = [s];
+            me.type = null;
+            me.#hasMagic = undefined;
+            return [s, unescape_unescape(this.toString()), false, false];
+        }
+        let bodyDotAllowed = !repeated || allowDot || dot || !startNoDot ?
+            ''
+            : this.#partsToRegExp(true);
+        if (bodyDotAllowed === body) {
+            bodyDotAllowed = '';
+        }
+        if (bodyDotAllowed) {
+            body = `(?:${body})(?:${bodyDotAllowed})*?`;
+        }
+        // an empty !() is exactly equivalent to a starNoEmpty
+        let final = '';
+        if (this.type === '!' && this.#emptyExt) {
+            final = (this.isStart() && !dot ? startNoDot : '') + starNoEmpty;
+        }
+        else {
+            const close = this.type === '!' ?
+                // !() must match something,but !(x) can match ''
+                '))' +
+                    (this.isStart() && !dot && !allowDot ? startNoDot : '') +
+                    star +
+                    ')'
+                : this.type === '@' ? ')'
+                    : this.type === '?' ? ')?'
+                        : this.type === '+' && bodyDotAllowed ? ')'
+                            : this.type === '*' && bodyDotAllowed ? `)?`
+                                : `)${this.type}`;
+            final = start + body + close;
+        }
+        return [
+            final,
+            unescape_unescape(body),
+            (this.#hasMagic = !!this.#hasMagic),
+            this.#uflag,
+        ];
+    }
+    #flatten() {
+        if (!isExtglobAST(this)) {
+            for (const p of this.#parts) {
+                if (typeof p === 'object') {
+                    p.#flatten();
+                }
+            }
+        }
+        else {
+            // do up to 10 passes to flatten as much as possible
+            let iterations = 0;
+            let done = false;
+            do {
+                done = true;
+                for (let i = 0; i < this.#parts.length; i++) {
+                    const c = this.#parts[i];
+                    if (typeof c === 'object') {
+                        c.#flatten();
+                        if (this.#canAdopt(c)) {
+                            done = false;
+                            this.#adopt(c, i);
+                        }
+                        else if (this.#canAdoptWithSpace(c)) {
+                            done = false;
+                            this.#adoptWithSpace(c, i);
+                        }
+                        else if (this.#canUsurp(c)) {
+                            done = false;
+                            this.#usurp(c);
+                        }
+                    }
+                }
+            } while (!done && ++iterations < 10);
+        }
+        this.#toString = undefined;
+    }
+    #partsToRegExp(dot) {
+        return this.#parts
+            .map(p => {
+            // extglob ASTs should only contain parent ASTs
+            /* c8 ignore start */
+            if (typeof p === 'string') {
+                throw new Error('string type in extglob ast??');
+            }
+            /* c8 ignore stop */
+            // can ignore hasMagic, because extglobs are already always magic
+            const [re, _, _hasMagic, uflag] = p.toRegExpSource(dot);
+            this.#uflag = this.#uflag || uflag;
+            return re;
+        })
+            .filter(p => !(this.isStart() && this.isEnd()) || !!p)
+            .join('|');
+    }
+    static #parseGlob(glob, hasMagic, noEmpty = false) {
+        let escaping = false;
+        let re = '';
+        let uflag = false;
+        // multiple stars that aren't globstars coalesce into one *
+        let inStar = false;
+        for (let i = 0; i < glob.length; i++) {
+            const c = glob.charAt(i);
+            if (escaping) {
+                escaping = false;
+                re += (reSpecials.has(c) ? '\\' : '') + c;
+                continue;
+            }
+            if (c === '*') {
+                if (inStar)
+                    continue;
+                inStar = true;
+                re += noEmpty && /^[*]+$/.test(glob) ? starNoEmpty : star;
+                hasMagic = true;
+                continue;
+            }
+            else {
+                inStar = false;
+            }
+            if (c === '\\') {
+                if (i === glob.length - 1) {
+                    re += '\\\\';
+                }
+                else {
+                    escaping = true;
+                }
+                continue;
+            }
+            if (c === '[') {
+                const [src, needUflag, consumed, magic] = parseClass(glob, i);
+                if (consumed) {
+                    re += src;
+                    uflag = uflag || needUflag;
+                    i += consumed - 1;
+                    hasMagic = hasMagic || magic;
+                    continue;
+                }
+            }
+            if (c === '?') {
+                re += qmark;
+                hasMagic = true;
+                continue;
+            }
+            re += regExpEscape(c);
+        }
+        return [re, unescape_unescape(glob), !!hasMagic, uflag];
+    }
+}
+_a = AST;
+//# sourceMappingURL=ast.js.map
+;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/escape.js
+/**
+ * Escape all magic characters in a glob pattern.
+ *
+ * If the {@link MinimatchOptions.windowsPathsNoEscape}
+ * option is used, then characters are escaped by wrapping in `[]`, because
+ * a magic character wrapped in a character class can only be satisfied by
+ * that exact character.  In this mode, `\` is _not_ escaped, because it is
+ * not interpreted as a magic character, but instead as a path separator.
+ *
+ * If the {@link MinimatchOptions.magicalBraces} option is used,
+ * then braces (`{` and `}`) will be escaped.
+ */
+const escape_escape = (s, { windowsPathsNoEscape = false, magicalBraces = false, } = {}) => {
+    // don't need to escape +@! because we escape the parens
+    // that make those magic, and escaping ! as [!] isn't valid,
+    // because [!]] is a valid glob class meaning not ']'.
+    if (magicalBraces) {
+        return windowsPathsNoEscape ?
+            s.replace(/[?*()[\]{}]/g, '[$&]')
+            : s.replace(/[?*()[\]\\{}]/g, '\\$&');
+    }
+    return windowsPathsNoEscape ?
+        s.replace(/[?*()[\]]/g, '[$&]')
+        : s.replace(/[?*()[\]\\]/g, '\\$&');
+};
+//# sourceMappingURL=escape.js.map
+;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/index.js
+
+
+
+
+
+const minimatch = (p, pattern, options = {}) => {
+    assertValidPattern(pattern);
+    // shortcut: comments match nothing.
+    if (!options.nocomment && pattern.charAt(0) === '#') {
+        return false;
+    }
+    return new Minimatch(pattern, options).match(p);
+};
+// Optimized checking for the most common glob patterns.
+const starDotExtRE = /^\*+([^+@!?*[(]*)$/;
+const starDotExtTest = (ext) => (f) => !f.startsWith('.') && f.endsWith(ext);
+const starDotExtTestDot = (ext) => (f) => f.endsWith(ext);
+const starDotExtTestNocase = (ext) => {
+    ext = ext.toLowerCase();
+    return (f) => !f.startsWith('.') && f.toLowerCase().endsWith(ext);
+};
+const starDotExtTestNocaseDot = (ext) => {
+    ext = ext.toLowerCase();
+    return (f) => f.toLowerCase().endsWith(ext);
+};
+const starDotStarRE = /^\*+\.\*+$/;
+const starDotStarTest = (f) => !f.startsWith('.') && f.includes('.');
+const starDotStarTestDot = (f) => f !== '.' && f !== '..' && f.includes('.');
+const dotStarRE = /^\.\*+$/;
+const dotStarTest = (f) => f !== '.' && f !== '..' && f.startsWith('.');
+const starRE = /^\*+$/;
+const starTest = (f) => f.length !== 0 && !f.startsWith('.');
+const starTestDot = (f) => f.length !== 0 && f !== '.' && f !== '..';
+const qmarksRE = /^\?+([^+@!?*[(]*)?$/;
+const qmarksTestNocase = ([$0, ext = '']) => {
+    const noext = qmarksTestNoExt([$0]);
+    if (!ext)
+        return noext;
+    ext = ext.toLowerCase();
+    return (f) => noext(f) && f.toLowerCase().endsWith(ext);
+};
+const qmarksTestNocaseDot = ([$0, ext = '']) => {
+    const noext = qmarksTestNoExtDot([$0]);
+    if (!ext)
+        return noext;
+    ext = ext.toLowerCase();
+    return (f) => noext(f) && f.toLowerCase().endsWith(ext);
+};
+const qmarksTestDot = ([$0, ext = '']) => {
+    const noext = qmarksTestNoExtDot([$0]);
+    return !ext ? noext : (f) => noext(f) && f.endsWith(ext);
+};
+const qmarksTest = ([$0, ext = '']) => {
+    const noext = qmarksTestNoExt([$0]);
+    return !ext ? noext : (f) => noext(f) && f.endsWith(ext);
+};
+const qmarksTestNoExt = ([$0]) => {
+    const len = $0.length;
+    return (f) => f.length === len && !f.startsWith('.');
+};
+const qmarksTestNoExtDot = ([$0]) => {
+    const len = $0.length;
+    return (f) => f.length === len && f !== '.' && f !== '..';
+};
+/* c8 ignore start */
+const defaultPlatform = (typeof process === 'object' && process ?
+    (typeof process.env === 'object' &&
+        process.env &&
+        process.env.__MINIMATCH_TESTING_PLATFORM__) ||
+        process.platform
+    : 'posix');
+const esm_path = {
+    win32: { sep: '\\' },
+    posix: { sep: '/' },
+};
+/* c8 ignore stop */
+const sep = defaultPlatform === 'win32' ? esm_path.win32.sep : esm_path.posix.sep;
+minimatch.sep = sep;
+const GLOBSTAR = Symbol('globstar **');
+minimatch.GLOBSTAR = GLOBSTAR;
+// any single thing other than /
+// don't need to escape / when using new RegExp()
+const esm_qmark = '[^/]';
+// * => any number of characters
+const esm_star = esm_qmark + '*?';
+// ** when dots are allowed.  Anything goes, except .. and .
+// not (^ or / followed by one or two dots followed by $ or /),
+// followed by anything, any number of times.
+const twoStarDot = '(?:(?!(?:\\/|^)(?:\\.{1,2})($|\\/)).)*?';
+// not a ^ or / followed by a dot,
+// followed by anything, any number of times.
+const twoStarNoDot = '(?:(?!(?:\\/|^)\\.).)*?';
+const filter = (pattern, options = {}) => (p) => minimatch(p, pattern, options);
+minimatch.filter = filter;
+const ext = (a, b = {}) => Object.assign({}, a, b);
+const defaults = (def) => {
+    if (!def || typeof def !== 'object' || !Object.keys(def).length) {
+        return minimatch;
+    }
+    const orig = minimatch;
+    const m = (p, pattern, options = {}) => orig(p, pattern, ext(def, options));
+    return Object.assign(m, {
+        Minimatch: class Minimatch extends orig.Minimatch {
+            constructor(pattern, options = {}) {
+                super(pattern, ext(def, options));
+            }
+            static defaults(options) {
+                return orig.defaults(ext(def, options)).Minimatch;
+            }
+        },
+        AST: class AST extends orig.AST {
+            /* c8 ignore start */
+            constructor(type, parent, options = {}) {
+                super(type, parent, ext(def, options));
+            }
+            /* c8 ignore stop */
+            static fromGlob(pattern, options = {}) {
+                return orig.AST.fromGlob(pattern, ext(def, options));
+            }
+        },
+        unescape: (s, options = {}) => orig.unescape(s, ext(def, options)),
+        escape: (s, options = {}) => orig.escape(s, ext(def, options)),
+        filter: (pattern, options = {}) => orig.filter(pattern, ext(def, options)),
+        defaults: (options) => orig.defaults(ext(def, options)),
+        makeRe: (pattern, options = {}) => orig.makeRe(pattern, ext(def, options)),
+        braceExpand: (pattern, options = {}) => orig.braceExpand(pattern, ext(def, options)),
+        match: (list, pattern, options = {}) => orig.match(list, pattern, ext(def, options)),
+        sep: orig.sep,
+        GLOBSTAR: GLOBSTAR,
+    });
+};
+minimatch.defaults = defaults;
+// Brace expansion:
+// a{b,c}d -> abd acd
+// a{b,}c -> abc ac
+// a{0..3}d -> a0d a1d a2d a3d
+// a{b,c{d,e}f}g -> abg acdfg acefg
+// a{b,c}d{e,f}g -> abdeg acdeg abdeg abdfg
+//
+// Invalid sets are not expanded.
+// a{2..}b -> a{2..}b
+// a{b}c -> a{b}c
+const braceExpand = (pattern, options = {}) => {
+    assertValidPattern(pattern);
+    // Thanks to Yeting Li <https://github.com/yetingli> for
+    // improving this regexp to avoid a ReDOS vulnerability.
+    if (options.nobrace || !/\{(?:(?!\{).)*\}/.test(pattern)) {
+        // shortcut. no need to expand.
+        return [pattern];
+    }
+    return expand(pattern, { max: options.braceExpandMax });
+};
+minimatch.braceExpand = braceExpand;
+// parse a component of the expanded set.
+// At this point, no pattern may contain "/" in it
+// so we're going to return a 2d array, where each entry is the full
+// pattern, split on '/', and then turned into a regular expression.
+// A regexp is made at the end which joins each array with an
+// escaped /, and another full one which joins each regexp with |.
+//
+// Following the lead of Bash 4.1, note that "**" only has special meaning
+// when it is the *only* thing in a path portion.  Otherwise, any series
+// of * is equivalent to a single *.  Globstar behavior is enabled by
+// default, and can be disabled by setting options.noglobstar.
+const makeRe = (pattern, options = {}) => new Minimatch(pattern, options).makeRe();
+minimatch.makeRe = makeRe;
+const match = (list, pattern, options = {}) => {
+    const mm = new Minimatch(pattern, options);
+    list = list.filter(f => mm.match(f));
+    if (mm.options.nonull && !list.length) {
+        list.push(pattern);
+    }
+    return list;
+};
+minimatch.match = match;
+// replace stuff like \* with *
+const globMagic = /[?*]|[+@!]\(.*?\)|\[|\]/;
+const esm_regExpEscape = (s) => s.replace(/[-[\]{}()*+?.,\\^$|#\s]/g, '\\$&');
+class Minimatch {
+    options;
+    set;
+    pattern;
+    windowsPathsNoEscape;
+    nonegate;
+    negate;
+    comment;
+    empty;
+    preserveMultipleSlashes;
+    partial;
+    globSet;
+    globParts;
+    nocase;
+    isWindows;
+    platform;
+    windowsNoMagicRoot;
+    maxGlobstarRecursion;
+    regexp;
+    constructor(pattern, options = {}) {
+        assertValidPattern(pattern);
+        options = options || {};
+        this.options = options;
+        this.maxGlobstarRecursion = options.maxGlobstarRecursion ?? 200;
+        this.pattern = pattern;
+        this.platform = options.platform || defaultPlatform;
+        this.isWindows = this.platform === 'win32';
+        // avoid the annoying deprecation flag lol
+        const awe = ('allowWindow' + 'sEscape');
+        this.windowsPathsNoEscape =
+            !!options.windowsPathsNoEscape || options[awe] === false;
+        if (this.windowsPathsNoEscape) {
+            this.pattern = this.pattern.replace(/\\/g, '/');
+        }
+        this.preserveMultipleSlashes = !!options.preserveMultipleSlashes;
+        this.regexp = null;
+        this.negate = false;
+        this.nonegate = !!options.nonegate;
+        this.comment = false;
+        this.empty = false;
+        this.partial = !!options.partial;
+        this.nocase = !!this.options.nocase;
+        this.windowsNoMagicRoot =
+            options.windowsNoMagicRoot !== undefined ?
+                options.windowsNoMagicRoot
+                : !!(this.isWindows && this.nocase);
+        this.globSet = [];
+        this.globParts = [];
+        this.set = [];
+        // make the set of regexps etc.
+        this.make();
+    }
+    hasMagic() {
+        if (this.options.magicalBraces && this.set.length > 1) {
+            return true;
+        }
+        for (const pattern of this.set) {
+            for (const part of pattern) {
+                if (typeof part !== 'string')
+                    return true;
+            }
+        }
+        return false;
+    }
+    debug(..._) { }
+    make() {
+        const pattern = this.pattern;
+        const options = this.options;
+        // empty patterns and comments match nothing.
+        if (!options.nocomment && pattern.charAt(0) === '#') {
+            this.comment = true;
+            return;
+        }
+        if (!pattern) {
+            this.empty = true;
+            return;
+        }
+        // step 1: figure out negation, etc.
+        this.parseNegate();
+        // step 2: expand braces
+        this.globSet = [...new Set(this.braceExpand())];
+        if (options.debug) {
+            //oxlint-disable-next-line no-console
+            this.debug = (...args) => console.error(...args);
+        }
+        this.debug(this.pattern, this.globSet);
+        // step 3: now we have a set, so turn each one into a series of
+        // path-portion matching patterns.
+        // These will be regexps, except in the case of "**", which is
+        // set to the GLOBSTAR object for globstar behavior,
+        // and will not contain any / characters
+        //
+        // First, we preprocess to make the glob pattern sets a bit simpler
+        // and deduped.  There are some perf-killing patterns that can cause
+        // problems with a glob walk, but we can simplify them down a bit.
+        const rawGlobParts = this.globSet.map(s => this.slashSplit(s));
+        this.globParts = this.preprocess(rawGlobParts);
+        this.debug(this.pattern, this.globParts);
+        // glob --> regexps
+        let set = this.globParts.map((s, _, __) => {
+            if (this.isWindows && this.windowsNoMagicRoot) {
+                // check if it's a drive or unc path.
+                const isUNC = s[0] === '' &&
+                    s[1] === '' &&
+                    (s[2] === '?' || !globMagic.test(s[2])) &&
+                    !globMagic.test(s[3]);
+                const isDrive = /^[a-z]:/i.test(s[0]);
+                if (isUNC) {
+                    return [
+                        ...s.slice(0, 4),
+                        ...s.slice(4).map(ss => this.parse(ss)),
+                    ];
+                }
+                else if (isDrive) {
+                    return [s[0], ...s.slice(1).map(ss => this.parse(ss))];
+                }
+            }
+            return s.map(ss => this.parse(ss));
+        });
+        this.debug(this.pattern, set);
+        // filter out everything that didn't compile properly.
+        this.set = set.filter(s => s.indexOf(false) === -1);
+        // do not treat the ? in UNC paths as magic
+        if (this.isWindows) {
+            for (let i = 0; i < this.set.length; i++) {
+                const p = this.set[i];
+                if (p[0] === '' &&
+                    p[1] === '' &&
+                    this.globParts[i][2] === '?' &&
+                    typeof p[3] === 'string' &&
+                    /^[a-z]:$/i.test(p[3])) {
+                    p[2] = '?';
+                }
+            }
+        }
+        this.debug(this.pattern, this.set);
+    }
+    // various transforms to equivalent pattern sets that are
+    // faster to process in a filesystem walk.  The goal is to
+    // eliminate what we can, and push all ** patterns as far
+    // to the right as possible, even if it increases the number
+    // of patterns that we have to process.
+    preprocess(globParts) {
+        // if we're not in globstar mode, then turn ** into *
+        if (this.options.noglobstar) {
+            for (const partset of globParts) {
+                for (let j = 0; j < partset.length; j++) {
+                    if (partset[j] === '**') {
+                        partset[j] = '*';
+                    }
+                }
+            }
+        }
+        const { optimizationLevel = 1 } = this.options;
+        if (optimizationLevel >= 2) {
+            // aggressive optimization for the purpose of fs walking
+            globParts = this.firstPhasePreProcess(globParts);
+            globParts = this.secondPhasePreProcess(globParts);
+        }
+        else if (optimizationLevel >= 1) {
+            // just basic optimizations to remove some .. parts
+            globParts = this.levelOneOptimize(globParts);
+        }
+        else {
+            // just collapse multiple ** portions into one
+            globParts = this.adjascentGlobstarOptimize(globParts);
+        }
+        return globParts;
+    }
+    // just get rid of adjascent ** portions
+    adjascentGlobstarOptimize(globParts) {
+        return globParts.map(parts => {
+            let gs = -1;
+            while (-1 !== (gs = parts.indexOf('**', gs + 1))) {
+                let i = gs;
+                while (parts[i + 1] === '**') {
+                    i++;
+                }
+                if (i !== gs) {
+                    parts.splice(gs, i - gs);
+                }
+            }
+            return parts;
+        });
+    }
+    // get rid of adjascent ** and resolve .. portions
+    levelOneOptimize(globParts) {
+        return globParts.map(parts => {
+            parts = parts.reduce((set, part) => {
+                const prev = set[set.length - 1];
+                if (part === '**' && prev === '**') {
+                    return set;
+                }
+                if (part === '..') {
+                    if (prev && prev !== '..' && prev !== '.' && prev !== '**') {
+                        set.pop();
+                        return set;
+                    }
+                }
+                set.push(part);
+                return set;
+            }, []);
+            return parts.length === 0 ? [''] : parts;
+        });
+    }
+    levelTwoFileOptimize(parts) {
+        if (!Array.isArray(parts)) {
+            parts = this.slashSplit(parts);
+        }
+        let didSomething = false;
+        do {
+            didSomething = false;
+            // <pre>/<e>/<rest> -> <pre>/<rest>
+            if (!this.preserveMultipleSlashes) {
+                for (let i = 1; i < parts.length - 1; i++) {
+                    const p = parts[i];
+                    // don't squeeze out UNC patterns
+                    if (i === 1 && p === '' && parts[0] === '')
+                        continue;
+                    if (p === '.' || p === '') {
+                        didSomething = true;
+                        parts.splice(i, 1);
+                        i--;
+                    }
+                }
+                if (parts[0] === '.' &&
+                    parts.length === 2 &&
+                    (parts[1] === '.' || parts[1] === '')) {
+                    didSomething = true;
+                    parts.pop();
+                }
+            }
+            // <pre>/<p>/../<rest> -> <pre>/<rest>
+            let dd = 0;
+            while (-1 !== (dd = parts.indexOf('..', dd + 1))) {
+                const p = parts[dd - 1];
+                if (p &&
+                    p !== '.' &&
+                    p !== '..' &&
+                    p !== '**' &&
+                    !(this.isWindows && /^[a-z]:$/i.test(p))) {
+                    didSomething = true;
+                    parts.splice(dd - 1, 2);
+                    dd -= 2;
+                }
+            }
+        } while (didSomething);
+        return parts.length === 0 ? [''] : parts;
+    }
+    // First phase: single-pattern processing
+    // <pre> is 1 or more portions
+    // <rest> is 1 or more portions
+    // <p> is any portion other than ., .., '', or **
+    // <e> is . or ''
+    //
+    // **/.. is *brutal* for filesystem walking performance, because
+    // it effectively resets the recursive walk each time it occurs,
+    // and ** cannot be reduced out by a .. pattern part like a regexp
+    // or most strings (other than .., ., and '') can be.
+    //
+    // <pre>/**/../<p>/<p>/<rest> -> {<pre>/../<p>/<p>/<rest>,<pre>/**/<p>/<p>/<rest>}
+    // <pre>/<e>/<rest> -> <pre>/<rest>
+    // <pre>/<p>/../<rest> -> <pre>/<rest>
+    // **/**/<rest> -> **/<rest>
+    //
+    // **/*/<rest> -> */**/<rest> <== not valid because ** doesn't follow
+    // this WOULD be allowed if ** did follow symlinks, or * didn't
+    firstPhasePreProcess(globParts) {
+        let didSomething = false;
+        do {
+            didSomething = false;
+            // <pre>/**/../<p>/<p>/<rest> -> {<pre>/../<p>/<p>/<rest>,<pre>/**/<p>/<p>/<rest>}
+            for (let parts of globParts) {
+                let gs = -1;
+                while (-1 !== (gs = parts.indexOf('**', gs + 1))) {
+                    let gss = gs;
+                    while (parts[gss + 1] === '**') {
+                        // <pre>/**/**/<rest> -> <pre>/**/<rest>
+                        gss++;
+                    }
+                    // eg, if gs is 2 and gss is 4, that means we have 3 **
+                    // parts, and can remove 2 of them.
+                    if (gss > gs) {
+                        parts.splice(gs + 1, gss - gs);
+                    }
+                    let next = parts[gs + 1];
+                    const p = parts[gs + 2];
+                    const p2 = parts[gs + 3];
+                    if (next !== '..')
+                        continue;
+                    if (!p ||
+                        p === '.' ||
+                        p === '..' ||
+                        !p2 ||
+                        p2 === '.' ||
+                        p2 === '..') {
+                        continue;
+                    }
+                    didSomething = true;
+                    // edit parts in place, and push the new one
+                    parts.splice(gs, 1);
+                    const other = parts.slice(0);
+                    other[gs] = '**';
+                    globParts.push(other);
+                    gs--;
+                }
+                // <pre>/<e>/<rest> -> <pre>/<rest>
+                if (!this.preserveMultipleSlashes) {
+                    for (let i = 1; i < parts.length - 1; i++) {
+                        const p = parts[i];
+                        // don't squeeze out UNC patterns
+                        if (i === 1 && p === '' && parts[0] === '')
+                            continue;
+                        if (p === '.' || p === '') {
+                            didSomething = true;
+                            parts.splice(i, 1);
+                            i--;
+                        }
+                    }
+                    if (parts[0] === '.' &&
+                        parts.length === 2 &&
+                        (parts[1] === '.' || parts[1] === '')) {
+                        didSomething = true;
+                        parts.pop();
+                    }
+                }
+                // <pre>/<p>/../<rest> -> <pre>/<rest>
+                let dd = 0;
+                while (-1 !== (dd = parts.indexOf('..', dd + 1))) {
+                    const p = parts[dd - 1];
+                    if (p && p !== '.' && p !== '..' && p !== '**') {
+                        didSomething = true;
+                        const needDot = dd === 1 && parts[dd + 1] === '**';
+                        const splin = needDot ? ['.'] : [];
+                        parts.splice(dd - 1, 2, ...splin);
+                        if (parts.length === 0)
+                            parts.push('');
+                        dd -= 2;
+                    }
+                }
+            }
+        } while (didSomething);
+        return globParts;
+    }
+    // second phase: multi-pattern dedupes
+    // {<pre>/*/<rest>,<pre>/<p>/<rest>} -> <pre>/*/<rest>
+    // {<pre>/<rest>,<pre>/<rest>} -> <pre>/<rest>
+    // {<pre>/**/<rest>,<pre>/<rest>} -> <pre>/**/<rest>
+    //
+    // {<pre>/**/<rest>,<pre>/**/<p>/<rest>} -> <pre>/**/<rest>
+    // ^-- not valid because ** doens't follow symlinks
+    secondPhasePreProcess(globParts) {
+        for (let i = 0; i < globParts.length - 1; i++) {
+            for (let j = i + 1; j < globParts.length; j++) {
+                const matched = this.partsMatch(globParts[i], globParts[j], !this.preserveMultipleSlashes);
+                if (matched) {
+                    globParts[i] = [];
+                    globParts[j] = matched;
+                    break;
+                }
+            }
+        }
+        return globParts.filter(gs => gs.length);
+    }
+    partsMatch(a, b, emptyGSMatch = false) {
+        let ai = 0;
+        let bi = 0;
+        let result = [];
+        let which = '';
+        while (ai < a.length && bi < b.length) {
+            if (a[ai] === b[bi]) {
+                result.push(which === 'b' ? b[bi] : a[ai]);
+                ai++;
+                bi++;
+            }
+            else if (emptyGSMatch && a[ai] === '**' && b[bi] === a[ai + 1]) {
+                result.push(a[ai]);
+                ai++;
+            }
+            else if (emptyGSMatch && b[bi] === '**' && a[ai] === b[bi + 1]) {
+                result.push(b[bi]);
+                bi++;
+            }
+            else if (a[ai] === '*' &&
+                b[bi] &&
+                (this.options.dot || !b[bi].startsWith('.')) &&
+                b[bi] !== '**') {
+                if (which === 'b')
+                    return false;
+                which = 'a';
+                result.push(a[ai]);
+                ai++;
+                bi++;
+            }
+            else if (b[bi] === '*' &&
+                a[ai] &&
+                (this.options.dot || !a[ai].startsWith('.')) &&
+                a[ai] !== '**') {
+                if (which === 'a')
+                    return false;
+                which = 'b';
+                result.push(b[bi]);
+                ai++;
+                bi++;
+            }
+            else {
+                return false;
+            }
+        }
+        // if we fall out of the loop, it means they two are identical
+        // as long as their lengths match
+        return a.length === b.length && result;
+    }
+    parseNegate() {
+        if (this.nonegate)
+            return;
+        const pattern = this.pattern;
+        let negate = false;
+        let negateOffset = 0;
+        for (let i = 0; i < pattern.length && pattern.charAt(i) === '!'; i++) {
+            negate = !negate;
+            negateOffset++;
+        }
+        if (negateOffset)
+            this.pattern = pattern.slice(negateOffset);
+        this.negate = negate;
+    }
+    // set partial to true to test if, for example,
+    // "/a/b" matches the start of "/*/b/*/d"
+    // Partial means, if you run out of file before you run
+    // out of pattern, then that's fine, as long as all
+    // the parts match.
+    matchOne(file, pattern, partial = false) {
+        let fileStartIndex = 0;
+        let patternStartIndex = 0;
+        // UNC paths like //?/X:/... can match X:/... and vice versa
+        // Drive letters in absolute drive or unc paths are always compared
+        // case-insensitively.
+        if (this.isWindows) {
+            const fileDrive = typeof file[0] === 'string' && /^[a-z]:$/i.test(file[0]);
+            const fileUNC = !fileDrive &&
+                file[0] === '' &&
+                file[1] === '' &&
+                file[2] === '?' &&
+                /^[a-z]:$/i.test(file[3]);
+            const patternDrive = typeof pattern[0] === 'string' && /^[a-z]:$/i.test(pattern[0]);
+            const patternUNC = !patternDrive &&
+                pattern[0] === '' &&
+                pattern[1] === '' &&
+                pattern[2] === '?' &&
+                typeof pattern[3] === 'string' &&
+                /^[a-z]:$/i.test(pattern[3]);
+            const fdi = fileUNC ? 3
+                : fileDrive ? 0
+                    : undefined;
+            const pdi = patternUNC ? 3
+                : patternDrive ? 0
+                    : undefined;
+            if (typeof fdi === 'number' && typeof pdi === 'number') {
+                const [fd, pd] = [
+                    file[fdi],
+                    pattern[pdi],
+                ];
+                // start matching at the drive letter index of each
+                if (fd.toLowerCase() === pd.toLowerCase()) {
+                    pattern[pdi] = fd;
+                    patternStartIndex = pdi;
+                    fileStartIndex = fdi;
+                }
+            }
+        }
+        // resolve and reduce . and .. portions in the file as well.
+        // don't need to do the second phase, because it's only one string[]
+        const { optimizationLevel = 1 } = this.options;
+        if (optimizationLevel >= 2) {
+            file = this.levelTwoFileOptimize(file);
+        }
+        if (pattern.includes(GLOBSTAR)) {
+            return this.#matchGlobstar(file, pattern, partial, fileStartIndex, patternStartIndex);
+        }
+        return this.#matchOne(file, pattern, partial, fileStartIndex, patternStartIndex);
+    }
+    #matchGlobstar(file, pattern, partial, fileIndex, patternIndex) {
+        // split the pattern into head, tail, and middle of ** delimited parts
+        const firstgs = pattern.indexOf(GLOBSTAR, patternIndex);
+        const lastgs = pattern.lastIndexOf(GLOBSTAR);
+        // split the pattern up into globstar-delimited sections
+        // the tail has to be at the end, and the others just have
+        // to be found in order from the head.
+        const [head, body, tail] = partial ?
+            [
+                pattern.slice(patternIndex, firstgs),
+                pattern.slice(firstgs + 1),
+                [],
+            ]
+            : [
+                pattern.slice(patternIndex, firstgs),
+                pattern.slice(firstgs + 1, lastgs),
+                pattern.slice(lastgs + 1),
+            ];
+        // check the head, from the current file/pattern index.
+        if (head.length) {
+            const fileHead = file.slice(fileIndex, fileIndex + head.length);
+            if (!this.#matchOne(fileHead, head, partial, 0, 0)) {
+                return false;
+            }
+            fileIndex += head.length;
+            patternIndex += head.length;
+        }
+        // now we know the head matches!
+        // if the last portion is not empty, it MUST match the end
+        // check the tail
+        let fileTailMatch = 0;
+        if (tail.length) {
+            // if head + tail > file, then we cannot possibly match
+            if (tail.length + fileIndex > file.length)
+                return false;
+            // try to match the tail
+            let tailStart = file.length - tail.length;
+            if (this.#matchOne(file, tail, partial, tailStart, 0)) {
+                fileTailMatch = tail.length;
+            }
+            else {
+                // affordance for stuff like a/**/* matching a/b/
+                // if the last file portion is '', and there's more to the pattern
+                // then try without the '' bit.
+                if (file[file.length - 1] !== '' ||
+                    fileIndex + tail.length === file.length) {
+                    return false;
+                }
+                tailStart--;
+                if (!this.#matchOne(file, tail, partial, tailStart, 0)) {
+                    return false;
+                }
+                fileTailMatch = tail.length + 1;
+            }
+        }
+        // now we know the tail matches!
+        // the middle is zero or more portions wrapped in **, possibly
+        // containing more ** sections.
+        // so a/**/b/**/c/**/d has become **/b/**/c/**
+        // if it's empty, it means a/**/b, just verify we have no bad dots
+        // if there's no tail, so it ends on /**, then we must have *something*
+        // after the head, or it's not a matc
+        if (!body.length) {
+            let sawSome = !!fileTailMatch;
+            for (let i = fileIndex; i < file.length - fileTailMatch; i++) {
+                const f = String(file[i]);
+                sawSome = true;
+                if (f === '.' ||
+                    f === '..' ||
+                    (!this.options.dot && f.startsWith('.'))) {
+                    return false;
+                }
+            }
+            // in partial mode, we just need to get past all file parts
+            return partial || sawSome;
+        }
+        // now we know that there's one or more body sections, which can
+        // be matched anywhere from the 0 index (because the head was pruned)
+        // through to the length-fileTailMatch index.
+        // split the body up into sections, and note the minimum index it can
+        // be found at (start with the length of all previous segments)
+        // [section, before, after]
+        const bodySegments = [[[], 0]];
+        let currentBody = bodySegments[0];
+        let nonGsParts = 0;
+        const nonGsPartsSums = [0];
+        for (const b of body) {
+            if (b === GLOBSTAR) {
+                nonGsPartsSums.push(nonGsParts);
+                currentBody = [[], 0];
+                bodySegments.push(currentBody);
+            }
+            else {
+                currentBody[0].push(b);
+                nonGsParts++;
+            }
+        }
+        let i = bodySegments.length - 1;
+        const fileLength = file.length - fileTailMatch;
+        for (const b of bodySegments) {
+            b[1] = fileLength - (nonGsPartsSums[i--] + b[0].length);
+        }
+        return !!this.#matchGlobStarBodySections(file, bodySegments, fileIndex, 0, partial, 0, !!fileTailMatch);
+    }
+    // return false for "nope, not matching"
+    // return null for "not matching, cannot keep trying"
+    #matchGlobStarBodySections(file, 
+    // pattern section, last possible position for it
+    bodySegments, fileIndex, bodyIndex, partial, globStarDepth, sawTail) {
+        // take the first body segment, and walk from fileIndex to its "after"
+        // value at the end
+        // If it doesn't match at that position, we increment, until we hit
+        // that final possible position, and give up.
+        // If it does match, then advance and try to rest.
+        // If any of them fail we keep walking forward.
+        // this is still a bit recursively painful, but it's more constrained
+        // than previous implementations, because we never test something that
+        // can't possibly be a valid matching condition.
+        const bs = bodySegments[bodyIndex];
+        if (!bs) {
+            // just make sure that there's no bad dots
+            for (let i = fileIndex; i < file.length; i++) {
+                sawTail = true;
+                const f = file[i];
+                if (f === '.' ||
+                    f === '..' ||
+                    (!this.options.dot && f.startsWith('.'))) {
+                    return false;
+                }
+            }
+            return sawTail;
+        }
+        // have a non-globstar body section to test
+        const [body, after] = bs;
+        while (fileIndex <= after) {
+            const m = this.#matchOne(file.slice(0, fileIndex + body.length), body, partial, fileIndex, 0);
+            // if limit exceeded, no match. intentional false negative,
+            // acceptable break in correctness for security.
+            if (m && globStarDepth < this.maxGlobstarRecursion) {
+                // match! see if the rest match. if so, we're done!
+                const sub = this.#matchGlobStarBodySections(file, bodySegments, fileIndex + body.length, bodyIndex + 1, partial, globStarDepth + 1, sawTail);
+                if (sub !== false) {
+                    return sub;
+                }
+            }
+            const f = file[fileIndex];
+            if (f === '.' ||
+                f === '..' ||
+                (!this.options.dot && f.startsWith('.'))) {
+                return false;
+            }
+            fileIndex++;
+        }
+        // walked off. no point continuing
+        return partial || null;
+    }
+    #matchOne(file, pattern, partial, fileIndex, patternIndex) {
+        let fi;
+        let pi;
+        let pl;
+        let fl;
+        for (fi = fileIndex,
+            pi = patternIndex,
+            fl = file.length,
+            pl = pattern.length; fi < fl && pi < pl; fi++, pi++) {
+            this.debug('matchOne loop');
+            let p = pattern[pi];
+            let f = file[fi];
+            this.debug(pattern, p, f);
+            // should be impossible.
+            // some invalid regexp stuff in the set.
+            /* c8 ignore start */
+            if (p === false || p === GLOBSTAR) {
+                return false;
+            }
+            /* c8 ignore stop */
+            // something other than **
+            // non-magic patterns just have to match exactly
+            // patterns with magic have been turned into regexps.
+            let hit;
+            if (typeof p === 'string') {
+                hit = f === p;
+                this.debug('string match', p, f, hit);
+            }
+            else {
+                hit = p.test(f);
+                this.debug('pattern match', p, f, hit);
+            }
+            if (!hit)
+                return false;
+        }
+        // Note: ending in / means that we'll get a final ""
+        // at the end of the pattern.  This can only match a
+        // corresponding "" at the end of the file.
+        // If the file ends in /, then it can only match a
+        // a pattern that ends in /, unless the pattern just
+        // doesn't have any more for it. But, a/b/ should *not*
+        // match "a/b/*", even though "" matches against the
+        // [^/]*? pattern, except in partial mode, where it might
+        // simply not be reached yet.
+        // However, a/b/ should still satisfy a/*
+        // now either we fell off the end of the pattern, or we're done.
+        if (fi === fl && pi === pl) {
+            // ran out of pattern and filename at the same time.
+            // an exact hit!
+            return true;
+        }
+        else if (fi === fl) {
+            // ran out of file, but still had pattern left.
+            // this is ok if we're doing the match as part of
+            // a glob fs traversal.
+            return partial;
+        }
+        else if (pi === pl) {
+            // ran out of pattern, still have file left.
+            // this is only acceptable if we're on the very last
+            // empty segment of a file with a trailing slash.
+            // a/* should match a/b/
+            return fi === fl - 1 && file[fi] === '';
+            /* c8 ignore start */
+        }
+        else {
+            // should be unreachable.
+            throw new Error('wtf?');
+        }
+        /* c8 ignore stop */
+    }
+    braceExpand() {
+        return braceExpand(this.pattern, this.options);
+    }
+    parse(pattern) {
+        assertValidPattern(pattern);
+        const options = this.options;
+        // shortcuts
+        if (pattern === '**')
+            return GLOBSTAR;
+        if (pattern === '')
+            return '';
+        // far and away, the most common glob pattern parts are
+        // *, *.*, and *.<ext>  Add a fast check method for those.
+        let m;
+        let fastTest = null;
+        if ((m = pattern.match(starRE))) {
+            fastTest = options.dot ? starTestDot : starTest;
+        }
+        else if ((m = pattern.match(starDotExtRE))) {
+            fastTest = (options.nocase ?
+                options.dot ?
+                    starDotExtTestNocaseDot
+                    : starDotExtTestNocase
+                : options.dot ? starDotExtTestDot
+                    : starDotExtTest)(m[1]);
+        }
+        else if ((m = pattern.match(qmarksRE))) {
+            fastTest = (options.nocase ?
+                options.dot ?
+                    qmarksTestNocaseDot
+                    : qmarksTestNocase
+                : options.dot ? qmarksTestDot
+                    : qmarksTest)(m);
+        }
+        else if ((m = pattern.match(starDotStarRE))) {
+            fastTest = options.dot ? starDotStarTestDot : starDotStarTest;
+        }
+        else if ((m = pattern.match(dotStarRE))) {
+            fastTest = dotStarTest;
+        }
+        const re = AST.fromGlob(pattern, this.options).toMMPattern();
+        if (fastTest && typeof re === 'object') {
+            // Avoids overriding in frozen environments
+            Reflect.defineProperty(re, 'test', { value: fastTest });
+        }
+        return re;
+    }
+    makeRe() {
+        if (this.regexp || this.regexp === false)
+            return this.regexp;
+        // at this point, this.set is a 2d array of partial
+        // pattern strings, or "**".
+        //
+        // It's better to use .match().  This function shouldn't
+        // be used, really, but it's pretty convenient sometimes,
+        // when you just want to work with a regex.
+        const set = this.set;
+        if (!set.length) {
+            this.regexp = false;
+            return this.regexp;
+        }
+        const options = this.options;
+        const twoStar = options.noglobstar ? esm_star
+            : options.dot ? twoStarDot
+                : twoStarNoDot;
+        const flags = new Set(options.nocase ? ['i'] : []);
+        // regexpify non-globstar patterns
+        // if ** is only item, then we just do one twoStar
+        // if ** is first, and there are more, prepend (\/|twoStar\/)? to next
+        // if ** is last, append (\/twoStar|) to previous
+        // if ** is in the middle, append (\/|\/twoStar\/) to previous
+        // then filter out GLOBSTAR symbols
+        let re = set
+            .map(pattern => {
+            const pp = pattern.map(p => {
+                if (p instanceof RegExp) {
+                    for (const f of p.flags.split(''))
+                        flags.add(f);
+                }
+                return (typeof p === 'string' ? esm_regExpEscape(p)
+                    : p === GLOBSTAR ? GLOBSTAR
+                        : p._src);
+            });
+            pp.forEach((p, i) => {
+                const next = pp[i + 1];
+                const prev = pp[i - 1];
+                if (p !== GLOBSTAR || prev === GLOBSTAR) {
+                    return;
+                }
+                if (prev === undefined) {
+                    if (next !== undefined && next !== GLOBSTAR) {
+                        pp[i + 1] = '(?:\\/|' + twoStar + '\\/)?' + next;
+                    }
+                    else {
+                        pp[i] = twoStar;
+                    }
+                }
+                else if (next === undefined) {
+                    pp[i - 1] = prev + '(?:\\/|\\/' + twoStar + ')?';
+                }
+                else if (next !== GLOBSTAR) {
+                    pp[i - 1] = prev + '(?:\\/|\\/' + twoStar + '\\/)' + next;
+                    pp[i + 1] = GLOBSTAR;
+                }
+            });
+            const filtered = pp.filter(p => p !== GLOBSTAR);
+            // For partial matches, we need to make the pattern match
+            // any prefix of the full path. We do this by generating
+            // alternative patterns that match progressively longer prefixes.
+            if (this.partial && filtered.length >= 1) {
+                const prefixes = [];
+                for (let i = 1; i <= filtered.length; i++) {
+                    prefixes.push(filtered.slice(0, i).join('/'));
+                }
+                return '(?:' + prefixes.join('|') + ')';
+            }
+            return filtered.join('/');
+        })
+            .join('|');
+        // need to wrap in parens if we had more than one thing with |,
+        // otherwise only the first will be anchored to ^ and the last to $
+        const [open, close] = set.length > 1 ? ['(?:', ')'] : ['', ''];
+        // must match entire pattern
+        // ending in a * or ** will make it less strict.
+        re = '^' + open + re + close + '$';
+        // In partial mode, '/' should always match as it's a valid prefix for any pattern
+        if (this.partial) {
+            re = '^(?:\\/|' + open + re.slice(1, -1) + close + ')$';
+        }
+        // can match anything, as long as it's not this.
+        if (this.negate)
+            re = '^(?!' + re + ').+$';
+        try {
+            this.regexp = new RegExp(re, [...flags].join(''));
+            /* c8 ignore start */
+        }
+        catch {
+            // should be impossible
+            this.regexp = false;
+        }
+        /* c8 ignore stop */
+        return this.regexp;
+    }
+    slashSplit(p) {
+        // if p starts with // on windows, we preserve that
+        // so that UNC paths aren't broken.  Otherwise, any number of
+        // / characters are coalesced into one, unless
+        // preserveMultipleSlashes is set to true.
+        if (this.preserveMultipleSlashes) {
+            return p.split('/');
+        }
+        else if (this.isWindows && /^\/\/[^/]+/.test(p)) {
+            // add an extra '' for the one we lose
+            return ['', ...p.split(/\/+/)];
+        }
+        else {
+            return p.split(/\/+/);
+        }
+    }
+    match(f, partial = this.partial) {
+        this.debug('match', f, this.pattern);
+        // short-circuit in the case of busted things.
+        // comments, etc.
+        if (this.comment) {
+            return false;
+        }
+        if (this.empty) {
+            return f === '';
+        }
+        if (f === '/' && partial) {
+            return true;
+        }
+        const options = this.options;
+        // windows: need to use /, not \
+        if (this.isWindows) {
+            f = f.split('\\').join('/');
+        }
+        // treat the test path as a set of pathparts.
+        const ff = this.slashSplit(f);
+        this.debug(this.pattern, 'split', ff);
+        // just ONE of the pattern sets in this.set needs to match
+        // in order for it to be valid.  If negating, then just one
+        // match means that we have failed.
+        // Either way, return on the first hit.
+        const set = this.set;
+        this.debug(this.pattern, 'set', set);
+        // Find the basename of the path by looking for the last non-empty segment
+        let filename = ff[ff.length - 1];
+        if (!filename) {
+            for (let i = ff.length - 2; !filename && i >= 0; i--) {
+                filename = ff[i];
+            }
+        }
+        for (const pattern of set) {
+            let file = ff;
+            if (options.matchBase && pattern.length === 1) {
+                file = [filename];
+            }
+            const hit = this.matchOne(file, pattern, partial);
+            if (hit) {
+                if (options.flipNegate) {
+                    return true;
+                }
+                return !this.negate;
+            }
+        }
+        // didn't get any hits.  this is success if it's a negative
+        // pattern, failure otherwise.
+        if (options.flipNegate) {
+            return false;
+        }
+        return this.negate;
+    }
+    static defaults(def) {
+        return minimatch.defaults(def).Minimatch;
+    }
+}
+/* c8 ignore start */
+
+
+
+/* c8 ignore stop */
+minimatch.AST = AST;
+minimatch.Minimatch = Minimatch;
+minimatch.escape = escape_escape;
+minimatch.unescape = unescape_unescape;
+//# sourceMappingURL=index.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-path.js
+
+
+
+const internal_path_IS_WINDOWS = process.platform === 'win32';
+/**
+ * Helper class for parsing paths into segments
+ */
+class Path {
+    /**
+     * Constructs a Path
+     * @param itemPath Path or array of segments
+     */
+    constructor(itemPath) {
+        this.segments = [];
+        // String
+        if (typeof itemPath === 'string') {
+            external_assert_(itemPath, `Parameter 'itemPath' must not be empty`);
+            // Normalize slashes and trim unnecessary trailing slash
+            itemPath = safeTrimTrailingSeparator(itemPath);
+            // Not rooted
+            if (!hasRoot(itemPath)) {
+                this.segments = itemPath.split(external_path_.sep);
+            }
+            // Rooted
+            else {
+                // Add all segments, while not at the root
+                let remaining = itemPath;
+                let dir = dirname(remaining);
+                while (dir !== remaining) {
+                    // Add the segment
+                    const basename = external_path_.basename(remaining);
+                    this.segments.unshift(basename);
+                    // Truncate the last segment
+                    remaining = dir;
+                    dir = dirname(remaining);
+                }
+                // Remainder is the root
+                this.segments.unshift(remaining);
+            }
+        }
+        // Array
+        else {
+            // Must not be empty
+            external_assert_(itemPath.length > 0, `Parameter 'itemPath' must not be an empty array`);
+            // Each segment
+            for (let i = 0; i < itemPath.length; i++) {
+                let segment = itemPath[i];
+                // Must not be empty
+                external_assert_(segment, `Parameter 'itemPath' must not contain any empty segments`);
+                // Normalize slashes
+                segment = normalizeSeparators(itemPath[i]);
+                // Root segment
+                if (i === 0 && hasRoot(segment)) {
+                    segment = safeTrimTrailingSeparator(segment);
+                    external_assert_(segment === dirname(segment), `Parameter 'itemPath' root segment contains information for multiple segments`);
+                    this.segments.push(segment);
+                }
+                // All other segments
+                else {
+                    // Must not contain slash
+                    external_assert_(!segment.includes(external_path_.sep), `Parameter 'itemPath' contains unexpected path separators`);
+                    this.segments.push(segment);
+                }
+            }
+        }
+    }
+    /**
+     * Converts the path to it's string representation
+     */
+    toString() {
+        // First segment
+        let result = this.segments[0];
+        // All others
+        let skipSlash = result.endsWith(external_path_.sep) || (internal_path_IS_WINDOWS && /^[A-Z]:$/i.test(result));
+        for (let i = 1; i < this.segments.length; i++) {
+            if (skipSlash) {
+                skipSlash = false;
+            }
+            else {
+                result += external_path_.sep;
+            }
+            result += this.segments[i];
+        }
+        return result;
+    }
+}
+//# sourceMappingURL=internal-path.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-pattern.js
+
+
+
+
+
+
+
+const internal_pattern_IS_WINDOWS = process.platform === 'win32';
+class Pattern {
+    constructor(patternOrNegate, isImplicitPattern = false, segments, homedir) {
+        /**
+         * Indicates whether matches should be excluded from the result set
+         */
+        this.negate = false;
+        // Pattern overload
+        let pattern;
+        if (typeof patternOrNegate === 'string') {
+            pattern = patternOrNegate.trim();
+        }
+        // Segments overload
+        else {
+            // Convert to pattern
+            segments = segments || [];
+            external_assert_(segments.length, `Parameter 'segments' must not empty`);
+            const root = Pattern.getLiteral(segments[0]);
+            external_assert_(root && hasAbsoluteRoot(root), `Parameter 'segments' first element must be a root path`);
+            pattern = new Path(segments).toString().trim();
+            if (patternOrNegate) {
+                pattern = `!${pattern}`;
+            }
+        }
+        // Negate
+        while (pattern.startsWith('!')) {
+            this.negate = !this.negate;
+            pattern = pattern.substr(1).trim();
+        }
+        // Normalize slashes and ensures absolute root
+        pattern = Pattern.fixupPattern(pattern, homedir);
+        // Segments
+        this.segments = new Path(pattern).segments;
+        // Trailing slash indicates the pattern should only match directories, not regular files
+        this.trailingSeparator = normalizeSeparators(pattern)
+            .endsWith(external_path_.sep);
+        pattern = safeTrimTrailingSeparator(pattern);
+        // Search path (literal path prior to the first glob segment)
+        let foundGlob = false;
+        const searchSegments = this.segments
+            .map(x => Pattern.getLiteral(x))
+            .filter(x => !foundGlob && !(foundGlob = x === ''));
+        this.searchPath = new Path(searchSegments).toString();
+        // Root RegExp (required when determining partial match)
+        this.rootRegExp = new RegExp(Pattern.regExpEscape(searchSegments[0]), internal_pattern_IS_WINDOWS ? 'i' : '');
+        this.isImplicitPattern = isImplicitPattern;
+        // Create minimatch
+        const minimatchOptions = {
+            dot: true,
+            nobrace: true,
+            nocase: internal_pattern_IS_WINDOWS,
+            nocomment: true,
+            noext: true,
+            nonegate: true
+        };
+        pattern = internal_pattern_IS_WINDOWS ? pattern.replace(/\\/g, '/') : pattern;
+        this.minimatch = new Minimatch(pattern, minimatchOptions);
+    }
+    /**
+     * Matches the pattern against the specified path
+     */
+    match(itemPath) {
+        // Last segment is globstar?
+        if (this.segments[this.segments.length - 1] === '**') {
+            // Normalize slashes
+            itemPath = normalizeSeparators(itemPath);
+            // Append a trailing slash. Otherwise Minimatch will not match the directory immediately
+            // preceding the globstar. For example, given the pattern `/foo/**`, Minimatch returns
+            // false for `/foo` but returns true for `/foo/`. Append a trailing slash to handle that quirk.
+            if (!itemPath.endsWith(external_path_.sep) && this.isImplicitPattern === false) {
+                // Note, this is safe because the constructor ensures the pattern has an absolute root.
+                // For example, formats like C: and C:foo on Windows are resolved to an absolute root.
+                itemPath = `${itemPath}${external_path_.sep}`;
+            }
+        }
+        else {
+            // Normalize slashes and trim unnecessary trailing slash
+            itemPath = safeTrimTrailingSeparator(itemPath);
+        }
+        // Match
+        if (this.minimatch.match(itemPath)) {
+            return this.trailingSeparator ? MatchKind.Directory : MatchKind.All;
+        }
+        return MatchKind.None;
+    }
+    /**
+     * Indicates whether the pattern may match descendants of the specified path
+     */
+    partialMatch(itemPath) {
+        // Normalize slashes and trim unnecessary trailing slash
+        itemPath = safeTrimTrailingSeparator(itemPath);
+        // matchOne does not handle root path correctly
+        if (dirname(itemPath) === itemPath) {
+            return this.rootRegExp.test(itemPath);
+        }
+        return this.minimatch.matchOne(itemPath.split(internal_pattern_IS_WINDOWS ? /\\+/ : /\/+/), this.minimatch.set[0], true);
+    }
+    /**
+     * Escapes glob patterns within a path
+     */
+    static globEscape(s) {
+        return (internal_pattern_IS_WINDOWS ? s : s.replace(/\\/g, '\\\\')) // escape '\' on Linux/macOS
+            .replace(/(\[)(?=[^/]+\])/g, '[[]') // escape '[' when ']' follows within the path segment
+            .replace(/\?/g, '[?]') // escape '?'
+            .replace(/\*/g, '[*]'); // escape '*'
+    }
+    /**
+     * Normalizes slashes and ensures absolute root
+     */
+    static fixupPattern(pattern, homedir) {
+        // Empty
+        external_assert_(pattern, 'pattern cannot be empty');
+        // Must not contain `.` segment, unless first segment
+        // Must not contain `..` segment
+        const literalSegments = new Path(pattern).segments.map(x => Pattern.getLiteral(x));
+        external_assert_(literalSegments.every((x, i) => (x !== '.' || i === 0) && x !== '..'), `Invalid pattern '${pattern}'. Relative pathing '.' and '..' is not allowed.`);
+        // Must not contain globs in root, e.g. Windows UNC path \\foo\b*r
+        external_assert_(!hasRoot(pattern) || literalSegments[0], `Invalid pattern '${pattern}'. Root segment must not contain globs.`);
+        // Normalize slashes
+        pattern = normalizeSeparators(pattern);
+        // Replace leading `.` segment
+        if (pattern === '.' || pattern.startsWith(`.${external_path_.sep}`)) {
+            pattern = Pattern.globEscape(process.cwd()) + pattern.substr(1);
+        }
+        // Replace leading `~` segment
+        else if (pattern === '~' || pattern.startsWith(`~${external_path_.sep}`)) {
+            homedir = homedir || external_os_.homedir();
+            external_assert_(homedir, 'Unable to determine HOME directory');
+            external_assert_(hasAbsoluteRoot(homedir), `Expected HOME directory to be a rooted path. Actual '${homedir}'`);
+            pattern = Pattern.globEscape(homedir) + pattern.substr(1);
+        }
+        // Replace relative drive root, e.g. pattern is C: or C:foo
+        else if (internal_pattern_IS_WINDOWS &&
+            (pattern.match(/^[A-Z]:$/i) || pattern.match(/^[A-Z]:[^\\]/i))) {
+            let root = ensureAbsoluteRoot('C:\\dummy-root', pattern.substr(0, 2));
+            if (pattern.length > 2 && !root.endsWith('\\')) {
+                root += '\\';
+            }
+            pattern = Pattern.globEscape(root) + pattern.substr(2);
+        }
+        // Replace relative root, e.g. pattern is \ or \foo
+        else if (internal_pattern_IS_WINDOWS && (pattern === '\\' || pattern.match(/^\\[^\\]/))) {
+            let root = ensureAbsoluteRoot('C:\\dummy-root', '\\');
+            if (!root.endsWith('\\')) {
+                root += '\\';
+            }
+            pattern = Pattern.globEscape(root) + pattern.substr(1);
+        }
+        // Otherwise ensure absolute root
+        else {
+            pattern = ensureAbsoluteRoot(Pattern.globEscape(process.cwd()), pattern);
+        }
+        return normalizeSeparators(pattern);
+    }
+    /**
+     * Attempts to unescape a pattern segment to create a literal path segment.
+     * Otherwise returns empty string.
+     */
+    static getLiteral(segment) {
+        let literal = '';
+        for (let i = 0; i < segment.length; i++) {
+            const c = segment[i];
+            // Escape
+            if (c === '\\' && !internal_pattern_IS_WINDOWS && i + 1 < segment.length) {
+                literal += segment[++i];
+                continue;
+            }
+            // Wildcard
+            else if (c === '*' || c === '?') {
+                return '';
+            }
+            // Character set
+            else if (c === '[' && i + 1 < segment.length) {
+                let set = '';
+                let closed = -1;
+                for (let i2 = i + 1; i2 < segment.length; i2++) {
+                    const c2 = segment[i2];
+                    // Escape
+                    if (c2 === '\\' && !internal_pattern_IS_WINDOWS && i2 + 1 < segment.length) {
+                        set += segment[++i2];
+                        continue;
+                    }
+                    // Closed
+                    else if (c2 === ']') {
+                        closed = i2;
+                        break;
+                    }
+                    // Otherwise
+                    else {
+                        set += c2;
+                    }
+                }
+                // Closed?
+                if (closed >= 0) {
+                    // Cannot convert
+                    if (set.length > 1) {
+                        return '';
+                    }
+                    // Convert to literal
+                    if (set) {
+                        literal += set;
+                        i = closed;
+                        continue;
+                    }
+                }
+                // Otherwise fall thru
+            }
+            // Append
+            literal += c;
+        }
+        return literal;
+    }
+    /**
+     * Escapes regexp special characters
+     * https://javascript.info/regexp-escaping
+     */
+    static regExpEscape(s) {
+        return s.replace(/[[\\^$.|?*+()]/g, '\\$&');
+    }
+}
+//# sourceMappingURL=internal-pattern.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-search-state.js
+class SearchState {
+    constructor(path, level) {
+        this.path = path;
+        this.level = level;
+    }
+}
+//# sourceMappingURL=internal-search-state.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-globber.js
+var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+var __asyncValues = (undefined && undefined.__asyncValues) || function (o) {
+    if (!Symbol.asyncIterator) throw new TypeError("Symbol.asyncIterator is not defined.");
+    var m = o[Symbol.asyncIterator], i;
+    return m ? m.call(o) : (o = typeof __values === "function" ? __values(o) : o[Symbol.iterator](), i = {}, verb("next"), verb("throw"), verb("return"), i[Symbol.asyncIterator] = function () { return this; }, i);
+    function verb(n) { i[n] = o[n] && function (v) { return new Promise(function (resolve, reject) { v = o[n](v), settle(resolve, reject, v.done, v.value); }); }; }
+    function settle(resolve, reject, d, v) { Promise.resolve(v).then(function(v) { resolve({ value: v, done: d }); }, reject); }
+};
+var __await = (undefined && undefined.__await) || function (v) { return this instanceof __await ? (this.v = v, this) : new __await(v); }
+var __asyncGenerator = (undefined && undefined.__asyncGenerator) || function (thisArg, _arguments, generator) {
+    if (!Symbol.asyncIterator) throw new TypeError("Symbol.asyncIterator is not defined.");
+    var g = generator.apply(thisArg, _arguments || []), i, q = [];
+    return i = Object.create((typeof AsyncIterator === "function" ? AsyncIterator : Object).prototype), verb("next"), verb("throw"), verb("return", awaitReturn), i[Symbol.asyncIterator] = function () { return this; }, i;
+    function awaitReturn(f) { return function (v) { return Promise.resolve(v).then(f, reject); }; }
+    function verb(n, f) { if (g[n]) { i[n] = function (v) { return new Promise(function (a, b) { q.push([n, v, a, b]) > 1 || resume(n, v); }); }; if (f) i[n] = f(i[n]); } }
+    function resume(n, v) { try { step(g[n](v)); } catch (e) { settle(q[0][3], e); } }
+    function step(r) { r.value instanceof __await ? Promise.resolve(r.value.v).then(fulfill, reject) : settle(q[0][2], r); }
+    function fulfill(value) { resume("next", value); }
+    function reject(value) { resume("throw", value); }
+    function settle(f, v) { if (f(v), q.shift(), q.length) resume(q[0][0], q[0][1]); }
+};
+
+
+
+
+
+
+
+
+const internal_globber_IS_WINDOWS = process.platform === 'win32';
+class DefaultGlobber {
+    constructor(options) {
+        this.patterns = [];
+        this.searchPaths = [];
+        this.options = getOptions(options);
+    }
+    getSearchPaths() {
+        // Return a copy
+        return this.searchPaths.slice();
+    }
+    glob() {
+        return __awaiter(this, void 0, void 0, function* () {
+            var _a, e_1, _b, _c;
+            const result = [];
+            try {
+                for (var _d = true, _e = __asyncValues(this.globGenerator()), _f; _f = yield _e.next(), _a = _f.done, !_a; _d = true) {
+                    _c = _f.value;
+                    _d = false;
+                    const itemPath = _c;
+                    result.push(itemPath);
+                }
+            }
+            catch (e_1_1) { e_1 = { error: e_1_1 }; }
+            finally {
+                try {
+                    if (!_d && !_a && (_b = _e.return)) yield _b.call(_e);
+                }
+                finally { if (e_1) throw e_1.error; }
+            }
+            return result;
+        });
+    }
+    globGenerator() {
+        return __asyncGenerator(this, arguments, function* globGenerator_1() {
+            // Fill in defaults options
+            const options = getOptions(this.options);
+            // Implicit descendants?
+            const patterns = [];
+            for (const pattern of this.patterns) {
+                patterns.push(pattern);
+                if (options.implicitDescendants &&
+                    (pattern.trailingSeparator ||
+                        pattern.segments[pattern.segments.length - 1] !== '**')) {
+                    patterns.push(new Pattern(pattern.negate, true, pattern.segments.concat('**')));
+                }
+            }
+            // Push the search paths
+            const stack = [];
+            for (const searchPath of getSearchPaths(patterns)) {
+                lib_core/* debug */.Yz(`Search path '${searchPath}'`);
+                // Exists?
+                try {
+                    // Intentionally using lstat. Detection for broken symlink
+                    // will be performed later (if following symlinks).
+                    yield __await(external_fs_.promises.lstat(searchPath));
+                }
+                catch (err) {
+                    if (err.code === 'ENOENT') {
+                        continue;
+                    }
+                    throw err;
+                }
+                stack.unshift(new SearchState(searchPath, 1));
+            }
+            // Search
+            const traversalChain = []; // used to detect cycles
+            while (stack.length) {
+                // Pop
+                const item = stack.pop();
+                // Match?
+                const match = internal_pattern_helper_match(patterns, item.path);
+                const partialMatch = !!match || internal_pattern_helper_partialMatch(patterns, item.path);
+                if (!match && !partialMatch) {
+                    continue;
+                }
+                // Stat
+                const stats = yield __await(DefaultGlobber.stat(item, options, traversalChain)
+                // Broken symlink, or symlink cycle detected, or no longer exists
+                );
+                // Broken symlink, or symlink cycle detected, or no longer exists
+                if (!stats) {
+                    continue;
+                }
+                // Hidden file or directory?
+                if (options.excludeHiddenFiles && external_path_.basename(item.path).match(/^\./)) {
+                    continue;
+                }
+                // Directory
+                if (stats.isDirectory()) {
+                    // Matched
+                    if (match & MatchKind.Directory && options.matchDirectories) {
+                        yield yield __await(item.path);
+                    }
+                    // Descend?
+                    else if (!partialMatch) {
+                        continue;
+                    }
+                    // Push the child items in reverse
+                    const childLevel = item.level + 1;
+                    const childItems = (yield __await(external_fs_.promises.readdir(item.path))).map(x => new SearchState(external_path_.join(item.path, x), childLevel));
+                    stack.push(...childItems.reverse());
+                }
+                // File
+                else if (match & MatchKind.File) {
+                    yield yield __await(item.path);
+                }
+            }
+        });
+    }
+    /**
+     * Constructs a DefaultGlobber
+     */
+    static create(patterns, options) {
+        return __awaiter(this, void 0, void 0, function* () {
+            const result = new DefaultGlobber(options);
+            if (internal_globber_IS_WINDOWS) {
+                patterns = patterns.replace(/\r\n/g, '\n');
+                patterns = patterns.replace(/\r/g, '\n');
+            }
+            const lines = patterns.split('\n').map(x => x.trim());
+            for (const line of lines) {
+                // Empty or comment
+                if (!line || line.startsWith('#')) {
+                    continue;
+                }
+                // Pattern
+                else {
+                    result.patterns.push(new Pattern(line));
+                }
+            }
+            result.searchPaths.push(...getSearchPaths(result.patterns));
+            return result;
+        });
+    }
+    static stat(item, options, traversalChain) {
+        return __awaiter(this, void 0, void 0, function* () {
+            // Note:
+            // `stat` returns info about the target of a symlink (or symlink chain)
+            // `lstat` returns info about a symlink itself
+            let stats;
+            if (options.followSymbolicLinks) {
+                try {
+                    // Use `stat` (following symlinks)
+                    stats = yield external_fs_.promises.stat(item.path);
+                }
+                catch (err) {
+                    if (err.code === 'ENOENT') {
+                        if (options.omitBrokenSymbolicLinks) {
+                            lib_core/* debug */.Yz(`Broken symlink '${item.path}'`);
+                            return undefined;
+                        }
+                        throw new Error(`No information found for the path '${item.path}'. This may indicate a broken symbolic link.`);
+                    }
+                    throw err;
+                }
+            }
+            else {
+                // Use `lstat` (not following symlinks)
+                stats = yield external_fs_.promises.lstat(item.path);
+            }
+            // Note, isDirectory() returns false for the lstat of a symlink
+            if (stats.isDirectory() && options.followSymbolicLinks) {
+                // Get the realpath
+                const realPath = yield external_fs_.promises.realpath(item.path);
+                // Fixup the traversal chain to match the item level
+                while (traversalChain.length >= item.level) {
+                    traversalChain.pop();
+                }
+                // Test for a cycle
+                if (traversalChain.some((x) => x === realPath)) {
+                    lib_core/* debug */.Yz(`Symlink cycle detected for path '${item.path}' and realpath '${realPath}'`);
+                    return undefined;
+                }
+                // Update the traversal chain
+                traversalChain.push(realPath);
+            }
+            return stats;
+        });
+    }
+}
+//# sourceMappingURL=internal-globber.js.map
+// EXTERNAL MODULE: external "crypto"
+var external_crypto_ = __nccwpck_require__(6982);
+// EXTERNAL MODULE: external "stream"
+var external_stream_ = __nccwpck_require__(2203);
+// EXTERNAL MODULE: external "util"
+var external_util_ = __nccwpck_require__(9023);
+;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-hash-files.js
+var internal_hash_files_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+var internal_hash_files_asyncValues = (undefined && undefined.__asyncValues) || function (o) {
+    if (!Symbol.asyncIterator) throw new TypeError("Symbol.asyncIterator is not defined.");
+    var m = o[Symbol.asyncIterator], i;
+    return m ? m.call(o) : (o = typeof __values === "function" ? __values(o) : o[Symbol.iterator](), i = {}, verb("next"), verb("throw"), verb("return"), i[Symbol.asyncIterator] = function () { return this; }, i);
+    function verb(n) { i[n] = o[n] && function (v) { return new Promise(function (resolve, reject) { v = o[n](v), settle(resolve, reject, v.done, v.value); }); }; }
+    function settle(resolve, reject, d, v) { Promise.resolve(v).then(function(v) { resolve({ value: v, done: d }); }, reject); }
+};
+
+
+
+
+
+
+function hashFiles(globber_1, currentWorkspace_1) {
+    return internal_hash_files_awaiter(this, arguments, void 0, function* (globber, currentWorkspace, verbose = false) {
+        var _a, e_1, _b, _c;
+        var _d;
+        const writeDelegate = verbose ? core.info : core.debug;
+        let hasMatch = false;
+        const githubWorkspace = currentWorkspace
+            ? currentWorkspace
+            : ((_d = process.env['GITHUB_WORKSPACE']) !== null && _d !== void 0 ? _d : process.cwd());
+        const result = crypto.createHash('sha256');
+        let count = 0;
+        try {
+            for (var _e = true, _f = internal_hash_files_asyncValues(globber.globGenerator()), _g; _g = yield _f.next(), _a = _g.done, !_a; _e = true) {
+                _c = _g.value;
+                _e = false;
+                const file = _c;
+                writeDelegate(file);
+                if (!file.startsWith(`${githubWorkspace}${path.sep}`)) {
+                    writeDelegate(`Ignore '${file}' since it is not under GITHUB_WORKSPACE.`);
+                    continue;
+                }
+                if (fs.statSync(file).isDirectory()) {
+                    writeDelegate(`Skip directory '${file}'.`);
+                    continue;
+                }
+                const hash = crypto.createHash('sha256');
+                const pipeline = util.promisify(stream.pipeline);
+                yield pipeline(fs.createReadStream(file), hash);
+                result.write(hash.digest());
+                count++;
+                if (!hasMatch) {
+                    hasMatch = true;
+                }
+            }
+        }
+        catch (e_1_1) { e_1 = { error: e_1_1 }; }
+        finally {
+            try {
+                if (!_e && !_a && (_b = _f.return)) yield _b.call(_f);
+            }
+            finally { if (e_1) throw e_1.error; }
+        }
+        result.end();
+        if (hasMatch) {
+            writeDelegate(`Found ${count} files to hash.`);
+            return result.digest('hex');
+        }
+        else {
+            writeDelegate(`No matches found for glob`);
+            return '';
+        }
+    });
+}
+//# sourceMappingURL=internal-hash-files.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/glob.js
+var glob_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+/**
+ * Constructs a globber
+ *
+ * @param patterns  Patterns separated by newlines
+ * @param options   Glob options
+ */
+function create(patterns, options) {
+    return glob_awaiter(this, void 0, void 0, function* () {
+        return yield DefaultGlobber.create(patterns, options);
+    });
+}
+/**
+ * Computes the sha256 hash of a glob
+ *
+ * @param patterns  Patterns separated by newlines
+ * @param currentWorkspace  Workspace used when matching files
+ * @param options   Glob options
+ * @param verbose   Enables verbose logging
+ */
+function glob_hashFiles(patterns_1) {
+    return glob_awaiter(this, arguments, void 0, function* (patterns, currentWorkspace = '', options, verbose = false) {
+        let followSymbolicLinks = true;
+        if (options && typeof options.followSymbolicLinks === 'boolean') {
+            followSymbolicLinks = options.followSymbolicLinks;
+        }
+        const globber = yield create(patterns, { followSymbolicLinks });
+        return _hashFiles(globber, currentWorkspace, verbose);
+    });
+}
+//# sourceMappingURL=glob.js.map
+// EXTERNAL MODULE: ./packages/oci/src/index.ts + 21 modules
+var src = __nccwpck_require__(1671);
+// EXTERNAL MODULE: ./actions/src/common/errors.ts
+var errors = __nccwpck_require__(9118);
+// EXTERNAL MODULE: ./actions/src/common/names.ts
+var names = __nccwpck_require__(8761);
+;// CONCATENATED MODULE: ./actions/src/common/inputs.ts
 // Typed, validated action inputs. Every error names the input and says what is expected.
 
 
 
+
+
 function stringInput(name, options = {}) {
-    const value = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4(name);
+    const value = lib_core/* getInput */.V4(name);
     if (!value && options.required)
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo(`input ${name} is required${options.hint ? `: ${options.hint}` : ''}`);
+        throw new errors/* UserError */.yo(`input ${name} is required${options.hint ? `: ${options.hint}` : ''}`);
     if (value && options.maxLength !== undefined && value.length > options.maxLength) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo(`input ${name} is longer than ${options.maxLength} characters`);
+        throw new errors/* UserError */.yo(`input ${name} is longer than ${options.maxLength} characters`);
     }
     if (value && options.pattern && !options.pattern.test(value)) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo(`input ${name} is ${JSON.stringify(value.slice(0, 100))}: ${options.hint ?? `expected ${options.pattern}`}`);
+        throw new errors/* UserError */.yo(`input ${name} is ${JSON.stringify(value.slice(0, 100))}: ${options.hint ?? `expected ${options.pattern}`}`);
     }
     return value;
 }
@@ -73401,7 +77131,7 @@ function booleanInput(name, fallback) {
 }
 /** A list given one item per line or separated by commas; blank items dropped. */
 function listInput(name) {
-    return _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4(name)
+    return lib_core/* getInput */.V4(name)
         .split(/[\n,]/)
         .map((item) => item.trim())
         .filter(Boolean);
@@ -73410,10 +77140,10 @@ function listInput(name) {
 function locationInput(name) {
     const value = stringInput(name, { required: true, hint: 'a channel location such as oci://ghcr.io/OWNER/CHANNEL' });
     try {
-        (0,_oci_channel_oci__WEBPACK_IMPORTED_MODULE_1__/* .parseChannelLocation */ .__)(value);
+        (0,src/* parseChannelLocation */.__)(value);
     }
     catch (error) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo(`input ${name}: ${error.message}`);
+        throw new errors/* UserError */.yo(`input ${name}: ${error.message}`);
     }
     return value;
 }
@@ -73429,7 +77159,7 @@ function durationInput(name, fallback) {
 }
 /** GitHub's own registry, where the workflow token is a registry credential. */
 function isGithubRegistry(location) {
-    const parsed = (0,_oci_channel_oci__WEBPACK_IMPORTED_MODULE_1__/* .parseLocation */ .zS)(location);
+    const parsed = (0,src/* parseLocation */.zS)(location);
     return parsed.kind === 'registry' && parsed.host.toLowerCase() === 'ghcr.io';
 }
 /**
@@ -73438,32 +77168,357 @@ function isGithubRegistry(location) {
  * so the store falls back to its environment/docker-config lookup (or anonymous access).
  */
 function storeOptionsFrom(usernameInput, passwordInput, location) {
-    const password = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4(passwordInput) || (isGithubRegistry(location) ? _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4('token') : '');
+    const password = lib_core/* getInput */.V4(passwordInput) || (isGithubRegistry(location) ? lib_core/* getInput */.V4(names/* INPUT */.bO.token) : '');
     if (!password)
         return { userAgent: 'oci-channel-action' };
-    const username = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getInput */ .V4(usernameInput) || process.env.GITHUB_ACTOR || '';
+    const username = lib_core/* getInput */.V4(usernameInput) || process.env.GITHUB_ACTOR || '';
     if (!username) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo(`input ${usernameInput} is required with ${passwordInput} (GITHUB_ACTOR is not set either)`);
+        throw new errors/* UserError */.yo(`input ${usernameInput} is required with ${passwordInput} (GITHUB_ACTOR is not set either)`);
     }
     return { credentials: { username, password }, userAgent: 'oci-channel-action' };
 }
+/** A channel location input with the credentials of the action's `username` and `password` inputs. */
+function channelInput(name) {
+    const location = locationInput(name);
+    return { location, storeOptions: storeOptionsFrom(names/* INPUT */.bO.username, names/* INPUT */.bO.password, location) };
+}
+/** Paths or globs, one per line, and the files they match (sorted; directories left out). */
+async function globInput(name) {
+    const patterns = lib_core/* getMultilineInput */.q3(name).filter(Boolean);
+    if (patterns.length === 0)
+        return { patterns, files: [] };
+    const files = (await (await create(patterns.join('\n'), { matchDirectories: false })).glob()).sort();
+    return { patterns, files };
+}
 const OWNER_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,38}$/;
 /**
- * Reading the visibility of new production packages through the GitHub Packages API with the workflow token: on
- * ghcr.io (the owner is the channel path's first component) or wherever an owner is given; `mode` off skips it.
+ * Who owns the channel's packages on GitHub: input github-owner, else (when `derive`) the channel path's first
+ * component, as ghcr.io/OWNER/...; and github-owner-type.
  */
-function visibilityOptions(location, token, given) {
-    const mode = (given.mode || 'fail');
+function githubOwnerInputs(location, derive) {
     const parsed = parseLocation(location);
-    const owner = given.owner || (isGithubRegistry(location) && parsed.kind === 'registry' ? (parsed.path.split('/')[0] ?? '') : '');
+    const owner = stringInput(INPUT.githubOwner, { pattern: OWNER_PATTERN, hint: 'a user or organisation login' }) ||
+        (derive && parsed.kind === 'registry' ? (parsed.path.split('/')[0] ?? '') : '');
+    const ownerType = (stringInput(INPUT.githubOwnerType, { pattern: /^(org|user)$/, hint: 'expected org or user' }) || 'org');
+    return { owner, ownerType };
+}
+const apiUrl = () => (process.env.GITHUB_API_URL ? { apiUrl: process.env.GITHUB_API_URL } : {});
+/**
+ * Reading the visibility of new production packages through the GitHub Packages API with the workflow token: on
+ * ghcr.io (the owner is the channel path's first component) or wherever input github-owner is given; input
+ * visibility-check off skips it.
+ */
+function visibilityInputs(location) {
+    const mode = (stringInput(INPUT.visibilityCheck, { pattern: /^(fail|warn|off)$/, hint: 'expected fail, warn or off' }) || 'fail');
+    const { owner, ownerType } = githubOwnerInputs(location, isGithubRegistry(location));
     if (mode === 'off' || !owner)
         return { visibilityCheck: 'off' };
+    const token = core.getInput(INPUT.token);
     if (!token)
-        throw new UserError('input token is empty: the visibility check reads the GitHub Packages API with it (or set visibility-check: off)');
-    return {
-        visibilityCheck: mode,
-        github: { token, owner, ownerType: (given.ownerType || 'org'), ...(process.env.GITHUB_API_URL ? { apiUrl: process.env.GITHUB_API_URL } : {}) },
+        throw new UserError(`input ${INPUT.token} is empty: the visibility check reads the GitHub Packages API with it (or set ${INPUT.visibilityCheck}: off)`);
+    return { visibilityCheck: mode, github: { token, owner, ownerType, ...apiUrl() } };
+}
+/**
+ * Deleting through the GitHub Packages REST API where the registry cannot (input github-packages-api: auto = on
+ * ghcr.io), with input github-token; undefined when the registry API deletes.
+ */
+function packageDeletionInputs(location) {
+    const mode = stringInput(INPUT.githubPackagesApi, { pattern: /^(auto|true|false)$/, hint: 'expected auto, true or false' }) || 'auto';
+    if (mode === 'false' || (mode === 'auto' && !isGithubRegistry(location)))
+        return undefined;
+    const token = core.getInput(INPUT.githubToken);
+    if (!token)
+        throw new UserError(`input ${INPUT.githubToken} is required to delete through the GitHub Packages API (packages: write, delete)`);
+    const { owner, ownerType } = githubOwnerInputs(location, true);
+    if (!owner)
+        throw new UserError(`input ${INPUT.githubOwner} is required: the channel path does not start with an owner`);
+    return { token, owner, ownerType, ...apiUrl() };
+}
+
+
+/***/ }),
+
+/***/ 662:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Z: () => (/* binding */ readLabelRequests)
+/* harmony export */ });
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8815);
+/* harmony import */ var _oci_channel_conda__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76);
+/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9410);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9118);
+/* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(9747);
+/* harmony import */ var _names_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(8761);
+// What the label action is asked to do: a list in its inputs (a workflow_dispatch), or request files committed to
+// the channel repository (as conda-forge's admin-requests), each one batch of changes checked before any is run.
+
+
+
+
+
+
+
+const MAX_REQUEST_BYTES = 256 * 1024;
+const REQUEST_KEYS = ['artifacts', 'add', 'remove', 'reason'];
+/** Input requests (files or globs) when given, else inputs artifacts, add and remove; input reason is the default reason. */
+async function readLabelRequests() {
+    const reason = (0,_inputs_js__WEBPACK_IMPORTED_MODULE_5__/* .stringInput */ .Uj)(_names_js__WEBPACK_IMPORTED_MODULE_6__/* .INPUT */ .bO.reason).trim() || undefined;
+    const { patterns, files } = await (0,_inputs_js__WEBPACK_IMPORTED_MODULE_5__/* .globInput */ .J4)(_names_js__WEBPACK_IMPORTED_MODULE_6__/* .INPUT */ .bO.requests);
+    if (patterns.length === 0)
+        return [checked('inputs', (0,_inputs_js__WEBPACK_IMPORTED_MODULE_5__/* .listInput */ .dt)(_names_js__WEBPACK_IMPORTED_MODULE_6__/* .INPUT */ .bO.artifacts), (0,_inputs_js__WEBPACK_IMPORTED_MODULE_5__/* .listInput */ .dt)(_names_js__WEBPACK_IMPORTED_MODULE_6__/* .INPUT */ .bO.add), (0,_inputs_js__WEBPACK_IMPORTED_MODULE_5__/* .listInput */ .dt)(_names_js__WEBPACK_IMPORTED_MODULE_6__/* .INPUT */ .bO.remove), reason)];
+    if ((0,_inputs_js__WEBPACK_IMPORTED_MODULE_5__/* .listInput */ .dt)(_names_js__WEBPACK_IMPORTED_MODULE_6__/* .INPUT */ .bO.artifacts).length > 0)
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .yo(`give either ${_names_js__WEBPACK_IMPORTED_MODULE_6__/* .INPUT */ .bO.requests} or ${_names_js__WEBPACK_IMPORTED_MODULE_6__/* .INPUT */ .bO.artifacts} with ${_names_js__WEBPACK_IMPORTED_MODULE_6__/* .INPUT */ .bO.add}/${_names_js__WEBPACK_IMPORTED_MODULE_6__/* .INPUT */ .bO.remove}, not both`);
+    if (files.length === 0)
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .yo(`no file matched input ${_names_js__WEBPACK_IMPORTED_MODULE_6__/* .INPUT */ .bO.requests} (${patterns.join(', ').slice(0, 200)})`);
+    const requests = [];
+    for (const file of files)
+        requests.push(await readRequestFile(file, reason));
+    return requests;
+}
+function checked(source, artifacts, add, remove, reason) {
+    if (artifacts.length === 0)
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .yo(`${source}: no artifacts given (SUBDIR/FILENAME, e.g. linux-64/zlib-1.3-h0_0.conda)`);
+    if (add.length + remove.length === 0)
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .yo(`${source}: no label to add or remove (e.g. add: broken)`);
+    for (const l of [...add, ...remove]) {
+        const problem = (0,_oci_channel_conda__WEBPACK_IMPORTED_MODULE_2__/* .labelProblem */ .W6)(l);
+        if (problem)
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .yo(`${source}: ${problem}`);
+    }
+    const reasonProblem = reason ? (0,_oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_3__/* .labelTextProblem */ .Mv)('reason', reason) : undefined;
+    if (reasonProblem)
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .yo(`${source}: ${reasonProblem}`);
+    const refs = artifacts.map((a) => {
+        try {
+            return (0,_oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_3__/* .parseArtifactRef */ .U_)(a);
+        }
+        catch (error) {
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .yo(`${source}: ${error.message}`);
+        }
+    });
+    return { source, artifacts: refs, add, remove, ...(reason ? { reason } : {}) };
+}
+/** A request file: `artifacts`, `add` and/or `remove` (a label or a list), `reason`; nothing else. */
+async function readRequestFile(file, fallbackReason) {
+    const bytes = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readFile)(file);
+    if (bytes.byteLength > MAX_REQUEST_BYTES)
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .yo(`${file}: larger than ${MAX_REQUEST_BYTES} bytes; split it`);
+    let doc;
+    try {
+        doc = yaml__WEBPACK_IMPORTED_MODULE_1__.parse(bytes.toString('utf8'), { maxAliasCount: 0, uniqueKeys: true });
+    }
+    catch (error) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .yo(`${file}: not YAML or JSON (${error.message.split('\n')[0]})`);
+    }
+    if (!doc || typeof doc !== 'object' || Array.isArray(doc))
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .yo(`${file}: expected a mapping with artifacts, add and/or remove, reason`);
+    const unknown = Object.keys(doc).filter((k) => !REQUEST_KEYS.includes(k));
+    if (unknown.length > 0)
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .yo(`${file}: unknown key ${JSON.stringify(unknown[0])} (allowed: ${REQUEST_KEYS.join(', ')})`);
+    const { artifacts, add, remove, reason } = doc;
+    const list = (value, key) => {
+        if (value === undefined || value === null)
+            return [];
+        if (typeof value === 'string')
+            return [value];
+        if (Array.isArray(value) && value.every((v) => typeof v === 'string'))
+            return value;
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .yo(`${file}: ${key} must be a string or a list of strings`);
     };
+    if (reason !== undefined && typeof reason !== 'string')
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .UserError */ .yo(`${file}: reason must be a string`);
+    return checked(file, list(artifacts, 'artifacts'), list(add, 'add'), list(remove, 'remove'), reason ?? fallbackReason);
+}
+
+
+/***/ }),
+
+/***/ 8761:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   AQ: () => (/* binding */ CHANNEL_SECRETS),
+/* harmony export */   bO: () => (/* binding */ INPUT)
+/* harmony export */ });
+/* unused harmony export PROMOTION_SECRETS */
+// Every input name the actions read, in one place. The action.yml files declare them; test/actions/inputs.test.ts
+// fails when a name here is declared by no action.yml, or an action.yml declares one that is not here.
+const INPUT = {
+    // Channels and their registry credentials.
+    channel: 'channel',
+    staging: 'staging',
+    production: 'production',
+    from: 'from',
+    to: 'to',
+    username: 'username',
+    password: 'password',
+    stagingUsername: 'staging-username',
+    stagingPassword: 'staging-password',
+    productionUsername: 'production-username',
+    productionPassword: 'production-password',
+    /** The workflow token: a registry password on ghcr.io only, and the GitHub API token of the visibility check. */
+    token: 'token',
+    // The GitHub Packages API (visibility of new packages, deleting on ghcr.io).
+    visibilityCheck: 'visibility-check',
+    githubOwner: 'github-owner',
+    githubOwnerType: 'github-owner-type',
+    githubToken: 'github-token',
+    githubPackagesApi: 'github-packages-api',
+    // upload-to-staging.
+    files: 'files',
+    uploader: 'uploader',
+    targetRepository: 'target-repository',
+    dispatchToken: 'dispatch-token',
+    eventType: 'event-type',
+    label: 'label',
+    failOnEmpty: 'fail-on-empty',
+    // validate and promote.
+    payload: 'payload',
+    verdictKey: 'verdict-key',
+    owners: 'owners',
+    oidcIssuer: 'oidc-issuer',
+    allowedOwners: 'allowed-owners',
+    allowedWorkflow: 'allowed-workflow',
+    maxTokenAge: 'max-token-age',
+    sourceUrl: 'source-url',
+    // reindex (and mirror's subdirs).
+    subdirs: 'subdirs',
+    allowSubdirs: 'allow-subdirs',
+    full: 'full',
+    out: 'out',
+    patchGenerator: 'patch-generator',
+    patchPackage: 'patch-package',
+    patchInstructions: 'patch-instructions',
+    cache: 'cache',
+    // label.
+    artifacts: 'artifacts',
+    add: 'add',
+    remove: 'remove',
+    requests: 'requests',
+    reason: 'reason',
+    actor: 'actor',
+    // gc-staging (and mirror's dry-run).
+    olderThan: 'older-than',
+    dryRun: 'dry-run',
+    allowProductionChannel: 'allow-production-channel',
+    // mirror.
+    packages: 'packages',
+    since: 'since',
+    applyRemovals: 'apply-removals',
+    patches: 'patches',
+};
+/** The secrets of an action with one channel: its password, and the workflow token that stands in for it on ghcr.io. */
+const CHANNEL_SECRETS = [
+    { input: INPUT.password, usernameInput: INPUT.username },
+    { input: INPUT.token, usernameInput: INPUT.username },
+];
+/** The secrets of validate and promote: both channels' passwords, the workflow token for either, the verdict key. */
+const PROMOTION_SECRETS = [
+    { input: INPUT.stagingPassword, usernameInput: INPUT.stagingUsername },
+    { input: INPUT.productionPassword, usernameInput: INPUT.productionUsername },
+    { input: INPUT.token, usernameInput: INPUT.stagingUsername },
+    { input: INPUT.token, usernameInput: INPUT.productionUsername },
+    { input: INPUT.verdictKey },
+];
+
+
+/***/ }),
+
+/***/ 3338:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   W4: () => (/* binding */ reportLabels)
+/* harmony export */ });
+/* unused harmony exports reportUpload, reportReindex, reportGc */
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8179);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9118);
+/* harmony import */ var _summary_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9409);
+// What upload-to-staging, reindex, label and gc-staging report: their outputs, a job summary table, and a one-line
+// failure (thrown) when the step did not do all it was asked. validate and promote: promotion.ts; mirror:
+// mirror-report.ts.
+
+
+
+const baseName = (file) => file.split(/[\\/]/).pop() ?? file;
+function reportUpload(result, files) {
+    core.setOutput('result', JSON.stringify(result));
+    core.setOutput('artifacts', JSON.stringify(Object.fromEntries(result.artifacts.map((a) => [`${a.subdir}/${a.filename}`, a.sha256]))));
+    addArtifactTable('Uploaded to staging', [
+        ...result.artifacts.map((a) => ({ artifact: `${a.subdir}/${a.filename}`, status: a.status, digest: a.manifestDigest, size: a.size })),
+        ...result.errors.map((e) => ({ artifact: baseName(e.file), status: 'refused', failedChecks: e.error })),
+    ]);
+    if (!result.ok || result.errors.length > 0) {
+        // Nothing is dispatched: promoting part of a build would publish an inconsistent set.
+        const first = result.errors[0];
+        throw new UserError(`${result.errors.length} of ${files} file(s) refused${first ? `, first ${baseName(first.file)}: ${first.error}` : ''}; nothing was dispatched`);
+    }
+}
+function reportReindex(result, visibility) {
+    core.setOutput('result', JSON.stringify(result));
+    core.setOutput('ok', String(result.ok));
+    core.setOutput('changed', String(result.subdirs.some((s) => s.tags.length > 0 || (s.labels ?? []).some((l) => l.pushed))));
+    core.summary.addHeading('Reindex', 3);
+    core.summary.addTable([
+        ['Subdir', 'Packages', 'Added', 'Removed', 'Repodata digest', 'Tags', 'Labels'].map((data) => ({ data, header: true })),
+        ...result.subdirs.map((s) => [
+            escapeHtml(s.subdir),
+            String(s.packages),
+            String(s.added),
+            String(s.removed ?? 0),
+            `<code>${escapeHtml(s.repodataDigest)}</code>`,
+            escapeHtml(s.tags.join(', ') || 'unchanged'),
+            escapeHtml((s.labels ?? []).map((l) => `${l.label} (${l.packages}${l.pushed ? ', pushed' : ''})`).join(', ') || '-'),
+        ]),
+    ]);
+    const failing = addPrivatePackages(result.privatePackages, visibility.visibilityCheck);
+    if (result.errors?.length)
+        throw new UserError('reindex did not complete for every subdir: see the log above; a re-run is safe');
+    if (failing)
+        throw new UserError(failing);
+}
+/** One label result per request (the inputs, or each request file). */
+function reportLabels(results) {
+    const all = results.flatMap((r) => r.artifacts);
+    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setOutput */ .uH('result', JSON.stringify(results));
+    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setOutput */ .uH('ok', String(results.every((r) => r.ok)));
+    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setOutput */ .uH('changed', String(all.some((a) => a.status === 'changed')));
+    (0,_summary_js__WEBPACK_IMPORTED_MODULE_2__/* .addArtifactTable */ .yv)('Labels', all.map((a) => ({
+        artifact: `${a.subdir}/${a.filename}`,
+        status: `${a.status}${a.recorded ? `: ${a.recorded.join(', ')}` : ''}${a.labels ? ` (now ${a.labels.join(', ')})` : ''}`,
+        ...(a.reason ? { failedChecks: a.reason } : {}),
+    })));
+    const refused = all.filter((a) => a.status === 'refused');
+    if (refused.length > 0)
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .UserError */ .yo(`${refused.length} of ${all.length} artifact(s) refused, first ${refused[0].reason}`);
+}
+function reportGc(result, dryRun) {
+    core.setOutput('result', JSON.stringify(result));
+    core.setOutput('ok', String(result.ok));
+    core.setOutput('deleted', String(result.deleted.length));
+    core.summary.addHeading(`Staging gc${dryRun ? ' (dry run: nothing deleted)' : ''}`, 3);
+    core.summary.addTable([
+        ['Repository', 'Tag', 'Digest', 'Age', dryRun ? 'Would delete' : 'Deleted'].map((data) => ({ data, header: true })),
+        ...result.deleted.map((d) => [
+            escapeHtml(d.repository),
+            escapeHtml(d.tag ?? ''),
+            `<code>${escapeHtml(d.digest)}</code>`,
+            `${(d.ageMs / 86_400_000).toFixed(1)} d`,
+            d.dryRun ? 'no (dry run)' : 'yes',
+        ]),
+        ...result.errors.map((e) => [escapeHtml(e.repository), ' ', ' ', ' ', `error: ${escapeHtml(e.error)}`]),
+    ]);
+    if (result.stoppedEarly) {
+        core.warning(result.stoppedEarly);
+        core.summary.addRaw(escapeHtml(result.stoppedEarly), true);
+    }
+    if (!result.ok || result.errors.length > 0) {
+        const first = result.errors[0];
+        throw new UserError(`${result.errors.length} staging repositories could not be collected${first ? `, first ${first.repository}: ${first.error}` : ''}; a re-run is safe`);
+    }
 }
 
 
@@ -73481,8 +77536,8 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 16 modules
 var core = __nccwpck_require__(8179);
-// EXTERNAL MODULE: ./packages/pipeline/src/index.ts + 56 modules
-var src = __nccwpck_require__(9402);
+// EXTERNAL MODULE: ./packages/pipeline/src/index.ts + 59 modules
+var src = __nccwpck_require__(9410);
 // EXTERNAL MODULE: ./actions/src/common/errors.ts
 var errors = __nccwpck_require__(9118);
 ;// CONCATENATED MODULE: ./actions/src/common/secrets.ts
@@ -73579,7 +77634,9 @@ const progressLogger = progress.progress;
 /* harmony export */ });
 /* unused harmony exports formatSize, failedChecks, addPrivatePackages */
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8179);
+/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9410);
 // The job summary: one table row per artifact, written on success and on failure.
+
 
 const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '|': '&#124;' };
 /**
@@ -73590,18 +77647,7 @@ function escapeHtml(text) {
     return text.replace(/[&<>"'|]/g, (c) => ESCAPES[c]) || ' ';
 }
 function formatSize(bytes) {
-    if (bytes === undefined)
-        return '';
-    if (bytes < 1024)
-        return `${bytes} B`;
-    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-    let value = bytes / 1024;
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit++;
-    }
-    return `${value.toFixed(1)} ${units[unit]}`;
+    return bytes === undefined ? '' : (0,_oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(bytes);
 }
 const MAX_ROWS = 2000; // a step summary is capped at 1 MiB
 /** Adds a heading and the artifact table to the summary buffer (written by the run wrapper). */
@@ -73660,17 +77706,14 @@ function addPrivatePackages(found, mode) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8179);
-/* harmony import */ var _actions_glob__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(2377);
-/* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8815);
-/* harmony import */ var _oci_channel_conda__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8233);
-/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(9402);
-/* harmony import */ var _common_errors_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(9118);
-/* harmony import */ var _common_inputs_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(9556);
-/* harmony import */ var _common_run_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(8996);
-/* harmony import */ var _common_summary_js__WEBPACK_IMPORTED_MODULE_9__ = __nccwpck_require__(9409);
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8179);
+/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9410);
+/* harmony import */ var _common_errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9118);
+/* harmony import */ var _common_inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9747);
+/* harmony import */ var _common_label_requests_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(662);
+/* harmony import */ var _common_names_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(8761);
+/* harmony import */ var _common_reports_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3338);
+/* harmony import */ var _common_run_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(8996);
 // label: records label changes of promoted artifacts (the admins' workflow: a workflow_dispatch with a list, or
 // request files committed to the channel repository, as conda-forge's admin-requests). Reindex publishes them.
 
@@ -73681,114 +77724,21 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 
 
 
-
-
-const MAX_REQUEST_BYTES = 256 * 1024;
-function checked(source, artifacts, add, remove, reason) {
-    if (artifacts.length === 0)
-        throw new _common_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .yo(`${source}: no artifacts given (SUBDIR/FILENAME, e.g. linux-64/zlib-1.3-h0_0.conda)`);
-    if (add.length + remove.length === 0)
-        throw new _common_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .yo(`${source}: no label to add or remove (e.g. add: broken)`);
-    for (const l of [...add, ...remove]) {
-        const problem = (0,_oci_channel_conda__WEBPACK_IMPORTED_MODULE_4__/* .labelProblem */ .W6)(l);
-        if (problem)
-            throw new _common_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .yo(`${source}: ${problem}`);
-    }
-    const reasonProblem = reason ? (0,_oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_5__/* .labelTextProblem */ .Mv)('reason', reason) : undefined;
-    if (reasonProblem)
-        throw new _common_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .yo(`${source}: ${reasonProblem}`);
-    const refs = artifacts.map((a) => {
-        try {
-            return (0,_oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_5__/* .parseArtifactRef */ .U_)(a);
-        }
-        catch (error) {
-            throw new _common_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .yo(`${source}: ${error.message}`);
-        }
-    });
-    return { source, artifacts: refs, add, remove, ...(reason ? { reason } : {}) };
-}
-/** A request file: `artifacts`, `add` and/or `remove` (a label or a list), `reason`; nothing else. */
-async function readRequest(file, fallbackReason) {
-    const bytes = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readFile)(file);
-    if (bytes.byteLength > MAX_REQUEST_BYTES)
-        throw new _common_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .yo(`${file}: larger than ${MAX_REQUEST_BYTES} bytes; split it`);
-    let doc;
-    try {
-        doc = yaml__WEBPACK_IMPORTED_MODULE_3__.parse(bytes.toString('utf8'), { maxAliasCount: 0, uniqueKeys: true });
-    }
-    catch (error) {
-        throw new _common_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .yo(`${file}: not YAML or JSON (${error.message.split('\n')[0]})`);
-    }
-    if (!doc || typeof doc !== 'object' || Array.isArray(doc))
-        throw new _common_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .yo(`${file}: expected a mapping with artifacts, add and/or remove, reason`);
-    const unknown = Object.keys(doc).filter((k) => !['artifacts', 'add', 'remove', 'reason'].includes(k));
-    if (unknown.length > 0)
-        throw new _common_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .yo(`${file}: unknown key ${JSON.stringify(unknown[0])} (allowed: artifacts, add, remove, reason)`);
-    const { artifacts, add, remove, reason } = doc;
-    const list = (value, key) => {
-        if (value === undefined || value === null)
-            return [];
-        if (typeof value === 'string')
-            return [value];
-        if (Array.isArray(value) && value.every((v) => typeof v === 'string'))
-            return value;
-        throw new _common_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .yo(`${file}: ${key} must be a string or a list of strings`);
-    };
-    if (reason !== undefined && typeof reason !== 'string')
-        throw new _common_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .yo(`${file}: reason must be a string`);
-    return checked(file, list(artifacts, 'artifacts'), list(add, 'add'), list(remove, 'remove'), reason ?? fallbackReason);
-}
-await (0,_common_run_js__WEBPACK_IMPORTED_MODULE_8__/* .runAction */ .C)({
+await (0,_common_run_js__WEBPACK_IMPORTED_MODULE_7__/* .runAction */ .C)({
     name: 'label',
-    secrets: [{ input: 'password', usernameInput: 'username' }, { input: 'token', usernameInput: 'username' }],
+    secrets: _common_names_js__WEBPACK_IMPORTED_MODULE_5__/* .CHANNEL_SECRETS */ .AQ,
     async run() {
-        const channel = (0,_common_inputs_js__WEBPACK_IMPORTED_MODULE_7__/* .locationInput */ .sc)('channel');
-        const storeOptions = (0,_common_inputs_js__WEBPACK_IMPORTED_MODULE_7__/* .storeOptionsFrom */ .sv)('username', 'password', channel);
-        const actor = ((0,_common_inputs_js__WEBPACK_IMPORTED_MODULE_7__/* .stringInput */ .Uj)('actor') || process.env.GITHUB_ACTOR || '').trim();
-        const actorProblem = (0,_oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_5__/* .labelTextProblem */ .Mv)('actor', actor);
+        const { location: channel, storeOptions } = (0,_common_inputs_js__WEBPACK_IMPORTED_MODULE_3__/* .channelInput */ .W0)(_common_names_js__WEBPACK_IMPORTED_MODULE_5__/* .INPUT */ .bO.channel);
+        const actor = ((0,_common_inputs_js__WEBPACK_IMPORTED_MODULE_3__/* .stringInput */ .Uj)(_common_names_js__WEBPACK_IMPORTED_MODULE_5__/* .INPUT */ .bO.actor) || process.env.GITHUB_ACTOR || '').trim();
+        const actorProblem = (0,_oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_1__/* .labelTextProblem */ .Mv)('actor', actor);
         if (actorProblem)
-            throw new _common_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .yo(`input actor: ${actorProblem}`);
-        const reason = _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .getInput */ .V4('reason').trim() || undefined;
-        const patterns = _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .getMultilineInput */ .q3('requests').filter(Boolean);
-        const requests = [];
-        if (patterns.length > 0) {
-            if ((0,_common_inputs_js__WEBPACK_IMPORTED_MODULE_7__/* .listInput */ .dt)('artifacts').length > 0)
-                throw new _common_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .yo('give either requests or artifacts with add/remove, not both');
-            const files = (await (await _actions_glob__WEBPACK_IMPORTED_MODULE_2__/* .create */ .v(patterns.join('\n'), { matchDirectories: false })).glob()).sort();
-            if (files.length === 0)
-                throw new _common_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .yo(`no file matched input requests (${patterns.join(', ').slice(0, 200)})`);
-            for (const file of files)
-                requests.push(await readRequest(file, reason));
-        }
-        else {
-            requests.push(checked('inputs', (0,_common_inputs_js__WEBPACK_IMPORTED_MODULE_7__/* .listInput */ .dt)('artifacts'), (0,_common_inputs_js__WEBPACK_IMPORTED_MODULE_7__/* .listInput */ .dt)('add'), (0,_common_inputs_js__WEBPACK_IMPORTED_MODULE_7__/* .listInput */ .dt)('remove'), reason));
-        }
+            throw new _common_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .UserError */ .yo(`input ${_common_names_js__WEBPACK_IMPORTED_MODULE_5__/* .INPUT */ .bO.actor}: ${actorProblem}`);
         const results = [];
-        for (const request of requests) {
-            const result = await _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .group */ .Os(`Label ${request.artifacts.length} artifact(s) (${request.source})`, () => (0,_oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_5__/* .label */ .Pf)({
-                channel,
-                storeOptions,
-                artifacts: request.artifacts,
-                add: request.add,
-                remove: request.remove,
-                actor,
-                ...(request.reason ? { reason: request.reason } : {}),
-                progress: _common_run_js__WEBPACK_IMPORTED_MODULE_8__/* .progressLogger */ .S,
-            }));
-            results.push({ source: request.source, ...result });
+        for (const { source, ...request } of await (0,_common_label_requests_js__WEBPACK_IMPORTED_MODULE_4__/* .readLabelRequests */ .Z)()) {
+            const result = await _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .group */ .Os(`Label ${request.artifacts.length} artifact(s) (${source})`, () => (0,_oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_1__/* .label */ .Pf)({ channel, storeOptions, actor, ...request, progress: _common_run_js__WEBPACK_IMPORTED_MODULE_7__/* .progressLogger */ .S }));
+            results.push({ source, ...result });
         }
-        const all = results.flatMap((r) => r.artifacts);
-        _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .setOutput */ .uH('result', JSON.stringify(results));
-        _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .setOutput */ .uH('ok', String(results.every((r) => r.ok)));
-        _actions_core__WEBPACK_IMPORTED_MODULE_1__/* .setOutput */ .uH('changed', String(all.some((a) => a.status === 'changed')));
-        (0,_common_summary_js__WEBPACK_IMPORTED_MODULE_9__/* .addArtifactTable */ .yv)('Labels', all.map((a) => ({
-            artifact: `${a.subdir}/${a.filename}`,
-            status: `${a.status}${a.recorded ? `: ${a.recorded.join(', ')}` : ''}${a.labels ? ` (now ${a.labels.join(', ')})` : ''}`,
-            ...(a.reason ? { failedChecks: a.reason } : {}),
-        })));
-        const refused = all.filter((a) => a.status === 'refused');
-        if (refused.length > 0)
-            throw new _common_errors_js__WEBPACK_IMPORTED_MODULE_6__/* .UserError */ .yo(`${refused.length} of ${all.length} artifact(s) refused, first ${refused[0].reason}`);
+        (0,_common_reports_js__WEBPACK_IMPORTED_MODULE_6__/* .reportLabels */ .W4)(results);
     },
 });
 
@@ -73797,7 +77747,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8233:
+/***/ 76:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -73817,7 +77767,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   JS: () => (/* reexport */ names_parsePackageFilename)
 });
 
-// UNUSED EXPORTS: Annotation, BROKEN_LABEL, CHANNEL_ABOUT_FIELDS, CondaMediaType, DEFAULT_PACKAGE_LIMITS, EMPTY_PATCH_INSTRUCTIONS, INDEX_ZSTD_LEVEL, JsonBytes, KNOWN_SUBDIRS, MAX_PATCH_INSTRUCTIONS_BYTES, PATCH_INSTRUCTIONS_VERSION, POST_INSTALL_FLAGS, PROTECTED_RECORD_FIELDS, PatchError, SHARD_INDEX_FILENAME, STRIPPED_INDEX_FIELDS, STRIPPED_RECORD_FIELDS, applyPatches, buildInfoTarGz, buildPackage, buildPackageManifest, buildShardSet, buildShards, buildSubdirIndex, bzip2To, canonicalManifestDifference, canonicalize, channelDataJson, creationTime, decodeShard, decodeShardIndex, decodeTag, defaultBuild, encodeShard, encodeShardIndex, estimateJsonMapBytes, hashPackageFile, isCondaV2, isKnownSubdir, nestedStableJson, newestVersion, packageFilename, packageLimits, packageMapFile, packagesOfRepodata, parsePatchInstructions, parsePatchInstructionsJson, parseRepodata, pythonString, randomStream, rattler, readPackage, readPackageUnhashed, readPatchesPackage, recordFromIndexJson, recordFromPackage, recordWith, repodataJson, repodataJsonBytes, repodataRecord, runExportsJson, runExportsJsonBytes, sameJson, serializeCanonical, shardKey, sortedByFilename, stableJson, subdirFromIndex, subdirHtml, subdirIndexHtml, tarStreamOf, updatedRecord, upstreamPatch, withChannelSource, writeConda, writeJsonMapAtDepth1, writeTarBz2, writeZip, zstdCompress, zstdDecompress, zstdTo
+// UNUSED EXPORTS: Annotation, BROKEN_LABEL, CHANNEL_ABOUT_FIELDS, CondaMediaType, DEFAULT_PACKAGE_LIMITS, EMPTY_PATCH_INSTRUCTIONS, INDEX_ZSTD_LEVEL, INLINE_INDEX_JSON_BYTES, JsonBytes, KNOWN_SUBDIRS, MAX_PATCH_INSTRUCTIONS_BYTES, PATCH_INSTRUCTIONS_VERSION, POST_INSTALL_FLAGS, PROTECTED_RECORD_FIELDS, PatchError, SHARD_INDEX_FILENAME, STRIPPED_INDEX_FIELDS, STRIPPED_RECORD_FIELDS, applyPatches, applyRecordFix, buildInfoTarGz, buildPackage, buildPackageManifest, buildShardSet, buildShards, buildSubdirIndex, bzip2To, canonicalManifestDifference, canonicalize, channelDataJson, condaTwin, condaTwinFixes, creationTime, decodeShard, decodeShardIndex, decodeTag, defaultBuild, emptyPatchInstructions, encodeShard, encodeShardIndex, estimateJsonMapBytes, fixedRecord, hashPackageFile, inlineDataMatches, isCondaV2, isKnownSubdir, nestedStableJson, newestVersion, packageFilename, packageLimits, packageMapFile, packagesOfRepodata, parsePatchInstructions, parsePatchInstructionsJson, parseRepodata, patchedRecordCount, pythonString, randomStream, rattler, readPackage, readPackageUnhashed, readPatchesPackage, recordFromIndexJson, recordFromPackage, recordWith, repodataJson, repodataJsonBytes, repodataRecord, runExportsJson, runExportsJsonBytes, sameJson, serializeCanonical, servesUpstreamRecord, shardKey, sortedByFilename, stableJson, subdirFromIndex, subdirHtml, subdirIndexHtml, tarStreamOf, upstreamPatch, withChannelSource, writeConda, writeJsonMapAtDepth1, writeTarBz2, writeZip, zstdCompress, zstdDecompress, zstdTo
 
 ;// CONCATENATED MODULE: ./packages/conda/src/errors.ts
 // The one error type of this package: a conda artifact (or its manifest) that cannot be used, and why.
@@ -74817,10 +78767,10 @@ const CHANNEL_ABOUT_FIELDS = (/* unused pure expression or super */ null && ([
     'summary',
     'tags',
 ]));
-const POST_INSTALL_FLAGS = (/* unused pure expression or super */ null && (['binary_prefix', 'text_prefix', 'activate.d', 'deactivate.d', 'pre_link', 'post_link', 'pre_unlink']));
+const read_POST_INSTALL_FLAGS = (/* unused pure expression or super */ null && (['binary_prefix', 'text_prefix', 'activate.d', 'deactivate.d', 'pre_link', 'post_link', 'pre_unlink']));
 /** conda-index's post-install flags from paths.json: prefix placeholders, activation and link scripts. */
 function postInstallFlags(pathsJson) {
-    const flags = Object.fromEntries(POST_INSTALL_FLAGS.map((f) => [f, false]));
+    const flags = Object.fromEntries(read_POST_INSTALL_FLAGS.map((f) => [f, false]));
     const paths = pathsJson?.paths;
     if (!Array.isArray(paths))
         return flags;
@@ -75001,6 +78951,8 @@ function layout_buildPackageManifest(pkg, options = {}) {
         digest: sha256Digest(pkg.indexJsonBytes),
         size: pkg.indexJsonBytes.byteLength,
         annotations: { [layout_Annotation.Title]: `${dist}/info/index.json`, [layout_Annotation.CreationTime]: stamp },
+        // index.json rides in the manifest too (OCI 1.1 `data`): reindex reads a package's record without a blob GET.
+        ...(pkg.indexJsonBytes.byteLength <= INLINE_INDEX_JSON_BYTES ? { data: Buffer.from(pkg.indexJsonBytes).toString('base64') } : {}),
     };
     const packages = [packageLayer];
     let existingAnnotations = {};
@@ -75201,6 +79153,18 @@ function describePackageManifest(manifest, where = 'the manifest') {
     packages.sort((a, b) => FORMATS.indexOf(a.format) - FORMATS.indexOf(b.format));
     return view;
 }
+/**
+ * index.json up to this size is also carried in its layer's descriptor (`data`, base64; real ones are 0.5-5 KB), so
+ * the manifest alone holds the package's record. Larger ones are read from the blob.
+ */
+const INLINE_INDEX_JSON_BYTES = (/* unused pure expression or super */ null && (16 * 1024));
+/** Whether a descriptor's `data` is exactly its blob: valid base64 of `size` bytes hashing to `digest`. */
+function inlineDataMatches(descriptor) {
+    if (typeof descriptor.data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(descriptor.data) || descriptor.data.length % 4 !== 0)
+        return false;
+    const bytes = Buffer.from(descriptor.data, 'base64');
+    return bytes.byteLength === descriptor.size && bytes.toString('base64') === descriptor.data && (0,src/* sha256Digest */.sI)(bytes) === descriptor.digest;
+}
 function descriptorOf(value, what, bad) {
     if (!value || typeof value !== 'object' || Array.isArray(value))
         throw bad(`${what} is not a descriptor`);
@@ -75212,7 +79176,9 @@ function descriptorOf(value, what, bad) {
     if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0)
         throw bad(`${what} has no valid size`);
     const annotations = d.annotations === undefined ? undefined : stringRecord(d.annotations, `${what} annotations`, bad);
-    return { mediaType: d.mediaType, digest: d.digest, size: d.size, ...(annotations ? { annotations } : {}) };
+    if (d.data !== undefined && !inlineDataMatches(d))
+        throw bad(`${what} carries data that is not its blob`);
+    return { mediaType: d.mediaType, digest: d.digest, size: d.size, ...(annotations ? { annotations } : {}), ...(typeof d.data === 'string' ? { data: d.data } : {}) };
 }
 function stringRecord(value, what, bad) {
     if (value === undefined)
@@ -75453,111 +79419,13 @@ async function writeConda(file, parts) {
     }
 }
 
-;// CONCATENATED MODULE: ./packages/conda/src/channel/json.ts
-// Deterministic JSON exactly as conda-index writes it: Python's json.dumps(value, indent=2, sort_keys=True)
-// plus a final newline, so our repodata.json is byte-identical to conda-index's for the same records.
-// JS objects list integer-like keys first, numerically, whatever the insertion order: such keys need the
-// slow serializer to keep Python's code-point order.
-const INTEGER_KEY = /^(?:0|[1-9][0-9]{0,9})$/;
-// Python's ensure_ascii escapes everything outside space..'~'; JSON.stringify already escapes control chars.
-const NON_ASCII = /[\u007f-\uffff]/g;
-function escapeNonAscii(text) {
-    return text.replace(NON_ASCII, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-function hasNonAscii(text) {
-    NON_ASCII.lastIndex = 0;
-    const found = NON_ASCII.test(text);
-    NON_ASCII.lastIndex = 0;
-    return found;
-}
-/** Python-compatible key order: by UTF-16 code unit, which equals code-point order within the BMP. */
-function sortedKeys(object) {
-    return Object.keys(object).sort();
-}
-/**
- * A copy of `value` whose objects have sorted keys; `undefined` members are dropped (as JSON does).
- * Done once per record, so serializing a whole subdir is one JSON.stringify.
- */
-function json_canonicalize(value) {
-    let integerKeys = false;
-    const walk = (v) => {
-        if (v === null || typeof v !== 'object')
-            return v;
-        if (Array.isArray(v))
-            return v.map((item) => (item === undefined ? null : walk(item)));
-        if (v instanceof Uint8Array)
-            return Buffer.from(v).toString('hex');
-        const out = {};
-        for (const key of sortedKeys(v)) {
-            const item = v[key];
-            if (item === undefined || typeof item === 'function')
-                continue;
-            if (INTEGER_KEY.test(key))
-                integerKeys = true;
-            // An own "__proto__" (JSON.parse makes one) stays a member; assigning it would set the prototype.
-            Object.defineProperty(out, key, { value: walk(item), enumerable: true, writable: true, configurable: true });
-        }
-        return out;
-    };
-    return { value: walk(value), integerKeys };
-}
-/** json.dumps(indent=2, sort_keys=True) of an already canonical value, without the final newline. */
-function pythonDumps(value, indent) {
-    if (value === null || typeof value !== 'object')
-        return JSON.stringify(value);
-    const inner = `${indent}  `;
-    if (Array.isArray(value)) {
-        if (value.length === 0)
-            return '[]';
-        return `[\n${inner}${value.map((v) => pythonDumps(v, inner)).join(`,\n${inner}`)}\n${indent}]`;
-    }
-    const keys = sortedKeys(value);
-    if (keys.length === 0)
-        return '{}';
-    const parts = keys.map((k) => `${JSON.stringify(k)}: ${pythonDumps(value[k], inner)}`);
-    return `{\n${inner}${parts.join(`,\n${inner}`)}\n${indent}}`;
-}
-/** Serializes a canonical value as conda-index does (2-space indent, sorted keys, ASCII, final newline). */
-function json_serializeCanonical(canonical) {
-    const text = canonical.integerKeys ? pythonDumps(canonical.value, '') : JSON.stringify(canonical.value, null, 2);
-    return `${hasNonAscii(text) ? escapeNonAscii(text) : text}\n`;
-}
-function collectKeys(value, into) {
-    if (value === null || typeof value !== 'object')
-        return;
-    if (Array.isArray(value)) {
-        for (const item of value)
-            collectKeys(item, into);
-        return;
-    }
-    for (const key in value) {
-        into.add(key);
-        collectKeys(value[key], into);
-    }
-}
-/**
- * The stableJson text of `value` (without the final newline) as it appears nested `depth` levels deep.
- * JSON.stringify with a sorted key list writes every object's keys in that list's order, integer-like keys
- * included, in native code: the fast path for 100,000 records.
- */
-function json_nestedStableJson(value, depth) {
-    const keys = new Set();
-    collectKeys(value, keys);
-    let text = JSON.stringify(value, [...keys].sort(), 2);
-    if (depth > 0 && text.includes('\n'))
-        text = text.replace(/\n/g, `\n${'  '.repeat(depth)}`);
-    return hasNonAscii(text) ? escapeNonAscii(text) : text;
-}
-/** A JSON string literal as Python's json.dumps writes it (ASCII only). */
-function pythonString(text) {
-    const json = JSON.stringify(text);
-    return hasNonAscii(json) ? escapeNonAscii(json) : json;
-}
-// --- whole index files at conda-forge's size ------------------------------------------------------------
-// A subdir's repodata.json can pass 500 MB: more than one V8 string may hold, and building it record by record
-// (a string per record, then one big concatenation) doubles the heap a 700,000-record build needs. Instead,
-// map entries are written in batches: one native JSON.stringify per batch of records whose keys are already
-// in order, straight into Buffers.
+;// CONCATENATED MODULE: ./packages/conda/src/channel/json-bytes.ts
+// Whole index files at conda-forge's size, as the bytes json.dumps(indent=2, sort_keys=True) writes them (json.ts
+// serializes single values). A subdir's repodata.json can pass 500 MB: more than one V8 string may hold, and
+// building it record by record (a string per record, then one big concatenation) doubles the heap a
+// 700,000-record build needs. Instead, map entries are written in batches: one native JSON.stringify per batch of
+// records whose keys are already in order, straight into Buffers.
+
 /**
  * Records per JSON.stringify call: enough to spend the time in native code, few enough that each string stays
  * in V8's young generation (under 128 KiB): big strings go to the old generation, whose collections get slower
@@ -75569,11 +79437,6 @@ const NEEDS_SLOW_PATH = Symbol('needs the slow serializer');
 function plainObject(value) {
     const proto = Object.getPrototypeOf(value);
     return proto === Object.prototype || proto === null;
-}
-/** A key V8 would list first (an array index): '0'-'9' first, checked by the regex only then. */
-function integerLike(key) {
-    const c = key.charCodeAt(0);
-    return c >= 48 && c <= 57 && INTEGER_KEY.test(key);
 }
 /**
  * `value` itself when JSON.stringify already writes it in Python's key order (every object plain, keys sorted,
@@ -75605,7 +79468,7 @@ function inJsonOrder(value) {
     const members = new Array(keys.length);
     for (let i = 0; i < keys.length; i++) {
         const key = keys[i];
-        if (integerLike(key) || key === '__proto__')
+        if (isIntegerKey(key) || key === '__proto__')
             return NEEDS_SLOW_PATH;
         if (i > 0 && keys[i - 1] > key)
             sorted = false;
@@ -75629,7 +79492,7 @@ function inJsonOrder(value) {
  * ASCII JSON text written straight into large Buffers (never one huge string), joined once at the end.
  * Parts grow with what was written, so a file of any size takes a few parts and one final copy.
  */
-class json_JsonBytes {
+class json_bytes_JsonBytes {
     #parts = [];
     #part = Buffer.allocUnsafeSlow(0);
     #offset = 0;
@@ -75667,12 +79530,11 @@ class json_JsonBytes {
         return out;
     }
 }
-const ascii = (text) => (hasNonAscii(text) ? escapeNonAscii(text) : text);
 // JSON.stringify({p: {...}}, null, 2) puts the map's members exactly where a depth-1 map has them.
 const BATCH_HEAD = '{\n  "p": {';
 const BATCH_TAIL = '\n  }\n}';
 /** About the bytes writeJsonMapAtDepth1 writes for `count` entries like these (an evenly spread sample). */
-function json_estimateJsonMapBytes(count, entryAt) {
+function json_bytes_estimateJsonMapBytes(count, entryAt) {
     if (count === 0)
         return 2;
     const step = Math.max(1, Math.floor(count / 64));
@@ -75691,7 +79553,7 @@ function json_estimateJsonMapBytes(count, entryAt) {
  * are when their keys are in order, else from a sorted copy; the rare value that needs Python's slow order
  * (integer-like keys) is written on its own.
  */
-function json_writeJsonMapAtDepth1(out, entries) {
+function json_bytes_writeJsonMapAtDepth1(out, entries) {
     let batch = {};
     let inBatch = 0;
     let written = 0;
@@ -75700,7 +79562,7 @@ function json_writeJsonMapAtDepth1(out, entries) {
             return;
         const text = JSON.stringify({ p: batch }, null, 2);
         out.text(written === 0 ? '{' : ',');
-        out.text(ascii(text.slice(BATCH_HEAD.length, text.length - BATCH_TAIL.length)));
+        out.text(asciiJson(text.slice(BATCH_HEAD.length, text.length - BATCH_TAIL.length)));
         written += inBatch;
         batch = {};
         inBatch = 0;
@@ -75708,10 +79570,10 @@ function json_writeJsonMapAtDepth1(out, entries) {
     for (const [key, value] of entries) {
         if (Object.hasOwn(batch, key))
             flush(); // a repeated key stays repeated, as in the input
-        const ordered = integerLike(key) || key === '__proto__' ? NEEDS_SLOW_PATH : inJsonOrder(value);
+        const ordered = isIntegerKey(key) || key === '__proto__' ? NEEDS_SLOW_PATH : inJsonOrder(value);
         if (ordered === NEEDS_SLOW_PATH) {
             flush();
-            out.text(`${written === 0 ? '{' : ','}\n    ${pythonString(key)}: ${ascii(pythonDumps(json_canonicalize(value).value, '    '))}`);
+            out.text(`${written === 0 ? '{' : ','}\n    ${pythonString(key)}: ${asciiJson(pythonDumps(canonicalize(value).value, '    '))}`);
             written++;
             continue;
         }
@@ -75722,13 +79584,10 @@ function json_writeJsonMapAtDepth1(out, entries) {
     flush();
     out.text(written === 0 ? '{}' : '\n  }');
 }
-/** canonicalize + serializeCanonical. */
-function stableJson(value) {
-    return json_serializeCanonical(json_canonicalize(value));
-}
 
 ;// CONCATENATED MODULE: ./packages/conda/src/channel/repodata.ts
 // repodata.json (CEP 36, repodata_version 1) exactly as conda-index serializes it, and its zstd form.
+
 
 
 
@@ -75872,7 +79731,12 @@ function version_newestVersion(versions) {
 
 
 
-/** about.json fields channeldata carries, null when the newest package does not say. */
+
+/**
+ * about.json fields channeldata carries, null when the newest package does not say: conda-index's
+ * CHANNELDATA_FIELDS, with the icon fields and without license_family (which read.ts's CHANNEL_ABOUT_FIELDS keep
+ * in the manifest's about annotation).
+ */
 const ABOUT_FIELDS = (/* unused pure expression or super */ null && ([
     'description',
     'dev_url',
@@ -75890,8 +79754,6 @@ const ABOUT_FIELDS = (/* unused pure expression or super */ null && ([
     'summary',
     'tags',
 ]));
-/** Package-content flags conda-index reads from info/; false when the index does not know them. */
-const FLAG_FIELDS = (/* unused pure expression or super */ null && (['activate.d', 'binary_prefix', 'deactivate.d', 'post_link', 'pre_link', 'pre_unlink', 'text_prefix']));
 /**
  * channeldata.json for a whole channel: every subdir (empty ones too) and, per package name, the data of its
  * newest version (conda's version order, then newest build timestamp), run_exports by version, and the
@@ -75931,7 +79793,8 @@ function channelDataJson(subdirs, options = {}) {
         const about = newest?.about ?? (previous && previous.version === version ? previous : {});
         for (const field of ABOUT_FIELDS)
             entry[field] = about[field] ?? null;
-        for (const field of FLAG_FIELDS)
+        // The package-content flags read.ts found in info/paths.json; false when the index does not know them.
+        for (const field of POST_INSTALL_FLAGS)
             entry[field] = about[field] === true;
         entry.run_exports = runExports;
         entry.subdirs = [...group.subdirs].sort();
@@ -76229,7 +80092,7 @@ function subdirHtml(channelName, files, modified, label) {
 
 
 /** Fields a patch may not touch: they say which file a record is and how to check it (and CEP 47's stamp). */
-const PROTECTED_RECORD_FIELDS = (/* unused pure expression or super */ null && (['name', 'version', 'build', 'subdir', 'md5', 'sha256', 'size', 'indexed_timestamp']));
+const PROTECTED_RECORD_FIELDS = ['name', 'version', 'build', 'subdir', 'md5', 'sha256', 'size', 'indexed_timestamp'];
 const PATCH_INSTRUCTIONS_VERSION = 1;
 /** A patch_instructions.json that cannot be applied, and why (one line). */
 class patches_PatchError extends Error {
@@ -76289,10 +80152,10 @@ function patches_parsePatchInstructionsJson(bytes, what) {
 const deepEqual = (a, b) => a === b || JSON.stringify(a) === JSON.stringify(b);
 const TAR_BZ2 = '.tar.bz2';
 const CONDA = '.conda';
-/** Python's str.replace: every occurrence. */
-const toConda = (filename) => filename.split(TAR_BZ2).join(CONDA);
-/** merge_or_update_dict(base, fix, merge=False) on a copy of `base`. */
-function mergeFix(base, fix) {
+/** The .conda name a `packages` fix also reaches: Python's str.replace, every occurrence. */
+const patches_condaTwin = (filename) => filename.split(TAR_BZ2).join(CONDA);
+/** merge_or_update_dict(base, fix, merge=False) on a copy of `base`: the record one fix makes (the input is kept). */
+function patches_applyRecordFix(base, fix) {
     if (deepEqual(base, fix))
         return base;
     const out = { ...base };
@@ -76300,7 +80163,7 @@ function mergeFix(base, fix) {
         if (isMap(value)) {
             const current = key in out ? out[key] : value;
             // conda-index merges a map into a map; a map over a scalar has no defined merge there: it replaces it.
-            out[key] = isMap(current) ? mergeFix(current, value) : structuredClone(value);
+            out[key] = isMap(current) ? patches_applyRecordFix(current, value) : structuredClone(value);
         }
         else if (Array.isArray(value)) {
             out[key] = structuredClone(value);
@@ -76319,7 +80182,7 @@ function applyOne(records, instructions) {
     const patch = (filename, fix) => {
         const record = records.get(filename);
         if (record)
-            records.set(filename, mergeFix(record, fix));
+            records.set(filename, patches_applyRecordFix(record, fix));
     };
     // .tar.bz2 fixes: only records in "packages" (the .tar.bz2 ones) can match.
     for (const [filename, fix] of Object.entries(instructions.packages))
@@ -76328,7 +80191,7 @@ function applyOne(records, instructions) {
     // The same fixes for the .conda twin; a later key wins where two map to one name, as in a dict comprehension.
     const twins = new Map();
     for (const [filename, fix] of Object.entries(instructions.packages))
-        twins.set(toConda(filename), fix);
+        twins.set(patches_condaTwin(filename), fix);
     for (const [filename, fix] of twins)
         if (isCondaV2(filename))
             patch(filename, fix);
@@ -76336,7 +80199,7 @@ function applyOne(records, instructions) {
         if (isCondaV2(filename))
             patch(filename, fix);
     // Each name is looked up as given in "packages" and, a .tar.bz2 name turned .conda, in "packages.conda".
-    const formats = (filename) => [...new Set([...(isCondaV2(filename) ? [] : [filename]), filename.endsWith(TAR_BZ2) ? toConda(filename) : filename])];
+    const formats = (filename) => [...new Set([...(isCondaV2(filename) ? [] : [filename]), filename.endsWith(TAR_BZ2) ? patches_condaTwin(filename) : filename])];
     for (const name of instructions.revoke) {
         for (const filename of formats(name)) {
             const record = records.get(filename);
@@ -76384,8 +80247,177 @@ function applyPatches(packages, instructions, alreadyRemoved = []) {
     return { packages: out, removed: [...removed].sort() };
 }
 
+;// CONCATENATED MODULE: ./packages/conda/src/channel/upstream-patch.ts
+// What a mirror must patch so its repodata says what upstream says. Upstream channels edit records after the
+// fact (repodata patches: a tightened dependency, a license fixed, a field dropped, a revoked build); a mirror
+// that indexes the packages themselves would serve the original records. Per subdir, this compares each
+// mirrored file's upstream record with the record its package gives (`repodataRecord` of info/index.json + md5,
+// sha256, size) and folds the difference into the channel's own patch_instructions.json, which reindex applies
+// the way conda-index applies them (`applyRecordFix` in patches.ts):
+//   1. `packages` entries fix the .tar.bz2 records, and the .conda record of the same stem too;
+//   2. `packages.conda` entries then fix the .conda records;
+//   a fix sets the fields it names (maps merged key by key, lists and scalars replaced), and `null` deletes a
+//   field the record has (and writes `null` where it has none).
+// One entry per filename: a file compared again gets its entry replaced, or dropped when its upstream record is
+// its package record again; entries of files not compared are kept.
+
+const upstream_patch_CONDA = '.conda';
+const upstream_patch_TAR_BZ2 = '.tar.bz2';
+const PROTECTED = new Set(PROTECTED_RECORD_FIELDS);
+function isPlainObject(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+/** JSON equality: same type, same members in any key order. */
+function sameJson(a, b) {
+    if (a === b)
+        return true;
+    if (Array.isArray(a))
+        return Array.isArray(b) && a.length === b.length && a.every((item, i) => sameJson(item, b[i]));
+    if (isPlainObject(a)) {
+        if (!isPlainObject(b))
+            return false;
+        const keys = Object.keys(a);
+        return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && sameJson(a[k], b[k]));
+    }
+    return false;
+}
+/**
+ * The fix that turns `base` into `target` under applyRecordFix, keys sorted; what cannot get there goes to
+ * `missing` as `<at>field`. `top`: the record itself (protected fields are only checked there).
+ */
+function recordFix(base, target, at, missing, top) {
+    const fix = {};
+    for (const key of [...new Set([...Object.keys(base), ...Object.keys(target)])].sort()) {
+        const inBase = Object.hasOwn(base, key);
+        const inTarget = Object.hasOwn(target, key);
+        if (inBase && inTarget && sameJson(base[key], target[key]))
+            continue;
+        if (top && PROTECTED.has(key)) {
+            if (key !== 'indexed_timestamp')
+                missing.push(`${at}${key}`);
+            continue;
+        }
+        const want = target[key];
+        if (!inTarget)
+            fix[key] = null; // upstream dropped it: a null fix deletes it
+        else if (want === null) {
+            if (inBase)
+                missing.push(`${at}${key}`); // a null fix would delete it, not set it to null
+            else
+                fix[key] = null; // written as null where the record has none
+        }
+        else if (isPlainObject(want) && isPlainObject(base[key])) {
+            const nested = recordFix(base[key], want, `${at}${key}.`, missing, false);
+            if (Object.keys(nested).length > 0)
+                fix[key] = nested;
+        }
+        else
+            fix[key] = structuredClone(want);
+    }
+    return fix;
+}
+/** How many records the instructions fix (entries in `packages` and `packages.conda`). */
+function patchedRecordCount(instructions) {
+    return Object.keys(instructions.packages).length + Object.keys(instructions['packages.conda']).length;
+}
+/** What `packages` fixes reach each .conda by name (a later key wins, as in conda-index's dict comprehension). */
+function condaTwinFixes(instructions) {
+    const twins = new Map();
+    for (const [filename, fix] of Object.entries(instructions.packages))
+        twins.set(condaTwin(filename), fix);
+    return twins;
+}
+/**
+ * One file's record as the instructions' fixes leave it (`packages`, its .conda twin's, then `packages.conda`;
+ * revoke and remove aside). `twins`: condaTwinFixes of the same instructions.
+ */
+function fixedRecord(filename, record, instructions, twins) {
+    if (filename.endsWith(upstream_patch_TAR_BZ2)) {
+        const fix = instructions.packages[filename];
+        return fix ? applyRecordFix(record, fix) : record;
+    }
+    const twin = twins.get(filename);
+    const own = instructions['packages.conda'][filename];
+    const once = twin ? applyRecordFix(record, twin) : record;
+    return own ? applyRecordFix(once, own) : once;
+}
+/**
+ * Whether a channel serving `served` already says what upstream says, as far as patches can say it: fields
+ * a patch may not touch (and each channel's own indexed_timestamp) are left out of the comparison.
+ */
+function servesUpstreamRecord(served, upstream) {
+    const strip = (record) => Object.fromEntries(Object.entries(record).filter(([key]) => !PROTECTED.has(key)));
+    return sameJson(strip(served), strip(upstream));
+}
+/** The instructions with nothing in them, as mirror writes them. */
+function emptyPatchInstructions() {
+    return { patch_instructions_version: 1, packages: {}, 'packages.conda': {}, remove: [], revoke: [] };
+}
+/**
+ * Folds the mirrored files' upstream records into `stored` (the channel's instructions so far, or none):
+ * each .tar.bz2 compared gets the `packages` entry that turns its package record into upstream's (none when
+ * they are equal); then each .conda compared gets the `packages.conda` entry it needs on top of whatever
+ * `packages` entry reaches it by name (so a .tar.bz2 patch its .conda does not share is set back). `remove`
+ * adds filenames to the remove list; `relisted` takes off it the names upstream lists again. `revoke` and
+ * entries of files not compared are kept as stored.
+ */
+function upstreamPatch(subdir, records, options = {}) {
+    const stored = options.stored;
+    const out = {
+        patch_instructions_version: 1,
+        packages: { ...stored?.packages },
+        'packages.conda': { ...stored?.['packages.conda'] },
+        remove: [...(stored?.remove ?? [])],
+        revoke: [...(stored?.revoke ?? [])],
+    };
+    const unrepresentable = [];
+    const patched = [];
+    let changed = 0;
+    const put = (map, filename, fix) => {
+        const has = Object.keys(fix).length > 0;
+        if (has)
+            patched.push(filename);
+        if (has ? sameJson(map[filename], fix) : !Object.hasOwn(map, filename))
+            return;
+        changed++;
+        if (has)
+            map[filename] = fix;
+        else
+            delete map[filename];
+    };
+    const conda = [];
+    for (const file of records) {
+        if (file.filename.endsWith(upstream_patch_TAR_BZ2))
+            put(out.packages, file.filename, recordFix(file.derived, file.upstream, `${file.filename}: `, unrepresentable, true));
+        else if (file.filename.endsWith(upstream_patch_CONDA))
+            conda.push(file);
+    }
+    const twins = condaTwinFixes(out);
+    for (const file of conda) {
+        const twin = twins.get(file.filename);
+        const base = twin ? applyRecordFix(file.derived, twin) : file.derived;
+        put(out['packages.conda'], file.filename, recordFix(base, file.upstream, `${file.filename}: `, unrepresentable, true));
+    }
+    const remove = new Set(out.remove);
+    for (const filename of options.remove ?? [])
+        if (!remove.has(filename))
+            (remove.add(filename), changed++);
+    if (options.relisted)
+        for (const filename of [...remove])
+            if (options.relisted(filename) && remove.delete(filename))
+                changed++;
+    out.remove = [...remove].sort();
+    out.packages = sortedByKey(out.packages);
+    out['packages.conda'] = sortedByKey(out['packages.conda']);
+    return { subdir, instructions: out, patched: patched.sort(), changed, unrepresentable: unrepresentable.sort() };
+}
+function sortedByKey(map) {
+    return Object.fromEntries(Object.entries(map).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
 ;// CONCATENATED MODULE: ./packages/conda/src/channel/index.ts
 // Channel index formats: repodata.json (+zst), channeldata.json, run_exports.json, sharded repodata, index.html.
+
 
 
 
@@ -76489,7 +80521,7 @@ function canonicalManifestDifference(manifest, pkg) {
         if (!isObject(actual))
             return `${name} is not a descriptor`;
         for (const key of Object.keys(actual))
-            if (!['mediaType', 'digest', 'size', 'annotations'].includes(key))
+            if (!['mediaType', 'digest', 'size', 'annotations', 'data'].includes(key))
                 return `${name} has field ${clip(key)}, which a package layer does not`;
         if (expected === other)
             continue;
@@ -76497,6 +80529,10 @@ function canonicalManifestDifference(manifest, pkg) {
             if (actual[key] !== expected[key])
                 return `${name} ${key} is ${clip(String(actual[key]))}, the package yields ${clip(String(expected[key]))}`;
         }
+        // `data` (index.json inline, what reindex reads) must be exactly the package's; a manifest written before it
+        // existed, or merged onto one, may lack it (reindex then reads the blob).
+        if (actual.data !== undefined && actual.data !== expected.data)
+            return `${name} data is not the content the package yields`;
         const difference = annotationDifference(actual.annotations, (expected.annotations ?? {}), UNVERIFIABLE_LAYER_ANNOTATIONS, `${name} `);
         if (difference)
             return difference;
@@ -79231,6 +83267,12 @@ async function referrers(t, subject, artifactType) {
 // only where the registry asks for them (OCI-Chunk-Max-Length), where the caller set a chunk size, or after a
 // registry refused a body as too large (416 "the request body is too large", 413): that answer is not a glitch to
 // retry but a size to learn; the store keeps it for the rest of the run, so no blob is ever sent more than twice.
+//
+// How a small blob goes up: OCI's single POST (`POST /blobs/uploads/?digest=` with the bytes: one request) where
+// the registry takes it, else POST then PUT (two). Registries MAY support the single POST; one that does not answers
+// 202 with an upload session and ignores the body (distribution 2.8 does: measured), so the bytes then go again in
+// a PUT to that session. Each store asks once (one small blob alone, the others wait for the answer) and keeps
+// what it learned for the rest of the run: at most one blob is sent twice.
 
 
 
@@ -79331,7 +83373,35 @@ async function pushMonolithic(t, source, size, digest, expected, options) {
     const context = t.context(digest);
     const attempts = source.replayable ? t.client.transport.attempts : 1;
     for (let attempt = 1;; attempt++) {
-        const { location, maxChunk } = await startUpload(t);
+        let session;
+        const single = await singlePostWorthTrying(t, source, size);
+        if (single) {
+            let posted;
+            try {
+                posted = await postWhole(t, source, size, digest, options);
+            }
+            catch (error) {
+                single.asking?.();
+                const transient = !(error instanceof errors_OciError) || error.cause !== undefined || (error.status !== undefined && isRetryableStatus(error.status));
+                if (transient && attempt < attempts && !options.signal?.aborted) {
+                    await (0,external_node_timers_promises_.setTimeout)(t.client.transport.backoff(attempt));
+                    continue;
+                }
+                throw error;
+            }
+            single.asking?.();
+            if (posted.kind === 'stored')
+                return { digest, size, pushed: true };
+            if (posted.kind === 'too-large') {
+                if (source.replayable)
+                    return pushStreamed(t, source, digest.startsWith('sha512:') ? 'sha512' : 'sha256', expected, options);
+                throw new errors_ProtocolError(`POST blob ${where(context)}: the registry takes bodies of at most ${t.store.learnedBodyLimit} bytes; send it again, in chunks`, context);
+            }
+            // An upload session the registry opened instead (it ignored the body): the bytes go in the PUT below.
+            if (posted.kind === 'session')
+                session = posted;
+        }
+        const { location, maxChunk } = session ?? (await startUpload(t));
         if (size > maxChunk) {
             // The registry takes no body this large (OCI-Chunk-Max-Length): chunks, for this blob and the next ones.
             await cancelUpload(t, location);
@@ -79396,6 +83466,91 @@ async function pushMonolithic(t, source, size, digest, expected, options) {
         await cancelUpload(t, location);
         throw await responseError(res, 'PUT blob', context);
     }
+}
+/** Blobs up to this size may ask whether the registry takes a single POST (the answer may cost sending it twice). */
+const SINGLE_POST_PROBE_BYTES = 1024 * 1024;
+/**
+ * Whether this blob goes up in a single POST: where the store learned that the registry takes it, or as the one
+ * question about it (a small replayable blob; blobs that come meanwhile wait for the answer).
+ */
+async function singlePostWorthTrying(t, source, size) {
+    const store = t.store;
+    while (store.singlePost === 'unknown' && store.singlePostProbe)
+        await store.singlePostProbe;
+    if (store.singlePost === 'yes')
+        return size <= (store.learnedBodyLimit ?? Number.POSITIVE_INFINITY) && {};
+    if (store.singlePost === 'no' || !source.replayable || size > SINGLE_POST_PROBE_BYTES)
+        return false;
+    // The question: claimed before any await, so the blobs that come meanwhile wait for its answer.
+    let asked;
+    store.singlePostProbe = new Promise((resolve) => (asked = resolve));
+    return {
+        asking: () => {
+            store.singlePostProbe = undefined;
+            asked();
+        },
+    };
+}
+/**
+ * `POST /blobs/uploads/?digest=` with the whole blob. `stored`: done in one request; `session`: the registry does not
+ * take a single POST and opened an ordinary upload session instead (the caller PUTs the bytes there); `refused`:
+ * it refused the route (the caller starts an ordinary session); `too-large`: a body limit was learned.
+ */
+async function postWhole(t, source, size, digest, options) {
+    const store = t.store;
+    const context = t.context(digest);
+    const url = t.url(`blobs/uploads/?digest=${encodeURIComponent(digest)}`);
+    const learn = (answer) => {
+        if (store.singlePost === 'unknown')
+            store.singlePost = answer;
+    };
+    const res = await t.client.request({
+        method: 'POST',
+        url,
+        headers: { 'content-type': store_MediaType.OctetStream, 'content-length': String(size) },
+        scopes: t.push,
+        retry: false,
+        replayable: source.replayable,
+        signal: options.signal,
+        body: () => (0,external_node_stream_.pipeline)(source.open(0), new SizeGuard(size, (why) => mismatch(t, digest, why), options.onProgress), () => { }),
+    }, context);
+    if (res.status === 201) {
+        await discard(res);
+        learn('yes');
+        return { kind: 'stored' };
+    }
+    if (res.status === 202) {
+        await discard(res);
+        learn('no');
+        const location = header(res, 'location');
+        if (!location)
+            throw new errors_ProtocolError(`POST blob ${where(context)}: an upload session without a Location; the registry is misbehaving`, context);
+        const maxChunk = Number(header(res, 'oci-chunk-max-length'));
+        return { kind: 'session', location: checkLocation(url, location, 'upload location', context), maxChunk: Number.isSafeInteger(maxChunk) && maxChunk > 0 ? maxChunk : Number.POSITIVE_INFINITY };
+    }
+    if (res.status === 413 || res.status === 416) {
+        const refusal = await readRegistryError(res);
+        const limit = bodyLimit(res.status, refusal.message, size);
+        if (limit === undefined)
+            throw new errors_ProtocolError(`POST blob ${where(context)} failed: HTTP ${res.status}${refusal.code ? ` ${refusal.code}` : ''}`, { ...context, status: res.status, code: refusal.code });
+        learnBodyLimit(t, limit);
+        return { kind: 'too-large' };
+    }
+    if (res.status === 400) {
+        const body = await readRegistryError(res);
+        // A registry that took the bytes and found they do not hash to the digest: a real mismatch, not a refusal.
+        if (body.code === 'DIGEST_INVALID' || body.code === 'SIZE_INVALID')
+            throw mismatch(t, digest, `the registry found the bytes do not hash to it (${body.code})`);
+        learn('no');
+        return { kind: 'refused' };
+    }
+    if (res.status === 404 || res.status === 405 || res.status === 415 || res.status === 501) {
+        // The route or the body is not taken here (credentials are not the question: 401/403 are errors below).
+        await discard(res);
+        learn('no');
+        return { kind: 'refused' };
+    }
+    throw await responseError(res, 'POST blob', context);
 }
 function learnBodyLimit(t, limit) {
     t.store.learnedBodyLimit = Math.min(t.store.learnedBodyLimit ?? Number.POSITIVE_INFINITY, limit);
@@ -79666,6 +83821,12 @@ class RemoteStore {
     /** Whether a cross-repository mount ever worked here, and how often one was answered with an upload session. */
     mountWorked = false;
     mountRefusals = 0;
+    /**
+     * Whether the registry takes OCI's single POST (`POST /blobs/uploads/?digest=` with the bytes): learned from the
+     * first small blob pushed (upload.ts), and while that question is out, the answer others wait for.
+     */
+    singlePost;
+    singlePostProbe;
     #client;
     constructor(location, options = {}) {
         this.location = location;
@@ -79673,6 +83834,7 @@ class RemoteStore {
         this.key = `registry:${location.scheme}://${location.host}`;
         this.chunkThreshold = options.chunkThresholdBytes ?? 64 * 1024 * 1024;
         this.chunkSize = Math.max(1, options.chunkSizeBytes ?? Number.POSITIVE_INFINITY);
+        this.singlePost = options.singlePost === false ? 'no' : 'unknown';
         this.#client = new RegistryClient(location, options);
     }
     repository(relativeName) {
@@ -79935,20 +84097,21 @@ function descriptors(values, what) {
 
 /***/ }),
 
-/***/ 9402:
+/***/ 9410:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
   zC: () => (/* reexport */ errors_PipelineError),
+  z3: () => (/* reexport */ formatBytes),
   Pf: () => (/* reexport */ label),
   Mv: () => (/* reexport */ labelTextProblem),
   U_: () => (/* reexport */ artifact_ref_parseArtifactRef),
   Vu: () => (/* reexport */ progressLog)
 });
 
-// UNUSED EXPORTS: ARTIFACT_KEY_PATTERN, AUDIENCE_PREFIX, ArtifactRefError, CONCURRENT_PUSH_ATTEMPTS, CONCURRENT_PUSH_CODES, ConfigBlobs, DEFAULT_DISPATCH_BYTES, DEFAULT_MAX_TOKEN_AGE_MS, DISPATCH_LIMITS, GITHUB_ACTIONS_ISSUER, GithubApiError, IDENTITY_TOKEN_RESERVE_BYTES, IdentityError, LABEL_ARTIFACT_TYPE, LABEL_LOG_REPOSITORY, LabelAnnotation, MAX_ACTOR_LENGTH, MAX_ARTIFACTS_PER_REQUEST, MAX_PAYLOAD_INPUT_BYTES, MAX_REASON_LENGTH, MAX_TOKEN_AGE_LIMIT_MS, MAX_TOKEN_LENGTH, MIN_VERDICT_KEY_LENGTH, MirrorProgress, OWNERS_GLOBS_FILE, OptionsError, PROMOTION_ARTIFACT_TYPE, PROMOTION_LOG_REPOSITORY, PayloadError, PromotionAnnotation, REQUEST_ID_MAX, TagTakenError, UploadConflictError, UpstreamError, VERDICT_ARTIFACT_TYPE, VERDICT_KEY_ENV, VERDICT_MEDIA_TYPE, VerdictAnnotation, VerdictKey, VisibilityChecker, appendLabelChange, appendPromotion, artifactReason, assertOwnersDirectory, assertSeparateChannels, canonicalVerdict, checkIssuerUrl, checkOwnership, clockTime, createGithubClient, createGithubPackagesClient, defaultActor, defaultCacheDir, describeUploader, dispatchPromotion, download, fetchPackageManifest, fileKey, findPromotion, fnmatchRegExp, formatArtifactRef, formatBytes, formatDuration, gc, githubApiUrl, globToRegExp, isConcurrentPushRace, labelLogRepository, labelLogTag, listLabelTags, listPromotionTags, locateArtifact, mirror, newestVerdict, normalizeSha256, openUpstream, ownersFilePath, packageSettingsUrl, parsePromotionRequest, promote, promotionAudience, promotionLogRepository, promotionLogTag, promotionRequestSchema, readLabelChange, readPromotion, readPromotions, recordVerdict, refusedIdentity, reindex, removeSubdirIndex, resolveVerdictKey, sendRepositoryDispatch, signVerdict, splitDispatchPayloads, tagsOfFile, upload, uploadOne, uploaderLabel, validate, validateOne, verdictSignedWith, withConcurrentPushRetry, withoutSubject
+// UNUSED EXPORTS: ARTIFACT_KEY_PATTERN, AUDIENCE_PREFIX, ArtifactRefError, CONCURRENT_PUSH_ATTEMPTS, CONCURRENT_PUSH_CODES, ConfigBlobs, DEFAULT_DISPATCH_BYTES, DEFAULT_MAX_TOKEN_AGE_MS, DISPATCH_LIMITS, GITHUB_ACTIONS_ISSUER, GithubApiError, IDENTITY_TOKEN_RESERVE_BYTES, IdentityError, LABEL_ARTIFACT_TYPE, LABEL_LOG_REPOSITORY, LISTED_ARTIFACTS, LabelAnnotation, MAX_ACTOR_LENGTH, MAX_ARTIFACTS_PER_REQUEST, MAX_PAYLOAD_INPUT_BYTES, MAX_REASON_LENGTH, MAX_TOKEN_AGE_LIMIT_MS, MAX_TOKEN_LENGTH, MIN_VERDICT_KEY_LENGTH, MirrorProgress, OWNERS_GLOBS_FILE, OptionsError, PROMOTION_ARTIFACT_TYPE, PROMOTION_LOG_REPOSITORY, PayloadError, PromotionAnnotation, REQUEST_ID_MAX, TagTakenError, UploadConflictError, UpstreamError, VERDICT_ARTIFACT_TYPE, VERDICT_KEY_ENV, VERDICT_MEDIA_TYPE, VerdictAnnotation, VerdictKey, VisibilityChecker, admitRequest, appendLabelChange, appendPromotion, artifactReason, assertOwnersDirectory, assertSeparateChannels, canonicalVerdict, checkIssuerUrl, checkOwnership, clockTime, createGithubClient, createGithubPackagesClient, defaultActor, defaultCacheDir, describeUploader, dispatchPromotion, download, fetchPackageManifest, fileKey, findPromotion, formatArtifactRef, formatDuration, gc, githubApiUrl, globToRegExp, isConcurrentPushRace, labelLogRepository, labelLogTag, listLabelTags, listPromotionTags, locateArtifact, mirror, newestVerdict, normalizeSha256, openUpstream, ownersFilePath, packageSettingsUrl, parsePromotionRequest, patchLine, printedMirrorResult, problemsFirst, promote, promotionAudience, promotionLogRepository, promotionLogTag, promotionRequestSchema, readLabelChange, readPromotion, readPromotions, recordVerdict, reindex, removeSubdirIndex, resolveVerdictKey, sendRepositoryDispatch, signVerdict, splitDispatchPayloads, tagsOfFile, upload, uploadOne, uploaderLabel, validate, validateOne, verdictSignedWith, withConcurrentPushRetry, withoutSubject
 
 ;// CONCATENATED MODULE: ./packages/pipeline/src/errors.ts
 // The errors the pipeline throws on purpose. Each message is one line for a person: what went wrong, with which
@@ -79989,8 +84152,8 @@ class errors_GithubApiError extends errors_PipelineError {
     }
 }
 
-// EXTERNAL MODULE: ./packages/conda/src/index.ts + 24 modules
-var src = __nccwpck_require__(8233);
+// EXTERNAL MODULE: ./packages/conda/src/index.ts + 25 modules
+var src = __nccwpck_require__(76);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: ./packages/oci/src/index.ts + 21 modules
@@ -80011,16 +84174,71 @@ function json_parseJsonObject(bytes, what) {
     return value;
 }
 
+;// CONCATENATED MODULE: ./packages/pipeline/src/defaults.ts
+// Every concurrency default and attempt count of the pipeline, in one place. Steps resolve their options against
+// these once, at the top, and pass the resolved values down; nothing below a step picks its own default.
+//
+// Why these numbers (docs/benchmarks.md, "20 ms away"): a step waits on round trips, not bytes, so what keeps a
+// remote registry busy is how many requests are in flight. Each artifact has several requests in flight at
+// once (its blobs, or its mounts), so a store's connection pool must be larger than the number of artifacts,
+// or the pool, not the step, becomes the limit (it was 8 for every store while promote ran 16 artifacts).
+
+/** Artifacts (or tags, builds) a step works on at once when not told. */
+const defaults_CONCURRENCY = {
+    /** Packages read and pushed at once. Reading is CPU; pushing is round trips (4 blobs per package at once). */
+    upload: 16,
+    /** Tags promoted at once: round trips only (blobs are mounted), no package bytes on one registry. */
+    promote: 16,
+    /** Artifacts validated at once: each downloads and reads a whole package (disk and CPU). */
+    validate: 8,
+    /** Manifests read at once by reindex, and index blobs pushed at once. */
+    reindex: 16,
+    /** Label changes recorded at once. */
+    label: 8,
+    /** Builds mirrored at once (each downloads, reads and pushes its files). */
+    mirror: 8,
+    /** Package downloads from an HTTP upstream at once. */
+    upstream: 8,
+};
+/** Requests one artifact has in flight at most (a package's blobs or mounts: config, package, info, index.json). */
+const REQUESTS_PER_ARTIFACT = 4;
+/** Connections per registry, at most: beyond this the registry, not the client, is the limit. */
+const MAX_CONNECTIONS = 64;
+/** The connection pool a store needs so that `concurrency` artifacts never wait for a connection. */
+function connectionsFor(concurrency) {
+    return Math.max(1, Math.min(MAX_CONNECTIONS, concurrency * REQUESTS_PER_ARTIFACT));
+}
+/** Attempt counts: how often a step starts over before it reports a failure instead. */
+const ATTEMPTS = {
+    /** Read-merge-push rounds when a concurrent upload or promotion of the other format keeps replacing a tag. */
+    merge: 6,
+    /** The same manifest PUT again after distribution's concurrent-push refusals (core/retry.ts). */
+    concurrentPush: 5,
+    /** Reindex's rounds when `latest` moved under it (a concurrent reindex). */
+    latest: 6,
+    /** A package body from an HTTP upstream cut mid-way. */
+    upstreamPackage: 3,
+};
+/** Resolves a step's `concurrency` option: a whole number of at least 1, else the step's default. */
+function defaults_resolveConcurrency(given, step) {
+    if (given === undefined)
+        return defaults_CONCURRENCY[step];
+    if (!Number.isSafeInteger(given) || given < 1)
+        throw new errors_OptionsError(`concurrency must be a whole number of at least 1, not ${String(given)}`);
+    return given;
+}
+
 ;// CONCATENATED MODULE: ./packages/pipeline/src/core/retry.ts
 // One bounded retry for a quirk of distribution (the reference registry, filesystem storage): a manifest PUT
 // made while another client is pushing one of the manifest's blobs can be refused with DIGEST_INVALID,
 // MANIFEST_BLOB_UNKNOWN or BLOB_UNKNOWN, because the blob's link is being rewritten in place at that moment.
 // Pushing the same manifest again a moment later succeeds; pushing identical bytes twice is harmless.
 // Every manifest push in the pipeline goes through here (upload, verdicts, promote, the promotion log, reindex).
+
 /** Registry error codes that mean "a blob this manifest names is being written right now". */
 const CONCURRENT_PUSH_CODES = new Set(['DIGEST_INVALID', 'MANIFEST_BLOB_UNKNOWN', 'BLOB_UNKNOWN']);
 /** Attempts in all (the first push included); the pauses add up to about 1.5 s. */
-const CONCURRENT_PUSH_ATTEMPTS = 5;
+const CONCURRENT_PUSH_ATTEMPTS = ATTEMPTS.concurrentPush;
 function isConcurrentPushRace(error) {
     const code = error?.code;
     return typeof code === 'string' && CONCURRENT_PUSH_CODES.has(code);
@@ -80257,6 +84475,7 @@ var dist = __nccwpck_require__(8815);
 
 
 
+
 const MAX_OWNERS_FILE = (/* unused pure expression or super */ null && (1 << 20));
 /** The glob allow-list, at the root of the checkout. */
 const OWNERS_GLOBS_FILE = 'feedstock_outputs_autoreg_allowlist.yml';
@@ -80291,41 +84510,6 @@ function ownersFilePath(name, config = {}) {
     for (let i = 0; i < level; i++)
         shards.push(chars[i] ?? fill);
     return path.posix.join(config.outputsPath ?? 'outputs', ...shards, `${lower}.json`);
-}
-/**
- * Python's fnmatch.fnmatchcase as a RegExp (what conda-forge's tools apply to the allow-list): `*` any run, `?` one
- * character, `[seq]` / `[!seq]` a class; everything else literal, case-sensitive, the whole name.
- */
-function fnmatchRegExp(pattern) {
-    let out = '';
-    for (let i = 0; i < pattern.length; i++) {
-        const c = pattern[i];
-        if (c === '*')
-            out += '.*';
-        else if (c === '?')
-            out += '.';
-        else if (c === '[') {
-            let j = i + 1;
-            if (pattern[j] === '!')
-                j++;
-            if (pattern[j] === ']')
-                j++;
-            while (j < pattern.length && pattern[j] !== ']')
-                j++;
-            if (j >= pattern.length) {
-                out += '\\[';
-                continue;
-            }
-            let body = pattern.slice(i + 1, j).replace(/\\/g, '\\\\').replace(/\^/g, '\\^');
-            if (body.startsWith('!'))
-                body = `^${body.slice(1)}`;
-            out += `[${body}]`;
-            i = j;
-        }
-        else
-            out += c.replace(/[.+^${}()|[\]\\/]/g, '\\$&');
-    }
-    return new RegExp(`^${out}$`, 's');
 }
 /** Feedstocks whose allow-listed patterns match `name`; a missing file is no patterns. */
 async function globOwners(root, name) {
@@ -81516,10 +85700,17 @@ var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./packages/pipeline/src/core/open.ts
 // Opening the channels a step works on: a location string is opened (and closed) here, a Store is used as given.
 
-function open_openChannel(input, options) {
+
+/**
+ * Opens a location (or takes a given store). `concurrency` is the step's resolved number of artifacts at once: the
+ * store's connection pool is sized to it (connectionsFor) unless the options set `concurrency` themselves, so the
+ * step's artifacts never queue for a connection (the pool was 8 whatever the step ran).
+ */
+function open_openChannel(input, options, concurrency) {
     if (typeof input !== 'string')
         return { store: input, release: async () => { } };
-    const store = (0,oci_src/* openStore */.Ch)(input, options ?? {});
+    const pool = options?.concurrency === undefined && concurrency !== undefined ? { concurrency: connectionsFor(concurrency) } : {};
+    const store = (0,oci_src/* openStore */.Ch)(input, { ...options, ...pool });
     return { store, release: () => store.close() };
 }
 function open_stagingOptions(o) {
@@ -81558,10 +85749,14 @@ function open_throwIfUnreachable(error) {
 
 
 
+
 /** Rounds of read-merge-push when a concurrent upload of the other format keeps replacing the tag. */
-const MERGE_ATTEMPTS = 6;
-/** Files uploaded at once when not told. */
-const DEFAULT_CONCURRENCY = 8;
+const MERGE_ATTEMPTS = ATTEMPTS.merge;
+/**
+ * A package at least this large takes long enough to send that the tag is read again (a HEAD) right before the
+ * manifest PUT. A smaller one's tag read and PUT are a round or two apart: the read-back after the PUT covers it.
+ */
+const TAG_RECHECK_FROM_BYTES = (/* unused pure expression or super */ null && (8 * 1024 * 1024));
 /**
  * .conda files larger than this are hashed in the pass that sends them instead of before: a streamed upload
  * (POST, one PATCH without Content-Range, PUT?digest) needs the digest only at its closing PUT, so the file is read
@@ -81575,9 +85770,12 @@ const HASH_WHILE_SENDING_ABOVE = (/* unused pure expression or super */ null && 
 function heldAt(existing, filename) {
     return existing.view.packages.find((p) => p.filename === filename);
 }
-const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-/** Wait before re-reading a tag we wrote: first round short, later ones jittered so racing writers spread out. */
-const upload_settle = (round) => pause(round === 0 ? 50 : 100 + Math.floor(Math.random() * 200));
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+/**
+ * Wait before re-reading a tag we wrote, counted from when its PUT was sent (20 ms away, the round trip is most of
+ * it): first round short, later ones jittered so racing writers spread out. The caller holds no slot meanwhile.
+ */
+const upload_settle = (sentAt, round) => pause(sentAt + (round === 0 ? 50 : 100 + Math.floor(Math.random() * 200)) - performance.now());
 /**
  * The `{}` config blob every package manifest shares: checked (and pushed when missing) once per repository and
  * run instead of once per package, and mounted (one request) into a new repository from one that has it, instead
@@ -81587,6 +85785,8 @@ class upload_ConfigBlobs {
     #present = new Map();
     /** A repository of this run known to hold the blob. */
     #holder;
+    /** The first placement of the run: the packages that start meanwhile mount from it instead of pushing it too. */
+    #first;
     ensure(repository, blob, signal) {
         let present = this.#present.get(repository.name);
         if (!present) {
@@ -81597,6 +85797,14 @@ class upload_ConfigBlobs {
         return present;
     }
     async #place(repository, blob, signal) {
+        if (!this.#first) {
+            this.#first = this.#push(repository, blob, signal);
+            return this.#first;
+        }
+        await this.#first.catch(() => undefined);
+        return this.#push(repository, blob, signal);
+    }
+    async #push(repository, blob, signal) {
         const holder = this.#holder;
         if (holder && (await repository.mountBlob(blob.descriptor.digest, holder)))
             return;
@@ -81694,7 +85902,7 @@ async function pushToTag(store, file, input, options) {
                 pkg = await hashNow(file, pkg, options.signal);
             if (held && held.sha256 === pkg.sha256) {
                 const hashed = pkg;
-                return { result: { ...base(hashed), manifestDigest: existing.descriptor.digest, status: pushedBlobs ? 'uploaded' : 'unchanged' }, unverified: false, pkg: hashed };
+                return { result: { ...base(hashed), manifestDigest: existing.descriptor.digest, status: pushedBlobs ? 'uploaded' : 'unchanged' }, unverified: false, pkg: hashed, sentAt: 0 };
             }
             if (held) {
                 throw new UploadConflictError(`${artifact}: ${where} already holds a different ${pkg.filename} (sha256 ${held.sha256}, this file ${pkg.sha256}); nothing overwritten - bump the build number`);
@@ -81725,12 +85933,15 @@ async function pushToTag(store, file, input, options) {
             return repository.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size }, { onProgress: (b) => ticker.tick(b), signal: options.signal, likelyMissing });
         }));
         pushedBlobs = true;
-        // Someone changed the tag while we pushed blobs: merge again from what is there now.
-        const before = await repository.resolve(tag);
-        if ((before?.digest ?? undefined) !== existing?.descriptor.digest)
-            continue;
+        if (hashed.size >= TAG_RECHECK_FROM_BYTES) {
+            // Someone changed the tag while we sent a large package: merge again from what is there now.
+            const before = await repository.resolve(tag);
+            if ((before?.digest ?? undefined) !== existing?.descriptor.digest)
+                continue;
+        }
+        const sentAt = performance.now();
         const pushed = await withConcurrentPushRetry(() => repository.pushManifest(built.bytes, MediaType.ImageManifest, tag));
-        return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed };
+        return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed, sentAt };
     }
     throw new PipelineError(`${artifact}: ${where} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
 }
@@ -81760,7 +85971,7 @@ async function upload_uploadOne(store, file, input, options) {
         pkg = outcome.pkg;
         if (!outcome.unverified)
             return outcome.result;
-        await upload_settle(round);
+        await upload_settle(outcome.sentAt, round);
         const kept = await verifyAtTag(store, outcome.pkg, outcome.result);
         if (kept)
             return kept;
@@ -81785,15 +85996,14 @@ function keyedSerializer() {
     };
 }
 async function upload(o) {
-    const opened = openChannel(o.to, o.storeOptions);
+    const concurrency = resolveConcurrency(o.concurrency, 'upload');
+    const opened = openChannel(o.to, o.storeOptions, concurrency);
     // Within one run, files that land under the same tag merge one after the other instead of racing.
     const serialize = keyedSerializer();
     const report = reporter(o.progress, 'upload');
-    const limit = pLimit(o.concurrency ?? DEFAULT_CONCURRENCY);
+    const limit = pLimit(concurrency);
     const artifacts = [];
     const errors = [];
-    // Manifests we wrote, re-read once for the whole batch (not after a pause per package).
-    let unverified = [];
     const step = { sourceUrl: o.sourceUrl, report, signal: o.signal, configs: new upload_ConfigBlobs() };
     const tagKey = (pkg) => `${packageRepository(pkg.subdir, pkg.name)}:${encodeTag(pkg.version, pkg.build)}`;
     const refuse = (file, shown, error) => {
@@ -81801,21 +86011,20 @@ async function upload(o) {
         report(`refused: ${withoutSubject(line, shown, path.basename(file))}`, { artifact: shown });
         errors.push({ file, error: line });
     };
-    const push = async (file, pkg) => {
-        const outcome = await serialize(tagKey(pkg), () => pushToTag(opened.store, file, pkg, step));
-        if (outcome.unverified)
-            unverified.push({ file, pkg: outcome.pkg, result: outcome.result });
-        else
-            finish(outcome.result);
-    };
+    const push = (file, pkg) => serialize(tagKey(pkg), () => pushToTag(opened.store, file, pkg, step));
     const finish = (result) => {
         report(result.status, { artifact: `${result.subdir}/${result.filename}`, bytes: result.size, totalBytes: result.size });
         artifacts.push(result);
     };
-    try {
-        await Promise.all(o.files.map((file) => limit(async () => {
-            const shown = path.basename(file);
-            try {
+    /**
+     * One file: read and push it in a slot, then, holding no slot, wait a moment and read its tag back (a concurrent
+     * upload of the other format may have replaced our manifest; then it is merged again, in a slot). Each package
+     * is read back on its own, right after its own PUT: no package waits for the others.
+     */
+    const one = async (file) => {
+        const shown = path.basename(file);
+        try {
+            let outcome = await limit(async () => {
                 const info = await stat(file);
                 if (!info.isFile())
                     throw new PipelineError(`${file} is not a regular file`);
@@ -81823,37 +86032,30 @@ async function upload(o) {
                 // Metadata only: validate reads the staged package in full before anything is promoted.
                 const pkg = info.size > (o.hashWhileSendingAboveBytes ?? HASH_WHILE_SENDING_ABOVE) ? await readPackageUnhashed(file) : await readPackage(file, { metadataOnly: true });
                 report('uploading', { artifact: `${pkg.subdir}/${pkg.filename}`, totalBytes: pkg.size });
-                await push(file, pkg);
-            }
-            catch (error) {
-                throwIfUnreachable(error);
-                refuse(file, shown, error);
-            }
-        })));
-        for (let round = 0; unverified.length > 0; round++) {
-            const pending = unverified;
-            unverified = [];
-            if (round >= MERGE_ATTEMPTS) {
-                for (const { file, pkg } of pending) {
-                    refuse(file, path.basename(file), new Error(`${pkg.subdir}/${pkg.filename}: its tag kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`));
+                return push(file, pkg);
+            });
+            for (let round = 0; outcome.unverified; round++) {
+                const { pkg } = outcome;
+                if (round + 1 >= MERGE_ATTEMPTS) {
+                    throw new PipelineError(`${pkg.subdir}/${pkg.filename}: its tag kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
                 }
-                break;
+                await upload_settle(outcome.sentAt, round);
+                const kept = await verifyAtTag(opened.store, pkg, outcome.result);
+                if (kept) {
+                    finish(kept);
+                    return;
+                }
+                outcome = await limit(() => push(file, pkg));
             }
-            // A concurrent upload of the other format may have replaced a manifest we wrote; give it a moment to land.
-            await upload_settle(round);
-            await Promise.all(pending.map(({ file, pkg, result }) => limit(async () => {
-                try {
-                    const kept = await verifyAtTag(opened.store, pkg, result);
-                    if (kept)
-                        finish(kept);
-                    else
-                        await push(file, pkg);
-                }
-                catch (error) {
-                    refuse(file, path.basename(file), error);
-                }
-            })));
+            finish(outcome.result);
         }
+        catch (error) {
+            throwIfUnreachable(error);
+            refuse(file, shown, error);
+        }
+    };
+    try {
+        await Promise.all(o.files.map(one));
     }
     finally {
         await opened.release();
@@ -82350,6 +86552,7 @@ function verdict_key_resolveVerdictKey(options, env = process.env) {
 
 
 
+
 async function validate_validateOne(ctx, ref) {
     const artifact = formatArtifactRef(ref);
     const checks = [];
@@ -82512,7 +86715,7 @@ async function validate_validateOne(ctx, ref) {
     return result;
 }
 /** Every artifact failed with the same identity reason: nothing is read, recorded or published. */
-function validate_refusedIdentity(refs, error) {
+function refusedIdentity(refs, error) {
     return refs.map((ref) => ({
         subdir: ref.subdir,
         filename: ref.filename,
@@ -82522,32 +86725,40 @@ function validate_refusedIdentity(refs, error) {
         reason: `${formatArtifactRef(ref)}: ${error.message}`,
     }));
 }
-async function validate(o) {
-    // Overlapping channels, a missing owners checkout, a bad key or label fail here, before anything is opened or written.
+/**
+ * What validate and promote check before anything is opened: the guards (overlapping channels, a missing owners
+ * checkout, a bad verdict key or label throw), then who uploaded. A refused identity token ends the request here:
+ * `refused` holds every artifact failed with the reason, and nothing is read or written.
+ */
+async function validate_admitRequest(o, step) {
     assertSeparateChannels(o.staging, o.production);
     assertOwnersDirectory(o.owners);
     const verdictKey = resolveVerdictKey(o);
     if (o.label !== undefined)
         parseLabel(o.label, 'the promotion label');
-    const report = reporter(o.progress, 'validate');
-    // Who uploaded comes first: a refused identity token stops the request before anything is read or written.
-    let uploader;
+    const report = reporter(o.progress, step);
     try {
-        uploader = await resolveUploader(o);
+        const uploader = await resolveUploader(o);
+        if (uploader)
+            report(`uploader ${describeUploader(uploader)}`);
+        return { report, verdictKey, ...(uploader ? { uploader } : {}) };
     }
     catch (error) {
         if (!(error instanceof IdentityError))
             throw error;
         report(`identity refused: ${error.message}`);
-        return { ok: false, artifacts: validate_refusedIdentity(o.artifacts, error) };
+        return { report, verdictKey, refused: refusedIdentity(o.artifacts, error) };
     }
-    if (uploader)
-        report(`uploader ${describeUploader(uploader)}`);
+}
+async function validate(o) {
+    const { report, verdictKey, uploader, refused } = await validate_admitRequest(o, 'validate');
+    if (refused)
+        return { ok: false, artifacts: refused };
     const staging = openChannel(o.staging, stagingOptions(o));
     const production = openChannel(o.production, productionOptions(o));
     try {
         const ctx = { staging: staging.store, production: production.store, options: o, report, verdictKey, uploader, reader: packageReader() };
-        const limit = pLimit(o.concurrency ?? 8);
+        const limit = pLimit(resolveConcurrency(o.concurrency, 'validate'));
         const artifacts = await Promise.all(o.artifacts.map((ref) => limit(async () => {
             report('validating', { artifact: formatArtifactRef(ref) });
             try {
@@ -82592,12 +86803,13 @@ async function validate(o) {
 
 
 
-
-
-const promote_MERGE_ATTEMPTS = 6;
-/** Groups promoted at once when not told: promotion is round trips, not bytes (blobs are mounted). */
-const promote_DEFAULT_CONCURRENCY = 16;
-const promote_pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const promote_MERGE_ATTEMPTS = ATTEMPTS.merge;
+const promote_pause = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+/**
+ * How long after its PUT was sent a tag is read back: a concurrent promotion of the other format gets that moment
+ * to land (first attempt short, later ones jittered). 20 ms away the PUT's own round trip is most of it.
+ */
+const readBackAt = (sentAt, attempt) => sentAt + (attempt === 0 ? 25 : 50 + Math.floor(Math.random() * 200));
 function failed(ref, status, reason, extra = {}) {
     return {
         subdir: ref.subdir,
@@ -82664,6 +86876,7 @@ async function admit(ctx, ref, where, staged) {
             // Verdicts made before validate compared the staged manifest with the canonical one do not vouch for it.
             !recorded.doc.checks.some((c) => c.name === 'canonical-manifest' && c.ok));
     let verdict;
+    let validatedHere = false;
     if (ctx.options.revalidate || stale || mismatch || recorded.doc.verdict === 'failed') {
         ctx.report(recorded || ctx.options.revalidate
             ? 're-validating'
@@ -82671,6 +86884,7 @@ async function admit(ctx, ref, where, staged) {
                 ? 'validating (no signed verdict yet)'
                 : 'validating (no verdict key: recorded verdicts are not trusted)', { artifact });
         verdict = await validateOne(ctx, ref);
+        validatedHere = true;
     }
     else {
         verdict = {
@@ -82695,7 +86909,7 @@ async function admit(ctx, ref, where, staged) {
         if (!owner.ok)
             return { ok: false, result: failed(ref, 'rejected', `${owner.detail} (${describeUploader(ctx.uploader)})`, verdict) };
     }
-    return { ok: true, pending: { ref, verdict, sha256: layer.sha256 } };
+    return { ok: true, pending: { ref, verdict, sha256: layer.sha256, validatedHere } };
 }
 async function ensureLogged(ctx, ref, where, manifestDigest) {
     ctx.logTags ??= listPromotionTags(ctx.production);
@@ -82721,7 +86935,13 @@ async function ensureLogged(ctx, ref, where, manifestDigest) {
 /** Puts every pending artifact of one tag into production and returns the verified production manifest. */
 async function publishGroup(ctx, where, staged, pending, 
 /** Production at this tag as read a moment ago (saves reading it again for the first attempt). */
-production) {
+production, 
+/**
+ * Read the tag again (a HEAD) right before the copy's PUT: when an artifact was validated in this call, the first
+ * read of production is a download and a package read ago. Otherwise it is two rounds ago (the verdict, the
+ * mounts), and the read-back after the PUT is what catches a concurrent promotion.
+ */
+recheckTag) {
     const stagingRepo = ctx.staging.repository(where.repository);
     const productionRepo = ctx.production.repository(where.repository);
     const wanted = new Map(pending.map((p) => [p.ref.filename, p.sha256]));
@@ -82742,9 +86962,11 @@ production) {
         // The validated (canonical) staged manifest with the channel's own source annotation: staging's is never copied.
         const productionBytes = exact ? withChannelSource(staged.manifest, ctx.options.sourceUrl) : undefined;
         const tagStillFree = async () => {
-            if (await productionRepo.resolve(where.tag))
+            if ((recheckTag || attempt > 0) && (await productionRepo.resolve(where.tag)))
                 throw new TagTakenError(`${productionRepo.display}:${where.tag} appeared meanwhile`);
+            sentAt = performance.now();
         };
+        let sentAt = performance.now();
         if (productionBytes && Buffer.from(productionBytes).equals(Buffer.from(staged.bytes))) {
             // Byte-identical copy by digest: mounts on one registry, streams otherwise.
             const total = staged.view.packages.reduce((sum, p) => sum + p.size, 0);
@@ -82820,6 +87042,7 @@ production) {
                 if (before?.digest !== current?.descriptor.digest)
                     continue;
                 const manifestBytes = bytes;
+                sentAt = performance.now();
                 await withConcurrentPushRetry(() => productionRepo.pushManifest(manifestBytes, MediaType.ImageManifest, where.tag));
             }
             finally {
@@ -82827,7 +87050,7 @@ production) {
             }
         }
         // Verify what production serves now; a concurrent promote of the other format may have replaced it.
-        await promote_pause(attempt === 0 ? 25 : 50 + Math.floor(Math.random() * 200));
+        await promote_pause(readBackAt(sentAt, attempt) - performance.now());
         const after = await fetchPackageManifest(ctx.production, where.repository, where.tag);
         if (after && holdsAll(after.view)) {
             for (const p of after.view.packages) {
@@ -82843,8 +87066,11 @@ production) {
 async function promoteGroup(ctx, where, refs) {
     const results = [];
     const stagingRepo = ctx.staging.repository(where.repository);
-    const staged = await fetchPackageManifest(ctx.staging, where.repository, where.tag);
-    const production = await fetchPackageManifest(ctx.production, where.repository, where.tag);
+    // Both at once: one round, not two.
+    const [staged, production] = await Promise.all([
+        fetchPackageManifest(ctx.staging, where.repository, where.tag),
+        fetchPackageManifest(ctx.production, where.repository, where.tag),
+    ]);
     const pending = [];
     const already = [];
     for (const ref of refs) {
@@ -82889,7 +87115,7 @@ async function promoteGroup(ctx, where, refs) {
                 ctx.report('copying to production', { artifact: formatArtifactRef(p.ref), totalBytes: p.verdict.size });
             // A package name production never had: once it exists, check that anonymous clients can read it.
             const newName = ctx.visibility.enabled && !production && (await ctx.production.repository(where.repository).listTags()).length === 0;
-            const published = await publishGroup(ctx, where, staged, pending, production);
+            const published = await publishGroup(ctx, where, staged, pending, production, pending.some((p) => p.validatedHere));
             productionDigest = published.digest;
             current = published.manifest;
             for (const p of pending)
@@ -82969,28 +87195,12 @@ async function promoteGroup(ctx, where, refs) {
     return results;
 }
 async function promote(o) {
-    // Overlapping channels, a missing owners checkout, a bad key or label fail here, before anything is opened or written.
-    assertSeparateChannels(o.staging, o.production);
-    assertOwnersDirectory(o.owners);
-    const verdictKey = resolveVerdictKey(o);
-    if (o.label !== undefined)
-        parseLabel(o.label, 'the promotion label');
-    const report = reporter(o.progress, 'promote');
-    // Who uploaded comes first: a refused identity token stops the request before anything is read or written.
-    let uploader;
-    try {
-        uploader = await resolveUploader(o);
-    }
-    catch (error) {
-        if (!(error instanceof IdentityError))
-            throw error;
-        report(`identity refused: ${error.message}`);
-        return { ok: false, artifacts: refusedIdentity(o.artifacts, error).map((a) => ({ ...a, status: 'rejected' })) };
-    }
-    if (uploader)
-        report(`uploader ${describeUploader(uploader)}`);
-    const staging = openChannel(o.staging, stagingOptions(o));
-    const production = openChannel(o.production, productionOptions(o));
+    const { report, verdictKey, uploader, refused } = await admitRequest(o, 'promote');
+    if (refused)
+        return { ok: false, artifacts: refused.map((a) => ({ ...a, status: 'rejected' })) };
+    const concurrency = resolveConcurrency(o.concurrency, 'promote');
+    const staging = openChannel(o.staging, stagingOptions(o), concurrency);
+    const production = openChannel(o.production, productionOptions(o), concurrency);
     const visibility = new VisibilityChecker(o.github, o.visibilityCheck);
     const ctx = { staging: staging.store, production: production.store, options: o, report, verdictKey, uploader, reader: packageReader(), streamedBytes: 0, visibility };
     const withUploader = (result) => (uploader ? { ...result, uploader } : result);
@@ -83016,7 +87226,7 @@ async function promote(o) {
         // log is written by every promotion, so it is the one probe (two requests per package repository cost more
         // than the promotion itself); a token scoped to fewer repositories is refused at that artifact's first blob
         // mount, before its tag is written, and reported for that artifact.
-        const limit = pLimit(o.concurrency ?? promote_DEFAULT_CONCURRENCY);
+        const limit = pLimit(concurrency);
         try {
             await promotionLogRepository(production.store).checkPushAccess();
         }
@@ -83369,6 +87579,124 @@ function labels_parseLabelsDocument(value, what) {
     return doc;
 }
 
+;// CONCATENATED MODULE: ./packages/pipeline/src/index/channel-patches.ts
+// The channel's own patch instructions in the registry: repository `<subdir>/patch_instructions.json`, one image
+// manifest per version (tag `YYYY.MM.DD.HH.MM.SS.mmm`) whose single layer is the patch_instructions.json, and
+// `latest` the one reindex applies (after any patches package). `oci-channel mirror` keeps upstream's patched
+// records here, one entry per file, with a read-change-write that never drops another writer's change.
+
+
+
+
+
+
+
+/** The channel's own instructions: repository `<subdir>/patch_instructions.json`, one layer of this type. */
+const PATCH_INSTRUCTIONS_MEDIA_TYPE = 'application/vnd.oci-channel.patch-instructions.v1+json';
+const channel_patches_patchInstructionsRepository = (subdir) => `${subdir}/patch_instructions.json`;
+/** Channel instructions larger than this are refused (conda-forge's biggest subdir is tens of MB). */
+const MAX_CHANNEL_INSTRUCTIONS = (/* unused pure expression or super */ null && (256 << 20));
+/** The instructions a manifest of `<subdir>/patch_instructions.json` holds: its bytes, checked, and parsed. */
+async function channel_patches_readChannelInstructionsAt(repository, digest) {
+    const fetched = await repository.fetchManifest(digest);
+    const manifest = parseJsonObject(fetched.bytes, `${repository.display}:latest`);
+    const layer = (manifest.layers ?? []).find((l) => l?.mediaType === PATCH_INSTRUCTIONS_MEDIA_TYPE);
+    if (!layer)
+        throw new PatchError(`${repository.display}:latest has no ${PATCH_INSTRUCTIONS_MEDIA_TYPE} layer; write it with writeChannelPatchInstructions`);
+    const bytes = Buffer.from(await readSmallBlob(repository, parseDigest(layer.digest), layer.size, MAX_CHANNEL_INSTRUCTIONS));
+    const what = `${repository.display}:latest`;
+    return { bytes, instructions: parsePatchInstructionsJson(bytes, what), what };
+}
+/** The channel's instructions for `subdir` at `latest` and that manifest's digest, or undefined when it has none. */
+async function channel_patches_readChannelPatchInstructions(store, subdir) {
+    const repository = store.repository(channel_patches_patchInstructionsRepository(subdir));
+    const head = await repository.resolve('latest');
+    return head ? { digest: head.digest, instructions: (await channel_patches_readChannelInstructionsAt(repository, head.digest)).instructions } : undefined;
+}
+/**
+ * Stores a channel's own patch instructions for `subdir` (applied by every reindex after any patches package):
+ * one layer of PATCH_INSTRUCTIONS_MEDIA_TYPE in `<subdir>/patch_instructions.json`, tagged `latest` and with the
+ * time. The instructions are checked first; returns the manifest digest.
+ */
+async function writeChannelPatchInstructions(store, subdir, instructions, at = new Date()) {
+    const repository = store.repository(channel_patches_patchInstructionsRepository(subdir));
+    const manifest = await pushInstructionsManifest(repository, subdir, instructions, at);
+    const pushed = await withConcurrentPushRetry(() => repository.pushManifest(manifest, MediaType.ImageManifest, 'latest'));
+    return pushed.digest;
+}
+/** Checks the instructions, pushes their blobs and the manifest under the time tag; returns the manifest bytes. */
+async function pushInstructionsManifest(repository, subdir, instructions, at) {
+    if (!isSubdirName(subdir))
+        throw new PatchError(`${JSON.stringify(subdir)} is not a subdir`);
+    const bytes = instructions instanceof Uint8Array ? instructions : Buffer.from(`${JSON.stringify(instructions)}\n`, 'utf8');
+    if (instructions instanceof Uint8Array)
+        parsePatchInstructionsJson(bytes, `patch instructions for ${subdir}`);
+    else
+        parsePatchInstructions(instructions, `patch instructions for ${subdir}`);
+    if (bytes.byteLength > MAX_CHANNEL_INSTRUCTIONS)
+        throw new PatchError(`patch instructions for ${subdir} are over ${MAX_CHANNEL_INSTRUCTIONS} bytes`);
+    const layer = { mediaType: PATCH_INSTRUCTIONS_MEDIA_TYPE, digest: sha256Digest(bytes), size: bytes.byteLength, annotations: { [TITLE]: 'patch_instructions.json' } };
+    await repository.pushBlob(bytesSource(bytes), { digest: layer.digest, size: layer.size });
+    const empty = new TextEncoder().encode('{}');
+    const config = { mediaType: MediaType.EmptyJson, digest: sha256Digest(empty), size: empty.byteLength };
+    await repository.pushBlob(bytesSource(empty), { digest: config.digest, size: config.size });
+    const manifest = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: PATCH_INSTRUCTIONS_MEDIA_TYPE, config, layers: [layer], annotations: { [CREATED]: at.toISOString() } }));
+    await withConcurrentPushRetry(() => repository.pushManifest(manifest, MediaType.ImageManifest, timestampTag(at)));
+    return manifest;
+}
+/** Read-change-write rounds before an update of the channel's instructions gives up on a `latest` that keeps moving. */
+const UPDATE_ATTEMPTS = 6;
+const channel_patches_sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Same fixes, removals and revocations (the version field aside: absent, 0 and 1 read the same). */
+function sameInstructions(a, b) {
+    const x = a ?? EMPTY_PATCH_INSTRUCTIONS;
+    const y = b ?? EMPTY_PATCH_INSTRUCTIONS;
+    return sameJson(x.packages, y.packages) && sameJson(x['packages.conda'], y['packages.conda']) && sameJson(x.remove, y.remove) && sameJson(x.revoke, y.revoke);
+}
+/**
+ * Changes the channel's own instructions for `subdir`: reads what `latest` holds, applies `update` (a pure
+ * function of the stored instructions, so it can run again over another writer's), and writes the result only
+ * when it differs. Registries have no conditional PUT, so `latest` is checked right before it is moved (someone
+ * moved it since the read: start again from theirs) and once more after a short pause (a writer that moved it
+ * in between is read and folded in again); at most UPDATE_ATTEMPTS rounds. Writers of different subdirs never
+ * meet: each subdir has its own repository. `known`: instructions this process read or wrote at a digest (not
+ * read again while `latest` is still that digest).
+ */
+async function channel_patches_updateChannelPatchInstructions(store, subdir, update, options = {}) {
+    const repository = store.repository(channel_patches_patchInstructionsRepository(subdir));
+    const now = options.now ?? (() => new Date());
+    let known = options.known;
+    let written = false;
+    for (let attempt = 1;; attempt++) {
+        const head = await repository.resolve('latest');
+        let stored;
+        if (head)
+            stored = known?.digest === head.digest ? known.instructions : (await channel_patches_readChannelInstructionsAt(repository, head.digest)).instructions;
+        const next = update(stored);
+        if (sameInstructions(stored, next))
+            return { written, ...(head ? { digest: head.digest, instructions: stored } : {}) };
+        const manifest = await pushInstructionsManifest(repository, subdir, next, now());
+        const checked = Date.now();
+        const before = await repository.resolve('latest');
+        if (before?.digest !== head?.digest) {
+            if (attempt >= UPDATE_ATTEMPTS)
+                break;
+            continue; // another writer moved it since our read: fold into theirs
+        }
+        const ours = await withConcurrentPushRetry(() => repository.pushManifest(manifest, MediaType.ImageManifest, 'latest'));
+        written = true;
+        known = { digest: ours.digest, instructions: next };
+        // Long enough for a writer that checked just before our PUT to have made its own (about two requests).
+        await channel_patches_sleep(Math.max(50, 2 * (Date.now() - checked)) + Math.floor(Math.random() * 100));
+        const after = await repository.resolve('latest');
+        if (after?.digest === ours.digest)
+            return { written, digest: ours.digest, instructions: next };
+        if (attempt >= UPDATE_ATTEMPTS)
+            break;
+    }
+    throw new PipelineError(`${repository.display}:latest kept being moved by other writers while its patch instructions were updated; run again`);
+}
+
 ;// CONCATENATED MODULE: ./packages/pipeline/src/index/patches.ts
 // Where reindex finds repodata patches, in the order they are applied:
 //   1. a patches package: a file, an artifact of the channel (`SUBDIR/FILENAME`), or the newest build of a named
@@ -83376,7 +87704,8 @@ function labels_parseLabelsDocument(value, what) {
 //   2. a directory of `<subdir>/patch_instructions.json` files (small channels keep theirs in their repository);
 //   3. the channel's own instructions in the registry: repository `<subdir>/patch_instructions.json`, tag
 //      `latest` (what `oci-channel mirror` writes to match upstream's patched records).
-// Applying them is @oci-channel/conda's applyPatches; this module only finds, checks and caches them. A package is
+// Applying them is @oci-channel/conda's applyPatches; this module only finds, checks and caches them (the channel's
+// own are kept by channel-patches.ts). A package is
 // checked whole when first read (one bad subdir refuses it) and its members kept in the reindex cache by sha256,
 // so a warm reindex with the same patches downloads nothing.
 
@@ -83393,11 +87722,6 @@ function labels_parseLabelsDocument(value, what) {
 
 
 
-/** The channel's own instructions: repository `<subdir>/patch_instructions.json`, one layer of this type. */
-const PATCH_INSTRUCTIONS_MEDIA_TYPE = 'application/vnd.oci-channel.patch-instructions.v1+json';
-const patchInstructionsRepository = (subdir) => `${subdir}/patch_instructions.json`;
-/** Channel instructions larger than this are refused (conda-forge's biggest subdir is tens of MB). */
-const MAX_CHANNEL_INSTRUCTIONS = (/* unused pure expression or super */ null && (256 << 20));
 const sha256Hex = (bytes) => createHash('sha256').update(bytes).digest('hex');
 /** Finds every source and checks what it holds; throws a PatchError (one line) when a source cannot be used. */
 async function patches_loadPatches(o) {
@@ -83565,46 +87889,13 @@ async function channelInstructions(o, subdir) {
         const bytes = await readFile(file);
         return { key: sha256Hex(bytes), load: async () => parsePatchInstructionsJson(bytes, `${repository.display}:latest (cached)`) };
     }
-    const fetched = await repository.fetchManifest(head.digest);
-    const manifest = parseJsonObject(fetched.bytes, `${repository.display}:latest`);
-    const layer = (manifest.layers ?? []).find((l) => l?.mediaType === PATCH_INSTRUCTIONS_MEDIA_TYPE);
-    if (!layer)
-        throw new PatchError(`${repository.display}:latest has no ${PATCH_INSTRUCTIONS_MEDIA_TYPE} layer; write it with writeChannelPatchInstructions`);
-    const bytes = Buffer.from(await readSmallBlob(repository, parseDigest(layer.digest), layer.size, MAX_CHANNEL_INSTRUCTIONS));
-    const what = `${repository.display}:latest`;
-    parsePatchInstructionsJson(bytes, what);
+    const { bytes, what } = await readChannelInstructionsAt(repository, head.digest);
     if (file) {
         await mkdir(path.dirname(file), { recursive: true });
         await writeFile(`${file}.${process.pid}.tmp`, bytes);
         await rename(`${file}.${process.pid}.tmp`, file);
     }
     return { key: sha256Hex(bytes), load: async () => parsePatchInstructionsJson(bytes, what) };
-}
-/**
- * Stores a channel's own patch instructions for `subdir` (applied by every reindex after any patches package):
- * one layer of PATCH_INSTRUCTIONS_MEDIA_TYPE in `<subdir>/patch_instructions.json`, tagged `latest` and with the
- * time. The instructions are checked first; returns the manifest digest.
- */
-async function writeChannelPatchInstructions(store, subdir, instructions, at = new Date()) {
-    if (!isSubdirName(subdir))
-        throw new PatchError(`${JSON.stringify(subdir)} is not a subdir`);
-    const bytes = instructions instanceof Uint8Array ? instructions : Buffer.from(`${JSON.stringify(instructions)}\n`, 'utf8');
-    if (instructions instanceof Uint8Array)
-        parsePatchInstructionsJson(bytes, `patch instructions for ${subdir}`);
-    else
-        parsePatchInstructions(instructions, `patch instructions for ${subdir}`);
-    if (bytes.byteLength > MAX_CHANNEL_INSTRUCTIONS)
-        throw new PatchError(`patch instructions for ${subdir} are over ${MAX_CHANNEL_INSTRUCTIONS} bytes`);
-    const repository = store.repository(patchInstructionsRepository(subdir));
-    const layer = { mediaType: PATCH_INSTRUCTIONS_MEDIA_TYPE, digest: sha256Digest(bytes), size: bytes.byteLength, annotations: { [TITLE]: 'patch_instructions.json' } };
-    await repository.pushBlob(bytesSource(bytes), { digest: layer.digest, size: layer.size });
-    const empty = new TextEncoder().encode('{}');
-    const config = { mediaType: MediaType.EmptyJson, digest: sha256Digest(empty), size: empty.byteLength };
-    await repository.pushBlob(bytesSource(empty), { digest: config.digest, size: config.size });
-    const manifest = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageManifest, artifactType: PATCH_INSTRUCTIONS_MEDIA_TYPE, config, layers: [layer], annotations: { [CREATED]: at.toISOString() } }));
-    await withConcurrentPushRetry(() => repository.pushManifest(manifest, MediaType.ImageManifest, timestampTag(at)));
-    const pushed = await withConcurrentPushRetry(() => repository.pushManifest(manifest, MediaType.ImageManifest, 'latest'));
-    return pushed.digest;
 }
 
 ;// CONCATENATED MODULE: ./packages/pipeline/src/index/publish.ts
@@ -83828,7 +88119,10 @@ async function read_readPackageEntries(repository, reference) {
         throw new PipelineError(`package manifest ${what} has no conda package layer; it is not a v0 package, remove or re-promote it`);
     if (!layers.indexJson)
         throw new PipelineError(`package manifest ${what} has no info/index.json layer; re-promote the package to rebuild its manifest`);
-    const indexJson = parseJsonObject(await readSmallBlob(repository, parseDigest(layers.indexJson.digest), layers.indexJson.size, MAX_INDEX_JSON), `info/index.json of ${what}`);
+    // index.json carried in the manifest (`data`) saves a blob GET; data that is not exactly its blob is ignored.
+    const indexLayer = layers.indexJson;
+    const inline = typeof indexLayer.data === 'string' && indexLayer.size <= MAX_INDEX_JSON && inlineDataMatches(indexLayer) ? Buffer.from(indexLayer.data, 'base64') : undefined;
+    const indexJson = parseJsonObject(inline ?? (await readSmallBlob(repository, parseDigest(indexLayer.digest), indexLayer.size, MAX_INDEX_JSON)), `info/index.json of ${what}`);
     // buildPackageManifest puts about (with the channeldata flags) and run_exports in annotations; info.tar.gz
     // is read only for manifests without them (other tools, or values too big for an annotation).
     const annotations = layers.annotations;
@@ -84255,8 +88549,9 @@ async function labels_readLabelChange(store, logTag) {
 
 
 
+
 /** Attempts to move `latest` when other reindexes keep replacing it. */
-const LATEST_ATTEMPTS = 6;
+const LATEST_ATTEMPTS = ATTEMPTS.latest;
 function withIndexedTimestamp(pkg, at) {
     if (typeof pkg.record.indexed_timestamp === 'number')
         return pkg;
@@ -84270,7 +88565,7 @@ function checkSubdirs(o) {
         if (!isSubdirName(s))
             throw new OptionsError(`invalid subdir ${JSON.stringify(s)}: use noarch or OS-ARCH such as linux-64`);
         if (!isKnownSubdir(s) && !(o.allowSubdirs ?? []).includes(s)) {
-            throw new OptionsError(`unknown subdir ${JSON.stringify(s)}: conda and rattler know ${KNOWN_SUBDIRS.join(', ')}; check the spelling, or admit a new platform with allowSubdirs (--allow-subdir ${s}); nothing was written`);
+            throw new OptionsError(`unknown subdir ${JSON.stringify(s)}: conda and rattler know ${KNOWN_SUBDIRS.join(', ')}; check the spelling, or admit a new platform with allowSubdirs (--allow-subdir ${s}; the reindex action's allow-subdirs); nothing was written`);
         }
     }
 }
@@ -84280,11 +88575,11 @@ const shardRecord = (keys) => Object.fromEntries([...keys].map(([name, k]) => [n
 async function reindex_reindex(o) {
     const report = reporter(o.progress, 'reindex');
     checkSubdirs(o);
-    const opened = openChannel(o.channel, productionOptions(o));
+    const opened = openChannel(o.channel, productionOptions(o), resolveConcurrency(o.concurrency, 'reindex'));
     const counting = countingStore(opened.store);
     const store = counting.store;
     const now = o.now ?? (() => new Date());
-    const concurrency = o.concurrency ?? 8;
+    const concurrency = resolveConcurrency(o.concurrency, 'reindex');
     const limit = pLimit(concurrency);
     const errors = [];
     // An index repository pushed for the first time may be a new private package (ghcr.io): anonymous clients
@@ -85473,37 +89768,110 @@ function packageNameOfPath(channelPath, owner) {
     return channelPath.startsWith(`${lower}/`) ? channelPath.slice(lower.length + 1) : channelPath;
 }
 
+;// CONCATENATED MODULE: ./packages/pipeline/src/mirror/checkpoint.ts
+
+
+
+class checkpoint_SubdirCheckpoints {
+    #o;
+    #pending = [];
+    #toLog = [];
+    #last = Date.now();
+    #chain = Promise.resolve();
+    /** What this run read or wrote at `latest` last (not read again while `latest` stays there). */
+    #known;
+    /** Not written: the instructions the files compared so far need. */
+    #reported;
+    #patched = 0;
+    #changed = 0;
+    #unrepresentable = [];
+    #failed = false;
+    constructor(options) {
+        this.#o = options;
+    }
+    /** Records compared and files to log once they are covered; a checkpoint starts when one is due. */
+    add(records, toLog) {
+        this.#pending.push(...records);
+        this.#toLog.push(...toLog);
+        if (this.#pending.length >= this.#o.everyFiles || Date.now() - this.#last >= this.#o.everyMs)
+            this.#next(false);
+    }
+    /** The last checkpoint of the subdir; what happened to its patches (undefined: nothing to patch). */
+    async finish() {
+        this.#next(true);
+        await this.#chain;
+        const { subdir, write } = this.#o;
+        const status = !write ? 'not-written' : this.#failed ? 'failed' : this.#changed > 0 ? 'written' : 'unchanged';
+        if (this.#patched === 0 && this.#changed === 0 && this.#unrepresentable.length === 0 && !this.#failed)
+            return undefined;
+        return {
+            subdir,
+            status,
+            patched: this.#patched,
+            changed: this.#changed,
+            ...(write && this.#known ? { records: patchedRecordCount(this.#known.instructions), digest: this.#known.digest } : {}),
+            ...(!write && this.#reported ? { instructions: this.#reported } : {}),
+            unrepresentable: this.#unrepresentable.sort(),
+        };
+    }
+    #next(final) {
+        this.#chain = this.#chain
+            .then(() => this.#checkpoint(final))
+            .catch((error) => {
+            this.#failed = true;
+            this.#o.error(`destination ${this.#o.store.display}: a checkpoint of ${this.#o.subdir} failed (${errorLine(error)}); run mirror again`);
+        });
+    }
+    async #checkpoint(final) {
+        const records = this.#pending;
+        const toLog = this.#toLog;
+        this.#pending = [];
+        this.#toLog = [];
+        this.#last = Date.now();
+        const { store, subdir, removals } = this.#o;
+        const fold = (stored) => upstreamPatch(subdir, records, { ...(stored ? { stored } : {}), ...(removals ? { remove: removals.remove, relisted: removals.listed } : {}) });
+        const count = (patch) => {
+            this.#patched += patch.patched.length;
+            this.#unrepresentable.push(...patch.unrepresentable);
+        };
+        // Removals need one look at the stored list, at the end; otherwise nothing compared, nothing to fold.
+        if (records.length === 0 && !(final && removals))
+            return this.#o.log(toLog);
+        if (!this.#o.write) {
+            const patch = fold(this.#reported);
+            count(patch);
+            this.#reported = patch.instructions;
+            return this.#o.log(toLog);
+        }
+        let last;
+        let blocked;
+        try {
+            const result = await updateChannelPatchInstructions(store, subdir, (stored) => (last = fold(stored)).instructions, this.#known ? { known: this.#known } : {});
+            if (result.digest && result.instructions)
+                this.#known = { digest: result.digest, instructions: result.instructions };
+            if (last)
+                count(last);
+            if (result.written && last)
+                this.#changed += last.changed;
+            const records = result.instructions ? patchedRecordCount(result.instructions) : 0;
+            this.#o.report(`${subdir}: patch instructions ${result.written ? 'updated' : 'unchanged'}, ${records} record(s) patched`);
+        }
+        catch (error) {
+            this.#failed = true;
+            blocked = `its patch instructions could not be stored (${errorLine(error)}); run mirror again`;
+            this.#o.error(`destination ${store.display}: cannot update ${subdir}/patch_instructions.json (${errorLine(error)}); the files it covers are not logged; run mirror again`);
+        }
+        await this.#o.log(toLog, blocked);
+    }
+}
+
 ;// CONCATENATED MODULE: ./packages/pipeline/src/mirror/select.ts
 // Which upstream files a mirror run takes: package name globs and a time cut, and the grouping by v0 tag (the two
 // formats of one build share a manifest, so they are checked and pushed together, one after the other).
 
+
 /** fnmatch-style glob -> RegExp: `*` any run, `?` one character, `[abc]` / `[!abc]` a class; the rest literal. */
-function globToRegExp(glob) {
-    let out = '';
-    for (let i = 0; i < glob.length; i++) {
-        const c = glob[i];
-        if (c === '*')
-            out += '.*';
-        else if (c === '?')
-            out += '.';
-        else if (c === '[') {
-            const end = glob.indexOf(']', i + 2);
-            if (end < 0) {
-                out += '\\[';
-                continue;
-            }
-            let body = glob.slice(i + 1, end);
-            const negate = body.startsWith('!');
-            if (negate)
-                body = body.slice(1);
-            out += `[${negate ? '^' : ''}${body.replace(/[\\\]^]/g, '\\$&')}]`;
-            i = end;
-        }
-        else
-            out += c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
-    }
-    return new RegExp(`^${out}$`);
-}
+const globToRegExp = (/* unused pure expression or super */ null && (fnmatchRegExp));
 /** A name filter from globs (none: every name). */
 function select_nameFilter(globs) {
     if (!globs || globs.length === 0)
@@ -85511,7 +89879,10 @@ function select_nameFilter(globs) {
     const res = globs.map(globToRegExp);
     return (name) => res.some((re) => re.test(name));
 }
-/** Files at or after `since` (by record timestamp); files without one are left out once a cut is given. */
+/**
+ * Files at or after `since` (by record timestamp); files without one are left out once a cut is given. Applies
+ * to the records that cannot be mirrored too, so a time cut reports only its own.
+ */
 function select_sinceFilter(since) {
     if (!since)
         return () => true;
@@ -85581,20 +89952,22 @@ function records_collectFiles(subdir, entries, source, wantName) {
             invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} is not an object` });
             continue;
         }
+        const at = timestampMs(record);
+        // The time filter applies to these too: a record left out by --since is not reported.
+        const when = at !== undefined ? { timestampMs: at } : {};
         if (typeof record.name === 'string' && record.name !== name) {
-            invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} names package ${JSON.stringify(record.name)}, not ${name}` });
+            invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} names package ${JSON.stringify(record.name)}, not ${name}`, ...when });
             continue;
         }
         const { sha256, size, md5 } = record;
         if (typeof sha256 !== 'string' || !records_SHA256_HEX.test(sha256)) {
-            invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} has no sha256, so its bytes cannot be verified; not mirrored` });
+            invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} has no sha256, so its bytes cannot be verified; not mirrored`, ...when });
             continue;
         }
         if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-            invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} has no valid size; not mirrored` });
+            invalid.push({ filename, reason: `upstream's record of ${subdir}/${filename} has no valid size; not mirrored`, ...when });
             continue;
         }
-        const at = timestampMs(record);
         files.push({
             subdir,
             filename,
@@ -85687,7 +90060,7 @@ onBytes) {
                 throw new transfer_RefusedError(error.message);
             throw error;
         }
-        if ( false || got.sha256 !== file.sha256 && false || (file.md5 !== undefined && got.md5 !== file.md5)) {
+        if (got.size !== file.size || got.sha256 !== file.sha256 || (file.md5 !== undefined && got.md5 !== file.md5)) {
             throw new transfer_RefusedError(`upstream sent ${artifact} as ${got.size} bytes with sha256 ${got.sha256}${file.md5 !== undefined ? `, md5 ${got.md5}` : ''}, ` +
                 `but its record says ${file.size} bytes, sha256 ${file.sha256}${file.md5 !== undefined ? `, md5 ${file.md5}` : ''}; refused, nothing pushed for it`);
         }
@@ -85736,13 +90109,14 @@ onBytes) {
 
 
 
+
 /** V8 cannot hold a longer string, so no bigger repodata.json can be parsed whole: shards are the way past it. */
 const http_MAX_REPODATA = (/* unused pure expression or super */ null && (512 * 1024 * 1024));
 const MAX_SHARD_INDEX = (/* unused pure expression or super */ null && (256 * 1024 * 1024));
 const MAX_SHARD = (/* unused pure expression or super */ null && (64 * 1024 * 1024));
 const MAX_CHANNELDATA = (/* unused pure expression or super */ null && (256 * 1024 * 1024));
 /** Attempts per package download: the transport retries until the answer starts, not a body cut mid-way. */
-const PACKAGE_ATTEMPTS = 3;
+const PACKAGE_ATTEMPTS = ATTEMPTS.upstreamPackage;
 /** What #get's undefined looks like to sendAndRead: not 200, so nothing is read. */
 const NOT_THERE = { status: 404 };
 function channelBase(from) {
@@ -85788,7 +90162,7 @@ class HttpUpstream {
     constructor(from, options) {
         this.#base = channelBase(from);
         this.display = this.#base.href;
-        this.#concurrency = options.concurrency ?? 8;
+        this.#concurrency = options.concurrency ?? CONCURRENCY.upstream;
         this.#http = new HttpTransport({ registry: this.#base.host, concurrency: this.#concurrency, timeoutMs: options.timeoutMs ?? 60_000, userAgent: 'oci-channel-mirror' });
     }
     /** GET; undefined for 404/410 (an index format not offered), an UpstreamError for any other failure. */
@@ -85978,10 +90352,10 @@ function http_openHttpUpstream(from, options) {
 }
 
 ;// CONCATENATED MODULE: ./packages/pipeline/src/upstream/oci.ts
-// Another oci-channel location as a mirror's upstream: its index is each subdir's `repodata.json:latest` (what
-// its reindex published), its packages the blobs `sha256:<record sha256>` of `<subdir>/<name>`, verified by
-// the store while they stream. Its subdirs come from its channeldata.json, else the registry catalog.
-
+// Another oci-channel location as a mirror's upstream: its index is each subdir's `repodata.json:latest` as its
+// clients read it (the repodata layer: patched records, the main label), its packages the blobs
+// `sha256:<record sha256>` of `<subdir>/<name>`, verified by the store while they stream. Its subdirs come from
+// its channeldata.json, else the registry catalog.
 
 
 
@@ -85990,6 +90364,8 @@ function http_openHttpUpstream(from, options) {
 
 
 const oci_MAX_CHANNELDATA = (/* unused pure expression or super */ null && (256 * 1024 * 1024));
+/** As for an http(s) upstream: V8 cannot parse a longer string. */
+const oci_MAX_REPODATA = (/* unused pure expression or super */ null && (512 * 1024 * 1024));
 class OciUpstream {
     display;
     #store;
@@ -86030,16 +90406,28 @@ class OciUpstream {
     }
     async readSubdir(subdir, wantName) {
         const repository = this.#store.repository(repodataRepository(subdir));
-        let published;
+        let repodata;
         try {
-            published = await readPublishedRepodata(repository, 'latest', subdir);
+            const fetched = await repository.fetchManifest('latest');
+            const manifest = parseJsonObject(fetched.bytes, `${repository.display}:latest`);
+            const layers = (Array.isArray(manifest.layers) ? manifest.layers : []);
+            // What rattler and libmamba take: the zstd layer, else the plain one (never repodata_from_packages).
+            const zst = layers.find((l) => l?.mediaType === IndexMediaType.RepodataZst);
+            const layer = zst ?? layers.find((l) => l?.mediaType === IndexMediaType.Repodata);
+            if (!layer)
+                throw new UpstreamError(`upstream ${repository.display}:latest has no repodata.json layer`);
+            const bytes = await readSmallBlob(repository, parseDigest(layer.digest), layer.size, oci_MAX_REPODATA);
+            const text = (zst ? zstdDecompress(bytes, oci_MAX_REPODATA) : Buffer.from(bytes)).toString('utf8');
+            repodata = parseRepodata(text, `its repodata.json`);
         }
         catch (error) {
             if (error instanceof NotFoundError)
                 return undefined;
             this.#fail(`reading ${subdir}/repodata.json:latest`, error);
         }
-        const entries = published.entries.map((e) => [e.filename, e.record]);
+        if (repodata.info.subdir !== subdir)
+            throw new UpstreamError(`upstream ${repository.display}:latest says subdir ${JSON.stringify(repodata.info.subdir)}, not ${subdir}; refused`);
+        const entries = packagesOfRepodata(repodata).map((e) => [e.filename, e.record]);
         const { files, invalid } = collectFiles(subdir, entries, (_filename, name) => packageRepository(subdir, name), wantName);
         return { subdir, format: 'oci', files, invalid };
     }
@@ -86084,7 +90472,8 @@ function upstream_openUpstream(from, options = {}) {
 // holds at its v0 tag with the same sha256 is skipped without sending a byte, so a second run transfers only
 // what is new upstream and a killed run resumes where it stopped. Every other file is streamed from upstream,
 // checked against upstream's record before anything is pushed, and pushed with upload's per-package step.
-// Into production (the bootstrap) each file is also recorded in the promotion log, as promote does.
+// Into production (the bootstrap) upstream's patched records are kept as the channel's patch instructions and
+// then each file is recorded in the promotion log, as promote does (mirror/checkpoint.ts).
 
 
 
@@ -86102,15 +90491,16 @@ function upstream_openUpstream(from, options = {}) {
 
 
 
-/** Tags (builds) worked on at once when not told. */
-const mirror_DEFAULT_CONCURRENCY = 8;
-/**
- * indexed_timestamp (CEP 47) says when a channel first indexed a file: the mirror's own reindex sets its own, so
- * upstream's is neither compared nor patched in.
- */
-function withoutIndexTime(record) {
-    const { indexed_timestamp: _at, ...rest } = record;
-    return rest;
+
+
+
+/** Files compared between two checkpoints (instructions stored, then logged), and the longest time between them. */
+const CHECKPOINT_FILES = 2000;
+const CHECKPOINT_MS = (/* unused pure expression or super */ null && (5 * 60 * 1000));
+/** A package record without what a channel stamps on it when it indexes the file. */
+function packageRecordOf(served) {
+    const { indexed_timestamp: _at, ...record } = served;
+    return record;
 }
 async function mirror(o) {
     const report = reporter(o.progress, 'mirror');
@@ -86122,7 +90512,7 @@ async function mirror(o) {
         throw new Error('the --since time is not a valid date; use YYYY-MM-DD or an RFC 3339 time');
     if (typeof o.to === 'string' && o.to.replace(/\/+$/, '') === o.from.replace(/\/+$/, ''))
         throw new Error(`mirror from ${o.from} to itself: give another destination`);
-    const concurrency = o.concurrency ?? mirror_DEFAULT_CONCURRENCY;
+    const concurrency = resolveConcurrency(o.concurrency, 'mirror');
     const upstream = openUpstream(o.from, {
         concurrency,
         ...(o.fromStoreOptions ? { storeOptions: o.fromStoreOptions } : {}),
@@ -86132,11 +90522,14 @@ async function mirror(o) {
     const store = opened.store;
     const progress = new MirrorProgress((line) => report(line));
     const artifacts = [];
+    /** `subdir/filename` -> its entry in artifacts, for files this run mirrored (a failed log entry changes it). */
+    const listedArtifacts = new Map();
     const removedUpstream = [];
     const patches = [];
     const subdirResults = [];
     const errors = [];
     const limit = pLimit(concurrency);
+    const logLimit = pLimit(concurrency);
     const wantName = nameFilter(o.packages);
     const since = sinceFilter(o.since);
     let tmpDir;
@@ -86181,20 +90574,37 @@ async function mirror(o) {
                 errors.push(`upstream ${upstream.display} has no index for ${subdir} (no shards, repodata.json.zst or repodata.json); check the subdir`);
                 continue;
             }
-            const run = { subdir, served: await servedRecords(subdir), patchRecords: [] };
+            const served = await servedRecords(subdir);
+            // What the channel's instructions say now: a file whose package record they turn into upstream's needs no
+            // look (production; elsewhere nothing is stored and every difference is reported). A dry run reads them too.
+            const keepsPatches = o.production === true && o.patches !== false;
+            const write = keepsPatches && !o.dryRun;
+            let known;
+            if (keepsPatches) {
+                try {
+                    known = await readChannelPatchInstructions(store, subdir);
+                }
+                catch (error) {
+                    errors.push(`destination ${store.display}: cannot read ${subdir}/patch_instructions.json:latest (${errorLine(error)}); fix or delete it, then run mirror again`);
+                }
+            }
+            const stored = known?.instructions ?? EMPTY_PATCH_INSTRUCTIONS;
             const selected = listing.files.filter(since);
+            const invalid = listing.invalid.filter(since);
             report(`${subdir}: ${selected.length} files selected from upstream's ${listing.format}`);
-            subdirResults.push({ subdir, format: listing.format, selected: selected.length + listing.invalid.length });
-            for (const bad of listing.invalid) {
+            subdirResults.push({ subdir, format: listing.format, selected: selected.length + invalid.length });
+            for (const bad of invalid) {
                 artifacts.push({ subdir, filename: bad.filename, sha256: '', size: 0, status: 'refused', reason: bad.reason });
                 progress.plan(1, 0);
                 progress.dropped('refused', 0, 0);
             }
-            // What the destination serves that upstream no longer lists (same name filter on both sides).
+            // What the destination holds that upstream no longer lists (same name filter on both sides), unless the
+            // channel's instructions take it out of the index already.
             const listed = new Set([...listing.files.map((f) => f.filename), ...listing.invalid.map((f) => f.filename)]);
+            const takenOut = new Set(stored.remove.flatMap((f) => [f, condaTwin(f)]));
             const removed = [];
-            for (const [filename, record] of run.served) {
-                if (listed.has(filename))
+            for (const [filename, record] of served) {
+                if (listed.has(filename) || takenOut.has(filename))
                     continue;
                 let name = typeof record.name === 'string' ? record.name : undefined;
                 try {
@@ -86211,13 +90621,24 @@ async function mirror(o) {
                 removedUpstream.push({ subdir, filename });
                 report('listed by the destination, no longer by upstream', { artifact: `${subdir}/${filename}` });
             }
+            const checkpoints = new SubdirCheckpoints({
+                store,
+                subdir,
+                write,
+                ...(known ? { known } : {}),
+                ...(o.applyRemovals && write ? { removals: { remove: removed, listed: (filename) => listed.has(filename) } } : {}),
+                everyFiles: o.checkpointFiles ?? CHECKPOINT_FILES,
+                everyMs: CHECKPOINT_MS,
+                report: (line) => report(line),
+                log: logFiles,
+                error: (line) => errors.push(line),
+            });
+            const run = { subdir, served, stored, twins: condaTwinFixes(stored), checkpoints };
             progress.plan(selected.length, selected.reduce((sum, f) => sum + f.size, 0));
             await Promise.all(groupByTag(selected).map((group) => limit(() => mirrorGroup(run, group))));
-            const patch = upstreamPatch(subdir, run.patchRecords, o.applyRemovals ? { remove: removed } : {});
-            const { instructions } = patch;
-            if (Object.keys(instructions.packages).length || Object.keys(instructions['packages.conda']).length || instructions.remove.length || patch.unrepresentable.length) {
+            const patch = await checkpoints.finish();
+            if (patch)
                 patches.push(patch);
-            }
         }
     }
     finally {
@@ -86227,7 +90648,7 @@ async function mirror(o) {
         await upstream.close();
         await opened.release();
     }
-    /** The destination's index of a subdir: what it serves already (nothing when it has none yet). */
+    /** The destination's index of a subdir: every file it holds with its package record (none when it has no index yet). */
     async function servedRecords(subdir) {
         const served = new Map();
         try {
@@ -86244,12 +90665,16 @@ async function mirror(o) {
     function finish(file, status, extra = {}) {
         const artifact = { subdir: file.subdir, filename: file.filename, sha256: file.sha256, size: file.size, status, ...extra };
         artifacts.push(artifact);
+        if (status === 'mirrored')
+            listedArtifacts.set(`${file.subdir}/${file.filename}`, artifact);
         report(extra.reason ? `${status}: ${extra.reason}` : status, { artifact: `${file.subdir}/${file.filename}`, ...(status === 'mirrored' ? { bytes: file.size, totalBytes: file.size } : {}) });
     }
-    /** The files of one build (one tag): skip what is there, transfer the rest one after the other, log, patch. */
+    /** The files of one build (one tag): skip what is there, transfer the rest one after the other, compare. */
     async function mirrorGroup(run, group) {
         const where = `${store.display}/${group.repository}:${group.tag}`;
         const atTag = [];
+        // The package records known so far: from the index for files it holds, from the package for the others.
+        const derived = new Map();
         let recordsDiffer = false;
         for (const file of group.files) {
             const served = run.served.get(file.filename);
@@ -86261,12 +90686,18 @@ async function mirror(o) {
             }
             else {
                 progress.already(file.size);
-                if (!sameJson(withoutIndexTime(file.record), withoutIndexTime(served)))
+                const record = packageRecordOf(served);
+                derived.set(file.filename, record);
+                if (!servesUpstreamRecord(fixedRecord(file.filename, record, run.stored, run.twins), file.record))
                     recordsDiffer = true;
             }
         }
-        if (atTag.length === 0 && !recordsDiffer)
+        if (atTag.length === 0) {
+            // Indexed already: only a record upstream changed (or the instructions do not cover) needs a look.
+            if (recordsDiffer && !o.dryRun)
+                run.checkpoints.add(comparedRecords(group, derived), []);
             return;
+        }
         let existing;
         try {
             existing = await fetchPackageManifest(store, group.repository, group.tag);
@@ -86298,15 +90729,16 @@ async function mirror(o) {
                 finish(file, 'would-mirror', { repository: group.repository, tag: group.tag });
             return;
         }
-        // The package records of the files already there, from the manifest's index.json layer (both formats of the
-        // build at once): a .tar.bz2 patch also touches the .conda of the same stem, so the group is patched whole.
-        const derived = new Map();
-        const present = group.files.filter((f) => existing?.view.packages.some((p) => p.filename === f.filename && p.sha256 === f.sha256));
-        if (existing && present.length > 0) {
+        // The package records of the files at the tag but not indexed yet, from the manifest's index.json layer
+        // (both formats of the build at once): a .tar.bz2 patch also reaches the .conda of the same stem, so the
+        // build is compared whole.
+        if (existing && unindexed.length > 0) {
             try {
                 const read = await readPackageEntries(store.repository(group.repository), existing.descriptor.digest);
+                const wanted = new Set(unindexed.map((f) => f.filename));
                 for (const entry of read.entries)
-                    derived.set(entry.filename, entry.record);
+                    if (wanted.has(entry.filename))
+                        derived.set(entry.filename, entry.record);
             }
             catch (error) {
                 errors.push(`destination ${where}: cannot read its info/index.json for the upstream patch (${errorLine(error)}); run mirror again`);
@@ -86335,34 +90767,65 @@ async function mirror(o) {
                 finish(file, status, { reason: errorLine(error) });
             }
         }
+        // The checkpoint stores what upstream changed in the build's records before it logs its files (into
+        // production, what is there but not indexed yet must be logged for reindex to see it).
+        const toLog = [];
+        if (o.production && manifestDigest) {
+            for (const file of [...unindexed, ...mirrored]) {
+                if (derived.has(file.filename))
+                    toLog.push({ file, repository: group.repository, tag: group.tag, manifestDigest });
+            }
+        }
+        run.checkpoints.add(comparedRecords(group, derived), toLog);
+    }
+    /** Upstream's record and the package's, for each file of the build whose package record is known. */
+    function comparedRecords(group, derived) {
+        const compared = [];
         for (const file of group.files) {
             const record = derived.get(file.filename);
             if (record)
-                run.patchRecords.push({ filename: file.filename, upstream: withoutIndexTime(file.record), derived: record });
+                compared.push({ filename: file.filename, upstream: file.record, derived: record });
         }
-        // Production: what is there but not indexed yet must be in the promotion log for reindex to see it.
-        if (o.production && manifestDigest) {
-            const keys = await logged();
-            for (const file of [...unindexed, ...mirrored]) {
-                const key = fileKey(file.subdir, file.filename);
-                if (keys.has(key))
-                    continue;
-                try {
-                    await appendPromotion(store, { subdir: file.subdir, filename: file.filename, repository: group.repository, tag: group.tag, manifestDigest });
-                    keys.add(key);
-                    report('logged', { artifact: `${file.subdir}/${file.filename}` });
-                }
-                catch (error) {
-                    const reason = `in the destination but its promotion log entry could not be written (${errorLine(error)}); run mirror again`;
-                    const entry = artifacts.find((a) => a.subdir === file.subdir && a.filename === file.filename);
-                    if (entry)
-                        Object.assign(entry, { status: 'failed', reason });
-                    else {
-                        unlogged++;
-                        finish(file, 'failed', { reason });
-                    }
-                }
+        return compared;
+    }
+    /** Records files in the promotion log (production), unless their patch instructions could not be stored. */
+    async function logFiles(items, blocked) {
+        if (!o.production || o.dryRun || items.length === 0)
+            return;
+        let keys;
+        try {
+            keys = await logged();
+        }
+        catch (error) {
+            loggedKeys = undefined;
+            blocked ??= `its promotion log could not be listed (${errorLine(error)}); run mirror again`;
+            keys = new Set();
+        }
+        // As many entries in flight as builds are (a checkpoint can cover thousands of files).
+        await Promise.all(items.map(({ file, repository, tag, manifestDigest }) => logLimit(async () => {
+            const key = fileKey(file.subdir, file.filename);
+            if (keys.has(key))
+                return;
+            if (blocked)
+                return unloggedFile(file, `in the destination but not in its promotion log: ${blocked}`);
+            try {
+                await appendPromotion(store, { subdir: file.subdir, filename: file.filename, repository, tag, manifestDigest });
+                keys.add(key);
+                report('logged', { artifact: `${file.subdir}/${file.filename}` });
             }
+            catch (error) {
+                unloggedFile(file, `in the destination but its promotion log entry could not be written (${errorLine(error)}); run mirror again`);
+            }
+        })));
+    }
+    /** A file in production that reindex will not see yet: it counts as failed (mirrored now, or already there). */
+    function unloggedFile(file, reason) {
+        const entry = listedArtifacts.get(`${file.subdir}/${file.filename}`);
+        if (entry)
+            Object.assign(entry, { status: 'failed', reason });
+        else {
+            unlogged++;
+            finish(file, 'failed', { reason });
         }
     }
     artifacts.sort((a, b) => (a.subdir === b.subdir ? (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0) : a.subdir < b.subdir ? -1 : 1));
@@ -86764,6 +91227,7 @@ function validateConcurrency(concurrency) {
 
 
 
+
 /** Who runs the change when not told: the GitHub actor in a workflow, else the login name. */
 function defaultActor(env = process.env) {
     if (env.GITHUB_ACTOR)
@@ -86815,7 +91279,7 @@ async function label(o) {
     try {
         // Both logs are listed once; each artifact then reads only its own entries (their keys are in the tags).
         const [promotionTags, labelTags] = await Promise.all([promotion_log_listPromotionTags(store), labels_listLabelTags(store)]);
-        const limit = p_limit_pLimit(o.concurrency ?? 8);
+        const limit = p_limit_pLimit(defaults_resolveConcurrency(o.concurrency, 'label'));
         const one = async (ref) => {
             const artifact = artifact_ref_formatArtifactRef(ref);
             const refused = (why) => ({ subdir: ref.subdir, filename: ref.filename, status: 'refused', reason: `${artifact}: ${why}` });
@@ -86868,6 +91332,7 @@ async function label(o) {
 }
 
 ;// CONCATENATED MODULE: ./packages/pipeline/src/index.ts
+
 
 
 
@@ -101059,3740 +105524,6 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-
-/***/ }),
-
-/***/ 2377:
-/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
-
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  v: () => (/* binding */ create)
-});
-
-// UNUSED EXPORTS: hashFiles
-
-// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 16 modules
-var lib_core = __nccwpck_require__(8179);
-// EXTERNAL MODULE: external "fs"
-var external_fs_ = __nccwpck_require__(9896);
-;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-glob-options-helper.js
-
-/**
- * Returns a copy with defaults filled in.
- */
-function getOptions(copy) {
-    const result = {
-        followSymbolicLinks: true,
-        implicitDescendants: true,
-        matchDirectories: true,
-        omitBrokenSymbolicLinks: true,
-        excludeHiddenFiles: false
-    };
-    if (copy) {
-        if (typeof copy.followSymbolicLinks === 'boolean') {
-            result.followSymbolicLinks = copy.followSymbolicLinks;
-            lib_core/* debug */.Yz(`followSymbolicLinks '${result.followSymbolicLinks}'`);
-        }
-        if (typeof copy.implicitDescendants === 'boolean') {
-            result.implicitDescendants = copy.implicitDescendants;
-            lib_core/* debug */.Yz(`implicitDescendants '${result.implicitDescendants}'`);
-        }
-        if (typeof copy.matchDirectories === 'boolean') {
-            result.matchDirectories = copy.matchDirectories;
-            lib_core/* debug */.Yz(`matchDirectories '${result.matchDirectories}'`);
-        }
-        if (typeof copy.omitBrokenSymbolicLinks === 'boolean') {
-            result.omitBrokenSymbolicLinks = copy.omitBrokenSymbolicLinks;
-            lib_core/* debug */.Yz(`omitBrokenSymbolicLinks '${result.omitBrokenSymbolicLinks}'`);
-        }
-        if (typeof copy.excludeHiddenFiles === 'boolean') {
-            result.excludeHiddenFiles = copy.excludeHiddenFiles;
-            lib_core/* debug */.Yz(`excludeHiddenFiles '${result.excludeHiddenFiles}'`);
-        }
-    }
-    return result;
-}
-//# sourceMappingURL=internal-glob-options-helper.js.map
-// EXTERNAL MODULE: external "path"
-var external_path_ = __nccwpck_require__(6928);
-// EXTERNAL MODULE: external "assert"
-var external_assert_ = __nccwpck_require__(2613);
-;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-path-helper.js
-
-
-const IS_WINDOWS = process.platform === 'win32';
-/**
- * Similar to path.dirname except normalizes the path separators and slightly better handling for Windows UNC paths.
- *
- * For example, on Linux/macOS:
- * - `/               => /`
- * - `/hello          => /`
- *
- * For example, on Windows:
- * - `C:\             => C:\`
- * - `C:\hello        => C:\`
- * - `C:              => C:`
- * - `C:hello         => C:`
- * - `\               => \`
- * - `\hello          => \`
- * - `\\hello         => \\hello`
- * - `\\hello\world   => \\hello\world`
- */
-function dirname(p) {
-    // Normalize slashes and trim unnecessary trailing slash
-    p = safeTrimTrailingSeparator(p);
-    // Windows UNC root, e.g. \\hello or \\hello\world
-    if (IS_WINDOWS && /^\\\\[^\\]+(\\[^\\]+)?$/.test(p)) {
-        return p;
-    }
-    // Get dirname
-    let result = external_path_.dirname(p);
-    // Trim trailing slash for Windows UNC root, e.g. \\hello\world\
-    if (IS_WINDOWS && /^\\\\[^\\]+\\[^\\]+\\$/.test(result)) {
-        result = safeTrimTrailingSeparator(result);
-    }
-    return result;
-}
-/**
- * Roots the path if not already rooted. On Windows, relative roots like `\`
- * or `C:` are expanded based on the current working directory.
- */
-function ensureAbsoluteRoot(root, itemPath) {
-    external_assert_(root, `ensureAbsoluteRoot parameter 'root' must not be empty`);
-    external_assert_(itemPath, `ensureAbsoluteRoot parameter 'itemPath' must not be empty`);
-    // Already rooted
-    if (hasAbsoluteRoot(itemPath)) {
-        return itemPath;
-    }
-    // Windows
-    if (IS_WINDOWS) {
-        // Check for itemPath like C: or C:foo
-        if (itemPath.match(/^[A-Z]:[^\\/]|^[A-Z]:$/i)) {
-            let cwd = process.cwd();
-            external_assert_(cwd.match(/^[A-Z]:\\/i), `Expected current directory to start with an absolute drive root. Actual '${cwd}'`);
-            // Drive letter matches cwd? Expand to cwd
-            if (itemPath[0].toUpperCase() === cwd[0].toUpperCase()) {
-                // Drive only, e.g. C:
-                if (itemPath.length === 2) {
-                    // Preserve specified drive letter case (upper or lower)
-                    return `${itemPath[0]}:\\${cwd.substr(3)}`;
-                }
-                // Drive + path, e.g. C:foo
-                else {
-                    if (!cwd.endsWith('\\')) {
-                        cwd += '\\';
-                    }
-                    // Preserve specified drive letter case (upper or lower)
-                    return `${itemPath[0]}:\\${cwd.substr(3)}${itemPath.substr(2)}`;
-                }
-            }
-            // Different drive
-            else {
-                return `${itemPath[0]}:\\${itemPath.substr(2)}`;
-            }
-        }
-        // Check for itemPath like \ or \foo
-        else if (normalizeSeparators(itemPath).match(/^\\$|^\\[^\\]/)) {
-            const cwd = process.cwd();
-            external_assert_(cwd.match(/^[A-Z]:\\/i), `Expected current directory to start with an absolute drive root. Actual '${cwd}'`);
-            return `${cwd[0]}:\\${itemPath.substr(1)}`;
-        }
-    }
-    external_assert_(hasAbsoluteRoot(root), `ensureAbsoluteRoot parameter 'root' must have an absolute root`);
-    // Otherwise ensure root ends with a separator
-    if (root.endsWith('/') || (IS_WINDOWS && root.endsWith('\\'))) {
-        // Intentionally empty
-    }
-    else {
-        // Append separator
-        root += external_path_.sep;
-    }
-    return root + itemPath;
-}
-/**
- * On Linux/macOS, true if path starts with `/`. On Windows, true for paths like:
- * `\\hello\share` and `C:\hello` (and using alternate separator).
- */
-function hasAbsoluteRoot(itemPath) {
-    external_assert_(itemPath, `hasAbsoluteRoot parameter 'itemPath' must not be empty`);
-    // Normalize separators
-    itemPath = normalizeSeparators(itemPath);
-    // Windows
-    if (IS_WINDOWS) {
-        // E.g. \\hello\share or C:\hello
-        return itemPath.startsWith('\\\\') || /^[A-Z]:\\/i.test(itemPath);
-    }
-    // E.g. /hello
-    return itemPath.startsWith('/');
-}
-/**
- * On Linux/macOS, true if path starts with `/`. On Windows, true for paths like:
- * `\`, `\hello`, `\\hello\share`, `C:`, and `C:\hello` (and using alternate separator).
- */
-function hasRoot(itemPath) {
-    external_assert_(itemPath, `isRooted parameter 'itemPath' must not be empty`);
-    // Normalize separators
-    itemPath = normalizeSeparators(itemPath);
-    // Windows
-    if (IS_WINDOWS) {
-        // E.g. \ or \hello or \\hello
-        // E.g. C: or C:\hello
-        return itemPath.startsWith('\\') || /^[A-Z]:/i.test(itemPath);
-    }
-    // E.g. /hello
-    return itemPath.startsWith('/');
-}
-/**
- * Removes redundant slashes and converts `/` to `\` on Windows
- */
-function normalizeSeparators(p) {
-    p = p || '';
-    // Windows
-    if (IS_WINDOWS) {
-        // Convert slashes on Windows
-        p = p.replace(/\//g, '\\');
-        // Remove redundant slashes
-        const isUnc = /^\\\\+[^\\]/.test(p); // e.g. \\hello
-        return (isUnc ? '\\' : '') + p.replace(/\\\\+/g, '\\'); // preserve leading \\ for UNC
-    }
-    // Remove redundant slashes
-    return p.replace(/\/\/+/g, '/');
-}
-/**
- * Normalizes the path separators and trims the trailing separator (when safe).
- * For example, `/foo/ => /foo` but `/ => /`
- */
-function safeTrimTrailingSeparator(p) {
-    // Short-circuit if empty
-    if (!p) {
-        return '';
-    }
-    // Normalize separators
-    p = normalizeSeparators(p);
-    // No trailing slash
-    if (!p.endsWith(external_path_.sep)) {
-        return p;
-    }
-    // Check '/' on Linux/macOS and '\' on Windows
-    if (p === external_path_.sep) {
-        return p;
-    }
-    // On Windows check if drive root. E.g. C:\
-    if (IS_WINDOWS && /^[A-Z]:\\$/i.test(p)) {
-        return p;
-    }
-    // Otherwise trim trailing slash
-    return p.substr(0, p.length - 1);
-}
-//# sourceMappingURL=internal-path-helper.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-match-kind.js
-/**
- * Indicates whether a pattern matches a path
- */
-var MatchKind;
-(function (MatchKind) {
-    /** Not matched */
-    MatchKind[MatchKind["None"] = 0] = "None";
-    /** Matched if the path is a directory */
-    MatchKind[MatchKind["Directory"] = 1] = "Directory";
-    /** Matched if the path is a regular file */
-    MatchKind[MatchKind["File"] = 2] = "File";
-    /** Matched */
-    MatchKind[MatchKind["All"] = 3] = "All";
-})(MatchKind || (MatchKind = {}));
-//# sourceMappingURL=internal-match-kind.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-pattern-helper.js
-
-
-const internal_pattern_helper_IS_WINDOWS = process.platform === 'win32';
-/**
- * Given an array of patterns, returns an array of paths to search.
- * Duplicates and paths under other included paths are filtered out.
- */
-function getSearchPaths(patterns) {
-    // Ignore negate patterns
-    patterns = patterns.filter(x => !x.negate);
-    // Create a map of all search paths
-    const searchPathMap = {};
-    for (const pattern of patterns) {
-        const key = internal_pattern_helper_IS_WINDOWS
-            ? pattern.searchPath.toUpperCase()
-            : pattern.searchPath;
-        searchPathMap[key] = 'candidate';
-    }
-    const result = [];
-    for (const pattern of patterns) {
-        // Check if already included
-        const key = internal_pattern_helper_IS_WINDOWS
-            ? pattern.searchPath.toUpperCase()
-            : pattern.searchPath;
-        if (searchPathMap[key] === 'included') {
-            continue;
-        }
-        // Check for an ancestor search path
-        let foundAncestor = false;
-        let tempKey = key;
-        let parent = dirname(tempKey);
-        while (parent !== tempKey) {
-            if (searchPathMap[parent]) {
-                foundAncestor = true;
-                break;
-            }
-            tempKey = parent;
-            parent = dirname(tempKey);
-        }
-        // Include the search pattern in the result
-        if (!foundAncestor) {
-            result.push(pattern.searchPath);
-            searchPathMap[key] = 'included';
-        }
-    }
-    return result;
-}
-/**
- * Matches the patterns against the path
- */
-function internal_pattern_helper_match(patterns, itemPath) {
-    let result = MatchKind.None;
-    for (const pattern of patterns) {
-        if (pattern.negate) {
-            result &= ~pattern.match(itemPath);
-        }
-        else {
-            result |= pattern.match(itemPath);
-        }
-    }
-    return result;
-}
-/**
- * Checks whether to descend further into the directory
- */
-function internal_pattern_helper_partialMatch(patterns, itemPath) {
-    return patterns.some(x => !x.negate && x.partialMatch(itemPath));
-}
-//# sourceMappingURL=internal-pattern-helper.js.map
-// EXTERNAL MODULE: external "os"
-var external_os_ = __nccwpck_require__(857);
-;// CONCATENATED MODULE: ./node_modules/balanced-match/dist/esm/index.js
-const balanced = (a, b, str) => {
-    const ma = a instanceof RegExp ? maybeMatch(a, str) : a;
-    const mb = b instanceof RegExp ? maybeMatch(b, str) : b;
-    const r = ma !== null && mb != null && range(ma, mb, str);
-    return (r && {
-        start: r[0],
-        end: r[1],
-        pre: str.slice(0, r[0]),
-        body: str.slice(r[0] + ma.length, r[1]),
-        post: str.slice(r[1] + mb.length),
-    });
-};
-const maybeMatch = (reg, str) => {
-    const m = str.match(reg);
-    return m ? m[0] : null;
-};
-const range = (a, b, str) => {
-    let begs, beg, left, right = undefined, result;
-    let ai = str.indexOf(a);
-    let bi = str.indexOf(b, ai + 1);
-    let i = ai;
-    if (ai >= 0 && bi > 0) {
-        if (a === b) {
-            return [ai, bi];
-        }
-        begs = [];
-        left = str.length;
-        while (i >= 0 && !result) {
-            if (i === ai) {
-                begs.push(i);
-                ai = str.indexOf(a, i + 1);
-            }
-            else if (begs.length === 1) {
-                const r = begs.pop();
-                if (r !== undefined)
-                    result = [r, bi];
-            }
-            else {
-                beg = begs.pop();
-                if (beg !== undefined && beg < left) {
-                    left = beg;
-                    right = bi;
-                }
-                bi = str.indexOf(b, i + 1);
-            }
-            i = ai < bi && ai >= 0 ? ai : bi;
-        }
-        if (begs.length && right !== undefined) {
-            result = [left, right];
-        }
-    }
-    return result;
-};
-//# sourceMappingURL=index.js.map
-;// CONCATENATED MODULE: ./node_modules/brace-expansion/dist/esm/index.js
-
-const escSlash = '\0SLASH' + Math.random().toFixed(16) + '\0';
-const escOpen = '\0OPEN' + Math.random().toFixed(16) + '\0';
-const escClose = '\0CLOSE' + Math.random().toFixed(16) + '\0';
-const escComma = '\0COMMA' + Math.random().toFixed(16) + '\0';
-const escPeriod = '\0PERIOD' + Math.random().toFixed(16) + '\0';
-const escSlashPattern = new RegExp(escSlash, 'g');
-const escOpenPattern = new RegExp(escOpen, 'g');
-const escClosePattern = new RegExp(escClose, 'g');
-const escCommaPattern = new RegExp(escComma, 'g');
-const escPeriodPattern = new RegExp(escPeriod, 'g');
-const slashPattern = /\\\\/g;
-const openPattern = /\\{/g;
-const closePattern = /\\}/g;
-const commaPattern = /\\,/g;
-const periodPattern = /\\\./g;
-const EXPANSION_MAX = 100_000;
-// `EXPANSION_MAX` caps the *number* of expansions, but not their length. An
-// input like `'{a,b}'.repeat(1500)` stays under that count - its output is
-// truncated to 100k results - while making every result ~1500 characters
-// long. The result set, and the intermediate arrays built while combining
-// brace sets, then grow large enough to exhaust memory and crash the process
-// (CVE-2026-14257). `EXPANSION_MAX_LENGTH` bounds the total number of
-// characters the accumulator may hold at any point, so memory stays flat no
-// matter how many brace groups are chained. The limit sits well above any
-// realistic expansion (100k results hitting `EXPANSION_MAX` measure ~1M
-// characters) so legitimate input is unaffected.
-const EXPANSION_MAX_LENGTH = 4_000_000;
-// `expand_` recurses once per level of brace *nesting* - both when expanding a
-// set's comma members and when re-wrapping a set whose body is a single part.
-// The CVE-2026-14257 fix made the *tail* iterative (recursion on `m.post`, one
-// level per chained group), which left nesting depth unbounded: about 3,100
-// levels of `{{{...a,b...}}}` - only ~6KB of input - exhausted the native stack
-// and crashed the process. `EXPANSION_MAX_DEPTH` bounds how deep the parser
-// will follow nesting. It sits far above any realistic pattern and well below
-// the depth at which the stack runs out.
-const EXPANSION_MAX_DEPTH = 1_000;
-// Bash keeps a quirk where a brace group followed by a comma set still expands
-// (`{a},b}`). The parser implements it by rewriting the string and restarting
-// the scan, absorbing one `}` per pass. `n` trailing braces therefore cost `n`
-// full passes over a string that itself grows by one `escClose` sentinel each
-// time - quadratic in `n`, with a ~26x constant from the sentinel's length.
-// 128KB of `'{a}' + '}'.repeat(n) + ',z}'` blocked the event loop for 27
-// seconds to produce two results. `EXPANSION_MAX_REWRITES` bounds how many
-// times the scan may restart. Real `{a},b}` input needs a handful.
-const EXPANSION_MAX_REWRITES = 1_000;
-// `EXPANSION_MAX_STEPS` bounds the work one `expand` call does, which `max`,
-// `maxLength` and `maxDepth` don't: nested sets are rescanned at every level
-// and chained groups each rebuild up to `max` results, so 2KB of input could
-// block the event loop for over 30 seconds. Each character scanned, result
-// built and sequence value generated is a step, and each `expand_` call costs
-// `CALL_STEPS` more. Past the budget, the set being expanded and everything
-// after it stay literal. A glob needs a few hundred steps, and nesting all the
-// way to `EXPANSION_MAX_DEPTH` about 4M.
-const EXPANSION_MAX_STEPS = 20_000_000;
-// What one `expand_` call costs on top of what it scans and builds. Setting
-// one up takes about as long as scanning 16 characters, and a set whose
-// results are wrapped to be expanded again makes one call per result, each
-// scanning and building next to nothing: 64KB of
-// `('{{' + ','.repeat(316) + '}{' + ','.repeat(316) + '}}').repeat(n)` made
-// 4M such calls, which spent the budget three times as slowly as anything
-// else.
-const CALL_STEPS = 16;
-function numeric(str) {
-    return !isNaN(str) ? parseInt(str, 10) : str.charCodeAt(0);
-}
-function escapeBraces(str) {
-    return str
-        .replace(slashPattern, escSlash)
-        .replace(openPattern, escOpen)
-        .replace(closePattern, escClose)
-        .replace(commaPattern, escComma)
-        .replace(periodPattern, escPeriod);
-}
-function unescapeBraces(str) {
-    return str
-        .replace(escSlashPattern, '\\')
-        .replace(escOpenPattern, '{')
-        .replace(escClosePattern, '}')
-        .replace(escCommaPattern, ',')
-        .replace(escPeriodPattern, '.');
-}
-// Like `target.push(...items)` but doesn't overflow the stack
-function pushAll(target, items) {
-    for (let i = 0; i < items.length; i++) {
-        target.push(items[i]);
-    }
-}
-// `balanced`, run on `masked` (see `maskUnmatchedOpens`), sliced from `str`
-// and charged for the characters it walks: up to the group's `}`, or the
-// whole string when there is no match or unmatched `{` come first, which
-// `unmatched` then flags for masking. Once a call overdraws the budget, it
-// and every later one return undefined, so the rest stays literal.
-function balancedWithBudget(str, masked, budget) {
-    if (budget.remaining < 0) {
-        return undefined;
-    }
-    const r = range('{', '}', masked);
-    const unmatched = r !== undefined && masked.indexOf('{') < r[0];
-    budget.remaining -= r && !unmatched ? r[1] + 1 : str.length;
-    if (!r || budget.remaining < 0) {
-        return undefined;
-    }
-    return {
-        end: r[1],
-        pre: str.slice(0, r[0]),
-        body: str.slice(r[0] + 1, r[1]),
-        post: str.slice(r[1] + 1),
-        unmatched,
-    };
-}
-// `masked` with every `{` that has no matching `}` swapped for a `\0`, which
-// keeps the length, so a scan of it still lines up with the string it was
-// made from. Such a `{` is literal either way, but `balanced` only learns that
-// one is unmatched by reading to the end of the string, so with one at the
-// head of every group (`'{a,{b,c}'.repeat(n)`) each scan read the rest of the
-// input. That was quadratic, and once the step budget charged for it, it ran
-// out partway through and left the rest literal. A scan of the masked copy
-// stops at the group's `}`. It is one pass, charged as such.
-function maskUnmatchedOpens(masked, budget) {
-    budget.remaining -= masked.length;
-    const open = [];
-    for (let i = 0; i < masked.length; i++) {
-        const c = masked.charCodeAt(i);
-        if (c === 0x7b) {
-            open.push(i);
-        }
-        else if (c === 0x7d && open.length) {
-            open.pop();
-        }
-    }
-    let out = '';
-    let last = 0;
-    for (let i = 0; i < open.length; i++) {
-        const at = open[i];
-        out += masked.slice(last, at) + '\0';
-        last = at + 1;
-    }
-    return out + masked.slice(last);
-}
-// Whether `str` has a `,` not followed by another `,`, with a `}` after it on
-// the same line - what `/,(?!,).*\}/.test(str)` asks, answered in one pass from
-// the end. The regex tries every `,` and backtracks through the rest of its
-// line from each, which is quadratic, and the `{a},b}` rewrite asks again on
-// every pass. Like a scan, it is charged for the whole string and refused if
-// that overdraws the budget.
-function commaSetFollows(str, budget) {
-    budget.remaining -= str.length;
-    if (budget.remaining < 0) {
-        return false;
-    }
-    // Whether a `}` follows the current position before the line ends
-    let close = false;
-    for (let i = str.length - 1; i >= 0; i--) {
-        const c = str.charCodeAt(i);
-        if (c === 0x7d) {
-            close = true;
-        }
-        else if (c === 0x0a || c === 0x0d || c === 0x2028 || c === 0x2029) {
-            // A line terminator, which `.` does not match
-            close = false;
-        }
-        else if (c === 0x2c && close && str.charCodeAt(i + 1) !== 0x2c) {
-            return true;
-        }
-    }
-    return false;
-}
-/**
- * Basically just str.split(","), but handling cases
- * where we have nested braced sections, which should be
- * treated as individual members, like {a,{b,c},d}
- *
- * Returns `undefined` if the step budget runs out before the whole set is
- * split, since splitting what is left on every comma would tear apart the
- * nested sets it still holds.
- */
-function parseCommaParts(str, budget) {
-    const parts = [];
-    // Walk the brace groups iteratively. Recursing on `post` once per group let a
-    // chain of them exhaust the stack - the parsing-side counterpart to
-    // the `expand_` overflow fixed for CVE-2026-14257, and not something `max` or
-    // `maxLength` can bound, since it happens before expansion.
-    //
-    // The part the next chunk continues
-    let carry = '';
-    for (;;) {
-        // A set's body holds no unmatched `{`, so there is nothing to mask.
-        const m = balancedWithBudget(str, str, budget);
-        if (budget.remaining < 0) {
-            return undefined;
-        }
-        if (!m) {
-            const tail = str.split(',');
-            tail[0] = carry + tail[0];
-            pushAll(parts, tail);
-            return parts;
-        }
-        const { pre, body, post } = m;
-        const p = pre.split(',');
-        p[0] = carry + p[0];
-        p[p.length - 1] += '{' + body + '}';
-        if (!post.length) {
-            pushAll(parts, p);
-            return parts;
-        }
-        carry = p.pop();
-        pushAll(parts, p);
-        str = post;
-    }
-}
-// An option that is left out, or that is NaN, gets its default. Every
-// comparison against NaN is false, so a NaN bound would never be reached:
-// `{ maxSteps: NaN }` let 15KB of input block the event loop for 16 seconds,
-// and `{ maxDepth: NaN }` overflowed the stack again (CVE-2026-102278). Pass
-// `Infinity` to lift a bound.
-function bound(value, fallback) {
-    return value === undefined || isNaN(value) ? fallback : value;
-}
-function expand(str, options = {}) {
-    if (!str) {
-        return [];
-    }
-    const max = bound(options.max, EXPANSION_MAX);
-    const maxLength = bound(options.maxLength, EXPANSION_MAX_LENGTH);
-    const maxDepth = bound(options.maxDepth, EXPANSION_MAX_DEPTH);
-    const maxRewrites = bound(options.maxRewrites, EXPANSION_MAX_REWRITES);
-    const maxSteps = bound(options.maxSteps, EXPANSION_MAX_STEPS);
-    // I don't know why Bash 4.3 does this, but it does.
-    // Anything starting with {} will have the first two bytes preserved
-    // but *only* at the top level, so {},a}b will not expand to anything,
-    // but a{},b}c will be expanded to [a}c,abc].
-    // One could argue that this is a bug in Bash, but since the goal of
-    // this module is to match Bash's rules, we escape a leading {}
-    if (str.slice(0, 2) === '{}') {
-        str = '\\{\\}' + str.slice(2);
-    }
-    return expand_(escapeBraces(str), max, maxLength, maxDepth, 0, maxRewrites, { remaining: maxSteps }, true).map(unescapeBraces);
-}
-function embrace(str) {
-    return '{' + str + '}';
-}
-function isPadded(el) {
-    return /^-?0\d/.test(el);
-}
-function lte(i, y) {
-    return i <= y;
-}
-function gte(i, y) {
-    return i >= y;
-}
-// Build `{ acc[a] + pre + values[v] }` for every combination, capping the
-// number of results at `max` and the total number of characters at `maxLength`.
-// This is the one place output grows, so bounding it here keeps the single
-// accumulator - and therefore memory - flat regardless of how many brace groups
-// are combined (CVE-2026-14257). Each result built is a step, since `max` and
-// `maxLength` bound one combination, not how many brace groups are combined.
-function combine(acc, pre, values, max, maxLength, dropEmpties, budget) {
-    const out = [];
-    let length = 0;
-    // Bash drops empty results at the top level, and they don't count against
-    // `max`, so `max` bounds the number of *kept* results. Only an empty
-    // `acc[a] + pre` can make one, so for those the empty values are skipped
-    // without being visited. Visiting them one at a time let a set of empties
-    // cost `acc.length * values.length` while keeping nothing.
-    let nonEmpty;
-    outer: for (let a = 0; a < acc.length; a++) {
-        const prefix = acc[a] + pre;
-        let vs = values;
-        if (dropEmpties && !prefix) {
-            if (!nonEmpty)
-                nonEmpty = values.filter(v => v);
-            vs = nonEmpty;
-        }
-        for (let v = 0; v < vs.length; v++) {
-            if (out.length >= max)
-                break outer;
-            const expansion = prefix + vs[v];
-            if (length + expansion.length > maxLength)
-                break outer;
-            out.push(expansion);
-            length += expansion.length;
-        }
-    }
-    budget.remaining -= out.length;
-    return out;
-}
-// The expansion values of a single numeric (`1..5`) or alphabetic (`a..e..2`)
-// sequence body, or `undefined` if the step budget runs out generating them.
-function expandSequence(body, isAlphaSequence, max, maxLength, budget) {
-    const n = body.split(/\.\./);
-    const N = [];
-    // A sequence body always splits into two or three parts, but the compiler
-    // can't know that.
-    /* c8 ignore start */
-    if (n[0] === undefined || n[1] === undefined) {
-        return N;
-    }
-    /* c8 ignore stop */
-    const x = numeric(n[0]);
-    const y = numeric(n[1]);
-    const width = Math.max(n[0].length, n[1].length);
-    let incr = n.length === 3 && n[2] !== undefined ?
-        Math.max(Math.abs(numeric(n[2])), 1)
-        : 1;
-    let test = lte;
-    const reverse = y < x;
-    if (reverse) {
-        incr *= -1;
-        test = gte;
-    }
-    const pad = n.some(isPadded);
-    // A padded value is built a character at a time to `width`, which the input
-    // sets, so it costs one step per character: 64KB of
-    // `('{' + '0'.repeat(100) + '..99999}').repeat(n)` took 7 seconds charged
-    // one step per value.
-    const cost = pad ? width : 1;
-    let length = 0;
-    for (let i = x; test(i, y) && N.length < max; i += incr) {
-        // Each value is a step. `max` and `maxLength` bound one sequence, but a
-        // chain of them still generated up to `max` values each, however few
-        // combining could keep.
-        budget.remaining -= cost;
-        if (budget.remaining < 0) {
-            return undefined;
-        }
-        let c;
-        if (isAlphaSequence) {
-            c = String.fromCharCode(i);
-            if (c === '\\') {
-                c = '';
-            }
-        }
-        else {
-            c = String(i);
-            if (pad) {
-                const need = width - c.length;
-                if (need > 0) {
-                    const z = new Array(need + 1).join('0');
-                    if (i < 0) {
-                        c = '-' + z + c.slice(1);
-                    }
-                    else {
-                        c = z + c;
-                    }
-                }
-            }
-        }
-        if (length + c.length > maxLength)
-            break;
-        N.push(c);
-        length += c.length;
-    }
-    return N;
-}
-function expand_(str, max, maxLength, maxDepth, depth, maxRewrites, budget, isTop) {
-    // An overdraft here makes the first scan refuse, so `str` stays literal.
-    budget.remaining -= CALL_STEPS;
-    // Too deeply nested to keep following: treat the rest as literal, the same
-    // way a group that cannot expand is already handled. Truncating rather than
-    // throwing keeps `expand` total, matching `max` and `maxLength`.
-    if (depth > maxDepth) {
-        return [str];
-    }
-    // Consume the string's top-level brace groups left to right, threading a
-    // running set of combined prefixes (`acc`). Expanding the tail iteratively -
-    // rather than recursing on `m.post` once per group - keeps the native stack
-    // depth constant, so deeply chained input (`'{a,b}'.repeat(3000)`) can no
-    // longer overflow the stack, and leaves a single accumulator whose size
-    // `maxLength` bounds directly (CVE-2026-14257).
-    let acc = [''];
-    // Bash drops empty results, but only when the *first* top-level group is a
-    // comma set - a sequence like `{a..\}` may legitimately yield ''. The drop
-    // is on the final strings, so it is applied to whichever `combine` produces
-    // them (the one with no brace set left in the tail).
-    // How many times the `{a},b}` rewrite below has restarted the scan. Each pass
-    // re-reads the whole string, so leaving this unbounded is quadratic.
-    let rewrites = 0;
-    let dropEmpties = false;
-    let firstGroup = true;
-    // `str` with its unmatched `{` masked, once a scan has run into them
-    let masked = str;
-    for (;;) {
-        const m = balancedWithBudget(str, masked, budget);
-        // No brace set left, or no step budget left to look for one: the rest of
-        // the string is literal.
-        if (!m) {
-            return combine(acc, str, [''], max, maxLength, dropEmpties, budget);
-        }
-        if (m.unmatched) {
-            masked = maskUnmatchedOpens(masked, budget);
-        }
-        // no need to expand pre, since it is guaranteed to be free of brace-sets
-        const pre = m.pre;
-        // This set and the rest of the string, literal: for a set that cannot
-        // expand, and for one the step budget runs out on. Once it is overdrawn,
-        // every set still being expanded, at every level, stays literal like this -
-        // otherwise each level above would go on combining, and wrapping and
-        // expanding again, results the budget was too small for.
-        const literal = () => combine(acc, pre + '{' + m.body + '}' + m.post, [''], max, maxLength, dropEmpties, budget);
-        if (/\$$/.test(pre)) {
-            acc = combine(acc, pre + '{' + m.body + '}', [''], max, maxLength, dropEmpties && !m.post.length, budget);
-            firstGroup = false;
-            if (!m.post.length)
-                break;
-            str = m.post;
-            masked = masked.slice(m.end + 1);
-            continue;
-        }
-        const isNumericSequence = /^-?\d+\.\.-?\d+(?:\.\.-?\d+)?$/.test(m.body);
-        const isAlphaSequence = /^[a-zA-Z]\.\.[a-zA-Z](?:\.\.-?\d+)?$/.test(m.body);
-        const isSequence = isNumericSequence || isAlphaSequence;
-        const isOptions = m.body.indexOf(',') >= 0;
-        if (!isSequence && !isOptions) {
-            // {a},b}
-            if (rewrites < maxRewrites && commaSetFollows(m.post, budget)) {
-                rewrites++;
-                str = m.pre + '{' + m.body + escClose + m.post;
-                // Taking a `}` away never gives an unmatched `{` a partner, so what
-                // is masked stays unmatched. The `{` it closed can be left without
-                // one, and the next scan masks it.
-                masked =
-                    masked.slice(0, m.end) + escClose + masked.slice(m.end + 1);
-                isTop = true;
-                continue;
-            }
-            // Nothing here expands, so the whole remaining string is literal.
-            return literal();
-        }
-        if (firstGroup) {
-            dropEmpties = isTop && !isSequence;
-            firstGroup = false;
-        }
-        let values;
-        if (isSequence) {
-            values = expandSequence(m.body, isAlphaSequence, max, maxLength, budget);
-            if (!values) {
-                return literal();
-            }
-        }
-        else {
-            let n = parseCommaParts(m.body, budget);
-            // The step budget ran out partway through the set.
-            if (!n) {
-                return literal();
-            }
-            if (n.length === 1 && n[0] !== undefined) {
-                // x{{a,b}}y ==> x{a}y x{b}y
-                n = expand_(n[0], max, maxLength, maxDepth, depth + 1, maxRewrites, budget, false).map(embrace);
-                // The step budget ran out expanding the set's only part.
-                if (budget.remaining < 0) {
-                    return literal();
-                }
-                //XXX is this necessary? Can't seem to hit it in tests.
-                /* c8 ignore start */
-                if (n.length === 1) {
-                    const next = combine(acc, pre + n[0], [''], max, maxLength, dropEmpties && !m.post.length, budget);
-                    if (budget.remaining < 0) {
-                        return literal();
-                    }
-                    acc = next;
-                    if (!m.post.length)
-                        break;
-                    str = m.post;
-                    masked = masked.slice(m.end + 1);
-                    continue;
-                }
-                /* c8 ignore stop */
-            }
-            // Values that `combine` is going to drop as empty produce no result, so
-            // they must not count against `max` - otherwise `{a,,b}` with `max: 2`
-            // would stop at `['a', '']` and yield one result instead of two. Skipping
-            // them outright keeps `values` bounded while leaving `max` a bound on
-            // *kept* results.
-            let dropsEmpties = dropEmpties && !m.post.length && !pre;
-            for (let d = 0; dropsEmpties && d < acc.length; d++) {
-                if (acc[d]) {
-                    dropsEmpties = false;
-                }
-            }
-            values = [];
-            let valuesLength = 0;
-            outer: for (let j = 0; j < n.length; j++) {
-                const expanded = expand_(n[j], max, maxLength, maxDepth, depth + 1, maxRewrites, budget, false);
-                // The step budget ran out expanding a member.
-                if (budget.remaining < 0) {
-                    return literal();
-                }
-                for (let k = 0; k < expanded.length; k++) {
-                    const v = expanded[k];
-                    if (dropsEmpties && !v)
-                        continue;
-                    if (values.length >= max ||
-                        valuesLength + v.length > maxLength) {
-                        break outer;
-                    }
-                    values.push(v);
-                    valuesLength += v.length;
-                }
-            }
-        }
-        const next = combine(acc, pre, values, max, maxLength, dropEmpties && !m.post.length, budget);
-        // The step budget ran out combining the set's values in.
-        if (budget.remaining < 0) {
-            return literal();
-        }
-        acc = next;
-        if (!m.post.length)
-            break;
-        str = m.post;
-        masked = masked.slice(m.end + 1);
-    }
-    return acc;
-}
-//# sourceMappingURL=index.js.map
-;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/assert-valid-pattern.js
-const MAX_PATTERN_LENGTH = 1024 * 64;
-const assertValidPattern = (pattern) => {
-    if (typeof pattern !== 'string') {
-        throw new TypeError('invalid pattern');
-    }
-    if (pattern.length > MAX_PATTERN_LENGTH) {
-        throw new TypeError('pattern is too long');
-    }
-};
-//# sourceMappingURL=assert-valid-pattern.js.map
-;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/brace-expressions.js
-// translate the various posix character classes into unicode properties
-// this works across all unicode locales
-// { <posix class>: [<translation>, /u flag required, negated]
-const posixClasses = {
-    '[:alnum:]': ['\\p{L}\\p{Nl}\\p{Nd}', true],
-    '[:alpha:]': ['\\p{L}\\p{Nl}', true],
-    '[:ascii:]': ['\\x' + '00-\\x' + '7f', false],
-    '[:blank:]': ['\\p{Zs}\\t', true],
-    '[:cntrl:]': ['\\p{Cc}', true],
-    '[:digit:]': ['\\p{Nd}', true],
-    '[:graph:]': ['\\p{Z}\\p{C}', true, true],
-    '[:lower:]': ['\\p{Ll}', true],
-    '[:print:]': ['\\p{C}', true],
-    '[:punct:]': ['\\p{P}', true],
-    '[:space:]': ['\\p{Z}\\t\\r\\n\\v\\f', true],
-    '[:upper:]': ['\\p{Lu}', true],
-    '[:word:]': ['\\p{L}\\p{Nl}\\p{Nd}\\p{Pc}', true],
-    '[:xdigit:]': ['A-Fa-f0-9', false],
-};
-// only need to escape a few things inside of brace expressions
-// escapes: [ \ ] -
-const braceEscape = (s) => s.replace(/[[\]\\-]/g, '\\$&');
-// escape all regexp magic characters
-const regexpEscape = (s) => s.replace(/[-[\]{}()*+?.,\\^$|#\s]/g, '\\$&');
-// everything has already been escaped, we just have to join
-const rangesToString = (ranges) => ranges.join('');
-// takes a glob string at a posix brace expression, and returns
-// an equivalent regular expression source, and boolean indicating
-// whether the /u flag needs to be applied, and the number of chars
-// consumed to parse the character class.
-// This also removes out of order ranges, and returns ($.) if the
-// entire class just no good.
-const parseClass = (glob, position) => {
-    const pos = position;
-    /* c8 ignore start */
-    if (glob.charAt(pos) !== '[') {
-        throw new Error('not in a brace expression');
-    }
-    /* c8 ignore stop */
-    const ranges = [];
-    const negs = [];
-    let i = pos + 1;
-    let sawStart = false;
-    let uflag = false;
-    let escaping = false;
-    let negate = false;
-    let endPos = pos;
-    let rangeStart = '';
-    WHILE: while (i < glob.length) {
-        const c = glob.charAt(i);
-        if ((c === '!' || c === '^') && i === pos + 1) {
-            negate = true;
-            i++;
-            continue;
-        }
-        if (c === ']' && sawStart && !escaping) {
-            endPos = i + 1;
-            break;
-        }
-        sawStart = true;
-        if (c === '\\') {
-            if (!escaping) {
-                escaping = true;
-                i++;
-                continue;
-            }
-            // escaped \ char, fall through and treat like normal char
-        }
-        if (c === '[' && !escaping) {
-            // either a posix class, a collation equivalent, or just a [
-            for (const [cls, [unip, u, neg]] of Object.entries(posixClasses)) {
-                if (glob.startsWith(cls, i)) {
-                    // invalid, [a-[] is fine, but not [a-[:alpha]]
-                    if (rangeStart) {
-                        return ['$.', false, glob.length - pos, true];
-                    }
-                    i += cls.length;
-                    if (neg)
-                        negs.push(unip);
-                    else
-                        ranges.push(unip);
-                    uflag = uflag || u;
-                    continue WHILE;
-                }
-            }
-        }
-        // now it's just a normal character, effectively
-        escaping = false;
-        if (rangeStart) {
-            // throw this range away if it's not valid, but others
-            // can still match.
-            if (c > rangeStart) {
-                ranges.push(braceEscape(rangeStart) + '-' + braceEscape(c));
-            }
-            else if (c === rangeStart) {
-                ranges.push(braceEscape(c));
-            }
-            rangeStart = '';
-            i++;
-            continue;
-        }
-        // now might be the start of a range.
-        // can be either c-d or c-] or c<more...>] or c] at this point
-        if (glob.startsWith('-]', i + 1)) {
-            ranges.push(braceEscape(c + '-'));
-            i += 2;
-            continue;
-        }
-        if (glob.startsWith('-', i + 1)) {
-            rangeStart = c;
-            i += 2;
-            continue;
-        }
-        // not the start of a range, just a single character
-        ranges.push(braceEscape(c));
-        i++;
-    }
-    if (endPos < i) {
-        // didn't see the end of the class, not a valid class,
-        // but might still be valid as a literal match.
-        return ['', false, 0, false];
-    }
-    // if we got no ranges and no negates, then we have a range that
-    // cannot possibly match anything, and that poisons the whole glob
-    if (!ranges.length && !negs.length) {
-        return ['$.', false, glob.length - pos, true];
-    }
-    // if we got one positive range, and it's a single character, then that's
-    // not actually a magic pattern, it's just that one literal character.
-    // we should not treat that as "magic", we should just return the literal
-    // character. [_] is a perfectly valid way to escape glob magic chars.
-    if (negs.length === 0 &&
-        ranges.length === 1 &&
-        /^\\?.$/.test(ranges[0]) &&
-        !negate) {
-        const r = ranges[0].length === 2 ? ranges[0].slice(-1) : ranges[0];
-        return [regexpEscape(r), false, endPos - pos, false];
-    }
-    const sranges = '[' + (negate ? '^' : '') + rangesToString(ranges) + ']';
-    const snegs = '[' + (negate ? '' : '^') + rangesToString(negs) + ']';
-    const comb = ranges.length && negs.length ? '(' + sranges + '|' + snegs + ')'
-        : ranges.length ? sranges
-            : snegs;
-    return [comb, uflag, endPos - pos, true];
-};
-//# sourceMappingURL=brace-expressions.js.map
-;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/unescape.js
-/**
- * Un-escape a string that has been escaped with {@link escape}.
- *
- * If the {@link MinimatchOptions.windowsPathsNoEscape} option is used, then
- * square-bracket escapes are removed, but not backslash escapes.
- *
- * For example, it will turn the string `'[*]'` into `*`, but it will not
- * turn `'\\*'` into `'*'`, because `\` is a path separator in
- * `windowsPathsNoEscape` mode.
- *
- * When `windowsPathsNoEscape` is not set, then both square-bracket escapes and
- * backslash escapes are removed.
- *
- * Slashes (and backslashes in `windowsPathsNoEscape` mode) cannot be escaped
- * or unescaped.
- *
- * When `magicalBraces` is not set, escapes of braces (`{` and `}`) will not be
- * unescaped.
- */
-const unescape_unescape = (s, { windowsPathsNoEscape = false, magicalBraces = true, } = {}) => {
-    if (magicalBraces) {
-        return windowsPathsNoEscape ?
-            s.replace(/\[([^/\\])\]/g, '$1')
-            : s
-                .replace(/((?!\\).|^)\[([^/\\])\]/g, '$1$2')
-                .replace(/\\([^/])/g, '$1');
-    }
-    return windowsPathsNoEscape ?
-        s.replace(/\[([^/\\{}])\]/g, '$1')
-        : s
-            .replace(/((?!\\).|^)\[([^/\\{}])\]/g, '$1$2')
-            .replace(/\\([^/{}])/g, '$1');
-};
-//# sourceMappingURL=unescape.js.map
-;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/ast.js
-// parse a single path portion
-var _a;
-
-
-const types = new Set(['!', '?', '+', '*', '@']);
-const isExtglobType = (c) => types.has(c);
-const isExtglobAST = (c) => isExtglobType(c.type);
-// Map of which extglob types can adopt the children of a nested extglob
-//
-// anything but ! can adopt a matching type:
-// +(a|+(b|c)|d) => +(a|b|c|d)
-// *(a|*(b|c)|d) => *(a|b|c|d)
-// @(a|@(b|c)|d) => @(a|b|c|d)
-// ?(a|?(b|c)|d) => ?(a|b|c|d)
-//
-// * can adopt anything, because 0 or repetition is allowed
-// *(a|?(b|c)|d) => *(a|b|c|d)
-// *(a|+(b|c)|d) => *(a|b|c|d)
-// *(a|@(b|c)|d) => *(a|b|c|d)
-//
-// + can adopt @, because 1 or repetition is allowed
-// +(a|@(b|c)|d) => +(a|b|c|d)
-//
-// + and @ CANNOT adopt *, because 0 would be allowed
-// +(a|*(b|c)|d) => would match "", on *(b|c)
-// @(a|*(b|c)|d) => would match "", on *(b|c)
-//
-// + and @ CANNOT adopt ?, because 0 would be allowed
-// +(a|?(b|c)|d) => would match "", on ?(b|c)
-// @(a|?(b|c)|d) => would match "", on ?(b|c)
-//
-// ? can adopt @, because 0 or 1 is allowed
-// ?(a|@(b|c)|d) => ?(a|b|c|d)
-//
-// ? and @ CANNOT adopt * or +, because >1 would be allowed
-// ?(a|*(b|c)|d) => would match bbb on *(b|c)
-// @(a|*(b|c)|d) => would match bbb on *(b|c)
-// ?(a|+(b|c)|d) => would match bbb on +(b|c)
-// @(a|+(b|c)|d) => would match bbb on +(b|c)
-//
-// ! CANNOT adopt ! (nothing else can either)
-// !(a|!(b|c)|d) => !(a|b|c|d) would fail to match on b (not not b|c)
-//
-// ! can adopt @
-// !(a|@(b|c)|d) => !(a|b|c|d)
-//
-// ! CANNOT adopt *
-// !(a|*(b|c)|d) => !(a|b|c|d) would match on bbb, not allowed
-//
-// ! CANNOT adopt +
-// !(a|+(b|c)|d) => !(a|b|c|d) would match on bbb, not allowed
-//
-// ! CANNOT adopt ?
-// x!(a|?(b|c)|d) => x!(a|b|c|d) would fail to match "x"
-const adoptionMap = new Map([
-    ['!', ['@']],
-    ['?', ['?', '@']],
-    ['@', ['@']],
-    ['*', ['*', '+', '?', '@']],
-    ['+', ['+', '@']],
-]);
-// nested extglobs that can be adopted in, but with the addition of
-// a blank '' element.
-const adoptionWithSpaceMap = new Map([
-    ['!', ['?']],
-    ['@', ['?']],
-    ['+', ['?', '*']],
-]);
-// union of the previous two maps
-const adoptionAnyMap = new Map([
-    ['!', ['?', '@']],
-    ['?', ['?', '@']],
-    ['@', ['?', '@']],
-    ['*', ['*', '+', '?', '@']],
-    ['+', ['+', '@', '?', '*']],
-]);
-// Extglobs that can take over their parent if they are the only child
-// the key is parent, value maps child to resulting extglob parent type
-// '@' is omitted because it's a special case. An `@` extglob with a single
-// member can always be usurped by that subpattern.
-const usurpMap = new Map([
-    ['!', new Map([['!', '@']])],
-    [
-        '?',
-        new Map([
-            ['*', '*'],
-            ['+', '*'],
-        ]),
-    ],
-    [
-        '@',
-        new Map([
-            ['!', '!'],
-            ['?', '?'],
-            ['@', '@'],
-            ['*', '*'],
-            ['+', '+'],
-        ]),
-    ],
-    [
-        '+',
-        new Map([
-            ['?', '*'],
-            ['*', '*'],
-        ]),
-    ],
-]);
-// Patterns that get prepended to bind to the start of either the
-// entire string, or just a single path portion, to prevent dots
-// and/or traversal patterns, when needed.
-// Exts don't need the ^ or / bit, because the root binds that already.
-const startNoTraversal = '(?!(?:^|/)\\.\\.?(?:$|/))';
-const startNoDot = '(?!\\.)';
-// characters that indicate a start of pattern needs the "no dots" bit,
-// because a dot *might* be matched. ( is not in the list, because in
-// the case of a child extglob, it will handle the prevention itself.
-const addPatternStart = new Set(['[', '.']);
-// cases where traversal is A-OK, no dot prevention needed
-const justDots = new Set(['..', '.']);
-const reSpecials = new Set('().*{}+?[]^$\\!');
-const regExpEscape = (s) => s.replace(/[-[\]{}()*+?.,\\^$|#\s]/g, '\\$&');
-// any single thing other than /
-const qmark = '[^/]';
-// * => any number of characters
-const star = qmark + '*?';
-// use + when we need to ensure that *something* matches, because the * is
-// the only thing in the path portion.
-const starNoEmpty = qmark + '+?';
-// remove the \ chars that we added if we end up doing a nonmagic compare
-// const deslash = (s: string) => s.replace(/\\(.)/g, '$1')
-let ID = 0;
-class AST {
-    type;
-    #root;
-    #hasMagic;
-    #uflag = false;
-    #parts = [];
-    #parent;
-    #parentIndex;
-    #negs;
-    #filledNegs = false;
-    #options;
-    #toString;
-    // set to true if it's an extglob with no children
-    // (which really means one child of '')
-    #emptyExt = false;
-    id = ++ID;
-    get depth() {
-        return (this.#parent?.depth ?? -1) + 1;
-    }
-    [Symbol.for('nodejs.util.inspect.custom')]() {
-        return {
-            '@@type': 'AST',
-            id: this.id,
-            type: this.type,
-            root: this.#root.id,
-            parent: this.#parent?.id,
-            depth: this.depth,
-            partsLength: this.#parts.length,
-            parts: this.#parts,
-        };
-    }
-    constructor(type, parent, options = {}) {
-        this.type = type;
-        // extglobs are inherently magical
-        if (type)
-            this.#hasMagic = true;
-        this.#parent = parent;
-        this.#root = this.#parent ? this.#parent.#root : this;
-        this.#options = this.#root === this ? options : this.#root.#options;
-        this.#negs = this.#root === this ? [] : this.#root.#negs;
-        if (type === '!' && !this.#root.#filledNegs)
-            this.#negs.push(this);
-        this.#parentIndex = this.#parent ? this.#parent.#parts.length : 0;
-    }
-    get hasMagic() {
-        /* c8 ignore start */
-        if (this.#hasMagic !== undefined)
-            return this.#hasMagic;
-        /* c8 ignore stop */
-        for (const p of this.#parts) {
-            if (typeof p === 'string')
-                continue;
-            if (p.type || p.hasMagic)
-                return (this.#hasMagic = true);
-        }
-        // note: will be undefined until we generate the regexp src and find out
-        return this.#hasMagic;
-    }
-    // reconstructs the pattern
-    toString() {
-        return (this.#toString !== undefined ? this.#toString
-            : !this.type ?
-                (this.#toString = this.#parts.map(p => String(p)).join(''))
-                : (this.#toString =
-                    this.type +
-                        '(' +
-                        this.#parts.map(p => String(p)).join('|') +
-                        ')'));
-    }
-    #fillNegs() {
-        /* c8 ignore start */
-        if (this !== this.#root)
-            throw new Error('should only call on root');
-        if (this.#filledNegs)
-            return this;
-        /* c8 ignore stop */
-        // call toString() once to fill this out
-        this.toString();
-        this.#filledNegs = true;
-        let n;
-        while ((n = this.#negs.pop())) {
-            if (n.type !== '!')
-                continue;
-            // walk up the tree, appending everthing that comes AFTER parentIndex
-            let p = n;
-            let pp = p.#parent;
-            while (pp) {
-                for (let i = p.#parentIndex + 1; !pp.type && i < pp.#parts.length; i++) {
-                    for (const part of n.#parts) {
-                        /* c8 ignore start */
-                        if (typeof part === 'string') {
-                            throw new Error('string part in extglob AST??');
-                        }
-                        /* c8 ignore stop */
-                        part.copyIn(pp.#parts[i]);
-                    }
-                }
-                p = pp;
-                pp = p.#parent;
-            }
-        }
-        return this;
-    }
-    push(...parts) {
-        for (const p of parts) {
-            if (p === '')
-                continue;
-            /* c8 ignore start */
-            if (typeof p !== 'string' &&
-                !(p instanceof _a && p.#parent === this)) {
-                throw new Error('invalid part: ' + p);
-            }
-            /* c8 ignore stop */
-            this.#parts.push(p);
-        }
-    }
-    toJSON() {
-        const ret = this.type === null ?
-            this.#parts
-                .slice()
-                .map(p => (typeof p === 'string' ? p : p.toJSON()))
-            : [this.type, ...this.#parts.map(p => p.toJSON())];
-        if (this.isStart() && !this.type)
-            ret.unshift([]);
-        if (this.isEnd() &&
-            (this === this.#root ||
-                (this.#root.#filledNegs && this.#parent?.type === '!'))) {
-            ret.push({});
-        }
-        return ret;
-    }
-    isStart() {
-        if (this.#root === this)
-            return true;
-        // if (this.type) return !!this.#parent?.isStart()
-        if (!this.#parent?.isStart())
-            return false;
-        if (this.#parentIndex === 0)
-            return true;
-        // if everything AHEAD of this is a negation, then it's still the "start"
-        const p = this.#parent;
-        for (let i = 0; i < this.#parentIndex; i++) {
-            const pp = p.#parts[i];
-            if (!(pp instanceof _a && pp.type === '!')) {
-                return false;
-            }
-        }
-        return true;
-    }
-    isEnd() {
-        if (this.#root === this)
-            return true;
-        if (this.#parent?.type === '!')
-            return true;
-        if (!this.#parent?.isEnd())
-            return false;
-        if (!this.type)
-            return this.#parent?.isEnd();
-        // if not root, it'll always have a parent
-        /* c8 ignore start */
-        const pl = this.#parent ? this.#parent.#parts.length : 0;
-        /* c8 ignore stop */
-        return this.#parentIndex === pl - 1;
-    }
-    copyIn(part) {
-        if (typeof part === 'string')
-            this.push(part);
-        else
-            this.push(part.clone(this));
-    }
-    clone(parent) {
-        const c = new _a(this.type, parent);
-        for (const p of this.#parts) {
-            c.copyIn(p);
-        }
-        return c;
-    }
-    static #parseAST(str, ast, pos, opt, extDepth) {
-        const maxDepth = opt.maxExtglobRecursion ?? 2;
-        let escaping = false;
-        let inBrace = false;
-        let braceStart = -1;
-        let braceNeg = false;
-        if (ast.type === null) {
-            // outside of a extglob, append until we find a start
-            let i = pos;
-            let acc = '';
-            while (i < str.length) {
-                const c = str.charAt(i++);
-                // still accumulate escapes at this point, but we do ignore
-                // starts that are escaped
-                if (escaping || c === '\\') {
-                    escaping = !escaping;
-                    acc += c;
-                    continue;
-                }
-                if (inBrace) {
-                    if (i === braceStart + 1) {
-                        if (c === '^' || c === '!') {
-                            braceNeg = true;
-                        }
-                    }
-                    else if (c === ']' && !(i === braceStart + 2 && braceNeg)) {
-                        inBrace = false;
-                    }
-                    acc += c;
-                    continue;
-                }
-                else if (c === '[') {
-                    inBrace = true;
-                    braceStart = i;
-                    braceNeg = false;
-                    acc += c;
-                    continue;
-                }
-                // we don't have to check for adoption here, because that's
-                // done at the other recursion point.
-                const doRecurse = !opt.noext &&
-                    isExtglobType(c) &&
-                    str.charAt(i) === '(' &&
-                    extDepth <= maxDepth;
-                if (doRecurse) {
-                    ast.push(acc);
-                    acc = '';
-                    const ext = new _a(c, ast);
-                    i = _a.#parseAST(str, ext, i, opt, extDepth + 1);
-                    ast.push(ext);
-                    continue;
-                }
-                acc += c;
-            }
-            ast.push(acc);
-            return i;
-        }
-        // some kind of extglob, pos is at the (
-        // find the next | or )
-        let i = pos + 1;
-        let part = new _a(null, ast);
-        const parts = [];
-        let acc = '';
-        while (i < str.length) {
-            const c = str.charAt(i++);
-            // still accumulate escapes at this point, but we do ignore
-            // starts that are escaped
-            if (escaping || c === '\\') {
-                escaping = !escaping;
-                acc += c;
-                continue;
-            }
-            if (inBrace) {
-                if (i === braceStart + 1) {
-                    if (c === '^' || c === '!') {
-                        braceNeg = true;
-                    }
-                }
-                else if (c === ']' && !(i === braceStart + 2 && braceNeg)) {
-                    inBrace = false;
-                }
-                acc += c;
-                continue;
-            }
-            else if (c === '[') {
-                inBrace = true;
-                braceStart = i;
-                braceNeg = false;
-                acc += c;
-                continue;
-            }
-            const doRecurse = !opt.noext &&
-                isExtglobType(c) &&
-                str.charAt(i) === '(' &&
-                /* c8 ignore start - the maxDepth is sufficient here */
-                (extDepth <= maxDepth || (ast && ast.#canAdoptType(c)));
-            /* c8 ignore stop */
-            if (doRecurse) {
-                const depthAdd = ast && ast.#canAdoptType(c) ? 0 : 1;
-                part.push(acc);
-                acc = '';
-                const ext = new _a(c, part);
-                part.push(ext);
-                i = _a.#parseAST(str, ext, i, opt, extDepth + depthAdd);
-                continue;
-            }
-            if (c === '|') {
-                part.push(acc);
-                acc = '';
-                parts.push(part);
-                part = new _a(null, ast);
-                continue;
-            }
-            if (c === ')') {
-                if (acc === '' && ast.#parts.length === 0) {
-                    ast.#emptyExt = true;
-                }
-                part.push(acc);
-                acc = '';
-                ast.push(...parts, part);
-                return i;
-            }
-            acc += c;
-        }
-        // unfinished extglob
-        // if we got here, it was a malformed extglob! not an extglob, but
-        // maybe something else in there.
-        ast.type = null;
-        ast.#hasMagic = undefined;
-        ast.#parts = [str.substring(pos - 1)];
-        return i;
-    }
-    #canAdoptWithSpace(child) {
-        return this.#canAdopt(child, adoptionWithSpaceMap);
-    }
-    #canAdopt(child, map = adoptionMap) {
-        if (!child ||
-            typeof child !== 'object' ||
-            child.type !== null ||
-            child.#parts.length !== 1 ||
-            this.type === null) {
-            return false;
-        }
-        const gc = child.#parts[0];
-        if (!gc || typeof gc !== 'object' || gc.type === null) {
-            return false;
-        }
-        return this.#canAdoptType(gc.type, map);
-    }
-    #canAdoptType(c, map = adoptionAnyMap) {
-        return !!map.get(this.type)?.includes(c);
-    }
-    #adoptWithSpace(child, index) {
-        const gc = child.#parts[0];
-        const blank = new _a(null, gc, this.options);
-        blank.#parts.push('');
-        gc.push(blank);
-        this.#adopt(child, index);
-    }
-    #adopt(child, index) {
-        const gc = child.#parts[0];
-        this.#parts.splice(index, 1, ...gc.#parts);
-        for (const p of gc.#parts) {
-            if (typeof p === 'object')
-                p.#parent = this;
-        }
-        this.#toString = undefined;
-    }
-    #canUsurpType(c) {
-        const m = usurpMap.get(this.type);
-        return !!m?.has(c);
-    }
-    #canUsurp(child) {
-        if (!child ||
-            typeof child !== 'object' ||
-            child.type !== null ||
-            child.#parts.length !== 1 ||
-            this.type === null ||
-            this.#parts.length !== 1) {
-            return false;
-        }
-        const gc = child.#parts[0];
-        if (!gc || typeof gc !== 'object' || gc.type === null) {
-            return false;
-        }
-        return this.#canUsurpType(gc.type);
-    }
-    #usurp(child) {
-        const m = usurpMap.get(this.type);
-        const gc = child.#parts[0];
-        const nt = m?.get(gc.type);
-        /* c8 ignore start - impossible */
-        if (!nt)
-            return false;
-        /* c8 ignore stop */
-        this.#parts = gc.#parts;
-        for (const p of this.#parts) {
-            if (typeof p === 'object') {
-                p.#parent = this;
-            }
-        }
-        this.type = nt;
-        this.#toString = undefined;
-        this.#emptyExt = false;
-    }
-    static fromGlob(pattern, options = {}) {
-        const ast = new _a(null, undefined, options);
-        _a.#parseAST(pattern, ast, 0, options, 0);
-        return ast;
-    }
-    // returns the regular expression if there's magic, or the unescaped
-    // string if not.
-    toMMPattern() {
-        // should only be called on root
-        /* c8 ignore start */
-        if (this !== this.#root)
-            return this.#root.toMMPattern();
-        /* c8 ignore stop */
-        const glob = this.toString();
-        const [re, body, hasMagic, uflag] = this.toRegExpSource();
-        // if we're in nocase mode, and not nocaseMagicOnly, then we do
-        // still need a regular expression if we have to case-insensitively
-        // match capital/lowercase characters.
-        const anyMagic = hasMagic ||
-            this.#hasMagic ||
-            (this.#options.nocase &&
-                !this.#options.nocaseMagicOnly &&
-                glob.toUpperCase() !== glob.toLowerCase());
-        if (!anyMagic) {
-            return body;
-        }
-        const flags = (this.#options.nocase ? 'i' : '') + (uflag ? 'u' : '');
-        return Object.assign(new RegExp(`^${re}$`, flags), {
-            _src: re,
-            _glob: glob,
-        });
-    }
-    get options() {
-        return this.#options;
-    }
-    // returns the string match, the regexp source, whether there's magic
-    // in the regexp (so a regular expression is required) and whether or
-    // not the uflag is needed for the regular expression (for posix classes)
-    // TODO: instead of injecting the start/end at this point, just return
-    // the BODY of the regexp, along with the start/end portions suitable
-    // for binding the start/end in either a joined full-path makeRe context
-    // (where we bind to (^|/), or a standalone matchPart context (where
-    // we bind to ^, and not /).  Otherwise slashes get duped!
-    //
-    // In part-matching mode, the start is:
-    // - if not isStart: nothing
-    // - if traversal possible, but not allowed: ^(?!\.\.?$)
-    // - if dots allowed or not possible: ^
-    // - if dots possible and not allowed: ^(?!\.)
-    // end is:
-    // - if not isEnd(): nothing
-    // - else: $
-    //
-    // In full-path matching mode, we put the slash at the START of the
-    // pattern, so start is:
-    // - if first pattern: same as part-matching mode
-    // - if not isStart(): nothing
-    // - if traversal possible, but not allowed: /(?!\.\.?(?:$|/))
-    // - if dots allowed or not possible: /
-    // - if dots possible and not allowed: /(?!\.)
-    // end is:
-    // - if last pattern, same as part-matching mode
-    // - else nothing
-    //
-    // Always put the (?:$|/) on negated tails, though, because that has to be
-    // there to bind the end of the negated pattern portion, and it's easier to
-    // just stick it in now rather than try to inject it later in the middle of
-    // the pattern.
-    //
-    // We can just always return the same end, and leave it up to the caller
-    // to know whether it's going to be used joined or in parts.
-    // And, if the start is adjusted slightly, can do the same there:
-    // - if not isStart: nothing
-    // - if traversal possible, but not allowed: (?:/|^)(?!\.\.?$)
-    // - if dots allowed or not possible: (?:/|^)
-    // - if dots possible and not allowed: (?:/|^)(?!\.)
-    //
-    // But it's better to have a simpler binding without a conditional, for
-    // performance, so probably better to return both start options.
-    //
-    // Then the caller just ignores the end if it's not the first pattern,
-    // and the start always gets applied.
-    //
-    // But that's always going to be $ if it's the ending pattern, or nothing,
-    // so the caller can just attach $ at the end of the pattern when building.
-    //
-    // So the todo is:
-    // - better detect what kind of start is needed
-    // - return both flavors of starting pattern
-    // - attach $ at the end of the pattern when creating the actual RegExp
-    //
-    // Ah, but wait, no, that all only applies to the root when the first pattern
-    // is not an extglob. If the first pattern IS an extglob, then we need all
-    // that dot prevention biz to live in the extglob portions, because eg
-    // +(*|.x*) can match .xy but not .yx.
-    //
-    // So, return the two flavors if it's #root and the first child is not an
-    // AST, otherwise leave it to the child AST to handle it, and there,
-    // use the (?:^|/) style of start binding.
-    //
-    // Even simplified further:
-    // - Since the start for a join is eg /(?!\.) and the start for a part
-    // is ^(?!\.), we can just prepend (?!\.) to the pattern (either root
-    // or start or whatever) and prepend ^ or / at the Regexp construction.
-    toRegExpSource(allowDot) {
-        const dot = allowDot ?? !!this.#options.dot;
-        if (this.#root === this) {
-            this.#flatten();
-            this.#fillNegs();
-        }
-        if (!isExtglobAST(this)) {
-            const noEmpty = this.isStart() &&
-                this.isEnd() &&
-                !this.#parts.some(s => typeof s !== 'string');
-            const src = this.#parts
-                .map(p => {
-                const [re, _, hasMagic, uflag] = typeof p === 'string' ?
-                    _a.#parseGlob(p, this.#hasMagic, noEmpty)
-                    : p.toRegExpSource(allowDot);
-                this.#hasMagic = this.#hasMagic || hasMagic;
-                this.#uflag = this.#uflag || uflag;
-                return re;
-            })
-                .join('');
-            let start = '';
-            if (this.isStart()) {
-                if (typeof this.#parts[0] === 'string') {
-                    // this is the string that will match the start of the pattern,
-                    // so we need to protect against dots and such.
-                    // '.' and '..' cannot match unless the pattern is that exactly,
-                    // even if it starts with . or dot:true is set.
-                    const dotTravAllowed = this.#parts.length === 1 && justDots.has(this.#parts[0]);
-                    if (!dotTravAllowed) {
-                        const aps = addPatternStart;
-                        // check if we have a possibility of matching . or ..,
-                        // and prevent that.
-                        const needNoTrav = 
-                        // dots are allowed, and the pattern starts with [ or .
-                        (dot && aps.has(src.charAt(0))) ||
-                            // the pattern starts with \., and then [ or .
-                            (src.startsWith('\\.') && aps.has(src.charAt(2))) ||
-                            // the pattern starts with \.\., and then [ or .
-                            (src.startsWith('\\.\\.') && aps.has(src.charAt(4)));
-                        // no need to prevent dots if it can't match a dot, or if a
-                        // sub-pattern will be preventing it anyway.
-                        const needNoDot = !dot && !allowDot && aps.has(src.charAt(0));
-                        start =
-                            needNoTrav ? startNoTraversal
-                                : needNoDot ? startNoDot
-                                    : '';
-                    }
-                }
-            }
-            // append the "end of path portion" pattern to negation tails
-            let end = '';
-            if (this.isEnd() &&
-                this.#root.#filledNegs &&
-                this.#parent?.type === '!') {
-                end = '(?:$|\\/)';
-            }
-            const final = start + src + end;
-            return [
-                final,
-                unescape_unescape(src),
-                (this.#hasMagic = !!this.#hasMagic),
-                this.#uflag,
-            ];
-        }
-        // We need to calculate the body *twice* if it's a repeat pattern
-        // at the start, once in nodot mode, then again in dot mode, so a
-        // pattern like *(?) can match 'x.y'
-        const repeated = this.type === '*' || this.type === '+';
-        // some kind of extglob
-        const start = this.type === '!' ? '(?:(?!(?:' : '(?:';
-        let body = this.#partsToRegExp(dot);
-        if (this.isStart() && this.isEnd() && !body && this.type !== '!') {
-            // invalid extglob, has to at least be *something* present, if it's
-            // the entire path portion.
-            const s = this.toString();
-            const me = this;
-            me.#parts = [s];
-            me.type = null;
-            me.#hasMagic = undefined;
-            return [s, unescape_unescape(this.toString()), false, false];
-        }
-        let bodyDotAllowed = !repeated || allowDot || dot || !startNoDot ?
-            ''
-            : this.#partsToRegExp(true);
-        if (bodyDotAllowed === body) {
-            bodyDotAllowed = '';
-        }
-        if (bodyDotAllowed) {
-            body = `(?:${body})(?:${bodyDotAllowed})*?`;
-        }
-        // an empty !() is exactly equivalent to a starNoEmpty
-        let final = '';
-        if (this.type === '!' && this.#emptyExt) {
-            final = (this.isStart() && !dot ? startNoDot : '') + starNoEmpty;
-        }
-        else {
-            const close = this.type === '!' ?
-                // !() must match something,but !(x) can match ''
-                '))' +
-                    (this.isStart() && !dot && !allowDot ? startNoDot : '') +
-                    star +
-                    ')'
-                : this.type === '@' ? ')'
-                    : this.type === '?' ? ')?'
-                        : this.type === '+' && bodyDotAllowed ? ')'
-                            : this.type === '*' && bodyDotAllowed ? `)?`
-                                : `)${this.type}`;
-            final = start + body + close;
-        }
-        return [
-            final,
-            unescape_unescape(body),
-            (this.#hasMagic = !!this.#hasMagic),
-            this.#uflag,
-        ];
-    }
-    #flatten() {
-        if (!isExtglobAST(this)) {
-            for (const p of this.#parts) {
-                if (typeof p === 'object') {
-                    p.#flatten();
-                }
-            }
-        }
-        else {
-            // do up to 10 passes to flatten as much as possible
-            let iterations = 0;
-            let done = false;
-            do {
-                done = true;
-                for (let i = 0; i < this.#parts.length; i++) {
-                    const c = this.#parts[i];
-                    if (typeof c === 'object') {
-                        c.#flatten();
-                        if (this.#canAdopt(c)) {
-                            done = false;
-                            this.#adopt(c, i);
-                        }
-                        else if (this.#canAdoptWithSpace(c)) {
-                            done = false;
-                            this.#adoptWithSpace(c, i);
-                        }
-                        else if (this.#canUsurp(c)) {
-                            done = false;
-                            this.#usurp(c);
-                        }
-                    }
-                }
-            } while (!done && ++iterations < 10);
-        }
-        this.#toString = undefined;
-    }
-    #partsToRegExp(dot) {
-        return this.#parts
-            .map(p => {
-            // extglob ASTs should only contain parent ASTs
-            /* c8 ignore start */
-            if (typeof p === 'string') {
-                throw new Error('string type in extglob ast??');
-            }
-            /* c8 ignore stop */
-            // can ignore hasMagic, because extglobs are already always magic
-            const [re, _, _hasMagic, uflag] = p.toRegExpSource(dot);
-            this.#uflag = this.#uflag || uflag;
-            return re;
-        })
-            .filter(p => !(this.isStart() && this.isEnd()) || !!p)
-            .join('|');
-    }
-    static #parseGlob(glob, hasMagic, noEmpty = false) {
-        let escaping = false;
-        let re = '';
-        let uflag = false;
-        // multiple stars that aren't globstars coalesce into one *
-        let inStar = false;
-        for (let i = 0; i < glob.length; i++) {
-            const c = glob.charAt(i);
-            if (escaping) {
-                escaping = false;
-                re += (reSpecials.has(c) ? '\\' : '') + c;
-                continue;
-            }
-            if (c === '*') {
-                if (inStar)
-                    continue;
-                inStar = true;
-                re += noEmpty && /^[*]+$/.test(glob) ? starNoEmpty : star;
-                hasMagic = true;
-                continue;
-            }
-            else {
-                inStar = false;
-            }
-            if (c === '\\') {
-                if (i === glob.length - 1) {
-                    re += '\\\\';
-                }
-                else {
-                    escaping = true;
-                }
-                continue;
-            }
-            if (c === '[') {
-                const [src, needUflag, consumed, magic] = parseClass(glob, i);
-                if (consumed) {
-                    re += src;
-                    uflag = uflag || needUflag;
-                    i += consumed - 1;
-                    hasMagic = hasMagic || magic;
-                    continue;
-                }
-            }
-            if (c === '?') {
-                re += qmark;
-                hasMagic = true;
-                continue;
-            }
-            re += regExpEscape(c);
-        }
-        return [re, unescape_unescape(glob), !!hasMagic, uflag];
-    }
-}
-_a = AST;
-//# sourceMappingURL=ast.js.map
-;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/escape.js
-/**
- * Escape all magic characters in a glob pattern.
- *
- * If the {@link MinimatchOptions.windowsPathsNoEscape}
- * option is used, then characters are escaped by wrapping in `[]`, because
- * a magic character wrapped in a character class can only be satisfied by
- * that exact character.  In this mode, `\` is _not_ escaped, because it is
- * not interpreted as a magic character, but instead as a path separator.
- *
- * If the {@link MinimatchOptions.magicalBraces} option is used,
- * then braces (`{` and `}`) will be escaped.
- */
-const escape_escape = (s, { windowsPathsNoEscape = false, magicalBraces = false, } = {}) => {
-    // don't need to escape +@! because we escape the parens
-    // that make those magic, and escaping ! as [!] isn't valid,
-    // because [!]] is a valid glob class meaning not ']'.
-    if (magicalBraces) {
-        return windowsPathsNoEscape ?
-            s.replace(/[?*()[\]{}]/g, '[$&]')
-            : s.replace(/[?*()[\]\\{}]/g, '\\$&');
-    }
-    return windowsPathsNoEscape ?
-        s.replace(/[?*()[\]]/g, '[$&]')
-        : s.replace(/[?*()[\]\\]/g, '\\$&');
-};
-//# sourceMappingURL=escape.js.map
-;// CONCATENATED MODULE: ./node_modules/minimatch/dist/esm/index.js
-
-
-
-
-
-const minimatch = (p, pattern, options = {}) => {
-    assertValidPattern(pattern);
-    // shortcut: comments match nothing.
-    if (!options.nocomment && pattern.charAt(0) === '#') {
-        return false;
-    }
-    return new Minimatch(pattern, options).match(p);
-};
-// Optimized checking for the most common glob patterns.
-const starDotExtRE = /^\*+([^+@!?*[(]*)$/;
-const starDotExtTest = (ext) => (f) => !f.startsWith('.') && f.endsWith(ext);
-const starDotExtTestDot = (ext) => (f) => f.endsWith(ext);
-const starDotExtTestNocase = (ext) => {
-    ext = ext.toLowerCase();
-    return (f) => !f.startsWith('.') && f.toLowerCase().endsWith(ext);
-};
-const starDotExtTestNocaseDot = (ext) => {
-    ext = ext.toLowerCase();
-    return (f) => f.toLowerCase().endsWith(ext);
-};
-const starDotStarRE = /^\*+\.\*+$/;
-const starDotStarTest = (f) => !f.startsWith('.') && f.includes('.');
-const starDotStarTestDot = (f) => f !== '.' && f !== '..' && f.includes('.');
-const dotStarRE = /^\.\*+$/;
-const dotStarTest = (f) => f !== '.' && f !== '..' && f.startsWith('.');
-const starRE = /^\*+$/;
-const starTest = (f) => f.length !== 0 && !f.startsWith('.');
-const starTestDot = (f) => f.length !== 0 && f !== '.' && f !== '..';
-const qmarksRE = /^\?+([^+@!?*[(]*)?$/;
-const qmarksTestNocase = ([$0, ext = '']) => {
-    const noext = qmarksTestNoExt([$0]);
-    if (!ext)
-        return noext;
-    ext = ext.toLowerCase();
-    return (f) => noext(f) && f.toLowerCase().endsWith(ext);
-};
-const qmarksTestNocaseDot = ([$0, ext = '']) => {
-    const noext = qmarksTestNoExtDot([$0]);
-    if (!ext)
-        return noext;
-    ext = ext.toLowerCase();
-    return (f) => noext(f) && f.toLowerCase().endsWith(ext);
-};
-const qmarksTestDot = ([$0, ext = '']) => {
-    const noext = qmarksTestNoExtDot([$0]);
-    return !ext ? noext : (f) => noext(f) && f.endsWith(ext);
-};
-const qmarksTest = ([$0, ext = '']) => {
-    const noext = qmarksTestNoExt([$0]);
-    return !ext ? noext : (f) => noext(f) && f.endsWith(ext);
-};
-const qmarksTestNoExt = ([$0]) => {
-    const len = $0.length;
-    return (f) => f.length === len && !f.startsWith('.');
-};
-const qmarksTestNoExtDot = ([$0]) => {
-    const len = $0.length;
-    return (f) => f.length === len && f !== '.' && f !== '..';
-};
-/* c8 ignore start */
-const defaultPlatform = (typeof process === 'object' && process ?
-    (typeof process.env === 'object' &&
-        process.env &&
-        process.env.__MINIMATCH_TESTING_PLATFORM__) ||
-        process.platform
-    : 'posix');
-const esm_path = {
-    win32: { sep: '\\' },
-    posix: { sep: '/' },
-};
-/* c8 ignore stop */
-const sep = defaultPlatform === 'win32' ? esm_path.win32.sep : esm_path.posix.sep;
-minimatch.sep = sep;
-const GLOBSTAR = Symbol('globstar **');
-minimatch.GLOBSTAR = GLOBSTAR;
-// any single thing other than /
-// don't need to escape / when using new RegExp()
-const esm_qmark = '[^/]';
-// * => any number of characters
-const esm_star = esm_qmark + '*?';
-// ** when dots are allowed.  Anything goes, except .. and .
-// not (^ or / followed by one or two dots followed by $ or /),
-// followed by anything, any number of times.
-const twoStarDot = '(?:(?!(?:\\/|^)(?:\\.{1,2})($|\\/)).)*?';
-// not a ^ or / followed by a dot,
-// followed by anything, any number of times.
-const twoStarNoDot = '(?:(?!(?:\\/|^)\\.).)*?';
-const filter = (pattern, options = {}) => (p) => minimatch(p, pattern, options);
-minimatch.filter = filter;
-const ext = (a, b = {}) => Object.assign({}, a, b);
-const defaults = (def) => {
-    if (!def || typeof def !== 'object' || !Object.keys(def).length) {
-        return minimatch;
-    }
-    const orig = minimatch;
-    const m = (p, pattern, options = {}) => orig(p, pattern, ext(def, options));
-    return Object.assign(m, {
-        Minimatch: class Minimatch extends orig.Minimatch {
-            constructor(pattern, options = {}) {
-                super(pattern, ext(def, options));
-            }
-            static defaults(options) {
-                return orig.defaults(ext(def, options)).Minimatch;
-            }
-        },
-        AST: class AST extends orig.AST {
-            /* c8 ignore start */
-            constructor(type, parent, options = {}) {
-                super(type, parent, ext(def, options));
-            }
-            /* c8 ignore stop */
-            static fromGlob(pattern, options = {}) {
-                return orig.AST.fromGlob(pattern, ext(def, options));
-            }
-        },
-        unescape: (s, options = {}) => orig.unescape(s, ext(def, options)),
-        escape: (s, options = {}) => orig.escape(s, ext(def, options)),
-        filter: (pattern, options = {}) => orig.filter(pattern, ext(def, options)),
-        defaults: (options) => orig.defaults(ext(def, options)),
-        makeRe: (pattern, options = {}) => orig.makeRe(pattern, ext(def, options)),
-        braceExpand: (pattern, options = {}) => orig.braceExpand(pattern, ext(def, options)),
-        match: (list, pattern, options = {}) => orig.match(list, pattern, ext(def, options)),
-        sep: orig.sep,
-        GLOBSTAR: GLOBSTAR,
-    });
-};
-minimatch.defaults = defaults;
-// Brace expansion:
-// a{b,c}d -> abd acd
-// a{b,}c -> abc ac
-// a{0..3}d -> a0d a1d a2d a3d
-// a{b,c{d,e}f}g -> abg acdfg acefg
-// a{b,c}d{e,f}g -> abdeg acdeg abdeg abdfg
-//
-// Invalid sets are not expanded.
-// a{2..}b -> a{2..}b
-// a{b}c -> a{b}c
-const braceExpand = (pattern, options = {}) => {
-    assertValidPattern(pattern);
-    // Thanks to Yeting Li <https://github.com/yetingli> for
-    // improving this regexp to avoid a ReDOS vulnerability.
-    if (options.nobrace || !/\{(?:(?!\{).)*\}/.test(pattern)) {
-        // shortcut. no need to expand.
-        return [pattern];
-    }
-    return expand(pattern, { max: options.braceExpandMax });
-};
-minimatch.braceExpand = braceExpand;
-// parse a component of the expanded set.
-// At this point, no pattern may contain "/" in it
-// so we're going to return a 2d array, where each entry is the full
-// pattern, split on '/', and then turned into a regular expression.
-// A regexp is made at the end which joins each array with an
-// escaped /, and another full one which joins each regexp with |.
-//
-// Following the lead of Bash 4.1, note that "**" only has special meaning
-// when it is the *only* thing in a path portion.  Otherwise, any series
-// of * is equivalent to a single *.  Globstar behavior is enabled by
-// default, and can be disabled by setting options.noglobstar.
-const makeRe = (pattern, options = {}) => new Minimatch(pattern, options).makeRe();
-minimatch.makeRe = makeRe;
-const match = (list, pattern, options = {}) => {
-    const mm = new Minimatch(pattern, options);
-    list = list.filter(f => mm.match(f));
-    if (mm.options.nonull && !list.length) {
-        list.push(pattern);
-    }
-    return list;
-};
-minimatch.match = match;
-// replace stuff like \* with *
-const globMagic = /[?*]|[+@!]\(.*?\)|\[|\]/;
-const esm_regExpEscape = (s) => s.replace(/[-[\]{}()*+?.,\\^$|#\s]/g, '\\$&');
-class Minimatch {
-    options;
-    set;
-    pattern;
-    windowsPathsNoEscape;
-    nonegate;
-    negate;
-    comment;
-    empty;
-    preserveMultipleSlashes;
-    partial;
-    globSet;
-    globParts;
-    nocase;
-    isWindows;
-    platform;
-    windowsNoMagicRoot;
-    maxGlobstarRecursion;
-    regexp;
-    constructor(pattern, options = {}) {
-        assertValidPattern(pattern);
-        options = options || {};
-        this.options = options;
-        this.maxGlobstarRecursion = options.maxGlobstarRecursion ?? 200;
-        this.pattern = pattern;
-        this.platform = options.platform || defaultPlatform;
-        this.isWindows = this.platform === 'win32';
-        // avoid the annoying deprecation flag lol
-        const awe = ('allowWindow' + 'sEscape');
-        this.windowsPathsNoEscape =
-            !!options.windowsPathsNoEscape || options[awe] === false;
-        if (this.windowsPathsNoEscape) {
-            this.pattern = this.pattern.replace(/\\/g, '/');
-        }
-        this.preserveMultipleSlashes = !!options.preserveMultipleSlashes;
-        this.regexp = null;
-        this.negate = false;
-        this.nonegate = !!options.nonegate;
-        this.comment = false;
-        this.empty = false;
-        this.partial = !!options.partial;
-        this.nocase = !!this.options.nocase;
-        this.windowsNoMagicRoot =
-            options.windowsNoMagicRoot !== undefined ?
-                options.windowsNoMagicRoot
-                : !!(this.isWindows && this.nocase);
-        this.globSet = [];
-        this.globParts = [];
-        this.set = [];
-        // make the set of regexps etc.
-        this.make();
-    }
-    hasMagic() {
-        if (this.options.magicalBraces && this.set.length > 1) {
-            return true;
-        }
-        for (const pattern of this.set) {
-            for (const part of pattern) {
-                if (typeof part !== 'string')
-                    return true;
-            }
-        }
-        return false;
-    }
-    debug(..._) { }
-    make() {
-        const pattern = this.pattern;
-        const options = this.options;
-        // empty patterns and comments match nothing.
-        if (!options.nocomment && pattern.charAt(0) === '#') {
-            this.comment = true;
-            return;
-        }
-        if (!pattern) {
-            this.empty = true;
-            return;
-        }
-        // step 1: figure out negation, etc.
-        this.parseNegate();
-        // step 2: expand braces
-        this.globSet = [...new Set(this.braceExpand())];
-        if (options.debug) {
-            //oxlint-disable-next-line no-console
-            this.debug = (...args) => console.error(...args);
-        }
-        this.debug(this.pattern, this.globSet);
-        // step 3: now we have a set, so turn each one into a series of
-        // path-portion matching patterns.
-        // These will be regexps, except in the case of "**", which is
-        // set to the GLOBSTAR object for globstar behavior,
-        // and will not contain any / characters
-        //
-        // First, we preprocess to make the glob pattern sets a bit simpler
-        // and deduped.  There are some perf-killing patterns that can cause
-        // problems with a glob walk, but we can simplify them down a bit.
-        const rawGlobParts = this.globSet.map(s => this.slashSplit(s));
-        this.globParts = this.preprocess(rawGlobParts);
-        this.debug(this.pattern, this.globParts);
-        // glob --> regexps
-        let set = this.globParts.map((s, _, __) => {
-            if (this.isWindows && this.windowsNoMagicRoot) {
-                // check if it's a drive or unc path.
-                const isUNC = s[0] === '' &&
-                    s[1] === '' &&
-                    (s[2] === '?' || !globMagic.test(s[2])) &&
-                    !globMagic.test(s[3]);
-                const isDrive = /^[a-z]:/i.test(s[0]);
-                if (isUNC) {
-                    return [
-                        ...s.slice(0, 4),
-                        ...s.slice(4).map(ss => this.parse(ss)),
-                    ];
-                }
-                else if (isDrive) {
-                    return [s[0], ...s.slice(1).map(ss => this.parse(ss))];
-                }
-            }
-            return s.map(ss => this.parse(ss));
-        });
-        this.debug(this.pattern, set);
-        // filter out everything that didn't compile properly.
-        this.set = set.filter(s => s.indexOf(false) === -1);
-        // do not treat the ? in UNC paths as magic
-        if (this.isWindows) {
-            for (let i = 0; i < this.set.length; i++) {
-                const p = this.set[i];
-                if (p[0] === '' &&
-                    p[1] === '' &&
-                    this.globParts[i][2] === '?' &&
-                    typeof p[3] === 'string' &&
-                    /^[a-z]:$/i.test(p[3])) {
-                    p[2] = '?';
-                }
-            }
-        }
-        this.debug(this.pattern, this.set);
-    }
-    // various transforms to equivalent pattern sets that are
-    // faster to process in a filesystem walk.  The goal is to
-    // eliminate what we can, and push all ** patterns as far
-    // to the right as possible, even if it increases the number
-    // of patterns that we have to process.
-    preprocess(globParts) {
-        // if we're not in globstar mode, then turn ** into *
-        if (this.options.noglobstar) {
-            for (const partset of globParts) {
-                for (let j = 0; j < partset.length; j++) {
-                    if (partset[j] === '**') {
-                        partset[j] = '*';
-                    }
-                }
-            }
-        }
-        const { optimizationLevel = 1 } = this.options;
-        if (optimizationLevel >= 2) {
-            // aggressive optimization for the purpose of fs walking
-            globParts = this.firstPhasePreProcess(globParts);
-            globParts = this.secondPhasePreProcess(globParts);
-        }
-        else if (optimizationLevel >= 1) {
-            // just basic optimizations to remove some .. parts
-            globParts = this.levelOneOptimize(globParts);
-        }
-        else {
-            // just collapse multiple ** portions into one
-            globParts = this.adjascentGlobstarOptimize(globParts);
-        }
-        return globParts;
-    }
-    // just get rid of adjascent ** portions
-    adjascentGlobstarOptimize(globParts) {
-        return globParts.map(parts => {
-            let gs = -1;
-            while (-1 !== (gs = parts.indexOf('**', gs + 1))) {
-                let i = gs;
-                while (parts[i + 1] === '**') {
-                    i++;
-                }
-                if (i !== gs) {
-                    parts.splice(gs, i - gs);
-                }
-            }
-            return parts;
-        });
-    }
-    // get rid of adjascent ** and resolve .. portions
-    levelOneOptimize(globParts) {
-        return globParts.map(parts => {
-            parts = parts.reduce((set, part) => {
-                const prev = set[set.length - 1];
-                if (part === '**' && prev === '**') {
-                    return set;
-                }
-                if (part === '..') {
-                    if (prev && prev !== '..' && prev !== '.' && prev !== '**') {
-                        set.pop();
-                        return set;
-                    }
-                }
-                set.push(part);
-                return set;
-            }, []);
-            return parts.length === 0 ? [''] : parts;
-        });
-    }
-    levelTwoFileOptimize(parts) {
-        if (!Array.isArray(parts)) {
-            parts = this.slashSplit(parts);
-        }
-        let didSomething = false;
-        do {
-            didSomething = false;
-            // <pre>/<e>/<rest> -> <pre>/<rest>
-            if (!this.preserveMultipleSlashes) {
-                for (let i = 1; i < parts.length - 1; i++) {
-                    const p = parts[i];
-                    // don't squeeze out UNC patterns
-                    if (i === 1 && p === '' && parts[0] === '')
-                        continue;
-                    if (p === '.' || p === '') {
-                        didSomething = true;
-                        parts.splice(i, 1);
-                        i--;
-                    }
-                }
-                if (parts[0] === '.' &&
-                    parts.length === 2 &&
-                    (parts[1] === '.' || parts[1] === '')) {
-                    didSomething = true;
-                    parts.pop();
-                }
-            }
-            // <pre>/<p>/../<rest> -> <pre>/<rest>
-            let dd = 0;
-            while (-1 !== (dd = parts.indexOf('..', dd + 1))) {
-                const p = parts[dd - 1];
-                if (p &&
-                    p !== '.' &&
-                    p !== '..' &&
-                    p !== '**' &&
-                    !(this.isWindows && /^[a-z]:$/i.test(p))) {
-                    didSomething = true;
-                    parts.splice(dd - 1, 2);
-                    dd -= 2;
-                }
-            }
-        } while (didSomething);
-        return parts.length === 0 ? [''] : parts;
-    }
-    // First phase: single-pattern processing
-    // <pre> is 1 or more portions
-    // <rest> is 1 or more portions
-    // <p> is any portion other than ., .., '', or **
-    // <e> is . or ''
-    //
-    // **/.. is *brutal* for filesystem walking performance, because
-    // it effectively resets the recursive walk each time it occurs,
-    // and ** cannot be reduced out by a .. pattern part like a regexp
-    // or most strings (other than .., ., and '') can be.
-    //
-    // <pre>/**/../<p>/<p>/<rest> -> {<pre>/../<p>/<p>/<rest>,<pre>/**/<p>/<p>/<rest>}
-    // <pre>/<e>/<rest> -> <pre>/<rest>
-    // <pre>/<p>/../<rest> -> <pre>/<rest>
-    // **/**/<rest> -> **/<rest>
-    //
-    // **/*/<rest> -> */**/<rest> <== not valid because ** doesn't follow
-    // this WOULD be allowed if ** did follow symlinks, or * didn't
-    firstPhasePreProcess(globParts) {
-        let didSomething = false;
-        do {
-            didSomething = false;
-            // <pre>/**/../<p>/<p>/<rest> -> {<pre>/../<p>/<p>/<rest>,<pre>/**/<p>/<p>/<rest>}
-            for (let parts of globParts) {
-                let gs = -1;
-                while (-1 !== (gs = parts.indexOf('**', gs + 1))) {
-                    let gss = gs;
-                    while (parts[gss + 1] === '**') {
-                        // <pre>/**/**/<rest> -> <pre>/**/<rest>
-                        gss++;
-                    }
-                    // eg, if gs is 2 and gss is 4, that means we have 3 **
-                    // parts, and can remove 2 of them.
-                    if (gss > gs) {
-                        parts.splice(gs + 1, gss - gs);
-                    }
-                    let next = parts[gs + 1];
-                    const p = parts[gs + 2];
-                    const p2 = parts[gs + 3];
-                    if (next !== '..')
-                        continue;
-                    if (!p ||
-                        p === '.' ||
-                        p === '..' ||
-                        !p2 ||
-                        p2 === '.' ||
-                        p2 === '..') {
-                        continue;
-                    }
-                    didSomething = true;
-                    // edit parts in place, and push the new one
-                    parts.splice(gs, 1);
-                    const other = parts.slice(0);
-                    other[gs] = '**';
-                    globParts.push(other);
-                    gs--;
-                }
-                // <pre>/<e>/<rest> -> <pre>/<rest>
-                if (!this.preserveMultipleSlashes) {
-                    for (let i = 1; i < parts.length - 1; i++) {
-                        const p = parts[i];
-                        // don't squeeze out UNC patterns
-                        if (i === 1 && p === '' && parts[0] === '')
-                            continue;
-                        if (p === '.' || p === '') {
-                            didSomething = true;
-                            parts.splice(i, 1);
-                            i--;
-                        }
-                    }
-                    if (parts[0] === '.' &&
-                        parts.length === 2 &&
-                        (parts[1] === '.' || parts[1] === '')) {
-                        didSomething = true;
-                        parts.pop();
-                    }
-                }
-                // <pre>/<p>/../<rest> -> <pre>/<rest>
-                let dd = 0;
-                while (-1 !== (dd = parts.indexOf('..', dd + 1))) {
-                    const p = parts[dd - 1];
-                    if (p && p !== '.' && p !== '..' && p !== '**') {
-                        didSomething = true;
-                        const needDot = dd === 1 && parts[dd + 1] === '**';
-                        const splin = needDot ? ['.'] : [];
-                        parts.splice(dd - 1, 2, ...splin);
-                        if (parts.length === 0)
-                            parts.push('');
-                        dd -= 2;
-                    }
-                }
-            }
-        } while (didSomething);
-        return globParts;
-    }
-    // second phase: multi-pattern dedupes
-    // {<pre>/*/<rest>,<pre>/<p>/<rest>} -> <pre>/*/<rest>
-    // {<pre>/<rest>,<pre>/<rest>} -> <pre>/<rest>
-    // {<pre>/**/<rest>,<pre>/<rest>} -> <pre>/**/<rest>
-    //
-    // {<pre>/**/<rest>,<pre>/**/<p>/<rest>} -> <pre>/**/<rest>
-    // ^-- not valid because ** doens't follow symlinks
-    secondPhasePreProcess(globParts) {
-        for (let i = 0; i < globParts.length - 1; i++) {
-            for (let j = i + 1; j < globParts.length; j++) {
-                const matched = this.partsMatch(globParts[i], globParts[j], !this.preserveMultipleSlashes);
-                if (matched) {
-                    globParts[i] = [];
-                    globParts[j] = matched;
-                    break;
-                }
-            }
-        }
-        return globParts.filter(gs => gs.length);
-    }
-    partsMatch(a, b, emptyGSMatch = false) {
-        let ai = 0;
-        let bi = 0;
-        let result = [];
-        let which = '';
-        while (ai < a.length && bi < b.length) {
-            if (a[ai] === b[bi]) {
-                result.push(which === 'b' ? b[bi] : a[ai]);
-                ai++;
-                bi++;
-            }
-            else if (emptyGSMatch && a[ai] === '**' && b[bi] === a[ai + 1]) {
-                result.push(a[ai]);
-                ai++;
-            }
-            else if (emptyGSMatch && b[bi] === '**' && a[ai] === b[bi + 1]) {
-                result.push(b[bi]);
-                bi++;
-            }
-            else if (a[ai] === '*' &&
-                b[bi] &&
-                (this.options.dot || !b[bi].startsWith('.')) &&
-                b[bi] !== '**') {
-                if (which === 'b')
-                    return false;
-                which = 'a';
-                result.push(a[ai]);
-                ai++;
-                bi++;
-            }
-            else if (b[bi] === '*' &&
-                a[ai] &&
-                (this.options.dot || !a[ai].startsWith('.')) &&
-                a[ai] !== '**') {
-                if (which === 'a')
-                    return false;
-                which = 'b';
-                result.push(b[bi]);
-                ai++;
-                bi++;
-            }
-            else {
-                return false;
-            }
-        }
-        // if we fall out of the loop, it means they two are identical
-        // as long as their lengths match
-        return a.length === b.length && result;
-    }
-    parseNegate() {
-        if (this.nonegate)
-            return;
-        const pattern = this.pattern;
-        let negate = false;
-        let negateOffset = 0;
-        for (let i = 0; i < pattern.length && pattern.charAt(i) === '!'; i++) {
-            negate = !negate;
-            negateOffset++;
-        }
-        if (negateOffset)
-            this.pattern = pattern.slice(negateOffset);
-        this.negate = negate;
-    }
-    // set partial to true to test if, for example,
-    // "/a/b" matches the start of "/*/b/*/d"
-    // Partial means, if you run out of file before you run
-    // out of pattern, then that's fine, as long as all
-    // the parts match.
-    matchOne(file, pattern, partial = false) {
-        let fileStartIndex = 0;
-        let patternStartIndex = 0;
-        // UNC paths like //?/X:/... can match X:/... and vice versa
-        // Drive letters in absolute drive or unc paths are always compared
-        // case-insensitively.
-        if (this.isWindows) {
-            const fileDrive = typeof file[0] === 'string' && /^[a-z]:$/i.test(file[0]);
-            const fileUNC = !fileDrive &&
-                file[0] === '' &&
-                file[1] === '' &&
-                file[2] === '?' &&
-                /^[a-z]:$/i.test(file[3]);
-            const patternDrive = typeof pattern[0] === 'string' && /^[a-z]:$/i.test(pattern[0]);
-            const patternUNC = !patternDrive &&
-                pattern[0] === '' &&
-                pattern[1] === '' &&
-                pattern[2] === '?' &&
-                typeof pattern[3] === 'string' &&
-                /^[a-z]:$/i.test(pattern[3]);
-            const fdi = fileUNC ? 3
-                : fileDrive ? 0
-                    : undefined;
-            const pdi = patternUNC ? 3
-                : patternDrive ? 0
-                    : undefined;
-            if (typeof fdi === 'number' && typeof pdi === 'number') {
-                const [fd, pd] = [
-                    file[fdi],
-                    pattern[pdi],
-                ];
-                // start matching at the drive letter index of each
-                if (fd.toLowerCase() === pd.toLowerCase()) {
-                    pattern[pdi] = fd;
-                    patternStartIndex = pdi;
-                    fileStartIndex = fdi;
-                }
-            }
-        }
-        // resolve and reduce . and .. portions in the file as well.
-        // don't need to do the second phase, because it's only one string[]
-        const { optimizationLevel = 1 } = this.options;
-        if (optimizationLevel >= 2) {
-            file = this.levelTwoFileOptimize(file);
-        }
-        if (pattern.includes(GLOBSTAR)) {
-            return this.#matchGlobstar(file, pattern, partial, fileStartIndex, patternStartIndex);
-        }
-        return this.#matchOne(file, pattern, partial, fileStartIndex, patternStartIndex);
-    }
-    #matchGlobstar(file, pattern, partial, fileIndex, patternIndex) {
-        // split the pattern into head, tail, and middle of ** delimited parts
-        const firstgs = pattern.indexOf(GLOBSTAR, patternIndex);
-        const lastgs = pattern.lastIndexOf(GLOBSTAR);
-        // split the pattern up into globstar-delimited sections
-        // the tail has to be at the end, and the others just have
-        // to be found in order from the head.
-        const [head, body, tail] = partial ?
-            [
-                pattern.slice(patternIndex, firstgs),
-                pattern.slice(firstgs + 1),
-                [],
-            ]
-            : [
-                pattern.slice(patternIndex, firstgs),
-                pattern.slice(firstgs + 1, lastgs),
-                pattern.slice(lastgs + 1),
-            ];
-        // check the head, from the current file/pattern index.
-        if (head.length) {
-            const fileHead = file.slice(fileIndex, fileIndex + head.length);
-            if (!this.#matchOne(fileHead, head, partial, 0, 0)) {
-                return false;
-            }
-            fileIndex += head.length;
-            patternIndex += head.length;
-        }
-        // now we know the head matches!
-        // if the last portion is not empty, it MUST match the end
-        // check the tail
-        let fileTailMatch = 0;
-        if (tail.length) {
-            // if head + tail > file, then we cannot possibly match
-            if (tail.length + fileIndex > file.length)
-                return false;
-            // try to match the tail
-            let tailStart = file.length - tail.length;
-            if (this.#matchOne(file, tail, partial, tailStart, 0)) {
-                fileTailMatch = tail.length;
-            }
-            else {
-                // affordance for stuff like a/**/* matching a/b/
-                // if the last file portion is '', and there's more to the pattern
-                // then try without the '' bit.
-                if (file[file.length - 1] !== '' ||
-                    fileIndex + tail.length === file.length) {
-                    return false;
-                }
-                tailStart--;
-                if (!this.#matchOne(file, tail, partial, tailStart, 0)) {
-                    return false;
-                }
-                fileTailMatch = tail.length + 1;
-            }
-        }
-        // now we know the tail matches!
-        // the middle is zero or more portions wrapped in **, possibly
-        // containing more ** sections.
-        // so a/**/b/**/c/**/d has become **/b/**/c/**
-        // if it's empty, it means a/**/b, just verify we have no bad dots
-        // if there's no tail, so it ends on /**, then we must have *something*
-        // after the head, or it's not a matc
-        if (!body.length) {
-            let sawSome = !!fileTailMatch;
-            for (let i = fileIndex; i < file.length - fileTailMatch; i++) {
-                const f = String(file[i]);
-                sawSome = true;
-                if (f === '.' ||
-                    f === '..' ||
-                    (!this.options.dot && f.startsWith('.'))) {
-                    return false;
-                }
-            }
-            // in partial mode, we just need to get past all file parts
-            return partial || sawSome;
-        }
-        // now we know that there's one or more body sections, which can
-        // be matched anywhere from the 0 index (because the head was pruned)
-        // through to the length-fileTailMatch index.
-        // split the body up into sections, and note the minimum index it can
-        // be found at (start with the length of all previous segments)
-        // [section, before, after]
-        const bodySegments = [[[], 0]];
-        let currentBody = bodySegments[0];
-        let nonGsParts = 0;
-        const nonGsPartsSums = [0];
-        for (const b of body) {
-            if (b === GLOBSTAR) {
-                nonGsPartsSums.push(nonGsParts);
-                currentBody = [[], 0];
-                bodySegments.push(currentBody);
-            }
-            else {
-                currentBody[0].push(b);
-                nonGsParts++;
-            }
-        }
-        let i = bodySegments.length - 1;
-        const fileLength = file.length - fileTailMatch;
-        for (const b of bodySegments) {
-            b[1] = fileLength - (nonGsPartsSums[i--] + b[0].length);
-        }
-        return !!this.#matchGlobStarBodySections(file, bodySegments, fileIndex, 0, partial, 0, !!fileTailMatch);
-    }
-    // return false for "nope, not matching"
-    // return null for "not matching, cannot keep trying"
-    #matchGlobStarBodySections(file, 
-    // pattern section, last possible position for it
-    bodySegments, fileIndex, bodyIndex, partial, globStarDepth, sawTail) {
-        // take the first body segment, and walk from fileIndex to its "after"
-        // value at the end
-        // If it doesn't match at that position, we increment, until we hit
-        // that final possible position, and give up.
-        // If it does match, then advance and try to rest.
-        // If any of them fail we keep walking forward.
-        // this is still a bit recursively painful, but it's more constrained
-        // than previous implementations, because we never test something that
-        // can't possibly be a valid matching condition.
-        const bs = bodySegments[bodyIndex];
-        if (!bs) {
-            // just make sure that there's no bad dots
-            for (let i = fileIndex; i < file.length; i++) {
-                sawTail = true;
-                const f = file[i];
-                if (f === '.' ||
-                    f === '..' ||
-                    (!this.options.dot && f.startsWith('.'))) {
-                    return false;
-                }
-            }
-            return sawTail;
-        }
-        // have a non-globstar body section to test
-        const [body, after] = bs;
-        while (fileIndex <= after) {
-            const m = this.#matchOne(file.slice(0, fileIndex + body.length), body, partial, fileIndex, 0);
-            // if limit exceeded, no match. intentional false negative,
-            // acceptable break in correctness for security.
-            if (m && globStarDepth < this.maxGlobstarRecursion) {
-                // match! see if the rest match. if so, we're done!
-                const sub = this.#matchGlobStarBodySections(file, bodySegments, fileIndex + body.length, bodyIndex + 1, partial, globStarDepth + 1, sawTail);
-                if (sub !== false) {
-                    return sub;
-                }
-            }
-            const f = file[fileIndex];
-            if (f === '.' ||
-                f === '..' ||
-                (!this.options.dot && f.startsWith('.'))) {
-                return false;
-            }
-            fileIndex++;
-        }
-        // walked off. no point continuing
-        return partial || null;
-    }
-    #matchOne(file, pattern, partial, fileIndex, patternIndex) {
-        let fi;
-        let pi;
-        let pl;
-        let fl;
-        for (fi = fileIndex,
-            pi = patternIndex,
-            fl = file.length,
-            pl = pattern.length; fi < fl && pi < pl; fi++, pi++) {
-            this.debug('matchOne loop');
-            let p = pattern[pi];
-            let f = file[fi];
-            this.debug(pattern, p, f);
-            // should be impossible.
-            // some invalid regexp stuff in the set.
-            /* c8 ignore start */
-            if (p === false || p === GLOBSTAR) {
-                return false;
-            }
-            /* c8 ignore stop */
-            // something other than **
-            // non-magic patterns just have to match exactly
-            // patterns with magic have been turned into regexps.
-            let hit;
-            if (typeof p === 'string') {
-                hit = f === p;
-                this.debug('string match', p, f, hit);
-            }
-            else {
-                hit = p.test(f);
-                this.debug('pattern match', p, f, hit);
-            }
-            if (!hit)
-                return false;
-        }
-        // Note: ending in / means that we'll get a final ""
-        // at the end of the pattern.  This can only match a
-        // corresponding "" at the end of the file.
-        // If the file ends in /, then it can only match a
-        // a pattern that ends in /, unless the pattern just
-        // doesn't have any more for it. But, a/b/ should *not*
-        // match "a/b/*", even though "" matches against the
-        // [^/]*? pattern, except in partial mode, where it might
-        // simply not be reached yet.
-        // However, a/b/ should still satisfy a/*
-        // now either we fell off the end of the pattern, or we're done.
-        if (fi === fl && pi === pl) {
-            // ran out of pattern and filename at the same time.
-            // an exact hit!
-            return true;
-        }
-        else if (fi === fl) {
-            // ran out of file, but still had pattern left.
-            // this is ok if we're doing the match as part of
-            // a glob fs traversal.
-            return partial;
-        }
-        else if (pi === pl) {
-            // ran out of pattern, still have file left.
-            // this is only acceptable if we're on the very last
-            // empty segment of a file with a trailing slash.
-            // a/* should match a/b/
-            return fi === fl - 1 && file[fi] === '';
-            /* c8 ignore start */
-        }
-        else {
-            // should be unreachable.
-            throw new Error('wtf?');
-        }
-        /* c8 ignore stop */
-    }
-    braceExpand() {
-        return braceExpand(this.pattern, this.options);
-    }
-    parse(pattern) {
-        assertValidPattern(pattern);
-        const options = this.options;
-        // shortcuts
-        if (pattern === '**')
-            return GLOBSTAR;
-        if (pattern === '')
-            return '';
-        // far and away, the most common glob pattern parts are
-        // *, *.*, and *.<ext>  Add a fast check method for those.
-        let m;
-        let fastTest = null;
-        if ((m = pattern.match(starRE))) {
-            fastTest = options.dot ? starTestDot : starTest;
-        }
-        else if ((m = pattern.match(starDotExtRE))) {
-            fastTest = (options.nocase ?
-                options.dot ?
-                    starDotExtTestNocaseDot
-                    : starDotExtTestNocase
-                : options.dot ? starDotExtTestDot
-                    : starDotExtTest)(m[1]);
-        }
-        else if ((m = pattern.match(qmarksRE))) {
-            fastTest = (options.nocase ?
-                options.dot ?
-                    qmarksTestNocaseDot
-                    : qmarksTestNocase
-                : options.dot ? qmarksTestDot
-                    : qmarksTest)(m);
-        }
-        else if ((m = pattern.match(starDotStarRE))) {
-            fastTest = options.dot ? starDotStarTestDot : starDotStarTest;
-        }
-        else if ((m = pattern.match(dotStarRE))) {
-            fastTest = dotStarTest;
-        }
-        const re = AST.fromGlob(pattern, this.options).toMMPattern();
-        if (fastTest && typeof re === 'object') {
-            // Avoids overriding in frozen environments
-            Reflect.defineProperty(re, 'test', { value: fastTest });
-        }
-        return re;
-    }
-    makeRe() {
-        if (this.regexp || this.regexp === false)
-            return this.regexp;
-        // at this point, this.set is a 2d array of partial
-        // pattern strings, or "**".
-        //
-        // It's better to use .match().  This function shouldn't
-        // be used, really, but it's pretty convenient sometimes,
-        // when you just want to work with a regex.
-        const set = this.set;
-        if (!set.length) {
-            this.regexp = false;
-            return this.regexp;
-        }
-        const options = this.options;
-        const twoStar = options.noglobstar ? esm_star
-            : options.dot ? twoStarDot
-                : twoStarNoDot;
-        const flags = new Set(options.nocase ? ['i'] : []);
-        // regexpify non-globstar patterns
-        // if ** is only item, then we just do one twoStar
-        // if ** is first, and there are more, prepend (\/|twoStar\/)? to next
-        // if ** is last, append (\/twoStar|) to previous
-        // if ** is in the middle, append (\/|\/twoStar\/) to previous
-        // then filter out GLOBSTAR symbols
-        let re = set
-            .map(pattern => {
-            const pp = pattern.map(p => {
-                if (p instanceof RegExp) {
-                    for (const f of p.flags.split(''))
-                        flags.add(f);
-                }
-                return (typeof p === 'string' ? esm_regExpEscape(p)
-                    : p === GLOBSTAR ? GLOBSTAR
-                        : p._src);
-            });
-            pp.forEach((p, i) => {
-                const next = pp[i + 1];
-                const prev = pp[i - 1];
-                if (p !== GLOBSTAR || prev === GLOBSTAR) {
-                    return;
-                }
-                if (prev === undefined) {
-                    if (next !== undefined && next !== GLOBSTAR) {
-                        pp[i + 1] = '(?:\\/|' + twoStar + '\\/)?' + next;
-                    }
-                    else {
-                        pp[i] = twoStar;
-                    }
-                }
-                else if (next === undefined) {
-                    pp[i - 1] = prev + '(?:\\/|\\/' + twoStar + ')?';
-                }
-                else if (next !== GLOBSTAR) {
-                    pp[i - 1] = prev + '(?:\\/|\\/' + twoStar + '\\/)' + next;
-                    pp[i + 1] = GLOBSTAR;
-                }
-            });
-            const filtered = pp.filter(p => p !== GLOBSTAR);
-            // For partial matches, we need to make the pattern match
-            // any prefix of the full path. We do this by generating
-            // alternative patterns that match progressively longer prefixes.
-            if (this.partial && filtered.length >= 1) {
-                const prefixes = [];
-                for (let i = 1; i <= filtered.length; i++) {
-                    prefixes.push(filtered.slice(0, i).join('/'));
-                }
-                return '(?:' + prefixes.join('|') + ')';
-            }
-            return filtered.join('/');
-        })
-            .join('|');
-        // need to wrap in parens if we had more than one thing with |,
-        // otherwise only the first will be anchored to ^ and the last to $
-        const [open, close] = set.length > 1 ? ['(?:', ')'] : ['', ''];
-        // must match entire pattern
-        // ending in a * or ** will make it less strict.
-        re = '^' + open + re + close + '$';
-        // In partial mode, '/' should always match as it's a valid prefix for any pattern
-        if (this.partial) {
-            re = '^(?:\\/|' + open + re.slice(1, -1) + close + ')$';
-        }
-        // can match anything, as long as it's not this.
-        if (this.negate)
-            re = '^(?!' + re + ').+$';
-        try {
-            this.regexp = new RegExp(re, [...flags].join(''));
-            /* c8 ignore start */
-        }
-        catch {
-            // should be impossible
-            this.regexp = false;
-        }
-        /* c8 ignore stop */
-        return this.regexp;
-    }
-    slashSplit(p) {
-        // if p starts with // on windows, we preserve that
-        // so that UNC paths aren't broken.  Otherwise, any number of
-        // / characters are coalesced into one, unless
-        // preserveMultipleSlashes is set to true.
-        if (this.preserveMultipleSlashes) {
-            return p.split('/');
-        }
-        else if (this.isWindows && /^\/\/[^/]+/.test(p)) {
-            // add an extra '' for the one we lose
-            return ['', ...p.split(/\/+/)];
-        }
-        else {
-            return p.split(/\/+/);
-        }
-    }
-    match(f, partial = this.partial) {
-        this.debug('match', f, this.pattern);
-        // short-circuit in the case of busted things.
-        // comments, etc.
-        if (this.comment) {
-            return false;
-        }
-        if (this.empty) {
-            return f === '';
-        }
-        if (f === '/' && partial) {
-            return true;
-        }
-        const options = this.options;
-        // windows: need to use /, not \
-        if (this.isWindows) {
-            f = f.split('\\').join('/');
-        }
-        // treat the test path as a set of pathparts.
-        const ff = this.slashSplit(f);
-        this.debug(this.pattern, 'split', ff);
-        // just ONE of the pattern sets in this.set needs to match
-        // in order for it to be valid.  If negating, then just one
-        // match means that we have failed.
-        // Either way, return on the first hit.
-        const set = this.set;
-        this.debug(this.pattern, 'set', set);
-        // Find the basename of the path by looking for the last non-empty segment
-        let filename = ff[ff.length - 1];
-        if (!filename) {
-            for (let i = ff.length - 2; !filename && i >= 0; i--) {
-                filename = ff[i];
-            }
-        }
-        for (const pattern of set) {
-            let file = ff;
-            if (options.matchBase && pattern.length === 1) {
-                file = [filename];
-            }
-            const hit = this.matchOne(file, pattern, partial);
-            if (hit) {
-                if (options.flipNegate) {
-                    return true;
-                }
-                return !this.negate;
-            }
-        }
-        // didn't get any hits.  this is success if it's a negative
-        // pattern, failure otherwise.
-        if (options.flipNegate) {
-            return false;
-        }
-        return this.negate;
-    }
-    static defaults(def) {
-        return minimatch.defaults(def).Minimatch;
-    }
-}
-/* c8 ignore start */
-
-
-
-/* c8 ignore stop */
-minimatch.AST = AST;
-minimatch.Minimatch = Minimatch;
-minimatch.escape = escape_escape;
-minimatch.unescape = unescape_unescape;
-//# sourceMappingURL=index.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-path.js
-
-
-
-const internal_path_IS_WINDOWS = process.platform === 'win32';
-/**
- * Helper class for parsing paths into segments
- */
-class Path {
-    /**
-     * Constructs a Path
-     * @param itemPath Path or array of segments
-     */
-    constructor(itemPath) {
-        this.segments = [];
-        // String
-        if (typeof itemPath === 'string') {
-            external_assert_(itemPath, `Parameter 'itemPath' must not be empty`);
-            // Normalize slashes and trim unnecessary trailing slash
-            itemPath = safeTrimTrailingSeparator(itemPath);
-            // Not rooted
-            if (!hasRoot(itemPath)) {
-                this.segments = itemPath.split(external_path_.sep);
-            }
-            // Rooted
-            else {
-                // Add all segments, while not at the root
-                let remaining = itemPath;
-                let dir = dirname(remaining);
-                while (dir !== remaining) {
-                    // Add the segment
-                    const basename = external_path_.basename(remaining);
-                    this.segments.unshift(basename);
-                    // Truncate the last segment
-                    remaining = dir;
-                    dir = dirname(remaining);
-                }
-                // Remainder is the root
-                this.segments.unshift(remaining);
-            }
-        }
-        // Array
-        else {
-            // Must not be empty
-            external_assert_(itemPath.length > 0, `Parameter 'itemPath' must not be an empty array`);
-            // Each segment
-            for (let i = 0; i < itemPath.length; i++) {
-                let segment = itemPath[i];
-                // Must not be empty
-                external_assert_(segment, `Parameter 'itemPath' must not contain any empty segments`);
-                // Normalize slashes
-                segment = normalizeSeparators(itemPath[i]);
-                // Root segment
-                if (i === 0 && hasRoot(segment)) {
-                    segment = safeTrimTrailingSeparator(segment);
-                    external_assert_(segment === dirname(segment), `Parameter 'itemPath' root segment contains information for multiple segments`);
-                    this.segments.push(segment);
-                }
-                // All other segments
-                else {
-                    // Must not contain slash
-                    external_assert_(!segment.includes(external_path_.sep), `Parameter 'itemPath' contains unexpected path separators`);
-                    this.segments.push(segment);
-                }
-            }
-        }
-    }
-    /**
-     * Converts the path to it's string representation
-     */
-    toString() {
-        // First segment
-        let result = this.segments[0];
-        // All others
-        let skipSlash = result.endsWith(external_path_.sep) || (internal_path_IS_WINDOWS && /^[A-Z]:$/i.test(result));
-        for (let i = 1; i < this.segments.length; i++) {
-            if (skipSlash) {
-                skipSlash = false;
-            }
-            else {
-                result += external_path_.sep;
-            }
-            result += this.segments[i];
-        }
-        return result;
-    }
-}
-//# sourceMappingURL=internal-path.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-pattern.js
-
-
-
-
-
-
-
-const internal_pattern_IS_WINDOWS = process.platform === 'win32';
-class Pattern {
-    constructor(patternOrNegate, isImplicitPattern = false, segments, homedir) {
-        /**
-         * Indicates whether matches should be excluded from the result set
-         */
-        this.negate = false;
-        // Pattern overload
-        let pattern;
-        if (typeof patternOrNegate === 'string') {
-            pattern = patternOrNegate.trim();
-        }
-        // Segments overload
-        else {
-            // Convert to pattern
-            segments = segments || [];
-            external_assert_(segments.length, `Parameter 'segments' must not empty`);
-            const root = Pattern.getLiteral(segments[0]);
-            external_assert_(root && hasAbsoluteRoot(root), `Parameter 'segments' first element must be a root path`);
-            pattern = new Path(segments).toString().trim();
-            if (patternOrNegate) {
-                pattern = `!${pattern}`;
-            }
-        }
-        // Negate
-        while (pattern.startsWith('!')) {
-            this.negate = !this.negate;
-            pattern = pattern.substr(1).trim();
-        }
-        // Normalize slashes and ensures absolute root
-        pattern = Pattern.fixupPattern(pattern, homedir);
-        // Segments
-        this.segments = new Path(pattern).segments;
-        // Trailing slash indicates the pattern should only match directories, not regular files
-        this.trailingSeparator = normalizeSeparators(pattern)
-            .endsWith(external_path_.sep);
-        pattern = safeTrimTrailingSeparator(pattern);
-        // Search path (literal path prior to the first glob segment)
-        let foundGlob = false;
-        const searchSegments = this.segments
-            .map(x => Pattern.getLiteral(x))
-            .filter(x => !foundGlob && !(foundGlob = x === ''));
-        this.searchPath = new Path(searchSegments).toString();
-        // Root RegExp (required when determining partial match)
-        this.rootRegExp = new RegExp(Pattern.regExpEscape(searchSegments[0]), internal_pattern_IS_WINDOWS ? 'i' : '');
-        this.isImplicitPattern = isImplicitPattern;
-        // Create minimatch
-        const minimatchOptions = {
-            dot: true,
-            nobrace: true,
-            nocase: internal_pattern_IS_WINDOWS,
-            nocomment: true,
-            noext: true,
-            nonegate: true
-        };
-        pattern = internal_pattern_IS_WINDOWS ? pattern.replace(/\\/g, '/') : pattern;
-        this.minimatch = new Minimatch(pattern, minimatchOptions);
-    }
-    /**
-     * Matches the pattern against the specified path
-     */
-    match(itemPath) {
-        // Last segment is globstar?
-        if (this.segments[this.segments.length - 1] === '**') {
-            // Normalize slashes
-            itemPath = normalizeSeparators(itemPath);
-            // Append a trailing slash. Otherwise Minimatch will not match the directory immediately
-            // preceding the globstar. For example, given the pattern `/foo/**`, Minimatch returns
-            // false for `/foo` but returns true for `/foo/`. Append a trailing slash to handle that quirk.
-            if (!itemPath.endsWith(external_path_.sep) && this.isImplicitPattern === false) {
-                // Note, this is safe because the constructor ensures the pattern has an absolute root.
-                // For example, formats like C: and C:foo on Windows are resolved to an absolute root.
-                itemPath = `${itemPath}${external_path_.sep}`;
-            }
-        }
-        else {
-            // Normalize slashes and trim unnecessary trailing slash
-            itemPath = safeTrimTrailingSeparator(itemPath);
-        }
-        // Match
-        if (this.minimatch.match(itemPath)) {
-            return this.trailingSeparator ? MatchKind.Directory : MatchKind.All;
-        }
-        return MatchKind.None;
-    }
-    /**
-     * Indicates whether the pattern may match descendants of the specified path
-     */
-    partialMatch(itemPath) {
-        // Normalize slashes and trim unnecessary trailing slash
-        itemPath = safeTrimTrailingSeparator(itemPath);
-        // matchOne does not handle root path correctly
-        if (dirname(itemPath) === itemPath) {
-            return this.rootRegExp.test(itemPath);
-        }
-        return this.minimatch.matchOne(itemPath.split(internal_pattern_IS_WINDOWS ? /\\+/ : /\/+/), this.minimatch.set[0], true);
-    }
-    /**
-     * Escapes glob patterns within a path
-     */
-    static globEscape(s) {
-        return (internal_pattern_IS_WINDOWS ? s : s.replace(/\\/g, '\\\\')) // escape '\' on Linux/macOS
-            .replace(/(\[)(?=[^/]+\])/g, '[[]') // escape '[' when ']' follows within the path segment
-            .replace(/\?/g, '[?]') // escape '?'
-            .replace(/\*/g, '[*]'); // escape '*'
-    }
-    /**
-     * Normalizes slashes and ensures absolute root
-     */
-    static fixupPattern(pattern, homedir) {
-        // Empty
-        external_assert_(pattern, 'pattern cannot be empty');
-        // Must not contain `.` segment, unless first segment
-        // Must not contain `..` segment
-        const literalSegments = new Path(pattern).segments.map(x => Pattern.getLiteral(x));
-        external_assert_(literalSegments.every((x, i) => (x !== '.' || i === 0) && x !== '..'), `Invalid pattern '${pattern}'. Relative pathing '.' and '..' is not allowed.`);
-        // Must not contain globs in root, e.g. Windows UNC path \\foo\b*r
-        external_assert_(!hasRoot(pattern) || literalSegments[0], `Invalid pattern '${pattern}'. Root segment must not contain globs.`);
-        // Normalize slashes
-        pattern = normalizeSeparators(pattern);
-        // Replace leading `.` segment
-        if (pattern === '.' || pattern.startsWith(`.${external_path_.sep}`)) {
-            pattern = Pattern.globEscape(process.cwd()) + pattern.substr(1);
-        }
-        // Replace leading `~` segment
-        else if (pattern === '~' || pattern.startsWith(`~${external_path_.sep}`)) {
-            homedir = homedir || external_os_.homedir();
-            external_assert_(homedir, 'Unable to determine HOME directory');
-            external_assert_(hasAbsoluteRoot(homedir), `Expected HOME directory to be a rooted path. Actual '${homedir}'`);
-            pattern = Pattern.globEscape(homedir) + pattern.substr(1);
-        }
-        // Replace relative drive root, e.g. pattern is C: or C:foo
-        else if (internal_pattern_IS_WINDOWS &&
-            (pattern.match(/^[A-Z]:$/i) || pattern.match(/^[A-Z]:[^\\]/i))) {
-            let root = ensureAbsoluteRoot('C:\\dummy-root', pattern.substr(0, 2));
-            if (pattern.length > 2 && !root.endsWith('\\')) {
-                root += '\\';
-            }
-            pattern = Pattern.globEscape(root) + pattern.substr(2);
-        }
-        // Replace relative root, e.g. pattern is \ or \foo
-        else if (internal_pattern_IS_WINDOWS && (pattern === '\\' || pattern.match(/^\\[^\\]/))) {
-            let root = ensureAbsoluteRoot('C:\\dummy-root', '\\');
-            if (!root.endsWith('\\')) {
-                root += '\\';
-            }
-            pattern = Pattern.globEscape(root) + pattern.substr(1);
-        }
-        // Otherwise ensure absolute root
-        else {
-            pattern = ensureAbsoluteRoot(Pattern.globEscape(process.cwd()), pattern);
-        }
-        return normalizeSeparators(pattern);
-    }
-    /**
-     * Attempts to unescape a pattern segment to create a literal path segment.
-     * Otherwise returns empty string.
-     */
-    static getLiteral(segment) {
-        let literal = '';
-        for (let i = 0; i < segment.length; i++) {
-            const c = segment[i];
-            // Escape
-            if (c === '\\' && !internal_pattern_IS_WINDOWS && i + 1 < segment.length) {
-                literal += segment[++i];
-                continue;
-            }
-            // Wildcard
-            else if (c === '*' || c === '?') {
-                return '';
-            }
-            // Character set
-            else if (c === '[' && i + 1 < segment.length) {
-                let set = '';
-                let closed = -1;
-                for (let i2 = i + 1; i2 < segment.length; i2++) {
-                    const c2 = segment[i2];
-                    // Escape
-                    if (c2 === '\\' && !internal_pattern_IS_WINDOWS && i2 + 1 < segment.length) {
-                        set += segment[++i2];
-                        continue;
-                    }
-                    // Closed
-                    else if (c2 === ']') {
-                        closed = i2;
-                        break;
-                    }
-                    // Otherwise
-                    else {
-                        set += c2;
-                    }
-                }
-                // Closed?
-                if (closed >= 0) {
-                    // Cannot convert
-                    if (set.length > 1) {
-                        return '';
-                    }
-                    // Convert to literal
-                    if (set) {
-                        literal += set;
-                        i = closed;
-                        continue;
-                    }
-                }
-                // Otherwise fall thru
-            }
-            // Append
-            literal += c;
-        }
-        return literal;
-    }
-    /**
-     * Escapes regexp special characters
-     * https://javascript.info/regexp-escaping
-     */
-    static regExpEscape(s) {
-        return s.replace(/[[\\^$.|?*+()]/g, '\\$&');
-    }
-}
-//# sourceMappingURL=internal-pattern.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-search-state.js
-class SearchState {
-    constructor(path, level) {
-        this.path = path;
-        this.level = level;
-    }
-}
-//# sourceMappingURL=internal-search-state.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-globber.js
-var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-var __asyncValues = (undefined && undefined.__asyncValues) || function (o) {
-    if (!Symbol.asyncIterator) throw new TypeError("Symbol.asyncIterator is not defined.");
-    var m = o[Symbol.asyncIterator], i;
-    return m ? m.call(o) : (o = typeof __values === "function" ? __values(o) : o[Symbol.iterator](), i = {}, verb("next"), verb("throw"), verb("return"), i[Symbol.asyncIterator] = function () { return this; }, i);
-    function verb(n) { i[n] = o[n] && function (v) { return new Promise(function (resolve, reject) { v = o[n](v), settle(resolve, reject, v.done, v.value); }); }; }
-    function settle(resolve, reject, d, v) { Promise.resolve(v).then(function(v) { resolve({ value: v, done: d }); }, reject); }
-};
-var __await = (undefined && undefined.__await) || function (v) { return this instanceof __await ? (this.v = v, this) : new __await(v); }
-var __asyncGenerator = (undefined && undefined.__asyncGenerator) || function (thisArg, _arguments, generator) {
-    if (!Symbol.asyncIterator) throw new TypeError("Symbol.asyncIterator is not defined.");
-    var g = generator.apply(thisArg, _arguments || []), i, q = [];
-    return i = Object.create((typeof AsyncIterator === "function" ? AsyncIterator : Object).prototype), verb("next"), verb("throw"), verb("return", awaitReturn), i[Symbol.asyncIterator] = function () { return this; }, i;
-    function awaitReturn(f) { return function (v) { return Promise.resolve(v).then(f, reject); }; }
-    function verb(n, f) { if (g[n]) { i[n] = function (v) { return new Promise(function (a, b) { q.push([n, v, a, b]) > 1 || resume(n, v); }); }; if (f) i[n] = f(i[n]); } }
-    function resume(n, v) { try { step(g[n](v)); } catch (e) { settle(q[0][3], e); } }
-    function step(r) { r.value instanceof __await ? Promise.resolve(r.value.v).then(fulfill, reject) : settle(q[0][2], r); }
-    function fulfill(value) { resume("next", value); }
-    function reject(value) { resume("throw", value); }
-    function settle(f, v) { if (f(v), q.shift(), q.length) resume(q[0][0], q[0][1]); }
-};
-
-
-
-
-
-
-
-
-const internal_globber_IS_WINDOWS = process.platform === 'win32';
-class DefaultGlobber {
-    constructor(options) {
-        this.patterns = [];
-        this.searchPaths = [];
-        this.options = getOptions(options);
-    }
-    getSearchPaths() {
-        // Return a copy
-        return this.searchPaths.slice();
-    }
-    glob() {
-        return __awaiter(this, void 0, void 0, function* () {
-            var _a, e_1, _b, _c;
-            const result = [];
-            try {
-                for (var _d = true, _e = __asyncValues(this.globGenerator()), _f; _f = yield _e.next(), _a = _f.done, !_a; _d = true) {
-                    _c = _f.value;
-                    _d = false;
-                    const itemPath = _c;
-                    result.push(itemPath);
-                }
-            }
-            catch (e_1_1) { e_1 = { error: e_1_1 }; }
-            finally {
-                try {
-                    if (!_d && !_a && (_b = _e.return)) yield _b.call(_e);
-                }
-                finally { if (e_1) throw e_1.error; }
-            }
-            return result;
-        });
-    }
-    globGenerator() {
-        return __asyncGenerator(this, arguments, function* globGenerator_1() {
-            // Fill in defaults options
-            const options = getOptions(this.options);
-            // Implicit descendants?
-            const patterns = [];
-            for (const pattern of this.patterns) {
-                patterns.push(pattern);
-                if (options.implicitDescendants &&
-                    (pattern.trailingSeparator ||
-                        pattern.segments[pattern.segments.length - 1] !== '**')) {
-                    patterns.push(new Pattern(pattern.negate, true, pattern.segments.concat('**')));
-                }
-            }
-            // Push the search paths
-            const stack = [];
-            for (const searchPath of getSearchPaths(patterns)) {
-                lib_core/* debug */.Yz(`Search path '${searchPath}'`);
-                // Exists?
-                try {
-                    // Intentionally using lstat. Detection for broken symlink
-                    // will be performed later (if following symlinks).
-                    yield __await(external_fs_.promises.lstat(searchPath));
-                }
-                catch (err) {
-                    if (err.code === 'ENOENT') {
-                        continue;
-                    }
-                    throw err;
-                }
-                stack.unshift(new SearchState(searchPath, 1));
-            }
-            // Search
-            const traversalChain = []; // used to detect cycles
-            while (stack.length) {
-                // Pop
-                const item = stack.pop();
-                // Match?
-                const match = internal_pattern_helper_match(patterns, item.path);
-                const partialMatch = !!match || internal_pattern_helper_partialMatch(patterns, item.path);
-                if (!match && !partialMatch) {
-                    continue;
-                }
-                // Stat
-                const stats = yield __await(DefaultGlobber.stat(item, options, traversalChain)
-                // Broken symlink, or symlink cycle detected, or no longer exists
-                );
-                // Broken symlink, or symlink cycle detected, or no longer exists
-                if (!stats) {
-                    continue;
-                }
-                // Hidden file or directory?
-                if (options.excludeHiddenFiles && external_path_.basename(item.path).match(/^\./)) {
-                    continue;
-                }
-                // Directory
-                if (stats.isDirectory()) {
-                    // Matched
-                    if (match & MatchKind.Directory && options.matchDirectories) {
-                        yield yield __await(item.path);
-                    }
-                    // Descend?
-                    else if (!partialMatch) {
-                        continue;
-                    }
-                    // Push the child items in reverse
-                    const childLevel = item.level + 1;
-                    const childItems = (yield __await(external_fs_.promises.readdir(item.path))).map(x => new SearchState(external_path_.join(item.path, x), childLevel));
-                    stack.push(...childItems.reverse());
-                }
-                // File
-                else if (match & MatchKind.File) {
-                    yield yield __await(item.path);
-                }
-            }
-        });
-    }
-    /**
-     * Constructs a DefaultGlobber
-     */
-    static create(patterns, options) {
-        return __awaiter(this, void 0, void 0, function* () {
-            const result = new DefaultGlobber(options);
-            if (internal_globber_IS_WINDOWS) {
-                patterns = patterns.replace(/\r\n/g, '\n');
-                patterns = patterns.replace(/\r/g, '\n');
-            }
-            const lines = patterns.split('\n').map(x => x.trim());
-            for (const line of lines) {
-                // Empty or comment
-                if (!line || line.startsWith('#')) {
-                    continue;
-                }
-                // Pattern
-                else {
-                    result.patterns.push(new Pattern(line));
-                }
-            }
-            result.searchPaths.push(...getSearchPaths(result.patterns));
-            return result;
-        });
-    }
-    static stat(item, options, traversalChain) {
-        return __awaiter(this, void 0, void 0, function* () {
-            // Note:
-            // `stat` returns info about the target of a symlink (or symlink chain)
-            // `lstat` returns info about a symlink itself
-            let stats;
-            if (options.followSymbolicLinks) {
-                try {
-                    // Use `stat` (following symlinks)
-                    stats = yield external_fs_.promises.stat(item.path);
-                }
-                catch (err) {
-                    if (err.code === 'ENOENT') {
-                        if (options.omitBrokenSymbolicLinks) {
-                            lib_core/* debug */.Yz(`Broken symlink '${item.path}'`);
-                            return undefined;
-                        }
-                        throw new Error(`No information found for the path '${item.path}'. This may indicate a broken symbolic link.`);
-                    }
-                    throw err;
-                }
-            }
-            else {
-                // Use `lstat` (not following symlinks)
-                stats = yield external_fs_.promises.lstat(item.path);
-            }
-            // Note, isDirectory() returns false for the lstat of a symlink
-            if (stats.isDirectory() && options.followSymbolicLinks) {
-                // Get the realpath
-                const realPath = yield external_fs_.promises.realpath(item.path);
-                // Fixup the traversal chain to match the item level
-                while (traversalChain.length >= item.level) {
-                    traversalChain.pop();
-                }
-                // Test for a cycle
-                if (traversalChain.some((x) => x === realPath)) {
-                    lib_core/* debug */.Yz(`Symlink cycle detected for path '${item.path}' and realpath '${realPath}'`);
-                    return undefined;
-                }
-                // Update the traversal chain
-                traversalChain.push(realPath);
-            }
-            return stats;
-        });
-    }
-}
-//# sourceMappingURL=internal-globber.js.map
-// EXTERNAL MODULE: external "crypto"
-var external_crypto_ = __nccwpck_require__(6982);
-// EXTERNAL MODULE: external "stream"
-var external_stream_ = __nccwpck_require__(2203);
-// EXTERNAL MODULE: external "util"
-var external_util_ = __nccwpck_require__(9023);
-;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-hash-files.js
-var internal_hash_files_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-var internal_hash_files_asyncValues = (undefined && undefined.__asyncValues) || function (o) {
-    if (!Symbol.asyncIterator) throw new TypeError("Symbol.asyncIterator is not defined.");
-    var m = o[Symbol.asyncIterator], i;
-    return m ? m.call(o) : (o = typeof __values === "function" ? __values(o) : o[Symbol.iterator](), i = {}, verb("next"), verb("throw"), verb("return"), i[Symbol.asyncIterator] = function () { return this; }, i);
-    function verb(n) { i[n] = o[n] && function (v) { return new Promise(function (resolve, reject) { v = o[n](v), settle(resolve, reject, v.done, v.value); }); }; }
-    function settle(resolve, reject, d, v) { Promise.resolve(v).then(function(v) { resolve({ value: v, done: d }); }, reject); }
-};
-
-
-
-
-
-
-function hashFiles(globber_1, currentWorkspace_1) {
-    return internal_hash_files_awaiter(this, arguments, void 0, function* (globber, currentWorkspace, verbose = false) {
-        var _a, e_1, _b, _c;
-        var _d;
-        const writeDelegate = verbose ? core.info : core.debug;
-        let hasMatch = false;
-        const githubWorkspace = currentWorkspace
-            ? currentWorkspace
-            : ((_d = process.env['GITHUB_WORKSPACE']) !== null && _d !== void 0 ? _d : process.cwd());
-        const result = crypto.createHash('sha256');
-        let count = 0;
-        try {
-            for (var _e = true, _f = internal_hash_files_asyncValues(globber.globGenerator()), _g; _g = yield _f.next(), _a = _g.done, !_a; _e = true) {
-                _c = _g.value;
-                _e = false;
-                const file = _c;
-                writeDelegate(file);
-                if (!file.startsWith(`${githubWorkspace}${path.sep}`)) {
-                    writeDelegate(`Ignore '${file}' since it is not under GITHUB_WORKSPACE.`);
-                    continue;
-                }
-                if (fs.statSync(file).isDirectory()) {
-                    writeDelegate(`Skip directory '${file}'.`);
-                    continue;
-                }
-                const hash = crypto.createHash('sha256');
-                const pipeline = util.promisify(stream.pipeline);
-                yield pipeline(fs.createReadStream(file), hash);
-                result.write(hash.digest());
-                count++;
-                if (!hasMatch) {
-                    hasMatch = true;
-                }
-            }
-        }
-        catch (e_1_1) { e_1 = { error: e_1_1 }; }
-        finally {
-            try {
-                if (!_e && !_a && (_b = _f.return)) yield _b.call(_f);
-            }
-            finally { if (e_1) throw e_1.error; }
-        }
-        result.end();
-        if (hasMatch) {
-            writeDelegate(`Found ${count} files to hash.`);
-            return result.digest('hex');
-        }
-        else {
-            writeDelegate(`No matches found for glob`);
-            return '';
-        }
-    });
-}
-//# sourceMappingURL=internal-hash-files.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/glob.js
-var glob_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-/**
- * Constructs a globber
- *
- * @param patterns  Patterns separated by newlines
- * @param options   Glob options
- */
-function create(patterns, options) {
-    return glob_awaiter(this, void 0, void 0, function* () {
-        return yield DefaultGlobber.create(patterns, options);
-    });
-}
-/**
- * Computes the sha256 hash of a glob
- *
- * @param patterns  Patterns separated by newlines
- * @param currentWorkspace  Workspace used when matching files
- * @param options   Glob options
- * @param verbose   Enables verbose logging
- */
-function glob_hashFiles(patterns_1) {
-    return glob_awaiter(this, arguments, void 0, function* (patterns, currentWorkspace = '', options, verbose = false) {
-        let followSymbolicLinks = true;
-        if (options && typeof options.followSymbolicLinks === 'boolean') {
-            followSymbolicLinks = options.followSymbolicLinks;
-        }
-        const globber = yield create(patterns, { followSymbolicLinks });
-        return _hashFiles(globber, currentWorkspace, verbose);
-    });
-}
-//# sourceMappingURL=glob.js.map
 
 /***/ })
 
