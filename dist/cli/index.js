@@ -64801,6 +64801,91 @@ async function findPromotion(store, subdir, filename, tags) {
 
 /***/ }),
 
+/***/ 43683:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.SIBLING_WAIT_MS = exports.INTENT_FRESH_MS = void 0;
+exports.intentTag = intentTag;
+exports.otherFormat = otherFormat;
+exports.writeUploadIntent = writeUploadIntent;
+exports.freshIntent = freshIntent;
+// Upload intents: how two uploads of the two formats of one build, in different runs, avoid losing either.
+//
+// Both merge into the manifest at one tag and registries have no conditional PUT, so a writer whose read of the
+// tag came before the other's PUT can overwrite it after the other has checked its own write. Each writer first
+// leaves a small manifest at a tag derived from its file name (the intent), then reads the tag it merges into;
+// after its PUT it reads the tag and the other format's intent together. Of two racing writers, whichever reads
+// second sees the other's intent; while that intent is fresh and the tag lacks the other's file, it waits and
+// reads again, so a late PUT that dropped its own file is seen and merged again. Intents are never promoted;
+// gc-staging deletes them by age like anything else in staging.
+const node_crypto_1 = __nccwpck_require__(77598);
+const oci_1 = __nccwpck_require__(72849);
+const conda_1 = __nccwpck_require__(6611);
+const json_ts_1 = __nccwpck_require__(13710);
+const CREATED = 'org.opencontainers.image.created';
+const TITLE = 'org.opencontainers.image.title';
+/** An intent older than this is a writer that stopped (crashed, or refused before its PUT): not waited for. */
+exports.INTENT_FRESH_MS = 2 * 60 * 1000;
+/** The longest a writer waits for the other format's fresh intent to land in the tag before it stops waiting. */
+exports.SIBLING_WAIT_MS = 60 * 1000;
+const EMPTY = { mediaType: conda_1.CondaMediaType.Config, digest: oci_1.EMPTY_SHA256, size: 0 };
+/**
+ * The intent tag of a package file. No `-`: a package tag always has one (VERSION-BUILD), so an intent is never
+ * read as a build; hashed, so any file name fits a tag.
+ */
+function intentTag(filename) {
+    return `_uploading.${(0, node_crypto_1.createHash)('sha256').update(filename).digest('hex').slice(0, 40)}`;
+}
+/** The other format's file name of the same build. */
+function otherFormat(filename) {
+    if (filename.endsWith('.conda'))
+        return `${filename.slice(0, -'.conda'.length)}.tar.bz2`;
+    if (filename.endsWith('.tar.bz2'))
+        return `${filename.slice(0, -'.tar.bz2'.length)}.conda`;
+    return filename;
+}
+/** Leaves the intent to merge `filename` into its tag (the shared empty blob is its config and only layer). */
+async function writeUploadIntent(repository, filename, configs, signal) {
+    await configs.ensure(repository, { descriptor: EMPTY, source: (0, oci_1.bytesSource)(new Uint8Array()) }, signal);
+    const manifest = {
+        schemaVersion: 2,
+        mediaType: oci_1.MediaType.ImageManifest,
+        config: EMPTY,
+        layers: [EMPTY],
+        annotations: { [TITLE]: filename, [CREATED]: new Date().toISOString() },
+    };
+    await repository.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), oci_1.MediaType.ImageManifest, intentTag(filename));
+}
+/**
+ * Whether another writer of `filename` may still be about to write its tag: its intent is there and younger than
+ * INTENT_FRESH_MS. Anything unreadable in it counts as no intent (staging is the uploader's, and an intent only
+ * ever makes a writer wait).
+ */
+async function freshIntent(repository, filename, now = Date.now()) {
+    let bytes;
+    try {
+        bytes = (await repository.fetchManifest(intentTag(filename))).bytes;
+    }
+    catch (error) {
+        if (error instanceof oci_1.NotFoundError)
+            return false;
+        throw error;
+    }
+    try {
+        const annotations = ((0, json_ts_1.parseJsonObject)(bytes, 'an upload intent').annotations ?? {});
+        const created = Date.parse(String(annotations[CREATED]));
+        return annotations[TITLE] === filename && Number.isFinite(created) && now - created < exports.INTENT_FRESH_MS;
+    }
+    catch {
+        return false;
+    }
+}
+
+
+/***/ }),
+
 /***/ 74250:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -67289,7 +67374,8 @@ exports.ConfigBlobs = void 0;
 exports.uploadOne = uploadOne;
 exports.upload = upload;
 // upload: push packages to a staging channel in the v0 layout. Blobs first (each only when missing), the
-// manifest last; a second format of the same build is merged into the manifest at the tag, never replacing it.
+// manifest last; a second format of the same build is merged into the manifest at the tag, never replacing it
+// (an upload of the other format in another run included: records/upload-intent.ts).
 const promises_1 = __nccwpck_require__(51455);
 const node_path_1 = __importDefault(__nccwpck_require__(76760));
 const node_stream_1 = __nccwpck_require__(57075);
@@ -67304,13 +67390,9 @@ const open_ts_1 = __nccwpck_require__(70444);
 const progress_ts_1 = __nccwpck_require__(83115);
 const defaults_ts_1 = __nccwpck_require__(80432);
 const package_manifest_ts_1 = __nccwpck_require__(7662);
+const upload_intent_ts_1 = __nccwpck_require__(43683);
 /** Rounds of read-merge-push when a concurrent upload of the other format keeps replacing the tag. */
 const MERGE_ATTEMPTS = defaults_ts_1.ATTEMPTS.merge;
-/**
- * A package at least this large takes long enough to send that the tag is read again (a HEAD) right before the
- * manifest PUT. A smaller one's tag read and PUT are a round or two apart: the read-back after the PUT covers it.
- */
-const TAG_RECHECK_FROM_BYTES = 8 * 1024 * 1024;
 /**
  * .conda files larger than this are hashed in the pass that sends them instead of before: a streamed upload
  * (POST, one PATCH without Content-Range, PUT?digest) needs the digest only at its closing PUT, so the file is read
@@ -67447,6 +67529,7 @@ async function pushToTag(store, file, input, options) {
     const base = (p) => ({ subdir: p.subdir, filename: p.filename, sha256: p.sha256, md5: p.md5, size: p.size, repository: relative, tag });
     const manifestOptions = (existing) => ({ packagePath: file, existing, ...(options.sourceUrl ? { sourceUrl: options.sourceUrl } : {}) });
     let pushedBlobs = false;
+    let intentLeft = false;
     for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
         // One GET by tag (the digest is checked against Docker-Content-Digest) instead of HEAD + GET.
         const existing = await (0, package_manifest_ts_1.fetchPackageManifest)(store, relative, tag);
@@ -67479,21 +67562,25 @@ async function pushToTag(store, file, input, options) {
         // merge into may have changed, and with it which info layers are ours to push. The blobs are independent,
         // so they go at once: the small ones cost no extra wait beside the package.
         const packageDigest = `sha256:${hashed.sha256}`;
-        await Promise.all(built.blobs.map((blob) => {
-            if (blob.descriptor.digest === built.manifest.config.digest)
-                return options.configs.ensure(repository, blob, options.signal);
-            if (sentPackage && blob.descriptor.digest === packageDigest)
-                return undefined;
-            const ticker = (0, progress_ts_1.byteTicker)((bytes) => options.report('pushing', { artifact, bytes, totalBytes: blob.descriptor.size }));
-            return repository.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size }, { onProgress: (b) => ticker.tick(b), signal: options.signal, likelyMissing });
-        }));
+        // The intent goes beside the blobs, before the tag is read again below (records/upload-intent.ts).
+        const intent = intentLeft ? undefined : (0, upload_intent_ts_1.writeUploadIntent)(repository, hashed.filename, options.configs, options.signal);
+        intentLeft = true;
+        await Promise.all([
+            intent,
+            ...built.blobs.map((blob) => {
+                if (blob.descriptor.digest === built.manifest.config.digest)
+                    return options.configs.ensure(repository, blob, options.signal);
+                if (sentPackage && blob.descriptor.digest === packageDigest)
+                    return undefined;
+                const ticker = (0, progress_ts_1.byteTicker)((bytes) => options.report('pushing', { artifact, bytes, totalBytes: blob.descriptor.size }));
+                return repository.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size }, { onProgress: (b) => ticker.tick(b), signal: options.signal, likelyMissing });
+            }),
+        ]);
         pushedBlobs = true;
-        if (hashed.size >= TAG_RECHECK_FROM_BYTES) {
-            // Someone changed the tag while we sent a large package: merge again from what is there now.
-            const before = await repository.resolve(tag);
-            if ((before?.digest ?? undefined) !== existing?.descriptor.digest)
-                continue;
-        }
+        // The tag read after the intent is what this merge is based on: someone changed it meanwhile, merge again.
+        const before = await repository.resolve(tag);
+        if ((before?.digest ?? undefined) !== existing?.descriptor.digest)
+            continue;
         const sentAt = performance.now();
         const pushed = await (0, retry_ts_1.withConcurrentPushRetry)(() => repository.pushManifest(built.bytes, oci_1.MediaType.ImageManifest, tag));
         return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed, sentAt };
@@ -67501,17 +67588,41 @@ async function pushToTag(store, file, input, options) {
     throw new errors_ts_1.PipelineError(`${artifact}: ${where} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
 }
 /**
- * Re-reads the tag we wrote. Returns the result to keep, or undefined when a concurrent upload of the other
- * format replaced our manifest (or we theirs) and this package must be merged again.
+ * Reads back the tag we wrote until it holds our file and no fresh intent of the other format is missing from it
+ * (records/upload-intent.ts): a concurrent upload of the other format that read the tag before our PUT may still
+ * replace it. When our file was dropped, `again` merges it once more.
  */
-async function verifyAtTag(store, pkg, pushed) {
-    const after = await (0, package_manifest_ts_1.fetchPackageManifest)(store, pushed.repository, pushed.tag);
-    if (!after)
-        return pushed;
-    if (heldAt(after, pkg.filename)?.sha256 === pkg.sha256) {
-        return { ...pushed, manifestDigest: after.descriptor.digest };
+async function confirmAtTag(store, first, again) {
+    let outcome = first;
+    let merges = 1;
+    let waitingSince;
+    const { repository: relative, tag, filename } = first.result;
+    const repository = store.repository(relative);
+    for (let round = 0;; round++) {
+        await settle(outcome.sentAt, round);
+        const [after, otherPending] = await Promise.all([(0, package_manifest_ts_1.fetchPackageManifest)(store, relative, tag), (0, upload_intent_ts_1.freshIntent)(repository, (0, upload_intent_ts_1.otherFormat)(filename))]);
+        // Gone meanwhile (promoted and removed from staging, or deleted by hand): nothing of ours left to confirm.
+        if (!after)
+            return outcome.result;
+        if (heldAt(after, filename)?.sha256 !== outcome.pkg.sha256) {
+            if (merges >= MERGE_ATTEMPTS) {
+                throw new errors_ts_1.PipelineError(`${outcome.pkg.subdir}/${filename}: its tag kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
+            }
+            merges++;
+            outcome = await again(outcome.pkg);
+            if (!outcome.unverified)
+                outcome = { ...outcome, sentAt: performance.now() };
+            waitingSince = undefined;
+            continue;
+        }
+        if (otherPending && !heldAt(after, (0, upload_intent_ts_1.otherFormat)(filename))) {
+            waitingSince ??= Date.now();
+            // The other writer stalled longer than any upload's intent-to-PUT: it stopped; stop waiting for it.
+            if (Date.now() - waitingSince < upload_intent_ts_1.SIBLING_WAIT_MS)
+                continue;
+        }
+        return { ...outcome.result, manifestDigest: after.descriptor.digest };
     }
-    return undefined;
 }
 /**
  * Uploads one package and checks, after a moment, that a concurrent upload did not drop it from the tag.
@@ -67520,18 +67631,10 @@ async function verifyAtTag(store, pkg, pushed) {
  */
 async function uploadOne(store, file, input, options) {
     const step = { ...options, configs: options.configs ?? new ConfigBlobs() };
-    let pkg = input;
-    for (let round = 0; round < MERGE_ATTEMPTS; round++) {
-        const outcome = await pushToTag(store, file, pkg, step);
-        pkg = outcome.pkg;
-        if (!outcome.unverified)
-            return outcome.result;
-        await settle(outcome.sentAt, round);
-        const kept = await verifyAtTag(store, outcome.pkg, outcome.result);
-        if (kept)
-            return kept;
-    }
-    throw new errors_ts_1.PipelineError(`${pkg.subdir}/${pkg.filename}: ${pkg.subdir}/${pkg.name} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
+    const outcome = await pushToTag(store, file, input, step);
+    if (!outcome.unverified)
+        return outcome.result;
+    return confirmAtTag(store, outcome, (pkg) => pushToTag(store, file, pkg, step));
 }
 /** Runs tasks with the same key one after another (the two formats of one build share a tag). */
 function keyedSerializer() {
@@ -67579,7 +67682,7 @@ async function upload(o) {
     const one = async (file) => {
         const shown = node_path_1.default.basename(file);
         try {
-            let outcome = await limit(async () => {
+            const outcome = await limit(async () => {
                 const info = await (0, promises_1.stat)(file);
                 if (!info.isFile())
                     throw new errors_ts_1.PipelineError(`${file} is not a regular file`);
@@ -67589,20 +67692,8 @@ async function upload(o) {
                 report('uploading', { artifact: `${pkg.subdir}/${pkg.filename}`, totalBytes: pkg.size });
                 return push(file, pkg);
             });
-            for (let round = 0; outcome.unverified; round++) {
-                const { pkg } = outcome;
-                if (round + 1 >= MERGE_ATTEMPTS) {
-                    throw new errors_ts_1.PipelineError(`${pkg.subdir}/${pkg.filename}: its tag kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
-                }
-                await settle(outcome.sentAt, round);
-                const kept = await verifyAtTag(opened.store, pkg, outcome.result);
-                if (kept) {
-                    finish(kept);
-                    return;
-                }
-                outcome = await limit(() => push(file, pkg));
-            }
-            finish(outcome.result);
+            // Holding no slot while it waits; a merge again takes one.
+            finish(outcome.unverified ? await confirmAtTag(opened.store, outcome, (pkg) => limit(() => push(file, pkg))) : outcome.result);
         }
         catch (error) {
             (0, open_ts_1.throwIfUnreachable)(error);

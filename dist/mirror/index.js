@@ -73328,7 +73328,7 @@ function bufferIncludes(buffer, content) {
 /* harmony export */ });
 /* harmony import */ var _oci_channel_conda__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4847);
 /* harmony import */ var _oci_channel_oci__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1671);
-/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6045);
+/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8608);
 // Tells errors the user can fix (bad input, refused credentials, a bad package) from bugs in oci-channel.
 
 
@@ -73372,7 +73372,7 @@ function oneLine(text, max = 1000) {
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8179);
-/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(6045);
+/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8608);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(9118);
 /* harmony import */ var _summary_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(9409);
 // What the mirror action reports: small outputs (the whole result goes to a file: a channel has millions of
@@ -77481,8 +77481,8 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 16 modules
 var core = __nccwpck_require__(8179);
-// EXTERNAL MODULE: ./packages/pipeline/src/index.ts + 62 modules
-var src = __nccwpck_require__(6045);
+// EXTERNAL MODULE: ./packages/pipeline/src/index.ts + 63 modules
+var src = __nccwpck_require__(8608);
 // EXTERNAL MODULE: ./actions/src/common/errors.ts
 var errors = __nccwpck_require__(9118);
 ;// CONCATENATED MODULE: ./actions/src/common/secrets.ts
@@ -77579,7 +77579,7 @@ const progressLogger = progress.progress;
 /* harmony export */ });
 /* unused harmony exports formatSize, failedChecks, addPrivatePackages */
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8179);
-/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6045);
+/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8608);
 // The job summary: one table row per artifact, written on success and on failure.
 
 
@@ -77652,7 +77652,7 @@ function addPrivatePackages(found, mode) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8179);
-/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6045);
+/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8608);
 /* harmony import */ var _common_mirror_report_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8073);
 /* harmony import */ var _common_names_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8761);
 /* harmony import */ var _common_options_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9384);
@@ -77685,6 +77685,7 @@ __webpack_async_result__();
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
+  aG: () => (/* reexport */ CondaMediaType),
   rt: () => (/* reexport */ EMPTY_PATCH_INSTRUCTIONS),
   mW: () => (/* reexport */ LABEL_PATTERN),
   NG: () => (/* reexport */ MAIN_LABEL),
@@ -77719,7 +77720,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   v3: () => (/* reexport */ zstdDecompress)
 });
 
-// UNUSED EXPORTS: Annotation, BROKEN_LABEL, CHANNEL_ABOUT_FIELDS, CondaMediaType, DEFAULT_PACKAGE_LIMITS, INDEX_ZSTD_LEVEL, INLINE_INDEX_JSON_BYTES, JsonBytes, KNOWN_SUBDIRS, MAX_PATCH_INSTRUCTIONS_BYTES, PATCH_INSTRUCTIONS_VERSION, POST_INSTALL_FLAGS, PROTECTED_RECORD_FIELDS, STRIPPED_INDEX_FIELDS, STRIPPED_RECORD_FIELDS, applyPatches, applyRecordFix, buildInfoTarGz, buildPackage, buildShardSet, buildShards, buildSubdirIndex, bzip2To, canonicalManifestDifference, canonicalize, channelDataJson, creationTime, decodeTag, defaultBuild, emptyPatchInstructions, encodeShard, encodeShardIndex, estimateJsonMapBytes, isCondaV2, isKnownSubdir, labelProblem, nestedStableJson, newestVersion, packageFilename, packageLimits, packageMapFile, parseLabel, pythonString, randomStream, rattler, readPackageUnhashed, readPatchesPackage, recordFromIndexJson, recordFromPackage, recordWith, repodataJson, repodataJsonBytes, runExportsJson, runExportsJsonBytes, serializeCanonical, shardKey, sortedByFilename, stableJson, subdirFromIndex, subdirHtml, subdirIndexHtml, tarStreamOf, withChannelSource, writeConda, writeJsonMapAtDepth1, writeTarBz2, writeZip, zstdCompress, zstdTo
+// UNUSED EXPORTS: Annotation, BROKEN_LABEL, CHANNEL_ABOUT_FIELDS, DEFAULT_PACKAGE_LIMITS, INDEX_ZSTD_LEVEL, INLINE_INDEX_JSON_BYTES, JsonBytes, KNOWN_SUBDIRS, MAX_PATCH_INSTRUCTIONS_BYTES, PATCH_INSTRUCTIONS_VERSION, POST_INSTALL_FLAGS, PROTECTED_RECORD_FIELDS, STRIPPED_INDEX_FIELDS, STRIPPED_RECORD_FIELDS, applyPatches, applyRecordFix, buildInfoTarGz, buildPackage, buildShardSet, buildShards, buildSubdirIndex, bzip2To, canonicalManifestDifference, canonicalize, channelDataJson, creationTime, decodeTag, defaultBuild, emptyPatchInstructions, encodeShard, encodeShardIndex, estimateJsonMapBytes, isCondaV2, isKnownSubdir, labelProblem, nestedStableJson, newestVersion, packageFilename, packageLimits, packageMapFile, parseLabel, pythonString, randomStream, rattler, readPackageUnhashed, readPatchesPackage, recordFromIndexJson, recordFromPackage, recordWith, repodataJson, repodataJsonBytes, runExportsJson, runExportsJsonBytes, serializeCanonical, shardKey, sortedByFilename, stableJson, subdirFromIndex, subdirHtml, subdirIndexHtml, tarStreamOf, withChannelSource, writeConda, writeJsonMapAtDepth1, writeTarBz2, writeZip, zstdCompress, zstdTo
 
 ;// CONCATENATED MODULE: ./packages/conda/src/errors.ts
 // The one error type of this package: a conda artifact (or its manifest) that cannot be used, and why.
@@ -84103,7 +84104,7 @@ function descriptors(values, what) {
 
 /***/ }),
 
-/***/ 6045:
+/***/ 8608:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -85868,9 +85869,84 @@ function progressLog(write, options = {}) {
     };
 }
 
+;// CONCATENATED MODULE: ./packages/pipeline/src/records/upload-intent.ts
+// Upload intents: how two uploads of the two formats of one build, in different runs, avoid losing either.
+//
+// Both merge into the manifest at one tag and registries have no conditional PUT, so a writer whose read of the
+// tag came before the other's PUT can overwrite it after the other has checked its own write. Each writer first
+// leaves a small manifest at a tag derived from its file name (the intent), then reads the tag it merges into;
+// after its PUT it reads the tag and the other format's intent together. Of two racing writers, whichever reads
+// second sees the other's intent; while that intent is fresh and the tag lacks the other's file, it waits and
+// reads again, so a late PUT that dropped its own file is seen and merged again. Intents are never promoted;
+// gc-staging deletes them by age like anything else in staging.
+
+
+
+
+const upload_intent_CREATED = 'org.opencontainers.image.created';
+const upload_intent_TITLE = 'org.opencontainers.image.title';
+/** An intent older than this is a writer that stopped (crashed, or refused before its PUT): not waited for. */
+const INTENT_FRESH_MS = 2 * 60 * 1000;
+/** The longest a writer waits for the other format's fresh intent to land in the tag before it stops waiting. */
+const SIBLING_WAIT_MS = 60 * 1000;
+const EMPTY = { mediaType: src/* CondaMediaType */.aG.Config, digest: oci_src/* EMPTY_SHA256 */._e, size: 0 };
+/**
+ * The intent tag of a package file. No `-`: a package tag always has one (VERSION-BUILD), so an intent is never
+ * read as a build; hashed, so any file name fits a tag.
+ */
+function intentTag(filename) {
+    return `_uploading.${(0,external_node_crypto_.createHash)('sha256').update(filename).digest('hex').slice(0, 40)}`;
+}
+/** The other format's file name of the same build. */
+function otherFormat(filename) {
+    if (filename.endsWith('.conda'))
+        return `${filename.slice(0, -'.conda'.length)}.tar.bz2`;
+    if (filename.endsWith('.tar.bz2'))
+        return `${filename.slice(0, -'.tar.bz2'.length)}.conda`;
+    return filename;
+}
+/** Leaves the intent to merge `filename` into its tag (the shared empty blob is its config and only layer). */
+async function writeUploadIntent(repository, filename, configs, signal) {
+    await configs.ensure(repository, { descriptor: EMPTY, source: (0,oci_src/* bytesSource */.Xl)(new Uint8Array()) }, signal);
+    const manifest = {
+        schemaVersion: 2,
+        mediaType: oci_src/* MediaType */.zu.ImageManifest,
+        config: EMPTY,
+        layers: [EMPTY],
+        annotations: { [upload_intent_TITLE]: filename, [upload_intent_CREATED]: new Date().toISOString() },
+    };
+    await repository.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), oci_src/* MediaType */.zu.ImageManifest, intentTag(filename));
+}
+/**
+ * Whether another writer of `filename` may still be about to write its tag: its intent is there and younger than
+ * INTENT_FRESH_MS. Anything unreadable in it counts as no intent (staging is the uploader's, and an intent only
+ * ever makes a writer wait).
+ */
+async function freshIntent(repository, filename, now = Date.now()) {
+    let bytes;
+    try {
+        bytes = (await repository.fetchManifest(intentTag(filename))).bytes;
+    }
+    catch (error) {
+        if (error instanceof oci_src/* NotFoundError */.m_)
+            return false;
+        throw error;
+    }
+    try {
+        const annotations = (json_parseJsonObject(bytes, 'an upload intent').annotations ?? {});
+        const created = Date.parse(String(annotations[upload_intent_CREATED]));
+        return annotations[upload_intent_TITLE] === filename && Number.isFinite(created) && now - created < INTENT_FRESH_MS;
+    }
+    catch {
+        return false;
+    }
+}
+
 ;// CONCATENATED MODULE: ./packages/pipeline/src/steps/upload.ts
 // upload: push packages to a staging channel in the v0 layout. Blobs first (each only when missing), the
-// manifest last; a second format of the same build is merged into the manifest at the tag, never replacing it.
+// manifest last; a second format of the same build is merged into the manifest at the tag, never replacing it
+// (an upload of the other format in another run included: records/upload-intent.ts).
+
 
 
 
@@ -85887,11 +85963,6 @@ function progressLog(write, options = {}) {
 
 /** Rounds of read-merge-push when a concurrent upload of the other format keeps replacing the tag. */
 const MERGE_ATTEMPTS = ATTEMPTS.merge;
-/**
- * A package at least this large takes long enough to send that the tag is read again (a HEAD) right before the
- * manifest PUT. A smaller one's tag read and PUT are a round or two apart: the read-back after the PUT covers it.
- */
-const TAG_RECHECK_FROM_BYTES = 8 * 1024 * 1024;
 /**
  * .conda files larger than this are hashed in the pass that sends them instead of before: a streamed upload
  * (POST, one PATCH without Content-Range, PUT?digest) needs the digest only at its closing PUT, so the file is read
@@ -86027,6 +86098,7 @@ async function pushToTag(store, file, input, options) {
     const base = (p) => ({ subdir: p.subdir, filename: p.filename, sha256: p.sha256, md5: p.md5, size: p.size, repository: relative, tag });
     const manifestOptions = (existing) => ({ packagePath: file, existing, ...(options.sourceUrl ? { sourceUrl: options.sourceUrl } : {}) });
     let pushedBlobs = false;
+    let intentLeft = false;
     for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
         // One GET by tag (the digest is checked against Docker-Content-Digest) instead of HEAD + GET.
         const existing = await package_manifest_fetchPackageManifest(store, relative, tag);
@@ -86059,21 +86131,25 @@ async function pushToTag(store, file, input, options) {
         // merge into may have changed, and with it which info layers are ours to push. The blobs are independent,
         // so they go at once: the small ones cost no extra wait beside the package.
         const packageDigest = `sha256:${hashed.sha256}`;
-        await Promise.all(built.blobs.map((blob) => {
-            if (blob.descriptor.digest === built.manifest.config.digest)
-                return options.configs.ensure(repository, blob, options.signal);
-            if (sentPackage && blob.descriptor.digest === packageDigest)
-                return undefined;
-            const ticker = progress_byteTicker((bytes) => options.report('pushing', { artifact, bytes, totalBytes: blob.descriptor.size }));
-            return repository.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size }, { onProgress: (b) => ticker.tick(b), signal: options.signal, likelyMissing });
-        }));
+        // The intent goes beside the blobs, before the tag is read again below (records/upload-intent.ts).
+        const intent = intentLeft ? undefined : writeUploadIntent(repository, hashed.filename, options.configs, options.signal);
+        intentLeft = true;
+        await Promise.all([
+            intent,
+            ...built.blobs.map((blob) => {
+                if (blob.descriptor.digest === built.manifest.config.digest)
+                    return options.configs.ensure(repository, blob, options.signal);
+                if (sentPackage && blob.descriptor.digest === packageDigest)
+                    return undefined;
+                const ticker = progress_byteTicker((bytes) => options.report('pushing', { artifact, bytes, totalBytes: blob.descriptor.size }));
+                return repository.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size }, { onProgress: (b) => ticker.tick(b), signal: options.signal, likelyMissing });
+            }),
+        ]);
         pushedBlobs = true;
-        if (hashed.size >= TAG_RECHECK_FROM_BYTES) {
-            // Someone changed the tag while we sent a large package: merge again from what is there now.
-            const before = await repository.resolve(tag);
-            if ((before?.digest ?? undefined) !== existing?.descriptor.digest)
-                continue;
-        }
+        // The tag read after the intent is what this merge is based on: someone changed it meanwhile, merge again.
+        const before = await repository.resolve(tag);
+        if ((before?.digest ?? undefined) !== existing?.descriptor.digest)
+            continue;
         const sentAt = performance.now();
         const pushed = await retry_withConcurrentPushRetry(() => repository.pushManifest(built.bytes, oci_src/* MediaType */.zu.ImageManifest, tag));
         return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed, sentAt };
@@ -86081,17 +86157,41 @@ async function pushToTag(store, file, input, options) {
     throw new errors_PipelineError(`${artifact}: ${where} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
 }
 /**
- * Re-reads the tag we wrote. Returns the result to keep, or undefined when a concurrent upload of the other
- * format replaced our manifest (or we theirs) and this package must be merged again.
+ * Reads back the tag we wrote until it holds our file and no fresh intent of the other format is missing from it
+ * (records/upload-intent.ts): a concurrent upload of the other format that read the tag before our PUT may still
+ * replace it. When our file was dropped, `again` merges it once more.
  */
-async function verifyAtTag(store, pkg, pushed) {
-    const after = await package_manifest_fetchPackageManifest(store, pushed.repository, pushed.tag);
-    if (!after)
-        return pushed;
-    if (heldAt(after, pkg.filename)?.sha256 === pkg.sha256) {
-        return { ...pushed, manifestDigest: after.descriptor.digest };
+async function confirmAtTag(store, first, again) {
+    let outcome = first;
+    let merges = 1;
+    let waitingSince;
+    const { repository: relative, tag, filename } = first.result;
+    const repository = store.repository(relative);
+    for (let round = 0;; round++) {
+        await upload_settle(outcome.sentAt, round);
+        const [after, otherPending] = await Promise.all([package_manifest_fetchPackageManifest(store, relative, tag), freshIntent(repository, otherFormat(filename))]);
+        // Gone meanwhile (promoted and removed from staging, or deleted by hand): nothing of ours left to confirm.
+        if (!after)
+            return outcome.result;
+        if (heldAt(after, filename)?.sha256 !== outcome.pkg.sha256) {
+            if (merges >= MERGE_ATTEMPTS) {
+                throw new errors_PipelineError(`${outcome.pkg.subdir}/${filename}: its tag kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
+            }
+            merges++;
+            outcome = await again(outcome.pkg);
+            if (!outcome.unverified)
+                outcome = { ...outcome, sentAt: performance.now() };
+            waitingSince = undefined;
+            continue;
+        }
+        if (otherPending && !heldAt(after, otherFormat(filename))) {
+            waitingSince ??= Date.now();
+            // The other writer stalled longer than any upload's intent-to-PUT: it stopped; stop waiting for it.
+            if (Date.now() - waitingSince < SIBLING_WAIT_MS)
+                continue;
+        }
+        return { ...outcome.result, manifestDigest: after.descriptor.digest };
     }
-    return undefined;
 }
 /**
  * Uploads one package and checks, after a moment, that a concurrent upload did not drop it from the tag.
@@ -86100,18 +86200,10 @@ async function verifyAtTag(store, pkg, pushed) {
  */
 async function uploadOne(store, file, input, options) {
     const step = { ...options, configs: options.configs ?? new ConfigBlobs() };
-    let pkg = input;
-    for (let round = 0; round < MERGE_ATTEMPTS; round++) {
-        const outcome = await pushToTag(store, file, pkg, step);
-        pkg = outcome.pkg;
-        if (!outcome.unverified)
-            return outcome.result;
-        await upload_settle(outcome.sentAt, round);
-        const kept = await verifyAtTag(store, outcome.pkg, outcome.result);
-        if (kept)
-            return kept;
-    }
-    throw new errors_PipelineError(`${pkg.subdir}/${pkg.filename}: ${pkg.subdir}/${pkg.name} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
+    const outcome = await pushToTag(store, file, input, step);
+    if (!outcome.unverified)
+        return outcome.result;
+    return confirmAtTag(store, outcome, (pkg) => pushToTag(store, file, pkg, step));
 }
 /** Runs tasks with the same key one after another (the two formats of one build share a tag). */
 function keyedSerializer() {
@@ -86159,7 +86251,7 @@ async function upload(o) {
     const one = async (file) => {
         const shown = path.basename(file);
         try {
-            let outcome = await limit(async () => {
+            const outcome = await limit(async () => {
                 const info = await stat(file);
                 if (!info.isFile())
                     throw new PipelineError(`${file} is not a regular file`);
@@ -86169,20 +86261,8 @@ async function upload(o) {
                 report('uploading', { artifact: `${pkg.subdir}/${pkg.filename}`, totalBytes: pkg.size });
                 return push(file, pkg);
             });
-            for (let round = 0; outcome.unverified; round++) {
-                const { pkg } = outcome;
-                if (round + 1 >= MERGE_ATTEMPTS) {
-                    throw new PipelineError(`${pkg.subdir}/${pkg.filename}: its tag kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
-                }
-                await upload_settle(outcome.sentAt, round);
-                const kept = await verifyAtTag(opened.store, pkg, outcome.result);
-                if (kept) {
-                    finish(kept);
-                    return;
-                }
-                outcome = await limit(() => push(file, pkg));
-            }
-            finish(outcome.result);
+            // Holding no slot while it waits; a merge again takes one.
+            finish(outcome.unverified ? await confirmAtTag(opened.store, outcome, (pkg) => limit(() => push(file, pkg))) : outcome.result);
         }
         catch (error) {
             throwIfUnreachable(error);

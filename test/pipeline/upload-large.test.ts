@@ -113,7 +113,7 @@ test('a large .conda whose info/ differs from the .tar.bz2 already under its tag
   expect(proxy.log.filter((e) => e.method === 'PATCH' || e.method === 'PUT' || e.method === 'POST')).toEqual([]);
 });
 
-test('new small packages: no HEAD before their layers or their manifest, and the {} config is mounted from a repository that has it', async () => {
+test('new small packages: no HEAD before their layers, and the {} config is mounted from a repository that has it', async () => {
   const files = [];
   for (let i = 0; i < 4; i++) files.push(await makePackage(path.join(dir, 'small'), { name: `small${i}`, version: '1.0', build: 'h0_0', subdir: 'noarch', format: 'conda' }));
   // One first, so the run below has a repository holding the config blob to mount from.
@@ -124,10 +124,11 @@ test('new small packages: no HEAD before their layers or their manifest, and the
   const methods: Record<string, number> = {};
   for (const e of proxy.log) methods[e.method] = (methods[e.method] ?? 0) + 1;
   // Per package: GET tag, 3 x (POST + PUT) for package, info.tar.gz and index.json (distribution 2.8 takes no single
-  // POST: the store asked once, earlier in this file), PUT manifest, GET re-read; no HEAD of the tag before the
-  // PUT of a small package (the re-read covers it); the config: HEAD + POST + PUT once for the run, then one mount (a
-  // POST) per further repository.
-  expect(methods).toEqual({ GET: 6, HEAD: 1, POST: 9 + 1 + 1 + 1, PUT: 9 + 3 + 1 });
+  // POST: the store asked once, earlier in this file), PUT of the upload intent beside them, HEAD of the tag (the
+  // read the merge is based on, after the intent), PUT manifest, then the tag and the other format's intent read
+  // back at once (two GETs); the config: HEAD + POST + PUT once for the run, then one mount (a POST) per further
+  // repository.
+  expect(methods).toEqual({ GET: 3 * 3, HEAD: 1 + 3, POST: 9 + 1 + 1 + 1, PUT: 9 + 3 + 3 + 1 });
   expect(proxy.log.filter((e) => e.method === 'POST' && e.url.includes('mount='))).toHaveLength(2);
   for (let i = 1; i < 4; i++) {
     const fetched = await store.repository(`noarch/small${i}`).fetchManifest('1.0-h0_0');

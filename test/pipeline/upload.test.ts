@@ -48,6 +48,52 @@ test('both formats of one build end up as two package layers under one tag; a re
   expect((await manifestAt('linux-64/libdemo', '1.0__p__local-h0_0')).digest).toBe(digest);
 });
 
+/** `inner` with every manifest PUT to `tag` held back `ms` before it is sent (a slow writer, on purpose). */
+function latePuts(inner: Store, tag: string, ms: number): Store {
+  return new Proxy(inner, {
+    get(target, property) {
+      if (property !== 'repository') {
+        const value = Reflect.get(target, property) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      }
+      return (name: string) => {
+        const repository = target.repository(name);
+        return new Proxy(repository, {
+          get(r, key) {
+            const value = Reflect.get(r, key) as unknown;
+            if (typeof value !== 'function') return value;
+            if (key !== 'pushManifest') return (value as (...a: unknown[]) => unknown).bind(r);
+            return async (bytes: Uint8Array, mediaType: string, reference?: string) => {
+              if (reference === tag) await new Promise((resolve) => setTimeout(resolve, ms));
+              return repository.pushManifest(bytes, mediaType, reference);
+            };
+          },
+        });
+      };
+    },
+  });
+}
+
+test('an upload of the other format that read the tag before our PUT and writes it after our read-back loses neither', async () => {
+  // The lost update registries allow (no conditional PUT): the .tar.bz2 run reads the empty tag, then its PUT
+  // is held back until long after the .conda run has written and read back its own manifest.
+  const spec = { name: 'racer', version: '3.0', build: 'h2_0', subdir: 'linux-64', files: { 'lib/r': 'r' } };
+  const conda = await buildPackage(path.join(dir, 'race'), { ...spec, format: 'conda' });
+  const bz2 = await buildPackage(path.join(dir, 'race'), { ...spec, format: 'tar.bz2' });
+  const [first, second] = await Promise.all([upload({ to: store, files: [conda] }), upload({ to: latePuts(store, '3.0-h2_0', 1500), files: [bz2] })]);
+  expect(first.errors).toEqual([]);
+  expect(second.errors).toEqual([]);
+  const { view, digest } = await manifestAt('linux-64/racer', '3.0-h2_0');
+  expect(view.packages.map((p) => p.filename).sort()).toEqual(['racer-3.0-h2_0.conda', 'racer-3.0-h2_0.tar.bz2']);
+  // Each run reports the manifest that holds both.
+  expect(first.artifacts[0]?.manifestDigest).toBe(digest);
+  expect(second.artifacts[0]?.manifestDigest).toBe(digest);
+  // The intents stay in staging, never under a package tag; validate reads only the package tag.
+  const tags = await store.repository('linux-64/racer').listTags();
+  expect(tags.filter((t) => t.includes('-'))).toEqual(['3.0-h2_0']);
+  expect(tags.filter((t) => t.startsWith('_uploading.'))).toHaveLength(2);
+});
+
 test('one upload of both formats merges them one after the other', async () => {
   const spec = { name: 'twofold', version: '2.0', build: 'h1_0', subdir: 'osx-arm64' };
   const files = [await buildPackage(path.join(dir, 'two'), { ...spec, format: 'tar.bz2' }), await buildPackage(path.join(dir, 'two'), { ...spec, format: 'conda' })];
@@ -62,7 +108,7 @@ test('a name starting with _ goes to the zzz repository', async () => {
   const file = await buildPackage(path.join(dir, 'b'), { name: '_demo_mutex', version: '1.0', build: 'main', subdir: 'linux-64', format: 'conda' });
   const result = await upload({ to: store, files: [file] });
   expect(result.artifacts[0]).toMatchObject({ repository: 'linux-64/zzz_demo_mutex', tag: '1.0-main' });
-  expect(await store.repository('linux-64/zzz_demo_mutex').listTags()).toEqual(['1.0-main']);
+  expect((await store.repository('linux-64/zzz_demo_mutex').listTags()).filter((t) => !t.startsWith('_uploading.'))).toEqual(['1.0-main']);
 });
 
 test('a different package under an existing tag and format is refused and nothing is overwritten', async () => {

@@ -1,5 +1,6 @@
 // upload: push packages to a staging channel in the v0 layout. Blobs first (each only when missing), the
-// manifest last; a second format of the same build is merged into the manifest at the tag, never replacing it.
+// manifest last; a second format of the same build is merged into the manifest at the tag, never replacing it
+// (an upload of the other format in another run included: records/upload-intent.ts).
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, pipeline, type TransformCallback } from 'node:stream';
@@ -24,14 +25,10 @@ import { byteTicker, reporter } from '../core/progress.ts';
 import type { UploadedArtifact, UploadOptions, UploadResult } from '../types.ts';
 import { ATTEMPTS, resolveConcurrency } from '../defaults.ts';
 import { fetchPackageManifest, type PackageManifest } from '../core/package-manifest.ts';
+import { SIBLING_WAIT_MS, freshIntent, otherFormat, writeUploadIntent } from '../records/upload-intent.ts';
 
 /** Rounds of read-merge-push when a concurrent upload of the other format keeps replacing the tag. */
 const MERGE_ATTEMPTS = ATTEMPTS.merge;
-/**
- * A package at least this large takes long enough to send that the tag is read again (a HEAD) right before the
- * manifest PUT. A smaller one's tag read and PUT are a round or two apart: the read-back after the PUT covers it.
- */
-const TAG_RECHECK_FROM_BYTES = 8 * 1024 * 1024;
 /**
  * .conda files larger than this are hashed in the pass that sends them instead of before: a streamed upload
  * (POST, one PATCH without Content-Range, PUT?digest) needs the digest only at its closing PUT, so the file is read
@@ -190,6 +187,7 @@ async function pushToTag(
   const manifestOptions = (existing: ImageManifest | undefined) => ({ packagePath: file, existing, ...(options.sourceUrl ? { sourceUrl: options.sourceUrl } : {}) });
 
   let pushedBlobs = false;
+  let intentLeft = false;
   for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
     // One GET by tag (the digest is checked against Docker-Content-Digest) instead of HEAD + GET.
     const existing = await fetchPackageManifest(store, relative, tag);
@@ -223,8 +221,12 @@ async function pushToTag(
     // merge into may have changed, and with it which info layers are ours to push. The blobs are independent,
     // so they go at once: the small ones cost no extra wait beside the package.
     const packageDigest = `sha256:${hashed.sha256}`;
-    await Promise.all(
-      built.blobs.map((blob) => {
+    // The intent goes beside the blobs, before the tag is read again below (records/upload-intent.ts).
+    const intent = intentLeft ? undefined : writeUploadIntent(repository, hashed.filename, options.configs, options.signal);
+    intentLeft = true;
+    await Promise.all([
+      intent,
+      ...built.blobs.map((blob) => {
         if (blob.descriptor.digest === built.manifest.config.digest) return options.configs.ensure(repository, blob, options.signal);
         if (sentPackage && blob.descriptor.digest === packageDigest) return undefined;
         const ticker = byteTicker((bytes) => options.report('pushing', { artifact, bytes, totalBytes: blob.descriptor.size }));
@@ -234,13 +236,11 @@ async function pushToTag(
           { onProgress: (b) => ticker.tick(b), signal: options.signal, likelyMissing },
         );
       }),
-    );
+    ]);
     pushedBlobs = true;
-    if (hashed.size >= TAG_RECHECK_FROM_BYTES) {
-      // Someone changed the tag while we sent a large package: merge again from what is there now.
-      const before = await repository.resolve(tag);
-      if ((before?.digest ?? undefined) !== existing?.descriptor.digest) continue;
-    }
+    // The tag read after the intent is what this merge is based on: someone changed it meanwhile, merge again.
+    const before = await repository.resolve(tag);
+    if ((before?.digest ?? undefined) !== existing?.descriptor.digest) continue;
     const sentAt = performance.now();
     const pushed = await withConcurrentPushRetry(() => repository.pushManifest(built.bytes, MediaType.ImageManifest, tag));
     return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed, sentAt };
@@ -248,17 +248,41 @@ async function pushToTag(
   throw new PipelineError(`${artifact}: ${where} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
 }
 
+type PushOutcome = Awaited<ReturnType<typeof pushToTag>>;
+
 /**
- * Re-reads the tag we wrote. Returns the result to keep, or undefined when a concurrent upload of the other
- * format replaced our manifest (or we theirs) and this package must be merged again.
+ * Reads back the tag we wrote until it holds our file and no fresh intent of the other format is missing from it
+ * (records/upload-intent.ts): a concurrent upload of the other format that read the tag before our PUT may still
+ * replace it. When our file was dropped, `again` merges it once more.
  */
-async function verifyAtTag(store: Store, pkg: PackageInfo, pushed: UploadedArtifact): Promise<UploadedArtifact | undefined> {
-  const after = await fetchPackageManifest(store, pushed.repository, pushed.tag);
-  if (!after) return pushed;
-  if (heldAt(after, pkg.filename)?.sha256 === pkg.sha256) {
-    return { ...pushed, manifestDigest: after.descriptor.digest };
+async function confirmAtTag(store: Store, first: PushOutcome, again: (pkg: PackageInfo) => Promise<PushOutcome>): Promise<UploadedArtifact> {
+  let outcome = first;
+  let merges = 1;
+  let waitingSince: number | undefined;
+  const { repository: relative, tag, filename } = first.result;
+  const repository = store.repository(relative);
+  for (let round = 0; ; round++) {
+    await settle(outcome.sentAt, round);
+    const [after, otherPending] = await Promise.all([fetchPackageManifest(store, relative, tag), freshIntent(repository, otherFormat(filename))]);
+    // Gone meanwhile (promoted and removed from staging, or deleted by hand): nothing of ours left to confirm.
+    if (!after) return outcome.result;
+    if (heldAt(after, filename)?.sha256 !== outcome.pkg.sha256) {
+      if (merges >= MERGE_ATTEMPTS) {
+        throw new PipelineError(`${outcome.pkg.subdir}/${filename}: its tag kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
+      }
+      merges++;
+      outcome = await again(outcome.pkg);
+      if (!outcome.unverified) outcome = { ...outcome, sentAt: performance.now() };
+      waitingSince = undefined;
+      continue;
+    }
+    if (otherPending && !heldAt(after, otherFormat(filename))) {
+      waitingSince ??= Date.now();
+      // The other writer stalled longer than any upload's intent-to-PUT: it stopped; stop waiting for it.
+      if (Date.now() - waitingSince < SIBLING_WAIT_MS) continue;
+    }
+    return { ...outcome.result, manifestDigest: after.descriptor.digest };
   }
-  return undefined;
 }
 
 /**
@@ -273,16 +297,9 @@ export async function uploadOne(
   options: Omit<UploadStepOptions, 'configs'> & { configs?: ConfigBlobs },
 ): Promise<UploadedArtifact> {
   const step = { ...options, configs: options.configs ?? new ConfigBlobs() };
-  let pkg = input;
-  for (let round = 0; round < MERGE_ATTEMPTS; round++) {
-    const outcome = await pushToTag(store, file, pkg, step);
-    pkg = outcome.pkg;
-    if (!outcome.unverified) return outcome.result;
-    await settle(outcome.sentAt, round);
-    const kept = await verifyAtTag(store, outcome.pkg, outcome.result);
-    if (kept) return kept;
-  }
-  throw new PipelineError(`${pkg.subdir}/${pkg.filename}: ${pkg.subdir}/${pkg.name} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
+  const outcome = await pushToTag(store, file, input, step);
+  if (!outcome.unverified) return outcome.result;
+  return confirmAtTag(store, outcome, (pkg) => pushToTag(store, file, pkg, step));
 }
 
 /** Runs tasks with the same key one after another (the two formats of one build share a tag). */
@@ -330,7 +347,7 @@ export async function upload(o: UploadOptions): Promise<UploadResult> {
   const one = async (file: string) => {
     const shown = path.basename(file);
     try {
-      let outcome = await limit(async () => {
+      const outcome = await limit(async () => {
         const info = await stat(file);
         if (!info.isFile()) throw new PipelineError(`${file} is not a regular file`);
         report('reading', { artifact: shown, totalBytes: info.size });
@@ -339,20 +356,8 @@ export async function upload(o: UploadOptions): Promise<UploadResult> {
         report('uploading', { artifact: `${pkg.subdir}/${pkg.filename}`, totalBytes: pkg.size });
         return push(file, pkg);
       });
-      for (let round = 0; outcome.unverified; round++) {
-        const { pkg } = outcome;
-        if (round + 1 >= MERGE_ATTEMPTS) {
-          throw new PipelineError(`${pkg.subdir}/${pkg.filename}: its tag kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
-        }
-        await settle(outcome.sentAt, round);
-        const kept = await verifyAtTag(opened.store, pkg, outcome.result);
-        if (kept) {
-          finish(kept);
-          return;
-        }
-        outcome = await limit(() => push(file, pkg));
-      }
-      finish(outcome.result);
+      // Holding no slot while it waits; a merge again takes one.
+      finish(outcome.unverified ? await confirmAtTag(opened.store, outcome, (pkg) => limit(() => push(file, pkg))) : outcome.result);
     } catch (error) {
       throwIfUnreachable(error);
       refuse(file, shown, error);
