@@ -64808,6 +64808,7 @@ async function findPromotion(store, subdir, filename, tags) {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.SIBLING_WAIT_MS = exports.INTENT_FRESH_MS = void 0;
 exports.intentTag = intentTag;
+exports.isIntentTag = isIntentTag;
 exports.otherFormat = otherFormat;
 exports.writeUploadIntent = writeUploadIntent;
 exports.freshIntent = freshIntent;
@@ -64837,6 +64838,10 @@ const EMPTY = { mediaType: conda_1.CondaMediaType.Config, digest: oci_1.EMPTY_SH
  */
 function intentTag(filename) {
     return `_uploading.${(0, node_crypto_1.createHash)('sha256').update(filename).digest('hex').slice(0, 40)}`;
+}
+/** Whether a tag is an upload intent's. */
+function isIntentTag(tag) {
+    return /^_uploading\.[0-9a-f]{40}$/.test(tag);
 }
 /** The other format's file name of the same build. */
 function otherFormat(filename) {
@@ -65259,6 +65264,7 @@ const index_ts_1 = __nccwpck_require__(51790);
 const package_deleter_ts_1 = __nccwpck_require__(35600);
 const names_ts_1 = __nccwpck_require__(81675);
 const promotion_log_ts_1 = __nccwpck_require__(11263);
+const upload_intent_ts_1 = __nccwpck_require__(43683);
 const open_ts_1 = __nccwpck_require__(70444);
 const progress_ts_1 = __nccwpck_require__(83115);
 const verdict_ts_1 = __nccwpck_require__(52808);
@@ -65441,7 +65447,7 @@ async function gc(o) {
             }
             if (ageMs < o.olderThanMs)
                 continue;
-            const why = `never promoted, ${age(ageMs)} old (limit ${age(o.olderThanMs)})`;
+            const why = (0, upload_intent_ts_1.isIntentTag)(tag) ? `upload intent, ${age(ageMs)} old (limit ${age(o.olderThanMs)})` : `never promoted, ${age(ageMs)} old (limit ${age(o.olderThanMs)})`;
             const verdictWhy = `verdict on ${repository.name}:${tag}, which goes with it`;
             // Referrers first: a crash after them leaves an artifact without verdict, which promote refuses anyway.
             for (const r of await repository.referrers(digest))

@@ -85897,6 +85897,10 @@ const EMPTY = { mediaType: src/* CondaMediaType */.aG.Config, digest: oci_src/* 
 function intentTag(filename) {
     return `_uploading.${(0,external_node_crypto_.createHash)('sha256').update(filename).digest('hex').slice(0, 40)}`;
 }
+/** Whether a tag is an upload intent's. */
+function upload_intent_isIntentTag(tag) {
+    return /^_uploading\.[0-9a-f]{40}$/.test(tag);
+}
 /** The other format's file name of the same build. */
 function otherFormat(filename) {
     if (filename.endsWith('.conda'))
@@ -89746,6 +89750,7 @@ class package_deleter_PackageDeleter {
 
 
 
+
 const gc_CREATED = 'org.opencontainers.image.created';
 const REFERRERS_TAG = /^sha256-[a-f0-9]{64}$/;
 async function gc(o) {
@@ -89924,7 +89929,7 @@ async function gc(o) {
             }
             if (ageMs < o.olderThanMs)
                 continue;
-            const why = `never promoted, ${age(ageMs)} old (limit ${age(o.olderThanMs)})`;
+            const why = isIntentTag(tag) ? `upload intent, ${age(ageMs)} old (limit ${age(o.olderThanMs)})` : `never promoted, ${age(ageMs)} old (limit ${age(o.olderThanMs)})`;
             const verdictWhy = `verdict on ${repository.name}:${tag}, which goes with it`;
             // Referrers first: a crash after them leaves an artifact without verdict, which promote refuses anyway.
             for (const r of await repository.referrers(digest))

@@ -407,8 +407,11 @@ describe('gc-staging on a registry that cannot delete (as ghcr.io)', () => {
       );
       runs.push({ name: 'gc-staging', inputs: { 'github-token': DISPATCH_TOKEN }, run: result });
       expect(result.error).toBeUndefined();
+      // The package and the upload intent left beside it (records/upload-intent.ts; this API stand-in does not
+      // list the intent as a version, so only the package's version is deleted through it).
       expect(JSON.parse(result.outputs.result!).deleted).toEqual([
         expect.objectContaining({ repository: 'my-org/staging/noarch/leftover', tag: '2.0-0', digest, dryRun: false }),
+        expect.objectContaining({ repository: 'my-org/staging/noarch/leftover', tag: expect.stringMatching(/^_uploading\./), reason: expect.stringMatching(/^upload intent/), dryRun: false }),
       ]);
       // The owner comes from the channel path; the package name is the rest, '/' encoded; only that version goes.
       expect(api.requests.map((r) => `${r.method} ${r.url} ${r.authorization}`)).toEqual([

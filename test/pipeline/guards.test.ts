@@ -78,7 +78,7 @@ describe('promote and validate refuse overlapping channels before touching anyth
     }
     // The only copy is still there, no verdict, no promotion log.
     expect(await snapshot()).toEqual(before);
-    expect(before['same/chan/linux-64/only-copy']).toEqual(['1.0-h0_0']);
+    expect(before['same/chan/linux-64/only-copy']!.filter((t) => !t.startsWith('_uploading.'))).toEqual(['1.0-h0_0']);
   });
 
   test('an owners directory that does not exist is refused before any verdict is recorded', async () => {

@@ -30,6 +30,11 @@ export function intentTag(filename: string): string {
   return `_uploading.${createHash('sha256').update(filename).digest('hex').slice(0, 40)}`;
 }
 
+/** Whether a tag is an upload intent's. */
+export function isIntentTag(tag: string): boolean {
+  return /^_uploading\.[0-9a-f]{40}$/.test(tag);
+}
+
 /** The other format's file name of the same build. */
 export function otherFormat(filename: string): string {
   if (filename.endsWith('.conda')) return `${filename.slice(0, -'.conda'.length)}.tar.bz2`;
