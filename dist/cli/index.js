@@ -67624,8 +67624,10 @@ async function confirmAtTag(store, first, again) {
         if (otherPending && !heldAt(after, (0, upload_intent_ts_1.otherFormat)(filename))) {
             waitingSince ??= Date.now();
             // The other writer stalled longer than any upload's intent-to-PUT: it stopped; stop waiting for it.
-            if (Date.now() - waitingSince < upload_intent_ts_1.SIBLING_WAIT_MS)
+            if (Date.now() - waitingSince < upload_intent_ts_1.SIBLING_WAIT_MS) {
+                outcome = { ...outcome, sentAt: performance.now() }; // the next read a jittered pause from now
                 continue;
+            }
         }
         return { ...outcome.result, manifestDigest: after.descriptor.digest };
     }

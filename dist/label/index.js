@@ -86056,8 +86056,10 @@ async function confirmAtTag(store, first, again) {
         if (otherPending && !heldAt(after, otherFormat(filename))) {
             waitingSince ??= Date.now();
             // The other writer stalled longer than any upload's intent-to-PUT: it stopped; stop waiting for it.
-            if (Date.now() - waitingSince < SIBLING_WAIT_MS)
+            if (Date.now() - waitingSince < SIBLING_WAIT_MS) {
+                outcome = { ...outcome, sentAt: performance.now() }; // the next read a jittered pause from now
                 continue;
+            }
         }
         return { ...outcome.result, manifestDigest: after.descriptor.digest };
     }

@@ -3,8 +3,10 @@
 import { mkdtemp, rm, truncate, copyFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { openStore, type Store } from '@oci-channel/oci';
-import { describePackageManifest } from '@oci-channel/conda';
+import { EMPTY_SHA256, MediaType, bytesSource, openStore, type Store } from '@oci-channel/oci';
+import { countingStore } from '../../packages/pipeline/src/index/counting.ts';
+import { intentTag } from '../../packages/pipeline/src/records/upload-intent.ts';
+import { CondaMediaType, describePackageManifest } from '@oci-channel/conda';
 import { upload, validate } from '@oci-channel/pipeline';
 import { minimalInfo, rawConda } from '../helpers/conda-builder.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
@@ -92,6 +94,23 @@ test('an upload of the other format that read the tag before our PUT and writes 
   const tags = await store.repository('linux-64/racer').listTags();
   expect(tags.filter((t) => t.includes('-'))).toEqual(['3.0-h2_0']);
   expect(tags.filter((t) => t.startsWith('_uploading.'))).toHaveLength(2);
+});
+
+test('an intent of the other format left long ago (a writer that stopped) is read once and not waited for', async () => {
+  const spec = { name: 'stale', version: '1.0', build: 'h0_0', subdir: 'linux-64', files: { 'lib/s': 's' } };
+  const conda = await buildPackage(path.join(dir, 'stale'), { ...spec, format: 'conda' });
+  const repository = store.repository('linux-64/stale');
+  const empty = { mediaType: CondaMediaType.Config, digest: EMPTY_SHA256, size: 0 };
+  await repository.pushBlob(bytesSource(new Uint8Array()), { digest: EMPTY_SHA256, size: 0 });
+  const created = new Date(Date.now() - 10 * 60_000).toISOString();
+  const intent = { schemaVersion: 2, mediaType: MediaType.ImageManifest, config: empty, layers: [empty], annotations: { 'org.opencontainers.image.title': 'stale-1.0-h0_0.tar.bz2', 'org.opencontainers.image.created': created } };
+  await repository.pushManifest(new TextEncoder().encode(JSON.stringify(intent)), MediaType.ImageManifest, intentTag('stale-1.0-h0_0.tar.bz2'));
+  const counted = countingStore(store);
+  const result = await upload({ to: counted.store, files: [conda] });
+  expect(result.errors).toEqual([]);
+  // The tag before, then the tag and the other format's intent read back once each: no waiting rounds.
+  expect(counted.calls.get('fetchManifest')).toBe(3);
+  expect((await manifestAt('linux-64/stale', '1.0-h0_0')).view.packages.map((p) => p.filename)).toEqual(['stale-1.0-h0_0.conda']);
 });
 
 test('one upload of both formats merges them one after the other', async () => {
