@@ -64801,96 +64801,6 @@ async function findPromotion(store, subdir, filename, tags) {
 
 /***/ }),
 
-/***/ 43683:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.SIBLING_WAIT_MS = exports.INTENT_FRESH_MS = void 0;
-exports.intentTag = intentTag;
-exports.isIntentTag = isIntentTag;
-exports.otherFormat = otherFormat;
-exports.writeUploadIntent = writeUploadIntent;
-exports.freshIntent = freshIntent;
-// Upload intents: how two uploads of the two formats of one build, in different runs, avoid losing either.
-//
-// Both merge into the manifest at one tag and registries have no conditional PUT, so a writer whose read of the
-// tag came before the other's PUT can overwrite it after the other has checked its own write. Each writer first
-// leaves a small manifest at a tag derived from its file name (the intent), then reads the tag it merges into;
-// after its PUT it reads the tag and the other format's intent together. Of two racing writers, whichever reads
-// second sees the other's intent; while that intent is fresh and the tag lacks the other's file, it waits and
-// reads again, so a late PUT that dropped its own file is seen and merged again. Intents are never promoted;
-// gc-staging deletes them by age like anything else in staging.
-const node_crypto_1 = __nccwpck_require__(77598);
-const oci_1 = __nccwpck_require__(72849);
-const conda_1 = __nccwpck_require__(6611);
-const json_ts_1 = __nccwpck_require__(13710);
-const CREATED = 'org.opencontainers.image.created';
-const TITLE = 'org.opencontainers.image.title';
-/** An intent older than this is a writer that stopped (crashed, or refused before its PUT): not waited for. */
-exports.INTENT_FRESH_MS = 2 * 60 * 1000;
-/** The longest a writer waits for the other format's fresh intent to land in the tag before it stops waiting. */
-exports.SIBLING_WAIT_MS = 60 * 1000;
-const EMPTY = { mediaType: conda_1.CondaMediaType.Config, digest: oci_1.EMPTY_SHA256, size: 0 };
-/**
- * The intent tag of a package file. No `-`: a package tag always has one (VERSION-BUILD), so an intent is never
- * read as a build; hashed, so any file name fits a tag.
- */
-function intentTag(filename) {
-    return `_uploading.${(0, node_crypto_1.createHash)('sha256').update(filename).digest('hex').slice(0, 40)}`;
-}
-/** Whether a tag is an upload intent's. */
-function isIntentTag(tag) {
-    return /^_uploading\.[0-9a-f]{40}$/.test(tag);
-}
-/** The other format's file name of the same build. */
-function otherFormat(filename) {
-    if (filename.endsWith('.conda'))
-        return `${filename.slice(0, -'.conda'.length)}.tar.bz2`;
-    if (filename.endsWith('.tar.bz2'))
-        return `${filename.slice(0, -'.tar.bz2'.length)}.conda`;
-    return filename;
-}
-/** Leaves the intent to merge `filename` into its tag (the shared empty blob is its config and only layer). */
-async function writeUploadIntent(repository, filename, configs, signal) {
-    await configs.ensure(repository, { descriptor: EMPTY, source: (0, oci_1.bytesSource)(new Uint8Array()) }, signal);
-    const manifest = {
-        schemaVersion: 2,
-        mediaType: oci_1.MediaType.ImageManifest,
-        config: EMPTY,
-        layers: [EMPTY],
-        annotations: { [TITLE]: filename, [CREATED]: new Date().toISOString() },
-    };
-    await repository.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), oci_1.MediaType.ImageManifest, intentTag(filename));
-}
-/**
- * Whether another writer of `filename` may still be about to write its tag: its intent is there and younger than
- * INTENT_FRESH_MS. Anything unreadable in it counts as no intent (staging is the uploader's, and an intent only
- * ever makes a writer wait).
- */
-async function freshIntent(repository, filename, now = Date.now()) {
-    let bytes;
-    try {
-        bytes = (await repository.fetchManifest(intentTag(filename))).bytes;
-    }
-    catch (error) {
-        if (error instanceof oci_1.NotFoundError)
-            return false;
-        throw error;
-    }
-    try {
-        const annotations = ((0, json_ts_1.parseJsonObject)(bytes, 'an upload intent').annotations ?? {});
-        const created = Date.parse(String(annotations[CREATED]));
-        return annotations[TITLE] === filename && Number.isFinite(created) && now - created < exports.INTENT_FRESH_MS;
-    }
-    catch {
-        return false;
-    }
-}
-
-
-/***/ }),
-
 /***/ 74250:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -65117,6 +65027,102 @@ async function newestVerdict(repository, subject, filename, key) {
 
 /***/ }),
 
+/***/ 8157:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.SIBLING_WAIT_MS = exports.INTENT_FRESH_MS = void 0;
+exports.intentTag = intentTag;
+exports.isIntentTag = isIntentTag;
+exports.otherFormat = otherFormat;
+exports.writeIntent = writeIntent;
+exports.freshIntent = freshIntent;
+// Write intents: how two runs writing the two formats of one build into one tag avoid losing either.
+//
+// Upload (into the staging tag) and promote (into the production tag) both merge a file into the manifest at one
+// tag, and registries have no conditional PUT, so a writer whose read of the tag came before the other's PUT can
+// overwrite it after the other has checked its own write. Each writer first leaves a small manifest at a tag
+// derived from its file name (the intent, in staging), then reads the tag it merges into; after its PUT it reads
+// the tag and the other format's intent together. Of two racing writers, whichever reads second sees the other's
+// intent; while that intent is fresh and the tag lacks the other's file, it waits and reads again, so a late PUT
+// that dropped its own file is seen and merged again. Intents are never promoted; gc-staging deletes them by age
+// like anything else in staging.
+const node_crypto_1 = __nccwpck_require__(77598);
+const oci_1 = __nccwpck_require__(72849);
+const conda_1 = __nccwpck_require__(6611);
+const json_ts_1 = __nccwpck_require__(13710);
+const CREATED = 'org.opencontainers.image.created';
+const TITLE = 'org.opencontainers.image.title';
+/** An intent older than this is a writer that stopped (crashed, or refused before its PUT): not waited for. */
+exports.INTENT_FRESH_MS = 2 * 60 * 1000;
+/** The longest a writer waits for the other format's fresh intent to land in the tag before it stops waiting. */
+exports.SIBLING_WAIT_MS = 60 * 1000;
+const EMPTY = { mediaType: conda_1.CondaMediaType.Config, digest: oci_1.EMPTY_SHA256, size: 0 };
+/**
+ * The intent tag of a package file. No `-`: a package tag always has one (VERSION-BUILD), so an intent is never
+ * read as a build; hashed, so any file name fits a tag.
+ */
+function intentTag(filename, kind = 'uploading') {
+    return `_${kind}.${(0, node_crypto_1.createHash)('sha256').update(filename).digest('hex').slice(0, 40)}`;
+}
+/** Whether a tag is an intent's. */
+function isIntentTag(tag) {
+    return /^_(uploading|promoting)\.[0-9a-f]{40}$/.test(tag);
+}
+/** The other format's file name of the same build. */
+function otherFormat(filename) {
+    if (filename.endsWith('.conda'))
+        return `${filename.slice(0, -'.conda'.length)}.tar.bz2`;
+    if (filename.endsWith('.tar.bz2'))
+        return `${filename.slice(0, -'.tar.bz2'.length)}.conda`;
+    return filename;
+}
+/**
+ * Leaves the intent to merge `filename` into its tag (the shared empty blob is its config and only layer).
+ * `repository` is the file's repository in staging, whatever the tag written is.
+ */
+async function writeIntent(repository, filename, configs, kind = 'uploading', signal) {
+    // 'present': the repository holds the empty blob already (a staged package manifest has it as its config).
+    if (configs !== 'present')
+        await configs.ensure(repository, { descriptor: EMPTY, source: (0, oci_1.bytesSource)(new Uint8Array()) }, signal);
+    const manifest = {
+        schemaVersion: 2,
+        mediaType: oci_1.MediaType.ImageManifest,
+        config: EMPTY,
+        layers: [EMPTY],
+        annotations: { [TITLE]: filename, [CREATED]: new Date().toISOString() },
+    };
+    await repository.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), oci_1.MediaType.ImageManifest, intentTag(filename, kind));
+}
+/**
+ * Whether another writer of `filename` may still be about to write its tag: its intent is there and younger than
+ * INTENT_FRESH_MS. Anything unreadable in it counts as no intent (staging is the uploader's, and an intent only
+ * ever makes a writer wait).
+ */
+async function freshIntent(repository, filename, kind = 'uploading', now = Date.now()) {
+    let bytes;
+    try {
+        bytes = (await repository.fetchManifest(intentTag(filename, kind))).bytes;
+    }
+    catch (error) {
+        if (error instanceof oci_1.NotFoundError)
+            return false;
+        throw error;
+    }
+    try {
+        const annotations = ((0, json_ts_1.parseJsonObject)(bytes, 'a write intent').annotations ?? {});
+        const created = Date.parse(String(annotations[CREATED]));
+        return annotations[TITLE] === filename && Number.isFinite(created) && now - created < exports.INTENT_FRESH_MS;
+    }
+    catch {
+        return false;
+    }
+}
+
+
+/***/ }),
+
 /***/ 90874:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
@@ -65264,7 +65270,7 @@ const index_ts_1 = __nccwpck_require__(51790);
 const package_deleter_ts_1 = __nccwpck_require__(35600);
 const names_ts_1 = __nccwpck_require__(81675);
 const promotion_log_ts_1 = __nccwpck_require__(11263);
-const upload_intent_ts_1 = __nccwpck_require__(43683);
+const write_intent_ts_1 = __nccwpck_require__(8157);
 const open_ts_1 = __nccwpck_require__(70444);
 const progress_ts_1 = __nccwpck_require__(83115);
 const verdict_ts_1 = __nccwpck_require__(52808);
@@ -65447,7 +65453,7 @@ async function gc(o) {
             }
             if (ageMs < o.olderThanMs)
                 continue;
-            const why = (0, upload_intent_ts_1.isIntentTag)(tag) ? `upload intent, ${age(ageMs)} old (limit ${age(o.olderThanMs)})` : `never promoted, ${age(ageMs)} old (limit ${age(o.olderThanMs)})`;
+            const why = (0, write_intent_ts_1.isIntentTag)(tag) ? `${tag.startsWith('_promoting.') ? 'promotion' : 'upload'} intent, ${age(ageMs)} old (limit ${age(o.olderThanMs)})` : `never promoted, ${age(ageMs)} old (limit ${age(o.olderThanMs)})`;
             const verdictWhy = `verdict on ${repository.name}:${tag}, which goes with it`;
             // Referrers first: a crash after them leaves an artifact without verdict, which promote refuses anyway.
             for (const r of await repository.referrers(digest))
@@ -66060,6 +66066,7 @@ const validate_ts_1 = __nccwpck_require__(2592);
 const verdict_ts_1 = __nccwpck_require__(52808);
 const visibility_ts_1 = __nccwpck_require__(54144);
 const defaults_ts_1 = __nccwpck_require__(80432);
+const write_intent_ts_1 = __nccwpck_require__(8157);
 const MERGE_ATTEMPTS = defaults_ts_1.ATTEMPTS.merge;
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 /**
@@ -66189,6 +66196,27 @@ async function ensureLogged(ctx, ref, where, manifestDigest) {
             ctx.report(problem.fix);
     }
 }
+/**
+ * Leaves a promotion intent per file in staging (records/write-intent.ts). Resolves whether they were left: a staging
+ * credential that may not push (read-only) is reported once, and promotions go on without them.
+ */
+async function leaveIntents(ctx, stagingRepo, filenames) {
+    if (ctx.intentsRefused)
+        return false;
+    try {
+        await Promise.all(filenames.map((f) => (0, write_intent_ts_1.writeIntent)(stagingRepo, f, 'present', 'promoting', ctx.options.signal)));
+        return true;
+    }
+    catch (error) {
+        if (!(error instanceof oci_1.DeniedError || error instanceof oci_1.UnauthorizedError))
+            throw error;
+        if (!ctx.intentsRefused) {
+            ctx.intentsRefused = true;
+            ctx.report(`staging refused a promotion intent (${(0, open_ts_1.errorLine)(error)}): promoting without them, so two promotions of one build's two formats at once could drop one from its tag; give promote push access to staging`);
+        }
+        return false;
+    }
+}
 /** Puts every pending artifact of one tag into production and returns the verified production manifest. */
 async function publishGroup(ctx, where, staged, pending, 
 /** Production at this tag as read a moment ago (saves reading it again for the first attempt). */
@@ -66203,6 +66231,9 @@ recheckTag) {
     const productionRepo = ctx.production.repository(where.repository);
     const wanted = new Map(pending.map((p) => [p.ref.filename, p.sha256]));
     const holdsAll = (view) => [...wanted].every(([filename, sha]) => view.packages.some((p) => p.filename === filename && p.sha256 === sha));
+    // The other formats of the build, not promoted here: a concurrent promotion of one may be writing this tag too.
+    const others = [...wanted.keys()].map(write_intent_ts_1.otherFormat).filter((f) => !wanted.has(f));
+    let intents;
     for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
         const current = attempt === 0 ? production : await (0, package_manifest_ts_1.fetchPackageManifest)(ctx.production, where.repository, where.tag);
         if (current) {
@@ -66215,11 +66246,18 @@ recheckTag) {
             if (holdsAll(current.view))
                 return { digest: current.descriptor.digest, manifest: current };
         }
+        // Left once, beside the blob work; the tag is read again after it before the PUT (tagStillFree, or the merge's
+        // HEAD), so that a concurrent promotion of another format that read earlier sees it.
+        if (!intents) {
+            intents = leaveIntents(ctx, stagingRepo, [...wanted.keys()]);
+            intents.catch(() => { }); // awaited below; a failure of the blob work first must not leave it unhandled
+        }
         const exact = !current && staged.view.packages.length === pending.length;
         // The validated (canonical) staged manifest with the channel's own source annotation: staging's is never copied.
         const productionBytes = exact ? (0, conda_1.withChannelSource)(staged.manifest, ctx.options.sourceUrl) : undefined;
         const tagStillFree = async () => {
-            if ((recheckTag || attempt > 0) && (await productionRepo.resolve(where.tag)))
+            const withIntents = await intents;
+            if ((recheckTag || attempt > 0 || withIntents) && (await productionRepo.resolve(where.tag)))
                 throw new errors_ts_1.TagTakenError(`${productionRepo.display}:${where.tag} appeared meanwhile`);
             sentAt = performance.now();
         };
@@ -66294,6 +66332,7 @@ recheckTag) {
                     throw new errors_ts_1.PipelineError('nothing to merge');
                 for (const blob of blobs)
                     await ensureBlob(ctx, stagingRepo, productionRepo, blob.descriptor, blob.push);
+                await intents;
                 // Merge only onto what is still there; otherwise start over from the new state.
                 const before = await productionRepo.resolve(where.tag);
                 if (before?.digest !== current?.descriptor.digest)
@@ -66306,9 +66345,24 @@ recheckTag) {
                 await (0, promises_1.rm)(dir, { recursive: true, force: true });
             }
         }
-        // Verify what production serves now; a concurrent promote of the other format may have replaced it.
-        await pause(readBackAt(sentAt, attempt) - performance.now());
-        const after = await (0, package_manifest_ts_1.fetchPackageManifest)(ctx.production, where.repository, where.tag);
+        // Verify what production serves now; a concurrent promote of the other format may have replaced it, or may
+        // be about to (its intent is fresh and its file not there yet): then wait for it and read again.
+        let after;
+        for (let round = 0, waitingSince;; round++) {
+            await pause(readBackAt(sentAt, attempt + round) - performance.now());
+            const [read, pendingOthers] = await Promise.all([
+                (0, package_manifest_ts_1.fetchPackageManifest)(ctx.production, where.repository, where.tag),
+                (await intents) ? Promise.all(others.map((f) => (0, write_intent_ts_1.freshIntent)(stagingRepo, f, 'promoting'))) : Promise.resolve(others.map(() => false)),
+            ]);
+            after = read;
+            const waiting = after !== undefined && holdsAll(after.view) && others.some((f, i) => pendingOthers[i] && !after.view.packages.some((p) => p.filename === f));
+            if (!waiting)
+                break;
+            waitingSince ??= Date.now();
+            if (Date.now() - waitingSince >= write_intent_ts_1.SIBLING_WAIT_MS)
+                break;
+            sentAt = performance.now();
+        }
         if (after && holdsAll(after.view)) {
             for (const p of after.view.packages) {
                 const want = wanted.get(p.filename);
@@ -67381,7 +67435,7 @@ exports.uploadOne = uploadOne;
 exports.upload = upload;
 // upload: push packages to a staging channel in the v0 layout. Blobs first (each only when missing), the
 // manifest last; a second format of the same build is merged into the manifest at the tag, never replacing it
-// (an upload of the other format in another run included: records/upload-intent.ts).
+// (an upload of the other format in another run included: records/write-intent.ts).
 const promises_1 = __nccwpck_require__(51455);
 const node_path_1 = __importDefault(__nccwpck_require__(76760));
 const node_stream_1 = __nccwpck_require__(57075);
@@ -67396,7 +67450,7 @@ const open_ts_1 = __nccwpck_require__(70444);
 const progress_ts_1 = __nccwpck_require__(83115);
 const defaults_ts_1 = __nccwpck_require__(80432);
 const package_manifest_ts_1 = __nccwpck_require__(7662);
-const upload_intent_ts_1 = __nccwpck_require__(43683);
+const write_intent_ts_1 = __nccwpck_require__(8157);
 /** Rounds of read-merge-push when a concurrent upload of the other format keeps replacing the tag. */
 const MERGE_ATTEMPTS = defaults_ts_1.ATTEMPTS.merge;
 /**
@@ -67568,8 +67622,8 @@ async function pushToTag(store, file, input, options) {
         // merge into may have changed, and with it which info layers are ours to push. The blobs are independent,
         // so they go at once: the small ones cost no extra wait beside the package.
         const packageDigest = `sha256:${hashed.sha256}`;
-        // The intent goes beside the blobs, before the tag is read again below (records/upload-intent.ts).
-        const intent = intentLeft ? undefined : (0, upload_intent_ts_1.writeUploadIntent)(repository, hashed.filename, options.configs, options.signal);
+        // The intent goes beside the blobs, before the tag is read again below (records/write-intent.ts).
+        const intent = intentLeft ? undefined : (0, write_intent_ts_1.writeIntent)(repository, hashed.filename, options.configs, 'uploading', options.signal);
         intentLeft = true;
         await Promise.all([
             intent,
@@ -67595,7 +67649,7 @@ async function pushToTag(store, file, input, options) {
 }
 /**
  * Reads back the tag we wrote until it holds our file and no fresh intent of the other format is missing from it
- * (records/upload-intent.ts): a concurrent upload of the other format that read the tag before our PUT may still
+ * (records/write-intent.ts): a concurrent upload of the other format that read the tag before our PUT may still
  * replace it. When our file was dropped, `again` merges it once more.
  */
 async function confirmAtTag(store, first, again) {
@@ -67606,7 +67660,7 @@ async function confirmAtTag(store, first, again) {
     const repository = store.repository(relative);
     for (let round = 0;; round++) {
         await settle(outcome.sentAt, round);
-        const [after, otherPending] = await Promise.all([(0, package_manifest_ts_1.fetchPackageManifest)(store, relative, tag), (0, upload_intent_ts_1.freshIntent)(repository, (0, upload_intent_ts_1.otherFormat)(filename))]);
+        const [after, otherPending] = await Promise.all([(0, package_manifest_ts_1.fetchPackageManifest)(store, relative, tag), (0, write_intent_ts_1.freshIntent)(repository, (0, write_intent_ts_1.otherFormat)(filename))]);
         // Gone meanwhile (promoted and removed from staging, or deleted by hand): nothing of ours left to confirm.
         if (!after)
             return outcome.result;
@@ -67621,10 +67675,10 @@ async function confirmAtTag(store, first, again) {
             waitingSince = undefined;
             continue;
         }
-        if (otherPending && !heldAt(after, (0, upload_intent_ts_1.otherFormat)(filename))) {
+        if (otherPending && !heldAt(after, (0, write_intent_ts_1.otherFormat)(filename))) {
             waitingSince ??= Date.now();
             // The other writer stalled longer than any upload's intent-to-PUT: it stopped; stop waiting for it.
-            if (Date.now() - waitingSince < upload_intent_ts_1.SIBLING_WAIT_MS) {
+            if (Date.now() - waitingSince < write_intent_ts_1.SIBLING_WAIT_MS) {
                 outcome = { ...outcome, sentAt: performance.now() }; // the next read a jittered pause from now
                 continue;
             }

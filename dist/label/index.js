@@ -73329,7 +73329,7 @@ function bufferIncludes(buffer, content) {
 /* harmony export */ });
 /* harmony import */ var _oci_channel_conda__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(76);
 /* harmony import */ var _oci_channel_oci__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1671);
-/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(2503);
+/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9586);
 // Tells errors the user can fix (bad input, refused credentials, a bad package) from bugs in oci-channel.
 
 
@@ -77248,7 +77248,7 @@ function packageDeletionInputs(location) {
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var yaml__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8815);
 /* harmony import */ var _oci_channel_conda__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76);
-/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2503);
+/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9586);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9118);
 /* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(9747);
 /* harmony import */ var _names_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(8761);
@@ -77537,7 +77537,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 16 modules
 var core = __nccwpck_require__(8179);
 // EXTERNAL MODULE: ./packages/pipeline/src/index.ts + 60 modules
-var src = __nccwpck_require__(2503);
+var src = __nccwpck_require__(9586);
 // EXTERNAL MODULE: ./actions/src/common/errors.ts
 var errors = __nccwpck_require__(9118);
 ;// CONCATENATED MODULE: ./actions/src/common/secrets.ts
@@ -77634,7 +77634,7 @@ const progressLogger = progress.progress;
 /* harmony export */ });
 /* unused harmony exports formatSize, failedChecks, addPrivatePackages */
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8179);
-/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2503);
+/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9586);
 // The job summary: one table row per artifact, written on success and on failure.
 
 
@@ -77707,7 +77707,7 @@ function addPrivatePackages(found, mode) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8179);
-/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2503);
+/* harmony import */ var _oci_channel_pipeline__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9586);
 /* harmony import */ var _common_errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9118);
 /* harmony import */ var _common_inputs_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9747);
 /* harmony import */ var _common_label_requests_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(662);
@@ -84098,7 +84098,7 @@ function descriptors(values, what) {
 
 /***/ }),
 
-/***/ 2503:
+/***/ 9586:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -85734,67 +85734,73 @@ function open_throwIfUnreachable(error) {
         throw error;
 }
 
-;// CONCATENATED MODULE: ./packages/pipeline/src/records/upload-intent.ts
-// Upload intents: how two uploads of the two formats of one build, in different runs, avoid losing either.
+;// CONCATENATED MODULE: ./packages/pipeline/src/records/write-intent.ts
+// Write intents: how two runs writing the two formats of one build into one tag avoid losing either.
 //
-// Both merge into the manifest at one tag and registries have no conditional PUT, so a writer whose read of the
-// tag came before the other's PUT can overwrite it after the other has checked its own write. Each writer first
-// leaves a small manifest at a tag derived from its file name (the intent), then reads the tag it merges into;
-// after its PUT it reads the tag and the other format's intent together. Of two racing writers, whichever reads
-// second sees the other's intent; while that intent is fresh and the tag lacks the other's file, it waits and
-// reads again, so a late PUT that dropped its own file is seen and merged again. Intents are never promoted;
-// gc-staging deletes them by age like anything else in staging.
+// Upload (into the staging tag) and promote (into the production tag) both merge a file into the manifest at one
+// tag, and registries have no conditional PUT, so a writer whose read of the tag came before the other's PUT can
+// overwrite it after the other has checked its own write. Each writer first leaves a small manifest at a tag
+// derived from its file name (the intent, in staging), then reads the tag it merges into; after its PUT it reads
+// the tag and the other format's intent together. Of two racing writers, whichever reads second sees the other's
+// intent; while that intent is fresh and the tag lacks the other's file, it waits and reads again, so a late PUT
+// that dropped its own file is seen and merged again. Intents are never promoted; gc-staging deletes them by age
+// like anything else in staging.
 
 
 
 
-const upload_intent_CREATED = 'org.opencontainers.image.created';
-const upload_intent_TITLE = 'org.opencontainers.image.title';
+const write_intent_CREATED = 'org.opencontainers.image.created';
+const write_intent_TITLE = 'org.opencontainers.image.title';
 /** An intent older than this is a writer that stopped (crashed, or refused before its PUT): not waited for. */
 const INTENT_FRESH_MS = (/* unused pure expression or super */ null && (2 * 60 * 1000));
 /** The longest a writer waits for the other format's fresh intent to land in the tag before it stops waiting. */
-const upload_intent_SIBLING_WAIT_MS = (/* unused pure expression or super */ null && (60 * 1000));
+const write_intent_SIBLING_WAIT_MS = (/* unused pure expression or super */ null && (60 * 1000));
 const EMPTY = { mediaType: src/* CondaMediaType */.aG.Config, digest: oci_src/* EMPTY_SHA256 */._e, size: 0 };
 /**
  * The intent tag of a package file. No `-`: a package tag always has one (VERSION-BUILD), so an intent is never
  * read as a build; hashed, so any file name fits a tag.
  */
-function intentTag(filename) {
-    return `_uploading.${createHash('sha256').update(filename).digest('hex').slice(0, 40)}`;
+function intentTag(filename, kind = 'uploading') {
+    return `_${kind}.${createHash('sha256').update(filename).digest('hex').slice(0, 40)}`;
 }
-/** Whether a tag is an upload intent's. */
-function upload_intent_isIntentTag(tag) {
-    return /^_uploading\.[0-9a-f]{40}$/.test(tag);
+/** Whether a tag is an intent's. */
+function write_intent_isIntentTag(tag) {
+    return /^_(uploading|promoting)\.[0-9a-f]{40}$/.test(tag);
 }
 /** The other format's file name of the same build. */
-function upload_intent_otherFormat(filename) {
+function write_intent_otherFormat(filename) {
     if (filename.endsWith('.conda'))
         return `${filename.slice(0, -'.conda'.length)}.tar.bz2`;
     if (filename.endsWith('.tar.bz2'))
         return `${filename.slice(0, -'.tar.bz2'.length)}.conda`;
     return filename;
 }
-/** Leaves the intent to merge `filename` into its tag (the shared empty blob is its config and only layer). */
-async function upload_intent_writeUploadIntent(repository, filename, configs, signal) {
-    await configs.ensure(repository, { descriptor: EMPTY, source: bytesSource(new Uint8Array()) }, signal);
+/**
+ * Leaves the intent to merge `filename` into its tag (the shared empty blob is its config and only layer).
+ * `repository` is the file's repository in staging, whatever the tag written is.
+ */
+async function write_intent_writeIntent(repository, filename, configs, kind = 'uploading', signal) {
+    // 'present': the repository holds the empty blob already (a staged package manifest has it as its config).
+    if (configs !== 'present')
+        await configs.ensure(repository, { descriptor: EMPTY, source: bytesSource(new Uint8Array()) }, signal);
     const manifest = {
         schemaVersion: 2,
         mediaType: MediaType.ImageManifest,
         config: EMPTY,
         layers: [EMPTY],
-        annotations: { [upload_intent_TITLE]: filename, [upload_intent_CREATED]: new Date().toISOString() },
+        annotations: { [write_intent_TITLE]: filename, [write_intent_CREATED]: new Date().toISOString() },
     };
-    await repository.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), MediaType.ImageManifest, intentTag(filename));
+    await repository.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), MediaType.ImageManifest, intentTag(filename, kind));
 }
 /**
  * Whether another writer of `filename` may still be about to write its tag: its intent is there and younger than
  * INTENT_FRESH_MS. Anything unreadable in it counts as no intent (staging is the uploader's, and an intent only
  * ever makes a writer wait).
  */
-async function upload_intent_freshIntent(repository, filename, now = Date.now()) {
+async function write_intent_freshIntent(repository, filename, kind = 'uploading', now = Date.now()) {
     let bytes;
     try {
-        bytes = (await repository.fetchManifest(intentTag(filename))).bytes;
+        bytes = (await repository.fetchManifest(intentTag(filename, kind))).bytes;
     }
     catch (error) {
         if (error instanceof NotFoundError)
@@ -85802,9 +85808,9 @@ async function upload_intent_freshIntent(repository, filename, now = Date.now())
         throw error;
     }
     try {
-        const annotations = (parseJsonObject(bytes, 'an upload intent').annotations ?? {});
-        const created = Date.parse(String(annotations[upload_intent_CREATED]));
-        return annotations[upload_intent_TITLE] === filename && Number.isFinite(created) && now - created < INTENT_FRESH_MS;
+        const annotations = (parseJsonObject(bytes, 'a write intent').annotations ?? {});
+        const created = Date.parse(String(annotations[write_intent_CREATED]));
+        return annotations[write_intent_TITLE] === filename && Number.isFinite(created) && now - created < INTENT_FRESH_MS;
     }
     catch {
         return false;
@@ -85814,7 +85820,7 @@ async function upload_intent_freshIntent(repository, filename, now = Date.now())
 ;// CONCATENATED MODULE: ./packages/pipeline/src/steps/upload.ts
 // upload: push packages to a staging channel in the v0 layout. Blobs first (each only when missing), the
 // manifest last; a second format of the same build is merged into the manifest at the tag, never replacing it
-// (an upload of the other format in another run included: records/upload-intent.ts).
+// (an upload of the other format in another run included: records/write-intent.ts).
 
 
 
@@ -86000,8 +86006,8 @@ async function pushToTag(store, file, input, options) {
         // merge into may have changed, and with it which info layers are ours to push. The blobs are independent,
         // so they go at once: the small ones cost no extra wait beside the package.
         const packageDigest = `sha256:${hashed.sha256}`;
-        // The intent goes beside the blobs, before the tag is read again below (records/upload-intent.ts).
-        const intent = intentLeft ? undefined : writeUploadIntent(repository, hashed.filename, options.configs, options.signal);
+        // The intent goes beside the blobs, before the tag is read again below (records/write-intent.ts).
+        const intent = intentLeft ? undefined : writeIntent(repository, hashed.filename, options.configs, 'uploading', options.signal);
         intentLeft = true;
         await Promise.all([
             intent,
@@ -86027,7 +86033,7 @@ async function pushToTag(store, file, input, options) {
 }
 /**
  * Reads back the tag we wrote until it holds our file and no fresh intent of the other format is missing from it
- * (records/upload-intent.ts): a concurrent upload of the other format that read the tag before our PUT may still
+ * (records/write-intent.ts): a concurrent upload of the other format that read the tag before our PUT may still
  * replace it. When our file was dropped, `again` merges it once more.
  */
 async function confirmAtTag(store, first, again) {
@@ -86889,6 +86895,7 @@ async function validate(o) {
 
 
 
+
 const promote_MERGE_ATTEMPTS = ATTEMPTS.merge;
 const promote_pause = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 /**
@@ -87018,6 +87025,27 @@ async function ensureLogged(ctx, ref, where, manifestDigest) {
             ctx.report(problem.fix);
     }
 }
+/**
+ * Leaves a promotion intent per file in staging (records/write-intent.ts). Resolves whether they were left: a staging
+ * credential that may not push (read-only) is reported once, and promotions go on without them.
+ */
+async function leaveIntents(ctx, stagingRepo, filenames) {
+    if (ctx.intentsRefused)
+        return false;
+    try {
+        await Promise.all(filenames.map((f) => writeIntent(stagingRepo, f, 'present', 'promoting', ctx.options.signal)));
+        return true;
+    }
+    catch (error) {
+        if (!(error instanceof DeniedError || error instanceof UnauthorizedError))
+            throw error;
+        if (!ctx.intentsRefused) {
+            ctx.intentsRefused = true;
+            ctx.report(`staging refused a promotion intent (${errorLine(error)}): promoting without them, so two promotions of one build's two formats at once could drop one from its tag; give promote push access to staging`);
+        }
+        return false;
+    }
+}
 /** Puts every pending artifact of one tag into production and returns the verified production manifest. */
 async function publishGroup(ctx, where, staged, pending, 
 /** Production at this tag as read a moment ago (saves reading it again for the first attempt). */
@@ -87032,6 +87060,9 @@ recheckTag) {
     const productionRepo = ctx.production.repository(where.repository);
     const wanted = new Map(pending.map((p) => [p.ref.filename, p.sha256]));
     const holdsAll = (view) => [...wanted].every(([filename, sha]) => view.packages.some((p) => p.filename === filename && p.sha256 === sha));
+    // The other formats of the build, not promoted here: a concurrent promotion of one may be writing this tag too.
+    const others = [...wanted.keys()].map(otherFormat).filter((f) => !wanted.has(f));
+    let intents;
     for (let attempt = 0; attempt < promote_MERGE_ATTEMPTS; attempt++) {
         const current = attempt === 0 ? production : await fetchPackageManifest(ctx.production, where.repository, where.tag);
         if (current) {
@@ -87044,11 +87075,18 @@ recheckTag) {
             if (holdsAll(current.view))
                 return { digest: current.descriptor.digest, manifest: current };
         }
+        // Left once, beside the blob work; the tag is read again after it before the PUT (tagStillFree, or the merge's
+        // HEAD), so that a concurrent promotion of another format that read earlier sees it.
+        if (!intents) {
+            intents = leaveIntents(ctx, stagingRepo, [...wanted.keys()]);
+            intents.catch(() => { }); // awaited below; a failure of the blob work first must not leave it unhandled
+        }
         const exact = !current && staged.view.packages.length === pending.length;
         // The validated (canonical) staged manifest with the channel's own source annotation: staging's is never copied.
         const productionBytes = exact ? withChannelSource(staged.manifest, ctx.options.sourceUrl) : undefined;
         const tagStillFree = async () => {
-            if ((recheckTag || attempt > 0) && (await productionRepo.resolve(where.tag)))
+            const withIntents = await intents;
+            if ((recheckTag || attempt > 0 || withIntents) && (await productionRepo.resolve(where.tag)))
                 throw new TagTakenError(`${productionRepo.display}:${where.tag} appeared meanwhile`);
             sentAt = performance.now();
         };
@@ -87123,6 +87161,7 @@ recheckTag) {
                     throw new PipelineError('nothing to merge');
                 for (const blob of blobs)
                     await ensureBlob(ctx, stagingRepo, productionRepo, blob.descriptor, blob.push);
+                await intents;
                 // Merge only onto what is still there; otherwise start over from the new state.
                 const before = await productionRepo.resolve(where.tag);
                 if (before?.digest !== current?.descriptor.digest)
@@ -87135,9 +87174,24 @@ recheckTag) {
                 await rm(dir, { recursive: true, force: true });
             }
         }
-        // Verify what production serves now; a concurrent promote of the other format may have replaced it.
-        await promote_pause(readBackAt(sentAt, attempt) - performance.now());
-        const after = await fetchPackageManifest(ctx.production, where.repository, where.tag);
+        // Verify what production serves now; a concurrent promote of the other format may have replaced it, or may
+        // be about to (its intent is fresh and its file not there yet): then wait for it and read again.
+        let after;
+        for (let round = 0, waitingSince;; round++) {
+            await promote_pause(readBackAt(sentAt, attempt + round) - performance.now());
+            const [read, pendingOthers] = await Promise.all([
+                fetchPackageManifest(ctx.production, where.repository, where.tag),
+                (await intents) ? Promise.all(others.map((f) => freshIntent(stagingRepo, f, 'promoting'))) : Promise.resolve(others.map(() => false)),
+            ]);
+            after = read;
+            const waiting = after !== undefined && holdsAll(after.view) && others.some((f, i) => pendingOthers[i] && !after.view.packages.some((p) => p.filename === f));
+            if (!waiting)
+                break;
+            waitingSince ??= Date.now();
+            if (Date.now() - waitingSince >= SIBLING_WAIT_MS)
+                break;
+            sentAt = performance.now();
+        }
         if (after && holdsAll(after.view)) {
             for (const p of after.view.packages) {
                 const want = wanted.get(p.filename);
@@ -89796,7 +89850,7 @@ async function gc(o) {
             }
             if (ageMs < o.olderThanMs)
                 continue;
-            const why = isIntentTag(tag) ? `upload intent, ${age(ageMs)} old (limit ${age(o.olderThanMs)})` : `never promoted, ${age(ageMs)} old (limit ${age(o.olderThanMs)})`;
+            const why = isIntentTag(tag) ? `${tag.startsWith('_promoting.') ? 'promotion' : 'upload'} intent, ${age(ageMs)} old (limit ${age(o.olderThanMs)})` : `never promoted, ${age(ageMs)} old (limit ${age(o.olderThanMs)})`;
             const verdictWhy = `verdict on ${repository.name}:${tag}, which goes with it`;
             // Referrers first: a crash after them leaves an artifact without verdict, which promote refuses anyway.
             for (const r of await repository.referrers(digest))

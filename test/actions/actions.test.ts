@@ -407,7 +407,7 @@ describe('gc-staging on a registry that cannot delete (as ghcr.io)', () => {
       );
       runs.push({ name: 'gc-staging', inputs: { 'github-token': DISPATCH_TOKEN }, run: result });
       expect(result.error).toBeUndefined();
-      // The package and the upload intent left beside it (records/upload-intent.ts; this API stand-in does not
+      // The package and the upload intent left beside it (records/write-intent.ts; this API stand-in does not
       // list the intent as a version, so only the package's version is deleted through it).
       expect(JSON.parse(result.outputs.result!).deleted).toEqual([
         expect.objectContaining({ repository: 'my-org/staging/noarch/leftover', tag: '2.0-0', digest, dryRun: false }),

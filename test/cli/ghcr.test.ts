@@ -235,7 +235,7 @@ test('gc: the staging delete credential cannot delete production; on staging it 
   expect(run.code).toBe(0);
   const result = JSON.parse(run.stdout);
   expect(result.errors).toEqual([]);
-  // Upload intents (records/upload-intent.ts) go with the packages they were left beside.
+  // Upload intents (records/write-intent.ts) go with the packages they were left beside.
   const intents = result.deleted.filter((d: { tag?: string }) => d.tag?.startsWith('_uploading.')).map((d: { repository: string }) => d.repository);
   expect(intents.length).toBeGreaterThan(0);
   for (const repository of intents) expect(result.deleted.some((d: { repository: string; tag?: string }) => d.repository === repository && d.tag?.includes('-'))).toBe(true);

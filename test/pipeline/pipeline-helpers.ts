@@ -82,3 +82,29 @@ export async function stageTampered(
   await repo.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), MediaType.ImageManifest, tag);
   return { repository, tag, sha256 };
 }
+
+/** `inner` with every manifest PUT to `tag` held back `ms` before it is sent (a slow writer, on purpose). */
+export function latePuts(inner: Store, tag: string, ms: number): Store {
+  return new Proxy(inner, {
+    get(target, property) {
+      if (property !== 'repository') {
+        const value = Reflect.get(target, property) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      }
+      return (name: string) => {
+        const repository = target.repository(name);
+        return new Proxy(repository, {
+          get(r, key) {
+            const value = Reflect.get(r, key) as unknown;
+            if (typeof value !== 'function') return value;
+            if (key !== 'pushManifest') return (value as (...a: unknown[]) => unknown).bind(r);
+            return async (bytes: Uint8Array, mediaType: string, reference?: string) => {
+              if (reference === tag) await new Promise((resolve) => setTimeout(resolve, ms));
+              return repository.pushManifest(bytes, mediaType, reference);
+            };
+          },
+        });
+      };
+    },
+  });
+}

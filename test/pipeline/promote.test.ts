@@ -9,7 +9,7 @@ import { openStore, type Store } from '@oci-channel/oci';
 import { promote, readPromotions, recordVerdict, upload, validate, newestVerdict } from '@oci-channel/pipeline';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { writeHtpasswd } from '../harness/htpasswd.ts';
-import { manifestAt, stageCorrupt, writeOwners, makePackage as buildPackage, sha256File } from './pipeline-helpers.ts';
+import { latePuts, manifestAt, stageCorrupt, writeOwners, makePackage as buildPackage, sha256File } from './pipeline-helpers.ts';
 
 /** The admins' verdict key (validate signs with it; promote trusts only verdicts it verifies). */
 const verdictKey = 'promote-test-verdict-key-0123456789abcdef';
@@ -204,6 +204,27 @@ test('where staging cannot delete, the staging copy is left for gc', async () =>
   } finally {
     await noDelete.stop();
   }
+});
+
+test("two promotions of a build's two formats, the second's PUT landing after the first read its own back: both stay", async () => {
+  // The lost update registries allow (no conditional PUT): the .tar.bz2 promotion read the empty production tag,
+  // and its PUT is held back until long after the .conda promotion wrote and read back its own.
+  const { staging, production } = channels();
+  const conda = await build('racing', '2.0', 'conda');
+  const bz2 = await build('racing', '2.0', 'tar.bz2');
+  expect((await upload({ to: staging, files: [conda.file, bz2.file] })).ok).toBe(true);
+  const ref = (a: typeof conda) => [{ subdir: a.subdir, filename: a.filename, sha256: a.sha256 }];
+  const [first, second] = await Promise.all([
+    promote({ staging, production, verdictKey, artifacts: ref(conda) }),
+    promote({ staging, production: latePuts(production, '2.0-h0_0', 1500), verdictKey, artifacts: ref(bz2) }),
+  ]);
+  expect(first.artifacts[0]).toMatchObject({ status: 'promoted' });
+  expect(second.artifacts[0]).toMatchObject({ status: 'promoted' });
+  const held = await manifestAt(production, 'linux-64/racing', '2.0-h0_0');
+  expect(held?.view.packages.map((p) => p.filename).sort()).toEqual(['racing-2.0-h0_0.conda', 'racing-2.0-h0_0.tar.bz2']);
+  // The intents stay in staging (gc-staging takes them), never in production.
+  expect(await production.repository('linux-64/racing').listTags()).toEqual(['2.0-h0_0']);
+  expect((await staging.repository('linux-64/racing').listTags()).filter((t) => t.startsWith('_promoting.'))).toHaveLength(2);
 });
 
 test('two promotions of overlapping sets at once: every artifact once, one production manifest per tag', async () => {

@@ -5,12 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { EMPTY_SHA256, MediaType, bytesSource, openStore, type Store } from '@oci-channel/oci';
 import { countingStore } from '../../packages/pipeline/src/index/counting.ts';
-import { intentTag } from '../../packages/pipeline/src/records/upload-intent.ts';
+import { intentTag } from '../../packages/pipeline/src/records/write-intent.ts';
 import { CondaMediaType, describePackageManifest } from '@oci-channel/conda';
 import { upload, validate } from '@oci-channel/pipeline';
 import { minimalInfo, rawConda } from '../helpers/conda-builder.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
-import { makePackage as buildPackage, sha256File } from './pipeline-helpers.ts';
+import { latePuts, makePackage as buildPackage, sha256File } from './pipeline-helpers.ts';
 
 let dir: string;
 let registry: RunningRegistry;
@@ -49,32 +49,6 @@ test('both formats of one build end up as two package layers under one tag; a re
   expect(again.artifacts.map((a) => a.status)).toEqual(['unchanged', 'unchanged']);
   expect((await manifestAt('linux-64/libdemo', '1.0__p__local-h0_0')).digest).toBe(digest);
 });
-
-/** `inner` with every manifest PUT to `tag` held back `ms` before it is sent (a slow writer, on purpose). */
-function latePuts(inner: Store, tag: string, ms: number): Store {
-  return new Proxy(inner, {
-    get(target, property) {
-      if (property !== 'repository') {
-        const value = Reflect.get(target, property) as unknown;
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      }
-      return (name: string) => {
-        const repository = target.repository(name);
-        return new Proxy(repository, {
-          get(r, key) {
-            const value = Reflect.get(r, key) as unknown;
-            if (typeof value !== 'function') return value;
-            if (key !== 'pushManifest') return (value as (...a: unknown[]) => unknown).bind(r);
-            return async (bytes: Uint8Array, mediaType: string, reference?: string) => {
-              if (reference === tag) await new Promise((resolve) => setTimeout(resolve, ms));
-              return repository.pushManifest(bytes, mediaType, reference);
-            };
-          },
-        });
-      };
-    },
-  });
-}
 
 test('an upload of the other format that read the tag before our PUT and writes it after our read-back loses neither', async () => {
   // The lost update registries allow (no conditional PUT): the .tar.bz2 run reads the empty tag, then its PUT

@@ -10,7 +10,7 @@ import { createGithubPackagesClient, type GithubPackagesClient } from '../github
 import { PackageDeleter } from '../github/package-deleter.ts';
 import { CHANNELDATA_REPOSITORY, isPackageRepository, isRepodataRepository } from '../index/names.ts';
 import { PROMOTION_LOG_REPOSITORY } from '../records/promotion-log.ts';
-import { isIntentTag } from '../records/upload-intent.ts';
+import { isIntentTag } from '../records/write-intent.ts';
 import { errorLine, openChannel, stagingOptions } from '../core/open.ts';
 import { reporter } from '../core/progress.ts';
 import type { GcOptions, GcResult } from '../types.ts';
@@ -178,7 +178,7 @@ export async function gc(o: GcOptions): Promise<GcResult> {
         continue;
       }
       if (ageMs < o.olderThanMs) continue;
-      const why = isIntentTag(tag) ? `upload intent, ${age(ageMs)} old (limit ${age(o.olderThanMs)})` : `never promoted, ${age(ageMs)} old (limit ${age(o.olderThanMs)})`;
+      const why = isIntentTag(tag) ? `${tag.startsWith('_promoting.') ? 'promotion' : 'upload'} intent, ${age(ageMs)} old (limit ${age(o.olderThanMs)})` : `never promoted, ${age(ageMs)} old (limit ${age(o.olderThanMs)})`;
       const verdictWhy = `verdict on ${repository.name}:${tag}, which goes with it`;
       // Referrers first: a crash after them leaves an artifact without verdict, which promote refuses anyway.
       for (const r of await repository.referrers(digest)) doomed.push({ repository: repository.name, digest: r.digest, ageMs, reason: verdictWhy });

@@ -37,6 +37,7 @@ import { newestVerdict } from '../records/verdict.ts';
 import { VisibilityChecker } from '../github/visibility.ts';
 import type { VerdictKey } from '../records/verdict-key.ts';
 import { ATTEMPTS, resolveConcurrency } from '../defaults.ts';
+import { SIBLING_WAIT_MS, freshIntent, otherFormat, writeIntent } from '../records/write-intent.ts';
 
 const MERGE_ATTEMPTS = ATTEMPTS.merge;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
@@ -66,6 +67,8 @@ interface PromoteContext {
   /** Bytes streamed registry to registry because the registry did not mount them. */
   streamedBytes: number;
   visibility: VisibilityChecker;
+  /** Set once staging refused an intent (a read-only staging credential): promotions go on without them. */
+  intentsRefused?: boolean;
 }
 
 interface Pending {
@@ -202,6 +205,25 @@ async function ensureLogged(ctx: PromoteContext, ref: ArtifactRef, where: Staged
   }
 }
 
+/**
+ * Leaves a promotion intent per file in staging (records/write-intent.ts). Resolves whether they were left: a staging
+ * credential that may not push (read-only) is reported once, and promotions go on without them.
+ */
+async function leaveIntents(ctx: PromoteContext, stagingRepo: Repository, filenames: string[]): Promise<boolean> {
+  if (ctx.intentsRefused) return false;
+  try {
+    await Promise.all(filenames.map((f) => writeIntent(stagingRepo, f, 'present', 'promoting', ctx.options.signal)));
+    return true;
+  } catch (error) {
+    if (!(error instanceof DeniedError || error instanceof UnauthorizedError)) throw error;
+    if (!ctx.intentsRefused) {
+      ctx.intentsRefused = true;
+      ctx.report(`staging refused a promotion intent (${errorLine(error)}): promoting without them, so two promotions of one build's two formats at once could drop one from its tag; give promote push access to staging`);
+    }
+    return false;
+  }
+}
+
 /** Puts every pending artifact of one tag into production and returns the verified production manifest. */
 async function publishGroup(
   ctx: PromoteContext,
@@ -223,6 +245,9 @@ async function publishGroup(
   const holdsAll = (view: PackageManifest['view']) =>
     [...wanted].every(([filename, sha]) => view.packages.some((p) => p.filename === filename && p.sha256 === sha));
 
+  // The other formats of the build, not promoted here: a concurrent promotion of one may be writing this tag too.
+  const others = [...wanted.keys()].map(otherFormat).filter((f) => !wanted.has(f));
+  let intents: Promise<boolean> | undefined;
   for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
     const current = attempt === 0 ? production : await fetchPackageManifest(ctx.production, where.repository, where.tag);
     if (current) {
@@ -234,11 +259,18 @@ async function publishGroup(
       }
       if (holdsAll(current.view)) return { digest: current.descriptor.digest, manifest: current };
     }
+    // Left once, beside the blob work; the tag is read again after it before the PUT (tagStillFree, or the merge's
+    // HEAD), so that a concurrent promotion of another format that read earlier sees it.
+    if (!intents) {
+      intents = leaveIntents(ctx, stagingRepo, [...wanted.keys()]);
+      intents.catch(() => {}); // awaited below; a failure of the blob work first must not leave it unhandled
+    }
     const exact = !current && staged.view.packages.length === pending.length;
     // The validated (canonical) staged manifest with the channel's own source annotation: staging's is never copied.
     const productionBytes = exact ? withChannelSource(staged.manifest, ctx.options.sourceUrl) : undefined;
     const tagStillFree = async () => {
-      if ((recheckTag || attempt > 0) && (await productionRepo.resolve(where.tag))) throw new TagTakenError(`${productionRepo.display}:${where.tag} appeared meanwhile`);
+      const withIntents = await intents;
+      if ((recheckTag || attempt > 0 || withIntents) && (await productionRepo.resolve(where.tag))) throw new TagTakenError(`${productionRepo.display}:${where.tag} appeared meanwhile`);
       sentAt = performance.now();
     };
     let sentAt = performance.now();
@@ -303,6 +335,7 @@ async function publishGroup(
         }
         if (!bytes) throw new PipelineError('nothing to merge');
         for (const blob of blobs) await ensureBlob(ctx, stagingRepo, productionRepo, blob.descriptor, blob.push);
+        await intents;
         // Merge only onto what is still there; otherwise start over from the new state.
         const before = await productionRepo.resolve(where.tag);
         if (before?.digest !== current?.descriptor.digest) continue;
@@ -313,9 +346,22 @@ async function publishGroup(
         await rm(dir, { recursive: true, force: true });
       }
     }
-    // Verify what production serves now; a concurrent promote of the other format may have replaced it.
-    await pause(readBackAt(sentAt, attempt) - performance.now());
-    const after = await fetchPackageManifest(ctx.production, where.repository, where.tag);
+    // Verify what production serves now; a concurrent promote of the other format may have replaced it, or may
+    // be about to (its intent is fresh and its file not there yet): then wait for it and read again.
+    let after: PackageManifest | undefined;
+    for (let round = 0, waitingSince: number | undefined; ; round++) {
+      await pause(readBackAt(sentAt, attempt + round) - performance.now());
+      const [read, pendingOthers] = await Promise.all([
+        fetchPackageManifest(ctx.production, where.repository, where.tag),
+        (await intents) ? Promise.all(others.map((f) => freshIntent(stagingRepo, f, 'promoting'))) : Promise.resolve(others.map(() => false)),
+      ]);
+      after = read;
+      const waiting = after !== undefined && holdsAll(after.view) && others.some((f, i) => pendingOthers[i] && !after!.view.packages.some((p) => p.filename === f));
+      if (!waiting) break;
+      waitingSince ??= Date.now();
+      if (Date.now() - waitingSince >= SIBLING_WAIT_MS) break;
+      sentAt = performance.now();
+    }
     if (after && holdsAll(after.view)) {
       for (const p of after.view.packages) {
         const want = wanted.get(p.filename);

@@ -1,6 +1,6 @@
 // upload: push packages to a staging channel in the v0 layout. Blobs first (each only when missing), the
 // manifest last; a second format of the same build is merged into the manifest at the tag, never replacing it
-// (an upload of the other format in another run included: records/upload-intent.ts).
+// (an upload of the other format in another run included: records/write-intent.ts).
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, pipeline, type TransformCallback } from 'node:stream';
@@ -25,7 +25,7 @@ import { byteTicker, reporter } from '../core/progress.ts';
 import type { UploadedArtifact, UploadOptions, UploadResult } from '../types.ts';
 import { ATTEMPTS, resolveConcurrency } from '../defaults.ts';
 import { fetchPackageManifest, type PackageManifest } from '../core/package-manifest.ts';
-import { SIBLING_WAIT_MS, freshIntent, otherFormat, writeUploadIntent } from '../records/upload-intent.ts';
+import { SIBLING_WAIT_MS, freshIntent, otherFormat, writeIntent } from '../records/write-intent.ts';
 
 /** Rounds of read-merge-push when a concurrent upload of the other format keeps replacing the tag. */
 const MERGE_ATTEMPTS = ATTEMPTS.merge;
@@ -221,8 +221,8 @@ async function pushToTag(
     // merge into may have changed, and with it which info layers are ours to push. The blobs are independent,
     // so they go at once: the small ones cost no extra wait beside the package.
     const packageDigest = `sha256:${hashed.sha256}`;
-    // The intent goes beside the blobs, before the tag is read again below (records/upload-intent.ts).
-    const intent = intentLeft ? undefined : writeUploadIntent(repository, hashed.filename, options.configs, options.signal);
+    // The intent goes beside the blobs, before the tag is read again below (records/write-intent.ts).
+    const intent = intentLeft ? undefined : writeIntent(repository, hashed.filename, options.configs, 'uploading', options.signal);
     intentLeft = true;
     await Promise.all([
       intent,
@@ -252,7 +252,7 @@ type PushOutcome = Awaited<ReturnType<typeof pushToTag>>;
 
 /**
  * Reads back the tag we wrote until it holds our file and no fresh intent of the other format is missing from it
- * (records/upload-intent.ts): a concurrent upload of the other format that read the tag before our PUT may still
+ * (records/write-intent.ts): a concurrent upload of the other format that read the tag before our PUT may still
  * replace it. When our file was dropped, `again` merges it once more.
  */
 async function confirmAtTag(store: Store, first: PushOutcome, again: (pkg: PackageInfo) => Promise<PushOutcome>): Promise<UploadedArtifact> {

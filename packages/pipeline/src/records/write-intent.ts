@@ -1,0 +1,86 @@
+// Write intents: how two runs writing the two formats of one build into one tag avoid losing either.
+//
+// Upload (into the staging tag) and promote (into the production tag) both merge a file into the manifest at one
+// tag, and registries have no conditional PUT, so a writer whose read of the tag came before the other's PUT can
+// overwrite it after the other has checked its own write. Each writer first leaves a small manifest at a tag
+// derived from its file name (the intent, in staging), then reads the tag it merges into; after its PUT it reads
+// the tag and the other format's intent together. Of two racing writers, whichever reads second sees the other's
+// intent; while that intent is fresh and the tag lacks the other's file, it waits and reads again, so a late PUT
+// that dropped its own file is seen and merged again. Intents are never promoted; gc-staging deletes them by age
+// like anything else in staging.
+import { createHash } from 'node:crypto';
+import { EMPTY_SHA256, MediaType, NotFoundError, bytesSource, type Descriptor, type Repository } from '@oci-channel/oci';
+import { CondaMediaType } from '@oci-channel/conda';
+import { parseJsonObject } from '../core/json.ts';
+import type { ConfigBlobs } from '../steps/upload.ts';
+
+const CREATED = 'org.opencontainers.image.created';
+const TITLE = 'org.opencontainers.image.title';
+/** An intent older than this is a writer that stopped (crashed, or refused before its PUT): not waited for. */
+export const INTENT_FRESH_MS = 2 * 60 * 1000;
+/** The longest a writer waits for the other format's fresh intent to land in the tag before it stops waiting. */
+export const SIBLING_WAIT_MS = 60 * 1000;
+
+const EMPTY: Descriptor = { mediaType: CondaMediaType.Config, digest: EMPTY_SHA256, size: 0 };
+
+/** Whose intent: an upload's (into the staging tag) or a promotion's (into the production tag). */
+export type IntentKind = 'uploading' | 'promoting';
+
+/**
+ * The intent tag of a package file. No `-`: a package tag always has one (VERSION-BUILD), so an intent is never
+ * read as a build; hashed, so any file name fits a tag.
+ */
+export function intentTag(filename: string, kind: IntentKind = 'uploading'): string {
+  return `_${kind}.${createHash('sha256').update(filename).digest('hex').slice(0, 40)}`;
+}
+
+/** Whether a tag is an intent's. */
+export function isIntentTag(tag: string): boolean {
+  return /^_(uploading|promoting)\.[0-9a-f]{40}$/.test(tag);
+}
+
+/** The other format's file name of the same build. */
+export function otherFormat(filename: string): string {
+  if (filename.endsWith('.conda')) return `${filename.slice(0, -'.conda'.length)}.tar.bz2`;
+  if (filename.endsWith('.tar.bz2')) return `${filename.slice(0, -'.tar.bz2'.length)}.conda`;
+  return filename;
+}
+
+/**
+ * Leaves the intent to merge `filename` into its tag (the shared empty blob is its config and only layer).
+ * `repository` is the file's repository in staging, whatever the tag written is.
+ */
+export async function writeIntent(repository: Repository, filename: string, configs: ConfigBlobs | 'present', kind: IntentKind = 'uploading', signal?: AbortSignal): Promise<void> {
+  // 'present': the repository holds the empty blob already (a staged package manifest has it as its config).
+  if (configs !== 'present') await configs.ensure(repository, { descriptor: EMPTY, source: bytesSource(new Uint8Array()) }, signal);
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ImageManifest,
+    config: EMPTY,
+    layers: [EMPTY],
+    annotations: { [TITLE]: filename, [CREATED]: new Date().toISOString() },
+  };
+  await repository.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), MediaType.ImageManifest, intentTag(filename, kind));
+}
+
+/**
+ * Whether another writer of `filename` may still be about to write its tag: its intent is there and younger than
+ * INTENT_FRESH_MS. Anything unreadable in it counts as no intent (staging is the uploader's, and an intent only
+ * ever makes a writer wait).
+ */
+export async function freshIntent(repository: Repository, filename: string, kind: IntentKind = 'uploading', now = Date.now()): Promise<boolean> {
+  let bytes: Uint8Array;
+  try {
+    bytes = (await repository.fetchManifest(intentTag(filename, kind))).bytes;
+  } catch (error) {
+    if (error instanceof NotFoundError) return false;
+    throw error;
+  }
+  try {
+    const annotations = (parseJsonObject(bytes, 'a write intent').annotations ?? {}) as Record<string, unknown>;
+    const created = Date.parse(String(annotations[CREATED]));
+    return annotations[TITLE] === filename && Number.isFinite(created) && now - created < INTENT_FRESH_MS;
+  } catch {
+    return false;
+  }
+}
