@@ -235,11 +235,12 @@ test('gc: the staging delete credential cannot delete production; on staging it 
   expect(run.code).toBe(0);
   const result = JSON.parse(run.stdout);
   expect(result.errors).toEqual([]);
-  // Upload intents (records/write-intent.ts) go with the packages they were left beside.
-  const intents = result.deleted.filter((d: { tag?: string }) => d.tag?.startsWith('_uploading.')).map((d: { repository: string }) => d.repository);
+  // Upload and promotion intents (records/write-intent.ts) go with the packages they were left beside.
+  const isIntent = (tag: string | undefined) => /^_(uploading|promoting)\./.test(tag ?? '');
+  const intents = result.deleted.filter((d: { tag?: string }) => isIntent(d.tag)).map((d: { repository: string }) => d.repository);
   expect(intents.length).toBeGreaterThan(0);
   for (const repository of intents) expect(result.deleted.some((d: { repository: string; tag?: string }) => d.repository === repository && d.tag?.includes('-'))).toBe(true);
-  expect(result.deleted.filter((d: { tag?: string }) => d.tag && !d.tag.startsWith('sha256-') && !d.tag.startsWith('_uploading.')).map((d: { repository: string; tag: string }) => `${d.repository}:${d.tag}`).sort()).toEqual([
+  expect(result.deleted.filter((d: { tag?: string }) => d.tag && !d.tag.startsWith('sha256-') && !isIntent(d.tag)).map((d: { repository: string; tag: string }) => `${d.repository}:${d.tag}`).sort()).toEqual([
     'stage-org/staging/linux-64/cudatoolkit:12.4-h0_0',
     'stage-org/staging/linux-64/zlib:1.3.1-h0_0',
     'stage-org/staging/noarch/freshpkg:1.0-0',
