@@ -55203,7 +55203,7 @@ var __exportStar = (this && this.__exportStar) || function(m, exports) {
     for (var p in m) if (p !== "default" && !Object.prototype.hasOwnProperty.call(exports, p)) __createBinding(exports, m, p);
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.readPatchesPackage = exports.MAX_PATCH_INSTRUCTIONS_BYTES = exports.withChannelSource = exports.canonicalManifestDifference = exports.zstdTo = exports.writeZip = exports.writeTarBz2 = exports.writeConda = exports.tarStreamOf = exports.randomStream = exports.defaultBuild = exports.bzip2To = exports.buildPackage = exports.rattler = exports.buildInfoTarGz = exports.recordFromPackage = exports.recordFromIndexJson = exports.STRIPPED_RECORD_FIELDS = exports.packageRepository = exports.INLINE_INDEX_JSON_BYTES = exports.inlineDataMatches = exports.encodeTag = exports.describePackageManifest = exports.decodeTag = exports.creationTime = exports.buildPackageManifest = exports.CondaMediaType = exports.Annotation = exports.readPackageUnhashed = exports.readPackage = exports.hashPackageFile = exports.POST_INSTALL_FLAGS = exports.CHANNEL_ABOUT_FIELDS = exports.subdirFromIndex = exports.parsePackageFilename = exports.packageFilename = exports.KNOWN_SUBDIRS = exports.isValidSubdir = exports.isKnownSubdir = exports.parseLabel = exports.labelProblem = exports.isLabel = exports.MAX_LABEL_LENGTH = exports.MAIN_LABEL = exports.LABEL_PATTERN = exports.BROKEN_LABEL = exports.packageLimits = exports.DEFAULT_PACKAGE_LIMITS = exports.PackageError = void 0;
+exports.readPatchesPackage = exports.MAX_PATCH_INSTRUCTIONS_BYTES = exports.withChannelSource = exports.canonicalManifestDifference = exports.zstdTo = exports.writeZip = exports.writeTarBz2 = exports.writeConda = exports.tarStreamOf = exports.randomStream = exports.defaultBuild = exports.bzip2To = exports.buildPackage = exports.rattler = exports.buildInfoTarGz = exports.recordFromPackage = exports.recordFromIndexJson = exports.STRIPPED_RECORD_FIELDS = exports.packageRepository = exports.INLINE_INDEX_JSON_BYTES = exports.inlineDataMatches = exports.encodeTag = exports.describePackageManifest = exports.decodeTag = exports.creationTime = exports.buildPackageManifest = exports.PACKAGE_CONFIG = exports.CondaMediaType = exports.Annotation = exports.readPackageUnhashed = exports.readPackage = exports.hashPackageFile = exports.POST_INSTALL_FLAGS = exports.CHANNEL_ABOUT_FIELDS = exports.subdirFromIndex = exports.parsePackageFilename = exports.packageFilename = exports.KNOWN_SUBDIRS = exports.isValidSubdir = exports.isKnownSubdir = exports.parseLabel = exports.labelProblem = exports.isLabel = exports.MAX_LABEL_LENGTH = exports.MAIN_LABEL = exports.LABEL_PATTERN = exports.BROKEN_LABEL = exports.packageLimits = exports.DEFAULT_PACKAGE_LIMITS = exports.PackageError = void 0;
 var errors_ts_1 = __nccwpck_require__(8192);
 Object.defineProperty(exports, "PackageError", ({ enumerable: true, get: function () { return errors_ts_1.PackageError; } }));
 var limits_ts_1 = __nccwpck_require__(89595);
@@ -55233,6 +55233,7 @@ Object.defineProperty(exports, "readPackageUnhashed", ({ enumerable: true, get: 
 var layout_ts_1 = __nccwpck_require__(97361);
 Object.defineProperty(exports, "Annotation", ({ enumerable: true, get: function () { return layout_ts_1.Annotation; } }));
 Object.defineProperty(exports, "CondaMediaType", ({ enumerable: true, get: function () { return layout_ts_1.CondaMediaType; } }));
+Object.defineProperty(exports, "PACKAGE_CONFIG", ({ enumerable: true, get: function () { return layout_ts_1.PACKAGE_CONFIG; } }));
 Object.defineProperty(exports, "buildPackageManifest", ({ enumerable: true, get: function () { return layout_ts_1.buildPackageManifest; } }));
 Object.defineProperty(exports, "creationTime", ({ enumerable: true, get: function () { return layout_ts_1.creationTime; } }));
 Object.defineProperty(exports, "decodeTag", ({ enumerable: true, get: function () { return layout_ts_1.decodeTag; } }));
@@ -55376,7 +55377,7 @@ function quote(value) {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.INLINE_INDEX_JSON_BYTES = exports.Annotation = exports.CondaMediaType = void 0;
+exports.INLINE_INDEX_JSON_BYTES = exports.Annotation = exports.PACKAGE_CONFIG = exports.CondaMediaType = void 0;
 exports.packageRepository = packageRepository;
 exports.encodeTag = encodeTag;
 exports.decodeTag = decodeTag;
@@ -55398,6 +55399,8 @@ exports.CondaMediaType = {
     Repodata: 'application/vnd.conda.repodata.v1+json',
     RepodataZst: 'application/vnd.conda.repodata.v1+json+zst',
 };
+/** The config of every v0 package manifest: the empty blob under conda's config media type. */
+exports.PACKAGE_CONFIG = Object.freeze({ mediaType: exports.CondaMediaType.Config, digest: oci_1.EMPTY_SHA256, size: 0 });
 /** Annotation keys we write (docs/layout.md explains each). */
 exports.Annotation = {
     Title: 'org.opencontainers.image.title',
@@ -55579,7 +55582,7 @@ function buildPackageManifest(pkg, options = {}) {
     const about = aboutAnnotation(pkg.channelFields);
     if (about)
         annotations[exports.Annotation.About] = about;
-    const config = { mediaType: exports.CondaMediaType.Config, digest: oci_1.EMPTY_SHA256, size: 0 };
+    const config = { ...exports.PACKAGE_CONFIG };
     const manifest = {
         schemaVersion: 2,
         mediaType: oci_1.MediaType.ImageManifest,
@@ -65032,12 +65035,11 @@ async function newestVerdict(repository, subject, filename, key) {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.SIBLING_WAIT_MS = exports.INTENT_FRESH_MS = void 0;
+exports.OtherWriters = void 0;
 exports.intentTag = intentTag;
 exports.isIntentTag = isIntentTag;
 exports.otherFormat = otherFormat;
 exports.writeIntent = writeIntent;
-exports.freshIntent = freshIntent;
 // Write intents: how two runs writing the two formats of one build into one tag avoid losing either.
 //
 // Upload (into the staging tag) and promote (into the production tag) both merge a file into the manifest at one
@@ -65052,13 +65054,10 @@ const node_crypto_1 = __nccwpck_require__(77598);
 const oci_1 = __nccwpck_require__(72849);
 const conda_1 = __nccwpck_require__(6611);
 const json_ts_1 = __nccwpck_require__(13710);
-const CREATED = 'org.opencontainers.image.created';
-const TITLE = 'org.opencontainers.image.title';
 /** An intent older than this is a writer that stopped (crashed, or refused before its PUT): not waited for. */
-exports.INTENT_FRESH_MS = 2 * 60 * 1000;
+const INTENT_FRESH_MS = 2 * 60 * 1000;
 /** The longest a writer waits for the other format's fresh intent to land in the tag before it stops waiting. */
-exports.SIBLING_WAIT_MS = 60 * 1000;
-const EMPTY = { mediaType: conda_1.CondaMediaType.Config, digest: oci_1.EMPTY_SHA256, size: 0 };
+const SIBLING_WAIT_MS = 60 * 1000;
 /**
  * The intent tag of a package file. No `-`: a package tag always has one (VERSION-BUILD), so an intent is never
  * read as a build; hashed, so any file name fits a tag.
@@ -65079,28 +65078,27 @@ function otherFormat(filename) {
     return filename;
 }
 /**
- * Leaves the intent to merge `filename` into its tag (the shared empty blob is its config and only layer).
- * `repository` is the file's repository in staging, whatever the tag written is.
+ * Leaves the intent to merge `filename` into its tag (the empty blob of package manifests is its config and only
+ * layer). `repository` is the file's repository in staging, whatever the tag written is. `configs` places that
+ * blob first; without it the repository holds it already (a staged package manifest has it as its config).
  */
-async function writeIntent(repository, filename, configs, kind = 'uploading', signal) {
-    // 'present': the repository holds the empty blob already (a staged package manifest has it as its config).
-    if (configs !== 'present')
-        await configs.ensure(repository, { descriptor: EMPTY, source: (0, oci_1.bytesSource)(new Uint8Array()) }, signal);
+async function writeIntent(repository, filename, options) {
+    await options.configs?.ensure(repository, { descriptor: conda_1.PACKAGE_CONFIG, source: (0, oci_1.bytesSource)(new Uint8Array()) }, options.signal);
     const manifest = {
         schemaVersion: 2,
         mediaType: oci_1.MediaType.ImageManifest,
-        config: EMPTY,
-        layers: [EMPTY],
-        annotations: { [TITLE]: filename, [CREATED]: new Date().toISOString() },
+        config: conda_1.PACKAGE_CONFIG,
+        layers: [conda_1.PACKAGE_CONFIG],
+        annotations: { [conda_1.Annotation.Title]: filename, [conda_1.Annotation.Created]: (options.at ?? new Date()).toISOString() },
     };
-    await repository.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), oci_1.MediaType.ImageManifest, intentTag(filename, kind));
+    await repository.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), oci_1.MediaType.ImageManifest, intentTag(filename, options.kind));
 }
 /**
  * Whether another writer of `filename` may still be about to write its tag: its intent is there and younger than
  * INTENT_FRESH_MS. Anything unreadable in it counts as no intent (staging is the uploader's, and an intent only
  * ever makes a writer wait).
  */
-async function freshIntent(repository, filename, kind = 'uploading', now = Date.now()) {
+async function freshIntent(repository, filename, kind) {
     let bytes;
     try {
         bytes = (await repository.fetchManifest(intentTag(filename, kind))).bytes;
@@ -65112,13 +65110,46 @@ async function freshIntent(repository, filename, kind = 'uploading', now = Date.
     }
     try {
         const annotations = ((0, json_ts_1.parseJsonObject)(bytes, 'a write intent').annotations ?? {});
-        const created = Date.parse(String(annotations[CREATED]));
-        return annotations[TITLE] === filename && Number.isFinite(created) && now - created < exports.INTENT_FRESH_MS;
+        const created = Date.parse(String(annotations[conda_1.Annotation.Created]));
+        return annotations[conda_1.Annotation.Title] === filename && Number.isFinite(created) && Date.now() - created < INTENT_FRESH_MS;
     }
     catch {
         return false;
     }
 }
+/**
+ * The writers of the other formats of a build, as seen by one that writes `filenames` into its tag: after its PUT
+ * it reads their intents beside the tag (`fresh`), and reads again while one is fresh and its file is not in the
+ * tag yet (`keepWaiting`), for at most SIBLING_WAIT_MS from the first time it waited (`restart` after a new PUT).
+ */
+class OtherWriters {
+    #repository;
+    #kind;
+    #others;
+    #waitingSince;
+    constructor(repository, filenames, kind) {
+        this.#repository = repository;
+        this.#kind = kind;
+        this.#others = [...new Set(filenames.map(otherFormat))].filter((f) => !filenames.includes(f));
+    }
+    /** The other formats whose writer left a fresh intent. */
+    async fresh() {
+        const fresh = await Promise.all(this.#others.map((f) => freshIntent(this.#repository, f, this.#kind)));
+        return this.#others.filter((_, i) => fresh[i]);
+    }
+    /** Whether to read the tag again: a fresh intent's file is not in it yet, and the wait has not run out. */
+    keepWaiting(fresh, inTag) {
+        if (fresh.every(inTag))
+            return false;
+        this.#waitingSince ??= Date.now();
+        // A writer stalled longer than any intent-to-PUT: it stopped; stop waiting for it.
+        return Date.now() - this.#waitingSince < SIBLING_WAIT_MS;
+    }
+    restart() {
+        this.#waitingSince = undefined;
+    }
+}
+exports.OtherWriters = OtherWriters;
 
 
 /***/ }),
@@ -66204,7 +66235,8 @@ async function leaveIntents(ctx, stagingRepo, filenames) {
     if (ctx.intentsRefused)
         return false;
     try {
-        await Promise.all(filenames.map((f) => (0, write_intent_ts_1.writeIntent)(stagingRepo, f, 'present', 'promoting', ctx.options.signal)));
+        // No configs: the staging repository holds the empty blob (the staged package manifest's config).
+        await Promise.all(filenames.map((f) => (0, write_intent_ts_1.writeIntent)(stagingRepo, f, { kind: 'promoting', signal: ctx.options.signal })));
         return true;
     }
     catch (error) {
@@ -66232,7 +66264,7 @@ recheckTag) {
     const wanted = new Map(pending.map((p) => [p.ref.filename, p.sha256]));
     const holdsAll = (view) => [...wanted].every(([filename, sha]) => view.packages.some((p) => p.filename === filename && p.sha256 === sha));
     // The other formats of the build, not promoted here: a concurrent promotion of one may be writing this tag too.
-    const others = [...wanted.keys()].map(write_intent_ts_1.otherFormat).filter((f) => !wanted.has(f));
+    const others = new write_intent_ts_1.OtherWriters(stagingRepo, [...wanted.keys()], 'promoting');
     let intents;
     for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
         const current = attempt === 0 ? production : await (0, package_manifest_ts_1.fetchPackageManifest)(ctx.production, where.repository, where.tag);
@@ -66348,18 +66380,13 @@ recheckTag) {
         // Verify what production serves now; a concurrent promote of the other format may have replaced it, or may
         // be about to (its intent is fresh and its file not there yet): then wait for it and read again.
         let after;
-        for (let round = 0, waitingSince;; round++) {
+        others.restart();
+        for (let round = 0;; round++) {
             await pause(readBackAt(sentAt, attempt + round) - performance.now());
-            const [read, pendingOthers] = await Promise.all([
-                (0, package_manifest_ts_1.fetchPackageManifest)(ctx.production, where.repository, where.tag),
-                (await intents) ? Promise.all(others.map((f) => (0, write_intent_ts_1.freshIntent)(stagingRepo, f, 'promoting'))) : Promise.resolve(others.map(() => false)),
-            ]);
-            after = read;
-            const waiting = after !== undefined && holdsAll(after.view) && others.some((f, i) => pendingOthers[i] && !after.view.packages.some((p) => p.filename === f));
-            if (!waiting)
-                break;
-            waitingSince ??= Date.now();
-            if (Date.now() - waitingSince >= write_intent_ts_1.SIBLING_WAIT_MS)
+            let fresh;
+            [after, fresh] = await Promise.all([(0, package_manifest_ts_1.fetchPackageManifest)(ctx.production, where.repository, where.tag), (await intents) ? others.fresh() : []]);
+            const view = after?.view;
+            if (!view || !holdsAll(view) || !others.keepWaiting(fresh, (f) => view.packages.some((p) => p.filename === f)))
                 break;
             sentAt = performance.now();
         }
@@ -67623,7 +67650,7 @@ async function pushToTag(store, file, input, options) {
         // so they go at once: the small ones cost no extra wait beside the package.
         const packageDigest = `sha256:${hashed.sha256}`;
         // The intent goes beside the blobs, before the tag is read again below (records/write-intent.ts).
-        const intent = intentLeft ? undefined : (0, write_intent_ts_1.writeIntent)(repository, hashed.filename, options.configs, 'uploading', options.signal);
+        const intent = intentLeft ? undefined : (0, write_intent_ts_1.writeIntent)(repository, hashed.filename, { kind: 'uploading', configs: options.configs, signal: options.signal });
         intentLeft = true;
         await Promise.all([
             intent,
@@ -67655,12 +67682,11 @@ async function pushToTag(store, file, input, options) {
 async function confirmAtTag(store, first, again) {
     let outcome = first;
     let merges = 1;
-    let waitingSince;
     const { repository: relative, tag, filename } = first.result;
-    const repository = store.repository(relative);
+    const others = new write_intent_ts_1.OtherWriters(store.repository(relative), [filename], 'uploading');
     for (let round = 0;; round++) {
         await settle(outcome.sentAt, round);
-        const [after, otherPending] = await Promise.all([(0, package_manifest_ts_1.fetchPackageManifest)(store, relative, tag), (0, write_intent_ts_1.freshIntent)(repository, (0, write_intent_ts_1.otherFormat)(filename))]);
+        const [after, fresh] = await Promise.all([(0, package_manifest_ts_1.fetchPackageManifest)(store, relative, tag), others.fresh()]);
         // Gone meanwhile (promoted and removed from staging, or deleted by hand): nothing of ours left to confirm.
         if (!after)
             return outcome.result;
@@ -67672,16 +67698,12 @@ async function confirmAtTag(store, first, again) {
             outcome = await again(outcome.pkg);
             if (!outcome.unverified)
                 outcome = { ...outcome, sentAt: performance.now() };
-            waitingSince = undefined;
+            others.restart();
             continue;
         }
-        if (otherPending && !heldAt(after, (0, write_intent_ts_1.otherFormat)(filename))) {
-            waitingSince ??= Date.now();
-            // The other writer stalled longer than any upload's intent-to-PUT: it stopped; stop waiting for it.
-            if (Date.now() - waitingSince < write_intent_ts_1.SIBLING_WAIT_MS) {
-                outcome = { ...outcome, sentAt: performance.now() }; // the next read a jittered pause from now
-                continue;
-            }
+        if (others.keepWaiting(fresh, (f) => heldAt(after, f) !== undefined)) {
+            outcome = { ...outcome, sentAt: performance.now() }; // the next read a jittered pause from now
+            continue;
         }
         return { ...outcome.result, manifestDigest: after.descriptor.digest };
     }

@@ -77753,7 +77753,6 @@ __webpack_async_result__();
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  aG: () => (/* reexport */ CondaMediaType),
   mW: () => (/* reexport */ LABEL_PATTERN),
   NG: () => (/* reexport */ MAIN_LABEL),
   rn: () => (/* reexport */ MAX_LABEL_LENGTH),
@@ -77768,7 +77767,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   JS: () => (/* reexport */ names_parsePackageFilename)
 });
 
-// UNUSED EXPORTS: Annotation, BROKEN_LABEL, CHANNEL_ABOUT_FIELDS, DEFAULT_PACKAGE_LIMITS, EMPTY_PATCH_INSTRUCTIONS, INDEX_ZSTD_LEVEL, INLINE_INDEX_JSON_BYTES, JsonBytes, KNOWN_SUBDIRS, MAX_PATCH_INSTRUCTIONS_BYTES, PATCH_INSTRUCTIONS_VERSION, POST_INSTALL_FLAGS, PROTECTED_RECORD_FIELDS, PatchError, SHARD_INDEX_FILENAME, STRIPPED_INDEX_FIELDS, STRIPPED_RECORD_FIELDS, applyPatches, applyRecordFix, buildInfoTarGz, buildPackage, buildPackageManifest, buildShardSet, buildShards, buildSubdirIndex, bzip2To, canonicalManifestDifference, canonicalize, channelDataJson, condaTwin, condaTwinFixes, creationTime, decodeShard, decodeShardIndex, decodeTag, defaultBuild, emptyPatchInstructions, encodeShard, encodeShardIndex, estimateJsonMapBytes, fixedRecord, hashPackageFile, inlineDataMatches, isCondaV2, isKnownSubdir, nestedStableJson, newestVersion, packageFilename, packageLimits, packageMapFile, packagesOfRepodata, parsePatchInstructions, parsePatchInstructionsJson, parseRepodata, patchedRecordCount, pythonString, randomStream, rattler, readPackage, readPackageUnhashed, readPatchesPackage, recordFromIndexJson, recordFromPackage, recordWith, repodataJson, repodataJsonBytes, repodataRecord, runExportsJson, runExportsJsonBytes, sameJson, serializeCanonical, servesUpstreamRecord, shardKey, sortedByFilename, stableJson, subdirFromIndex, subdirHtml, subdirIndexHtml, tarStreamOf, upstreamPatch, withChannelSource, writeConda, writeJsonMapAtDepth1, writeTarBz2, writeZip, zstdCompress, zstdDecompress, zstdTo
+// UNUSED EXPORTS: Annotation, BROKEN_LABEL, CHANNEL_ABOUT_FIELDS, CondaMediaType, DEFAULT_PACKAGE_LIMITS, EMPTY_PATCH_INSTRUCTIONS, INDEX_ZSTD_LEVEL, INLINE_INDEX_JSON_BYTES, JsonBytes, KNOWN_SUBDIRS, MAX_PATCH_INSTRUCTIONS_BYTES, PACKAGE_CONFIG, PATCH_INSTRUCTIONS_VERSION, POST_INSTALL_FLAGS, PROTECTED_RECORD_FIELDS, PatchError, SHARD_INDEX_FILENAME, STRIPPED_INDEX_FIELDS, STRIPPED_RECORD_FIELDS, applyPatches, applyRecordFix, buildInfoTarGz, buildPackage, buildPackageManifest, buildShardSet, buildShards, buildSubdirIndex, bzip2To, canonicalManifestDifference, canonicalize, channelDataJson, condaTwin, condaTwinFixes, creationTime, decodeShard, decodeShardIndex, decodeTag, defaultBuild, emptyPatchInstructions, encodeShard, encodeShardIndex, estimateJsonMapBytes, fixedRecord, hashPackageFile, inlineDataMatches, isCondaV2, isKnownSubdir, nestedStableJson, newestVersion, packageFilename, packageLimits, packageMapFile, packagesOfRepodata, parsePatchInstructions, parsePatchInstructionsJson, parseRepodata, patchedRecordCount, pythonString, randomStream, rattler, readPackage, readPackageUnhashed, readPatchesPackage, recordFromIndexJson, recordFromPackage, recordWith, repodataJson, repodataJsonBytes, repodataRecord, runExportsJson, runExportsJsonBytes, sameJson, serializeCanonical, servesUpstreamRecord, shardKey, sortedByFilename, stableJson, subdirFromIndex, subdirHtml, subdirIndexHtml, tarStreamOf, upstreamPatch, withChannelSource, writeConda, writeJsonMapAtDepth1, writeTarBz2, writeZip, zstdCompress, zstdDecompress, zstdTo
 
 ;// CONCATENATED MODULE: ./packages/conda/src/errors.ts
 // The one error type of this package: a conda artifact (or its manifest) that cannot be used, and why.
@@ -78828,6 +78827,8 @@ const CondaMediaType = {
     Repodata: 'application/vnd.conda.repodata.v1+json',
     RepodataZst: 'application/vnd.conda.repodata.v1+json+zst',
 };
+/** The config of every v0 package manifest: the empty blob under conda's config media type. */
+const PACKAGE_CONFIG = Object.freeze({ mediaType: CondaMediaType.Config, digest: src/* EMPTY_SHA256 */._e, size: 0 });
 /** Annotation keys we write (docs/layout.md explains each). */
 const layout_Annotation = {
     Title: 'org.opencontainers.image.title',
@@ -79009,7 +79010,7 @@ function layout_buildPackageManifest(pkg, options = {}) {
     const about = aboutAnnotation(pkg.channelFields);
     if (about)
         annotations[layout_Annotation.About] = about;
-    const config = { mediaType: CondaMediaType.Config, digest: EMPTY_SHA256, size: 0 };
+    const config = { ...PACKAGE_CONFIG };
     const manifest = {
         schemaVersion: 2,
         mediaType: MediaType.ImageManifest,
@@ -85749,13 +85750,10 @@ function open_throwIfUnreachable(error) {
 
 
 
-const write_intent_CREATED = 'org.opencontainers.image.created';
-const write_intent_TITLE = 'org.opencontainers.image.title';
 /** An intent older than this is a writer that stopped (crashed, or refused before its PUT): not waited for. */
 const INTENT_FRESH_MS = (/* unused pure expression or super */ null && (2 * 60 * 1000));
 /** The longest a writer waits for the other format's fresh intent to land in the tag before it stops waiting. */
-const write_intent_SIBLING_WAIT_MS = (/* unused pure expression or super */ null && (60 * 1000));
-const EMPTY = { mediaType: src/* CondaMediaType */.aG.Config, digest: oci_src/* EMPTY_SHA256 */._e, size: 0 };
+const SIBLING_WAIT_MS = (/* unused pure expression or super */ null && (60 * 1000));
 /**
  * The intent tag of a package file. No `-`: a package tag always has one (VERSION-BUILD), so an intent is never
  * read as a build; hashed, so any file name fits a tag.
@@ -85768,7 +85766,7 @@ function write_intent_isIntentTag(tag) {
     return /^_(uploading|promoting)\.[0-9a-f]{40}$/.test(tag);
 }
 /** The other format's file name of the same build. */
-function write_intent_otherFormat(filename) {
+function otherFormat(filename) {
     if (filename.endsWith('.conda'))
         return `${filename.slice(0, -'.conda'.length)}.tar.bz2`;
     if (filename.endsWith('.tar.bz2'))
@@ -85776,28 +85774,27 @@ function write_intent_otherFormat(filename) {
     return filename;
 }
 /**
- * Leaves the intent to merge `filename` into its tag (the shared empty blob is its config and only layer).
- * `repository` is the file's repository in staging, whatever the tag written is.
+ * Leaves the intent to merge `filename` into its tag (the empty blob of package manifests is its config and only
+ * layer). `repository` is the file's repository in staging, whatever the tag written is. `configs` places that
+ * blob first; without it the repository holds it already (a staged package manifest has it as its config).
  */
-async function write_intent_writeIntent(repository, filename, configs, kind = 'uploading', signal) {
-    // 'present': the repository holds the empty blob already (a staged package manifest has it as its config).
-    if (configs !== 'present')
-        await configs.ensure(repository, { descriptor: EMPTY, source: bytesSource(new Uint8Array()) }, signal);
+async function write_intent_writeIntent(repository, filename, options) {
+    await options.configs?.ensure(repository, { descriptor: PACKAGE_CONFIG, source: bytesSource(new Uint8Array()) }, options.signal);
     const manifest = {
         schemaVersion: 2,
         mediaType: MediaType.ImageManifest,
-        config: EMPTY,
-        layers: [EMPTY],
-        annotations: { [write_intent_TITLE]: filename, [write_intent_CREATED]: new Date().toISOString() },
+        config: PACKAGE_CONFIG,
+        layers: [PACKAGE_CONFIG],
+        annotations: { [Annotation.Title]: filename, [Annotation.Created]: (options.at ?? new Date()).toISOString() },
     };
-    await repository.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), MediaType.ImageManifest, intentTag(filename, kind));
+    await repository.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), MediaType.ImageManifest, intentTag(filename, options.kind));
 }
 /**
  * Whether another writer of `filename` may still be about to write its tag: its intent is there and younger than
  * INTENT_FRESH_MS. Anything unreadable in it counts as no intent (staging is the uploader's, and an intent only
  * ever makes a writer wait).
  */
-async function write_intent_freshIntent(repository, filename, kind = 'uploading', now = Date.now()) {
+async function freshIntent(repository, filename, kind) {
     let bytes;
     try {
         bytes = (await repository.fetchManifest(intentTag(filename, kind))).bytes;
@@ -85809,11 +85806,43 @@ async function write_intent_freshIntent(repository, filename, kind = 'uploading'
     }
     try {
         const annotations = (parseJsonObject(bytes, 'a write intent').annotations ?? {});
-        const created = Date.parse(String(annotations[write_intent_CREATED]));
-        return annotations[write_intent_TITLE] === filename && Number.isFinite(created) && now - created < INTENT_FRESH_MS;
+        const created = Date.parse(String(annotations[Annotation.Created]));
+        return annotations[Annotation.Title] === filename && Number.isFinite(created) && Date.now() - created < INTENT_FRESH_MS;
     }
     catch {
         return false;
+    }
+}
+/**
+ * The writers of the other formats of a build, as seen by one that writes `filenames` into its tag: after its PUT
+ * it reads their intents beside the tag (`fresh`), and reads again while one is fresh and its file is not in the
+ * tag yet (`keepWaiting`), for at most SIBLING_WAIT_MS from the first time it waited (`restart` after a new PUT).
+ */
+class write_intent_OtherWriters {
+    #repository;
+    #kind;
+    #others;
+    #waitingSince;
+    constructor(repository, filenames, kind) {
+        this.#repository = repository;
+        this.#kind = kind;
+        this.#others = [...new Set(filenames.map(otherFormat))].filter((f) => !filenames.includes(f));
+    }
+    /** The other formats whose writer left a fresh intent. */
+    async fresh() {
+        const fresh = await Promise.all(this.#others.map((f) => freshIntent(this.#repository, f, this.#kind)));
+        return this.#others.filter((_, i) => fresh[i]);
+    }
+    /** Whether to read the tag again: a fresh intent's file is not in it yet, and the wait has not run out. */
+    keepWaiting(fresh, inTag) {
+        if (fresh.every(inTag))
+            return false;
+        this.#waitingSince ??= Date.now();
+        // A writer stalled longer than any intent-to-PUT: it stopped; stop waiting for it.
+        return Date.now() - this.#waitingSince < SIBLING_WAIT_MS;
+    }
+    restart() {
+        this.#waitingSince = undefined;
     }
 }
 
@@ -86007,7 +86036,7 @@ async function pushToTag(store, file, input, options) {
         // so they go at once: the small ones cost no extra wait beside the package.
         const packageDigest = `sha256:${hashed.sha256}`;
         // The intent goes beside the blobs, before the tag is read again below (records/write-intent.ts).
-        const intent = intentLeft ? undefined : writeIntent(repository, hashed.filename, options.configs, 'uploading', options.signal);
+        const intent = intentLeft ? undefined : writeIntent(repository, hashed.filename, { kind: 'uploading', configs: options.configs, signal: options.signal });
         intentLeft = true;
         await Promise.all([
             intent,
@@ -86039,12 +86068,11 @@ async function pushToTag(store, file, input, options) {
 async function confirmAtTag(store, first, again) {
     let outcome = first;
     let merges = 1;
-    let waitingSince;
     const { repository: relative, tag, filename } = first.result;
-    const repository = store.repository(relative);
+    const others = new OtherWriters(store.repository(relative), [filename], 'uploading');
     for (let round = 0;; round++) {
         await upload_settle(outcome.sentAt, round);
-        const [after, otherPending] = await Promise.all([fetchPackageManifest(store, relative, tag), freshIntent(repository, otherFormat(filename))]);
+        const [after, fresh] = await Promise.all([fetchPackageManifest(store, relative, tag), others.fresh()]);
         // Gone meanwhile (promoted and removed from staging, or deleted by hand): nothing of ours left to confirm.
         if (!after)
             return outcome.result;
@@ -86056,16 +86084,12 @@ async function confirmAtTag(store, first, again) {
             outcome = await again(outcome.pkg);
             if (!outcome.unverified)
                 outcome = { ...outcome, sentAt: performance.now() };
-            waitingSince = undefined;
+            others.restart();
             continue;
         }
-        if (otherPending && !heldAt(after, otherFormat(filename))) {
-            waitingSince ??= Date.now();
-            // The other writer stalled longer than any upload's intent-to-PUT: it stopped; stop waiting for it.
-            if (Date.now() - waitingSince < SIBLING_WAIT_MS) {
-                outcome = { ...outcome, sentAt: performance.now() }; // the next read a jittered pause from now
-                continue;
-            }
+        if (others.keepWaiting(fresh, (f) => heldAt(after, f) !== undefined)) {
+            outcome = { ...outcome, sentAt: performance.now() }; // the next read a jittered pause from now
+            continue;
         }
         return { ...outcome.result, manifestDigest: after.descriptor.digest };
     }
@@ -87033,7 +87057,8 @@ async function leaveIntents(ctx, stagingRepo, filenames) {
     if (ctx.intentsRefused)
         return false;
     try {
-        await Promise.all(filenames.map((f) => writeIntent(stagingRepo, f, 'present', 'promoting', ctx.options.signal)));
+        // No configs: the staging repository holds the empty blob (the staged package manifest's config).
+        await Promise.all(filenames.map((f) => writeIntent(stagingRepo, f, { kind: 'promoting', signal: ctx.options.signal })));
         return true;
     }
     catch (error) {
@@ -87061,7 +87086,7 @@ recheckTag) {
     const wanted = new Map(pending.map((p) => [p.ref.filename, p.sha256]));
     const holdsAll = (view) => [...wanted].every(([filename, sha]) => view.packages.some((p) => p.filename === filename && p.sha256 === sha));
     // The other formats of the build, not promoted here: a concurrent promotion of one may be writing this tag too.
-    const others = [...wanted.keys()].map(otherFormat).filter((f) => !wanted.has(f));
+    const others = new OtherWriters(stagingRepo, [...wanted.keys()], 'promoting');
     let intents;
     for (let attempt = 0; attempt < promote_MERGE_ATTEMPTS; attempt++) {
         const current = attempt === 0 ? production : await fetchPackageManifest(ctx.production, where.repository, where.tag);
@@ -87177,18 +87202,13 @@ recheckTag) {
         // Verify what production serves now; a concurrent promote of the other format may have replaced it, or may
         // be about to (its intent is fresh and its file not there yet): then wait for it and read again.
         let after;
-        for (let round = 0, waitingSince;; round++) {
+        others.restart();
+        for (let round = 0;; round++) {
             await promote_pause(readBackAt(sentAt, attempt + round) - performance.now());
-            const [read, pendingOthers] = await Promise.all([
-                fetchPackageManifest(ctx.production, where.repository, where.tag),
-                (await intents) ? Promise.all(others.map((f) => freshIntent(stagingRepo, f, 'promoting'))) : Promise.resolve(others.map(() => false)),
-            ]);
-            after = read;
-            const waiting = after !== undefined && holdsAll(after.view) && others.some((f, i) => pendingOthers[i] && !after.view.packages.some((p) => p.filename === f));
-            if (!waiting)
-                break;
-            waitingSince ??= Date.now();
-            if (Date.now() - waitingSince >= SIBLING_WAIT_MS)
+            let fresh;
+            [after, fresh] = await Promise.all([fetchPackageManifest(ctx.production, where.repository, where.tag), (await intents) ? others.fresh() : []]);
+            const view = after?.view;
+            if (!view || !holdsAll(view) || !others.keepWaiting(fresh, (f) => view.packages.some((p) => p.filename === f)))
                 break;
             sentAt = performance.now();
         }

@@ -3,10 +3,11 @@
 import { mkdtemp, rm, truncate, copyFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { EMPTY_SHA256, MediaType, bytesSource, openStore, type Store } from '@oci-channel/oci';
+import { openStore, type Store } from '@oci-channel/oci';
 import { countingStore } from '../../packages/pipeline/src/index/counting.ts';
-import { intentTag } from '../../packages/pipeline/src/records/write-intent.ts';
-import { CondaMediaType, describePackageManifest } from '@oci-channel/conda';
+import { intentTag, writeIntent } from '../../packages/pipeline/src/records/write-intent.ts';
+import { ConfigBlobs } from '../../packages/pipeline/src/steps/upload.ts';
+import { describePackageManifest } from '@oci-channel/conda';
 import { upload, validate } from '@oci-channel/pipeline';
 import { minimalInfo, rawConda } from '../helpers/conda-builder.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
@@ -74,11 +75,8 @@ test('an intent of the other format left long ago (a writer that stopped) is rea
   const spec = { name: 'stale', version: '1.0', build: 'h0_0', subdir: 'linux-64', files: { 'lib/s': 's' } };
   const conda = await buildPackage(path.join(dir, 'stale'), { ...spec, format: 'conda' });
   const repository = store.repository('linux-64/stale');
-  const empty = { mediaType: CondaMediaType.Config, digest: EMPTY_SHA256, size: 0 };
-  await repository.pushBlob(bytesSource(new Uint8Array()), { digest: EMPTY_SHA256, size: 0 });
-  const created = new Date(Date.now() - 10 * 60_000).toISOString();
-  const intent = { schemaVersion: 2, mediaType: MediaType.ImageManifest, config: empty, layers: [empty], annotations: { 'org.opencontainers.image.title': 'stale-1.0-h0_0.tar.bz2', 'org.opencontainers.image.created': created } };
-  await repository.pushManifest(new TextEncoder().encode(JSON.stringify(intent)), MediaType.ImageManifest, intentTag('stale-1.0-h0_0.tar.bz2'));
+  await writeIntent(repository, 'stale-1.0-h0_0.tar.bz2', { kind: 'uploading', configs: new ConfigBlobs(), at: new Date(Date.now() - 10 * 60_000) });
+  expect(await repository.listTags()).toEqual([intentTag('stale-1.0-h0_0.tar.bz2', 'uploading')]);
   const counted = countingStore(store);
   const result = await upload({ to: counted.store, files: [conda] });
   expect(result.errors).toEqual([]);

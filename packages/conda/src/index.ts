@@ -15,6 +15,7 @@ export {
 export {
   Annotation,
   CondaMediaType,
+  PACKAGE_CONFIG,
   buildPackageManifest,
   creationTime,
   decodeTag,

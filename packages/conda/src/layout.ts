@@ -27,6 +27,9 @@ export const CondaMediaType = {
   RepodataZst: 'application/vnd.conda.repodata.v1+json+zst',
 } as const;
 
+/** The config of every v0 package manifest: the empty blob under conda's config media type. */
+export const PACKAGE_CONFIG: Readonly<Descriptor> = Object.freeze({ mediaType: CondaMediaType.Config, digest: EMPTY_SHA256, size: 0 });
+
 /** Annotation keys we write (docs/layout.md explains each). */
 export const Annotation = {
   Title: 'org.opencontainers.image.title',
@@ -239,7 +242,7 @@ export function buildPackageManifest(pkg: PackageInfo, options: PackageManifestO
   const about = aboutAnnotation(pkg.channelFields);
   if (about) annotations[Annotation.About] = about;
 
-  const config: Descriptor = { mediaType: CondaMediaType.Config, digest: EMPTY_SHA256, size: 0 };
+  const config: Descriptor = { ...PACKAGE_CONFIG };
   const manifest: ImageManifest = {
     schemaVersion: 2,
     mediaType: MediaType.ImageManifest,

@@ -9,19 +9,15 @@
 // that dropped its own file is seen and merged again. Intents are never promoted; gc-staging deletes them by age
 // like anything else in staging.
 import { createHash } from 'node:crypto';
-import { EMPTY_SHA256, MediaType, NotFoundError, bytesSource, type Descriptor, type Repository } from '@oci-channel/oci';
-import { CondaMediaType } from '@oci-channel/conda';
+import { MediaType, NotFoundError, bytesSource, type Repository } from '@oci-channel/oci';
+import { Annotation, PACKAGE_CONFIG } from '@oci-channel/conda';
 import { parseJsonObject } from '../core/json.ts';
 import type { ConfigBlobs } from '../steps/upload.ts';
 
-const CREATED = 'org.opencontainers.image.created';
-const TITLE = 'org.opencontainers.image.title';
 /** An intent older than this is a writer that stopped (crashed, or refused before its PUT): not waited for. */
-export const INTENT_FRESH_MS = 2 * 60 * 1000;
+const INTENT_FRESH_MS = 2 * 60 * 1000;
 /** The longest a writer waits for the other format's fresh intent to land in the tag before it stops waiting. */
-export const SIBLING_WAIT_MS = 60 * 1000;
-
-const EMPTY: Descriptor = { mediaType: CondaMediaType.Config, digest: EMPTY_SHA256, size: 0 };
+const SIBLING_WAIT_MS = 60 * 1000;
 
 /** Whose intent: an upload's (into the staging tag) or a promotion's (into the production tag). */
 export type IntentKind = 'uploading' | 'promoting';
@@ -47,20 +43,24 @@ export function otherFormat(filename: string): string {
 }
 
 /**
- * Leaves the intent to merge `filename` into its tag (the shared empty blob is its config and only layer).
- * `repository` is the file's repository in staging, whatever the tag written is.
+ * Leaves the intent to merge `filename` into its tag (the empty blob of package manifests is its config and only
+ * layer). `repository` is the file's repository in staging, whatever the tag written is. `configs` places that
+ * blob first; without it the repository holds it already (a staged package manifest has it as its config).
  */
-export async function writeIntent(repository: Repository, filename: string, configs: ConfigBlobs | 'present', kind: IntentKind = 'uploading', signal?: AbortSignal): Promise<void> {
-  // 'present': the repository holds the empty blob already (a staged package manifest has it as its config).
-  if (configs !== 'present') await configs.ensure(repository, { descriptor: EMPTY, source: bytesSource(new Uint8Array()) }, signal);
+export async function writeIntent(
+  repository: Repository,
+  filename: string,
+  options: { kind: IntentKind; configs?: ConfigBlobs; signal?: AbortSignal; at?: Date },
+): Promise<void> {
+  await options.configs?.ensure(repository, { descriptor: PACKAGE_CONFIG, source: bytesSource(new Uint8Array()) }, options.signal);
   const manifest = {
     schemaVersion: 2,
     mediaType: MediaType.ImageManifest,
-    config: EMPTY,
-    layers: [EMPTY],
-    annotations: { [TITLE]: filename, [CREATED]: new Date().toISOString() },
+    config: PACKAGE_CONFIG,
+    layers: [PACKAGE_CONFIG],
+    annotations: { [Annotation.Title]: filename, [Annotation.Created]: (options.at ?? new Date()).toISOString() },
   };
-  await repository.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), MediaType.ImageManifest, intentTag(filename, kind));
+  await repository.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), MediaType.ImageManifest, intentTag(filename, options.kind));
 }
 
 /**
@@ -68,7 +68,7 @@ export async function writeIntent(repository: Repository, filename: string, conf
  * INTENT_FRESH_MS. Anything unreadable in it counts as no intent (staging is the uploader's, and an intent only
  * ever makes a writer wait).
  */
-export async function freshIntent(repository: Repository, filename: string, kind: IntentKind = 'uploading', now = Date.now()): Promise<boolean> {
+async function freshIntent(repository: Repository, filename: string, kind: IntentKind): Promise<boolean> {
   let bytes: Uint8Array;
   try {
     bytes = (await repository.fetchManifest(intentTag(filename, kind))).bytes;
@@ -78,9 +78,45 @@ export async function freshIntent(repository: Repository, filename: string, kind
   }
   try {
     const annotations = (parseJsonObject(bytes, 'a write intent').annotations ?? {}) as Record<string, unknown>;
-    const created = Date.parse(String(annotations[CREATED]));
-    return annotations[TITLE] === filename && Number.isFinite(created) && now - created < INTENT_FRESH_MS;
+    const created = Date.parse(String(annotations[Annotation.Created]));
+    return annotations[Annotation.Title] === filename && Number.isFinite(created) && Date.now() - created < INTENT_FRESH_MS;
   } catch {
     return false;
+  }
+}
+
+/**
+ * The writers of the other formats of a build, as seen by one that writes `filenames` into its tag: after its PUT
+ * it reads their intents beside the tag (`fresh`), and reads again while one is fresh and its file is not in the
+ * tag yet (`keepWaiting`), for at most SIBLING_WAIT_MS from the first time it waited (`restart` after a new PUT).
+ */
+export class OtherWriters {
+  readonly #repository: Repository;
+  readonly #kind: IntentKind;
+  readonly #others: string[];
+  #waitingSince: number | undefined;
+
+  constructor(repository: Repository, filenames: string[], kind: IntentKind) {
+    this.#repository = repository;
+    this.#kind = kind;
+    this.#others = [...new Set(filenames.map(otherFormat))].filter((f) => !filenames.includes(f));
+  }
+
+  /** The other formats whose writer left a fresh intent. */
+  async fresh(): Promise<string[]> {
+    const fresh = await Promise.all(this.#others.map((f) => freshIntent(this.#repository, f, this.#kind)));
+    return this.#others.filter((_, i) => fresh[i]);
+  }
+
+  /** Whether to read the tag again: a fresh intent's file is not in it yet, and the wait has not run out. */
+  keepWaiting(fresh: string[], inTag: (filename: string) => boolean): boolean {
+    if (fresh.every(inTag)) return false;
+    this.#waitingSince ??= Date.now();
+    // A writer stalled longer than any intent-to-PUT: it stopped; stop waiting for it.
+    return Date.now() - this.#waitingSince < SIBLING_WAIT_MS;
+  }
+
+  restart(): void {
+    this.#waitingSince = undefined;
   }
 }

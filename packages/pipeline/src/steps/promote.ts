@@ -37,7 +37,7 @@ import { newestVerdict } from '../records/verdict.ts';
 import { VisibilityChecker } from '../github/visibility.ts';
 import type { VerdictKey } from '../records/verdict-key.ts';
 import { ATTEMPTS, resolveConcurrency } from '../defaults.ts';
-import { SIBLING_WAIT_MS, freshIntent, otherFormat, writeIntent } from '../records/write-intent.ts';
+import { OtherWriters, writeIntent } from '../records/write-intent.ts';
 
 const MERGE_ATTEMPTS = ATTEMPTS.merge;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
@@ -212,7 +212,8 @@ async function ensureLogged(ctx: PromoteContext, ref: ArtifactRef, where: Staged
 async function leaveIntents(ctx: PromoteContext, stagingRepo: Repository, filenames: string[]): Promise<boolean> {
   if (ctx.intentsRefused) return false;
   try {
-    await Promise.all(filenames.map((f) => writeIntent(stagingRepo, f, 'present', 'promoting', ctx.options.signal)));
+    // No configs: the staging repository holds the empty blob (the staged package manifest's config).
+    await Promise.all(filenames.map((f) => writeIntent(stagingRepo, f, { kind: 'promoting', signal: ctx.options.signal })));
     return true;
   } catch (error) {
     if (!(error instanceof DeniedError || error instanceof UnauthorizedError)) throw error;
@@ -246,7 +247,7 @@ async function publishGroup(
     [...wanted].every(([filename, sha]) => view.packages.some((p) => p.filename === filename && p.sha256 === sha));
 
   // The other formats of the build, not promoted here: a concurrent promotion of one may be writing this tag too.
-  const others = [...wanted.keys()].map(otherFormat).filter((f) => !wanted.has(f));
+  const others = new OtherWriters(stagingRepo, [...wanted.keys()], 'promoting');
   let intents: Promise<boolean> | undefined;
   for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
     const current = attempt === 0 ? production : await fetchPackageManifest(ctx.production, where.repository, where.tag);
@@ -349,17 +350,13 @@ async function publishGroup(
     // Verify what production serves now; a concurrent promote of the other format may have replaced it, or may
     // be about to (its intent is fresh and its file not there yet): then wait for it and read again.
     let after: PackageManifest | undefined;
-    for (let round = 0, waitingSince: number | undefined; ; round++) {
+    others.restart();
+    for (let round = 0; ; round++) {
       await pause(readBackAt(sentAt, attempt + round) - performance.now());
-      const [read, pendingOthers] = await Promise.all([
-        fetchPackageManifest(ctx.production, where.repository, where.tag),
-        (await intents) ? Promise.all(others.map((f) => freshIntent(stagingRepo, f, 'promoting'))) : Promise.resolve(others.map(() => false)),
-      ]);
-      after = read;
-      const waiting = after !== undefined && holdsAll(after.view) && others.some((f, i) => pendingOthers[i] && !after!.view.packages.some((p) => p.filename === f));
-      if (!waiting) break;
-      waitingSince ??= Date.now();
-      if (Date.now() - waitingSince >= SIBLING_WAIT_MS) break;
+      let fresh: string[];
+      [after, fresh] = await Promise.all([fetchPackageManifest(ctx.production, where.repository, where.tag), (await intents) ? others.fresh() : []]);
+      const view = after?.view;
+      if (!view || !holdsAll(view) || !others.keepWaiting(fresh, (f) => view.packages.some((p) => p.filename === f))) break;
       sentAt = performance.now();
     }
     if (after && holdsAll(after.view)) {

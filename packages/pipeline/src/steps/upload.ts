@@ -25,7 +25,7 @@ import { byteTicker, reporter } from '../core/progress.ts';
 import type { UploadedArtifact, UploadOptions, UploadResult } from '../types.ts';
 import { ATTEMPTS, resolveConcurrency } from '../defaults.ts';
 import { fetchPackageManifest, type PackageManifest } from '../core/package-manifest.ts';
-import { SIBLING_WAIT_MS, freshIntent, otherFormat, writeIntent } from '../records/write-intent.ts';
+import { OtherWriters, writeIntent } from '../records/write-intent.ts';
 
 /** Rounds of read-merge-push when a concurrent upload of the other format keeps replacing the tag. */
 const MERGE_ATTEMPTS = ATTEMPTS.merge;
@@ -222,7 +222,7 @@ async function pushToTag(
     // so they go at once: the small ones cost no extra wait beside the package.
     const packageDigest = `sha256:${hashed.sha256}`;
     // The intent goes beside the blobs, before the tag is read again below (records/write-intent.ts).
-    const intent = intentLeft ? undefined : writeIntent(repository, hashed.filename, options.configs, 'uploading', options.signal);
+    const intent = intentLeft ? undefined : writeIntent(repository, hashed.filename, { kind: 'uploading', configs: options.configs, signal: options.signal });
     intentLeft = true;
     await Promise.all([
       intent,
@@ -258,12 +258,11 @@ type PushOutcome = Awaited<ReturnType<typeof pushToTag>>;
 async function confirmAtTag(store: Store, first: PushOutcome, again: (pkg: PackageInfo) => Promise<PushOutcome>): Promise<UploadedArtifact> {
   let outcome = first;
   let merges = 1;
-  let waitingSince: number | undefined;
   const { repository: relative, tag, filename } = first.result;
-  const repository = store.repository(relative);
+  const others = new OtherWriters(store.repository(relative), [filename], 'uploading');
   for (let round = 0; ; round++) {
     await settle(outcome.sentAt, round);
-    const [after, otherPending] = await Promise.all([fetchPackageManifest(store, relative, tag), freshIntent(repository, otherFormat(filename))]);
+    const [after, fresh] = await Promise.all([fetchPackageManifest(store, relative, tag), others.fresh()]);
     // Gone meanwhile (promoted and removed from staging, or deleted by hand): nothing of ours left to confirm.
     if (!after) return outcome.result;
     if (heldAt(after, filename)?.sha256 !== outcome.pkg.sha256) {
@@ -273,16 +272,12 @@ async function confirmAtTag(store: Store, first: PushOutcome, again: (pkg: Packa
       merges++;
       outcome = await again(outcome.pkg);
       if (!outcome.unverified) outcome = { ...outcome, sentAt: performance.now() };
-      waitingSince = undefined;
+      others.restart();
       continue;
     }
-    if (otherPending && !heldAt(after, otherFormat(filename))) {
-      waitingSince ??= Date.now();
-      // The other writer stalled longer than any upload's intent-to-PUT: it stopped; stop waiting for it.
-      if (Date.now() - waitingSince < SIBLING_WAIT_MS) {
-        outcome = { ...outcome, sentAt: performance.now() }; // the next read a jittered pause from now
-        continue;
-      }
+    if (others.keepWaiting(fresh, (f) => heldAt(after, f) !== undefined)) {
+      outcome = { ...outcome, sentAt: performance.now() }; // the next read a jittered pause from now
+      continue;
     }
     return { ...outcome.result, manifestDigest: after.descriptor.digest };
   }
