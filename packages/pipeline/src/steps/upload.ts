@@ -12,7 +12,6 @@ import {
   encodeTag,
   hashPackageFile,
   packageRepository,
-  readPackage,
   readPackageUnhashed,
   type PackageInfo,
   type UnhashedPackageInfo,
@@ -26,6 +25,7 @@ import type { UploadedArtifact, UploadOptions, UploadResult } from '../types.ts'
 import { ATTEMPTS, resolveConcurrency } from '../defaults.ts';
 import { fetchPackageManifest, type PackageManifest } from '../core/package-manifest.ts';
 import { OtherWriters, writeIntent } from '../records/write-intent.ts';
+import { packageReader } from '../core/package-reader.ts';
 
 /** Rounds of read-merge-push when a concurrent upload of the other format keeps replacing the tag. */
 const MERGE_ATTEMPTS = ATTEMPTS.merge;
@@ -187,7 +187,10 @@ async function pushToTag(
   const manifestOptions = (existing: ImageManifest | undefined) => ({ packagePath: file, existing, ...(options.sourceUrl ? { sourceUrl: options.sourceUrl } : {}) });
 
   let pushedBlobs = false;
-  let intentLeft = false;
+  // The intent first, then the tag: the read every merge below is based on comes after it (records/write-intent.ts),
+  // so no second read of the tag is needed before the PUT. A re-run of an unchanged file leaves one too (harmless:
+  // its file is in the tag).
+  await writeIntent(repository, pkg.filename, { kind: 'uploading', configs: options.configs, signal: options.signal });
   for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
     // One GET by tag (the digest is checked against Docker-Content-Digest) instead of HEAD + GET.
     const existing = await fetchPackageManifest(store, relative, tag);
@@ -221,12 +224,8 @@ async function pushToTag(
     // merge into may have changed, and with it which info layers are ours to push. The blobs are independent,
     // so they go at once: the small ones cost no extra wait beside the package.
     const packageDigest = `sha256:${hashed.sha256}`;
-    // The intent goes beside the blobs, before the tag is read again below (records/write-intent.ts).
-    const intent = intentLeft ? undefined : writeIntent(repository, hashed.filename, { kind: 'uploading', configs: options.configs, signal: options.signal });
-    intentLeft = true;
-    await Promise.all([
-      intent,
-      ...built.blobs.map((blob) => {
+    await Promise.all(
+      built.blobs.map((blob) => {
         if (blob.descriptor.digest === built.manifest.config.digest) return options.configs.ensure(repository, blob, options.signal);
         if (sentPackage && blob.descriptor.digest === packageDigest) return undefined;
         const ticker = byteTicker((bytes) => options.report('pushing', { artifact, bytes, totalBytes: blob.descriptor.size }));
@@ -236,11 +235,11 @@ async function pushToTag(
           { onProgress: (b) => ticker.tick(b), signal: options.signal, likelyMissing },
         );
       }),
-    ]);
+    );
     pushedBlobs = true;
-    // The tag read after the intent is what this merge is based on: someone changed it meanwhile, merge again.
-    const before = await repository.resolve(tag);
-    if ((before?.digest ?? undefined) !== existing?.descriptor.digest) continue;
+    // A large file took a while to send: merge again if the tag moved meanwhile (the read-back would catch it too,
+    // one more round later).
+    if (sentPackage && (await repository.resolve(tag))?.digest !== existing?.descriptor.digest) continue;
     const sentAt = performance.now();
     const pushed = await withConcurrentPushRetry(() => repository.pushManifest(built.bytes, MediaType.ImageManifest, tag));
     return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed, sentAt };
@@ -349,8 +348,10 @@ export async function upload(o: UploadOptions): Promise<UploadResult> {
         const info = await stat(file);
         if (!info.isFile()) throw new PipelineError(`${file} is not a regular file`);
         report('reading', { artifact: shown, totalBytes: info.size });
-        // Metadata only: validate reads the staged package in full before anything is promoted.
-        const pkg = info.size > (o.hashWhileSendingAboveBytes ?? HASH_WHILE_SENDING_ABOVE) ? await readPackageUnhashed(file) : await readPackage(file, { metadataOnly: true });
+        // Metadata only: validate reads the staged package in full before anything is promoted. A small package is
+        // read (and hashed) in the reader process: the archive work then runs beside this process's requests
+        // instead of between them, and bzip2 is started from a small process (a fork of this one costs ~20 ms).
+        const pkg = info.size > (o.hashWhileSendingAboveBytes ?? HASH_WHILE_SENDING_ABOVE) ? await readPackageUnhashed(file) : await packageReader().read(file, { metadataOnly: true });
         report('uploading', { artifact: `${pkg.subdir}/${pkg.filename}`, totalBytes: pkg.size });
         return push(file, pkg);
       });
