@@ -66149,7 +66149,9 @@ async function ensureBlob(ctx, from, to, descriptor, source) {
  * Decide per artifact whether it may go: its newest SIGNED verdict on the exact staged digest, re-validating when
  * needed. Without a verdict key no recorded verdict is trusted: every artifact is validated here, in this call.
  */
-async function admit(ctx, ref, where, staged) {
+async function admit(ctx, ref, where, staged, 
+/** The newest signed verdict, when it was already asked for (beside the production read). */
+prefetched) {
     const artifact = (0, artifact_ref_ts_1.formatArtifactRef)(ref);
     const layer = staged.view.packages.find((p) => p.filename === ref.filename);
     if (!layer)
@@ -66157,7 +66159,7 @@ async function admit(ctx, ref, where, staged) {
     const declared = (0, artifact_ref_ts_1.normalizeSha256)(ref.sha256);
     const stagingRepo = ctx.staging.repository(where.repository);
     // Unsigned, forged (bad MAC) or other-key verdicts are skipped: they count as no verdict at all.
-    const recorded = ctx.verdictKey && !ctx.options.revalidate ? await (0, verdict_ts_1.newestVerdict)(stagingRepo, staged.descriptor.digest, ref.filename, ctx.verdictKey) : undefined;
+    const recorded = ctx.verdictKey && !ctx.options.revalidate ? await (prefetched ?? (0, verdict_ts_1.newestVerdict)(stagingRepo, staged.descriptor.digest, ref.filename, ctx.verdictKey)) : undefined;
     const created = staged.view.annotations['org.opencontainers.image.created'];
     const stale = !recorded || (created !== undefined && recorded.doc.validatedAt < created);
     // A signed verdict proves what was checked, not what this request asks: re-check here what is cheap
@@ -66258,14 +66260,15 @@ production,
  * read of production is a download and a package read ago. Otherwise it is two rounds ago (the verdict, the
  * mounts), and the read-back after the PUT is what catches a concurrent promotion.
  */
-recheckTag) {
+recheckTag, 
+/** Whether promotion intents were left before `production` was read (records/write-intent.ts). */
+intentsLeft) {
     const stagingRepo = ctx.staging.repository(where.repository);
     const productionRepo = ctx.production.repository(where.repository);
     const wanted = new Map(pending.map((p) => [p.ref.filename, p.sha256]));
     const holdsAll = (view) => [...wanted].every(([filename, sha]) => view.packages.some((p) => p.filename === filename && p.sha256 === sha));
     // The other formats of the build, not promoted here: a concurrent promotion of one may be writing this tag too.
     const others = new write_intent_ts_1.OtherWriters(stagingRepo, [...wanted.keys()], 'promoting');
-    let intents;
     for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
         const current = attempt === 0 ? production : await (0, package_manifest_ts_1.fetchPackageManifest)(ctx.production, where.repository, where.tag);
         if (current) {
@@ -66278,18 +66281,13 @@ recheckTag) {
             if (holdsAll(current.view))
                 return { digest: current.descriptor.digest, manifest: current };
         }
-        // Left once, beside the blob work; the tag is read again after it before the PUT (tagStillFree, or the merge's
-        // HEAD), so that a concurrent promotion of another format that read earlier sees it.
-        if (!intents) {
-            intents = leaveIntents(ctx, stagingRepo, [...wanted.keys()]);
-            intents.catch(() => { }); // awaited below; a failure of the blob work first must not leave it unhandled
-        }
         const exact = !current && staged.view.packages.length === pending.length;
         // The validated (canonical) staged manifest with the channel's own source annotation: staging's is never copied.
         const productionBytes = exact ? (0, conda_1.withChannelSource)(staged.manifest, ctx.options.sourceUrl) : undefined;
+        // `current` was read after the intents (every later attempt reads it again), so no second read is needed for
+        // the protocol; after a validation here it is a download and a package read old: read it again then.
         const tagStillFree = async () => {
-            const withIntents = await intents;
-            if ((recheckTag || attempt > 0 || withIntents) && (await productionRepo.resolve(where.tag)))
+            if (recheckTag && attempt === 0 && (await productionRepo.resolve(where.tag)))
                 throw new errors_ts_1.TagTakenError(`${productionRepo.display}:${where.tag} appeared meanwhile`);
             sentAt = performance.now();
         };
@@ -66364,7 +66362,6 @@ recheckTag) {
                     throw new errors_ts_1.PipelineError('nothing to merge');
                 for (const blob of blobs)
                     await ensureBlob(ctx, stagingRepo, productionRepo, blob.descriptor, blob.push);
-                await intents;
                 // Merge only onto what is still there; otherwise start over from the new state.
                 const before = await productionRepo.resolve(where.tag);
                 if (before?.digest !== current?.descriptor.digest)
@@ -66384,7 +66381,7 @@ recheckTag) {
         for (let round = 0;; round++) {
             await pause(readBackAt(sentAt, attempt + round) - performance.now());
             let fresh;
-            [after, fresh] = await Promise.all([(0, package_manifest_ts_1.fetchPackageManifest)(ctx.production, where.repository, where.tag), (await intents) ? others.fresh() : []]);
+            [after, fresh] = await Promise.all([(0, package_manifest_ts_1.fetchPackageManifest)(ctx.production, where.repository, where.tag), intentsLeft ? others.fresh() : []]);
             const view = after?.view;
             if (!view || !holdsAll(view) || !others.keepWaiting(fresh, (f) => view.packages.some((p) => p.filename === f)))
                 break;
@@ -66404,11 +66401,24 @@ recheckTag) {
 async function promoteGroup(ctx, where, refs) {
     const results = [];
     const stagingRepo = ctx.staging.repository(where.repository);
-    // Both at once: one round, not two.
-    const [staged, production] = await Promise.all([
-        (0, package_manifest_ts_1.fetchPackageManifest)(ctx.staging, where.repository, where.tag),
-        (0, package_manifest_ts_1.fetchPackageManifest)(ctx.production, where.repository, where.tag),
-    ]);
+    // The promotion intents first, beside the staged read; production is read after them, so that read is the one a
+    // merge is based on (records/write-intent.ts). A request for a file that turns out promoted or refused leaves one
+    // too: its file is in the tag, or the other format's promoter waits for it at most a minute.
+    const intents = leaveIntents(ctx, stagingRepo, refs.map((r) => r.filename));
+    intents.catch(() => { }); // awaited with the staged read; that failing first must not leave this unhandled
+    const [staged, intentsLeft] = await Promise.all([(0, package_manifest_ts_1.fetchPackageManifest)(ctx.staging, where.repository, where.tag), intents]);
+    // The signed verdicts beside the production read: one round, not two.
+    const verdicts = new Map();
+    if (staged && ctx.verdictKey && !ctx.options.revalidate) {
+        for (const ref of refs) {
+            if (!staged.view.packages.some((p) => p.filename === ref.filename))
+                continue;
+            const recorded = (0, verdict_ts_1.newestVerdict)(stagingRepo, staged.descriptor.digest, ref.filename, ctx.verdictKey);
+            recorded.catch(() => { }); // awaited by admit, or not needed (production holds it)
+            verdicts.set(ref.filename, recorded);
+        }
+    }
+    const production = await (0, package_manifest_ts_1.fetchPackageManifest)(ctx.production, where.repository, where.tag);
     const pending = [];
     const already = [];
     for (const ref of refs) {
@@ -66430,7 +66440,7 @@ async function promoteGroup(ctx, where, refs) {
             continue;
         }
         // A different artifact in production (or any other failure) is recorded on the staged copy by validation.
-        const admitted = inProduction ? { ok: false, result: { ...(await (0, validate_ts_1.validateOne)(ctx, ref)), status: 'rejected' } } : await admit(ctx, ref, where, staged);
+        const admitted = inProduction ? { ok: false, result: { ...(await (0, validate_ts_1.validateOne)(ctx, ref)), status: 'rejected' } } : await admit(ctx, ref, where, staged, verdicts.get(ref.filename));
         if (!admitted.ok) {
             // A concurrent promote may have published this very file and removed the staged copy meanwhile.
             const now = inProduction ? undefined : await (0, package_manifest_ts_1.fetchPackageManifest)(ctx.production, where.repository, where.tag).catch(() => undefined);
@@ -66453,7 +66463,7 @@ async function promoteGroup(ctx, where, refs) {
                 ctx.report('copying to production', { artifact: (0, artifact_ref_ts_1.formatArtifactRef)(p.ref), totalBytes: p.verdict.size });
             // A package name production never had: once it exists, check that anonymous clients can read it.
             const newName = ctx.visibility.enabled && !production && (await ctx.production.repository(where.repository).listTags()).length === 0;
-            const published = await publishGroup(ctx, where, staged, pending, production, pending.some((p) => p.validatedHere));
+            const published = await publishGroup(ctx, where, staged, pending, production, pending.some((p) => p.validatedHere), intentsLeft);
             productionDigest = published.digest;
             current = published.manifest;
             for (const p of pending)
@@ -67478,6 +67488,7 @@ const progress_ts_1 = __nccwpck_require__(83115);
 const defaults_ts_1 = __nccwpck_require__(80432);
 const package_manifest_ts_1 = __nccwpck_require__(7662);
 const write_intent_ts_1 = __nccwpck_require__(8157);
+const package_reader_ts_1 = __nccwpck_require__(3176);
 /** Rounds of read-merge-push when a concurrent upload of the other format keeps replacing the tag. */
 const MERGE_ATTEMPTS = defaults_ts_1.ATTEMPTS.merge;
 /**
@@ -67616,7 +67627,10 @@ async function pushToTag(store, file, input, options) {
     const base = (p) => ({ subdir: p.subdir, filename: p.filename, sha256: p.sha256, md5: p.md5, size: p.size, repository: relative, tag });
     const manifestOptions = (existing) => ({ packagePath: file, existing, ...(options.sourceUrl ? { sourceUrl: options.sourceUrl } : {}) });
     let pushedBlobs = false;
-    let intentLeft = false;
+    // The intent first, then the tag: the read every merge below is based on comes after it (records/write-intent.ts),
+    // so no second read of the tag is needed before the PUT. A re-run of an unchanged file leaves one too (harmless:
+    // its file is in the tag).
+    await (0, write_intent_ts_1.writeIntent)(repository, pkg.filename, { kind: 'uploading', configs: options.configs, signal: options.signal });
     for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
         // One GET by tag (the digest is checked against Docker-Content-Digest) instead of HEAD + GET.
         const existing = await (0, package_manifest_ts_1.fetchPackageManifest)(store, relative, tag);
@@ -67649,24 +67663,18 @@ async function pushToTag(store, file, input, options) {
         // merge into may have changed, and with it which info layers are ours to push. The blobs are independent,
         // so they go at once: the small ones cost no extra wait beside the package.
         const packageDigest = `sha256:${hashed.sha256}`;
-        // The intent goes beside the blobs, before the tag is read again below (records/write-intent.ts).
-        const intent = intentLeft ? undefined : (0, write_intent_ts_1.writeIntent)(repository, hashed.filename, { kind: 'uploading', configs: options.configs, signal: options.signal });
-        intentLeft = true;
-        await Promise.all([
-            intent,
-            ...built.blobs.map((blob) => {
-                if (blob.descriptor.digest === built.manifest.config.digest)
-                    return options.configs.ensure(repository, blob, options.signal);
-                if (sentPackage && blob.descriptor.digest === packageDigest)
-                    return undefined;
-                const ticker = (0, progress_ts_1.byteTicker)((bytes) => options.report('pushing', { artifact, bytes, totalBytes: blob.descriptor.size }));
-                return repository.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size }, { onProgress: (b) => ticker.tick(b), signal: options.signal, likelyMissing });
-            }),
-        ]);
+        await Promise.all(built.blobs.map((blob) => {
+            if (blob.descriptor.digest === built.manifest.config.digest)
+                return options.configs.ensure(repository, blob, options.signal);
+            if (sentPackage && blob.descriptor.digest === packageDigest)
+                return undefined;
+            const ticker = (0, progress_ts_1.byteTicker)((bytes) => options.report('pushing', { artifact, bytes, totalBytes: blob.descriptor.size }));
+            return repository.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size }, { onProgress: (b) => ticker.tick(b), signal: options.signal, likelyMissing });
+        }));
         pushedBlobs = true;
-        // The tag read after the intent is what this merge is based on: someone changed it meanwhile, merge again.
-        const before = await repository.resolve(tag);
-        if ((before?.digest ?? undefined) !== existing?.descriptor.digest)
+        // A large file took a while to send: merge again if the tag moved meanwhile (the read-back would catch it too,
+        // one more round later).
+        if (sentPackage && (await repository.resolve(tag))?.digest !== existing?.descriptor.digest)
             continue;
         const sentAt = performance.now();
         const pushed = await (0, retry_ts_1.withConcurrentPushRetry)(() => repository.pushManifest(built.bytes, oci_1.MediaType.ImageManifest, tag));
@@ -67771,8 +67779,10 @@ async function upload(o) {
                 if (!info.isFile())
                     throw new errors_ts_1.PipelineError(`${file} is not a regular file`);
                 report('reading', { artifact: shown, totalBytes: info.size });
-                // Metadata only: validate reads the staged package in full before anything is promoted.
-                const pkg = info.size > (o.hashWhileSendingAboveBytes ?? HASH_WHILE_SENDING_ABOVE) ? await (0, conda_1.readPackageUnhashed)(file) : await (0, conda_1.readPackage)(file, { metadataOnly: true });
+                // Metadata only: validate reads the staged package in full before anything is promoted. A small package is
+                // read (and hashed) in the reader process: the archive work then runs beside this process's requests
+                // instead of between them, and bzip2 is started from a small process (a fork of this one costs ~20 ms).
+                const pkg = info.size > (o.hashWhileSendingAboveBytes ?? HASH_WHILE_SENDING_ABOVE) ? await (0, conda_1.readPackageUnhashed)(file) : await (0, package_reader_ts_1.packageReader)().read(file, { metadataOnly: true });
                 report('uploading', { artifact: `${pkg.subdir}/${pkg.filename}`, totalBytes: pkg.size });
                 return push(file, pkg);
             });

@@ -85983,426 +85983,10 @@ class write_intent_OtherWriters {
     }
 }
 
-;// CONCATENATED MODULE: ./packages/pipeline/src/steps/upload.ts
-// upload: push packages to a staging channel in the v0 layout. Blobs first (each only when missing), the
-// manifest last; a second format of the same build is merged into the manifest at the tag, never replacing it
-// (an upload of the other format in another run included: records/write-intent.ts).
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-/** Rounds of read-merge-push when a concurrent upload of the other format keeps replacing the tag. */
-const MERGE_ATTEMPTS = ATTEMPTS.merge;
-/**
- * .conda files larger than this are hashed in the pass that sends them instead of before: a streamed upload
- * (POST, one PATCH without Content-Range, PUT?digest) needs the digest only at its closing PUT, so the file is read
- * once. Measured on distribution 2.8 with 1 GiB: that PUT does not re-read the upload (10-360 ms), and POST + one
- * PATCH + PUT is as fast as curl's POST + monolithic PUT; ghcr.io takes it too (it refuses only ranged bodies over
- * 4 MiB; docs/reliability.md). Smaller ones are hashed first and go up in one monolithic PUT (one request less; the
- * second read hits the page cache).
- */
-const HASH_WHILE_SENDING_ABOVE = (/* unused pure expression or super */ null && (64 * 1024 * 1024));
-/** What the tag holds of `filename`, from the manifest fetchPackageManifest read. */
-function heldAt(existing, filename) {
-    return existing.view.packages.find((p) => p.filename === filename);
-}
-const pause = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-/**
- * Wait before re-reading a tag we wrote, counted from when its PUT was sent (20 ms away, the round trip is most of
- * it): first round short, later ones jittered so racing writers spread out. The caller holds no slot meanwhile.
- */
-const upload_settle = (sentAt, round) => pause(sentAt + (round === 0 ? 50 : 100 + Math.floor(Math.random() * 200)) - performance.now());
-/**
- * The `{}` config blob every package manifest shares: checked (and pushed when missing) once per repository and
- * run instead of once per package, and mounted (one request) into a new repository from one that has it, instead
- * of HEAD + POST + PUT.
- */
-class ConfigBlobs {
-    #present = new Map();
-    /** A repository of this run known to hold the blob. */
-    #holder;
-    /** The first placement of the run: the packages that start meanwhile mount from it instead of pushing it too. */
-    #first;
-    ensure(repository, blob, signal) {
-        let present = this.#present.get(repository.name);
-        if (!present) {
-            present = this.#place(repository, blob, signal);
-            this.#present.set(repository.name, present);
-            present.catch(() => this.#present.delete(repository.name));
-        }
-        return present;
-    }
-    async #place(repository, blob, signal) {
-        if (!this.#first) {
-            this.#first = this.#push(repository, blob, signal);
-            return this.#first;
-        }
-        await this.#first.catch(() => undefined);
-        return this.#push(repository, blob, signal);
-    }
-    async #push(repository, blob, signal) {
-        const holder = this.#holder;
-        if (holder && (await repository.mountBlob(blob.descriptor.digest, holder)))
-            return;
-        await repository.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size }, { signal });
-        this.#holder ??= repository;
-    }
-}
-function isHashed(pkg) {
-    return pkg.sha256 !== undefined && pkg.md5 !== undefined;
-}
-/** Hashes the whole file now (the tag already names this file: unchanged or a conflict is decided by its sha256). */
-async function hashNow(file, pkg, signal) {
-    const hashes = await (0,src/* hashPackageFile */.Tb)(file, signal);
-    if (hashes.size !== pkg.size)
-        throw new errors_PipelineError(`${pkg.subdir}/${pkg.filename}: the file changed while it was read (${pkg.size} then ${hashes.size} bytes); retry once nothing writes to it`);
-    return { ...pkg, sha256: hashes.sha256, md5: hashes.md5 };
-}
-/**
- * md5 of a file computed from the bytes an upload reads anyway. The upload may reopen the file at an earlier
- * offset to resume: bytes already hashed are skipped, so each byte counts once; a gap (never expected) leaves
- * the hash incomplete and the caller hashes the file again.
- */
-class TappedMd5 {
-    #hash = (0,external_node_crypto_.createHash)('md5');
-    /** Bytes hashed, from the start of the file. */
-    hashed = 0;
-    gap = false;
-    tap(offset) {
-        let position = offset;
-        return new external_node_stream_.Transform({
-            transform: (chunk, _encoding, callback) => {
-                const end = position + chunk.length;
-                if (position > this.hashed)
-                    this.gap = true;
-                else if (end > this.hashed) {
-                    this.#hash.update(this.hashed === position ? chunk : chunk.subarray(this.hashed - position));
-                    this.hashed = end;
-                }
-                position = end;
-                callback(null, chunk);
-            },
-        });
-    }
-    digest() {
-        return this.#hash.digest('hex');
-    }
-}
-/** Sends a large package without hashing it first: sha256 comes back from the upload, md5 is computed on the way. */
-async function sendHashing(repository, file, pkg, artifact, options) {
-    const md5 = new TappedMd5();
-    const plain = (0,oci_src/* fileSource */.IO)(file, pkg.size);
-    const source = {
-        size: pkg.size,
-        replayable: true,
-        open: (offset) => (0,external_node_stream_.pipeline)(plain.open(offset), md5.tap(offset), () => { }),
-    };
-    const ticker = progress_byteTicker((bytes) => options.report('pushing', { artifact, bytes, totalBytes: pkg.size }));
-    const pushed = await repository.pushBlob(source, { size: pkg.size }, { onProgress: (b) => ticker.tick(b), signal: options.signal });
-    if (!pushed.digest.startsWith('sha256:'))
-        throw new errors_PipelineError(`${artifact}: the upload answered a ${pushed.digest.split(':')[0]} digest, not sha256`);
-    const sha256 = pushed.digest.slice('sha256:'.length);
-    if (md5.gap || md5.hashed !== pkg.size) {
-        const again = await hashNow(file, pkg, options.signal);
-        if (again.sha256 !== sha256)
-            throw new errors_PipelineError(`${artifact}: the file changed while it was uploaded; retry once nothing writes to it`);
-        return again;
-    }
-    return { ...pkg, sha256, md5: md5.digest() };
-}
-/** A placeholder hash, to check a manifest merge before a large file is sent (the real one is known only after). */
-const UNKNOWN_SHA256 = '0'.repeat(64);
-const UNKNOWN_MD5 = '0'.repeat(32);
-/**
- * Pushes one package's blobs and merges it into the manifest at its tag, once. `unverified` says the
- * manifest was written and must be re-read later: a concurrent upload of the other format may replace it.
- * `pkg` comes back hashed.
- */
-async function pushToTag(store, file, input, options) {
-    let pkg = input;
-    const relative = (0,src/* packageRepository */.HA)(pkg.subdir, pkg.name);
-    const tag = (0,src/* encodeTag */.jD)(pkg.version, pkg.build);
-    const repository = store.repository(relative);
-    const artifact = `${pkg.subdir}/${pkg.filename}`;
-    const where = `${repository.display}:${tag}`;
-    const base = (p) => ({ subdir: p.subdir, filename: p.filename, sha256: p.sha256, md5: p.md5, size: p.size, repository: relative, tag });
-    const manifestOptions = (existing) => ({ packagePath: file, existing, ...(options.sourceUrl ? { sourceUrl: options.sourceUrl } : {}) });
-    let pushedBlobs = false;
-    let intentLeft = false;
-    for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
-        // One GET by tag (the digest is checked against Docker-Content-Digest) instead of HEAD + GET.
-        const existing = await package_manifest_fetchPackageManifest(store, relative, tag);
-        const existingManifest = existing?.manifest;
-        if (existing) {
-            const held = heldAt(existing, pkg.filename);
-            if (held && !isHashed(pkg))
-                pkg = await hashNow(file, pkg, options.signal);
-            if (held && held.sha256 === pkg.sha256) {
-                const hashed = pkg;
-                return { result: { ...base(hashed), manifestDigest: existing.descriptor.digest, status: pushedBlobs ? 'uploaded' : 'unchanged' }, unverified: false, pkg: hashed, sentAt: 0 };
-            }
-            if (held) {
-                throw new UploadConflictError(`${artifact}: ${where} already holds a different ${pkg.filename} (sha256 ${held.sha256}, this file ${pkg.sha256}); nothing overwritten - bump the build number`);
-            }
-        }
-        // The first round's own layers are new (the tag does not hold this file): no HEAD before sending them.
-        const likelyMissing = !pushedBlobs;
-        let sentPackage = false;
-        if (!isHashed(pkg)) {
-            // Refuse a clash with the manifest at the tag (a different build, other info/) before sending a large file.
-            (0,src/* buildPackageManifest */.SA)({ ...pkg, sha256: UNKNOWN_SHA256, md5: UNKNOWN_MD5 }, manifestOptions(existingManifest));
-            pkg = await sendHashing(repository, file, pkg, artifact, options);
-            sentPackage = true;
-        }
-        const hashed = pkg;
-        // Throws PackageError when `existing` is a different build under the same tag.
-        const built = (0,src/* buildPackageManifest */.SA)(hashed, manifestOptions(existingManifest));
-        // Every round pushes what its manifest brings (a blob already there costs one HEAD): the manifest to
-        // merge into may have changed, and with it which info layers are ours to push. The blobs are independent,
-        // so they go at once: the small ones cost no extra wait beside the package.
-        const packageDigest = `sha256:${hashed.sha256}`;
-        // The intent goes beside the blobs, before the tag is read again below (records/write-intent.ts).
-        const intent = intentLeft ? undefined : write_intent_writeIntent(repository, hashed.filename, { kind: 'uploading', configs: options.configs, signal: options.signal });
-        intentLeft = true;
-        await Promise.all([
-            intent,
-            ...built.blobs.map((blob) => {
-                if (blob.descriptor.digest === built.manifest.config.digest)
-                    return options.configs.ensure(repository, blob, options.signal);
-                if (sentPackage && blob.descriptor.digest === packageDigest)
-                    return undefined;
-                const ticker = progress_byteTicker((bytes) => options.report('pushing', { artifact, bytes, totalBytes: blob.descriptor.size }));
-                return repository.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size }, { onProgress: (b) => ticker.tick(b), signal: options.signal, likelyMissing });
-            }),
-        ]);
-        pushedBlobs = true;
-        // The tag read after the intent is what this merge is based on: someone changed it meanwhile, merge again.
-        const before = await repository.resolve(tag);
-        if ((before?.digest ?? undefined) !== existing?.descriptor.digest)
-            continue;
-        const sentAt = performance.now();
-        const pushed = await retry_withConcurrentPushRetry(() => repository.pushManifest(built.bytes, oci_src/* MediaType */.zu.ImageManifest, tag));
-        return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed, sentAt };
-    }
-    throw new errors_PipelineError(`${artifact}: ${where} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
-}
-/**
- * Reads back the tag we wrote until it holds our file and no fresh intent of the other format is missing from it
- * (records/write-intent.ts): a concurrent upload of the other format that read the tag before our PUT may still
- * replace it. When our file was dropped, `again` merges it once more.
- */
-async function confirmAtTag(store, first, again) {
-    let outcome = first;
-    let merges = 1;
-    const { repository: relative, tag, filename } = first.result;
-    const others = new write_intent_OtherWriters(store.repository(relative), [filename], 'uploading');
-    for (let round = 0;; round++) {
-        await upload_settle(outcome.sentAt, round);
-        const [after, fresh] = await Promise.all([package_manifest_fetchPackageManifest(store, relative, tag), others.fresh()]);
-        // Gone meanwhile (promoted and removed from staging, or deleted by hand): nothing of ours left to confirm.
-        if (!after)
-            return outcome.result;
-        if (heldAt(after, filename)?.sha256 !== outcome.pkg.sha256) {
-            if (merges >= MERGE_ATTEMPTS) {
-                throw new errors_PipelineError(`${outcome.pkg.subdir}/${filename}: its tag kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
-            }
-            merges++;
-            outcome = await again(outcome.pkg);
-            if (!outcome.unverified)
-                outcome = { ...outcome, sentAt: performance.now() };
-            others.restart();
-            continue;
-        }
-        if (others.keepWaiting(fresh, (f) => heldAt(after, f) !== undefined)) {
-            outcome = { ...outcome, sentAt: performance.now() }; // the next read a jittered pause from now
-            continue;
-        }
-        return { ...outcome.result, manifestDigest: after.descriptor.digest };
-    }
-}
-/**
- * Uploads one package and checks, after a moment, that a concurrent upload did not drop it from the tag.
- * Callers pushing many packages pass one `configs` for all of them (the shared config blob is then placed once
- * per repository).
- */
-async function uploadOne(store, file, input, options) {
-    const step = { ...options, configs: options.configs ?? new ConfigBlobs() };
-    const outcome = await pushToTag(store, file, input, step);
-    if (!outcome.unverified)
-        return outcome.result;
-    return confirmAtTag(store, outcome, (pkg) => pushToTag(store, file, pkg, step));
-}
-/** Runs tasks with the same key one after another (the two formats of one build share a tag). */
-function keyedSerializer() {
-    const tails = new Map();
-    return async (key, task) => {
-        const previous = tails.get(key) ?? Promise.resolve();
-        const run = previous.then(task, task);
-        const tail = run.catch(() => undefined);
-        tails.set(key, tail);
-        try {
-            return await run;
-        }
-        finally {
-            if (tails.get(key) === tail)
-                tails.delete(key);
-        }
-    };
-}
-async function upload(o) {
-    const concurrency = resolveConcurrency(o.concurrency, 'upload');
-    const opened = openChannel(o.to, o.storeOptions, concurrency);
-    // Within one run, files that land under the same tag merge one after the other instead of racing.
-    const serialize = keyedSerializer();
-    const report = reporter(o.progress, 'upload');
-    const limit = pLimit(concurrency);
-    const artifacts = [];
-    const errors = [];
-    const step = { sourceUrl: o.sourceUrl, report, signal: o.signal, configs: new ConfigBlobs() };
-    const tagKey = (pkg) => `${packageRepository(pkg.subdir, pkg.name)}:${encodeTag(pkg.version, pkg.build)}`;
-    const refuse = (file, shown, error) => {
-        const line = errorLine(error);
-        report(`refused: ${withoutSubject(line, shown, path.basename(file))}`, { artifact: shown });
-        errors.push({ file, error: line });
-    };
-    const push = (file, pkg) => serialize(tagKey(pkg), () => pushToTag(opened.store, file, pkg, step));
-    const finish = (result) => {
-        report(result.status, { artifact: `${result.subdir}/${result.filename}`, bytes: result.size, totalBytes: result.size });
-        artifacts.push(result);
-    };
-    /**
-     * One file: read and push it in a slot, then, holding no slot, wait a moment and read its tag back (a concurrent
-     * upload of the other format may have replaced our manifest; then it is merged again, in a slot). Each package
-     * is read back on its own, right after its own PUT: no package waits for the others.
-     */
-    const one = async (file) => {
-        const shown = path.basename(file);
-        try {
-            const outcome = await limit(async () => {
-                const info = await stat(file);
-                if (!info.isFile())
-                    throw new PipelineError(`${file} is not a regular file`);
-                report('reading', { artifact: shown, totalBytes: info.size });
-                // Metadata only: validate reads the staged package in full before anything is promoted.
-                const pkg = info.size > (o.hashWhileSendingAboveBytes ?? HASH_WHILE_SENDING_ABOVE) ? await readPackageUnhashed(file) : await readPackage(file, { metadataOnly: true });
-                report('uploading', { artifact: `${pkg.subdir}/${pkg.filename}`, totalBytes: pkg.size });
-                return push(file, pkg);
-            });
-            // Holding no slot while it waits; a merge again takes one.
-            finish(outcome.unverified ? await confirmAtTag(opened.store, outcome, (pkg) => limit(() => push(file, pkg))) : outcome.result);
-        }
-        catch (error) {
-            throwIfUnreachable(error);
-            refuse(file, shown, error);
-        }
-    };
-    try {
-        await Promise.all(o.files.map(one));
-    }
-    finally {
-        await opened.release();
-    }
-    // Results in the order the files were given.
-    const order = new Map(o.files.map((f, i) => [path.basename(f), i]));
-    artifacts.sort((a, b) => (order.get(a.filename) ?? 0) - (order.get(b.filename) ?? 0));
-    return { ok: errors.length === 0 && o.files.length > 0, artifacts, errors };
-}
-
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(8161);
-var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
-// EXTERNAL MODULE: external "node:stream/promises"
-var external_node_stream_promises_ = __nccwpck_require__(6466);
-;// CONCATENATED MODULE: ./packages/pipeline/src/core/blobs.ts
-// Small blobs (index.json, verdicts) read into memory with a hard cap; big ones go to temp files.
-
-
-
-
-async function blobs_readSmallBlob(repository, digest, size, cap = 1 << 20) {
-    if (size > cap)
-        throw new errors_PipelineError(`blob ${digest} in ${repository.display} is ${size} bytes, more than the ${cap} allowed here; refused`);
-    const stream = await repository.fetchBlob(digest, size);
-    const chunks = [];
-    let total = 0;
-    for await (const chunk of stream) {
-        total += chunk.length;
-        if (total > cap) {
-            stream.destroy();
-            throw new errors_PipelineError(`blob ${digest} in ${repository.display} is larger than ${cap} bytes; refused`);
-        }
-        chunks.push(chunk);
-    }
-    return Buffer.concat(chunks);
-}
-/** Streams a blob to `file` (digest and size verified by the store) and returns its sha256 as computed here. */
-async function blobs_downloadBlob(repository, digest, size, file, options = {}) {
-    const stream = await repository.fetchBlob(digest, size, options);
-    const hashing = new DigestingStream('sha256');
-    await pipeline(stream, hashing, createWriteStream(file), { signal: options.signal });
-    return { sha256: hashing.digest().slice('sha256:'.length), size: hashing.bytes };
-}
-
-;// CONCATENATED MODULE: ./packages/pipeline/src/core/guards.ts
-// Checks of a step's options made before anything is opened, read or written. A mistake here would lose data
-// (promote deleting the only copy of a package because staging and production are one place) or record a
-// wrong verdict (an owners directory that does not exist fails every ownership check).
-
-
-
-/** The location of a channel given as a string or an opened store. */
-function channelLocation(input) {
-    return typeof input === 'string' ? parseLocation(input) : input.location;
-}
-/**
- * Refuses a staging and a production channel that are the same place or where one lies inside the other, after
- * normalisation (host case, default port, trailing slash, `.`/`..`, percent-encoding, symlinks of a layout).
- */
-function guards_assertSeparateChannels(staging, production) {
-    const a = channelLocation(staging);
-    const b = channelLocation(production);
-    const overlap = locationOverlap(a, b);
-    if (!overlap)
-        return;
-    const both = `staging ${formatLocation(a)} and production ${formatLocation(b)}`;
-    const how = overlap === 'same'
-        ? 'are the same channel'
-        : overlap === 'first-contains-second'
-            ? 'overlap: production lies inside staging'
-            : 'overlap: staging lies inside production';
-    throw new OptionsError(`${both} ${how}; give two separate locations (e.g. .../staging and .../channel): nothing was read or written`);
-}
-/** Refuses an owners checkout that is not a directory, before any verdict is recorded. */
-function guards_assertOwnersDirectory(owners) {
-    if (owners === undefined)
-        return;
-    let isDirectory = false;
-    try {
-        isDirectory = statSync(owners).isDirectory();
-    }
-    catch {
-        // reported below
-    }
-    if (!isDirectory) {
-        throw new OptionsError(`owners ${JSON.stringify(owners)} is not a directory: give a feedstock-outputs checkout (outputs/<c1>/<c2>/<c3>/<name>.json); nothing was recorded`);
-    }
-}
-
 // EXTERNAL MODULE: external "node:child_process"
 var external_node_child_process_ = __nccwpck_require__(1421);
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:url"
 var external_node_url_ = __nccwpck_require__(3136);
 ;// CONCATENATED MODULE: ./packages/pipeline/src/core/package-reader.ts
@@ -86577,6 +86161,422 @@ function isPackageInfo(value) {
 function normalize(info) {
     const buffer = (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     return { ...info, indexJsonBytes: buffer(info.indexJsonBytes), infoTarGz: buffer(info.infoTarGz) };
+}
+
+;// CONCATENATED MODULE: ./packages/pipeline/src/steps/upload.ts
+// upload: push packages to a staging channel in the v0 layout. Blobs first (each only when missing), the
+// manifest last; a second format of the same build is merged into the manifest at the tag, never replacing it
+// (an upload of the other format in another run included: records/write-intent.ts).
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** Rounds of read-merge-push when a concurrent upload of the other format keeps replacing the tag. */
+const MERGE_ATTEMPTS = ATTEMPTS.merge;
+/**
+ * .conda files larger than this are hashed in the pass that sends them instead of before: a streamed upload
+ * (POST, one PATCH without Content-Range, PUT?digest) needs the digest only at its closing PUT, so the file is read
+ * once. Measured on distribution 2.8 with 1 GiB: that PUT does not re-read the upload (10-360 ms), and POST + one
+ * PATCH + PUT is as fast as curl's POST + monolithic PUT; ghcr.io takes it too (it refuses only ranged bodies over
+ * 4 MiB; docs/reliability.md). Smaller ones are hashed first and go up in one monolithic PUT (one request less; the
+ * second read hits the page cache).
+ */
+const HASH_WHILE_SENDING_ABOVE = (/* unused pure expression or super */ null && (64 * 1024 * 1024));
+/** What the tag holds of `filename`, from the manifest fetchPackageManifest read. */
+function heldAt(existing, filename) {
+    return existing.view.packages.find((p) => p.filename === filename);
+}
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+/**
+ * Wait before re-reading a tag we wrote, counted from when its PUT was sent (20 ms away, the round trip is most of
+ * it): first round short, later ones jittered so racing writers spread out. The caller holds no slot meanwhile.
+ */
+const upload_settle = (sentAt, round) => pause(sentAt + (round === 0 ? 50 : 100 + Math.floor(Math.random() * 200)) - performance.now());
+/**
+ * The `{}` config blob every package manifest shares: checked (and pushed when missing) once per repository and
+ * run instead of once per package, and mounted (one request) into a new repository from one that has it, instead
+ * of HEAD + POST + PUT.
+ */
+class ConfigBlobs {
+    #present = new Map();
+    /** A repository of this run known to hold the blob. */
+    #holder;
+    /** The first placement of the run: the packages that start meanwhile mount from it instead of pushing it too. */
+    #first;
+    ensure(repository, blob, signal) {
+        let present = this.#present.get(repository.name);
+        if (!present) {
+            present = this.#place(repository, blob, signal);
+            this.#present.set(repository.name, present);
+            present.catch(() => this.#present.delete(repository.name));
+        }
+        return present;
+    }
+    async #place(repository, blob, signal) {
+        if (!this.#first) {
+            this.#first = this.#push(repository, blob, signal);
+            return this.#first;
+        }
+        await this.#first.catch(() => undefined);
+        return this.#push(repository, blob, signal);
+    }
+    async #push(repository, blob, signal) {
+        const holder = this.#holder;
+        if (holder && (await repository.mountBlob(blob.descriptor.digest, holder)))
+            return;
+        await repository.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size }, { signal });
+        this.#holder ??= repository;
+    }
+}
+function isHashed(pkg) {
+    return pkg.sha256 !== undefined && pkg.md5 !== undefined;
+}
+/** Hashes the whole file now (the tag already names this file: unchanged or a conflict is decided by its sha256). */
+async function hashNow(file, pkg, signal) {
+    const hashes = await (0,src/* hashPackageFile */.Tb)(file, signal);
+    if (hashes.size !== pkg.size)
+        throw new errors_PipelineError(`${pkg.subdir}/${pkg.filename}: the file changed while it was read (${pkg.size} then ${hashes.size} bytes); retry once nothing writes to it`);
+    return { ...pkg, sha256: hashes.sha256, md5: hashes.md5 };
+}
+/**
+ * md5 of a file computed from the bytes an upload reads anyway. The upload may reopen the file at an earlier
+ * offset to resume: bytes already hashed are skipped, so each byte counts once; a gap (never expected) leaves
+ * the hash incomplete and the caller hashes the file again.
+ */
+class TappedMd5 {
+    #hash = (0,external_node_crypto_.createHash)('md5');
+    /** Bytes hashed, from the start of the file. */
+    hashed = 0;
+    gap = false;
+    tap(offset) {
+        let position = offset;
+        return new external_node_stream_.Transform({
+            transform: (chunk, _encoding, callback) => {
+                const end = position + chunk.length;
+                if (position > this.hashed)
+                    this.gap = true;
+                else if (end > this.hashed) {
+                    this.#hash.update(this.hashed === position ? chunk : chunk.subarray(this.hashed - position));
+                    this.hashed = end;
+                }
+                position = end;
+                callback(null, chunk);
+            },
+        });
+    }
+    digest() {
+        return this.#hash.digest('hex');
+    }
+}
+/** Sends a large package without hashing it first: sha256 comes back from the upload, md5 is computed on the way. */
+async function sendHashing(repository, file, pkg, artifact, options) {
+    const md5 = new TappedMd5();
+    const plain = (0,oci_src/* fileSource */.IO)(file, pkg.size);
+    const source = {
+        size: pkg.size,
+        replayable: true,
+        open: (offset) => (0,external_node_stream_.pipeline)(plain.open(offset), md5.tap(offset), () => { }),
+    };
+    const ticker = progress_byteTicker((bytes) => options.report('pushing', { artifact, bytes, totalBytes: pkg.size }));
+    const pushed = await repository.pushBlob(source, { size: pkg.size }, { onProgress: (b) => ticker.tick(b), signal: options.signal });
+    if (!pushed.digest.startsWith('sha256:'))
+        throw new errors_PipelineError(`${artifact}: the upload answered a ${pushed.digest.split(':')[0]} digest, not sha256`);
+    const sha256 = pushed.digest.slice('sha256:'.length);
+    if (md5.gap || md5.hashed !== pkg.size) {
+        const again = await hashNow(file, pkg, options.signal);
+        if (again.sha256 !== sha256)
+            throw new errors_PipelineError(`${artifact}: the file changed while it was uploaded; retry once nothing writes to it`);
+        return again;
+    }
+    return { ...pkg, sha256, md5: md5.digest() };
+}
+/** A placeholder hash, to check a manifest merge before a large file is sent (the real one is known only after). */
+const UNKNOWN_SHA256 = '0'.repeat(64);
+const UNKNOWN_MD5 = '0'.repeat(32);
+/**
+ * Pushes one package's blobs and merges it into the manifest at its tag, once. `unverified` says the
+ * manifest was written and must be re-read later: a concurrent upload of the other format may replace it.
+ * `pkg` comes back hashed.
+ */
+async function pushToTag(store, file, input, options) {
+    let pkg = input;
+    const relative = (0,src/* packageRepository */.HA)(pkg.subdir, pkg.name);
+    const tag = (0,src/* encodeTag */.jD)(pkg.version, pkg.build);
+    const repository = store.repository(relative);
+    const artifact = `${pkg.subdir}/${pkg.filename}`;
+    const where = `${repository.display}:${tag}`;
+    const base = (p) => ({ subdir: p.subdir, filename: p.filename, sha256: p.sha256, md5: p.md5, size: p.size, repository: relative, tag });
+    const manifestOptions = (existing) => ({ packagePath: file, existing, ...(options.sourceUrl ? { sourceUrl: options.sourceUrl } : {}) });
+    let pushedBlobs = false;
+    // The intent first, then the tag: the read every merge below is based on comes after it (records/write-intent.ts),
+    // so no second read of the tag is needed before the PUT. A re-run of an unchanged file leaves one too (harmless:
+    // its file is in the tag).
+    await write_intent_writeIntent(repository, pkg.filename, { kind: 'uploading', configs: options.configs, signal: options.signal });
+    for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
+        // One GET by tag (the digest is checked against Docker-Content-Digest) instead of HEAD + GET.
+        const existing = await package_manifest_fetchPackageManifest(store, relative, tag);
+        const existingManifest = existing?.manifest;
+        if (existing) {
+            const held = heldAt(existing, pkg.filename);
+            if (held && !isHashed(pkg))
+                pkg = await hashNow(file, pkg, options.signal);
+            if (held && held.sha256 === pkg.sha256) {
+                const hashed = pkg;
+                return { result: { ...base(hashed), manifestDigest: existing.descriptor.digest, status: pushedBlobs ? 'uploaded' : 'unchanged' }, unverified: false, pkg: hashed, sentAt: 0 };
+            }
+            if (held) {
+                throw new UploadConflictError(`${artifact}: ${where} already holds a different ${pkg.filename} (sha256 ${held.sha256}, this file ${pkg.sha256}); nothing overwritten - bump the build number`);
+            }
+        }
+        // The first round's own layers are new (the tag does not hold this file): no HEAD before sending them.
+        const likelyMissing = !pushedBlobs;
+        let sentPackage = false;
+        if (!isHashed(pkg)) {
+            // Refuse a clash with the manifest at the tag (a different build, other info/) before sending a large file.
+            (0,src/* buildPackageManifest */.SA)({ ...pkg, sha256: UNKNOWN_SHA256, md5: UNKNOWN_MD5 }, manifestOptions(existingManifest));
+            pkg = await sendHashing(repository, file, pkg, artifact, options);
+            sentPackage = true;
+        }
+        const hashed = pkg;
+        // Throws PackageError when `existing` is a different build under the same tag.
+        const built = (0,src/* buildPackageManifest */.SA)(hashed, manifestOptions(existingManifest));
+        // Every round pushes what its manifest brings (a blob already there costs one HEAD): the manifest to
+        // merge into may have changed, and with it which info layers are ours to push. The blobs are independent,
+        // so they go at once: the small ones cost no extra wait beside the package.
+        const packageDigest = `sha256:${hashed.sha256}`;
+        await Promise.all(built.blobs.map((blob) => {
+            if (blob.descriptor.digest === built.manifest.config.digest)
+                return options.configs.ensure(repository, blob, options.signal);
+            if (sentPackage && blob.descriptor.digest === packageDigest)
+                return undefined;
+            const ticker = progress_byteTicker((bytes) => options.report('pushing', { artifact, bytes, totalBytes: blob.descriptor.size }));
+            return repository.pushBlob(blob.source, { digest: blob.descriptor.digest, size: blob.descriptor.size }, { onProgress: (b) => ticker.tick(b), signal: options.signal, likelyMissing });
+        }));
+        pushedBlobs = true;
+        // A large file took a while to send: merge again if the tag moved meanwhile (the read-back would catch it too,
+        // one more round later).
+        if (sentPackage && (await repository.resolve(tag))?.digest !== existing?.descriptor.digest)
+            continue;
+        const sentAt = performance.now();
+        const pushed = await retry_withConcurrentPushRetry(() => repository.pushManifest(built.bytes, oci_src/* MediaType */.zu.ImageManifest, tag));
+        return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed, sentAt };
+    }
+    throw new errors_PipelineError(`${artifact}: ${where} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
+}
+/**
+ * Reads back the tag we wrote until it holds our file and no fresh intent of the other format is missing from it
+ * (records/write-intent.ts): a concurrent upload of the other format that read the tag before our PUT may still
+ * replace it. When our file was dropped, `again` merges it once more.
+ */
+async function confirmAtTag(store, first, again) {
+    let outcome = first;
+    let merges = 1;
+    const { repository: relative, tag, filename } = first.result;
+    const others = new write_intent_OtherWriters(store.repository(relative), [filename], 'uploading');
+    for (let round = 0;; round++) {
+        await upload_settle(outcome.sentAt, round);
+        const [after, fresh] = await Promise.all([package_manifest_fetchPackageManifest(store, relative, tag), others.fresh()]);
+        // Gone meanwhile (promoted and removed from staging, or deleted by hand): nothing of ours left to confirm.
+        if (!after)
+            return outcome.result;
+        if (heldAt(after, filename)?.sha256 !== outcome.pkg.sha256) {
+            if (merges >= MERGE_ATTEMPTS) {
+                throw new errors_PipelineError(`${outcome.pkg.subdir}/${filename}: its tag kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
+            }
+            merges++;
+            outcome = await again(outcome.pkg);
+            if (!outcome.unverified)
+                outcome = { ...outcome, sentAt: performance.now() };
+            others.restart();
+            continue;
+        }
+        if (others.keepWaiting(fresh, (f) => heldAt(after, f) !== undefined)) {
+            outcome = { ...outcome, sentAt: performance.now() }; // the next read a jittered pause from now
+            continue;
+        }
+        return { ...outcome.result, manifestDigest: after.descriptor.digest };
+    }
+}
+/**
+ * Uploads one package and checks, after a moment, that a concurrent upload did not drop it from the tag.
+ * Callers pushing many packages pass one `configs` for all of them (the shared config blob is then placed once
+ * per repository).
+ */
+async function uploadOne(store, file, input, options) {
+    const step = { ...options, configs: options.configs ?? new ConfigBlobs() };
+    const outcome = await pushToTag(store, file, input, step);
+    if (!outcome.unverified)
+        return outcome.result;
+    return confirmAtTag(store, outcome, (pkg) => pushToTag(store, file, pkg, step));
+}
+/** Runs tasks with the same key one after another (the two formats of one build share a tag). */
+function keyedSerializer() {
+    const tails = new Map();
+    return async (key, task) => {
+        const previous = tails.get(key) ?? Promise.resolve();
+        const run = previous.then(task, task);
+        const tail = run.catch(() => undefined);
+        tails.set(key, tail);
+        try {
+            return await run;
+        }
+        finally {
+            if (tails.get(key) === tail)
+                tails.delete(key);
+        }
+    };
+}
+async function upload(o) {
+    const concurrency = resolveConcurrency(o.concurrency, 'upload');
+    const opened = openChannel(o.to, o.storeOptions, concurrency);
+    // Within one run, files that land under the same tag merge one after the other instead of racing.
+    const serialize = keyedSerializer();
+    const report = reporter(o.progress, 'upload');
+    const limit = pLimit(concurrency);
+    const artifacts = [];
+    const errors = [];
+    const step = { sourceUrl: o.sourceUrl, report, signal: o.signal, configs: new ConfigBlobs() };
+    const tagKey = (pkg) => `${packageRepository(pkg.subdir, pkg.name)}:${encodeTag(pkg.version, pkg.build)}`;
+    const refuse = (file, shown, error) => {
+        const line = errorLine(error);
+        report(`refused: ${withoutSubject(line, shown, path.basename(file))}`, { artifact: shown });
+        errors.push({ file, error: line });
+    };
+    const push = (file, pkg) => serialize(tagKey(pkg), () => pushToTag(opened.store, file, pkg, step));
+    const finish = (result) => {
+        report(result.status, { artifact: `${result.subdir}/${result.filename}`, bytes: result.size, totalBytes: result.size });
+        artifacts.push(result);
+    };
+    /**
+     * One file: read and push it in a slot, then, holding no slot, wait a moment and read its tag back (a concurrent
+     * upload of the other format may have replaced our manifest; then it is merged again, in a slot). Each package
+     * is read back on its own, right after its own PUT: no package waits for the others.
+     */
+    const one = async (file) => {
+        const shown = path.basename(file);
+        try {
+            const outcome = await limit(async () => {
+                const info = await stat(file);
+                if (!info.isFile())
+                    throw new PipelineError(`${file} is not a regular file`);
+                report('reading', { artifact: shown, totalBytes: info.size });
+                // Metadata only: validate reads the staged package in full before anything is promoted. A small package is
+                // read (and hashed) in the reader process: the archive work then runs beside this process's requests
+                // instead of between them, and bzip2 is started from a small process (a fork of this one costs ~20 ms).
+                const pkg = info.size > (o.hashWhileSendingAboveBytes ?? HASH_WHILE_SENDING_ABOVE) ? await readPackageUnhashed(file) : await packageReader().read(file, { metadataOnly: true });
+                report('uploading', { artifact: `${pkg.subdir}/${pkg.filename}`, totalBytes: pkg.size });
+                return push(file, pkg);
+            });
+            // Holding no slot while it waits; a merge again takes one.
+            finish(outcome.unverified ? await confirmAtTag(opened.store, outcome, (pkg) => limit(() => push(file, pkg))) : outcome.result);
+        }
+        catch (error) {
+            throwIfUnreachable(error);
+            refuse(file, shown, error);
+        }
+    };
+    try {
+        await Promise.all(o.files.map(one));
+    }
+    finally {
+        await opened.release();
+    }
+    // Results in the order the files were given.
+    const order = new Map(o.files.map((f, i) => [path.basename(f), i]));
+    artifacts.sort((a, b) => (order.get(a.filename) ?? 0) - (order.get(b.filename) ?? 0));
+    return { ok: errors.length === 0 && o.files.length > 0, artifacts, errors };
+}
+
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
+// EXTERNAL MODULE: external "node:stream/promises"
+var external_node_stream_promises_ = __nccwpck_require__(6466);
+;// CONCATENATED MODULE: ./packages/pipeline/src/core/blobs.ts
+// Small blobs (index.json, verdicts) read into memory with a hard cap; big ones go to temp files.
+
+
+
+
+async function blobs_readSmallBlob(repository, digest, size, cap = 1 << 20) {
+    if (size > cap)
+        throw new errors_PipelineError(`blob ${digest} in ${repository.display} is ${size} bytes, more than the ${cap} allowed here; refused`);
+    const stream = await repository.fetchBlob(digest, size);
+    const chunks = [];
+    let total = 0;
+    for await (const chunk of stream) {
+        total += chunk.length;
+        if (total > cap) {
+            stream.destroy();
+            throw new errors_PipelineError(`blob ${digest} in ${repository.display} is larger than ${cap} bytes; refused`);
+        }
+        chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+}
+/** Streams a blob to `file` (digest and size verified by the store) and returns its sha256 as computed here. */
+async function blobs_downloadBlob(repository, digest, size, file, options = {}) {
+    const stream = await repository.fetchBlob(digest, size, options);
+    const hashing = new DigestingStream('sha256');
+    await pipeline(stream, hashing, createWriteStream(file), { signal: options.signal });
+    return { sha256: hashing.digest().slice('sha256:'.length), size: hashing.bytes };
+}
+
+;// CONCATENATED MODULE: ./packages/pipeline/src/core/guards.ts
+// Checks of a step's options made before anything is opened, read or written. A mistake here would lose data
+// (promote deleting the only copy of a package because staging and production are one place) or record a
+// wrong verdict (an owners directory that does not exist fails every ownership check).
+
+
+
+/** The location of a channel given as a string or an opened store. */
+function channelLocation(input) {
+    return typeof input === 'string' ? parseLocation(input) : input.location;
+}
+/**
+ * Refuses a staging and a production channel that are the same place or where one lies inside the other, after
+ * normalisation (host case, default port, trailing slash, `.`/`..`, percent-encoding, symlinks of a layout).
+ */
+function guards_assertSeparateChannels(staging, production) {
+    const a = channelLocation(staging);
+    const b = channelLocation(production);
+    const overlap = locationOverlap(a, b);
+    if (!overlap)
+        return;
+    const both = `staging ${formatLocation(a)} and production ${formatLocation(b)}`;
+    const how = overlap === 'same'
+        ? 'are the same channel'
+        : overlap === 'first-contains-second'
+            ? 'overlap: production lies inside staging'
+            : 'overlap: staging lies inside production';
+    throw new OptionsError(`${both} ${how}; give two separate locations (e.g. .../staging and .../channel): nothing was read or written`);
+}
+/** Refuses an owners checkout that is not a directory, before any verdict is recorded. */
+function guards_assertOwnersDirectory(owners) {
+    if (owners === undefined)
+        return;
+    let isDirectory = false;
+    try {
+        isDirectory = statSync(owners).isDirectory();
+    }
+    catch {
+        // reported below
+    }
+    if (!isDirectory) {
+        throw new OptionsError(`owners ${JSON.stringify(owners)} is not a directory: give a feedstock-outputs checkout (outputs/<c1>/<c2>/<c3>/<name>.json); nothing was recorded`);
+    }
 }
 
 ;// CONCATENATED MODULE: ./packages/pipeline/src/records/verdict.ts
@@ -87108,7 +87108,9 @@ async function ensureBlob(ctx, from, to, descriptor, source) {
  * Decide per artifact whether it may go: its newest SIGNED verdict on the exact staged digest, re-validating when
  * needed. Without a verdict key no recorded verdict is trusted: every artifact is validated here, in this call.
  */
-async function admit(ctx, ref, where, staged) {
+async function admit(ctx, ref, where, staged, 
+/** The newest signed verdict, when it was already asked for (beside the production read). */
+prefetched) {
     const artifact = formatArtifactRef(ref);
     const layer = staged.view.packages.find((p) => p.filename === ref.filename);
     if (!layer)
@@ -87116,7 +87118,7 @@ async function admit(ctx, ref, where, staged) {
     const declared = normalizeSha256(ref.sha256);
     const stagingRepo = ctx.staging.repository(where.repository);
     // Unsigned, forged (bad MAC) or other-key verdicts are skipped: they count as no verdict at all.
-    const recorded = ctx.verdictKey && !ctx.options.revalidate ? await newestVerdict(stagingRepo, staged.descriptor.digest, ref.filename, ctx.verdictKey) : undefined;
+    const recorded = ctx.verdictKey && !ctx.options.revalidate ? await (prefetched ?? newestVerdict(stagingRepo, staged.descriptor.digest, ref.filename, ctx.verdictKey)) : undefined;
     const created = staged.view.annotations['org.opencontainers.image.created'];
     const stale = !recorded || (created !== undefined && recorded.doc.validatedAt < created);
     // A signed verdict proves what was checked, not what this request asks: re-check here what is cheap
@@ -87217,14 +87219,15 @@ production,
  * read of production is a download and a package read ago. Otherwise it is two rounds ago (the verdict, the
  * mounts), and the read-back after the PUT is what catches a concurrent promotion.
  */
-recheckTag) {
+recheckTag, 
+/** Whether promotion intents were left before `production` was read (records/write-intent.ts). */
+intentsLeft) {
     const stagingRepo = ctx.staging.repository(where.repository);
     const productionRepo = ctx.production.repository(where.repository);
     const wanted = new Map(pending.map((p) => [p.ref.filename, p.sha256]));
     const holdsAll = (view) => [...wanted].every(([filename, sha]) => view.packages.some((p) => p.filename === filename && p.sha256 === sha));
     // The other formats of the build, not promoted here: a concurrent promotion of one may be writing this tag too.
     const others = new OtherWriters(stagingRepo, [...wanted.keys()], 'promoting');
-    let intents;
     for (let attempt = 0; attempt < promote_MERGE_ATTEMPTS; attempt++) {
         const current = attempt === 0 ? production : await fetchPackageManifest(ctx.production, where.repository, where.tag);
         if (current) {
@@ -87237,18 +87240,13 @@ recheckTag) {
             if (holdsAll(current.view))
                 return { digest: current.descriptor.digest, manifest: current };
         }
-        // Left once, beside the blob work; the tag is read again after it before the PUT (tagStillFree, or the merge's
-        // HEAD), so that a concurrent promotion of another format that read earlier sees it.
-        if (!intents) {
-            intents = leaveIntents(ctx, stagingRepo, [...wanted.keys()]);
-            intents.catch(() => { }); // awaited below; a failure of the blob work first must not leave it unhandled
-        }
         const exact = !current && staged.view.packages.length === pending.length;
         // The validated (canonical) staged manifest with the channel's own source annotation: staging's is never copied.
         const productionBytes = exact ? withChannelSource(staged.manifest, ctx.options.sourceUrl) : undefined;
+        // `current` was read after the intents (every later attempt reads it again), so no second read is needed for
+        // the protocol; after a validation here it is a download and a package read old: read it again then.
         const tagStillFree = async () => {
-            const withIntents = await intents;
-            if ((recheckTag || attempt > 0 || withIntents) && (await productionRepo.resolve(where.tag)))
+            if (recheckTag && attempt === 0 && (await productionRepo.resolve(where.tag)))
                 throw new TagTakenError(`${productionRepo.display}:${where.tag} appeared meanwhile`);
             sentAt = performance.now();
         };
@@ -87323,7 +87321,6 @@ recheckTag) {
                     throw new PipelineError('nothing to merge');
                 for (const blob of blobs)
                     await ensureBlob(ctx, stagingRepo, productionRepo, blob.descriptor, blob.push);
-                await intents;
                 // Merge only onto what is still there; otherwise start over from the new state.
                 const before = await productionRepo.resolve(where.tag);
                 if (before?.digest !== current?.descriptor.digest)
@@ -87343,7 +87340,7 @@ recheckTag) {
         for (let round = 0;; round++) {
             await promote_pause(readBackAt(sentAt, attempt + round) - performance.now());
             let fresh;
-            [after, fresh] = await Promise.all([fetchPackageManifest(ctx.production, where.repository, where.tag), (await intents) ? others.fresh() : []]);
+            [after, fresh] = await Promise.all([fetchPackageManifest(ctx.production, where.repository, where.tag), intentsLeft ? others.fresh() : []]);
             const view = after?.view;
             if (!view || !holdsAll(view) || !others.keepWaiting(fresh, (f) => view.packages.some((p) => p.filename === f)))
                 break;
@@ -87363,11 +87360,24 @@ recheckTag) {
 async function promoteGroup(ctx, where, refs) {
     const results = [];
     const stagingRepo = ctx.staging.repository(where.repository);
-    // Both at once: one round, not two.
-    const [staged, production] = await Promise.all([
-        fetchPackageManifest(ctx.staging, where.repository, where.tag),
-        fetchPackageManifest(ctx.production, where.repository, where.tag),
-    ]);
+    // The promotion intents first, beside the staged read; production is read after them, so that read is the one a
+    // merge is based on (records/write-intent.ts). A request for a file that turns out promoted or refused leaves one
+    // too: its file is in the tag, or the other format's promoter waits for it at most a minute.
+    const intents = leaveIntents(ctx, stagingRepo, refs.map((r) => r.filename));
+    intents.catch(() => { }); // awaited with the staged read; that failing first must not leave this unhandled
+    const [staged, intentsLeft] = await Promise.all([fetchPackageManifest(ctx.staging, where.repository, where.tag), intents]);
+    // The signed verdicts beside the production read: one round, not two.
+    const verdicts = new Map();
+    if (staged && ctx.verdictKey && !ctx.options.revalidate) {
+        for (const ref of refs) {
+            if (!staged.view.packages.some((p) => p.filename === ref.filename))
+                continue;
+            const recorded = newestVerdict(stagingRepo, staged.descriptor.digest, ref.filename, ctx.verdictKey);
+            recorded.catch(() => { }); // awaited by admit, or not needed (production holds it)
+            verdicts.set(ref.filename, recorded);
+        }
+    }
+    const production = await fetchPackageManifest(ctx.production, where.repository, where.tag);
     const pending = [];
     const already = [];
     for (const ref of refs) {
@@ -87389,7 +87399,7 @@ async function promoteGroup(ctx, where, refs) {
             continue;
         }
         // A different artifact in production (or any other failure) is recorded on the staged copy by validation.
-        const admitted = inProduction ? { ok: false, result: { ...(await validateOne(ctx, ref)), status: 'rejected' } } : await admit(ctx, ref, where, staged);
+        const admitted = inProduction ? { ok: false, result: { ...(await validateOne(ctx, ref)), status: 'rejected' } } : await admit(ctx, ref, where, staged, verdicts.get(ref.filename));
         if (!admitted.ok) {
             // A concurrent promote may have published this very file and removed the staged copy meanwhile.
             const now = inProduction ? undefined : await fetchPackageManifest(ctx.production, where.repository, where.tag).catch(() => undefined);
@@ -87412,7 +87422,7 @@ async function promoteGroup(ctx, where, refs) {
                 ctx.report('copying to production', { artifact: formatArtifactRef(p.ref), totalBytes: p.verdict.size });
             // A package name production never had: once it exists, check that anonymous clients can read it.
             const newName = ctx.visibility.enabled && !production && (await ctx.production.repository(where.repository).listTags()).length === 0;
-            const published = await publishGroup(ctx, where, staged, pending, production, pending.some((p) => p.validatedHere));
+            const published = await publishGroup(ctx, where, staged, pending, production, pending.some((p) => p.validatedHere), intentsLeft);
             productionDigest = published.digest;
             current = published.manifest;
             for (const p of pending)

@@ -34,6 +34,8 @@ import type { ArtifactRef, ArtifactVerdict, PromotedArtifact, PromoteOptions, Pr
 import { fetchPackageManifest, locateArtifact, type PackageManifest, type StagedLocation } from '../core/package-manifest.ts';
 import { admitRequest, validateOne } from './validate.ts';
 import { newestVerdict } from '../records/verdict.ts';
+
+type RecordedVerdict = Awaited<ReturnType<typeof newestVerdict>>;
 import { VisibilityChecker } from '../github/visibility.ts';
 import type { VerdictKey } from '../records/verdict-key.ts';
 import { ATTEMPTS, resolveConcurrency } from '../defaults.ts';
@@ -126,6 +128,8 @@ async function admit(
   ref: ArtifactRef,
   where: StagedLocation,
   staged: PackageManifest,
+  /** The newest signed verdict, when it was already asked for (beside the production read). */
+  prefetched?: Promise<RecordedVerdict | undefined>,
 ): Promise<{ ok: true; pending: Pending } | { ok: false; result: PromotedArtifact }> {
   const artifact = formatArtifactRef(ref);
   const layer = staged.view.packages.find((p) => p.filename === ref.filename);
@@ -133,7 +137,7 @@ async function admit(
   const declared = normalizeSha256(ref.sha256);
   const stagingRepo = ctx.staging.repository(where.repository);
   // Unsigned, forged (bad MAC) or other-key verdicts are skipped: they count as no verdict at all.
-  const recorded = ctx.verdictKey && !ctx.options.revalidate ? await newestVerdict(stagingRepo, staged.descriptor.digest, ref.filename, ctx.verdictKey) : undefined;
+  const recorded = ctx.verdictKey && !ctx.options.revalidate ? await (prefetched ?? newestVerdict(stagingRepo, staged.descriptor.digest, ref.filename, ctx.verdictKey)) : undefined;
   const created = staged.view.annotations['org.opencontainers.image.created'];
   const stale = !recorded || (created !== undefined && recorded.doc.validatedAt < created);
   // A signed verdict proves what was checked, not what this request asks: re-check here what is cheap
@@ -239,6 +243,8 @@ async function publishGroup(
    * mounts), and the read-back after the PUT is what catches a concurrent promotion.
    */
   recheckTag: boolean,
+  /** Whether promotion intents were left before `production` was read (records/write-intent.ts). */
+  intentsLeft: boolean,
 ): Promise<{ digest: string; manifest: Awaited<ReturnType<typeof fetchPackageManifest>> }> {
   const stagingRepo = ctx.staging.repository(where.repository);
   const productionRepo = ctx.production.repository(where.repository);
@@ -248,7 +254,6 @@ async function publishGroup(
 
   // The other formats of the build, not promoted here: a concurrent promotion of one may be writing this tag too.
   const others = new OtherWriters(stagingRepo, [...wanted.keys()], 'promoting');
-  let intents: Promise<boolean> | undefined;
   for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
     const current = attempt === 0 ? production : await fetchPackageManifest(ctx.production, where.repository, where.tag);
     if (current) {
@@ -260,18 +265,13 @@ async function publishGroup(
       }
       if (holdsAll(current.view)) return { digest: current.descriptor.digest, manifest: current };
     }
-    // Left once, beside the blob work; the tag is read again after it before the PUT (tagStillFree, or the merge's
-    // HEAD), so that a concurrent promotion of another format that read earlier sees it.
-    if (!intents) {
-      intents = leaveIntents(ctx, stagingRepo, [...wanted.keys()]);
-      intents.catch(() => {}); // awaited below; a failure of the blob work first must not leave it unhandled
-    }
     const exact = !current && staged.view.packages.length === pending.length;
     // The validated (canonical) staged manifest with the channel's own source annotation: staging's is never copied.
     const productionBytes = exact ? withChannelSource(staged.manifest, ctx.options.sourceUrl) : undefined;
+    // `current` was read after the intents (every later attempt reads it again), so no second read is needed for
+    // the protocol; after a validation here it is a download and a package read old: read it again then.
     const tagStillFree = async () => {
-      const withIntents = await intents;
-      if ((recheckTag || attempt > 0 || withIntents) && (await productionRepo.resolve(where.tag))) throw new TagTakenError(`${productionRepo.display}:${where.tag} appeared meanwhile`);
+      if (recheckTag && attempt === 0 && (await productionRepo.resolve(where.tag))) throw new TagTakenError(`${productionRepo.display}:${where.tag} appeared meanwhile`);
       sentAt = performance.now();
     };
     let sentAt = performance.now();
@@ -336,7 +336,6 @@ async function publishGroup(
         }
         if (!bytes) throw new PipelineError('nothing to merge');
         for (const blob of blobs) await ensureBlob(ctx, stagingRepo, productionRepo, blob.descriptor, blob.push);
-        await intents;
         // Merge only onto what is still there; otherwise start over from the new state.
         const before = await productionRepo.resolve(where.tag);
         if (before?.digest !== current?.descriptor.digest) continue;
@@ -354,7 +353,7 @@ async function publishGroup(
     for (let round = 0; ; round++) {
       await pause(readBackAt(sentAt, attempt + round) - performance.now());
       let fresh: string[];
-      [after, fresh] = await Promise.all([fetchPackageManifest(ctx.production, where.repository, where.tag), (await intents) ? others.fresh() : []]);
+      [after, fresh] = await Promise.all([fetchPackageManifest(ctx.production, where.repository, where.tag), intentsLeft ? others.fresh() : []]);
       const view = after?.view;
       if (!view || !holdsAll(view) || !others.keepWaiting(fresh, (f) => view.packages.some((p) => p.filename === f))) break;
       sentAt = performance.now();
@@ -373,11 +372,23 @@ async function publishGroup(
 async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: ArtifactRef[]): Promise<PromotedArtifact[]> {
   const results: PromotedArtifact[] = [];
   const stagingRepo = ctx.staging.repository(where.repository);
-  // Both at once: one round, not two.
-  const [staged, production] = await Promise.all([
-    fetchPackageManifest(ctx.staging, where.repository, where.tag),
-    fetchPackageManifest(ctx.production, where.repository, where.tag),
-  ]);
+  // The promotion intents first, beside the staged read; production is read after them, so that read is the one a
+  // merge is based on (records/write-intent.ts). A request for a file that turns out promoted or refused leaves one
+  // too: its file is in the tag, or the other format's promoter waits for it at most a minute.
+  const intents = leaveIntents(ctx, stagingRepo, refs.map((r) => r.filename));
+  intents.catch(() => {}); // awaited with the staged read; that failing first must not leave this unhandled
+  const [staged, intentsLeft] = await Promise.all([fetchPackageManifest(ctx.staging, where.repository, where.tag), intents]);
+  // The signed verdicts beside the production read: one round, not two.
+  const verdicts = new Map<string, Promise<RecordedVerdict | undefined>>();
+  if (staged && ctx.verdictKey && !ctx.options.revalidate) {
+    for (const ref of refs) {
+      if (!staged.view.packages.some((p) => p.filename === ref.filename)) continue;
+      const recorded = newestVerdict(stagingRepo, staged.descriptor.digest, ref.filename, ctx.verdictKey);
+      recorded.catch(() => {}); // awaited by admit, or not needed (production holds it)
+      verdicts.set(ref.filename, recorded);
+    }
+  }
+  const production = await fetchPackageManifest(ctx.production, where.repository, where.tag);
   const pending: Pending[] = [];
   const already: Array<{ ref: ArtifactRef; sha256: string }> = [];
 
@@ -399,7 +410,7 @@ async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: Ar
       continue;
     }
     // A different artifact in production (or any other failure) is recorded on the staged copy by validation.
-    const admitted = inProduction ? { ok: false as const, result: { ...(await validateOne(ctx, ref)), status: 'rejected' as const } } : await admit(ctx, ref, where, staged);
+    const admitted = inProduction ? { ok: false as const, result: { ...(await validateOne(ctx, ref)), status: 'rejected' as const } } : await admit(ctx, ref, where, staged, verdicts.get(ref.filename));
     if (!admitted.ok) {
       // A concurrent promote may have published this very file and removed the staged copy meanwhile.
       const now = inProduction ? undefined : await fetchPackageManifest(ctx.production, where.repository, where.tag).catch(() => undefined);
@@ -422,7 +433,7 @@ async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: Ar
       for (const p of pending) ctx.report('copying to production', { artifact: formatArtifactRef(p.ref), totalBytes: p.verdict.size });
       // A package name production never had: once it exists, check that anonymous clients can read it.
       const newName = ctx.visibility.enabled && !production && (await ctx.production.repository(where.repository).listTags()).length === 0;
-      const published = await publishGroup(ctx, where, staged, pending, production, pending.some((p) => p.validatedHere));
+      const published = await publishGroup(ctx, where, staged, pending, production, pending.some((p) => p.validatedHere), intentsLeft);
       productionDigest = published.digest;
       current = published.manifest;
       for (const p of pending) ctx.report('copied to production', { artifact: formatArtifactRef(p.ref) });
