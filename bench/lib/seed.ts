@@ -80,7 +80,7 @@ export async function seedChannel(store: Store, options: { from: number; count: 
         }
         const tag = encodeTag(pkg.version, pkg.build);
         const pushed = await repository.pushManifest(built.bytes, MediaType.ImageManifest, tag);
-        await appendPromotion(store, { subdir: pkg.subdir, filename: pkg.filename, repository: relative, tag, manifestDigest: pushed.digest });
+        await appendPromotion(store, { subdir: pkg.subdir, filename: pkg.filename, repository: relative, tag, manifestDigest: pushed.digest, manifest: built.bytes });
       }),
     ),
   );

@@ -93,7 +93,12 @@ export interface Published {
 }
 
 /** Pushes a package into production the way promote leaves it, and (unless `log: false`) logs it. */
-export async function publishPackage(store: Store, file: string, options: { log?: boolean; at?: Date; created?: Date; label?: string } = {}): Promise<Published> {
+export async function publishPackage(
+  store: Store,
+  file: string,
+  /** `inlineManifest: false` writes the log entry as before the manifest rode in it (as mirror and older promotions did). */
+  options: { log?: boolean; at?: Date; created?: Date; label?: string; inlineManifest?: boolean } = {},
+): Promise<Published> {
   const pkg = await readPackage(file);
   const repository = packageRepository(pkg.subdir, pkg.name);
   const tag = encodeTag(pkg.version, pkg.build);
@@ -110,7 +115,15 @@ export async function publishPackage(store: Store, file: string, options: { log?
   if (options.log !== false) {
     await appendPromotion(
       store,
-      { subdir: pkg.subdir, filename: pkg.filename, repository, tag, manifestDigest: descriptor.digest, ...(options.label ? { label: options.label } : {}) },
+      {
+        subdir: pkg.subdir,
+        filename: pkg.filename,
+        repository,
+        tag,
+        manifestDigest: descriptor.digest,
+        ...(options.inlineManifest !== false ? { manifest: built.bytes } : {}),
+        ...(options.label ? { label: options.label } : {}),
+      },
       options.at ?? new Date(),
     );
   }

@@ -161,6 +161,10 @@ test('a genuine signed verdict is trusted: promote copies without downloading th
   expect(summary.filter((l) => l.startsWith('HEAD') && l.includes('/manifests/'))).toEqual([]);
   expect(summary.filter((l) => l.includes('/manifests/_promoting.'))).toHaveLength(2);
   expect(summary.filter((l) => l.startsWith('GET') && l.includes(`/staging/`) && l.includes('/manifests/1.0-h0_0'))).toHaveLength(1);
+  // The log entry carries the production manifest it names (reindex then reads the package from the entry alone).
+  const [entry] = await readPromotions(production);
+  expect(entry?.manifestDigest).toBe(result.artifacts[0]!.productionDigest);
+  expect(sha256Digest(entry!.manifest!)).toBe(result.artifacts[0]!.productionDigest);
   await staging.close();
   await production.close();
 });

@@ -18,7 +18,8 @@ import {
 import { reindex } from '../../packages/pipeline/src/steps/reindex.ts';
 import { countingStore } from '../../packages/pipeline/src/index/counting.ts';
 import { IndexMediaType, PROMOTION_MARK, rewindMark } from '../../packages/pipeline/src/index/names.ts';
-import { PROMOTION_LOG_REPOSITORY } from '../../packages/pipeline/src/records/promotion-log.ts';
+import { PROMOTION_ARTIFACT_TYPE, PROMOTION_LOG_REPOSITORY, PromotionAnnotation, promotionLogRepository, promotionLogTag } from '../../packages/pipeline/src/records/promotion-log.ts';
+import { appendLogEntry } from '../../packages/pipeline/src/records/append-log.ts';
 import { startProxy } from '../harness/proxy.ts';
 import { inspectRaw, skopeoCopy, skopeoReference } from '../harness/skopeo.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
@@ -376,6 +377,50 @@ describe('reindex', () => {
     const again = await reindex({ channel: store, cacheDir: cache });
     expect(again.errors?.join('\n')).toMatch(/bad-1\.0-0\.tar\.bz2/);
     expect(again.subdirs.every((s) => s.tags.length === 0)).toBe(true);
+  });
+
+  it('reads a new package from its log entry when the entry carries its manifest, and fetches the manifest when the copy is not it', async () => {
+    const proxy = await startProxy({ host: '127.0.0.1', port: registry.port });
+    try {
+      counter++;
+      const store = openStore(proxy.location(`ch${counter}`));
+      const cache = path.join(work, `cache${counter}`);
+      const carried = await publishPackage(store, await pkgFile({ name: 'carried', version: '1.0' }));
+      const older = await publishPackage(store, await pkgFile({ name: 'older', version: '1.0' }), { inlineManifest: false });
+      // An entry whose copy is another package's manifest (edited by hand, or written by something else): its
+      // sha256 is not the digest the entry names, so the reader must not take it.
+      const real = await publishPackage(store, await pkgFile({ name: 'real', version: '1.0' }), { log: false });
+      const decoy = (await store.repository(carried.repository).fetchManifest(carried.manifestDigest)).bytes;
+      await appendLogEntry(
+        promotionLogRepository(store),
+        PROMOTION_ARTIFACT_TYPE,
+        {
+          [PromotionAnnotation.Subdir]: real.subdir,
+          [PromotionAnnotation.Filename]: real.filename,
+          [PromotionAnnotation.Repository]: real.repository,
+          [PromotionAnnotation.Tag]: real.tag,
+          [PromotionAnnotation.ManifestDigest]: real.manifestDigest,
+          [PromotionAnnotation.PromotedAt]: new Date().toISOString(),
+          [PromotionAnnotation.Manifest]: Buffer.from(decoy).toString('utf8'),
+        },
+        promotionLogTag(new Date(), real.subdir, real.filename),
+      );
+      proxy.log.length = 0;
+      const result = await reindex({ channel: store, cacheDir: cache });
+      expect(result.ok).toBe(true);
+      const packageReads = proxy.log
+        .filter((e) => e.method === 'GET' && /\/manifests\//.test(e.url) && !e.url.includes('/oci_channel/') && !e.url.includes('/repodata.json/'))
+        .map((e) => e.url.replace(/^\/v2\/ch\d+\//, '').replace(/\/manifests\/.*$/, ''));
+      // The entry that carries its manifest costs no read of it; the older entry and the edited one do.
+      expect(packageReads.sort()).toEqual([older.repository, real.repository].sort());
+      const { repodata } = await latest(store, 'noarch');
+      const records = { ...repodata.packages, ...repodata['packages.conda'] } as Record<string, { name: string; sha256: string }>;
+      expect(Object.keys(records).sort()).toEqual([carried.filename, older.filename, real.filename].sort());
+      expect(records[real.filename]).toMatchObject({ name: 'real', sha256: real.sha256 });
+      expect(records[carried.filename]).toMatchObject({ name: 'carried', sha256: carried.sha256 });
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('rebuilds a latest it cannot read from the promotion log, saying so', async () => {

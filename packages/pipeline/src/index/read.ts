@@ -119,8 +119,13 @@ async function readInfoExtras(repository: Repository, layer: Descriptor): Promis
  * One index entry per package layer of a production manifest (one manifest may hold the .conda and the
  * .tar.bz2 of the same build). Reads index.json (tiny) and, for about/run_exports, info.tar.gz.
  */
-export async function readPackageEntries(repository: Repository, reference: string): Promise<{ digest: Digest; entries: IndexedPackage[] }> {
-  const fetched = await repository.fetchManifest(reference);
+export async function readPackageEntries(
+  repository: Repository,
+  reference: string,
+  /** The manifest's bytes when already at hand (a promotion log entry carries them), checked by the caller. */
+  known?: { bytes: Uint8Array; digest: Digest },
+): Promise<{ digest: Digest; entries: IndexedPackage[] }> {
+  const fetched = known ? { bytes: known.bytes, descriptor: { digest: known.digest } } : await repository.fetchManifest(reference);
   const what = `${repository.display}@${fetched.descriptor.digest}`;
   const layers = manifestLayers(fetched.bytes, `package manifest ${what}`);
   if (layers.packages.length === 0) throw new PipelineError(`package manifest ${what} has no conda package layer; it is not a v0 package, remove or re-promote it`);

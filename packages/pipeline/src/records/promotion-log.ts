@@ -3,6 +3,7 @@
 // repository: subdirs have one '-', package repositories sit under a subdir). One tiny artifact per
 // promotion, tagged `<UTC yyyymmddHHMMSSmmm>-<16 hex of sha256(subdir/filename)>`: tags sort by time and
 // two promotions never write the same tag (different files differ in the hash, one file twice in the time).
+import { createHash } from 'node:crypto';
 import type { Repository, Store } from '@oci-channel/oci';
 import { isLabel, MAIN_LABEL } from '@oci-channel/conda';
 import { appendLogEntry, fileKey, listLogTags, logStamp, readLogEntry } from './append-log.ts';
@@ -22,7 +23,15 @@ export const PromotionAnnotation = {
   PromotedAt: 'org.oci-channel.promoted-at',
   /** The label the promotion asked for (`main` when the entry has none: older entries). */
   Label: 'org.oci-channel.label',
+  /**
+   * The production manifest itself (its JSON text), when small: reindex then reads a new package from the entry
+   * alone. Used only when its sha256 is the entry's manifest digest; older entries have none.
+   */
+  Manifest: 'org.oci-channel.manifest',
 } as const;
+
+/** Production manifests up to this size ride in their log entry (a registry caps a manifest at about 4 MiB). */
+const INLINE_MANIFEST_BYTES = 64 * 1024;
 
 export interface PromotionEntry {
   subdir: string;
@@ -39,6 +48,8 @@ export interface PromotionEntry {
 }
 
 export interface LoggedPromotion extends PromotionEntry {
+  /** The production manifest's bytes, when the entry carries them (checked against manifestDigest). */
+  manifest?: Uint8Array;
   /** The log tag (sortable). */
   logTag: string;
   logDigest: string;
@@ -54,8 +65,13 @@ export function promotionLogTag(at: Date, subdir: string, filename: string): str
   return `${logStamp(at)}-${fileKey(subdir, filename)}`;
 }
 
-export async function appendPromotion(store: Store, entry: Omit<PromotionEntry, 'promotedAt'>, at = new Date()): Promise<LoggedPromotion> {
+/**
+ * Appends an entry. `manifest` is the production manifest at `manifestDigest` (its bytes); it rides in the entry
+ * when it is that manifest and small enough.
+ */
+export async function appendPromotion(store: Store, entry: Omit<PromotionEntry, 'promotedAt'> & { manifest?: Uint8Array }, at = new Date()): Promise<LoggedPromotion> {
   const promotedAt = at.toISOString();
+  const inline = entry.manifest && entry.manifest.byteLength <= INLINE_MANIFEST_BYTES && manifestMatches(entry.manifest, entry.manifestDigest) ? entry.manifest : undefined;
   const label = entry.label ?? MAIN_LABEL;
   const logTag = promotionLogTag(at, entry.subdir, entry.filename);
   const logDigest = await appendLogEntry(
@@ -69,10 +85,16 @@ export async function appendPromotion(store: Store, entry: Omit<PromotionEntry, 
       [PromotionAnnotation.ManifestDigest]: entry.manifestDigest,
       [PromotionAnnotation.PromotedAt]: promotedAt,
       [PromotionAnnotation.Label]: label,
+      ...(inline ? { [PromotionAnnotation.Manifest]: Buffer.from(inline).toString('utf8') } : {}),
     },
     logTag,
   );
-  return { ...entry, label, promotedAt, logTag, logDigest };
+  const { manifest: _, ...rest } = entry;
+  return { ...rest, label, promotedAt, logTag, logDigest, ...(inline ? { manifest: inline } : {}) };
+}
+
+function manifestMatches(bytes: Uint8Array, digest: string): boolean {
+  return digest === `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
 /**
@@ -89,16 +111,21 @@ export async function readPromotion(store: Store, logTag: string): Promise<Logge
   const { field } = entry;
   const label = entry.optional(PromotionAnnotation.Label) ?? MAIN_LABEL;
   if (!isLabel(label)) throw new PipelineError(`promotion log entry ${logTag} has label ${JSON.stringify(label.slice(0, 70))}, which is not a label; it was not written by oci-channel`);
+  const manifestDigest = field(PromotionAnnotation.ManifestDigest);
+  // Not its manifest (edited, or not UTF-8 JSON any more): ignored, the reader fetches the manifest instead.
+  const text = entry.optional(PromotionAnnotation.Manifest);
+  const manifest = text !== undefined ? Buffer.from(text, 'utf8') : undefined;
   return {
     subdir: field(PromotionAnnotation.Subdir),
     filename: field(PromotionAnnotation.Filename),
     repository: field(PromotionAnnotation.Repository),
     tag: field(PromotionAnnotation.Tag),
-    manifestDigest: field(PromotionAnnotation.ManifestDigest),
+    manifestDigest,
     promotedAt: field(PromotionAnnotation.PromotedAt),
     label,
     logTag,
     logDigest: entry.digest,
+    ...(manifest && manifestMatches(manifest, manifestDigest) ? { manifest } : {}),
   };
 }
 

@@ -189,7 +189,7 @@ async function admit(
   return { ok: true, pending: { ref, verdict, sha256: layer.sha256, validatedHere } };
 }
 
-async function ensureLogged(ctx: PromoteContext, ref: ArtifactRef, where: StagedLocation, manifestDigest: string): Promise<void> {
+async function ensureLogged(ctx: PromoteContext, ref: ArtifactRef, where: StagedLocation, manifestDigest: string, manifest?: Uint8Array): Promise<void> {
   ctx.logTags ??= listPromotionTags(ctx.production);
   const tags = await ctx.logTags;
   if (await findPromotion(ctx.production, ref.subdir, ref.filename, tags)) return;
@@ -199,6 +199,7 @@ async function ensureLogged(ctx: PromoteContext, ref: ArtifactRef, where: Staged
     repository: where.repository,
     tag: where.tag,
     manifestDigest,
+    ...(manifest ? { manifest } : {}),
     ...(ctx.options.label ? { label: ctx.options.label } : {}),
   });
   ctx.report('logged', { artifact: formatArtifactRef(ref) });
@@ -465,7 +466,7 @@ async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: Ar
   const logged = new Set<string>();
   for (const d of done) {
     try {
-      await ensureLogged(ctx, d.ref, where, productionDigest ?? '');
+      await ensureLogged(ctx, d.ref, where, productionDigest ?? '', current?.bytes);
       logged.add(d.ref.filename);
     } catch (error) {
       results.push(failed(d.ref, 'failed', `in production but the promotion log could not be written: ${errorLine(error)}; re-run promote`, { productionDigest }));

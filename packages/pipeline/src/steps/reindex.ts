@@ -5,7 +5,7 @@
 // `full` lists production instead. `latest` never moves back: it is re-read before and after each move.
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
-import { MediaType, NotFoundError, UnsupportedError } from '@oci-channel/oci';
+import { MediaType, NotFoundError, UnsupportedError, type Digest } from '@oci-channel/oci';
 import { buildSubdirIndex, channelDataJson, isKnownSubdir, KNOWN_SUBDIRS, MAIN_LABEL, newestVersion, recordWith, type IndexedPackage, type KnownShard, type PatchInstructions, type SubdirIndexFiles } from '@oci-channel/conda';
 import { parseJsonObject } from '../core/json.ts';
 import { readSmallBlob } from '../core/blobs.ts';
@@ -230,12 +230,12 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
       throw new OptionsError(`nothing at ${store.display}: it holds no packages and no promotion log; check the path (nothing was written)`);
     }
     let newMark = cache.state.mark;
-    const read = async (repository: string, reference: string, fallback?: string) => {
+    const read = async (repository: string, reference: string, fallback?: string, bytes?: Uint8Array) => {
       const cached = cache.byManifest.get(reference);
       if (cached) return { digest: reference, entries: cached };
       const repo = store.repository(repository);
       try {
-        return await readPackageEntries(repo, reference);
+        return await readPackageEntries(repo, reference, bytes ? { bytes, digest: reference as Digest } : undefined);
       } catch (error) {
         if (error instanceof NotFoundError && fallback) return readPackageEntries(repo, fallback);
         throw error;
@@ -282,7 +282,7 @@ export async function reindex(o: ReindexOptions): Promise<ReindexResult> {
                 return;
               }
               try {
-                const got = await read(entry.repository, entry.manifestDigest, entry.tag);
+                const got = await read(entry.repository, entry.manifestDigest, entry.tag, entry.manifest);
                 const at = Date.parse(entry.promotedAt) || now().getTime();
                 for (const pkg of got.entries) {
                   const stamped = withIndexedTimestamp(pkg, at);
