@@ -63732,8 +63732,10 @@ async function readInfoExtras(repository, layer) {
  * One index entry per package layer of a production manifest (one manifest may hold the .conda and the
  * .tar.bz2 of the same build). Reads index.json (tiny) and, for about/run_exports, info.tar.gz.
  */
-async function readPackageEntries(repository, reference) {
-    const fetched = await repository.fetchManifest(reference);
+async function readPackageEntries(repository, reference, 
+/** The manifest's bytes when already at hand (a promotion log entry carries them), checked by the caller. */
+known) {
+    const fetched = known ? { bytes: known.bytes, descriptor: { digest: known.digest } } : await repository.fetchManifest(reference);
     const what = `${repository.display}@${fetched.descriptor.digest}`;
     const layers = manifestLayers(fetched.bytes, `package manifest ${what}`);
     if (layers.packages.length === 0)
@@ -64706,6 +64708,12 @@ exports.listPromotionTags = listPromotionTags;
 exports.readPromotion = readPromotion;
 exports.readPromotions = readPromotions;
 exports.findPromotion = findPromotion;
+// The promotion log: an append-only record of what was promoted, so reindex reads only what is new.
+// Repository `<channel>/oci_channel/promotions` (`oci_channel` can be neither a subdir nor a package name
+// repository: subdirs have one '-', package repositories sit under a subdir). One tiny artifact per
+// promotion, tagged `<UTC yyyymmddHHMMSSmmm>-<16 hex of sha256(subdir/filename)>`: tags sort by time and
+// two promotions never write the same tag (different files differ in the hash, one file twice in the time).
+const node_crypto_1 = __nccwpck_require__(77598);
 const conda_1 = __nccwpck_require__(6611);
 const append_log_ts_1 = __nccwpck_require__(35758);
 const errors_ts_1 = __nccwpck_require__(83389);
@@ -64722,7 +64730,14 @@ exports.PromotionAnnotation = {
     PromotedAt: 'org.oci-channel.promoted-at',
     /** The label the promotion asked for (`main` when the entry has none: older entries). */
     Label: 'org.oci-channel.label',
+    /**
+     * The production manifest itself (its JSON text), when small: reindex then reads a new package from the entry
+     * alone. Used only when its sha256 is the entry's manifest digest; older entries have none.
+     */
+    Manifest: 'org.oci-channel.manifest',
 };
+/** Production manifests up to this size ride in their log entry (a registry caps a manifest at about 4 MiB). */
+const INLINE_MANIFEST_BYTES = 64 * 1024;
 const LOG_TAG_RE = /^(\d{17})-([0-9a-f]{16})$/;
 function promotionLogRepository(store) {
     return store.repository(exports.PROMOTION_LOG_REPOSITORY);
@@ -64730,8 +64745,13 @@ function promotionLogRepository(store) {
 function promotionLogTag(at, subdir, filename) {
     return `${(0, append_log_ts_1.logStamp)(at)}-${(0, append_log_ts_1.fileKey)(subdir, filename)}`;
 }
+/**
+ * Appends an entry. `manifest` is the production manifest at `manifestDigest` (its bytes); it rides in the entry
+ * when it is that manifest and small enough.
+ */
 async function appendPromotion(store, entry, at = new Date()) {
     const promotedAt = at.toISOString();
+    const inline = entry.manifest && entry.manifest.byteLength <= INLINE_MANIFEST_BYTES && manifestMatches(entry.manifest, entry.manifestDigest) ? entry.manifest : undefined;
     const label = entry.label ?? conda_1.MAIN_LABEL;
     const logTag = promotionLogTag(at, entry.subdir, entry.filename);
     const logDigest = await (0, append_log_ts_1.appendLogEntry)(promotionLogRepository(store), exports.PROMOTION_ARTIFACT_TYPE, {
@@ -64742,8 +64762,13 @@ async function appendPromotion(store, entry, at = new Date()) {
         [exports.PromotionAnnotation.ManifestDigest]: entry.manifestDigest,
         [exports.PromotionAnnotation.PromotedAt]: promotedAt,
         [exports.PromotionAnnotation.Label]: label,
+        ...(inline ? { [exports.PromotionAnnotation.Manifest]: Buffer.from(inline).toString('utf8') } : {}),
     }, logTag);
-    return { ...entry, label, promotedAt, logTag, logDigest };
+    const { manifest: _, ...rest } = entry;
+    return { ...rest, label, promotedAt, logTag, logDigest, ...(inline ? { manifest: inline } : {}) };
+}
+function manifestMatches(bytes, digest) {
+    return digest === `sha256:${(0, node_crypto_1.createHash)('sha256').update(bytes).digest('hex')}`;
 }
 /**
  * Log tags in time order, optionally only those after `after` (a log tag or a prefix of one: the reader's
@@ -64759,16 +64784,21 @@ async function readPromotion(store, logTag) {
     const label = entry.optional(exports.PromotionAnnotation.Label) ?? conda_1.MAIN_LABEL;
     if (!(0, conda_1.isLabel)(label))
         throw new errors_ts_1.PipelineError(`promotion log entry ${logTag} has label ${JSON.stringify(label.slice(0, 70))}, which is not a label; it was not written by oci-channel`);
+    const manifestDigest = field(exports.PromotionAnnotation.ManifestDigest);
+    // Not its manifest (edited, or not UTF-8 JSON any more): ignored, the reader fetches the manifest instead.
+    const text = entry.optional(exports.PromotionAnnotation.Manifest);
+    const manifest = text !== undefined ? Buffer.from(text, 'utf8') : undefined;
     return {
         subdir: field(exports.PromotionAnnotation.Subdir),
         filename: field(exports.PromotionAnnotation.Filename),
         repository: field(exports.PromotionAnnotation.Repository),
         tag: field(exports.PromotionAnnotation.Tag),
-        manifestDigest: field(exports.PromotionAnnotation.ManifestDigest),
+        manifestDigest,
         promotedAt: field(exports.PromotionAnnotation.PromotedAt),
         label,
         logTag,
         logDigest: entry.digest,
+        ...(manifest && manifestMatches(manifest, manifestDigest) ? { manifest } : {}),
     };
 }
 /** Entries after `after`, in log order (entries that are not ours are skipped). */
@@ -65040,6 +65070,7 @@ exports.intentTag = intentTag;
 exports.isIntentTag = isIntentTag;
 exports.otherFormat = otherFormat;
 exports.writeIntent = writeIntent;
+exports.holdIntent = holdIntent;
 // Write intents: how two runs writing the two formats of one build into one tag avoid losing either.
 //
 // Upload (into the staging tag) and promote (into the production tag) both merge a file into the manifest at one
@@ -65058,6 +65089,11 @@ const json_ts_1 = __nccwpck_require__(13710);
 const INTENT_FRESH_MS = 2 * 60 * 1000;
 /** The longest a writer waits for the other format's fresh intent to land in the tag before it stops waiting. */
 const SIBLING_WAIT_MS = 60 * 1000;
+/**
+ * A writer still at work after this long (a large file sending, a merge downloading packages) writes its intent
+ * again, so that it never looks stopped to the other format's writer while its PUT is still to come.
+ */
+const INTENT_REFRESH_MS = INTENT_FRESH_MS / 4;
 /**
  * The intent tag of a package file. No `-`: a package tag always has one (VERSION-BUILD), so an intent is never
  * read as a build; hashed, so any file name fits a tag.
@@ -65092,6 +65128,18 @@ async function writeIntent(repository, filename, options) {
         annotations: { [conda_1.Annotation.Title]: filename, [conda_1.Annotation.Created]: (options.at ?? new Date()).toISOString() },
     };
     await repository.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), oci_1.MediaType.ImageManifest, intentTag(filename, options.kind));
+}
+/**
+ * Leaves the intent and keeps it fresh until `release()` (written again every `refreshMs` while the writer works;
+ * a refresh that fails is left to the next one). The timer does not keep the process alive.
+ */
+async function holdIntent(repository, filename, options) {
+    await writeIntent(repository, filename, options);
+    const timer = setInterval(() => {
+        writeIntent(repository, filename, { kind: options.kind, ...(options.signal ? { signal: options.signal } : {}) }).catch(() => undefined);
+    }, options.refreshMs ?? INTENT_REFRESH_MS);
+    timer.unref();
+    return { release: () => clearInterval(timer) };
 }
 /**
  * Whether another writer of `filename` may still be about to write its tag: its intent is there and younger than
@@ -66208,7 +66256,7 @@ prefetched) {
     }
     return { ok: true, pending: { ref, verdict, sha256: layer.sha256, validatedHere } };
 }
-async function ensureLogged(ctx, ref, where, manifestDigest) {
+async function ensureLogged(ctx, ref, where, manifestDigest, manifest) {
     ctx.logTags ??= (0, promotion_log_ts_1.listPromotionTags)(ctx.production);
     const tags = await ctx.logTags;
     if (await (0, promotion_log_ts_1.findPromotion)(ctx.production, ref.subdir, ref.filename, tags))
@@ -66219,6 +66267,7 @@ async function ensureLogged(ctx, ref, where, manifestDigest) {
         repository: where.repository,
         tag: where.tag,
         manifestDigest,
+        ...(manifest ? { manifest } : {}),
         ...(ctx.options.label ? { label: ctx.options.label } : {}),
     });
     ctx.report('logged', { artifact: (0, artifact_ref_ts_1.formatArtifactRef)(ref) });
@@ -66230,26 +66279,33 @@ async function ensureLogged(ctx, ref, where, manifestDigest) {
     }
 }
 /**
- * Leaves a promotion intent per file in staging (records/write-intent.ts). Resolves whether they were left: a staging
- * credential that may not push (read-only) is reported once, and promotions go on without them.
+ * Leaves a promotion intent per file in staging, kept fresh until `release()` (records/write-intent.ts). `left` says
+ * whether they were left: a staging credential that may not push (read-only) is reported once, and promotions go
+ * on without them.
  */
 async function leaveIntents(ctx, stagingRepo, filenames) {
+    const none = { left: false, release: () => { } };
     if (ctx.intentsRefused)
-        return false;
-    try {
-        // No configs: the staging repository holds the empty blob (the staged package manifest's config).
-        await Promise.all(filenames.map((f) => (0, write_intent_ts_1.writeIntent)(stagingRepo, f, { kind: 'promoting', signal: ctx.options.signal })));
-        return true;
+        return none;
+    // No configs: the staging repository holds the empty blob (the staged package manifest's config).
+    const held = await Promise.allSettled(filenames.map((f) => (0, write_intent_ts_1.holdIntent)(stagingRepo, f, { kind: 'promoting', signal: ctx.options.signal })));
+    const release = () => {
+        for (const h of held)
+            if (h.status === 'fulfilled')
+                h.value.release();
+    };
+    const refused = held.find((h) => h.status === 'rejected');
+    if (!refused)
+        return { left: true, release };
+    release();
+    const error = refused.reason;
+    if (!(error instanceof oci_1.DeniedError || error instanceof oci_1.UnauthorizedError))
+        throw error;
+    if (!ctx.intentsRefused) {
+        ctx.intentsRefused = true;
+        ctx.report(`staging refused a promotion intent (${(0, open_ts_1.errorLine)(error)}): promoting without them, so two promotions of one build's two formats at once could drop one from its tag; give promote push access to staging`);
     }
-    catch (error) {
-        if (!(error instanceof oci_1.DeniedError || error instanceof oci_1.UnauthorizedError))
-            throw error;
-        if (!ctx.intentsRefused) {
-            ctx.intentsRefused = true;
-            ctx.report(`staging refused a promotion intent (${(0, open_ts_1.errorLine)(error)}): promoting without them, so two promotions of one build's two formats at once could drop one from its tag; give promote push access to staging`);
-        }
-        return false;
-    }
+    return none;
 }
 /** Puts every pending artifact of one tag into production and returns the verified production manifest. */
 async function publishGroup(ctx, where, staged, pending, 
@@ -66399,14 +66455,30 @@ intentsLeft) {
     throw new errors_ts_1.PipelineError(`production ${productionRepo.display}:${where.tag} kept changing under concurrent promotions (${MERGE_ATTEMPTS} attempts); re-run promote`);
 }
 async function promoteGroup(ctx, where, refs) {
-    const results = [];
-    const stagingRepo = ctx.staging.repository(where.repository);
     // The promotion intents first, beside the staged read; production is read after them, so that read is the one a
     // merge is based on (records/write-intent.ts). A request for a file that turns out promoted or refused leaves one
     // too: its file is in the tag, or the other format's promoter waits for it at most a minute.
-    const intents = leaveIntents(ctx, stagingRepo, refs.map((r) => r.filename));
-    intents.catch(() => { }); // awaited with the staged read; that failing first must not leave this unhandled
-    const [staged, intentsLeft] = await Promise.all([(0, package_manifest_ts_1.fetchPackageManifest)(ctx.staging, where.repository, where.tag), intents]);
+    const leaving = leaveIntents(ctx, ctx.staging.repository(where.repository), refs.map((r) => r.filename));
+    let staged;
+    try {
+        staged = await (0, package_manifest_ts_1.fetchPackageManifest)(ctx.staging, where.repository, where.tag);
+    }
+    catch (error) {
+        leaving.then((i) => i.release(), () => { });
+        throw error;
+    }
+    const intents = await leaving;
+    try {
+        return await promoteStaged(ctx, where, refs, staged, intents.left);
+    }
+    finally {
+        intents.release();
+    }
+}
+/** The rest of promoteGroup, once the intents are left and the staged manifest read. */
+async function promoteStaged(ctx, where, refs, staged, intentsLeft) {
+    const results = [];
+    const stagingRepo = ctx.staging.repository(where.repository);
     // The signed verdicts beside the production read: one round, not two.
     const verdicts = new Map();
     if (staged && ctx.verdictKey && !ctx.options.revalidate) {
@@ -66499,7 +66571,7 @@ async function promoteGroup(ctx, where, refs) {
     const logged = new Set();
     for (const d of done) {
         try {
-            await ensureLogged(ctx, d.ref, where, productionDigest ?? '');
+            await ensureLogged(ctx, d.ref, where, productionDigest ?? '', current?.bytes);
             logged.add(d.ref.filename);
         }
         catch (error) {
@@ -66843,13 +66915,13 @@ async function reindex(o) {
             throw new errors_ts_1.OptionsError(`nothing at ${store.display}: it holds no packages and no promotion log; check the path (nothing was written)`);
         }
         let newMark = cache.state.mark;
-        const read = async (repository, reference, fallback) => {
+        const read = async (repository, reference, fallback, bytes) => {
             const cached = cache.byManifest.get(reference);
             if (cached)
                 return { digest: reference, entries: cached };
             const repo = store.repository(repository);
             try {
-                return await (0, read_ts_1.readPackageEntries)(repo, reference);
+                return await (0, read_ts_1.readPackageEntries)(repo, reference, bytes ? { bytes, digest: reference } : undefined);
             }
             catch (error) {
                 if (error instanceof oci_1.NotFoundError && fallback)
@@ -66898,7 +66970,7 @@ async function reindex(o) {
                         return;
                     }
                     try {
-                        const got = await read(entry.repository, entry.manifestDigest, entry.tag);
+                        const got = await read(entry.repository, entry.manifestDigest, entry.tag, entry.manifest);
                         const at = Date.parse(entry.promotedAt) || now().getTime();
                         for (const pkg of got.entries) {
                             const stamped = withIndexedTimestamp(pkg, at);
@@ -67617,7 +67689,7 @@ const UNKNOWN_MD5 = '0'.repeat(32);
  * manifest was written and must be re-read later: a concurrent upload of the other format may replace it.
  * `pkg` comes back hashed.
  */
-async function pushToTag(store, file, input, options) {
+async function mergeIntoTag(store, file, input, options) {
     let pkg = input;
     const relative = (0, conda_1.packageRepository)(pkg.subdir, pkg.name);
     const tag = (0, conda_1.encodeTag)(pkg.version, pkg.build);
@@ -67627,10 +67699,6 @@ async function pushToTag(store, file, input, options) {
     const base = (p) => ({ subdir: p.subdir, filename: p.filename, sha256: p.sha256, md5: p.md5, size: p.size, repository: relative, tag });
     const manifestOptions = (existing) => ({ packagePath: file, existing, ...(options.sourceUrl ? { sourceUrl: options.sourceUrl } : {}) });
     let pushedBlobs = false;
-    // The intent first, then the tag: the read every merge below is based on comes after it (records/write-intent.ts),
-    // so no second read of the tag is needed before the PUT. A re-run of an unchanged file leaves one too (harmless:
-    // its file is in the tag).
-    await (0, write_intent_ts_1.writeIntent)(repository, pkg.filename, { kind: 'uploading', configs: options.configs, signal: options.signal });
     for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
         // One GET by tag (the digest is checked against Docker-Content-Digest) instead of HEAD + GET.
         const existing = await (0, package_manifest_ts_1.fetchPackageManifest)(store, relative, tag);
@@ -67681,6 +67749,21 @@ async function pushToTag(store, file, input, options) {
         return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed, sentAt };
     }
     throw new errors_ts_1.PipelineError(`${artifact}: ${where} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
+}
+/**
+ * The intent first, then the merge: the read of the tag every merge is based on comes after it
+ * (records/write-intent.ts), so no second read is needed before the PUT. A re-run of an unchanged file leaves one too
+ * (harmless: its file is in the tag). The intent is kept fresh while a large file is sent.
+ */
+async function pushToTag(store, file, pkg, options) {
+    const repository = store.repository((0, conda_1.packageRepository)(pkg.subdir, pkg.name));
+    const intent = await (0, write_intent_ts_1.holdIntent)(repository, pkg.filename, { kind: 'uploading', configs: options.configs, signal: options.signal });
+    try {
+        return await mergeIntoTag(store, file, pkg, options);
+    }
+    finally {
+        intent.release();
+    }
 }
 /**
  * Reads back the tag we wrote until it holds our file and no fresh intent of the other format is missing from it

@@ -84161,10 +84161,10 @@ class errors_GithubApiError extends errors_PipelineError {
     }
 }
 
-// EXTERNAL MODULE: ./packages/conda/src/index.ts + 26 modules
-var src = __nccwpck_require__(4847);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
+// EXTERNAL MODULE: ./packages/conda/src/index.ts + 26 modules
+var src = __nccwpck_require__(4847);
 // EXTERNAL MODULE: ./packages/oci/src/index.ts + 21 modules
 var oci_src = __nccwpck_require__(1671);
 ;// CONCATENATED MODULE: ./packages/pipeline/src/core/json.ts
@@ -84374,6 +84374,12 @@ async function append_log_listLogTags(repository, pattern, after) {
 }
 
 ;// CONCATENATED MODULE: ./packages/pipeline/src/records/promotion-log.ts
+// The promotion log: an append-only record of what was promoted, so reindex reads only what is new.
+// Repository `<channel>/oci_channel/promotions` (`oci_channel` can be neither a subdir nor a package name
+// repository: subdirs have one '-', package repositories sit under a subdir). One tiny artifact per
+// promotion, tagged `<UTC yyyymmddHHMMSSmmm>-<16 hex of sha256(subdir/filename)>`: tags sort by time and
+// two promotions never write the same tag (different files differ in the hash, one file twice in the time).
+
 
 
 
@@ -84389,7 +84395,14 @@ const PromotionAnnotation = {
     PromotedAt: 'org.oci-channel.promoted-at',
     /** The label the promotion asked for (`main` when the entry has none: older entries). */
     Label: 'org.oci-channel.label',
+    /**
+     * The production manifest itself (its JSON text), when small: reindex then reads a new package from the entry
+     * alone. Used only when its sha256 is the entry's manifest digest; older entries have none.
+     */
+    Manifest: 'org.oci-channel.manifest',
 };
+/** Production manifests up to this size ride in their log entry (a registry caps a manifest at about 4 MiB). */
+const INLINE_MANIFEST_BYTES = 64 * 1024;
 const LOG_TAG_RE = /^(\d{17})-([0-9a-f]{16})$/;
 function promotion_log_promotionLogRepository(store) {
     return store.repository(promotion_log_PROMOTION_LOG_REPOSITORY);
@@ -84397,8 +84410,13 @@ function promotion_log_promotionLogRepository(store) {
 function promotionLogTag(at, subdir, filename) {
     return `${append_log_logStamp(at)}-${append_log_fileKey(subdir, filename)}`;
 }
+/**
+ * Appends an entry. `manifest` is the production manifest at `manifestDigest` (its bytes); it rides in the entry
+ * when it is that manifest and small enough.
+ */
 async function promotion_log_appendPromotion(store, entry, at = new Date()) {
     const promotedAt = at.toISOString();
+    const inline = entry.manifest && entry.manifest.byteLength <= INLINE_MANIFEST_BYTES && manifestMatches(entry.manifest, entry.manifestDigest) ? entry.manifest : undefined;
     const label = entry.label ?? src/* MAIN_LABEL */.NG;
     const logTag = promotionLogTag(at, entry.subdir, entry.filename);
     const logDigest = await append_log_appendLogEntry(promotion_log_promotionLogRepository(store), PROMOTION_ARTIFACT_TYPE, {
@@ -84409,8 +84427,13 @@ async function promotion_log_appendPromotion(store, entry, at = new Date()) {
         [PromotionAnnotation.ManifestDigest]: entry.manifestDigest,
         [PromotionAnnotation.PromotedAt]: promotedAt,
         [PromotionAnnotation.Label]: label,
+        ...(inline ? { [PromotionAnnotation.Manifest]: Buffer.from(inline).toString('utf8') } : {}),
     }, logTag);
-    return { ...entry, label, promotedAt, logTag, logDigest };
+    const { manifest: _, ...rest } = entry;
+    return { ...rest, label, promotedAt, logTag, logDigest, ...(inline ? { manifest: inline } : {}) };
+}
+function manifestMatches(bytes, digest) {
+    return digest === `sha256:${(0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex')}`;
 }
 /**
  * Log tags in time order, optionally only those after `after` (a log tag or a prefix of one: the reader's
@@ -84426,16 +84449,21 @@ async function promotion_log_readPromotion(store, logTag) {
     const label = entry.optional(PromotionAnnotation.Label) ?? MAIN_LABEL;
     if (!isLabel(label))
         throw new PipelineError(`promotion log entry ${logTag} has label ${JSON.stringify(label.slice(0, 70))}, which is not a label; it was not written by oci-channel`);
+    const manifestDigest = field(PromotionAnnotation.ManifestDigest);
+    // Not its manifest (edited, or not UTF-8 JSON any more): ignored, the reader fetches the manifest instead.
+    const text = entry.optional(PromotionAnnotation.Manifest);
+    const manifest = text !== undefined ? Buffer.from(text, 'utf8') : undefined;
     return {
         subdir: field(PromotionAnnotation.Subdir),
         filename: field(PromotionAnnotation.Filename),
         repository: field(PromotionAnnotation.Repository),
         tag: field(PromotionAnnotation.Tag),
-        manifestDigest: field(PromotionAnnotation.ManifestDigest),
+        manifestDigest,
         promotedAt: field(PromotionAnnotation.PromotedAt),
         label,
         logTag,
         logDigest: entry.digest,
+        ...(manifest && manifestMatches(manifest, manifestDigest) ? { manifest } : {}),
     };
 }
 /** Entries after `after`, in log order (entries that are not ours are skipped). */
@@ -85892,6 +85920,11 @@ const INTENT_FRESH_MS = 2 * 60 * 1000;
 /** The longest a writer waits for the other format's fresh intent to land in the tag before it stops waiting. */
 const SIBLING_WAIT_MS = 60 * 1000;
 /**
+ * A writer still at work after this long (a large file sending, a merge downloading packages) writes its intent
+ * again, so that it never looks stopped to the other format's writer while its PUT is still to come.
+ */
+const INTENT_REFRESH_MS = INTENT_FRESH_MS / 4;
+/**
  * The intent tag of a package file. No `-`: a package tag always has one (VERSION-BUILD), so an intent is never
  * read as a build; hashed, so any file name fits a tag.
  */
@@ -85915,7 +85948,7 @@ function otherFormat(filename) {
  * layer). `repository` is the file's repository in staging, whatever the tag written is. `configs` places that
  * blob first; without it the repository holds it already (a staged package manifest has it as its config).
  */
-async function write_intent_writeIntent(repository, filename, options) {
+async function writeIntent(repository, filename, options) {
     await options.configs?.ensure(repository, { descriptor: src/* PACKAGE_CONFIG */.ir, source: (0,oci_src/* bytesSource */.Xl)(new Uint8Array()) }, options.signal);
     const manifest = {
         schemaVersion: 2,
@@ -85925,6 +85958,18 @@ async function write_intent_writeIntent(repository, filename, options) {
         annotations: { [src/* Annotation */.YH.Title]: filename, [src/* Annotation */.YH.Created]: (options.at ?? new Date()).toISOString() },
     };
     await repository.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), oci_src/* MediaType */.zu.ImageManifest, intentTag(filename, options.kind));
+}
+/**
+ * Leaves the intent and keeps it fresh until `release()` (written again every `refreshMs` while the writer works;
+ * a refresh that fails is left to the next one). The timer does not keep the process alive.
+ */
+async function write_intent_holdIntent(repository, filename, options) {
+    await writeIntent(repository, filename, options);
+    const timer = setInterval(() => {
+        writeIntent(repository, filename, { kind: options.kind, ...(options.signal ? { signal: options.signal } : {}) }).catch(() => undefined);
+    }, options.refreshMs ?? INTENT_REFRESH_MS);
+    timer.unref();
+    return { release: () => clearInterval(timer) };
 }
 /**
  * Whether another writer of `filename` may still be about to write its tag: its intent is there and younger than
@@ -86310,7 +86355,7 @@ const UNKNOWN_MD5 = '0'.repeat(32);
  * manifest was written and must be re-read later: a concurrent upload of the other format may replace it.
  * `pkg` comes back hashed.
  */
-async function pushToTag(store, file, input, options) {
+async function mergeIntoTag(store, file, input, options) {
     let pkg = input;
     const relative = (0,src/* packageRepository */.HA)(pkg.subdir, pkg.name);
     const tag = (0,src/* encodeTag */.jD)(pkg.version, pkg.build);
@@ -86320,10 +86365,6 @@ async function pushToTag(store, file, input, options) {
     const base = (p) => ({ subdir: p.subdir, filename: p.filename, sha256: p.sha256, md5: p.md5, size: p.size, repository: relative, tag });
     const manifestOptions = (existing) => ({ packagePath: file, existing, ...(options.sourceUrl ? { sourceUrl: options.sourceUrl } : {}) });
     let pushedBlobs = false;
-    // The intent first, then the tag: the read every merge below is based on comes after it (records/write-intent.ts),
-    // so no second read of the tag is needed before the PUT. A re-run of an unchanged file leaves one too (harmless:
-    // its file is in the tag).
-    await write_intent_writeIntent(repository, pkg.filename, { kind: 'uploading', configs: options.configs, signal: options.signal });
     for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
         // One GET by tag (the digest is checked against Docker-Content-Digest) instead of HEAD + GET.
         const existing = await package_manifest_fetchPackageManifest(store, relative, tag);
@@ -86374,6 +86415,21 @@ async function pushToTag(store, file, input, options) {
         return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed, sentAt };
     }
     throw new errors_PipelineError(`${artifact}: ${where} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
+}
+/**
+ * The intent first, then the merge: the read of the tag every merge is based on comes after it
+ * (records/write-intent.ts), so no second read is needed before the PUT. A re-run of an unchanged file leaves one too
+ * (harmless: its file is in the tag). The intent is kept fresh while a large file is sent.
+ */
+async function pushToTag(store, file, pkg, options) {
+    const repository = store.repository((0,src/* packageRepository */.HA)(pkg.subdir, pkg.name));
+    const intent = await write_intent_holdIntent(repository, pkg.filename, { kind: 'uploading', configs: options.configs, signal: options.signal });
+    try {
+        return await mergeIntoTag(store, file, pkg, options);
+    }
+    finally {
+        intent.release();
+    }
 }
 /**
  * Reads back the tag we wrote until it holds our file and no fresh intent of the other format is missing from it
@@ -87167,7 +87223,7 @@ prefetched) {
     }
     return { ok: true, pending: { ref, verdict, sha256: layer.sha256, validatedHere } };
 }
-async function ensureLogged(ctx, ref, where, manifestDigest) {
+async function ensureLogged(ctx, ref, where, manifestDigest, manifest) {
     ctx.logTags ??= listPromotionTags(ctx.production);
     const tags = await ctx.logTags;
     if (await findPromotion(ctx.production, ref.subdir, ref.filename, tags))
@@ -87178,6 +87234,7 @@ async function ensureLogged(ctx, ref, where, manifestDigest) {
         repository: where.repository,
         tag: where.tag,
         manifestDigest,
+        ...(manifest ? { manifest } : {}),
         ...(ctx.options.label ? { label: ctx.options.label } : {}),
     });
     ctx.report('logged', { artifact: formatArtifactRef(ref) });
@@ -87189,26 +87246,33 @@ async function ensureLogged(ctx, ref, where, manifestDigest) {
     }
 }
 /**
- * Leaves a promotion intent per file in staging (records/write-intent.ts). Resolves whether they were left: a staging
- * credential that may not push (read-only) is reported once, and promotions go on without them.
+ * Leaves a promotion intent per file in staging, kept fresh until `release()` (records/write-intent.ts). `left` says
+ * whether they were left: a staging credential that may not push (read-only) is reported once, and promotions go
+ * on without them.
  */
 async function leaveIntents(ctx, stagingRepo, filenames) {
+    const none = { left: false, release: () => { } };
     if (ctx.intentsRefused)
-        return false;
-    try {
-        // No configs: the staging repository holds the empty blob (the staged package manifest's config).
-        await Promise.all(filenames.map((f) => writeIntent(stagingRepo, f, { kind: 'promoting', signal: ctx.options.signal })));
-        return true;
+        return none;
+    // No configs: the staging repository holds the empty blob (the staged package manifest's config).
+    const held = await Promise.allSettled(filenames.map((f) => holdIntent(stagingRepo, f, { kind: 'promoting', signal: ctx.options.signal })));
+    const release = () => {
+        for (const h of held)
+            if (h.status === 'fulfilled')
+                h.value.release();
+    };
+    const refused = held.find((h) => h.status === 'rejected');
+    if (!refused)
+        return { left: true, release };
+    release();
+    const error = refused.reason;
+    if (!(error instanceof DeniedError || error instanceof UnauthorizedError))
+        throw error;
+    if (!ctx.intentsRefused) {
+        ctx.intentsRefused = true;
+        ctx.report(`staging refused a promotion intent (${errorLine(error)}): promoting without them, so two promotions of one build's two formats at once could drop one from its tag; give promote push access to staging`);
     }
-    catch (error) {
-        if (!(error instanceof DeniedError || error instanceof UnauthorizedError))
-            throw error;
-        if (!ctx.intentsRefused) {
-            ctx.intentsRefused = true;
-            ctx.report(`staging refused a promotion intent (${errorLine(error)}): promoting without them, so two promotions of one build's two formats at once could drop one from its tag; give promote push access to staging`);
-        }
-        return false;
-    }
+    return none;
 }
 /** Puts every pending artifact of one tag into production and returns the verified production manifest. */
 async function publishGroup(ctx, where, staged, pending, 
@@ -87358,14 +87422,30 @@ intentsLeft) {
     throw new PipelineError(`production ${productionRepo.display}:${where.tag} kept changing under concurrent promotions (${promote_MERGE_ATTEMPTS} attempts); re-run promote`);
 }
 async function promoteGroup(ctx, where, refs) {
-    const results = [];
-    const stagingRepo = ctx.staging.repository(where.repository);
     // The promotion intents first, beside the staged read; production is read after them, so that read is the one a
     // merge is based on (records/write-intent.ts). A request for a file that turns out promoted or refused leaves one
     // too: its file is in the tag, or the other format's promoter waits for it at most a minute.
-    const intents = leaveIntents(ctx, stagingRepo, refs.map((r) => r.filename));
-    intents.catch(() => { }); // awaited with the staged read; that failing first must not leave this unhandled
-    const [staged, intentsLeft] = await Promise.all([fetchPackageManifest(ctx.staging, where.repository, where.tag), intents]);
+    const leaving = leaveIntents(ctx, ctx.staging.repository(where.repository), refs.map((r) => r.filename));
+    let staged;
+    try {
+        staged = await fetchPackageManifest(ctx.staging, where.repository, where.tag);
+    }
+    catch (error) {
+        leaving.then((i) => i.release(), () => { });
+        throw error;
+    }
+    const intents = await leaving;
+    try {
+        return await promoteStaged(ctx, where, refs, staged, intents.left);
+    }
+    finally {
+        intents.release();
+    }
+}
+/** The rest of promoteGroup, once the intents are left and the staged manifest read. */
+async function promoteStaged(ctx, where, refs, staged, intentsLeft) {
+    const results = [];
+    const stagingRepo = ctx.staging.repository(where.repository);
     // The signed verdicts beside the production read: one round, not two.
     const verdicts = new Map();
     if (staged && ctx.verdictKey && !ctx.options.revalidate) {
@@ -87458,7 +87538,7 @@ async function promoteGroup(ctx, where, refs) {
     const logged = new Set();
     for (const d of done) {
         try {
-            await ensureLogged(ctx, d.ref, where, productionDigest ?? '');
+            await ensureLogged(ctx, d.ref, where, productionDigest ?? '', current?.bytes);
             logged.add(d.ref.filename);
         }
         catch (error) {
@@ -88418,8 +88498,10 @@ async function readInfoExtras(repository, layer) {
  * One index entry per package layer of a production manifest (one manifest may hold the .conda and the
  * .tar.bz2 of the same build). Reads index.json (tiny) and, for about/run_exports, info.tar.gz.
  */
-async function read_readPackageEntries(repository, reference) {
-    const fetched = await repository.fetchManifest(reference);
+async function read_readPackageEntries(repository, reference, 
+/** The manifest's bytes when already at hand (a promotion log entry carries them), checked by the caller. */
+known) {
+    const fetched = known ? { bytes: known.bytes, descriptor: { digest: known.digest } } : await repository.fetchManifest(reference);
     const what = `${repository.display}@${fetched.descriptor.digest}`;
     const layers = manifestLayers(fetched.bytes, `package manifest ${what}`);
     if (layers.packages.length === 0)
@@ -89044,13 +89126,13 @@ async function reindex_reindex(o) {
             throw new OptionsError(`nothing at ${store.display}: it holds no packages and no promotion log; check the path (nothing was written)`);
         }
         let newMark = cache.state.mark;
-        const read = async (repository, reference, fallback) => {
+        const read = async (repository, reference, fallback, bytes) => {
             const cached = cache.byManifest.get(reference);
             if (cached)
                 return { digest: reference, entries: cached };
             const repo = store.repository(repository);
             try {
-                return await readPackageEntries(repo, reference);
+                return await readPackageEntries(repo, reference, bytes ? { bytes, digest: reference } : undefined);
             }
             catch (error) {
                 if (error instanceof NotFoundError && fallback)
@@ -89099,7 +89181,7 @@ async function reindex_reindex(o) {
                         return;
                     }
                     try {
-                        const got = await read(entry.repository, entry.manifestDigest, entry.tag);
+                        const got = await read(entry.repository, entry.manifestDigest, entry.tag, entry.manifest);
                         const at = Date.parse(entry.promotedAt) || now().getTime();
                         for (const pkg of got.entries) {
                             const stamped = withIndexedTimestamp(pkg, at);

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { openStore, type Store } from '@oci-channel/oci';
 import { countingStore } from '../../packages/pipeline/src/index/counting.ts';
-import { intentTag, writeIntent } from '../../packages/pipeline/src/records/write-intent.ts';
+import { holdIntent, intentTag, writeIntent } from '../../packages/pipeline/src/records/write-intent.ts';
 import { ConfigBlobs } from '../../packages/pipeline/src/steps/upload.ts';
 import { describePackageManifest } from '@oci-channel/conda';
 import { upload, validate } from '@oci-channel/pipeline';
@@ -80,9 +80,32 @@ test('an intent of the other format left long ago (a writer that stopped) is rea
   const counted = countingStore(store);
   const result = await upload({ to: counted.store, files: [conda] });
   expect(result.errors).toEqual([]);
-  // The tag before, then the tag and the other format's intent read back once each: no waiting rounds.
+  // The tag after the intent, then the tag and the other format's intent read back once each: no waiting rounds.
   expect(counted.calls.get('fetchManifest')).toBe(3);
   expect((await manifestAt('linux-64/stale', '1.0-h0_0')).view.packages.map((p) => p.filename)).toEqual(['stale-1.0-h0_0.conda']);
+});
+
+test('an intent held by a writer still at work is written again while it works, and no more once released', async () => {
+  // A large file or a merge that downloads can outlast INTENT_FRESH_MS: the other format's writer must not take
+  // the intent for one of a writer that stopped while its PUT is still to come.
+  const repository = store.repository('linux-64/held');
+  const created = async () => {
+    const bytes = (await repository.fetchManifest(intentTag('held-1.0-h0_0.conda', 'uploading'))).bytes;
+    return Date.parse((JSON.parse(Buffer.from(bytes).toString()) as { annotations: Record<string, string> }).annotations['org.opencontainers.image.created']!);
+  };
+  const held = await holdIntent(repository, 'held-1.0-h0_0.conda', { kind: 'uploading', configs: new ConfigBlobs(), refreshMs: 40 });
+  const first = await created();
+  let refreshed = first;
+  for (let i = 0; i < 50 && refreshed === first; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    refreshed = await created();
+  }
+  expect(refreshed).toBeGreaterThan(first);
+  held.release();
+  await new Promise((resolve) => setTimeout(resolve, 100)); // a refresh already sent lands
+  const last = await created();
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  expect(await created()).toBe(last);
 });
 
 test('one upload of both formats merges them one after the other', async () => {

@@ -18,6 +18,11 @@ import type { ConfigBlobs } from '../steps/upload.ts';
 const INTENT_FRESH_MS = 2 * 60 * 1000;
 /** The longest a writer waits for the other format's fresh intent to land in the tag before it stops waiting. */
 const SIBLING_WAIT_MS = 60 * 1000;
+/**
+ * A writer still at work after this long (a large file sending, a merge downloading packages) writes its intent
+ * again, so that it never looks stopped to the other format's writer while its PUT is still to come.
+ */
+const INTENT_REFRESH_MS = INTENT_FRESH_MS / 4;
 
 /** Whose intent: an upload's (into the staging tag) or a promotion's (into the production tag). */
 export type IntentKind = 'uploading' | 'promoting';
@@ -61,6 +66,23 @@ export async function writeIntent(
     annotations: { [Annotation.Title]: filename, [Annotation.Created]: (options.at ?? new Date()).toISOString() },
   };
   await repository.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), MediaType.ImageManifest, intentTag(filename, options.kind));
+}
+
+/**
+ * Leaves the intent and keeps it fresh until `release()` (written again every `refreshMs` while the writer works;
+ * a refresh that fails is left to the next one). The timer does not keep the process alive.
+ */
+export async function holdIntent(
+  repository: Repository,
+  filename: string,
+  options: { kind: IntentKind; configs?: ConfigBlobs; signal?: AbortSignal; refreshMs?: number },
+): Promise<{ release(): void }> {
+  await writeIntent(repository, filename, options);
+  const timer = setInterval(() => {
+    writeIntent(repository, filename, { kind: options.kind, ...(options.signal ? { signal: options.signal } : {}) }).catch(() => undefined);
+  }, options.refreshMs ?? INTENT_REFRESH_MS);
+  timer.unref();
+  return { release: () => clearInterval(timer) };
 }
 
 /**

@@ -39,7 +39,7 @@ type RecordedVerdict = Awaited<ReturnType<typeof newestVerdict>>;
 import { VisibilityChecker } from '../github/visibility.ts';
 import type { VerdictKey } from '../records/verdict-key.ts';
 import { ATTEMPTS, resolveConcurrency } from '../defaults.ts';
-import { OtherWriters, writeIntent } from '../records/write-intent.ts';
+import { OtherWriters, holdIntent } from '../records/write-intent.ts';
 
 const MERGE_ATTEMPTS = ATTEMPTS.merge;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
@@ -211,23 +211,28 @@ async function ensureLogged(ctx: PromoteContext, ref: ArtifactRef, where: Staged
 }
 
 /**
- * Leaves a promotion intent per file in staging (records/write-intent.ts). Resolves whether they were left: a staging
- * credential that may not push (read-only) is reported once, and promotions go on without them.
+ * Leaves a promotion intent per file in staging, kept fresh until `release()` (records/write-intent.ts). `left` says
+ * whether they were left: a staging credential that may not push (read-only) is reported once, and promotions go
+ * on without them.
  */
-async function leaveIntents(ctx: PromoteContext, stagingRepo: Repository, filenames: string[]): Promise<boolean> {
-  if (ctx.intentsRefused) return false;
-  try {
-    // No configs: the staging repository holds the empty blob (the staged package manifest's config).
-    await Promise.all(filenames.map((f) => writeIntent(stagingRepo, f, { kind: 'promoting', signal: ctx.options.signal })));
-    return true;
-  } catch (error) {
-    if (!(error instanceof DeniedError || error instanceof UnauthorizedError)) throw error;
-    if (!ctx.intentsRefused) {
-      ctx.intentsRefused = true;
-      ctx.report(`staging refused a promotion intent (${errorLine(error)}): promoting without them, so two promotions of one build's two formats at once could drop one from its tag; give promote push access to staging`);
-    }
-    return false;
+async function leaveIntents(ctx: PromoteContext, stagingRepo: Repository, filenames: string[]): Promise<{ left: boolean; release(): void }> {
+  const none = { left: false, release: () => {} };
+  if (ctx.intentsRefused) return none;
+  // No configs: the staging repository holds the empty blob (the staged package manifest's config).
+  const held = await Promise.allSettled(filenames.map((f) => holdIntent(stagingRepo, f, { kind: 'promoting', signal: ctx.options.signal })));
+  const release = () => {
+    for (const h of held) if (h.status === 'fulfilled') h.value.release();
+  };
+  const refused = held.find((h) => h.status === 'rejected');
+  if (!refused) return { left: true, release };
+  release();
+  const error: unknown = refused.reason;
+  if (!(error instanceof DeniedError || error instanceof UnauthorizedError)) throw error;
+  if (!ctx.intentsRefused) {
+    ctx.intentsRefused = true;
+    ctx.report(`staging refused a promotion intent (${errorLine(error)}): promoting without them, so two promotions of one build's two formats at once could drop one from its tag; give promote push access to staging`);
   }
+  return none;
 }
 
 /** Puts every pending artifact of one tag into production and returns the verified production manifest. */
@@ -371,14 +376,29 @@ async function publishGroup(
 }
 
 async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: ArtifactRef[]): Promise<PromotedArtifact[]> {
-  const results: PromotedArtifact[] = [];
-  const stagingRepo = ctx.staging.repository(where.repository);
   // The promotion intents first, beside the staged read; production is read after them, so that read is the one a
   // merge is based on (records/write-intent.ts). A request for a file that turns out promoted or refused leaves one
   // too: its file is in the tag, or the other format's promoter waits for it at most a minute.
-  const intents = leaveIntents(ctx, stagingRepo, refs.map((r) => r.filename));
-  intents.catch(() => {}); // awaited with the staged read; that failing first must not leave this unhandled
-  const [staged, intentsLeft] = await Promise.all([fetchPackageManifest(ctx.staging, where.repository, where.tag), intents]);
+  const leaving = leaveIntents(ctx, ctx.staging.repository(where.repository), refs.map((r) => r.filename));
+  let staged: PackageManifest | undefined;
+  try {
+    staged = await fetchPackageManifest(ctx.staging, where.repository, where.tag);
+  } catch (error) {
+    leaving.then((i) => i.release(), () => {});
+    throw error;
+  }
+  const intents = await leaving;
+  try {
+    return await promoteStaged(ctx, where, refs, staged, intents.left);
+  } finally {
+    intents.release();
+  }
+}
+
+/** The rest of promoteGroup, once the intents are left and the staged manifest read. */
+async function promoteStaged(ctx: PromoteContext, where: StagedLocation, refs: ArtifactRef[], staged: PackageManifest | undefined, intentsLeft: boolean): Promise<PromotedArtifact[]> {
+  const results: PromotedArtifact[] = [];
+  const stagingRepo = ctx.staging.repository(where.repository);
   // The signed verdicts beside the production read: one round, not two.
   const verdicts = new Map<string, Promise<RecordedVerdict | undefined>>();
   if (staged && ctx.verdictKey && !ctx.options.revalidate) {

@@ -24,7 +24,7 @@ import { byteTicker, reporter } from '../core/progress.ts';
 import type { UploadedArtifact, UploadOptions, UploadResult } from '../types.ts';
 import { ATTEMPTS, resolveConcurrency } from '../defaults.ts';
 import { fetchPackageManifest, type PackageManifest } from '../core/package-manifest.ts';
-import { OtherWriters, writeIntent } from '../records/write-intent.ts';
+import { OtherWriters, holdIntent } from '../records/write-intent.ts';
 import { packageReader } from '../core/package-reader.ts';
 
 /** Rounds of read-merge-push when a concurrent upload of the other format keeps replacing the tag. */
@@ -171,12 +171,12 @@ const UNKNOWN_MD5 = '0'.repeat(32);
  * manifest was written and must be re-read later: a concurrent upload of the other format may replace it.
  * `pkg` comes back hashed.
  */
-async function pushToTag(
+async function mergeIntoTag(
   store: Store,
   file: string,
   input: UnhashedPackageInfo,
   options: UploadStepOptions,
-): Promise<{ result: UploadedArtifact; unverified: boolean; pkg: PackageInfo; sentAt: number }> {
+): Promise<PushOutcome> {
   let pkg = input;
   const relative = packageRepository(pkg.subdir, pkg.name);
   const tag = encodeTag(pkg.version, pkg.build);
@@ -187,10 +187,6 @@ async function pushToTag(
   const manifestOptions = (existing: ImageManifest | undefined) => ({ packagePath: file, existing, ...(options.sourceUrl ? { sourceUrl: options.sourceUrl } : {}) });
 
   let pushedBlobs = false;
-  // The intent first, then the tag: the read every merge below is based on comes after it (records/write-intent.ts),
-  // so no second read of the tag is needed before the PUT. A re-run of an unchanged file leaves one too (harmless:
-  // its file is in the tag).
-  await writeIntent(repository, pkg.filename, { kind: 'uploading', configs: options.configs, signal: options.signal });
   for (let attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
     // One GET by tag (the digest is checked against Docker-Content-Digest) instead of HEAD + GET.
     const existing = await fetchPackageManifest(store, relative, tag);
@@ -247,7 +243,23 @@ async function pushToTag(
   throw new PipelineError(`${artifact}: ${where} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
 }
 
-type PushOutcome = Awaited<ReturnType<typeof pushToTag>>;
+type PushOutcome = { result: UploadedArtifact; unverified: boolean; pkg: PackageInfo; sentAt: number };
+
+/**
+ * The intent first, then the merge: the read of the tag every merge is based on comes after it
+ * (records/write-intent.ts), so no second read is needed before the PUT. A re-run of an unchanged file leaves one too
+ * (harmless: its file is in the tag). The intent is kept fresh while a large file is sent.
+ */
+async function pushToTag(store: Store, file: string, pkg: UnhashedPackageInfo, options: UploadStepOptions): Promise<PushOutcome> {
+  const repository = store.repository(packageRepository(pkg.subdir, pkg.name));
+  const intent = await holdIntent(repository, pkg.filename, { kind: 'uploading', configs: options.configs, signal: options.signal });
+  try {
+    return await mergeIntoTag(store, file, pkg, options);
+  } finally {
+    intent.release();
+  }
+}
+
 
 /**
  * Reads back the tag we wrote until it holds our file and no fresh intent of the other format is missing from it
