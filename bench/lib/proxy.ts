@@ -44,7 +44,12 @@ export interface ProxyOptions {
   delayMs?: number;
   /** Cross-repository mounts are not offered to the registry: it opens an upload session instead (202). */
   noMount?: boolean;
-  /** Tag lists answered page by page, at most this many tags, honouring `n` and `last` with a `Link` to the next page. */
+  /**
+   * Tag lists answered page by page, at most this many tags, honouring `n` and `last` with a `Link` to the next page.
+   * Pages come from a sorted list the proxy keeps per repository (read from the registry once, dropped when a
+   * manifest of that repository is written or deleted through the proxy), as a registry with an index of its tags
+   * answers: a page costs the same whatever the repository holds. Writes that bypass the proxy are not seen.
+   */
   tagPageSize?: number;
   /** Keep every request's method, path and times (bench/profile-rtt.ts reads where requests wait on each other). */
   timeline?: boolean;
@@ -74,6 +79,8 @@ export interface CountingProxy {
   /** The requests seen since the last reset (only with `timeline`). */
   timeline(): TimedRequest[];
   reset(): void;
+  /** Drops the tag index (options.tagPageSize): the registry's storage was replaced underneath. */
+  forgetTags(): void;
   close(): Promise<void>;
 }
 
@@ -98,14 +105,23 @@ function zero(): TrafficCounts {
   };
 }
 
-/** One page of `tags` as a registry honouring `n` and `last` answers it (OCI distribution spec). */
-function tagPage(url: URL, tags: string[], pageSize: number): { tags: string[]; next?: string } {
+/** One page of `sorted` (a repository's tags, sorted) as a registry honouring `n` and `last` answers it (OCI distribution spec). */
+function tagPage(url: URL, sorted: string[], pageSize: number): { tags: string[]; next?: string } {
   const last = url.searchParams.get('last');
   const asked = Number(url.searchParams.get('n') ?? pageSize);
   const n = Math.max(1, Math.min(pageSize, Number.isFinite(asked) ? asked : pageSize));
-  const after = [...tags].sort().filter((t) => last === null || t > last);
-  const page = after.slice(0, n);
-  if (after.length <= n) return { tags: page };
+  // The first tag after `last`: a binary search, not a scan.
+  let from = 0;
+  if (last !== null) {
+    let hi = sorted.length;
+    while (from < hi) {
+      const mid = (from + hi) >>> 1;
+      if (sorted[mid]! <= last) from = mid + 1;
+      else hi = mid;
+    }
+  }
+  const page = sorted.slice(from, from + n);
+  if (sorted.length - from <= n) return { tags: page };
   const next = new URL(url);
   next.searchParams.set('n', String(n));
   next.searchParams.set('last', page.at(-1)!);
@@ -161,6 +177,8 @@ export async function startCountingProxy(upstreamHost: string, options: ProxyOpt
   // Bytes sent so far per upload session (the uuid path), attributed to a digest by the final PUT.
   let sessions = new Map<string, number>();
   const sockets = new Set<net.Socket>();
+  /** Sorted tags per repository (its tags/list path), for paginated answers (options.tagPageSize). */
+  const tagIndex = new Map<string, { name: string; sorted: string[] }>();
 
   let inFlight = 0;
   let uploadsInFlight = 0;
@@ -206,8 +224,26 @@ export async function startCountingProxy(upstreamHost: string, options: ProxyOpt
     const sessionMap = sessions;
     let down = 0;
 
+    if (options.tagPageSize && (method === 'PUT' || method === 'DELETE') && MANIFEST.test(pathname)) {
+      tagIndex.delete(`${pathname.slice(0, pathname.lastIndexOf('/manifests/'))}/tags/list`);
+    }
+    const answerPage = (listed: { name: string; sorted: string[] }) => {
+      const page = tagPage(new URL(url, 'http://proxy'), listed.sorted, options.tagPageSize!);
+      const body = Buffer.from(JSON.stringify({ name: listed.name, tags: page.tags }));
+      c.totalBytes += body.length;
+      c.tagListBytes += body.length;
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length), ...(page.next ? { link: `<${page.next}>; rel="next"` } : {}) });
+      res.end(body);
+    };
+    const indexed = options.tagPageSize && method === 'GET' && TAGS.test(pathname) ? tagIndex.get(pathname) : undefined;
+    if (indexed) {
+      req.resume();
+      if (options.delayMs) setTimeout(() => answerPage(indexed), options.delayMs);
+      else answerPage(indexed);
+      return;
+    }
     if (options.tagPageSize && method === 'GET' && TAGS.test(pathname)) {
-      // Distribution 2.8 sends every tag whatever the query: ask for them all, answer one page.
+      // Distribution 2.8 sends every tag whatever the query: ask for them all once, answer one page.
       const full = http.request({ host: upHost, port: Number(upPort), method, path: pathname, headers: req.headers, agent }, (upRes) => {
         const chunks: Buffer[] = [];
         upRes.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -218,12 +254,9 @@ export async function startCountingProxy(upstreamHost: string, options: ProxyOpt
             return;
           }
           const listed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { name: string; tags: string[] | null };
-          const page = tagPage(new URL(url, 'http://proxy'), listed.tags ?? [], options.tagPageSize!);
-          const body = Buffer.from(JSON.stringify({ name: listed.name, tags: page.tags }));
-          c.totalBytes += body.length;
-          c.tagListBytes += body.length;
-          res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length), ...(page.next ? { link: `<${page.next}>; rel="next"` } : {}) });
-          res.end(body);
+          const entry = { name: listed.name, sorted: [...(listed.tags ?? [])].sort() };
+          tagIndex.set(pathname, entry);
+          answerPage(entry);
         });
       });
       full.on('error', (error) => {
@@ -320,6 +353,9 @@ export async function startCountingProxy(upstreamHost: string, options: ProxyOpt
     url: `http://${host}`,
     counts: () => structuredClone(counts),
     timeline: () => [...timeline].sort((a, b) => a.start - b.start),
+    forgetTags() {
+      tagIndex.clear();
+    },
     reset() {
       timeline = [];
       counts = zero();
