@@ -66313,8 +66313,8 @@ async function publishGroup(ctx, where, staged, pending,
 production, 
 /**
  * Read the tag again (a HEAD) right before the copy's PUT: when an artifact was validated in this call, the first
- * read of production is a download and a package read ago. Otherwise it is two rounds ago (the verdict, the
- * mounts), and the read-back after the PUT is what catches a concurrent promotion.
+ * read of production is a download and a package read ago. Otherwise it is one round ago (the mounts), and the
+ * read-back after the PUT is what catches a concurrent promotion.
  */
 recheckTag, 
 /** Whether promotion intents were left before `production` was read (records/write-intent.ts). */
