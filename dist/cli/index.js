@@ -64432,7 +64432,7 @@ onBytes) {
         // The record a reindex of this package writes: index.json exactly as the package holds it (not as read
         // leniently), plus the file's md5, sha256 and size.
         const indexJson = JSON.parse(Buffer.from(pkg.indexJsonBytes).toString('utf8'));
-        return { uploaded, derived: (0, conda_1.repodataRecord)(indexJson, pkg) };
+        return { uploaded: uploaded.result, ...(uploaded.manifest ? { manifest: uploaded.manifest } : {}), derived: (0, conda_1.repodataRecord)(indexJson, pkg) };
     }
     finally {
         await (0, promises_1.rm)(tmp, { force: true });
@@ -66011,6 +66011,7 @@ async function mirror(o) {
             }
         }
         let manifestDigest = existing?.descriptor.digest;
+        let manifest = existing?.bytes;
         const mirrored = [];
         for (const file of toTransfer) {
             let fetched = 0;
@@ -66020,6 +66021,7 @@ async function mirror(o) {
                     progress.fetched(delta);
                 });
                 manifestDigest = out.uploaded.manifestDigest;
+                manifest = out.manifest;
                 derived.set(file.filename, out.derived);
                 mirrored.push(file);
                 progress.done();
@@ -66039,7 +66041,7 @@ async function mirror(o) {
         if (o.production && manifestDigest) {
             for (const file of [...unindexed, ...mirrored]) {
                 if (derived.has(file.filename))
-                    toLog.push({ file, repository: group.repository, tag: group.tag, manifestDigest });
+                    toLog.push({ file, repository: group.repository, tag: group.tag, manifestDigest, ...(manifest ? { manifest } : {}) });
             }
         }
         run.checkpoints.add(comparedRecords(group, derived), toLog);
@@ -66068,14 +66070,14 @@ async function mirror(o) {
             keys = new Set();
         }
         // As many entries in flight as builds are (a checkpoint can cover thousands of files).
-        await Promise.all(items.map(({ file, repository, tag, manifestDigest }) => logLimit(async () => {
+        await Promise.all(items.map(({ file, repository, tag, manifestDigest, manifest }) => logLimit(async () => {
             const key = (0, promotion_log_ts_1.fileKey)(file.subdir, file.filename);
             if (keys.has(key))
                 return;
             if (blocked)
                 return unloggedFile(file, `in the destination but not in its promotion log: ${blocked}`);
             try {
-                await (0, promotion_log_ts_1.appendPromotion)(store, { subdir: file.subdir, filename: file.filename, repository, tag, manifestDigest });
+                await (0, promotion_log_ts_1.appendPromotion)(store, { subdir: file.subdir, filename: file.filename, repository, tag, manifestDigest, ...(manifest ? { manifest } : {}) });
                 keys.add(key);
                 report('logged', { artifact: `${file.subdir}/${file.filename}` });
             }
@@ -67709,7 +67711,13 @@ async function mergeIntoTag(store, file, input, options) {
                 pkg = await hashNow(file, pkg, options.signal);
             if (held && held.sha256 === pkg.sha256) {
                 const hashed = pkg;
-                return { result: { ...base(hashed), manifestDigest: existing.descriptor.digest, status: pushedBlobs ? 'uploaded' : 'unchanged' }, unverified: false, pkg: hashed, sentAt: 0 };
+                return {
+                    result: { ...base(hashed), manifestDigest: existing.descriptor.digest, status: pushedBlobs ? 'uploaded' : 'unchanged' },
+                    manifest: existing.bytes,
+                    unverified: false,
+                    pkg: hashed,
+                    sentAt: 0,
+                };
             }
             if (held) {
                 throw new errors_ts_1.UploadConflictError(`${artifact}: ${where} already holds a different ${pkg.filename} (sha256 ${held.sha256}, this file ${pkg.sha256}); nothing overwritten - bump the build number`);
@@ -67746,7 +67754,7 @@ async function mergeIntoTag(store, file, input, options) {
             continue;
         const sentAt = performance.now();
         const pushed = await (0, retry_ts_1.withConcurrentPushRetry)(() => repository.pushManifest(built.bytes, oci_1.MediaType.ImageManifest, tag));
-        return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed, sentAt };
+        return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, manifest: built.bytes, unverified: true, pkg: hashed, sentAt };
     }
     throw new errors_ts_1.PipelineError(`${artifact}: ${where} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
 }
@@ -67780,7 +67788,7 @@ async function confirmAtTag(store, first, again) {
         const [after, fresh] = await Promise.all([(0, package_manifest_ts_1.fetchPackageManifest)(store, relative, tag), others.fresh()]);
         // Gone meanwhile (promoted and removed from staging, or deleted by hand): nothing of ours left to confirm.
         if (!after)
-            return outcome.result;
+            return { result: outcome.result };
         if (heldAt(after, filename)?.sha256 !== outcome.pkg.sha256) {
             if (merges >= MERGE_ATTEMPTS) {
                 throw new errors_ts_1.PipelineError(`${outcome.pkg.subdir}/${filename}: its tag kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
@@ -67796,7 +67804,7 @@ async function confirmAtTag(store, first, again) {
             outcome = { ...outcome, sentAt: performance.now() }; // the next read a jittered pause from now
             continue;
         }
-        return { ...outcome.result, manifestDigest: after.descriptor.digest };
+        return { result: { ...outcome.result, manifestDigest: after.descriptor.digest }, manifest: after.bytes };
     }
 }
 /**
@@ -67808,7 +67816,7 @@ async function uploadOne(store, file, input, options) {
     const step = { ...options, configs: options.configs ?? new ConfigBlobs() };
     const outcome = await pushToTag(store, file, input, step);
     if (!outcome.unverified)
-        return outcome.result;
+        return { result: outcome.result, ...(outcome.manifest ? { manifest: outcome.manifest } : {}) };
     return confirmAtTag(store, outcome, (pkg) => pushToTag(store, file, pkg, step));
 }
 /** Runs tasks with the same key one after another (the two formats of one build share a tag). */
@@ -67870,7 +67878,7 @@ async function upload(o) {
                 return push(file, pkg);
             });
             // Holding no slot while it waits; a merge again takes one.
-            finish(outcome.unverified ? await confirmAtTag(opened.store, outcome, (pkg) => limit(() => push(file, pkg))) : outcome.result);
+            finish(outcome.unverified ? (await confirmAtTag(opened.store, outcome, (pkg) => limit(() => push(file, pkg)))).result : outcome.result);
         }
         catch (error) {
             (0, open_ts_1.throwIfUnreachable)(error);

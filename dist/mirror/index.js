@@ -86375,7 +86375,13 @@ async function mergeIntoTag(store, file, input, options) {
                 pkg = await hashNow(file, pkg, options.signal);
             if (held && held.sha256 === pkg.sha256) {
                 const hashed = pkg;
-                return { result: { ...base(hashed), manifestDigest: existing.descriptor.digest, status: pushedBlobs ? 'uploaded' : 'unchanged' }, unverified: false, pkg: hashed, sentAt: 0 };
+                return {
+                    result: { ...base(hashed), manifestDigest: existing.descriptor.digest, status: pushedBlobs ? 'uploaded' : 'unchanged' },
+                    manifest: existing.bytes,
+                    unverified: false,
+                    pkg: hashed,
+                    sentAt: 0,
+                };
             }
             if (held) {
                 throw new UploadConflictError(`${artifact}: ${where} already holds a different ${pkg.filename} (sha256 ${held.sha256}, this file ${pkg.sha256}); nothing overwritten - bump the build number`);
@@ -86412,7 +86418,7 @@ async function mergeIntoTag(store, file, input, options) {
             continue;
         const sentAt = performance.now();
         const pushed = await retry_withConcurrentPushRetry(() => repository.pushManifest(built.bytes, oci_src/* MediaType */.zu.ImageManifest, tag));
-        return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed, sentAt };
+        return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, manifest: built.bytes, unverified: true, pkg: hashed, sentAt };
     }
     throw new errors_PipelineError(`${artifact}: ${where} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
 }
@@ -86446,7 +86452,7 @@ async function confirmAtTag(store, first, again) {
         const [after, fresh] = await Promise.all([package_manifest_fetchPackageManifest(store, relative, tag), others.fresh()]);
         // Gone meanwhile (promoted and removed from staging, or deleted by hand): nothing of ours left to confirm.
         if (!after)
-            return outcome.result;
+            return { result: outcome.result };
         if (heldAt(after, filename)?.sha256 !== outcome.pkg.sha256) {
             if (merges >= MERGE_ATTEMPTS) {
                 throw new errors_PipelineError(`${outcome.pkg.subdir}/${filename}: its tag kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
@@ -86462,7 +86468,7 @@ async function confirmAtTag(store, first, again) {
             outcome = { ...outcome, sentAt: performance.now() }; // the next read a jittered pause from now
             continue;
         }
-        return { ...outcome.result, manifestDigest: after.descriptor.digest };
+        return { result: { ...outcome.result, manifestDigest: after.descriptor.digest }, manifest: after.bytes };
     }
 }
 /**
@@ -86474,7 +86480,7 @@ async function uploadOne(store, file, input, options) {
     const step = { ...options, configs: options.configs ?? new ConfigBlobs() };
     const outcome = await pushToTag(store, file, input, step);
     if (!outcome.unverified)
-        return outcome.result;
+        return { result: outcome.result, ...(outcome.manifest ? { manifest: outcome.manifest } : {}) };
     return confirmAtTag(store, outcome, (pkg) => pushToTag(store, file, pkg, step));
 }
 /** Runs tasks with the same key one after another (the two formats of one build share a tag). */
@@ -86536,7 +86542,7 @@ async function upload(o) {
                 return push(file, pkg);
             });
             // Holding no slot while it waits; a merge again takes one.
-            finish(outcome.unverified ? await confirmAtTag(opened.store, outcome, (pkg) => limit(() => push(file, pkg))) : outcome.result);
+            finish(outcome.unverified ? (await confirmAtTag(opened.store, outcome, (pkg) => limit(() => push(file, pkg)))).result : outcome.result);
         }
         catch (error) {
             throwIfUnreachable(error);
@@ -90839,7 +90845,7 @@ onBytes) {
         // The record a reindex of this package writes: index.json exactly as the package holds it (not as read
         // leniently), plus the file's md5, sha256 and size.
         const indexJson = JSON.parse(Buffer.from(pkg.indexJsonBytes).toString('utf8'));
-        return { uploaded, derived: (0,src/* repodataRecord */.OM)(indexJson, pkg) };
+        return { uploaded: uploaded.result, ...(uploaded.manifest ? { manifest: uploaded.manifest } : {}), derived: (0,src/* repodataRecord */.OM)(indexJson, pkg) };
     }
     finally {
         await (0,promises_.rm)(tmp, { force: true });
@@ -91493,6 +91499,7 @@ async function mirror(o) {
             }
         }
         let manifestDigest = existing?.descriptor.digest;
+        let manifest = existing?.bytes;
         const mirrored = [];
         for (const file of toTransfer) {
             let fetched = 0;
@@ -91502,6 +91509,7 @@ async function mirror(o) {
                     progress.fetched(delta);
                 });
                 manifestDigest = out.uploaded.manifestDigest;
+                manifest = out.manifest;
                 derived.set(file.filename, out.derived);
                 mirrored.push(file);
                 progress.done();
@@ -91521,7 +91529,7 @@ async function mirror(o) {
         if (o.production && manifestDigest) {
             for (const file of [...unindexed, ...mirrored]) {
                 if (derived.has(file.filename))
-                    toLog.push({ file, repository: group.repository, tag: group.tag, manifestDigest });
+                    toLog.push({ file, repository: group.repository, tag: group.tag, manifestDigest, ...(manifest ? { manifest } : {}) });
             }
         }
         run.checkpoints.add(comparedRecords(group, derived), toLog);
@@ -91550,14 +91558,14 @@ async function mirror(o) {
             keys = new Set();
         }
         // As many entries in flight as builds are (a checkpoint can cover thousands of files).
-        await Promise.all(items.map(({ file, repository, tag, manifestDigest }) => logLimit(async () => {
+        await Promise.all(items.map(({ file, repository, tag, manifestDigest, manifest }) => logLimit(async () => {
             const key = append_log_fileKey(file.subdir, file.filename);
             if (keys.has(key))
                 return;
             if (blocked)
                 return unloggedFile(file, `in the destination but not in its promotion log: ${blocked}`);
             try {
-                await promotion_log_appendPromotion(store, { subdir: file.subdir, filename: file.filename, repository, tag, manifestDigest });
+                await promotion_log_appendPromotion(store, { subdir: file.subdir, filename: file.filename, repository, tag, manifestDigest, ...(manifest ? { manifest } : {}) });
                 keys.add(key);
                 report('logged', { artifact: `${file.subdir}/${file.filename}` });
             }

@@ -10,9 +10,9 @@ import { readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { openStore, type Store } from '@oci-channel/oci';
+import { openStore, sha256Digest, type Store } from '@oci-channel/oci';
 import { encodeTag, packageRepository, parsePackageFilename, rattler, zstdCompress } from '@oci-channel/conda';
-import { fetchPackageManifest, fileKey, listPromotionTags, mirror, reindex, type MirrorResult } from '@oci-channel/pipeline';
+import { fetchPackageManifest, fileKey, listPromotionTags, mirror, readPromotions, reindex, type MirrorResult } from '@oci-channel/pipeline';
 import { patchInstructionsRepository, readChannelInstructionsAt } from '../../packages/pipeline/src/index/channel-patches.ts';
 import { startRegistry, type RunningRegistry } from '../harness/registry.ts';
 import { serveChannel, type ChannelServer } from '../harness/channel-server.ts';
@@ -159,6 +159,9 @@ test('into production from repodata.json.zst: corrupt upstream refused, upstream
   const expected = allFiles(plain).filter((f) => f !== `linux-64/${broken}`);
   expect(statusOf(first, 'mirrored')).toEqual(expected);
   expect(new Set(logTags.map((t) => t.slice(-16)))).toEqual(new Set(expected.map((f) => fileKey(f.split('/')[0]!, f.split('/')[1]!))));
+  // Each entry carries the manifest it names: a first index reads each file from its entry alone.
+  const logged = await readPromotions(production);
+  expect(logged.filter((e) => e.manifest === undefined || sha256Digest(e.manifest) !== e.manifestDigest)).toEqual([]);
   expect(first.summary).toMatchObject({ selected: expected.length + 1, mirrored: expected.length, alreadyThere: 0, refused: 1, failed: 0 });
   expect(packageRequests(upstream)).toEqual(allFiles(plain).map((f) => `/${f}`));
 

@@ -8,7 +8,7 @@ import { PackageError, readPackage, repodataRecord, type ChannelRecord } from '@
 import { errorLine } from '../core/open.ts';
 import type { reporter } from '../core/progress.ts';
 import { PipelineError, UploadConflictError } from '../errors.ts';
-import { ConfigBlobs, uploadOne } from '../steps/upload.ts';
+import { ConfigBlobs, uploadOne, type Uploaded } from '../steps/upload.ts';
 import type { UploadedArtifact } from '../types.ts';
 import type { Upstream, UpstreamFile } from '../upstream/index.ts';
 import { WrongBytesError } from '../upstream/records.ts';
@@ -38,7 +38,7 @@ export async function transferFile(
   file: UpstreamFile,
   /** Bytes fetched so far, as they come. */
   onBytes: (delta: number) => void,
-): Promise<{ uploaded: UploadedArtifact; derived: ChannelRecord }> {
+): Promise<{ uploaded: UploadedArtifact; manifest?: Uint8Array; derived: ChannelRecord }> {
   const artifact = `${file.subdir}/${file.filename}`;
   const tmp = path.join(ctx.tmpDir, `${++counter}.part`);
   try {
@@ -75,7 +75,7 @@ export async function transferFile(
     }
     if (pkg.sha256 !== file.sha256) throw new Error(`${artifact}: the temporary copy changed while it was read; retry`);
     ctx.report('pushing', { artifact, totalBytes: file.size });
-    let uploaded: UploadedArtifact;
+    let uploaded: Uploaded;
     try {
       uploaded = await uploadOne(ctx.store, tmp, pkg, { report: ctx.report, configs: ctx.configs, ...(ctx.signal ? { signal: ctx.signal } : {}) });
     } catch (error) {
@@ -85,7 +85,7 @@ export async function transferFile(
     // The record a reindex of this package writes: index.json exactly as the package holds it (not as read
     // leniently), plus the file's md5, sha256 and size.
     const indexJson = JSON.parse(Buffer.from(pkg.indexJsonBytes).toString('utf8')) as Record<string, unknown>;
-    return { uploaded, derived: repodataRecord(indexJson, pkg) };
+    return { uploaded: uploaded.result, ...(uploaded.manifest ? { manifest: uploaded.manifest } : {}), derived: repodataRecord(indexJson, pkg) };
   } finally {
     await rm(tmp, { force: true });
   }

@@ -49,6 +49,8 @@ interface LogItem {
   repository: string;
   tag: string;
   manifestDigest: string;
+  /** The manifest's bytes when at hand: the log entry carries them (reindex then reads nothing more for the file). */
+  manifest?: Uint8Array;
 }
 
 interface SubdirRun {
@@ -293,6 +295,7 @@ export async function mirror(o: MirrorOptions): Promise<MirrorResult> {
     }
 
     let manifestDigest: string | undefined = existing?.descriptor.digest;
+    let manifest: Uint8Array | undefined = existing?.bytes;
     const mirrored: UpstreamFile[] = [];
     for (const file of toTransfer) {
       let fetched = 0;
@@ -302,6 +305,7 @@ export async function mirror(o: MirrorOptions): Promise<MirrorResult> {
           progress.fetched(delta);
         });
         manifestDigest = out.uploaded.manifestDigest;
+        manifest = out.manifest;
         derived.set(file.filename, out.derived);
         mirrored.push(file);
         progress.done();
@@ -319,7 +323,7 @@ export async function mirror(o: MirrorOptions): Promise<MirrorResult> {
     const toLog: LogItem[] = [];
     if (o.production && manifestDigest) {
       for (const file of [...unindexed, ...mirrored]) {
-        if (derived.has(file.filename)) toLog.push({ file, repository: group.repository, tag: group.tag, manifestDigest });
+        if (derived.has(file.filename)) toLog.push({ file, repository: group.repository, tag: group.tag, manifestDigest, ...(manifest ? { manifest } : {}) });
       }
     }
     run.checkpoints.add(comparedRecords(group, derived), toLog);
@@ -348,13 +352,13 @@ export async function mirror(o: MirrorOptions): Promise<MirrorResult> {
     }
     // As many entries in flight as builds are (a checkpoint can cover thousands of files).
     await Promise.all(
-      items.map(({ file, repository, tag, manifestDigest }) =>
+      items.map(({ file, repository, tag, manifestDigest, manifest }) =>
         logLimit(async () => {
           const key = fileKey(file.subdir, file.filename);
           if (keys.has(key)) return;
           if (blocked) return unloggedFile(file, `in the destination but not in its promotion log: ${blocked}`);
           try {
-            await appendPromotion(store, { subdir: file.subdir, filename: file.filename, repository, tag, manifestDigest });
+            await appendPromotion(store, { subdir: file.subdir, filename: file.filename, repository, tag, manifestDigest, ...(manifest ? { manifest } : {}) });
             keys.add(key);
             report('logged', { artifact: `${file.subdir}/${file.filename}` });
           } catch (error) {

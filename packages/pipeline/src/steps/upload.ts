@@ -196,7 +196,13 @@ async function mergeIntoTag(
       if (held && !isHashed(pkg)) pkg = await hashNow(file, pkg, options.signal);
       if (held && held.sha256 === pkg.sha256) {
         const hashed = pkg as PackageInfo;
-        return { result: { ...base(hashed), manifestDigest: existing.descriptor.digest, status: pushedBlobs ? 'uploaded' : 'unchanged' }, unverified: false, pkg: hashed, sentAt: 0 };
+        return {
+          result: { ...base(hashed), manifestDigest: existing.descriptor.digest, status: pushedBlobs ? 'uploaded' : 'unchanged' },
+          manifest: existing.bytes,
+          unverified: false,
+          pkg: hashed,
+          sentAt: 0,
+        };
       }
       if (held) {
         throw new UploadConflictError(
@@ -238,12 +244,18 @@ async function mergeIntoTag(
     if (sentPackage && (await repository.resolve(tag))?.digest !== existing?.descriptor.digest) continue;
     const sentAt = performance.now();
     const pushed = await withConcurrentPushRetry(() => repository.pushManifest(built.bytes, MediaType.ImageManifest, tag));
-    return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, unverified: true, pkg: hashed, sentAt };
+    return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, manifest: built.bytes, unverified: true, pkg: hashed, sentAt };
   }
   throw new PipelineError(`${artifact}: ${where} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
 }
 
-type PushOutcome = { result: UploadedArtifact; unverified: boolean; pkg: PackageInfo; sentAt: number };
+/** An upload's result and the bytes of the manifest at `result.manifestDigest` (mirror logs them with the file). */
+export interface Uploaded {
+  result: UploadedArtifact;
+  manifest?: Uint8Array;
+}
+
+type PushOutcome = Uploaded & { unverified: boolean; pkg: PackageInfo; sentAt: number };
 
 /**
  * The intent first, then the merge: the read of the tag every merge is based on comes after it
@@ -266,7 +278,7 @@ async function pushToTag(store: Store, file: string, pkg: UnhashedPackageInfo, o
  * (records/write-intent.ts): a concurrent upload of the other format that read the tag before our PUT may still
  * replace it. When our file was dropped, `again` merges it once more.
  */
-async function confirmAtTag(store: Store, first: PushOutcome, again: (pkg: PackageInfo) => Promise<PushOutcome>): Promise<UploadedArtifact> {
+async function confirmAtTag(store: Store, first: PushOutcome, again: (pkg: PackageInfo) => Promise<PushOutcome>): Promise<Uploaded> {
   let outcome = first;
   let merges = 1;
   const { repository: relative, tag, filename } = first.result;
@@ -275,7 +287,7 @@ async function confirmAtTag(store: Store, first: PushOutcome, again: (pkg: Packa
     await settle(outcome.sentAt, round);
     const [after, fresh] = await Promise.all([fetchPackageManifest(store, relative, tag), others.fresh()]);
     // Gone meanwhile (promoted and removed from staging, or deleted by hand): nothing of ours left to confirm.
-    if (!after) return outcome.result;
+    if (!after) return { result: outcome.result };
     if (heldAt(after, filename)?.sha256 !== outcome.pkg.sha256) {
       if (merges >= MERGE_ATTEMPTS) {
         throw new PipelineError(`${outcome.pkg.subdir}/${filename}: its tag kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
@@ -290,7 +302,7 @@ async function confirmAtTag(store: Store, first: PushOutcome, again: (pkg: Packa
       outcome = { ...outcome, sentAt: performance.now() }; // the next read a jittered pause from now
       continue;
     }
-    return { ...outcome.result, manifestDigest: after.descriptor.digest };
+    return { result: { ...outcome.result, manifestDigest: after.descriptor.digest }, manifest: after.bytes };
   }
 }
 
@@ -304,10 +316,10 @@ export async function uploadOne(
   file: string,
   input: UnhashedPackageInfo,
   options: Omit<UploadStepOptions, 'configs'> & { configs?: ConfigBlobs },
-): Promise<UploadedArtifact> {
+): Promise<Uploaded> {
   const step = { ...options, configs: options.configs ?? new ConfigBlobs() };
   const outcome = await pushToTag(store, file, input, step);
-  if (!outcome.unverified) return outcome.result;
+  if (!outcome.unverified) return { result: outcome.result, ...(outcome.manifest ? { manifest: outcome.manifest } : {}) };
   return confirmAtTag(store, outcome, (pkg) => pushToTag(store, file, pkg, step));
 }
 
@@ -368,7 +380,7 @@ export async function upload(o: UploadOptions): Promise<UploadResult> {
         return push(file, pkg);
       });
       // Holding no slot while it waits; a merge again takes one.
-      finish(outcome.unverified ? await confirmAtTag(opened.store, outcome, (pkg) => limit(() => push(file, pkg))) : outcome.result);
+      finish(outcome.unverified ? (await confirmAtTag(opened.store, outcome, (pkg) => limit(() => push(file, pkg)))).result : outcome.result);
     } catch (error) {
       throwIfUnreachable(error);
       refuse(file, shown, error);
