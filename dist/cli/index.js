@@ -66148,6 +66148,7 @@ const verdict_ts_1 = __nccwpck_require__(52808);
 const visibility_ts_1 = __nccwpck_require__(54144);
 const defaults_ts_1 = __nccwpck_require__(80432);
 const write_intent_ts_1 = __nccwpck_require__(8157);
+const upload_ts_1 = __nccwpck_require__(33731);
 const MERGE_ATTEMPTS = defaults_ts_1.ATTEMPTS.merge;
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 /**
@@ -66285,12 +66286,12 @@ async function ensureLogged(ctx, ref, where, manifestDigest, manifest) {
  * whether they were left: a staging credential that may not push (read-only) is reported once, and promotions go
  * on without them.
  */
-async function leaveIntents(ctx, stagingRepo, filenames) {
+async function leaveIntents(ctx, stagingRepo, filenames, configs) {
     const none = { left: false, release: () => { } };
     if (ctx.intentsRefused)
         return none;
-    // No configs: the staging repository holds the empty blob (the staged package manifest's config).
-    const held = await Promise.allSettled(filenames.map((f) => (0, write_intent_ts_1.holdIntent)(stagingRepo, f, { kind: 'promoting', signal: ctx.options.signal })));
+    // Without configs the staging repository is taken to hold the empty blob (a staged package manifest's config).
+    const held = await Promise.allSettled(filenames.map((f) => (0, write_intent_ts_1.holdIntent)(stagingRepo, f, { kind: 'promoting', signal: ctx.options.signal, ...(configs ? { configs } : {}) })));
     const release = () => {
         for (const h of held)
             if (h.status === 'fulfilled')
@@ -66460,7 +66461,10 @@ async function promoteGroup(ctx, where, refs) {
     // The promotion intents first, beside the staged read; production is read after them, so that read is the one a
     // merge is based on (records/write-intent.ts). A request for a file that turns out promoted or refused leaves one
     // too: its file is in the tag, or the other format's promoter waits for it at most a minute.
-    const leaving = leaveIntents(ctx, ctx.staging.repository(where.repository), refs.map((r) => r.filename));
+    const stagingRepo = ctx.staging.repository(where.repository);
+    const leaving = leaveIntents(ctx, stagingRepo, refs.map((r) => r.filename));
+    // Handled below, after the staged read: a refusal that comes first must not count as unhandled (a crash).
+    leaving.catch(() => { });
     let staged;
     try {
         staged = await (0, package_manifest_ts_1.fetchPackageManifest)(ctx.staging, where.repository, where.tag);
@@ -66469,7 +66473,21 @@ async function promoteGroup(ctx, where, refs) {
         leaving.then((i) => i.release(), () => { });
         throw error;
     }
-    const intents = await leaving;
+    let intents;
+    try {
+        intents = await leaving;
+    }
+    catch (error) {
+        // The intent's manifest needs the empty blob, which a staging repository without the package lacks: then
+        // nothing here is promoted (each file is refused as not in staging) and no intent is needed. A staged manifest
+        // that appeared meanwhile, or one not made by upload, gets the blob placed and the intents again.
+        if (error instanceof oci_1.UnreachableError)
+            throw error;
+        if (!staged)
+            intents = { left: false, release: () => { } };
+        else
+            intents = await leaveIntents(ctx, stagingRepo, refs.map((r) => r.filename), new upload_ts_1.ConfigBlobs());
+    }
     try {
         return await promoteStaged(ctx, where, refs, staged, intents.left);
     }

@@ -86982,6 +86982,7 @@ async function validate(o) {
 
 
 
+
 const promote_MERGE_ATTEMPTS = ATTEMPTS.merge;
 const promote_pause = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 /**
@@ -87119,12 +87120,12 @@ async function ensureLogged(ctx, ref, where, manifestDigest, manifest) {
  * whether they were left: a staging credential that may not push (read-only) is reported once, and promotions go
  * on without them.
  */
-async function leaveIntents(ctx, stagingRepo, filenames) {
+async function leaveIntents(ctx, stagingRepo, filenames, configs) {
     const none = { left: false, release: () => { } };
     if (ctx.intentsRefused)
         return none;
-    // No configs: the staging repository holds the empty blob (the staged package manifest's config).
-    const held = await Promise.allSettled(filenames.map((f) => holdIntent(stagingRepo, f, { kind: 'promoting', signal: ctx.options.signal })));
+    // Without configs the staging repository is taken to hold the empty blob (a staged package manifest's config).
+    const held = await Promise.allSettled(filenames.map((f) => holdIntent(stagingRepo, f, { kind: 'promoting', signal: ctx.options.signal, ...(configs ? { configs } : {}) })));
     const release = () => {
         for (const h of held)
             if (h.status === 'fulfilled')
@@ -87294,7 +87295,10 @@ async function promoteGroup(ctx, where, refs) {
     // The promotion intents first, beside the staged read; production is read after them, so that read is the one a
     // merge is based on (records/write-intent.ts). A request for a file that turns out promoted or refused leaves one
     // too: its file is in the tag, or the other format's promoter waits for it at most a minute.
-    const leaving = leaveIntents(ctx, ctx.staging.repository(where.repository), refs.map((r) => r.filename));
+    const stagingRepo = ctx.staging.repository(where.repository);
+    const leaving = leaveIntents(ctx, stagingRepo, refs.map((r) => r.filename));
+    // Handled below, after the staged read: a refusal that comes first must not count as unhandled (a crash).
+    leaving.catch(() => { });
     let staged;
     try {
         staged = await fetchPackageManifest(ctx.staging, where.repository, where.tag);
@@ -87303,7 +87307,21 @@ async function promoteGroup(ctx, where, refs) {
         leaving.then((i) => i.release(), () => { });
         throw error;
     }
-    const intents = await leaving;
+    let intents;
+    try {
+        intents = await leaving;
+    }
+    catch (error) {
+        // The intent's manifest needs the empty blob, which a staging repository without the package lacks: then
+        // nothing here is promoted (each file is refused as not in staging) and no intent is needed. A staged manifest
+        // that appeared meanwhile, or one not made by upload, gets the blob placed and the intents again.
+        if (error instanceof UnreachableError)
+            throw error;
+        if (!staged)
+            intents = { left: false, release: () => { } };
+        else
+            intents = await leaveIntents(ctx, stagingRepo, refs.map((r) => r.filename), new ConfigBlobs());
+    }
     try {
         return await promoteStaged(ctx, where, refs, staged, intents.left);
     }

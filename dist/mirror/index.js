@@ -86254,7 +86254,7 @@ const upload_settle = (sentAt, round) => pause(sentAt + (round === 0 ? 50 : 100 
  * run instead of once per package, and mounted (one request) into a new repository from one that has it, instead
  * of HEAD + POST + PUT.
  */
-class ConfigBlobs {
+class upload_ConfigBlobs {
     #present = new Map();
     /** A repository of this run known to hold the blob. */
     #holder;
@@ -86477,7 +86477,7 @@ async function confirmAtTag(store, first, again) {
  * per repository).
  */
 async function uploadOne(store, file, input, options) {
-    const step = { ...options, configs: options.configs ?? new ConfigBlobs() };
+    const step = { ...options, configs: options.configs ?? new upload_ConfigBlobs() };
     const outcome = await pushToTag(store, file, input, step);
     if (!outcome.unverified)
         return { result: outcome.result, ...(outcome.manifest ? { manifest: outcome.manifest } : {}) };
@@ -86509,7 +86509,7 @@ async function upload(o) {
     const limit = pLimit(concurrency);
     const artifacts = [];
     const errors = [];
-    const step = { sourceUrl: o.sourceUrl, report, signal: o.signal, configs: new ConfigBlobs() };
+    const step = { sourceUrl: o.sourceUrl, report, signal: o.signal, configs: new upload_ConfigBlobs() };
     const tagKey = (pkg) => `${packageRepository(pkg.subdir, pkg.name)}:${encodeTag(pkg.version, pkg.build)}`;
     const refuse = (file, shown, error) => {
         const line = errorLine(error);
@@ -87119,6 +87119,7 @@ async function validate(o) {
 
 
 
+
 const promote_MERGE_ATTEMPTS = ATTEMPTS.merge;
 const promote_pause = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 /**
@@ -87256,12 +87257,12 @@ async function ensureLogged(ctx, ref, where, manifestDigest, manifest) {
  * whether they were left: a staging credential that may not push (read-only) is reported once, and promotions go
  * on without them.
  */
-async function leaveIntents(ctx, stagingRepo, filenames) {
+async function leaveIntents(ctx, stagingRepo, filenames, configs) {
     const none = { left: false, release: () => { } };
     if (ctx.intentsRefused)
         return none;
-    // No configs: the staging repository holds the empty blob (the staged package manifest's config).
-    const held = await Promise.allSettled(filenames.map((f) => holdIntent(stagingRepo, f, { kind: 'promoting', signal: ctx.options.signal })));
+    // Without configs the staging repository is taken to hold the empty blob (a staged package manifest's config).
+    const held = await Promise.allSettled(filenames.map((f) => holdIntent(stagingRepo, f, { kind: 'promoting', signal: ctx.options.signal, ...(configs ? { configs } : {}) })));
     const release = () => {
         for (const h of held)
             if (h.status === 'fulfilled')
@@ -87431,7 +87432,10 @@ async function promoteGroup(ctx, where, refs) {
     // The promotion intents first, beside the staged read; production is read after them, so that read is the one a
     // merge is based on (records/write-intent.ts). A request for a file that turns out promoted or refused leaves one
     // too: its file is in the tag, or the other format's promoter waits for it at most a minute.
-    const leaving = leaveIntents(ctx, ctx.staging.repository(where.repository), refs.map((r) => r.filename));
+    const stagingRepo = ctx.staging.repository(where.repository);
+    const leaving = leaveIntents(ctx, stagingRepo, refs.map((r) => r.filename));
+    // Handled below, after the staged read: a refusal that comes first must not count as unhandled (a crash).
+    leaving.catch(() => { });
     let staged;
     try {
         staged = await fetchPackageManifest(ctx.staging, where.repository, where.tag);
@@ -87440,7 +87444,21 @@ async function promoteGroup(ctx, where, refs) {
         leaving.then((i) => i.release(), () => { });
         throw error;
     }
-    const intents = await leaving;
+    let intents;
+    try {
+        intents = await leaving;
+    }
+    catch (error) {
+        // The intent's manifest needs the empty blob, which a staging repository without the package lacks: then
+        // nothing here is promoted (each file is refused as not in staging) and no intent is needed. A staged manifest
+        // that appeared meanwhile, or one not made by upload, gets the blob placed and the intents again.
+        if (error instanceof UnreachableError)
+            throw error;
+        if (!staged)
+            intents = { left: false, release: () => { } };
+        else
+            intents = await leaveIntents(ctx, stagingRepo, refs.map((r) => r.filename), new ConfigBlobs());
+    }
     try {
         return await promoteStaged(ctx, where, refs, staged, intents.left);
     }
@@ -91308,7 +91326,7 @@ async function mirror(o) {
             store,
             fullRead: o.production === true,
             tmpDir,
-            configs: new ConfigBlobs(),
+            configs: new upload_ConfigBlobs(),
             report,
             ...(o.signal ? { signal: o.signal } : {}),
         };

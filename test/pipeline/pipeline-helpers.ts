@@ -85,6 +85,11 @@ export async function stageTampered(
 
 /** `inner` with every manifest PUT to `tag` held back `ms` before it is sent (a slow writer, on purpose). */
 export function latePuts(inner: Store, tag: string, ms: number): Store {
+  return lateCalls(inner, 'pushManifest', tag, ms);
+}
+
+/** `inner` with every `method` call about `tag` (a manifest PUT or GET by that tag) answered `ms` late. */
+export function lateCalls(inner: Store, method: 'pushManifest' | 'fetchManifest', tag: string, ms: number): Store {
   return new Proxy(inner, {
     get(target, property) {
       if (property !== 'repository') {
@@ -97,10 +102,11 @@ export function latePuts(inner: Store, tag: string, ms: number): Store {
           get(r, key) {
             const value = Reflect.get(r, key) as unknown;
             if (typeof value !== 'function') return value;
-            if (key !== 'pushManifest') return (value as (...a: unknown[]) => unknown).bind(r);
-            return async (bytes: Uint8Array, mediaType: string, reference?: string) => {
+            if (key !== method) return (value as (...a: unknown[]) => unknown).bind(r);
+            return async (...args: unknown[]) => {
+              const reference = method === 'pushManifest' ? args[2] : args[0];
               if (reference === tag) await new Promise((resolve) => setTimeout(resolve, ms));
-              return repository.pushManifest(bytes, mediaType, reference);
+              return (value as (...a: unknown[]) => unknown).apply(r, args);
             };
           },
         });

@@ -171,6 +171,31 @@ test('--revalidate ignores a forged passing verdict on a corrupt staged package'
   expect(await production.repository('linux-64/forged').listTags()).toEqual([]);
 });
 
+test('a file staging never held is refused as not in staging, even when its intent is refused before the staged read answers', async () => {
+  // The intent's manifest needs the empty blob, which a repository staging never wrote lacks: its PUT fails. With
+  // the staged read held back, that failure comes first; it must be handled (an unhandled rejection ended the
+  // promote action with no error line, in CI) and the file refused for what it is. A plain Node process, as the
+  // actions run: there an unhandled rejection ends the process.
+  const { prefix } = channels();
+  const node = path.resolve('node_modules/.bin/node');
+  const args = [registry.location(`${prefix}/staging`), registry.location(`${prefix}/production`), '1.0-h0_0', '400', 'linux-64/ghost-1.0-h0_0.conda'];
+  const child = spawn(node, ['--disable-warning=ExperimentalWarning', path.resolve('test/pipeline/promote-late-read-child.ts'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  expect({ code, stderr: stderr.split('\n').slice(0, 3) }).toEqual({ code: 0, stderr: [''] });
+  const result = JSON.parse(stdout) as { ok: boolean; artifacts: Array<Record<string, unknown>> };
+  expect(result.ok).toBe(false);
+  expect(result.artifacts).toEqual([expect.objectContaining({ filename: 'ghost-1.0-h0_0.conda', status: 'rejected', reason: expect.stringMatching(/not found in staging/) })]);
+  const { staging, production } = { staging: openStore(registry.location(`${prefix}/staging`)), production: openStore(registry.location(`${prefix}/production`)) };
+  expect(await production.listRepositories()).toEqual([]);
+  expect(await staging.listRepositories()).toEqual([]);
+  await staging.close();
+  await production.close();
+});
+
 test('without push access to production nothing is touched and the error says so', async () => {
   const staging = openStore(registry.location('t-denied/staging'));
   const production = openStore(locked.location('production'), { credentials: { username: 'publisher', password: 'staging-only-token-x9' }, retry: { attempts: 1 } });
