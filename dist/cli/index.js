@@ -64713,7 +64713,7 @@ exports.findPromotion = findPromotion;
 // repository: subdirs have one '-', package repositories sit under a subdir). One tiny artifact per
 // promotion, tagged `<UTC yyyymmddHHMMSSmmm>-<16 hex of sha256(subdir/filename)>`: tags sort by time and
 // two promotions never write the same tag (different files differ in the hash, one file twice in the time).
-const node_crypto_1 = __nccwpck_require__(77598);
+const oci_1 = __nccwpck_require__(72849);
 const conda_1 = __nccwpck_require__(6611);
 const append_log_ts_1 = __nccwpck_require__(35758);
 const errors_ts_1 = __nccwpck_require__(83389);
@@ -64768,7 +64768,7 @@ async function appendPromotion(store, entry, at = new Date()) {
     return { ...rest, label, promotedAt, logTag, logDigest, ...(inline ? { manifest: inline } : {}) };
 }
 function manifestMatches(bytes, digest) {
-    return digest === `sha256:${(0, node_crypto_1.createHash)('sha256').update(bytes).digest('hex')}`;
+    return (0, oci_1.sha256Digest)(bytes) === digest;
 }
 /**
  * Log tags in time order, optionally only those after `after` (a log tag or a prefix of one: the reader's
@@ -66149,6 +66149,8 @@ const visibility_ts_1 = __nccwpck_require__(54144);
 const defaults_ts_1 = __nccwpck_require__(80432);
 const write_intent_ts_1 = __nccwpck_require__(8157);
 const upload_ts_1 = __nccwpck_require__(33731);
+/** Intents not left (a read-only staging credential, or nothing in staging to promote): nothing to release. */
+const NO_INTENTS = { left: false, release: () => { } };
 const MERGE_ATTEMPTS = defaults_ts_1.ATTEMPTS.merge;
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 /**
@@ -66287,9 +66289,8 @@ async function ensureLogged(ctx, ref, where, manifestDigest, manifest) {
  * on without them.
  */
 async function leaveIntents(ctx, stagingRepo, filenames, configs) {
-    const none = { left: false, release: () => { } };
     if (ctx.intentsRefused)
-        return none;
+        return NO_INTENTS;
     // Without configs the staging repository is taken to hold the empty blob (a staged package manifest's config).
     const held = await Promise.allSettled(filenames.map((f) => (0, write_intent_ts_1.holdIntent)(stagingRepo, f, { kind: 'promoting', signal: ctx.options.signal, ...(configs ? { configs } : {}) })));
     const release = () => {
@@ -66308,7 +66309,7 @@ async function leaveIntents(ctx, stagingRepo, filenames, configs) {
         ctx.intentsRefused = true;
         ctx.report(`staging refused a promotion intent (${(0, open_ts_1.errorLine)(error)}): promoting without them, so two promotions of one build's two formats at once could drop one from its tag; give promote push access to staging`);
     }
-    return none;
+    return NO_INTENTS;
 }
 /** Puts every pending artifact of one tag into production and returns the verified production manifest. */
 async function publishGroup(ctx, where, staged, pending, 
@@ -66484,7 +66485,7 @@ async function promoteGroup(ctx, where, refs) {
         if (error instanceof oci_1.UnreachableError)
             throw error;
         if (!staged)
-            intents = { left: false, release: () => { } };
+            intents = NO_INTENTS;
         else
             intents = await leaveIntents(ctx, stagingRepo, refs.map((r) => r.filename), new upload_ts_1.ConfigBlobs());
     }

@@ -32115,7 +32115,7 @@ module.exports = bzip2;
 
 /***/ }),
 
-/***/ 4371:
+/***/ 6752:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 var __webpack_unused_export__;
@@ -32799,7 +32799,7 @@ module.exports = pipeline
 
 /***/ }),
 
-/***/ 6424:
+/***/ 4043:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -33359,7 +33359,7 @@ module.exports = upgrade
 
 
 
-module.exports.request = __nccwpck_require__(6424)
+module.exports.request = __nccwpck_require__(4043)
 module.exports.stream = __nccwpck_require__(3560)
 module.exports.pipeline = __nccwpck_require__(6862)
 module.exports.upgrade = __nccwpck_require__(9501)
@@ -81757,7 +81757,7 @@ function errorText(error) {
 // EXTERNAL MODULE: external "node:timers/promises"
 var external_node_timers_promises_ = __nccwpck_require__(8500);
 // EXTERNAL MODULE: ./node_modules/undici/index.js
-var undici = __nccwpck_require__(4371);
+var undici = __nccwpck_require__(6752);
 ;// CONCATENATED MODULE: ./packages/oci/src/http.ts
 // HTTP transport of the registry client: one keep-alive undici Agent per store (its per-origin connection cap
 // is the per-registry concurrency limit), timeouts, retries with backoff and Retry-After, redirects followed by
@@ -84154,12 +84154,12 @@ class errors_GithubApiError extends errors_PipelineError {
     }
 }
 
+// EXTERNAL MODULE: ./packages/oci/src/index.ts + 21 modules
+var src = __nccwpck_require__(1671);
+// EXTERNAL MODULE: ./packages/conda/src/index.ts + 25 modules
+var conda_src = __nccwpck_require__(76);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-// EXTERNAL MODULE: ./packages/conda/src/index.ts + 25 modules
-var src = __nccwpck_require__(76);
-// EXTERNAL MODULE: ./packages/oci/src/index.ts + 21 modules
-var oci_src = __nccwpck_require__(1671);
 ;// CONCATENATED MODULE: ./packages/pipeline/src/core/json.ts
 // JSON read from a registry or a file: strict UTF-8, an object at the top, one-line errors naming what was read.
 
@@ -84268,8 +84268,8 @@ async function retry_withConcurrentPushRetry(push, attempts = CONCURRENT_PUSH_AT
 
 const EMPTY_JSON = new TextEncoder().encode('{}');
 const EMPTY_JSON_DESCRIPTOR = {
-    mediaType: oci_src/* MediaType */.zu.EmptyJson,
-    digest: (0,oci_src/* sha256Digest */.sI)(EMPTY_JSON),
+    mediaType: src/* MediaType */.zu.EmptyJson,
+    digest: (0,src/* sha256Digest */.sI)(EMPTY_JSON),
     size: EMPTY_JSON.byteLength,
 };
 /** Per store, the repositories whose `{}` blob this process has pushed or found: checked once, not per artifact. */
@@ -84280,7 +84280,7 @@ function artifact_manifest_pushEmptyJson(repository) {
         emptyJsonPlaced.set(repository.store, (placed = new Map()));
     let push = placed.get(repository.name);
     if (!push) {
-        push = repository.pushBlob((0,oci_src/* bytesSource */.Xl)(EMPTY_JSON), { digest: EMPTY_JSON_DESCRIPTOR.digest, size: EMPTY_JSON_DESCRIPTOR.size }).then(() => undefined);
+        push = repository.pushBlob((0,src/* bytesSource */.Xl)(EMPTY_JSON), { digest: EMPTY_JSON_DESCRIPTOR.digest, size: EMPTY_JSON_DESCRIPTOR.size }).then(() => undefined);
         placed.set(repository.name, push);
         // A failed push is tried again by the next caller.
         push.catch(() => placed.delete(repository.name));
@@ -84290,7 +84290,7 @@ function artifact_manifest_pushEmptyJson(repository) {
 function artifact_manifest_artifactManifest(options) {
     const manifest = {
         schemaVersion: 2,
-        mediaType: oci_src/* MediaType */.zu.ImageManifest,
+        mediaType: src/* MediaType */.zu.ImageManifest,
         artifactType: options.artifactType,
         config: EMPTY_JSON_DESCRIPTOR,
         // The image spec asks for at least one layer; the empty descriptor is its documented stand-in.
@@ -84324,7 +84324,7 @@ function append_log_logStamp(at) {
 async function append_log_appendLogEntry(repository, artifactType, annotations, tag) {
     await artifact_manifest_pushEmptyJson(repository);
     const { bytes } = artifact_manifest_artifactManifest({ artifactType, annotations });
-    const descriptor = await retry_withConcurrentPushRetry(() => repository.pushManifest(bytes, oci_src/* MediaType */.zu.ImageManifest, tag));
+    const descriptor = await retry_withConcurrentPushRetry(() => repository.pushManifest(bytes, src/* MediaType */.zu.ImageManifest, tag));
     return descriptor.digest;
 }
 /** Reads the entry at `tag` and returns a getter for its required string annotations (a missing one throws). */
@@ -84359,7 +84359,7 @@ async function listLogTags(repository, pattern, after) {
     }
     catch (error) {
         // Some registries (Harbor) refuse a `last` that is not an existing tag; a rewound mark is not one.
-        if (!after || !(error instanceof oci_src/* OciError */.Mf) || error.status !== 400)
+        if (!after || !(error instanceof src/* OciError */.Mf) || error.status !== 400)
             throw error;
         listed = await repository.listTags();
     }
@@ -84426,7 +84426,7 @@ async function promotion_log_appendPromotion(store, entry, at = new Date()) {
     return { ...rest, label, promotedAt, logTag, logDigest, ...(inline ? { manifest: inline } : {}) };
 }
 function manifestMatches(bytes, digest) {
-    return digest === `sha256:${(0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex')}`;
+    return (0,src/* sha256Digest */.sI)(bytes) === digest;
 }
 /**
  * Log tags in time order, optionally only those after `after` (a log tag or a prefix of one: the reader's
@@ -84439,8 +84439,8 @@ async function promotion_log_listPromotionTags(store, after) {
 async function promotion_log_readPromotion(store, logTag) {
     const entry = await readLogEntry(promotion_log_promotionLogRepository(store), logTag, 'promotion log entry');
     const { field } = entry;
-    const label = entry.optional(PromotionAnnotation.Label) ?? src/* MAIN_LABEL */.NG;
-    if (!(0,src/* isLabel */.J2)(label))
+    const label = entry.optional(PromotionAnnotation.Label) ?? conda_src/* MAIN_LABEL */.NG;
+    if (!(0,conda_src/* isLabel */.J2)(label))
         throw new errors_PipelineError(`promotion log entry ${logTag} has label ${JSON.stringify(label.slice(0, 70))}, which is not a label; it was not written by oci-channel`);
     const manifestDigest = field(PromotionAnnotation.ManifestDigest);
     // Not its manifest (edited, or not UTF-8 JSON any more): ignored, the reader fetches the manifest instead.
@@ -84732,7 +84732,7 @@ function audience_promotionAudience(artifacts, label) {
 }
 
 // EXTERNAL MODULE: ./node_modules/undici/index.js
-var undici = __nccwpck_require__(4371);
+var undici = __nccwpck_require__(6752);
 ;// CONCATENATED MODULE: ./packages/pipeline/src/identity/keys.ts
 // The issuer's signing keys: OIDC discovery (ISSUER/.well-known/openid-configuration -> jwks_uri), then the JWKS,
 // fetched with undici, bodies capped, kept for a while per issuer and fetched again (once per verification) when a
@@ -85113,15 +85113,15 @@ function uploader_describeUploader(uploader) {
 
 /** Where `subdir/filename` lives in a channel (throws with a one-line reason for bad names). */
 function package_manifest_locateArtifact(ref) {
-    if (!(0,src/* isValidSubdir */.uc)(ref.subdir))
+    if (!(0,conda_src/* isValidSubdir */.uc)(ref.subdir))
         throw new errors_PipelineError(`${artifact_ref_formatArtifactRef(ref)}: ${JSON.stringify(ref.subdir)} is not a conda subdir (noarch or like linux-64)`);
-    const parsed = (0,src/* parsePackageFilename */.JS)(ref.filename);
+    const parsed = (0,conda_src/* parsePackageFilename */.JS)(ref.filename);
     return {
         name: parsed.name,
         version: parsed.version,
         build: parsed.build,
-        repository: (0,src/* packageRepository */.HA)(ref.subdir, parsed.name),
-        tag: (0,src/* encodeTag */.jD)(parsed.version, parsed.build),
+        repository: (0,conda_src/* packageRepository */.HA)(ref.subdir, parsed.name),
+        tag: (0,conda_src/* encodeTag */.jD)(parsed.version, parsed.build),
     };
 }
 /** The manifest at a tag, described, or undefined when the tag does not exist. */
@@ -85132,12 +85132,12 @@ async function package_manifest_fetchPackageManifest(store, repository, tag) {
         fetched = await repo.fetchManifest(tag);
     }
     catch (error) {
-        if (error instanceof oci_src/* NotFoundError */.m_)
+        if (error instanceof src/* NotFoundError */.m_)
             return undefined;
         throw error;
     }
     const manifest = json_parseJsonObject(fetched.bytes, `manifest ${repo.display}:${tag}`);
-    return { descriptor: fetched.descriptor, bytes: fetched.bytes, manifest, view: (0,src/* describePackageManifest */.xi)(manifest, `${repo.display}:${tag}`) };
+    return { descriptor: fetched.descriptor, bytes: fetched.bytes, manifest, view: (0,conda_src/* describePackageManifest */.xi)(manifest, `${repo.display}:${tag}`) };
 }
 
 // EXTERNAL MODULE: external "node:timers/promises"
@@ -85466,7 +85466,7 @@ const promotionRequestSchema = {
         run_url: { type: 'string', maxLength: 500, pattern: '^https://[^\\s"<>]+$' },
         request_id: { type: 'string', minLength: 1, maxLength: REQUEST_ID_MAX, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
         identity_token: { type: 'string', minLength: 1, maxLength: MAX_TOKEN_LENGTH, pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]*$' },
-        label: { type: 'string', minLength: 1, maxLength: src/* MAX_LABEL_LENGTH */.rn, pattern: src/* LABEL_PATTERN */.mW },
+        label: { type: 'string', minLength: 1, maxLength: conda_src/* MAX_LABEL_LENGTH */.rn, pattern: conda_src/* LABEL_PATTERN */.mW },
     },
 };
 // Compiled on first use: only validate, promote and dispatch check payloads, and every command imports this module.
@@ -85740,7 +85740,7 @@ function open_openChannel(input, options, concurrency) {
     if (typeof input !== 'string')
         return { store: input, release: async () => { } };
     const pool = options?.concurrency === undefined && concurrency !== undefined ? { concurrency: connectionsFor(concurrency) } : {};
-    const store = (0,oci_src/* openStore */.Ch)(input, { ...options, ...pool });
+    const store = (0,src/* openStore */.Ch)(input, { ...options, ...pool });
     return { store, release: () => store.close() };
 }
 function open_stagingOptions(o) {
@@ -86983,6 +86983,8 @@ async function validate(o) {
 
 
 
+/** Intents not left (a read-only staging credential, or nothing in staging to promote): nothing to release. */
+const NO_INTENTS = { left: false, release: () => { } };
 const promote_MERGE_ATTEMPTS = ATTEMPTS.merge;
 const promote_pause = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 /**
@@ -87121,9 +87123,8 @@ async function ensureLogged(ctx, ref, where, manifestDigest, manifest) {
  * on without them.
  */
 async function leaveIntents(ctx, stagingRepo, filenames, configs) {
-    const none = { left: false, release: () => { } };
     if (ctx.intentsRefused)
-        return none;
+        return NO_INTENTS;
     // Without configs the staging repository is taken to hold the empty blob (a staged package manifest's config).
     const held = await Promise.allSettled(filenames.map((f) => holdIntent(stagingRepo, f, { kind: 'promoting', signal: ctx.options.signal, ...(configs ? { configs } : {}) })));
     const release = () => {
@@ -87142,7 +87143,7 @@ async function leaveIntents(ctx, stagingRepo, filenames, configs) {
         ctx.intentsRefused = true;
         ctx.report(`staging refused a promotion intent (${errorLine(error)}): promoting without them, so two promotions of one build's two formats at once could drop one from its tag; give promote push access to staging`);
     }
-    return none;
+    return NO_INTENTS;
 }
 /** Puts every pending artifact of one tag into production and returns the verified production manifest. */
 async function publishGroup(ctx, where, staged, pending, 
@@ -87318,7 +87319,7 @@ async function promoteGroup(ctx, where, refs) {
         if (error instanceof UnreachableError)
             throw error;
         if (!staged)
-            intents = { left: false, release: () => { } };
+            intents = NO_INTENTS;
         else
             intents = await leaveIntents(ctx, stagingRepo, refs.map((r) => r.filename), new ConfigBlobs());
     }
@@ -87771,7 +87772,7 @@ function names_rewindMark(mark) {
 
 /** The labels of a file promoted to `promoted` (default main) after `ops`, sorted. */
 function labels_effectiveLabels(promoted, ops) {
-    const labels = new Set([promoted ?? src/* MAIN_LABEL */.NG]);
+    const labels = new Set([promoted ?? conda_src/* MAIN_LABEL */.NG]);
     for (const [label, [, on]] of Object.entries(ops ?? {})) {
         if (on)
             labels.add(label);
@@ -88180,7 +88181,7 @@ async function channelInstructions(o, subdir) {
 
 
 /** v0 config: the empty blob under the "unknown" config type. */
-const CONFIG = { mediaType: names_IndexMediaType.UnknownConfig, digest: oci_src/* EMPTY_SHA256 */._e, size: 0 };
+const CONFIG = { mediaType: names_IndexMediaType.UnknownConfig, digest: src/* EMPTY_SHA256 */._e, size: 0 };
 /** Stay well under the 4 MiB most registries accept for a manifest. */
 const MAX_SHARDS_PER_MANIFEST = 12_000;
 /**
@@ -88610,7 +88611,7 @@ async function tree_writeChannelTree(store, out, indexes, channelData, options) 
 
 
 
-const MAIN_ONLY = [src/* MAIN_LABEL */.NG];
+const MAIN_ONLY = [conda_src/* MAIN_LABEL */.NG];
 /** A file's labels (the common case, promoted to main and never changed, costs no allocation). */
 function labelsOf(state, subdir, entry) {
     const ops = state.ops[subdir]?.[entry.pkg.filename];
@@ -88770,15 +88771,15 @@ async function labels_readLabelChange(store, logTag) {
         sha256: entry.optional(LabelAnnotation.Sha256),
     };
     const bad = (why) => new errors_PipelineError(`label log entry ${logTag} ${why}; it was not written by oci-channel, skipped`);
-    if (!(0,src/* isValidSubdir */.uc)(change.subdir))
+    if (!(0,conda_src/* isValidSubdir */.uc)(change.subdir))
         throw bad(`names subdir ${JSON.stringify(change.subdir.slice(0, 40))}`);
     try {
-        (0,src/* parsePackageFilename */.JS)(change.filename);
+        (0,conda_src/* parsePackageFilename */.JS)(change.filename);
     }
     catch {
         throw bad(`names file ${JSON.stringify(change.filename.slice(0, 80))}`);
     }
-    if (!(0,src/* isLabel */.J2)(change.label))
+    if (!(0,conda_src/* isLabel */.J2)(change.label))
         throw bad(`names label ${JSON.stringify(change.label.slice(0, 70))}`);
     if (change.action !== 'add' && change.action !== 'remove')
         throw bad(`has action ${JSON.stringify(change.action.slice(0, 20))}`);
@@ -91521,8 +91522,8 @@ function defaultActor(env = process.env) {
 /** The requested changes, checked before anything is read: labels parsed, none both added and removed. */
 function requestedChanges(o) {
     const changes = [
-        ...(o.add ?? []).map((l) => ({ action: 'add', label: (0,src/* parseLabel */.Q_)(l, '--add') })),
-        ...(o.remove ?? []).map((l) => ({ action: 'remove', label: (0,src/* parseLabel */.Q_)(l, '--remove') })),
+        ...(o.add ?? []).map((l) => ({ action: 'add', label: (0,conda_src/* parseLabel */.Q_)(l, '--add') })),
+        ...(o.remove ?? []).map((l) => ({ action: 'remove', label: (0,conda_src/* parseLabel */.Q_)(l, '--remove') })),
     ];
     if (changes.length === 0)
         throw new Error('no label change given: add or remove at least one label (e.g. add broken)');
@@ -93729,7 +93730,7 @@ var Alias = __nccwpck_require__(4065);
 var Collection = __nccwpck_require__(101);
 var identity = __nccwpck_require__(1127);
 var Pair = __nccwpck_require__(7165);
-var toJS = __nccwpck_require__(4043);
+var toJS = __nccwpck_require__(6424);
 var Schema = __nccwpck_require__(5840);
 var stringifyDocument = __nccwpck_require__(6829);
 var anchors = __nccwpck_require__(1596);
@@ -94654,7 +94655,7 @@ var anchors = __nccwpck_require__(1596);
 var visit = __nccwpck_require__(204);
 var identity = __nccwpck_require__(1127);
 var Node = __nccwpck_require__(6673);
-var toJS = __nccwpck_require__(4043);
+var toJS = __nccwpck_require__(6424);
 
 class Alias extends Node.NodeBase {
     constructor(source) {
@@ -94937,7 +94938,7 @@ exports.isEmptyPath = isEmptyPath;
 
 var applyReviver = __nccwpck_require__(3661);
 var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(4043);
+var toJS = __nccwpck_require__(6424);
 
 class NodeBase {
     constructor(type) {
@@ -95030,7 +95031,7 @@ exports.createPair = createPair;
 
 var identity = __nccwpck_require__(1127);
 var Node = __nccwpck_require__(6673);
-var toJS = __nccwpck_require__(4043);
+var toJS = __nccwpck_require__(6424);
 
 const isScalarValue = (value) => !value || (typeof value !== 'function' && typeof value !== 'object');
 class Scalar extends Node.NodeBase {
@@ -95221,7 +95222,7 @@ var stringifyCollection = __nccwpck_require__(1212);
 var Collection = __nccwpck_require__(101);
 var identity = __nccwpck_require__(1127);
 var Scalar = __nccwpck_require__(3301);
-var toJS = __nccwpck_require__(4043);
+var toJS = __nccwpck_require__(6424);
 
 class YAMLSeq extends Collection.Collection {
     static get tagName() {
@@ -95342,7 +95343,7 @@ var log = __nccwpck_require__(7249);
 var merge = __nccwpck_require__(452);
 var stringify = __nccwpck_require__(2148);
 var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(4043);
+var toJS = __nccwpck_require__(6424);
 
 function addPairToJSMap(ctx, map, { key, value }) {
     if (identity.isNode(key) && key.addToJSMap)
@@ -95465,7 +95466,7 @@ exports.isSeq = isSeq;
 
 /***/ }),
 
-/***/ 4043:
+/***/ 6424:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -98309,7 +98310,7 @@ var omap = __nccwpck_require__(303);
 var pairs = __nccwpck_require__(8385);
 var schema$2 = __nccwpck_require__(5913);
 var set = __nccwpck_require__(1528);
-var timestamp = __nccwpck_require__(6752);
+var timestamp = __nccwpck_require__(4371);
 
 const schemas = new Map([
     ['core', schema.schema],
@@ -98732,7 +98733,7 @@ exports.merge = merge;
 
 
 var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(4043);
+var toJS = __nccwpck_require__(6424);
 var YAMLMap = __nccwpck_require__(4454);
 var YAMLSeq = __nccwpck_require__(2223);
 var pairs = __nccwpck_require__(8385);
@@ -98916,7 +98917,7 @@ var merge = __nccwpck_require__(452);
 var omap = __nccwpck_require__(303);
 var pairs = __nccwpck_require__(8385);
 var set = __nccwpck_require__(1528);
-var timestamp = __nccwpck_require__(6752);
+var timestamp = __nccwpck_require__(4371);
 
 const schema = [
     map.map,
@@ -99050,7 +99051,7 @@ exports.set = set;
 
 /***/ }),
 
-/***/ 6752:
+/***/ 4371:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 

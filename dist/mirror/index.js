@@ -32115,7 +32115,7 @@ module.exports = bzip2;
 
 /***/ }),
 
-/***/ 4371:
+/***/ 6752:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 var __webpack_unused_export__;
@@ -32799,7 +32799,7 @@ module.exports = pipeline
 
 /***/ }),
 
-/***/ 6424:
+/***/ 4043:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -33359,7 +33359,7 @@ module.exports = upgrade
 
 
 
-module.exports.request = __nccwpck_require__(6424)
+module.exports.request = __nccwpck_require__(4043)
 module.exports.stream = __nccwpck_require__(3560)
 module.exports.pipeline = __nccwpck_require__(6862)
 module.exports.upgrade = __nccwpck_require__(9501)
@@ -81765,7 +81765,7 @@ function errorText(error) {
 // EXTERNAL MODULE: external "node:timers/promises"
 var external_node_timers_promises_ = __nccwpck_require__(8500);
 // EXTERNAL MODULE: ./node_modules/undici/index.js
-var undici = __nccwpck_require__(4371);
+var undici = __nccwpck_require__(6752);
 ;// CONCATENATED MODULE: ./packages/oci/src/http.ts
 // HTTP transport of the registry client: one keep-alive undici Agent per store (its per-origin connection cap
 // is the per-registry concurrency limit), timeouts, retries with backoff and Retry-After, redirects followed by
@@ -84161,12 +84161,12 @@ class errors_GithubApiError extends errors_PipelineError {
     }
 }
 
+// EXTERNAL MODULE: ./packages/oci/src/index.ts + 21 modules
+var src = __nccwpck_require__(1671);
+// EXTERNAL MODULE: ./packages/conda/src/index.ts + 26 modules
+var conda_src = __nccwpck_require__(4847);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-// EXTERNAL MODULE: ./packages/conda/src/index.ts + 26 modules
-var src = __nccwpck_require__(4847);
-// EXTERNAL MODULE: ./packages/oci/src/index.ts + 21 modules
-var oci_src = __nccwpck_require__(1671);
 ;// CONCATENATED MODULE: ./packages/pipeline/src/core/json.ts
 // JSON read from a registry or a file: strict UTF-8, an object at the top, one-line errors naming what was read.
 
@@ -84275,8 +84275,8 @@ async function retry_withConcurrentPushRetry(push, attempts = CONCURRENT_PUSH_AT
 
 const EMPTY_JSON = new TextEncoder().encode('{}');
 const EMPTY_JSON_DESCRIPTOR = {
-    mediaType: oci_src/* MediaType */.zu.EmptyJson,
-    digest: (0,oci_src/* sha256Digest */.sI)(EMPTY_JSON),
+    mediaType: src/* MediaType */.zu.EmptyJson,
+    digest: (0,src/* sha256Digest */.sI)(EMPTY_JSON),
     size: EMPTY_JSON.byteLength,
 };
 /** Per store, the repositories whose `{}` blob this process has pushed or found: checked once, not per artifact. */
@@ -84287,7 +84287,7 @@ function artifact_manifest_pushEmptyJson(repository) {
         emptyJsonPlaced.set(repository.store, (placed = new Map()));
     let push = placed.get(repository.name);
     if (!push) {
-        push = repository.pushBlob((0,oci_src/* bytesSource */.Xl)(EMPTY_JSON), { digest: EMPTY_JSON_DESCRIPTOR.digest, size: EMPTY_JSON_DESCRIPTOR.size }).then(() => undefined);
+        push = repository.pushBlob((0,src/* bytesSource */.Xl)(EMPTY_JSON), { digest: EMPTY_JSON_DESCRIPTOR.digest, size: EMPTY_JSON_DESCRIPTOR.size }).then(() => undefined);
         placed.set(repository.name, push);
         // A failed push is tried again by the next caller.
         push.catch(() => placed.delete(repository.name));
@@ -84297,7 +84297,7 @@ function artifact_manifest_pushEmptyJson(repository) {
 function artifact_manifest_artifactManifest(options) {
     const manifest = {
         schemaVersion: 2,
-        mediaType: oci_src/* MediaType */.zu.ImageManifest,
+        mediaType: src/* MediaType */.zu.ImageManifest,
         artifactType: options.artifactType,
         config: EMPTY_JSON_DESCRIPTOR,
         // The image spec asks for at least one layer; the empty descriptor is its documented stand-in.
@@ -84331,7 +84331,7 @@ function append_log_logStamp(at) {
 async function append_log_appendLogEntry(repository, artifactType, annotations, tag) {
     await artifact_manifest_pushEmptyJson(repository);
     const { bytes } = artifact_manifest_artifactManifest({ artifactType, annotations });
-    const descriptor = await retry_withConcurrentPushRetry(() => repository.pushManifest(bytes, oci_src/* MediaType */.zu.ImageManifest, tag));
+    const descriptor = await retry_withConcurrentPushRetry(() => repository.pushManifest(bytes, src/* MediaType */.zu.ImageManifest, tag));
     return descriptor.digest;
 }
 /** Reads the entry at `tag` and returns a getter for its required string annotations (a missing one throws). */
@@ -84366,7 +84366,7 @@ async function append_log_listLogTags(repository, pattern, after) {
     }
     catch (error) {
         // Some registries (Harbor) refuse a `last` that is not an existing tag; a rewound mark is not one.
-        if (!after || !(error instanceof oci_src/* OciError */.Mf) || error.status !== 400)
+        if (!after || !(error instanceof src/* OciError */.Mf) || error.status !== 400)
             throw error;
         listed = await repository.listTags();
     }
@@ -84417,7 +84417,7 @@ function promotionLogTag(at, subdir, filename) {
 async function promotion_log_appendPromotion(store, entry, at = new Date()) {
     const promotedAt = at.toISOString();
     const inline = entry.manifest && entry.manifest.byteLength <= INLINE_MANIFEST_BYTES && manifestMatches(entry.manifest, entry.manifestDigest) ? entry.manifest : undefined;
-    const label = entry.label ?? src/* MAIN_LABEL */.NG;
+    const label = entry.label ?? conda_src/* MAIN_LABEL */.NG;
     const logTag = promotionLogTag(at, entry.subdir, entry.filename);
     const logDigest = await append_log_appendLogEntry(promotion_log_promotionLogRepository(store), PROMOTION_ARTIFACT_TYPE, {
         [PromotionAnnotation.Subdir]: entry.subdir,
@@ -84433,7 +84433,7 @@ async function promotion_log_appendPromotion(store, entry, at = new Date()) {
     return { ...rest, label, promotedAt, logTag, logDigest, ...(inline ? { manifest: inline } : {}) };
 }
 function manifestMatches(bytes, digest) {
-    return digest === `sha256:${(0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex')}`;
+    return (0,src/* sha256Digest */.sI)(bytes) === digest;
 }
 /**
  * Log tags in time order, optionally only those after `after` (a log tag or a prefix of one: the reader's
@@ -84740,7 +84740,7 @@ function audience_promotionAudience(artifacts, label) {
 }
 
 // EXTERNAL MODULE: ./node_modules/undici/index.js
-var undici = __nccwpck_require__(4371);
+var undici = __nccwpck_require__(6752);
 ;// CONCATENATED MODULE: ./packages/pipeline/src/identity/keys.ts
 // The issuer's signing keys: OIDC discovery (ISSUER/.well-known/openid-configuration -> jwks_uri), then the JWKS,
 // fetched with undici, bodies capped, kept for a while per issuer and fetched again (once per verification) when a
@@ -85140,12 +85140,12 @@ async function package_manifest_fetchPackageManifest(store, repository, tag) {
         fetched = await repo.fetchManifest(tag);
     }
     catch (error) {
-        if (error instanceof oci_src/* NotFoundError */.m_)
+        if (error instanceof src/* NotFoundError */.m_)
             return undefined;
         throw error;
     }
     const manifest = json_parseJsonObject(fetched.bytes, `manifest ${repo.display}:${tag}`);
-    return { descriptor: fetched.descriptor, bytes: fetched.bytes, manifest, view: (0,src/* describePackageManifest */.xi)(manifest, `${repo.display}:${tag}`) };
+    return { descriptor: fetched.descriptor, bytes: fetched.bytes, manifest, view: (0,conda_src/* describePackageManifest */.xi)(manifest, `${repo.display}:${tag}`) };
 }
 
 // EXTERNAL MODULE: external "node:timers/promises"
@@ -85474,7 +85474,7 @@ const promotionRequestSchema = {
         run_url: { type: 'string', maxLength: 500, pattern: '^https://[^\\s"<>]+$' },
         request_id: { type: 'string', minLength: 1, maxLength: REQUEST_ID_MAX, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
         identity_token: { type: 'string', minLength: 1, maxLength: MAX_TOKEN_LENGTH, pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]*$' },
-        label: { type: 'string', minLength: 1, maxLength: src/* MAX_LABEL_LENGTH */.rn, pattern: src/* LABEL_PATTERN */.mW },
+        label: { type: 'string', minLength: 1, maxLength: conda_src/* MAX_LABEL_LENGTH */.rn, pattern: conda_src/* LABEL_PATTERN */.mW },
     },
 };
 // Compiled on first use: only validate, promote and dispatch check payloads, and every command imports this module.
@@ -85748,7 +85748,7 @@ function open_openChannel(input, options, concurrency) {
     if (typeof input !== 'string')
         return { store: input, release: async () => { } };
     const pool = options?.concurrency === undefined && concurrency !== undefined ? { concurrency: connectionsFor(concurrency) } : {};
-    const store = (0,oci_src/* openStore */.Ch)(input, { ...options, ...pool });
+    const store = (0,src/* openStore */.Ch)(input, { ...options, ...pool });
     return { store, release: () => store.close() };
 }
 function open_stagingOptions(o) {
@@ -85949,15 +85949,15 @@ function otherFormat(filename) {
  * blob first; without it the repository holds it already (a staged package manifest has it as its config).
  */
 async function writeIntent(repository, filename, options) {
-    await options.configs?.ensure(repository, { descriptor: src/* PACKAGE_CONFIG */.ir, source: (0,oci_src/* bytesSource */.Xl)(new Uint8Array()) }, options.signal);
+    await options.configs?.ensure(repository, { descriptor: conda_src/* PACKAGE_CONFIG */.ir, source: (0,src/* bytesSource */.Xl)(new Uint8Array()) }, options.signal);
     const manifest = {
         schemaVersion: 2,
-        mediaType: oci_src/* MediaType */.zu.ImageManifest,
-        config: src/* PACKAGE_CONFIG */.ir,
-        layers: [src/* PACKAGE_CONFIG */.ir],
-        annotations: { [src/* Annotation */.YH.Title]: filename, [src/* Annotation */.YH.Created]: (options.at ?? new Date()).toISOString() },
+        mediaType: src/* MediaType */.zu.ImageManifest,
+        config: conda_src/* PACKAGE_CONFIG */.ir,
+        layers: [conda_src/* PACKAGE_CONFIG */.ir],
+        annotations: { [conda_src/* Annotation */.YH.Title]: filename, [conda_src/* Annotation */.YH.Created]: (options.at ?? new Date()).toISOString() },
     };
-    await repository.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), oci_src/* MediaType */.zu.ImageManifest, intentTag(filename, options.kind));
+    await repository.pushManifest(new TextEncoder().encode(JSON.stringify(manifest)), src/* MediaType */.zu.ImageManifest, intentTag(filename, options.kind));
 }
 /**
  * Leaves the intent and keeps it fresh until `release()` (written again every `refreshMs` while the writer works;
@@ -85982,14 +85982,14 @@ async function freshIntent(repository, filename, kind) {
         bytes = (await repository.fetchManifest(intentTag(filename, kind))).bytes;
     }
     catch (error) {
-        if (error instanceof oci_src/* NotFoundError */.m_)
+        if (error instanceof src/* NotFoundError */.m_)
             return false;
         throw error;
     }
     try {
         const annotations = (json_parseJsonObject(bytes, 'a write intent').annotations ?? {});
-        const created = Date.parse(String(annotations[src/* Annotation */.YH.Created]));
-        return annotations[src/* Annotation */.YH.Title] === filename && Number.isFinite(created) && Date.now() - created < INTENT_FRESH_MS;
+        const created = Date.parse(String(annotations[conda_src/* Annotation */.YH.Created]));
+        return annotations[conda_src/* Annotation */.YH.Title] === filename && Number.isFinite(created) && Date.now() - created < INTENT_FRESH_MS;
     }
     catch {
         return false;
@@ -86290,7 +86290,7 @@ function isHashed(pkg) {
 }
 /** Hashes the whole file now (the tag already names this file: unchanged or a conflict is decided by its sha256). */
 async function hashNow(file, pkg, signal) {
-    const hashes = await (0,src/* hashPackageFile */.Tb)(file, signal);
+    const hashes = await (0,conda_src/* hashPackageFile */.Tb)(file, signal);
     if (hashes.size !== pkg.size)
         throw new errors_PipelineError(`${pkg.subdir}/${pkg.filename}: the file changed while it was read (${pkg.size} then ${hashes.size} bytes); retry once nothing writes to it`);
     return { ...pkg, sha256: hashes.sha256, md5: hashes.md5 };
@@ -86328,7 +86328,7 @@ class TappedMd5 {
 /** Sends a large package without hashing it first: sha256 comes back from the upload, md5 is computed on the way. */
 async function sendHashing(repository, file, pkg, artifact, options) {
     const md5 = new TappedMd5();
-    const plain = (0,oci_src/* fileSource */.IO)(file, pkg.size);
+    const plain = (0,src/* fileSource */.IO)(file, pkg.size);
     const source = {
         size: pkg.size,
         replayable: true,
@@ -86357,8 +86357,8 @@ const UNKNOWN_MD5 = '0'.repeat(32);
  */
 async function mergeIntoTag(store, file, input, options) {
     let pkg = input;
-    const relative = (0,src/* packageRepository */.HA)(pkg.subdir, pkg.name);
-    const tag = (0,src/* encodeTag */.jD)(pkg.version, pkg.build);
+    const relative = (0,conda_src/* packageRepository */.HA)(pkg.subdir, pkg.name);
+    const tag = (0,conda_src/* encodeTag */.jD)(pkg.version, pkg.build);
     const repository = store.repository(relative);
     const artifact = `${pkg.subdir}/${pkg.filename}`;
     const where = `${repository.display}:${tag}`;
@@ -86392,13 +86392,13 @@ async function mergeIntoTag(store, file, input, options) {
         let sentPackage = false;
         if (!isHashed(pkg)) {
             // Refuse a clash with the manifest at the tag (a different build, other info/) before sending a large file.
-            (0,src/* buildPackageManifest */.SA)({ ...pkg, sha256: UNKNOWN_SHA256, md5: UNKNOWN_MD5 }, manifestOptions(existingManifest));
+            (0,conda_src/* buildPackageManifest */.SA)({ ...pkg, sha256: UNKNOWN_SHA256, md5: UNKNOWN_MD5 }, manifestOptions(existingManifest));
             pkg = await sendHashing(repository, file, pkg, artifact, options);
             sentPackage = true;
         }
         const hashed = pkg;
         // Throws PackageError when `existing` is a different build under the same tag.
-        const built = (0,src/* buildPackageManifest */.SA)(hashed, manifestOptions(existingManifest));
+        const built = (0,conda_src/* buildPackageManifest */.SA)(hashed, manifestOptions(existingManifest));
         // Every round pushes what its manifest brings (a blob already there costs one HEAD): the manifest to
         // merge into may have changed, and with it which info layers are ours to push. The blobs are independent,
         // so they go at once: the small ones cost no extra wait beside the package.
@@ -86417,7 +86417,7 @@ async function mergeIntoTag(store, file, input, options) {
         if (sentPackage && (await repository.resolve(tag))?.digest !== existing?.descriptor.digest)
             continue;
         const sentAt = performance.now();
-        const pushed = await retry_withConcurrentPushRetry(() => repository.pushManifest(built.bytes, oci_src/* MediaType */.zu.ImageManifest, tag));
+        const pushed = await retry_withConcurrentPushRetry(() => repository.pushManifest(built.bytes, src/* MediaType */.zu.ImageManifest, tag));
         return { result: { ...base(hashed), manifestDigest: pushed.digest, status: 'uploaded' }, manifest: built.bytes, unverified: true, pkg: hashed, sentAt };
     }
     throw new errors_PipelineError(`${artifact}: ${where} kept changing under concurrent uploads (${MERGE_ATTEMPTS} attempts); retry the upload`);
@@ -86428,7 +86428,7 @@ async function mergeIntoTag(store, file, input, options) {
  * (harmless: its file is in the tag). The intent is kept fresh while a large file is sent.
  */
 async function pushToTag(store, file, pkg, options) {
-    const repository = store.repository((0,src/* packageRepository */.HA)(pkg.subdir, pkg.name));
+    const repository = store.repository((0,conda_src/* packageRepository */.HA)(pkg.subdir, pkg.name));
     const intent = await write_intent_holdIntent(repository, pkg.filename, { kind: 'uploading', configs: options.configs, signal: options.signal });
     try {
         return await mergeIntoTag(store, file, pkg, options);
@@ -87120,6 +87120,8 @@ async function validate(o) {
 
 
 
+/** Intents not left (a read-only staging credential, or nothing in staging to promote): nothing to release. */
+const NO_INTENTS = { left: false, release: () => { } };
 const promote_MERGE_ATTEMPTS = ATTEMPTS.merge;
 const promote_pause = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 /**
@@ -87258,9 +87260,8 @@ async function ensureLogged(ctx, ref, where, manifestDigest, manifest) {
  * on without them.
  */
 async function leaveIntents(ctx, stagingRepo, filenames, configs) {
-    const none = { left: false, release: () => { } };
     if (ctx.intentsRefused)
-        return none;
+        return NO_INTENTS;
     // Without configs the staging repository is taken to hold the empty blob (a staged package manifest's config).
     const held = await Promise.allSettled(filenames.map((f) => holdIntent(stagingRepo, f, { kind: 'promoting', signal: ctx.options.signal, ...(configs ? { configs } : {}) })));
     const release = () => {
@@ -87279,7 +87280,7 @@ async function leaveIntents(ctx, stagingRepo, filenames, configs) {
         ctx.intentsRefused = true;
         ctx.report(`staging refused a promotion intent (${errorLine(error)}): promoting without them, so two promotions of one build's two formats at once could drop one from its tag; give promote push access to staging`);
     }
-    return none;
+    return NO_INTENTS;
 }
 /** Puts every pending artifact of one tag into production and returns the verified production manifest. */
 async function publishGroup(ctx, where, staged, pending, 
@@ -87455,7 +87456,7 @@ async function promoteGroup(ctx, where, refs) {
         if (error instanceof UnreachableError)
             throw error;
         if (!staged)
-            intents = { left: false, release: () => { } };
+            intents = NO_INTENTS;
         else
             intents = await leaveIntents(ctx, stagingRepo, refs.map((r) => r.filename), new ConfigBlobs());
     }
@@ -87973,17 +87974,17 @@ function parseLabelsDocument(value, what) {
     const doc = value;
     if (doc.labels_version !== 1)
         throw bad(`has labels_version ${JSON.stringify(doc.labels_version)}, not 1`);
-    if (!Array.isArray(doc.names) || !doc.names.every(src/* isLabel */.J2))
+    if (!Array.isArray(doc.names) || !doc.names.every(conda_src/* isLabel */.J2))
         throw bad('has a names list that is not labels');
     if (!doc.files || typeof doc.files !== 'object' || Array.isArray(doc.files))
         throw bad('has no files map');
     for (const [filename, state] of Object.entries(doc.files)) {
         if (!state || typeof state !== 'object')
             throw bad(`has no state for ${filename}`);
-        if (state.promoted !== undefined && !(0,src/* isLabel */.J2)(state.promoted))
+        if (state.promoted !== undefined && !(0,conda_src/* isLabel */.J2)(state.promoted))
             throw bad(`says ${filename} was promoted to a label that is not one`);
         for (const [label, op] of Object.entries(state.ops ?? {})) {
-            if (!(0,src/* isLabel */.J2)(label) || !Array.isArray(op) || typeof op[0] !== 'string' || typeof op[1] !== 'boolean')
+            if (!(0,conda_src/* isLabel */.J2)(label) || !Array.isArray(op) || typeof op[0] !== 'string' || typeof op[1] !== 'boolean')
                 throw bad(`has a malformed change of ${filename}`);
         }
     }
@@ -88013,10 +88014,10 @@ async function channel_patches_readChannelInstructionsAt(repository, digest) {
     const manifest = json_parseJsonObject(fetched.bytes, `${repository.display}:latest`);
     const layer = (manifest.layers ?? []).find((l) => l?.mediaType === PATCH_INSTRUCTIONS_MEDIA_TYPE);
     if (!layer)
-        throw new src/* PatchError */.DF(`${repository.display}:latest has no ${PATCH_INSTRUCTIONS_MEDIA_TYPE} layer; write it with writeChannelPatchInstructions`);
-    const bytes = Buffer.from(await blobs_readSmallBlob(repository, (0,oci_src/* parseDigest */.m)(layer.digest), layer.size, MAX_CHANNEL_INSTRUCTIONS));
+        throw new conda_src/* PatchError */.DF(`${repository.display}:latest has no ${PATCH_INSTRUCTIONS_MEDIA_TYPE} layer; write it with writeChannelPatchInstructions`);
+    const bytes = Buffer.from(await blobs_readSmallBlob(repository, (0,src/* parseDigest */.m)(layer.digest), layer.size, MAX_CHANNEL_INSTRUCTIONS));
     const what = `${repository.display}:latest`;
-    return { bytes, instructions: (0,src/* parsePatchInstructionsJson */.j1)(bytes, what), what };
+    return { bytes, instructions: (0,conda_src/* parsePatchInstructionsJson */.j1)(bytes, what), what };
 }
 /** The channel's instructions for `subdir` at `latest` and that manifest's digest, or undefined when it has none. */
 async function readChannelPatchInstructions(store, subdir) {
@@ -88038,21 +88039,21 @@ async function writeChannelPatchInstructions(store, subdir, instructions, at = n
 /** Checks the instructions, pushes their blobs and the manifest under the time tag; returns the manifest bytes. */
 async function pushInstructionsManifest(repository, subdir, instructions, at) {
     if (!names_isSubdirName(subdir))
-        throw new src/* PatchError */.DF(`${JSON.stringify(subdir)} is not a subdir`);
+        throw new conda_src/* PatchError */.DF(`${JSON.stringify(subdir)} is not a subdir`);
     const bytes = instructions instanceof Uint8Array ? instructions : Buffer.from(`${JSON.stringify(instructions)}\n`, 'utf8');
     if (instructions instanceof Uint8Array)
-        (0,src/* parsePatchInstructionsJson */.j1)(bytes, `patch instructions for ${subdir}`);
+        (0,conda_src/* parsePatchInstructionsJson */.j1)(bytes, `patch instructions for ${subdir}`);
     else
-        (0,src/* parsePatchInstructions */.Vf)(instructions, `patch instructions for ${subdir}`);
+        (0,conda_src/* parsePatchInstructions */.Vf)(instructions, `patch instructions for ${subdir}`);
     if (bytes.byteLength > MAX_CHANNEL_INSTRUCTIONS)
-        throw new src/* PatchError */.DF(`patch instructions for ${subdir} are over ${MAX_CHANNEL_INSTRUCTIONS} bytes`);
-    const layer = { mediaType: PATCH_INSTRUCTIONS_MEDIA_TYPE, digest: (0,oci_src/* sha256Digest */.sI)(bytes), size: bytes.byteLength, annotations: { [names_TITLE]: 'patch_instructions.json' } };
-    await repository.pushBlob((0,oci_src/* bytesSource */.Xl)(bytes), { digest: layer.digest, size: layer.size });
+        throw new conda_src/* PatchError */.DF(`patch instructions for ${subdir} are over ${MAX_CHANNEL_INSTRUCTIONS} bytes`);
+    const layer = { mediaType: PATCH_INSTRUCTIONS_MEDIA_TYPE, digest: (0,src/* sha256Digest */.sI)(bytes), size: bytes.byteLength, annotations: { [names_TITLE]: 'patch_instructions.json' } };
+    await repository.pushBlob((0,src/* bytesSource */.Xl)(bytes), { digest: layer.digest, size: layer.size });
     const empty = new TextEncoder().encode('{}');
-    const config = { mediaType: oci_src/* MediaType */.zu.EmptyJson, digest: (0,oci_src/* sha256Digest */.sI)(empty), size: empty.byteLength };
-    await repository.pushBlob((0,oci_src/* bytesSource */.Xl)(empty), { digest: config.digest, size: config.size });
-    const manifest = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: oci_src/* MediaType */.zu.ImageManifest, artifactType: PATCH_INSTRUCTIONS_MEDIA_TYPE, config, layers: [layer], annotations: { [names_CREATED]: at.toISOString() } }));
-    await retry_withConcurrentPushRetry(() => repository.pushManifest(manifest, oci_src/* MediaType */.zu.ImageManifest, names_timestampTag(at)));
+    const config = { mediaType: src/* MediaType */.zu.EmptyJson, digest: (0,src/* sha256Digest */.sI)(empty), size: empty.byteLength };
+    await repository.pushBlob((0,src/* bytesSource */.Xl)(empty), { digest: config.digest, size: config.size });
+    const manifest = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: src/* MediaType */.zu.ImageManifest, artifactType: PATCH_INSTRUCTIONS_MEDIA_TYPE, config, layers: [layer], annotations: { [names_CREATED]: at.toISOString() } }));
+    await retry_withConcurrentPushRetry(() => repository.pushManifest(manifest, src/* MediaType */.zu.ImageManifest, names_timestampTag(at)));
     return manifest;
 }
 /** Read-change-write rounds before an update of the channel's instructions gives up on a `latest` that keeps moving. */
@@ -88060,9 +88061,9 @@ const UPDATE_ATTEMPTS = 6;
 const channel_patches_sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Same fixes, removals and revocations (the version field aside: absent, 0 and 1 read the same). */
 function sameInstructions(a, b) {
-    const x = a ?? src/* EMPTY_PATCH_INSTRUCTIONS */.rt;
-    const y = b ?? src/* EMPTY_PATCH_INSTRUCTIONS */.rt;
-    return (0,src/* sameJson */.Vk)(x.packages, y.packages) && (0,src/* sameJson */.Vk)(x['packages.conda'], y['packages.conda']) && (0,src/* sameJson */.Vk)(x.remove, y.remove) && (0,src/* sameJson */.Vk)(x.revoke, y.revoke);
+    const x = a ?? conda_src/* EMPTY_PATCH_INSTRUCTIONS */.rt;
+    const y = b ?? conda_src/* EMPTY_PATCH_INSTRUCTIONS */.rt;
+    return (0,conda_src/* sameJson */.Vk)(x.packages, y.packages) && (0,conda_src/* sameJson */.Vk)(x['packages.conda'], y['packages.conda']) && (0,conda_src/* sameJson */.Vk)(x.remove, y.remove) && (0,conda_src/* sameJson */.Vk)(x.revoke, y.revoke);
 }
 /**
  * Changes the channel's own instructions for `subdir`: reads what `latest` holds, applies `update` (a pure
@@ -88094,7 +88095,7 @@ async function updateChannelPatchInstructions(store, subdir, update, options = {
                 break;
             continue; // another writer moved it since our read: fold into theirs
         }
-        const ours = await retry_withConcurrentPushRetry(() => repository.pushManifest(manifest, oci_src/* MediaType */.zu.ImageManifest, 'latest'));
+        const ours = await retry_withConcurrentPushRetry(() => repository.pushManifest(manifest, src/* MediaType */.zu.ImageManifest, 'latest'));
         written = true;
         known = { digest: ours.digest, instructions: next };
         // Long enough for a writer that checked just before our PUT to have made its own (about two requests).
@@ -88317,7 +88318,7 @@ async function channelInstructions(o, subdir) {
 
 
 /** v0 config: the empty blob under the "unknown" config type. */
-const CONFIG = { mediaType: names_IndexMediaType.UnknownConfig, digest: oci_src/* EMPTY_SHA256 */._e, size: 0 };
+const CONFIG = { mediaType: names_IndexMediaType.UnknownConfig, digest: src/* EMPTY_SHA256 */._e, size: 0 };
 /** Stay well under the 4 MiB most registries accept for a manifest. */
 const MAX_SHARDS_PER_MANIFEST = 12_000;
 /**
@@ -88534,8 +88535,8 @@ known) {
         throw new errors_PipelineError(`package manifest ${what} has no info/index.json layer; re-promote the package to rebuild its manifest`);
     // index.json carried in the manifest (`data`) saves a blob GET; data that is not exactly its blob is ignored.
     const indexLayer = layers.indexJson;
-    const inline = typeof indexLayer.data === 'string' && indexLayer.size <= MAX_INDEX_JSON && (0,src/* inlineDataMatches */.Z8)(indexLayer) ? Buffer.from(indexLayer.data, 'base64') : undefined;
-    const indexJson = json_parseJsonObject(inline ?? (await blobs_readSmallBlob(repository, (0,oci_src/* parseDigest */.m)(indexLayer.digest), indexLayer.size, MAX_INDEX_JSON)), `info/index.json of ${what}`);
+    const inline = typeof indexLayer.data === 'string' && indexLayer.size <= MAX_INDEX_JSON && (0,conda_src/* inlineDataMatches */.Z8)(indexLayer) ? Buffer.from(indexLayer.data, 'base64') : undefined;
+    const indexJson = json_parseJsonObject(inline ?? (await blobs_readSmallBlob(repository, (0,src/* parseDigest */.m)(indexLayer.digest), indexLayer.size, MAX_INDEX_JSON)), `info/index.json of ${what}`);
     // buildPackageManifest puts about (with the channeldata flags) and run_exports in annotations; info.tar.gz
     // is read only for manifests without them (other tools, or values too big for an annotation).
     const annotations = layers.annotations;
@@ -88565,7 +88566,7 @@ known) {
         if (!md5 || !/^[0-9a-f]{32}$/.test(md5)) {
             throw new errors_PipelineError(`package layer ${filename} of ${what} lacks the ${MD5} annotation repodata needs; re-promote the package`);
         }
-        const record = (0,src/* repodataRecord */.OM)(indexJson, { md5, sha256: layer.digest.slice('sha256:'.length), size: layer.size });
+        const record = (0,conda_src/* repodataRecord */.OM)(indexJson, { md5, sha256: layer.digest.slice('sha256:'.length), size: layer.size });
         entries.push({ filename, record, ...extras });
     }
     return { digest: fetched.descriptor.digest, entries };
@@ -88573,7 +88574,7 @@ known) {
 async function readBlobCapped(repository, layer, cap) {
     if (layer.size > cap)
         throw new errors_PipelineError(`${layer.mediaType} blob ${layer.digest} in ${repository.display} is larger than ${cap} bytes; refused`);
-    return Buffer.from(await blobs_readSmallBlob(repository, (0,oci_src/* parseDigest */.m)(layer.digest), layer.size, cap));
+    return Buffer.from(await blobs_readSmallBlob(repository, (0,src/* parseDigest */.m)(layer.digest), layer.size, cap));
 }
 /** The repodata a `repodata.json` manifest holds (zstd layer preferred: smaller), with its run_exports. */
 async function read_readPublishedRepodata(repository, reference, subdir) {
@@ -88587,16 +88588,16 @@ async function read_readPublishedRepodata(repository, reference, subdir) {
     const plain = layers.find((l) => l.mediaType === names_IndexMediaType.Repodata);
     let text;
     if (zst)
-        text = (0,src/* zstdDecompress */.v3)(await readBlobCapped(repository, zst, MAX_REPODATA), MAX_REPODATA).toString('utf8');
+        text = (0,conda_src/* zstdDecompress */.v3)(await readBlobCapped(repository, zst, MAX_REPODATA), MAX_REPODATA).toString('utf8');
     else if (plain)
         text = (await readBlobCapped(repository, plain, MAX_REPODATA)).toString('utf8');
     else
         throw new errors_PipelineError(`repodata manifest ${what} has no repodata.json layer; run a full reindex to rebuild it`);
-    const repodata = (0,src/* parseRepodata */.iS)(text, `repodata.json of ${what}`);
+    const repodata = (0,conda_src/* parseRepodata */.iS)(text, `repodata.json of ${what}`);
     if (repodata.info.subdir !== subdir) {
         throw new errors_PipelineError(`repodata.json of ${what} says subdir ${repodata.info.subdir}, not ${subdir}; run a full reindex to rebuild it`);
     }
-    const entries = (0,src/* packagesOfRepodata */.DH)(repodata);
+    const entries = (0,conda_src/* packagesOfRepodata */.DH)(repodata);
     const runExportsLayer = layers.find((l) => l.mediaType === names_IndexMediaType.RunExports);
     if (runExportsLayer) {
         try {
@@ -88621,7 +88622,7 @@ async function read_readPublishedRepodata(repository, reference, subdir) {
         manifestDigest: fetched.descriptor.digest,
         entries,
         ...(annotations[names_PROMOTION_MARK] ? { mark: annotations[names_PROMOTION_MARK] } : {}),
-        ...(plain ? { repodataDigest: (0,oci_src/* parseDigest */.m)(plain.digest) } : {}),
+        ...(plain ? { repodataDigest: (0,src/* parseDigest */.m)(plain.digest) } : {}),
         ...(labels ? { labels } : {}),
         ...(annotations[names_LABEL_MARK] ? { labelMark: annotations[names_LABEL_MARK] } : {}),
         patchKey: annotations[names_PATCHES] ?? '',
@@ -88747,7 +88748,7 @@ async function tree_writeChannelTree(store, out, indexes, channelData, options) 
 
 
 
-const MAIN_ONLY = [src/* MAIN_LABEL */.NG];
+const MAIN_ONLY = [conda_src/* MAIN_LABEL */.NG];
 /** A file's labels (the common case, promoted to main and never changed, costs no allocation). */
 function labelsOf(state, subdir, entry) {
     const ops = state.ops[subdir]?.[entry.pkg.filename];
@@ -90465,7 +90466,7 @@ class SubdirCheckpoints {
             status,
             patched: this.#patched,
             changed: this.#changed,
-            ...(write && this.#known ? { records: (0,src/* patchedRecordCount */.Yx)(this.#known.instructions), digest: this.#known.digest } : {}),
+            ...(write && this.#known ? { records: (0,conda_src/* patchedRecordCount */.Yx)(this.#known.instructions), digest: this.#known.digest } : {}),
             ...(!write && this.#reported ? { instructions: this.#reported } : {}),
             unrepresentable: this.#unrepresentable.sort(),
         };
@@ -90485,7 +90486,7 @@ class SubdirCheckpoints {
         this.#toLog = [];
         this.#last = Date.now();
         const { store, subdir, removals } = this.#o;
-        const fold = (stored) => (0,src/* upstreamPatch */.mD)(subdir, records, { ...(stored ? { stored } : {}), ...(removals ? { remove: removals.remove, relisted: removals.listed } : {}) });
+        const fold = (stored) => (0,conda_src/* upstreamPatch */.mD)(subdir, records, { ...(stored ? { stored } : {}), ...(removals ? { remove: removals.remove, relisted: removals.listed } : {}) });
         const count = (patch) => {
             this.#patched += patch.patched.length;
             this.#unrepresentable.push(...patch.unrepresentable);
@@ -90509,7 +90510,7 @@ class SubdirCheckpoints {
                 count(last);
             if (result.written && last)
                 this.#changed += last.changed;
-            const records = result.instructions ? (0,src/* patchedRecordCount */.Yx)(result.instructions) : 0;
+            const records = result.instructions ? (0,conda_src/* patchedRecordCount */.Yx)(result.instructions) : 0;
             this.#o.report(`${subdir}: patch instructions ${result.written ? 'updated' : 'unchanged'}, ${records} record(s) patched`);
         }
         catch (error) {
@@ -90665,9 +90666,9 @@ function sinceFilter(since) {
 function groupByTag(files) {
     const groups = new Map();
     for (const file of [...files].sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0))) {
-        const { name, version, build } = (0,src/* parsePackageFilename */.JS)(file.filename);
-        const repository = (0,src/* packageRepository */.HA)(file.subdir, name);
-        const tag = (0,src/* encodeTag */.jD)(version, build);
+        const { name, version, build } = (0,conda_src/* parsePackageFilename */.JS)(file.filename);
+        const repository = (0,conda_src/* packageRepository */.HA)(file.subdir, name);
+        const tag = (0,conda_src/* encodeTag */.jD)(version, build);
         const key = `${repository}:${tag}`;
         let group = groups.get(key);
         if (!group)
@@ -90712,7 +90713,7 @@ function collectFiles(subdir, entries, source, wantName) {
     for (const [filename, record] of entries) {
         let name;
         try {
-            name = (0,src/* parsePackageFilename */.JS)(filename).name;
+            name = (0,conda_src/* parsePackageFilename */.JS)(filename).name;
         }
         catch (error) {
             invalid.push({ filename, reason: `upstream lists ${JSON.stringify(filename.slice(0, 200))}, which is no package file name (${error.message})` });
@@ -90838,10 +90839,10 @@ onBytes) {
         }
         let pkg;
         try {
-            pkg = await (0,src/* readPackage */.LY)(tmp, { filename: file.filename, subdir: file.subdir, ...(ctx.fullRead ? {} : { metadataOnly: true }) });
+            pkg = await (0,conda_src/* readPackage */.LY)(tmp, { filename: file.filename, subdir: file.subdir, ...(ctx.fullRead ? {} : { metadataOnly: true }) });
         }
         catch (error) {
-            if (error instanceof src/* PackageError */.JP)
+            if (error instanceof conda_src/* PackageError */.JP)
                 throw new RefusedError(`upstream's ${artifact} is refused as a package: ${open_errorLine(error)}; nothing pushed for it`);
             throw error;
         }
@@ -90863,7 +90864,7 @@ onBytes) {
         // The record a reindex of this package writes: index.json exactly as the package holds it (not as read
         // leniently), plus the file's md5, sha256 and size.
         const indexJson = JSON.parse(Buffer.from(pkg.indexJsonBytes).toString('utf8'));
-        return { uploaded: uploaded.result, ...(uploaded.manifest ? { manifest: uploaded.manifest } : {}), derived: (0,src/* repodataRecord */.OM)(indexJson, pkg) };
+        return { uploaded: uploaded.result, ...(uploaded.manifest ? { manifest: uploaded.manifest } : {}), derived: (0,conda_src/* repodataRecord */.OM)(indexJson, pkg) };
     }
     finally {
         await (0,promises_.rm)(tmp, { force: true });
@@ -90935,7 +90936,7 @@ class HttpUpstream {
         this.#base = channelBase(from);
         this.display = this.#base.href;
         this.#concurrency = options.concurrency ?? CONCURRENCY.upstream;
-        this.#http = new oci_src/* HttpTransport */.G5({ registry: this.#base.host, concurrency: this.#concurrency, timeoutMs: options.timeoutMs ?? 60_000, userAgent: 'oci-channel-mirror' });
+        this.#http = new src/* HttpTransport */.G5({ registry: this.#base.host, concurrency: this.#concurrency, timeoutMs: options.timeoutMs ?? 60_000, userAgent: 'oci-channel-mirror' });
     }
     /** GET; undefined for 404/410 (an index format not offered), an UpstreamError for any other failure. */
     async #get(url, signal) {
@@ -90950,7 +90951,7 @@ class HttpUpstream {
         }
         if (res.status === 200)
             return res;
-        await (0,oci_src/* discard */.vf)(res);
+        await (0,src/* discard */.vf)(res);
         if (res.status === 404 || res.status === 410)
             return undefined;
         throw new UpstreamError(`upstream ${url.href} answered HTTP ${res.status}; check the channel URL, or retry later`);
@@ -90984,7 +90985,7 @@ class HttpUpstream {
         const subdirs = data?.subdirs;
         if (!Array.isArray(subdirs))
             return undefined;
-        return subdirs.filter((s) => typeof s === 'string' && (0,src/* isValidSubdir */.uc)(s)).sort();
+        return subdirs.filter((s) => typeof s === 'string' && (0,conda_src/* isValidSubdir */.uc)(s)).sort();
     }
     async readSubdir(subdir, wantName, signal) {
         const dir = new URL(`${subdir}/`, this.#base);
@@ -90996,7 +90997,7 @@ class HttpUpstream {
         if (compressed) {
             let text;
             try {
-                text = (0,src/* zstdDecompress */.v3)(compressed, http_MAX_REPODATA).toString('utf8');
+                text = (0,conda_src/* zstdDecompress */.v3)(compressed, http_MAX_REPODATA).toString('utf8');
             }
             catch (error) {
                 throw new UpstreamError(`upstream ${zst.href} does not decompress (${open_errorLine(error)}); it may be larger than ${http_MAX_REPODATA} bytes: mirror with --package or from a channel with shards`);
@@ -91041,13 +91042,13 @@ class HttpUpstream {
     }
     /** CEP 16: the shard index, then the shards of the wanted names (each checked against its sha256). */
     async #readShards(subdir, dir, wantName, signal) {
-        const indexUrl = new URL(src/* SHARD_INDEX_FILENAME */.GS, dir);
+        const indexUrl = new URL(conda_src/* SHARD_INDEX_FILENAME */.GS, dir);
         const bytes = await this.#read(indexUrl, MAX_SHARD_INDEX, signal);
         if (!bytes)
             return undefined;
         let index;
         try {
-            index = (0,src/* decodeShardIndex */.bs)(bytes, `upstream ${indexUrl.href}`);
+            index = (0,conda_src/* decodeShardIndex */.bs)(bytes, `upstream ${indexUrl.href}`);
         }
         catch (error) {
             throw new UpstreamError(open_errorLine(error));
@@ -91069,7 +91070,7 @@ class HttpUpstream {
                 throw new UpstreamError(`upstream ${url.href} does not hash to the sha256 its shard index gives; refused`);
             let shard;
             try {
-                shard = (0,src/* decodeShard */.p6)(shardBytes, `upstream ${url.href}`);
+                shard = (0,conda_src/* decodeShard */.p6)(shardBytes, `upstream ${url.href}`);
             }
             catch (error) {
                 throw new UpstreamError(open_errorLine(error));
@@ -91105,7 +91106,7 @@ class HttpUpstream {
                 return await writeHashed(res.body, to, file.size, `${file.subdir}/${file.filename}`, options);
             }
             catch (error) {
-                if (error instanceof UpstreamError || error instanceof oci_src/* OciError */.Mf || options.signal?.aborted || attempt >= PACKAGE_ATTEMPTS) {
+                if (error instanceof UpstreamError || error instanceof src/* OciError */.Mf || options.signal?.aborted || attempt >= PACKAGE_ATTEMPTS) {
                     if (error instanceof UpstreamError)
                         throw error;
                     throw new UpstreamError(`upstream ${url.href}: ${open_errorLine(error)}`, { cause: error });
@@ -91142,7 +91143,7 @@ class OciUpstream {
     display;
     #store;
     constructor(from, options) {
-        this.#store = (0,oci_src/* openStore */.Ch)(from, options ?? {});
+        this.#store = (0,src/* openStore */.Ch)(from, options ?? {});
         this.display = this.#store.display;
     }
     #fail(what, error) {
@@ -91157,21 +91158,21 @@ class OciUpstream {
             const manifest = json_parseJsonObject(fetched.bytes, `${repository.display}:latest`);
             const layer = (manifest.layers ?? []).find((l) => l.mediaType === names_IndexMediaType.ChannelData);
             if (layer) {
-                const data = json_parseJsonObject(await blobs_readSmallBlob(repository, (0,oci_src/* parseDigest */.m)(layer.digest), layer.size, oci_MAX_CHANNELDATA), 'channeldata.json');
+                const data = json_parseJsonObject(await blobs_readSmallBlob(repository, (0,src/* parseDigest */.m)(layer.digest), layer.size, oci_MAX_CHANNELDATA), 'channeldata.json');
                 if (Array.isArray(data.subdirs))
-                    return data.subdirs.filter((s) => typeof s === 'string' && (0,src/* isValidSubdir */.uc)(s)).sort();
+                    return data.subdirs.filter((s) => typeof s === 'string' && (0,conda_src/* isValidSubdir */.uc)(s)).sort();
             }
         }
         catch (error) {
-            if (!(error instanceof oci_src/* NotFoundError */.m_))
+            if (!(error instanceof src/* NotFoundError */.m_))
                 this.#fail('reading channeldata.json', error);
         }
         try {
             const names = await this.#store.listRepositories();
-            return [...new Set(names.map((n) => n.split('/')[0]).filter(src/* isValidSubdir */.uc))].sort();
+            return [...new Set(names.map((n) => n.split('/')[0]).filter(conda_src/* isValidSubdir */.uc))].sort();
         }
         catch (error) {
-            if (error instanceof oci_src/* UnsupportedError */.Wt)
+            if (error instanceof src/* UnsupportedError */.Wt)
                 return undefined;
             this.#fail('listing repositories', error);
         }
@@ -91188,32 +91189,32 @@ class OciUpstream {
             const layer = zst ?? layers.find((l) => l?.mediaType === names_IndexMediaType.Repodata);
             if (!layer)
                 throw new UpstreamError(`upstream ${repository.display}:latest has no repodata.json layer`);
-            const bytes = await blobs_readSmallBlob(repository, (0,oci_src/* parseDigest */.m)(layer.digest), layer.size, oci_MAX_REPODATA);
-            const text = (zst ? (0,src/* zstdDecompress */.v3)(bytes, oci_MAX_REPODATA) : Buffer.from(bytes)).toString('utf8');
-            repodata = (0,src/* parseRepodata */.iS)(text, `its repodata.json`);
+            const bytes = await blobs_readSmallBlob(repository, (0,src/* parseDigest */.m)(layer.digest), layer.size, oci_MAX_REPODATA);
+            const text = (zst ? (0,conda_src/* zstdDecompress */.v3)(bytes, oci_MAX_REPODATA) : Buffer.from(bytes)).toString('utf8');
+            repodata = (0,conda_src/* parseRepodata */.iS)(text, `its repodata.json`);
         }
         catch (error) {
-            if (error instanceof oci_src/* NotFoundError */.m_)
+            if (error instanceof src/* NotFoundError */.m_)
                 return undefined;
             this.#fail(`reading ${subdir}/repodata.json:latest`, error);
         }
         if (repodata.info.subdir !== subdir)
             throw new UpstreamError(`upstream ${repository.display}:latest says subdir ${JSON.stringify(repodata.info.subdir)}, not ${subdir}; refused`);
-        const entries = (0,src/* packagesOfRepodata */.DH)(repodata).map((e) => [e.filename, e.record]);
-        const { files, invalid } = collectFiles(subdir, entries, (_filename, name) => (0,src/* packageRepository */.HA)(subdir, name), wantName);
+        const entries = (0,conda_src/* packagesOfRepodata */.DH)(repodata).map((e) => [e.filename, e.record]);
+        const { files, invalid } = collectFiles(subdir, entries, (_filename, name) => (0,conda_src/* packageRepository */.HA)(subdir, name), wantName);
         return { subdir, format: 'oci', files, invalid };
     }
     async fetchPackage(file, to, options = {}) {
         const repository = this.#store.repository(file.source);
         try {
             // The store checks the digest and size while the bytes stream (DigestMismatchError before the end).
-            const stream = await repository.fetchBlob((0,oci_src/* parseDigest */.m)(`sha256:${file.sha256}`), file.size, options.signal ? { signal: options.signal } : {});
+            const stream = await repository.fetchBlob((0,src/* parseDigest */.m)(`sha256:${file.sha256}`), file.size, options.signal ? { signal: options.signal } : {});
             return await writeHashed(stream, to, file.size, `${file.subdir}/${file.filename}`, options);
         }
         catch (error) {
             if (options.signal?.aborted)
                 throw error;
-            if (error instanceof oci_src/* DigestMismatchError */.h) {
+            if (error instanceof src/* DigestMismatchError */.h) {
                 throw new WrongBytesError(`upstream ${repository.display} sent other bytes than sha256:${file.sha256} for ${file.subdir}/${file.filename} (${open_errorLine(error)}); refused, nothing pushed for it`);
             }
             this.#fail(`${file.subdir}/${file.filename} from ${repository.display}`, error);
@@ -91277,7 +91278,7 @@ function packageRecordOf(served) {
 async function mirror(o) {
     const report = progress_reporter(o.progress, 'mirror');
     for (const s of o.subdirs ?? []) {
-        if (!(0,src/* isValidSubdir */.uc)(s))
+        if (!(0,conda_src/* isValidSubdir */.uc)(s))
             throw new Error(`invalid subdir ${JSON.stringify(s)}: use noarch or OS-ARCH such as linux-64`);
     }
     if (o.since !== undefined && Number.isNaN(o.since.getTime()))
@@ -91360,7 +91361,7 @@ async function mirror(o) {
                     errors.push(`destination ${store.display}: cannot read ${subdir}/patch_instructions.json:latest (${open_errorLine(error)}); fix or delete it, then run mirror again`);
                 }
             }
-            const stored = known?.instructions ?? src/* EMPTY_PATCH_INSTRUCTIONS */.rt;
+            const stored = known?.instructions ?? conda_src/* EMPTY_PATCH_INSTRUCTIONS */.rt;
             const selected = listing.files.filter(since);
             const invalid = listing.invalid.filter(since);
             report(`${subdir}: ${selected.length} files selected from upstream's ${listing.format}`);
@@ -91373,14 +91374,14 @@ async function mirror(o) {
             // What the destination holds that upstream no longer lists (same name filter on both sides), unless the
             // channel's instructions take it out of the index already.
             const listed = new Set([...listing.files.map((f) => f.filename), ...listing.invalid.map((f) => f.filename)]);
-            const takenOut = new Set(stored.remove.flatMap((f) => [f, (0,src/* condaTwin */.gU)(f)]));
+            const takenOut = new Set(stored.remove.flatMap((f) => [f, (0,conda_src/* condaTwin */.gU)(f)]));
             const removed = [];
             for (const [filename, record] of served) {
                 if (listed.has(filename) || takenOut.has(filename))
                     continue;
                 let name = typeof record.name === 'string' ? record.name : undefined;
                 try {
-                    name ??= (0,src/* parsePackageFilename */.JS)(filename).name;
+                    name ??= (0,conda_src/* parsePackageFilename */.JS)(filename).name;
                 }
                 catch {
                     continue; // not a package file name: nothing a mirror can compare
@@ -91405,7 +91406,7 @@ async function mirror(o) {
                 log: logFiles,
                 error: (line) => errors.push(line),
             });
-            const run = { subdir, served, stored, twins: (0,src/* condaTwinFixes */.Jg)(stored), checkpoints };
+            const run = { subdir, served, stored, twins: (0,conda_src/* condaTwinFixes */.Jg)(stored), checkpoints };
             progress.plan(selected.length, selected.reduce((sum, f) => sum + f.size, 0));
             await Promise.all(groupByTag(selected).map((group) => limit(() => mirrorGroup(run, group))));
             const patch = await checkpoints.finish();
@@ -91429,7 +91430,7 @@ async function mirror(o) {
                 served.set(entry.filename, entry.record);
         }
         catch (error) {
-            if (!(error instanceof oci_src/* NotFoundError */.m_))
+            if (!(error instanceof src/* NotFoundError */.m_))
                 errors.push(`destination: cannot read ${subdir}/repodata.json:latest (${open_errorLine(error)}); every file is checked at its tag instead`);
         }
         return served;
@@ -91460,7 +91461,7 @@ async function mirror(o) {
                 progress.already(file.size);
                 const record = packageRecordOf(served);
                 derived.set(file.filename, record);
-                if (!(0,src/* servesUpstreamRecord */.hS)((0,src/* fixedRecord */.WK)(file.filename, record, run.stored, run.twins), file.record))
+                if (!(0,conda_src/* servesUpstreamRecord */.hS)((0,conda_src/* fixedRecord */.WK)(file.filename, record, run.stored, run.twins), file.record))
                     recordsDiffer = true;
             }
         }
@@ -93887,7 +93888,7 @@ var Alias = __nccwpck_require__(4065);
 var Collection = __nccwpck_require__(101);
 var identity = __nccwpck_require__(1127);
 var Pair = __nccwpck_require__(7165);
-var toJS = __nccwpck_require__(4043);
+var toJS = __nccwpck_require__(6424);
 var Schema = __nccwpck_require__(5840);
 var stringifyDocument = __nccwpck_require__(6829);
 var anchors = __nccwpck_require__(1596);
@@ -94812,7 +94813,7 @@ var anchors = __nccwpck_require__(1596);
 var visit = __nccwpck_require__(204);
 var identity = __nccwpck_require__(1127);
 var Node = __nccwpck_require__(6673);
-var toJS = __nccwpck_require__(4043);
+var toJS = __nccwpck_require__(6424);
 
 class Alias extends Node.NodeBase {
     constructor(source) {
@@ -95095,7 +95096,7 @@ exports.isEmptyPath = isEmptyPath;
 
 var applyReviver = __nccwpck_require__(3661);
 var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(4043);
+var toJS = __nccwpck_require__(6424);
 
 class NodeBase {
     constructor(type) {
@@ -95188,7 +95189,7 @@ exports.createPair = createPair;
 
 var identity = __nccwpck_require__(1127);
 var Node = __nccwpck_require__(6673);
-var toJS = __nccwpck_require__(4043);
+var toJS = __nccwpck_require__(6424);
 
 const isScalarValue = (value) => !value || (typeof value !== 'function' && typeof value !== 'object');
 class Scalar extends Node.NodeBase {
@@ -95379,7 +95380,7 @@ var stringifyCollection = __nccwpck_require__(1212);
 var Collection = __nccwpck_require__(101);
 var identity = __nccwpck_require__(1127);
 var Scalar = __nccwpck_require__(3301);
-var toJS = __nccwpck_require__(4043);
+var toJS = __nccwpck_require__(6424);
 
 class YAMLSeq extends Collection.Collection {
     static get tagName() {
@@ -95500,7 +95501,7 @@ var log = __nccwpck_require__(7249);
 var merge = __nccwpck_require__(452);
 var stringify = __nccwpck_require__(2148);
 var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(4043);
+var toJS = __nccwpck_require__(6424);
 
 function addPairToJSMap(ctx, map, { key, value }) {
     if (identity.isNode(key) && key.addToJSMap)
@@ -95623,7 +95624,7 @@ exports.isSeq = isSeq;
 
 /***/ }),
 
-/***/ 4043:
+/***/ 6424:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -98467,7 +98468,7 @@ var omap = __nccwpck_require__(303);
 var pairs = __nccwpck_require__(8385);
 var schema$2 = __nccwpck_require__(5913);
 var set = __nccwpck_require__(1528);
-var timestamp = __nccwpck_require__(6752);
+var timestamp = __nccwpck_require__(4371);
 
 const schemas = new Map([
     ['core', schema.schema],
@@ -98890,7 +98891,7 @@ exports.merge = merge;
 
 
 var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(4043);
+var toJS = __nccwpck_require__(6424);
 var YAMLMap = __nccwpck_require__(4454);
 var YAMLSeq = __nccwpck_require__(2223);
 var pairs = __nccwpck_require__(8385);
@@ -99074,7 +99075,7 @@ var merge = __nccwpck_require__(452);
 var omap = __nccwpck_require__(303);
 var pairs = __nccwpck_require__(8385);
 var set = __nccwpck_require__(1528);
-var timestamp = __nccwpck_require__(6752);
+var timestamp = __nccwpck_require__(4371);
 
 const schema = [
     map.map,
@@ -99208,7 +99209,7 @@ exports.set = set;
 
 /***/ }),
 
-/***/ 6752:
+/***/ 4371:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 

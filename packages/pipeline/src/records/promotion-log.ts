@@ -3,8 +3,7 @@
 // repository: subdirs have one '-', package repositories sit under a subdir). One tiny artifact per
 // promotion, tagged `<UTC yyyymmddHHMMSSmmm>-<16 hex of sha256(subdir/filename)>`: tags sort by time and
 // two promotions never write the same tag (different files differ in the hash, one file twice in the time).
-import { createHash } from 'node:crypto';
-import type { Repository, Store } from '@oci-channel/oci';
+import { sha256Digest, type Repository, type Store } from '@oci-channel/oci';
 import { isLabel, MAIN_LABEL } from '@oci-channel/conda';
 import { appendLogEntry, fileKey, listLogTags, logStamp, readLogEntry } from './append-log.ts';
 import { PipelineError } from '../errors.ts';
@@ -94,7 +93,7 @@ export async function appendPromotion(store: Store, entry: Omit<PromotionEntry, 
 }
 
 function manifestMatches(bytes: Uint8Array, digest: string): boolean {
-  return digest === `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  return sha256Digest(bytes) === digest;
 }
 
 /**

@@ -35,13 +35,15 @@ import type { ArtifactRef, ArtifactVerdict, PromotedArtifact, PromoteOptions, Pr
 import { fetchPackageManifest, locateArtifact, type PackageManifest, type StagedLocation } from '../core/package-manifest.ts';
 import { admitRequest, validateOne } from './validate.ts';
 import { newestVerdict } from '../records/verdict.ts';
-
-type RecordedVerdict = Awaited<ReturnType<typeof newestVerdict>>;
 import { VisibilityChecker } from '../github/visibility.ts';
 import type { VerdictKey } from '../records/verdict-key.ts';
 import { ATTEMPTS, resolveConcurrency } from '../defaults.ts';
 import { OtherWriters, holdIntent } from '../records/write-intent.ts';
 import { ConfigBlobs } from './upload.ts';
+
+type RecordedVerdict = Awaited<ReturnType<typeof newestVerdict>>;
+/** Intents not left (a read-only staging credential, or nothing in staging to promote): nothing to release. */
+const NO_INTENTS = { left: false, release: () => {} } as const;
 
 const MERGE_ATTEMPTS = ATTEMPTS.merge;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
@@ -218,8 +220,7 @@ async function ensureLogged(ctx: PromoteContext, ref: ArtifactRef, where: Staged
  * on without them.
  */
 async function leaveIntents(ctx: PromoteContext, stagingRepo: Repository, filenames: string[], configs?: ConfigBlobs): Promise<{ left: boolean; release(): void }> {
-  const none = { left: false, release: () => {} };
-  if (ctx.intentsRefused) return none;
+  if (ctx.intentsRefused) return NO_INTENTS;
   // Without configs the staging repository is taken to hold the empty blob (a staged package manifest's config).
   const held = await Promise.allSettled(filenames.map((f) => holdIntent(stagingRepo, f, { kind: 'promoting', signal: ctx.options.signal, ...(configs ? { configs } : {}) })));
   const release = () => {
@@ -234,7 +235,7 @@ async function leaveIntents(ctx: PromoteContext, stagingRepo: Repository, filena
     ctx.intentsRefused = true;
     ctx.report(`staging refused a promotion intent (${errorLine(error)}): promoting without them, so two promotions of one build's two formats at once could drop one from its tag; give promote push access to staging`);
   }
-  return none;
+  return NO_INTENTS;
 }
 
 /** Puts every pending artifact of one tag into production and returns the verified production manifest. */
@@ -392,7 +393,7 @@ async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: Ar
     leaving.then((i) => i.release(), () => {});
     throw error;
   }
-  let intents: Awaited<typeof leaving>;
+  let intents: { left: boolean; release(): void };
   try {
     intents = await leaving;
   } catch (error) {
@@ -400,7 +401,7 @@ async function promoteGroup(ctx: PromoteContext, where: StagedLocation, refs: Ar
     // nothing here is promoted (each file is refused as not in staging) and no intent is needed. A staged manifest
     // that appeared meanwhile, or one not made by upload, gets the blob placed and the intents again.
     if (error instanceof UnreachableError) throw error;
-    if (!staged) intents = { left: false, release: () => {} };
+    if (!staged) intents = NO_INTENTS;
     else intents = await leaveIntents(ctx, stagingRepo, refs.map((r) => r.filename), new ConfigBlobs());
   }
   try {

@@ -272,7 +272,6 @@ async function pushToTag(store: Store, file: string, pkg: UnhashedPackageInfo, o
   }
 }
 
-
 /**
  * Reads back the tag we wrote until it holds our file and no fresh intent of the other format is missing from it
  * (records/write-intent.ts): a concurrent upload of the other format that read the tag before our PUT may still
