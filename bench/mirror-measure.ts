@@ -19,6 +19,7 @@ import { countingStore } from '../packages/pipeline/src/index/counting.ts';
 import { serveChannel } from '../test/harness/channel-server.ts';
 import { startRegistry } from '../test/harness/registry.ts';
 import { buildUpstreamChannel } from '../test/helpers/upstream-channel.ts';
+import { peakRssBytes } from './lib/peak-rss.ts';
 
 const { values } = parseArgs({
   options: {
@@ -71,7 +72,7 @@ try {
     console.log(
       `${label}: ${result.summary.mirrored} mirrored, ${result.summary.alreadyThere} already there in ${seconds.toFixed(2)} s ` +
         `(${(result.summary.mirrored / seconds).toFixed(1)} packages/s, ${(mib / seconds).toFixed(1)} MiB/s), ${server.requests.length} upstream requests, ` +
-        `${counted.count()} registry requests, peak RSS so far ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB, ok=${result.ok}`,
+        `${counted.count()} registry requests, peak RSS so far ${(peakRssBytes() / 2 ** 20).toFixed(0)} MiB, ok=${result.ok}`,
     );
     for (const p of result.patches) console.log(`  ${patchLine(p)}`);
   }

@@ -7,6 +7,7 @@ import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import { Agent, request } from 'undici';
+import { peakRssBytes } from '../lib/peak-rss.ts';
 
 export interface FloorBlob {
   digest: string;
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
     ),
   );
   await dispatcher.close();
-  process.stdout.write(`${JSON.stringify({ ok: true, items: plan.items.length, requests, maxRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`);
+  process.stdout.write(`${JSON.stringify({ ok: true, items: plan.items.length, requests, maxRssBytes: peakRssBytes() })}\n`);
 }
 
 main().catch((error: unknown) => {

@@ -7,6 +7,7 @@ import zlib from 'node:zlib';
 import { encode } from '@msgpack/msgpack';
 import { buildSubdirIndex, INDEX_ZSTD_LEVEL, type IndexedPackage } from '../../packages/conda/src/channel/index.ts';
 import { syntheticRecords } from '../lib/records.ts';
+import { peakRssBytes } from '../lib/peak-rss.ts';
 
 const [mode, countText] = process.argv.slice(2);
 const count = Number(countText);
@@ -75,5 +76,5 @@ if (mode === 'build') {
 const buildMs = performance.now() - started;
 const cpu = process.cpuUsage(cpuStart);
 const buildCpuMs = (cpu.user + cpu.system) / 1000;
-const maxRssBytes = process.resourceUsage().maxRSS * 1024;
+const maxRssBytes = peakRssBytes();
 process.stdout.write(`${JSON.stringify({ buildMs, buildCpuMs, maxRssBytes, rssBeforeBytes: rssBefore, outputBytes })}\n`);

@@ -5,6 +5,7 @@
 // would): without a key promote trusts no verdict and validates every artifact again itself.
 import { readFile } from 'node:fs/promises';
 import { promote, validate, type ArtifactRef } from '@oci-channel/pipeline';
+import { peakRssBytes } from '../lib/peak-rss.ts';
 
 // A main function, not top-level await: the bench runs this bundled by ncc, as the actions ship (bench/lib/bundle.ts).
 async function main(): Promise<void> {
@@ -28,7 +29,7 @@ async function main(): Promise<void> {
     statuses[status] = (statuses[status] ?? 0) + 1;
   }
   const problems = result.artifacts.filter((a) => a.reason).map((a) => `${a.subdir}/${a.filename}: ${a.reason}`);
-  process.stdout.write(`${JSON.stringify({ ok: result.ok, statuses, problems: problems.slice(0, 5), maxRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`);
+  process.stdout.write(`${JSON.stringify({ ok: result.ok, statuses, problems: problems.slice(0, 5), maxRssBytes: peakRssBytes() })}\n`);
   if (!result.ok) {
     console.error(`${step} failed: ${problems.slice(0, 5).join('; ')}`);
     process.exit(1);

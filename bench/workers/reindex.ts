@@ -1,6 +1,7 @@
 // Child process running oci-channel's reindex step. Run: node bench/workers/reindex.ts <channel> <cache-dir> [--full]
 // Prints one JSON line: packages and added per subdir, the requests reindex counted itself, maxRSS.
 import { reindex } from '@oci-channel/pipeline';
+import { peakRssBytes } from '../lib/peak-rss.ts';
 
 // A main function, not top-level await: the bench runs this bundled by ncc, as the actions ship (bench/lib/bundle.ts).
 async function main(): Promise<void> {
@@ -17,7 +18,7 @@ async function main(): Promise<void> {
       added: result.subdirs.reduce((n, s) => n + s.added, 0),
       subdirs: result.subdirs.map((s) => ({ subdir: s.subdir, packages: s.packages, added: s.added, pushed: s.tags.length > 0 })),
       requests: result.requests,
-      maxRssBytes: process.resourceUsage().maxRSS * 1024,
+      maxRssBytes: peakRssBytes(),
     })}\n`,
   );
   if (!result.ok) process.exit(1);

@@ -3,6 +3,7 @@
 // where list-file holds one package path per line. Prints one JSON line: counts and maxRSS.
 import { readFile } from 'node:fs/promises';
 import { upload } from '@oci-channel/pipeline';
+import { peakRssBytes } from '../lib/peak-rss.ts';
 
 // A main function, not top-level await: the bench runs this bundled by ncc, as the actions ship (bench/lib/bundle.ts).
 async function main(): Promise<void> {
@@ -20,7 +21,7 @@ async function main(): Promise<void> {
       unchanged: result.artifacts.filter((a) => a.status === 'unchanged').length,
       artifacts: result.artifacts.map((a) => ({ subdir: a.subdir, filename: a.filename, repository: a.repository, tag: a.tag, sha256: a.sha256 })),
       errors: result.errors,
-      maxRssBytes: process.resourceUsage().maxRSS * 1024,
+      maxRssBytes: peakRssBytes(),
     })}\n`,
   );
   if (!result.ok) {
