@@ -21,8 +21,11 @@ async function buildPlainJs(): Promise<void> {
   await rm(BUILD, { recursive: true, force: true });
   await mkdir(BUILD, { recursive: true });
   const src = path.join(root, 'packages/oci/src');
-  for (const file of (await readdir(src, { recursive: true })).filter((f) => f.endsWith('.ts'))) {
-    const js = stripTypeScriptTypes(await readFile(path.join(src, file), 'utf8')).replace(
+  const files = (await readdir(src, { recursive: true })).filter((f) => f.endsWith('.ts')).map((f) => [path.join(src, f), f] as const);
+  // The bench's peak-RSS reader too: the child measures itself as the bench's workers do.
+  files.push([path.join(root, 'bench/lib/peak-rss.ts'), 'peak-rss.ts']);
+  for (const [from, file] of files) {
+    const js = stripTypeScriptTypes(await readFile(from, 'utf8')).replace(
       /(from\s+|import\()(['"])(\.{1,2}\/[^'"]+)\.ts\2/g,
       '$1$2$3.js$2',
     );
@@ -33,10 +36,10 @@ async function buildPlainJs(): Promise<void> {
 
 const CHILD = `
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 const { createRemoteStore } = await import(${JSON.stringify(pathToFileURL(path.join(BUILD, 'remote', 'index.js')).href)});
 const { parseLocation, streamSource } = await import(${JSON.stringify(pathToFileURL(path.join(BUILD, 'index.js')).href)});
+const { peakRssBytes } = await import(${JSON.stringify(pathToFileURL(path.join(BUILD, 'peak-rss.js')).href)});
 const SIZE = 1024 * 1024 * 1024;
 // 256 KiB pieces in a byte stream that holds one piece ahead (an object-mode stream would buffer 16 of them).
 const PIECE = Buffer.alloc(256 * 1024);
@@ -49,10 +52,7 @@ async function* generate() {
     yield chunk;
   }
 }
-// The kernel's high-water mark of this process image (VmHWM), not getrusage's maxRSS: that one survives exec and so
-// starts at the RSS of the jest worker that forked this child, which grows with the suites it ran before.
-const statusKB = (pattern) => Number(pattern.exec(readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
-const baseline = statusKB(/^VmRSS:\\s+(\\d+) kB/m);
+const baseline = process.memoryUsage.rss();
 const store = createRemoteStore(parseLocation(process.argv[1]), {});
 const repo = store.repository('large/blob');
 const source = Readable.from(generate(), { objectMode: false, highWaterMark: PIECE.length });
@@ -62,7 +62,9 @@ const back = createHash('sha256');
 let bytes = 0;
 for await (const chunk of await repo.fetchBlob(pushed.digest, SIZE)) { back.update(chunk); bytes += chunk.length; }
 await store.close();
-const peak = statusKB(/^VmHWM:\\s+(\\d+) kB/m);
+// The kernel's high-water mark of this process (VmHWM), not getrusage's maxRSS: that one survives exec and so starts
+// at the RSS of the jest worker that forked this child, which grows with the suites it ran before.
+const peak = peakRssBytes();
 console.log(JSON.stringify({ pushed, expected, fetched: 'sha256:' + back.digest('hex'), bytes, baselineMB: Math.round(baseline / 1e6), peakMB: Math.round(peak / 1e6) }));
 `;
 
